@@ -1,0 +1,136 @@
+using System.Text.Json;
+using FluentValidation;
+using FreeScoutRules.FreeScout;
+using FreeScoutRules.Engine.Parsing.Validation;
+
+namespace FreeScoutRules.Engine.Parsing;
+
+/// <summary>
+/// Turns an event name and raw webhook body into a validated <see cref="ParsedDelivery"/>, or a
+/// <see cref="DeliveryProblem"/> that says exactly what is wrong. Never throws on bad input.
+/// Thread-safe: one instance serves every request.
+/// </summary>
+internal sealed class DeliveryParser(DeliveryParserOptions options)
+{
+    private static readonly ConversationValidator ConversationValidator = new();
+    private static readonly CustomerValidator CustomerValidator = new();
+
+    public DeliveryParser()
+        : this(new DeliveryParserOptions())
+    {
+    }
+
+    public DeliveryParserOptions Options { get; } = options;
+
+    public ParseResult Parse(string? eventName, ReadOnlySpan<byte> body)
+    {
+        if (string.IsNullOrWhiteSpace(eventName))
+        {
+            return ParseResult.Fail(DeliveryProblemKind.UnknownEvent, "The event name is missing (X-FreeScout-Event).");
+        }
+
+        if (!WebhookEvents.IsKnown(eventName) && !Options.AcceptCustomEvents)
+        {
+            return ParseResult.Fail(
+                DeliveryProblemKind.UnknownEvent,
+                $"Unknown event '{eventName}': FreeScout sends only {string.Join(", ", WebhookEvents.All)} (a custom Workflows event is accepted only when custom events are switched on).");
+        }
+
+        if (body.IsEmpty)
+        {
+            return ParseResult.Fail(DeliveryProblemKind.MalformedJson, "The body is empty; FreeScout sends a JSON object.");
+        }
+
+        return WebhookEvents.IsCustomerEvent(eventName)
+            ? ParseAndValidate(eventName, body, FreeScoutJsonContext.Default.Customer, CustomerValidator,
+                customer => new ParsedDelivery(eventName, null, customer))
+            : ParseAndValidate(eventName, body, FreeScoutJsonContext.Default.Conversation, ConversationValidator,
+                conversation => new ParsedDelivery(eventName, conversation, null));
+    }
+
+    private static ParseResult ParseAndValidate<T>(
+        string eventName,
+        ReadOnlySpan<byte> body,
+        System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo,
+        IValidator<T> validator,
+        Func<T, ParsedDelivery> wrap)
+        where T : class
+    {
+        T? payload;
+        try
+        {
+            payload = JsonSerializer.Deserialize(body, typeInfo);
+        }
+        catch (JsonException ex)
+        {
+            return ParseResult.Fail(DeliveryProblemKind.MalformedJson, $"{eventName}: {DescribeJsonError(ex)}");
+        }
+
+        if (payload is null)
+        {
+            return ParseResult.Fail(DeliveryProblemKind.MalformedJson, $"{eventName}: the body is JSON null, not an object.");
+        }
+
+        var validation = validator.Validate(payload);
+        if (!validation.IsValid)
+        {
+            var errors = string.Join("; ", validation.Errors.Select(e => $"{e.PropertyName} {e.ErrorMessage}"));
+            return ParseResult.Fail(DeliveryProblemKind.Invalid, $"{eventName}: {errors}");
+        }
+
+        return ParseResult.Ok(wrap(payload));
+    }
+
+    /// <summary>Rewrites System.Text.Json's messages, which name CLR types, into the JSON terms a sender understands.</summary>
+    internal static string DescribeJsonError(JsonException ex)
+    {
+        var where = ex.Path is null or "$" ? "" : $" at {ex.Path}";
+        var position = ex.LineNumber is { } line ? $" (line {line + 1}, byte {ex.BytePositionInLine + 1})" : "";
+        var message = ex.Message;
+        if (message.Contains("could not be converted", StringComparison.Ordinal))
+        {
+            return $"wrong type{where}{position}: {ExpectedType(message)}";
+        }
+
+        if (message.Contains("Duplicate", StringComparison.OrdinalIgnoreCase))
+        {
+            return $"duplicate property{where}{position}";
+        }
+
+        if (message.Contains("maximum", StringComparison.OrdinalIgnoreCase) && message.Contains("depth", StringComparison.OrdinalIgnoreCase))
+        {
+            return $"JSON nested too deeply{where}{position} (at most 64 levels)";
+        }
+
+        // Reader errors ("'x' is an invalid start of a value", "Expected depth to be zero…"): the text is already JSON-level.
+        var firstSentence = message.Split(" Path:", 2)[0].Split(" LineNumber:", 2)[0].TrimEnd('.', ' ');
+        return $"malformed JSON{where}{position}: {firstSentence}";
+    }
+
+    private static string ExpectedType(string message)
+    {
+        if (message.Contains("System.Int", StringComparison.Ordinal) || message.Contains("System.Double", StringComparison.Ordinal))
+        {
+            return "expected a number";
+        }
+
+        if (message.Contains("System.String", StringComparison.Ordinal))
+        {
+            return "expected a string";
+        }
+
+        if (message.Contains("DateTimeOffset", StringComparison.Ordinal))
+        {
+            return "expected a date like 2025-06-02T10:26:37Z";
+        }
+
+        if (message.Contains("IReadOnlyList", StringComparison.Ordinal))
+        {
+            return "expected an array";
+        }
+
+        return message.Contains("FreeScoutRules.FreeScout.", StringComparison.Ordinal)
+            ? "expected an object"
+            : "unexpected value";
+    }
+}

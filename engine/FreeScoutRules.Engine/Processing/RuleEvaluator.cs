@@ -1,0 +1,62 @@
+using FreeScoutRules.Actions;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Facts;
+using NRules;
+using NRules.Diagnostics;
+using NRules.Extensibility;
+
+namespace FreeScoutRules.Engine.Processing;
+
+/// <summary>
+/// Runs one delivery through a rule set in a fresh NRules session: inserts the delivery and the prior
+/// known state, fires, and collects the derived facts. Pure: no I/O, no state kept between calls.
+/// Thread-safe: each call has its own session.
+/// </summary>
+internal static class RuleEvaluator
+{
+    /// <exception cref="RuleFailedException">A rule threw; the evaluation produced nothing.</exception>
+    public static Evaluation Evaluate(RuleSetGeneration rules, Delivery delivery, PriorState? prior)
+    {
+        ArgumentNullException.ThrowIfNull(rules);
+        ArgumentNullException.ThrowIfNull(delivery);
+        var session = rules.SessionFactory.CreateSession();
+        session.DependencyResolver = new DeliveryResolver(delivery);
+        var fired = new List<string>();
+        session.Events.RuleFiredEvent += (_, e) => fired.Add(e.Rule.Name);
+        try
+        {
+            session.Insert(delivery);
+            if (prior is not null)
+            {
+                session.Insert(prior);
+            }
+
+            session.Fire();
+        }
+        catch (Exception ex) when (ex is NRules.RuleExecutionException or RuleExpressionEvaluationException or AgendaExpressionEvaluationException)
+        {
+            var ruleName = ex switch
+            {
+                RuleRhsExpressionEvaluationException rhs => rhs.RuleName,
+                AgendaExpressionEvaluationException agenda => agenda.RuleName,
+                _ => null,
+            };
+            throw new RuleFailedException(ruleName, delivery.Id, ex);
+        }
+
+        return new Evaluation(
+            [.. session.Query<StatusChanged>()],
+            [.. session.Query<ActionIntent>()],
+            session.Query<NextState>().FirstOrDefault(s => s.ConversationId == delivery.ConversationId),
+            fired);
+    }
+
+    /// <summary>Lets <see cref="RuleContextExtensions.Enqueue"/> find the delivery being processed.</summary>
+    private sealed class DeliveryResolver(Delivery delivery) : IDependencyResolver
+    {
+        public object Resolve(IResolutionContext context, Type serviceType) =>
+            serviceType == typeof(Delivery)
+                ? delivery
+                : throw new InvalidOperationException($"Rules can resolve only the delivery, not {serviceType.Name}.");
+    }
+}

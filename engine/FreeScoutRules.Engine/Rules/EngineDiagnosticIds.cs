@@ -1,0 +1,23 @@
+namespace FreeScoutRules.Engine.Rules;
+
+/// <summary>
+/// The engine's own diagnostic ids for rule sets (the C# compiler's are <c>CSxxxx</c>).
+/// Stable: documented in docs/writing-rules.md; never reuse a retired id.
+/// </summary>
+internal static class EngineDiagnosticIds
+{
+    /// <summary>The rules folder does not exist or holds no <c>.csx</c> file.</summary>
+    public const string NoRules = "FSR0100";
+
+    /// <summary>A rule class could not be constructed, or its <c>Define()</c> threw.</summary>
+    public const string RuleDefinitionFailed = "FSR0101";
+
+    /// <summary>Two rules have the same name.</summary>
+    public const string DuplicateRuleName = "FSR0102";
+
+    /// <summary>NRules could not compile a rule (for example an unsupported expression).</summary>
+    public const string RuleNotCompilable = "FSR0103";
+
+    /// <summary>A rule file could not be read.</summary>
+    public const string UnreadableFile = "FSR0104";
+}

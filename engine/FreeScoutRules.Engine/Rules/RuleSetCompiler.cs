@@ -1,0 +1,190 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Scripting;
+using NRules.Fluent;
+using NRules.Fluent.Dsl;
+using NRules.RuleModel;
+
+namespace FreeScoutRules.Engine.Rules;
+
+/// <summary>
+/// Compiles a rules folder into a <see cref="RuleSetGeneration"/>. Every <c>*.csx</c> directly in the
+/// folder is a rule file; files in subfolders are helpers, compiled only where a rule file
+/// <c>#load</c>s them. Each file is compiled with Roslyn scripting and emitted into one collectible
+/// load context per generation (never <c>CSharpScript.RunAsync</c>, whose assemblies never unload).
+/// Every public non-abstract <see cref="Rule"/> class in a file becomes a rule. Stateless and thread-safe.
+/// </summary>
+internal static class RuleSetCompiler
+{
+    /// <exception cref="RuleCompilationException">Any error in any file; all of them are listed.</exception>
+    public static RuleSetGeneration Compile(string rulesDirectory)
+    {
+        var diagnostics = new List<RuleDiagnostic>();
+        var sources = ReadRuleFiles(rulesDirectory, diagnostics);
+        var images = new List<(string File, byte[] Image)>();
+        foreach (var (file, code) in sources)
+        {
+            var image = CompileFile(file, code, diagnostics);
+            if (image is not null)
+            {
+                images.Add((file, image));
+            }
+        }
+
+        ThrowIfErrors(diagnostics);
+        var hash = HashOf(sources);
+        var context = new RuleLoadContext($"rules-{hash[..12]}");
+        try
+        {
+            var (definitions, rules) = Define(context, images, diagnostics);
+            ThrowIfErrors(diagnostics);
+            var factory = CompileSessionFactory(definitions, rules, diagnostics);
+            ThrowIfErrors(diagnostics);
+            return new RuleSetGeneration(factory!, rules, diagnostics, hash, context);
+        }
+        catch
+        {
+            context.Unload();
+            throw;
+        }
+    }
+
+    private static List<(string File, string Code)> ReadRuleFiles(string rulesDirectory, List<RuleDiagnostic> diagnostics)
+    {
+        if (!Directory.Exists(rulesDirectory))
+        {
+            throw new RuleCompilationException(
+                [RuleDiagnostic.Error(rulesDirectory, EngineDiagnosticIds.NoRules, "The rules folder does not exist.")]);
+        }
+
+        var files = Directory.GetFiles(rulesDirectory, "*.csx", SearchOption.TopDirectoryOnly);
+        Array.Sort(files, StringComparer.Ordinal);
+        if (files.Length == 0)
+        {
+            throw new RuleCompilationException(
+                [RuleDiagnostic.Error(rulesDirectory, EngineDiagnosticIds.NoRules, "The rules folder holds no .csx rule file.")]);
+        }
+
+        var sources = new List<(string File, string Code)>(files.Length);
+        foreach (var file in files)
+        {
+            try
+            {
+                sources.Add((file, File.ReadAllText(file, Encoding.UTF8)));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                diagnostics.Add(RuleDiagnostic.Error(file, EngineDiagnosticIds.UnreadableFile, ex.Message));
+            }
+        }
+
+        return sources;
+    }
+
+    private static byte[]? CompileFile(string file, string code, List<RuleDiagnostic> diagnostics)
+    {
+        var compilation = CSharpScript.Create(code, ScriptCompilationOptions.For(file)).GetCompilation()
+            .WithAssemblyName($"rules.{Path.GetFileNameWithoutExtension(file)}.{Guid.NewGuid():N}");
+        using var image = new MemoryStream();
+        var result = compilation.Emit(image);
+        diagnostics.AddRange(result.Diagnostics
+            .Where(d => d.Severity is DiagnosticSeverity.Error or DiagnosticSeverity.Warning && !d.IsSuppressed)
+            .Select(ToRuleDiagnostic));
+        return result.Success ? image.ToArray() : null;
+    }
+
+    private static (List<IRuleDefinition> Definitions, List<CompiledRule> Rules) Define(
+        RuleLoadContext context, List<(string File, byte[] Image)> images, List<RuleDiagnostic> diagnostics)
+    {
+        var factory = new RuleDefinitionFactory();
+        var definitions = new List<IRuleDefinition>();
+        var rules = new List<CompiledRule>();
+        foreach (var (file, image) in images)
+        {
+            using var stream = new MemoryStream(image, writable: false);
+            var assembly = context.LoadFromStream(stream);
+            foreach (var type in assembly.GetTypes().Where(IsRuleType).OrderBy(t => t.FullName, StringComparer.Ordinal))
+            {
+                try
+                {
+                    var rule = (Rule)Activator.CreateInstance(type, nonPublic: true)!;
+                    var definition = factory.Create(rule);
+                    var name = definition.Name == type.FullName ? type.Name : definition.Name;
+                    definitions.Add(name == definition.Name ? definition : new RenamedRuleDefinition(definition, name));
+                    rules.Add(new CompiledRule(name, file));
+                }
+                catch (Exception ex)
+                {
+                    var cause = ex is System.Reflection.TargetInvocationException or RuleDefinitionException
+                        ? ex.InnerException ?? ex
+                        : ex;
+                    diagnostics.Add(RuleDiagnostic.Error(
+                        file, EngineDiagnosticIds.RuleDefinitionFailed,
+                        $"Rule '{type.Name}' could not be defined: {cause.GetType().Name}: {cause.Message}"));
+                }
+            }
+        }
+
+        foreach (var duplicate in rules.GroupBy(r => r.Name, StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            diagnostics.Add(RuleDiagnostic.Error(
+                duplicate.Last().File, EngineDiagnosticIds.DuplicateRuleName,
+                $"Two rules are named '{duplicate.Key}' (in {string.Join(" and ", duplicate.Select(r => Path.GetFileName(r.File)))}); rule names must be unique."));
+        }
+
+        return (definitions, rules);
+    }
+
+    private static NRules.ISessionFactory? CompileSessionFactory(
+        List<IRuleDefinition> definitions, List<CompiledRule> rules, List<RuleDiagnostic> diagnostics)
+    {
+        try
+        {
+            return new NRules.RuleCompiler().Compile(definitions);
+        }
+        catch (NRules.RuleCompilationException ex)
+        {
+            var file = rules.FirstOrDefault(r => r.Name == ex.RuleName)?.File ?? "(rules)";
+            diagnostics.Add(RuleDiagnostic.Error(
+                file, EngineDiagnosticIds.RuleNotCompilable,
+                $"Rule '{ex.RuleName}' could not be compiled by NRules: {ex.InnerException?.Message ?? ex.Message}"));
+            return null;
+        }
+    }
+
+    private static bool IsRuleType(Type type) =>
+        typeof(Rule).IsAssignableFrom(type) && !type.IsAbstract && !type.IsGenericTypeDefinition
+        && (type.IsPublic || type.IsNestedPublic);
+
+    private static RuleDiagnostic ToRuleDiagnostic(Diagnostic diagnostic)
+    {
+        var span = diagnostic.Location.GetMappedLineSpan();
+        return new RuleDiagnostic(
+            span.IsValid ? span.Path : "(rules)",
+            span.StartLinePosition.Line + 1,
+            span.StartLinePosition.Character + 1,
+            diagnostic.Severity == DiagnosticSeverity.Error ? RuleDiagnosticSeverity.Error : RuleDiagnosticSeverity.Warning,
+            diagnostic.Id,
+            diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    private static void ThrowIfErrors(List<RuleDiagnostic> diagnostics)
+    {
+        if (diagnostics.Any(d => d.IsError))
+        {
+            throw new RuleCompilationException(diagnostics);
+        }
+    }
+
+    private static string HashOf(List<(string File, string Code)> sources)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var (file, code) in sources)
+        {
+            sha.AppendData(Encoding.UTF8.GetBytes($"{Path.GetFileName(file)}\n{code.Length}\n{code}"));
+        }
+
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+}

@@ -1,0 +1,48 @@
+using NRules;
+
+namespace FreeScoutRules.Engine.Rules;
+
+/// <summary>
+/// One compiled, loaded generation of a rules folder: its session factory and what it holds.
+/// Thread-safe for creating sessions. <see cref="Unload"/> releases its collectible load context;
+/// the generation must not be used afterwards.
+/// </summary>
+internal sealed class RuleSetGeneration
+{
+    private RuleLoadContext? _loadContext;
+
+    public RuleSetGeneration(
+        ISessionFactory sessionFactory,
+        IReadOnlyList<CompiledRule> rules,
+        IReadOnlyList<RuleDiagnostic> warnings,
+        string contentHash,
+        RuleLoadContext loadContext)
+    {
+        SessionFactory = sessionFactory;
+        Rules = rules;
+        Warnings = warnings;
+        ContentHash = contentHash;
+        _loadContext = loadContext;
+    }
+
+    public ISessionFactory SessionFactory { get; private set; }
+
+    public IReadOnlyList<CompiledRule> Rules { get; }
+
+    /// <summary>Non-fatal diagnostics of the compile (compiler warnings).</summary>
+    public IReadOnlyList<RuleDiagnostic> Warnings { get; }
+
+    /// <summary>SHA-256 over the rule files' names and contents, hex.</summary>
+    public string ContentHash { get; }
+
+    /// <summary>Starts unloading the generation's assemblies; they go once the last session using them is gone.</summary>
+    public WeakReference Unload()
+    {
+        var context = _loadContext ?? throw new InvalidOperationException("The generation is already unloaded.");
+        _loadContext = null;
+        SessionFactory = null!;
+        var weak = new WeakReference(context);
+        context.Unload();
+        return weak;
+    }
+}

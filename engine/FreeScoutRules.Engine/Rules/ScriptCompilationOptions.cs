@@ -1,0 +1,68 @@
+using System.Collections.Immutable;
+using System.Reflection;
+using System.Text.Json.Nodes;
+using FreeScoutRules.Actions;
+using FreeScoutRules.Facts;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Scripting;
+using Microsoft.CodeAnalysis.Scripting;
+using NRules.Fluent.Dsl;
+using NRules.RuleModel;
+
+namespace FreeScoutRules.Engine.Rules;
+
+/// <summary>
+/// The Roslyn scripting options every rule file compiles with: the references and imports a rule
+/// author gets for free, <c>#load</c> resolved relative to the including file, and no <c>#r</c>
+/// (a rule file must not pull arbitrary assemblies into the engine).
+/// </summary>
+internal static class ScriptCompilationOptions
+{
+    /// <summary>Namespaces imported into every rule file.</summary>
+    public static readonly ImmutableArray<string> Imports =
+    [
+        "System", "System.Linq", "System.Collections.Generic", "System.Text.Json.Nodes",
+        "NRules.Fluent.Dsl", "FreeScoutRules.FreeScout", "FreeScoutRules.Facts", "FreeScoutRules.Actions",
+    ];
+
+    private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(LoadReferences);
+
+    public static ScriptOptions For(string filePath) =>
+        ScriptOptions.Default
+            .WithReferences(References.Value)
+            .WithImports(Imports)
+            .WithFilePath(filePath)
+            .WithFileEncoding(System.Text.Encoding.UTF8)
+            .WithSourceResolver(new SourceFileResolver(ImmutableArray<string>.Empty, Path.GetDirectoryName(Path.GetFullPath(filePath))))
+            .WithMetadataResolver(NoMetadataResolver.Instance)
+            .WithOptimizationLevel(OptimizationLevel.Release)
+            .WithEmitDebugInformation(false)
+            .WithAllowUnsafe(false)
+            .WithCheckOverflow(false);
+
+    private static ImmutableArray<MetadataReference> LoadReferences()
+    {
+        Assembly[] anchors =
+        [
+            typeof(object).Assembly, typeof(Enumerable).Assembly, typeof(List<>).Assembly,
+            typeof(System.Linq.Expressions.Expression).Assembly, typeof(JsonObject).Assembly,
+            typeof(Rule).Assembly, typeof(IContext).Assembly, typeof(Delivery).Assembly, typeof(ActionIntent).Assembly,
+        ];
+        var names = new[] { "System.Runtime", "netstandard", "System.Collections", "System.Linq", "System.Text.Json" };
+        var assemblies = anchors.Concat(names.Select(n => Assembly.Load(new AssemblyName(n))));
+        return [.. assemblies.Distinct().Where(a => a.Location.Length > 0).Select(a => (MetadataReference)MetadataReference.CreateFromFile(a.Location))];
+    }
+
+    /// <summary>Refuses every <c>#r</c>: Roslyn then reports CS0006 at the directive.</summary>
+    private sealed class NoMetadataResolver : MetadataReferenceResolver
+    {
+        public static readonly NoMetadataResolver Instance = new();
+
+        public override bool Equals(object? other) => ReferenceEquals(this, other);
+
+        public override int GetHashCode() => 0;
+
+        public override ImmutableArray<PortableExecutableReference> ResolveReference(
+            string reference, string? baseFilePath, MetadataReferenceProperties properties) => [];
+    }
+}

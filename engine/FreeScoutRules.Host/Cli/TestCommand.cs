@@ -1,0 +1,144 @@
+using System.CommandLine;
+using FreeScoutRules.Engine.JsonLines;
+using FreeScoutRules.Engine.Parsing;
+using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Facts;
+
+namespace FreeScoutRules.Host.Cli;
+
+/// <summary>
+/// <c>freescout-rules test --rules DIR --events FILE [--json]</c>: runs recorded deliveries through a
+/// rules folder with fresh in-memory state, in file order, and prints what the rules derived.
+/// No action is executed.
+/// </summary>
+internal static class TestCommand
+{
+    public static Command Create()
+    {
+        var rules = new Option<DirectoryInfo>("--rules")
+        {
+            Description = "The rules folder: every *.csx directly in it is a rule file.",
+            Required = true,
+        };
+        var events = new Option<FileInfo>("--events")
+        {
+            Description = "JSON Lines of deliveries, one a line: {\"event\": \"<X-FreeScout-Event>\", \"body\": <webhook body>}; - reads standard input.",
+            Required = true,
+        };
+        var json = new Option<bool>("--json")
+        {
+            Description = "Print one JSON object a line (statusChanged, action) instead of text for people.",
+        };
+        var acceptCustom = new Option<bool>("--accept-custom-events")
+        {
+            Description = "Accept event names FreeScout never sends, as custom Workflows events with a conversation body.",
+        };
+        var command = new Command("test", "Run recorded deliveries through the rules and print the derived status changes and action intents; no action runs.")
+        {
+            rules, events, json, acceptCustom,
+        };
+        command.SetAction((result, cancellationToken) => RunAsync(
+            result.GetRequiredValue(rules),
+            result.GetRequiredValue(events),
+            result.GetValue(json),
+            new DeliveryParserOptions { AcceptCustomEvents = result.GetValue(acceptCustom) },
+            result.InvocationConfiguration.Output,
+            result.InvocationConfiguration.Error,
+            cancellationToken));
+        return command;
+    }
+
+    internal static async Task<int> RunAsync(
+        DirectoryInfo rulesDirectory, FileInfo eventsFile, bool json, DeliveryParserOptions parserOptions,
+        TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        RuleSetGeneration generation;
+        try
+        {
+            generation = RuleSetCompiler.Compile(rulesDirectory.ToString());
+        }
+        catch (RuleCompilationException ex)
+        {
+            foreach (var diagnostic in ex.Diagnostics)
+            {
+                await error.WriteLineAsync(diagnostic.ToString());
+            }
+
+            await error.WriteLineAsync($"The rules in {rulesDirectory} do not compile; nothing was run.");
+            return ExitCodes.CannotRun;
+        }
+
+        foreach (var warning in generation.Warnings)
+        {
+            await error.WriteLineAsync(warning.ToString());
+        }
+
+        TextReader reader;
+        try
+        {
+            reader = eventsFile.ToString() == "-" ? Console.In : new StreamReader(eventsFile.FullName);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            await error.WriteLineAsync($"{eventsFile}: cannot read: {ex.Message}");
+            return ExitCodes.CannotRun;
+        }
+
+        using (reader)
+        {
+            var report = json ? (TestReport)new JsonTestReport(output) : new TextTestReport(output);
+            var processor = new DeliveryProcessor(generation, new InMemoryConversationStateStore());
+            var parser = new DeliveryParser(parserOptions);
+            var counts = new TestCounts();
+            await foreach (var line in DeliveryLineReader.ReadAsync(reader, parser, cancellationToken))
+            {
+                counts.Deliveries++;
+                await RunLineAsync(line, processor, report, error, counts, cancellationToken);
+            }
+
+            await report.SummaryAsync(counts);
+            if (counts.Deliveries == 0)
+            {
+                await error.WriteLineAsync($"{eventsFile}: holds no deliveries (expected JSON Lines: {{\"event\": \"convo.status\", \"body\": {{...}}}}).");
+                return ExitCodes.BadInput;
+            }
+
+            return counts.Errors == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
+        }
+    }
+
+    private static async Task RunLineAsync(
+        DeliveryLine line, DeliveryProcessor processor, TestReport report, TextWriter error, TestCounts counts,
+        CancellationToken cancellationToken)
+    {
+        if (!line.Result.IsValid)
+        {
+            counts.Errors++;
+            await error.WriteLineAsync($"line {line.LineNumber}: {line.Result.Problem.Message}");
+            return;
+        }
+
+        var parsed = line.Result.Delivery;
+        if (parsed.Conversation is null)
+        {
+            counts.Skipped++;
+            await report.SkippedAsync(line.LineNumber, parsed.Event, "not a conversation event; rules run on conversation events only");
+            return;
+        }
+
+        var delivery = new Delivery($"line:{line.LineNumber}", parsed.Event, DateTimeOffset.UtcNow, parsed.Conversation);
+        try
+        {
+            var evaluation = await processor.ProcessAsync(delivery, cancellationToken);
+            counts.StatusChanges += evaluation.StatusChanges.Count;
+            counts.Intents += evaluation.Intents.Count;
+            await report.EvaluatedAsync(line.LineNumber, delivery, evaluation);
+        }
+        catch (RuleFailedException ex)
+        {
+            counts.Errors++;
+            await error.WriteLineAsync($"line {line.LineNumber}: {ex.Message}");
+        }
+    }
+}

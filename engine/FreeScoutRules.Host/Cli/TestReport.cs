@@ -1,0 +1,114 @@
+using System.Text;
+using System.Text.Json;
+using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.Facts;
+
+namespace FreeScoutRules.Host.Cli;
+
+/// <summary>Running totals of a <c>test</c> run.</summary>
+internal sealed class TestCounts
+{
+    public int Deliveries { get; set; }
+
+    public int StatusChanges { get; set; }
+
+    public int Intents { get; set; }
+
+    public int Skipped { get; set; }
+
+    public int Errors { get; set; }
+}
+
+/// <summary>How <c>test</c> prints what each delivery produced.</summary>
+internal abstract class TestReport(TextWriter output)
+{
+    protected TextWriter Output { get; } = output;
+
+    public abstract Task EvaluatedAsync(int lineNumber, Delivery delivery, Evaluation evaluation);
+
+    public abstract Task SkippedAsync(int lineNumber, string eventName, string reason);
+
+    public abstract Task SummaryAsync(TestCounts counts);
+}
+
+/// <summary>Text for people: a line per finding, then a summary.</summary>
+internal sealed class TextTestReport(TextWriter output) : TestReport(output)
+{
+    public override async Task EvaluatedAsync(int lineNumber, Delivery delivery, Evaluation evaluation)
+    {
+        var prefix = $"line {lineNumber}: {delivery.Event} #{delivery.Conversation.Number} (id {delivery.ConversationId})";
+        if (evaluation.StatusChanges.Count == 0 && evaluation.Intents.Count == 0)
+        {
+            var why = evaluation.NextState is null ? "stale (older than the known state), ignored" : "no status change";
+            await Output.WriteLineAsync($"{prefix}: {why}");
+        }
+
+        foreach (var change in evaluation.StatusChanges)
+        {
+            await Output.WriteLineAsync($"{prefix}: status {change.From ?? "(unknown)"} -> {change.To} via {change.Via}");
+        }
+
+        foreach (var intent in evaluation.Intents)
+        {
+            await Output.WriteLineAsync($"{prefix}: action {intent.Action} {intent.Arguments} (rule {intent.Rule})");
+        }
+    }
+
+    public override Task SkippedAsync(int lineNumber, string eventName, string reason) =>
+        Output.WriteLineAsync($"line {lineNumber}: {eventName}: skipped: {reason}");
+
+    public override Task SummaryAsync(TestCounts counts) =>
+        Output.WriteLineAsync(
+            $"{counts.Deliveries} deliveries: {counts.StatusChanges} status changes, {counts.Intents} action intents, {counts.Skipped} skipped, {counts.Errors} errors");
+}
+
+/// <summary>
+/// One JSON object a line, for scripts:
+/// <c>{"kind":"statusChanged","conversationId":1187,"from":"active","to":"closed","via":"convo.status"}</c>
+/// and <c>{"kind":"action","rule":"…","action":"…","conversationId":1187}</c>. Errors go to standard error as text.
+/// </summary>
+internal sealed class JsonTestReport(TextWriter output) : TestReport(output)
+{
+    public override async Task EvaluatedAsync(int lineNumber, Delivery delivery, Evaluation evaluation)
+    {
+        foreach (var change in evaluation.StatusChanges)
+        {
+            await Output.WriteLineAsync(Line(w =>
+            {
+                w.WriteString("kind", "statusChanged");
+                w.WriteNumber("conversationId", change.ConversationId);
+                w.WriteString("from", change.From);
+                w.WriteString("to", change.To);
+                w.WriteString("via", change.Via);
+            }));
+        }
+
+        foreach (var intent in evaluation.Intents)
+        {
+            await Output.WriteLineAsync(Line(w =>
+            {
+                w.WriteString("kind", "action");
+                w.WriteString("rule", intent.Rule);
+                w.WriteString("action", intent.Action);
+                w.WriteNumber("conversationId", intent.ConversationId);
+            }));
+        }
+    }
+
+    public override Task SkippedAsync(int lineNumber, string eventName, string reason) => Task.CompletedTask;
+
+    public override Task SummaryAsync(TestCounts counts) => Task.CompletedTask;
+
+    private static string Line(Action<Utf8JsonWriter> write)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            write(writer);
+            writer.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+}

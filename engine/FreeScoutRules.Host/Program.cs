@@ -1,0 +1,3 @@
+using FreeScoutRules.Host.Cli;
+
+return await CliApplication.Build().Parse(args).InvokeAsync();
