@@ -1,0 +1,141 @@
+using FreeScoutRules.Host.Tests.Support;
+
+namespace FreeScoutRules.Host.Tests.Cli;
+
+/// <summary>End to end: the real <c>freescout-rules test</c> process on JSON Lines files.</summary>
+public sealed class TestCommandTests : IDisposable
+{
+    private readonly string _rules = Path.Combine(Path.GetTempPath(), $"fsr-rules-{Guid.NewGuid():N}");
+    private readonly JsonLinesFile _events = new();
+
+    public TestCommandTests()
+    {
+        Directory.CreateDirectory(_rules);
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules", "status-change.csx"), Path.Combine(_rules, "status-change.csx"));
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(_rules, "notify.csx"));
+    }
+
+    public void Dispose()
+    {
+        _events.Dispose();
+        Directory.Delete(_rules, recursive: true);
+    }
+
+    [Fact]
+    public async Task Test_Json_PrintsEachStatusChangeOnceAndEachIntent()
+    {
+        var file = _events
+            .Add("convo.created", "convo.created")
+            .Add("convo.agent.reply.created", "convo.agent.reply.created")
+            .Add("convo.agent.reply.created", "convo.agent.reply.created.closed")
+            .Add("convo.status", "convo.status.closed.on-reply")
+            .Add("convo.status", "convo.status.closed.on-reply")
+            .Add("convo.customer.reply.created", "convo.customer.reply.created.reopened")
+            .Save();
+
+        var result = await CliProcess.RunAsync(null, "test", "--rules", _rules, "--events", file, "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(
+            [
+                """{"kind":"statusChanged","conversationId":1187,"from":"active","to":"pending","via":"convo.agent.reply.created"}""",
+                """{"kind":"statusChanged","conversationId":1187,"from":"pending","to":"closed","via":"convo.agent.reply.created"}""",
+                """{"kind":"action","rule":"notify-support-on-close","action":"slack","conversationId":1187}""",
+                """{"kind":"statusChanged","conversationId":1187,"from":"closed","to":"active","via":"convo.customer.reply.created"}""",
+            ],
+            result.OutputLines);
+        Assert.Equal("", result.Error);
+    }
+
+    [Fact]
+    public async Task Test_Json_FirstSeenCloseHasNullFrom()
+    {
+        var file = _events.Add("convo.status", "convo.status.closed").Save();
+
+        var result = await CliProcess.RunAsync(null, "test", "--rules", _rules, "--events", file, "--json");
+
+        Assert.Equal(
+            """{"kind":"statusChanged","conversationId":1187,"from":null,"to":"closed","via":"convo.status"}""",
+            result.OutputLines[0]);
+    }
+
+    [Fact]
+    public async Task Test_Text_IsForPeopleAndReadsStandardInput()
+    {
+        var file = _events.Add("convo.created", "convo.created").Add("convo.status", "convo.status.closed").Add("customer.created", "customer.created").Save();
+
+        var result = await CliProcess.RunAsync(await File.ReadAllTextAsync(file), "test", "--rules", _rules, "--events", "-");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("line 2: convo.status #1187 (id 1187): status active -> closed via convo.status", result.OutputLines);
+        Assert.Contains(result.OutputLines, l => l.StartsWith("line 2: convo.status #1187 (id 1187): action slack {\"channel\":\"#support\"", StringComparison.Ordinal));
+        Assert.Contains("line 3: customer.created: skipped: not a conversation event; rules run on conversation events only", result.OutputLines);
+        Assert.Equal("3 deliveries: 1 status changes, 1 action intents, 1 skipped, 0 errors", result.OutputLines[^1]);
+    }
+
+    [Fact]
+    public async Task Test_BadLines_AreReportedWithLineNumbersAndTheRestIsProcessed()
+    {
+        var file = _events
+            .AddRaw("{not json")
+            .Add("convo.created", "convo.created")
+            .AddRaw("""{"event":"convo.stauts","body":{}}""")
+            .AddRaw("""{"event":"convo.status","body":{"id":"abc"}}""")
+            .AddRaw("""{"event":"convo.status","body":{"id":1187,"number":1187}}""")
+            .AddRaw("""{"body":{}}""")
+            .AddRaw("[]")
+            .Add("convo.status", "convo.status.closed")
+            .Save();
+
+        var result = await CliProcess.RunAsync(null, "test", "--rules", _rules, "--events", file, "--json");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal(2, result.OutputLines.Length);
+        Assert.Collection(
+            result.ErrorLines,
+            l => Assert.StartsWith("line 1: the line is not JSON: malformed JSON", l, StringComparison.Ordinal),
+            l => Assert.StartsWith("line 3: Unknown event 'convo.stauts'", l, StringComparison.Ordinal),
+            l => Assert.StartsWith("line 4: convo.status: wrong type at $.id", l, StringComparison.Ordinal),
+            l => Assert.Equal("line 5: convo.status: status is required; updatedAt is required", l),
+            l => Assert.Equal("line 6: \"event\" is missing or not a string", l),
+            l => Assert.StartsWith("line 7: expected an object", l, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Test_RuleFileThatDoesNotCompile_ReportsLikeACompilerAndRunsNothing()
+    {
+        var broken = Path.Combine(_rules, "broken.csx");
+        await File.WriteAllTextAsync(broken, "public class Broken : Rule\n{\n    public override void Define() { Then().Do(ctx => ctx.Enqueue(42)); }\n}\n");
+        var file = _events.Add("convo.status", "convo.status.closed").Save();
+
+        var result = await CliProcess.RunAsync(null, "test", "--rules", _rules, "--events", file, "--json");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("", result.Output);
+        Assert.Matches(@"^.*broken\.csx\(3,\d+\): error CS1503: ", result.ErrorLines[0]);
+        Assert.Contains("do not compile; nothing was run", result.ErrorLines[^1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Test_EmptyFile_SaysSo()
+    {
+        var file = _events.AddRaw("").Save();
+
+        var result = await CliProcess.RunAsync(null, "test", "--rules", _rules, "--events", file);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("holds no deliveries", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Test_MissingEventsFileOrOption_IsAClearError()
+    {
+        var missing = await CliProcess.RunAsync(null, "test", "--rules", _rules, "--events", "/nonexistent/deliveries.jsonl");
+        var noOption = await CliProcess.RunAsync(null, "test", "--rules", _rules);
+
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("/nonexistent/deliveries.jsonl: cannot read", missing.Error, StringComparison.Ordinal);
+        Assert.NotEqual(0, noOption.ExitCode);
+        Assert.Contains("--events", noOption.Error, StringComparison.Ordinal);
+    }
+}
