@@ -8,6 +8,7 @@ internal static class CliApplication
     public static RootCommand Build() =>
         new("FreeScoutRules: turns FreeScout webhooks into facts, runs C# script rules on them, and triggers actions.")
         {
+            ServeCommand.Create(),
             TestCommand.Create(),
         };
 }

@@ -1,0 +1,249 @@
+using System.Globalization;
+using System.Threading.Channels;
+using FreeScoutRules.Engine.Parsing;
+using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Telemetry;
+using FreeScoutRules.Facts;
+using Microsoft.Extensions.Logging;
+
+namespace FreeScoutRules.Engine.Dispatch;
+
+/// <summary>
+/// Runs stored deliveries through the rules strictly in sequence order per conversation and in
+/// parallel across conversations. Each conversation has a lane (a queue); a lane is worked by at most
+/// one worker at a time. What a delivery produced is committed in one transaction with its done mark
+/// (<see cref="ApplyEvaluationOperation"/>), so a crash never processes it twice nor loses it: on start,
+/// <see cref="RecoverAsync"/> queues again whatever was stored and not done. A delivery whose rules
+/// throw is retried <see cref="DispatchOptions.MaxAttempts"/> times, then parked, and its conversation
+/// moves on; other conversations are never held up. Thread-safe.
+/// </summary>
+internal sealed partial class Dispatcher(
+    InboxWriter writer,
+    DeliveryQueries queries,
+    Func<RuleSetGeneration> rules,
+    DispatchOptions options,
+    TimeProvider time,
+    EngineMetrics metrics,
+    ILogger<Dispatcher> logger)
+{
+    private const int FairnessBatch = 32;
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<int, Lane> _lanes = [];
+    private readonly Channel<Lane> _runnable = Channel.CreateUnbounded<Lane>();
+    private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = true });
+    private long _depth;
+
+    /// <summary>Deliveries queued and not yet committed as processed.</summary>
+    public long QueueDepth => Interlocked.Read(ref _depth);
+
+    /// <summary>Queues a committed delivery behind the others of its conversation. Call in commit order.</summary>
+    public void Enqueue(QueuedDelivery delivery)
+    {
+        ArgumentNullException.ThrowIfNull(delivery);
+        Interlocked.Increment(ref _depth);
+        lock (_gate)
+        {
+            if (!_lanes.TryGetValue(delivery.ConversationId, out var lane))
+            {
+                lane = new Lane(delivery.ConversationId);
+                _lanes[delivery.ConversationId] = lane;
+            }
+
+            lane.Queue.Enqueue(delivery);
+            if (!lane.Scheduled)
+            {
+                lane.Scheduled = true;
+                _runnable.Writer.TryWrite(lane);
+            }
+        }
+    }
+
+    /// <summary>Queues every stored delivery that is not done yet (after a restart or crash). Call before accepting new ones.</summary>
+    public async Task<int> RecoverAsync(CancellationToken cancellationToken)
+    {
+        var pending = await queries.LoadPendingAsync(cancellationToken);
+        foreach (var stored in pending)
+        {
+            Enqueue(new QueuedDelivery(stored.Id, stored.Event, stored.ConversationId, stored.Sequence, stored.ReceivedAt, null, stored.Body, stored.Attempts));
+        }
+
+        if (pending.Count > 0)
+        {
+            LogRecovered(logger, pending.Count);
+        }
+
+        return pending.Count;
+    }
+
+    /// <summary>Runs the workers until <paramref name="cancellationToken"/> is cancelled.</summary>
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.Workers)).Select(_ => WorkAsync(cancellationToken)));
+
+    private async Task WorkAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var lane in _runnable.Reader.ReadAllAsync(cancellationToken))
+            {
+                await DrainAsync(lane, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task DrainAsync(Lane lane, CancellationToken cancellationToken)
+    {
+        for (var done = 0; done < FairnessBatch; done++)
+        {
+            QueuedDelivery? next;
+            lock (_gate)
+            {
+                if (!lane.Queue.TryPeek(out next))
+                {
+                    lane.Scheduled = false;
+                    _lanes.Remove(lane.ConversationId);
+                    return;
+                }
+            }
+
+            try
+            {
+                await ProcessAsync(lane, next, cancellationToken);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // The database refused a write (disk full, locked…): keep the delivery at the head of
+                // its lane and try again shortly; order and exactly-once hold because nothing committed.
+                LogDispatchFailed(logger, ex, next.Id);
+                await Task.Delay(options.RetryDelay, time, cancellationToken);
+                continue;
+            }
+
+            lock (_gate)
+            {
+                lane.Queue.Dequeue();
+            }
+
+            Interlocked.Decrement(ref _depth);
+        }
+
+        _runnable.Writer.TryWrite(lane);
+    }
+
+    private async Task ProcessAsync(Lane lane, QueuedDelivery queued, CancellationToken cancellationToken)
+    {
+        string? parseError = null;
+        var conversation = queued.Conversation ?? ParseStored(queued, out parseError);
+        if (conversation is null)
+        {
+            await CommitFailureAsync(queued, parseError ?? "The stored body is not a conversation.", park: true, cancellationToken);
+            return;
+        }
+
+        if (!lane.StateLoaded)
+        {
+            lane.State = await queries.GetConversationStateAsync(lane.ConversationId, cancellationToken);
+            lane.StateLoaded = true;
+        }
+
+        var delivery = new Delivery(queued.Id.ToString(CultureInfo.InvariantCulture), queued.Event, queued.ReceivedAt, conversation);
+        for (var attempt = queued.Attempts + 1; ; attempt++)
+        {
+            Evaluation evaluation;
+            try
+            {
+                evaluation = RuleEvaluator.Evaluate(rules(), delivery, lane.State);
+            }
+            catch (RuleFailedException ex)
+            {
+                var park = attempt >= options.MaxAttempts;
+                LogRuleFailed(logger, ex.RuleName ?? "(a condition)", queued.Id, queued.ConversationId, attempt, park, ex.InnerException);
+                await CommitFailureAsync(queued, ex.Message, park, cancellationToken);
+                if (park)
+                {
+                    return;
+                }
+
+                await Task.Delay(options.RetryDelay * Math.Pow(2, attempt - 1), time, cancellationToken);
+                continue;
+            }
+
+            await CommitAsync(lane, queued, evaluation, cancellationToken);
+            return;
+        }
+    }
+
+    private async Task CommitAsync(Lane lane, QueuedDelivery queued, Evaluation evaluation, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var operation = new ApplyEvaluationOperation(
+            queued.Id, queued.ConversationId, queued.Sequence, evaluation, DeliveryResult.From(evaluation).ToJson(), now);
+        try
+        {
+            await writer.SubmitAsync(operation, cancellationToken);
+        }
+        catch (InvalidOperationException ex)
+        {
+            LogNotPending(logger, queued.Id, ex.Message);
+            return;
+        }
+
+        if (evaluation.NextState is { } next)
+        {
+            lane.State = new PriorState(next.ConversationId, next.Status, next.UpdatedAt);
+        }
+
+        foreach (var change in evaluation.StatusChanges)
+        {
+            metrics.StatusChanged(change.To);
+        }
+
+        metrics.Processed(DeliveryOutcome.Done, (now - queued.ReceivedAt).TotalMilliseconds);
+    }
+
+    private async Task CommitFailureAsync(QueuedDelivery queued, string error, bool park, CancellationToken cancellationToken)
+    {
+        await writer.SubmitAsync(new RecordFailureOperation(queued.Id, queued.ConversationId, queued.Sequence, error, park), cancellationToken);
+        if (park)
+        {
+            metrics.Processed(DeliveryOutcome.Parked, (time.GetUtcNow() - queued.ReceivedAt).TotalMilliseconds);
+        }
+    }
+
+    private FreeScout.Conversation? ParseStored(QueuedDelivery queued, out string? error)
+    {
+        var result = _parser.Parse(queued.Event, queued.Body);
+        error = result.Problem?.Message;
+        return result.Delivery?.Conversation;
+    }
+
+    private sealed class Lane(int conversationId)
+    {
+        public int ConversationId { get; } = conversationId;
+
+        public Queue<QueuedDelivery> Queue { get; } = new();
+
+        public bool Scheduled { get; set; }
+
+        public bool StateLoaded { get; set; }
+
+        public PriorState? State { get; set; }
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Recovered {Count} stored deliveries that were not processed yet")]
+    private static partial void LogRecovered(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Rule {Rule} failed on delivery {DeliveryId} of conversation {ConversationId} (attempt {Attempt}, parked: {Parked})")]
+    private static partial void LogRuleFailed(ILogger logger, string rule, long deliveryId, int conversationId, int attempt, bool parked, Exception? exception);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Dispatch of delivery {DeliveryId} failed; it stays queued and is tried again")]
+    private static partial void LogDispatchFailed(ILogger logger, Exception exception, long deliveryId);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Delivery {DeliveryId} was not committed: {Reason}")]
+    private static partial void LogNotPending(ILogger logger, long deliveryId, string reason);
+}

@@ -1,0 +1,60 @@
+using System.Security.Cryptography;
+using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.Parsing;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Telemetry;
+
+namespace FreeScoutRules.Engine.Ingestion;
+
+/// <summary>
+/// Takes one delivery from FreeScout: verifies the signature, parses and validates, stores it
+/// through the single writer (returning only once it is committed), and hands it to the dispatcher
+/// in commit order. Nothing refused is stored. Thread-safe.
+/// </summary>
+internal sealed class WebhookIngestor(
+    WebhookOptions options, InboxWriter writer, Dispatcher dispatcher, TimeProvider time, EngineMetrics metrics)
+{
+    private readonly SignatureVerifier? _verifier = options.InsecureSkipSignature ? null : new SignatureVerifier(options.Secret!);
+    private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = options.AcceptCustomEvents });
+
+    public async Task<IngestionResult> IngestAsync(string? eventName, string? signature, byte[] body, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (_verifier is not null && !_verifier.IsValid(body, signature))
+        {
+            metrics.Refused("signature");
+            return new IngestionResult(IngestionStatus.BadSignature, Problem: string.IsNullOrWhiteSpace(signature)
+                ? "The X-FreeScout-Signature header is missing."
+                : "The X-FreeScout-Signature header does not match the body: check that the configured secret is FreeScout's Secret Key.");
+        }
+
+        var parsed = _parser.Parse(eventName, body);
+        if (!parsed.IsValid)
+        {
+            var (status, reason) = parsed.Problem.Kind switch
+            {
+                DeliveryProblemKind.UnknownEvent => (IngestionStatus.UnknownEvent, "unknown_event"),
+                DeliveryProblemKind.MalformedJson => (IngestionStatus.Malformed, "malformed"),
+                _ => (IngestionStatus.Invalid, "invalid"),
+            };
+            metrics.Refused(reason);
+            return new IngestionResult(status, Problem: parsed.Problem.Message);
+        }
+
+        var delivery = parsed.Delivery;
+        var receivedAt = time.GetUtcNow();
+        var stored = await writer.SubmitAsync(
+            new StoreDeliveryOperation(delivery.Event, body, SHA256.HashData(body), delivery.Conversation, receivedAt,
+                (result, conversation) => dispatcher.Enqueue(new QueuedDelivery(
+                    result.DeliveryId, delivery.Event, conversation!.Id, result.Sequence!.Value, receivedAt, conversation, null))),
+            cancellationToken);
+        if (stored.Duplicate)
+        {
+            metrics.Duplicate();
+            return new IngestionResult(IngestionStatus.Duplicate, stored.DeliveryId);
+        }
+
+        metrics.Accepted(delivery.Event);
+        return new IngestionResult(IngestionStatus.Accepted, stored.DeliveryId);
+    }
+}

@@ -1,0 +1,22 @@
+namespace FreeScoutRules.Engine.Storage;
+
+/// <summary>A stored delivery as the admin API shows it (never the body).</summary>
+internal sealed record DeliveryRecord(
+    long Id,
+    string Event,
+    int? ConversationId,
+    long? Sequence,
+    DateTimeOffset ReceivedAt,
+    string Outcome,
+    int Attempts,
+    string? Error,
+    DateTimeOffset? ProcessedAt,
+    DeliveryResult? Result);
+
+/// <summary>A stored delivery waiting for dispatch, with its body to parse again.</summary>
+internal sealed record StoredPendingDelivery(long Id, string Event, byte[] Body, int ConversationId, long Sequence, DateTimeOffset ReceivedAt, int Attempts);
+
+/// <summary>Filter and page of <see cref="DeliveryQueries.ListAsync"/>.</summary>
+internal sealed record DeliveryFilter(
+    int? ConversationId = null, string? Outcome = null, DateTimeOffset? Since = null, DateTimeOffset? Until = null,
+    int Page = 1, int PageSize = 50);

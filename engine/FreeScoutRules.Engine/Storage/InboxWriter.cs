@@ -1,0 +1,113 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace FreeScoutRules.Engine.Storage;
+
+/// <summary>
+/// The single writer of the database (group commit): operations from many concurrent requests and
+/// dispatch workers queue on a bounded channel, and one loop commits whatever has queued up, up to
+/// <see cref="StorageOptions.MaxBatch"/>, in one transaction, so one fsync serves many deliveries.
+/// Thread-safe to submit to; start once with <see cref="RunAsync"/>.
+/// </summary>
+internal sealed partial class InboxWriter(SqliteDatabase database, StorageOptions options, ILogger<InboxWriter> logger)
+{
+    private readonly Channel<WriteOperation> _queue = Channel.CreateBounded<WriteOperation>(
+        new BoundedChannelOptions(16_384) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+
+    /// <summary>Operations waiting to be committed.</summary>
+    public int QueueLength => _queue.Reader.Count;
+
+    /// <summary>Queues <paramref name="operation"/> and returns once it is committed (or failed).</summary>
+    /// <exception cref="ChannelClosedException">The writer has stopped.</exception>
+    public async Task<T> SubmitAsync<T>(WriteOperation<T> operation, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(operation);
+        await _queue.Writer.WriteAsync(operation, cancellationToken);
+        return await operation.Task;
+    }
+
+    /// <summary>Stops accepting operations; <see cref="RunAsync"/> commits what is queued, then ends.</summary>
+    public void Complete() => _queue.Writer.TryComplete();
+
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        Task.Factory.StartNew(() => Loop(cancellationToken), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+
+    private async Task Loop(CancellationToken cancellationToken)
+    {
+        using var session = new WriterSession(await database.OpenAsync(cancellationToken));
+        var batch = new List<WriteOperation>(options.MaxBatch);
+        var failed = new List<bool>(options.MaxBatch);
+        while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
+        {
+            batch.Clear();
+            failed.Clear();
+            while (batch.Count < options.MaxBatch && _queue.Reader.TryRead(out var operation))
+            {
+                batch.Add(operation);
+            }
+
+            CommitBatch(session, batch, failed);
+        }
+    }
+
+    private void CommitBatch(WriterSession session, List<WriteOperation> batch, List<bool> failed)
+    {
+        try
+        {
+            using var transaction = session.Connection.BeginTransaction(deferred: false);
+            session.Transaction = transaction;
+            foreach (var operation in batch)
+            {
+                failed.Add(!TryExecute(session, operation));
+            }
+
+            transaction.Commit();
+        }
+        catch (Exception ex)
+        {
+            LogBatchFailed(logger, ex, batch.Count);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                if (i >= failed.Count || !failed[i])
+                {
+                    batch[i].Fail(ex);
+                }
+            }
+
+            return;
+        }
+        finally
+        {
+            session.Transaction = null;
+        }
+
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (!failed[i])
+            {
+                batch[i].Committed();
+            }
+        }
+    }
+
+    private static bool TryExecute(WriterSession session, WriteOperation operation)
+    {
+        session.Execute("SAVEPOINT op");
+        try
+        {
+            operation.Execute(session);
+            session.Execute("RELEASE op");
+            return true;
+        }
+        catch (Exception ex)
+        {
+            session.Execute("ROLLBACK TO op");
+            session.Execute("RELEASE op");
+            operation.Fail(ex);
+            return false;
+        }
+    }
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Error, Message = "A write batch of {Count} operations failed to commit; none was stored")]
+    private static partial void LogBatchFailed(ILogger logger, Exception exception, int count);
+}

@@ -1,0 +1,96 @@
+using Microsoft.Data.Sqlite;
+
+namespace FreeScoutRules.Engine.Storage;
+
+/// <summary>
+/// Versioned schema migrations, tracked in SQLite's <c>PRAGMA user_version</c>. Each migration runs
+/// once, in its own transaction, in order. Never edit a released migration: add the next one.
+/// </summary>
+internal static class Migrations
+{
+    /// <summary>Migration <c>i</c> takes the schema from version <c>i</c> to <c>i + 1</c>.</summary>
+    private static readonly string[] Steps =
+    [
+        """
+        CREATE TABLE deliveries (
+            id               INTEGER PRIMARY KEY,
+            event            TEXT    NOT NULL,
+            body_sha256      BLOB    NOT NULL,
+            body             BLOB    NOT NULL,
+            conversation_id  INTEGER,
+            seq              INTEGER,
+            received_at      INTEGER NOT NULL,
+            outcome          TEXT    NOT NULL,
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            last_error       TEXT,
+            processed_at     INTEGER,
+            result           TEXT,
+            UNIQUE (event, body_sha256)
+        );
+        CREATE INDEX ix_deliveries_conversation ON deliveries (conversation_id, seq);
+        CREATE INDEX ix_deliveries_outcome ON deliveries (outcome, id);
+        CREATE INDEX ix_deliveries_received ON deliveries (received_at);
+        CREATE TABLE conversations (
+            id                INTEGER PRIMARY KEY,
+            last_seq          INTEGER NOT NULL,
+            last_applied_seq  INTEGER NOT NULL DEFAULT 0,
+            status            TEXT,
+            updated_at        INTEGER
+        );
+        CREATE TABLE status_changes (
+            id               INTEGER PRIMARY KEY,
+            delivery_id      INTEGER NOT NULL REFERENCES deliveries (id),
+            conversation_id  INTEGER NOT NULL,
+            number           INTEGER NOT NULL,
+            from_status      TEXT,
+            to_status        TEXT    NOT NULL,
+            via              TEXT    NOT NULL,
+            at               INTEGER NOT NULL
+        );
+        CREATE INDEX ix_status_changes_conversation ON status_changes (conversation_id, id);
+        CREATE TABLE action_intents (
+            id               INTEGER PRIMARY KEY,
+            delivery_id      INTEGER NOT NULL REFERENCES deliveries (id),
+            conversation_id  INTEGER NOT NULL,
+            rule             TEXT    NOT NULL,
+            action           TEXT    NOT NULL,
+            arguments        TEXT    NOT NULL,
+            state            TEXT    NOT NULL,
+            created_at       INTEGER NOT NULL
+        );
+        CREATE INDEX ix_action_intents_state ON action_intents (state, id);
+        """,
+    ];
+
+    public static int LatestVersion => Steps.Length;
+
+    public static async Task ApplyAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    {
+        var version = await CurrentVersionAsync(connection, cancellationToken);
+        if (version > Steps.Length)
+        {
+            throw new InvalidOperationException(
+                $"The database schema is version {version}, newer than this FreeScoutRules knows ({Steps.Length}). Use a newer release or another --data-dir.");
+        }
+
+        for (var step = version; step < Steps.Length; step++)
+        {
+            await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+            await using (var command = connection.CreateCommand())
+            {
+                command.Transaction = transaction;
+                command.CommandText = Steps[step] + $"\nPRAGMA user_version = {step + 1};";
+                await command.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await transaction.CommitAsync(cancellationToken);
+        }
+    }
+
+    public static async Task<int> CurrentVersionAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA user_version;";
+        return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,185 @@
+using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.FreeScout;
+
+namespace FreeScoutRules.Engine.Storage;
+
+/// <summary>The outcome of storing a delivery: its id, its place in its conversation, and whether it was a redelivery.</summary>
+internal sealed record StoreResult(long DeliveryId, bool Duplicate, long? Sequence);
+
+/// <summary>The <c>outcome</c> column of a delivery.</summary>
+internal static class DeliveryOutcome
+{
+    /// <summary>Stored, waiting for (or between attempts of) dispatch.</summary>
+    public const string Pending = "pending";
+
+    /// <summary>Processed: its state, status changes and intents are committed.</summary>
+    public const string Done = "done";
+
+    /// <summary>Stored for audit but runs no rules (customer events).</summary>
+    public const string Skipped = "skipped";
+
+    /// <summary>Failed every attempt; visible and replayable, no longer blocking its conversation.</summary>
+    public const string Parked = "parked";
+
+    public static readonly IReadOnlyList<string> All = [Pending, Done, Skipped, Parked];
+}
+
+/// <summary>
+/// Stores a new delivery, or finds the identical earlier one (same event, same body bytes). A new
+/// conversation delivery gets the next sequence number of its conversation.
+/// </summary>
+internal sealed class StoreDeliveryOperation(
+    string eventName, byte[] body, byte[] bodySha256, Conversation? conversation, DateTimeOffset receivedAt,
+    Action<StoreResult, Conversation?>? onCommitted = null)
+    : WriteOperation<StoreResult>
+{
+    protected override StoreResult Run(WriterSession session)
+    {
+        var find = session.Command("SELECT id FROM deliveries WHERE event = $event AND body_sha256 = $sha");
+        find.Parameters.AddWithValue("$event", eventName);
+        find.Parameters.AddWithValue("$sha", bodySha256);
+        if (find.ExecuteScalar() is long existing)
+        {
+            return new StoreResult(existing, Duplicate: true, null);
+        }
+
+        long? sequence = null;
+        if (conversation is not null)
+        {
+            var next = session.Command(
+                "INSERT INTO conversations (id, last_seq) VALUES ($id, 1) ON CONFLICT (id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq");
+            next.Parameters.AddWithValue("$id", conversation.Id);
+            sequence = (long)next.ExecuteScalar()!;
+        }
+
+        var insert = session.Command("""
+            INSERT INTO deliveries (event, body_sha256, body, conversation_id, seq, received_at, outcome)
+            VALUES ($event, $sha, $body, $conversation, $seq, $received, $outcome) RETURNING id
+            """);
+        insert.Parameters.AddWithValue("$event", eventName);
+        insert.Parameters.AddWithValue("$sha", bodySha256);
+        insert.Parameters.AddWithValue("$body", body);
+        insert.Parameters.AddWithValue("$conversation", (object?)conversation?.Id ?? DBNull.Value);
+        insert.Parameters.AddWithValue("$seq", (object?)sequence ?? DBNull.Value);
+        insert.Parameters.AddWithValue("$received", receivedAt.ToUnixTimeMilliseconds());
+        insert.Parameters.AddWithValue("$outcome", conversation is null ? DeliveryOutcome.Skipped : DeliveryOutcome.Pending);
+        return new StoreResult((long)insert.ExecuteScalar()!, Duplicate: false, sequence);
+    }
+
+    protected override void OnCommitted(StoreResult result)
+    {
+        if (!result.Duplicate)
+        {
+            onCommitted?.Invoke(result, conversation);
+        }
+    }
+}
+
+/// <summary>
+/// Commits what one delivery produced, all or nothing: the conversation's new known state and
+/// applied sequence, the status changes, the action intents (the outbox) and the done mark.
+/// Refuses (and so rolls back) when the delivery is not pending any more: processed exactly once.
+/// </summary>
+internal sealed class ApplyEvaluationOperation(
+    long deliveryId, int conversationId, long sequence, Evaluation evaluation, string resultJson, DateTimeOffset processedAt)
+    : WriteOperation<bool>
+{
+    protected override bool Run(WriterSession session)
+    {
+        var done = session.Command("""
+            UPDATE deliveries SET outcome = 'done', attempts = attempts + 1, last_error = NULL, processed_at = $at, result = $result
+            WHERE id = $id AND outcome = 'pending'
+            """);
+        done.Parameters.AddWithValue("$id", deliveryId);
+        done.Parameters.AddWithValue("$at", processedAt.ToUnixTimeMilliseconds());
+        done.Parameters.AddWithValue("$result", resultJson);
+        if (done.ExecuteNonQuery() != 1)
+        {
+            throw new InvalidOperationException($"Delivery {deliveryId} is not pending; it was processed already.");
+        }
+
+        var state = session.Command("""
+            UPDATE conversations SET last_applied_seq = MAX(last_applied_seq, $seq),
+                status = COALESCE($status, status), updated_at = COALESCE($updated, updated_at)
+            WHERE id = $id
+            """);
+        state.Parameters.AddWithValue("$id", conversationId);
+        state.Parameters.AddWithValue("$seq", sequence);
+        state.Parameters.AddWithValue("$status", (object?)evaluation.NextState?.Status ?? DBNull.Value);
+        state.Parameters.AddWithValue("$updated", (object?)evaluation.NextState?.UpdatedAt.ToUnixTimeMilliseconds() ?? DBNull.Value);
+        state.ExecuteNonQuery();
+
+        foreach (var change in evaluation.StatusChanges)
+        {
+            var insert = session.Command("""
+                INSERT INTO status_changes (delivery_id, conversation_id, number, from_status, to_status, via, at)
+                VALUES ($delivery, $conversation, $number, $from, $to, $via, $at)
+                """);
+            insert.Parameters.AddWithValue("$delivery", deliveryId);
+            insert.Parameters.AddWithValue("$conversation", change.ConversationId);
+            insert.Parameters.AddWithValue("$number", change.Number);
+            insert.Parameters.AddWithValue("$from", (object?)change.From ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$to", change.To);
+            insert.Parameters.AddWithValue("$via", change.Via);
+            insert.Parameters.AddWithValue("$at", change.At.ToUnixTimeMilliseconds());
+            insert.ExecuteNonQuery();
+        }
+
+        foreach (var intent in evaluation.Intents)
+        {
+            var insert = session.Command("""
+                INSERT INTO action_intents (delivery_id, conversation_id, rule, action, arguments, state, created_at)
+                VALUES ($delivery, $conversation, $rule, $action, $arguments, 'pending', $at)
+                """);
+            insert.Parameters.AddWithValue("$delivery", deliveryId);
+            insert.Parameters.AddWithValue("$conversation", intent.ConversationId);
+            insert.Parameters.AddWithValue("$rule", intent.Rule);
+            insert.Parameters.AddWithValue("$action", intent.Action);
+            insert.Parameters.AddWithValue("$arguments", intent.Arguments);
+            insert.Parameters.AddWithValue("$at", processedAt.ToUnixTimeMilliseconds());
+            insert.ExecuteNonQuery();
+        }
+
+        return true;
+    }
+}
+
+/// <summary>
+/// Records a failed attempt. When <paramref name="park"/> is set the delivery is parked and its
+/// conversation moves past it; otherwise it stays pending for another attempt.
+/// </summary>
+internal sealed class RecordFailureOperation(long deliveryId, int conversationId, long sequence, string error, bool park)
+    : WriteOperation<bool>
+{
+    protected override bool Run(WriterSession session)
+    {
+        var update = session.Command("""
+            UPDATE deliveries SET attempts = attempts + 1, last_error = $error, outcome = $outcome
+            WHERE id = $id AND outcome = 'pending'
+            """);
+        update.Parameters.AddWithValue("$id", deliveryId);
+        update.Parameters.AddWithValue("$error", error);
+        update.Parameters.AddWithValue("$outcome", park ? DeliveryOutcome.Parked : DeliveryOutcome.Pending);
+        update.ExecuteNonQuery();
+        if (park)
+        {
+            var state = session.Command("UPDATE conversations SET last_applied_seq = MAX(last_applied_seq, $seq) WHERE id = $id");
+            state.Parameters.AddWithValue("$id", conversationId);
+            state.Parameters.AddWithValue("$seq", sequence);
+            state.ExecuteNonQuery();
+        }
+
+        return true;
+    }
+}
+
+/// <summary>Puts a parked delivery back to pending with fresh attempts (admin replay). False when it is not parked.</summary>
+internal sealed class RequeueParkedOperation(long deliveryId) : WriteOperation<bool>
+{
+    protected override bool Run(WriterSession session)
+    {
+        var update = session.Command("UPDATE deliveries SET outcome = 'pending', attempts = 0 WHERE id = $id AND outcome = 'parked'");
+        update.Parameters.AddWithValue("$id", deliveryId);
+        return update.ExecuteNonQuery() == 1;
+    }
+}

@@ -1,0 +1,54 @@
+using Microsoft.Data.Sqlite;
+
+namespace FreeScoutRules.Engine.Storage;
+
+/// <summary>
+/// Opens connections to the embedded SQLite database with the settings every connection needs
+/// (WAL, busy timeout, durability), and creates or migrates the schema once at start.
+/// Thread-safe. Readers open their own pooled connections; only <see cref="InboxWriter"/> writes.
+/// </summary>
+internal sealed class SqliteDatabase
+{
+    private readonly string _connectionString;
+    private readonly string _synchronous;
+
+    public SqliteDatabase(StorageOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Directory.CreateDirectory(options.DataDirectory);
+        Path = System.IO.Path.GetFullPath(options.DatabasePath);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = Path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        _synchronous = options.Durable ? "FULL" : "NORMAL";
+    }
+
+    public string Path { get; }
+
+    public async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken = default)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        await ExecuteAsync(connection, $"PRAGMA busy_timeout=10000; PRAGMA synchronous={_synchronous};", cancellationToken);
+        return connection;
+    }
+
+    /// <summary>Switches the file to WAL and applies pending migrations. Idempotent.</summary>
+    public async Task InitializeAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await ExecuteAsync(connection, "PRAGMA journal_mode=WAL;", cancellationToken);
+        await Migrations.ApplyAsync(connection, cancellationToken);
+    }
+
+    public static async Task ExecuteAsync(SqliteConnection connection, string sql, CancellationToken cancellationToken = default)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+}

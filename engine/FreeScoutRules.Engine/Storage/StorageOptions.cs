@@ -1,0 +1,22 @@
+namespace FreeScoutRules.Engine.Storage;
+
+/// <summary>Where and how FreeScoutRules stores deliveries and state (SQLite, embedded).</summary>
+internal sealed class StorageOptions
+{
+    public const string Section = "Storage";
+
+    /// <summary>The data directory; the database is <c>freescout-rules.db</c> in it. Default <c>data</c>.</summary>
+    public string DataDirectory { get; set; } = "data";
+
+    /// <summary>
+    /// When true (the default) every commit is fsynced (<c>synchronous=FULL</c>): a delivery that got
+    /// a 2xx survives a crash or power loss. False trades that for speed (<c>NORMAL</c>: survives a
+    /// process crash, not a power loss).
+    /// </summary>
+    public bool Durable { get; set; } = true;
+
+    /// <summary>Most write operations committed in one transaction by the single writer. Default 512.</summary>
+    public int MaxBatch { get; set; } = 512;
+
+    public string DatabasePath => Path.Combine(DataDirectory, "freescout-rules.db");
+}

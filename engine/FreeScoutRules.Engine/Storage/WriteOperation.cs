@@ -1,0 +1,82 @@
+using Microsoft.Data.Sqlite;
+
+namespace FreeScoutRules.Engine.Storage;
+
+/// <summary>
+/// One unit of work for <see cref="InboxWriter"/>. It runs inside the writer's batch transaction
+/// (under its own savepoint, so a failing operation does not undo the others) and is completed
+/// only after the batch commits: a caller that sees the result knows it is durable.
+/// </summary>
+internal abstract class WriteOperation
+{
+    /// <summary>Runs the SQL of this operation. Throwing rolls back this operation only.</summary>
+    public abstract void Execute(WriterSession session);
+
+    /// <summary>Called in batch order right after the commit, before callers are released.</summary>
+    public abstract void Committed();
+
+    public abstract void Fail(Exception exception);
+}
+
+/// <summary>A <see cref="WriteOperation"/> with a result for its caller.</summary>
+internal abstract class WriteOperation<T> : WriteOperation
+{
+    private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private T _result = default!;
+
+    public Task<T> Task => _completion.Task;
+
+    public sealed override void Execute(WriterSession session) => _result = Run(session);
+
+    public sealed override void Committed()
+    {
+        OnCommitted(_result);
+        _completion.TrySetResult(_result);
+    }
+
+    public sealed override void Fail(Exception exception) => _completion.TrySetException(exception);
+
+    protected abstract T Run(WriterSession session);
+
+    /// <summary>Hook for work that must follow the commit in commit order (for example queueing for dispatch).</summary>
+    protected virtual void OnCommitted(T result)
+    {
+    }
+}
+
+/// <summary>The writer's connection and transaction for one batch, with prepared commands reused across batches.</summary>
+internal sealed class WriterSession(SqliteConnection connection) : IDisposable
+{
+    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+
+    public SqliteConnection Connection { get; } = connection;
+
+    public SqliteTransaction? Transaction { get; set; }
+
+    /// <summary>A prepared command for <paramref name="sql"/>, its parameters cleared, bound to the current transaction.</summary>
+    public SqliteCommand Command(string sql)
+    {
+        if (!_commands.TryGetValue(sql, out var command))
+        {
+            command = Connection.CreateCommand();
+            command.CommandText = sql;
+            _commands[sql] = command;
+        }
+
+        command.Parameters.Clear();
+        command.Transaction = Transaction;
+        return command;
+    }
+
+    public void Execute(string sql) => Command(sql).ExecuteNonQuery();
+
+    public void Dispose()
+    {
+        foreach (var command in _commands.Values)
+        {
+            command.Dispose();
+        }
+
+        Connection.Dispose();
+    }
+}

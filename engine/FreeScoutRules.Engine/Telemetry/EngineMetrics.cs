@@ -1,0 +1,55 @@
+using System.Diagnostics.Metrics;
+
+namespace FreeScoutRules.Engine.Telemetry;
+
+/// <summary>
+/// The engine's metrics (meter <c>FreeScoutRules</c>), exported by OpenTelemetry (Prometheus at
+/// <c>/metrics</c>). Tags are bounded: event names are FreeScout's twelve (custom ones count as
+/// <c>custom</c>), reasons and outcomes fixed words. Thread-safe.
+/// </summary>
+internal sealed class EngineMetrics
+{
+    public const string MeterName = "FreeScoutRules";
+
+    private readonly Counter<long> _accepted;
+    private readonly Counter<long> _refused;
+    private readonly Counter<long> _duplicates;
+    private readonly Counter<long> _processed;
+    private readonly Counter<long> _statusChanges;
+    private readonly Histogram<double> _latency;
+
+    public EngineMetrics(IMeterFactory meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        Meter = meterFactory.Create(MeterName);
+        _accepted = Meter.CreateCounter<long>("freescout_rules.deliveries.accepted", "{delivery}", "Deliveries stored and acknowledged with 202.");
+        _refused = Meter.CreateCounter<long>("freescout_rules.deliveries.refused", "{delivery}", "Deliveries refused, by reason.");
+        _duplicates = Meter.CreateCounter<long>("freescout_rules.deliveries.duplicate", "{delivery}", "Byte-identical redeliveries answered 200 and not stored again.");
+        _processed = Meter.CreateCounter<long>("freescout_rules.deliveries.processed", "{delivery}", "Deliveries dispatched through the rules, by outcome.");
+        _statusChanges = Meter.CreateCounter<long>("freescout_rules.status_changes", "{change}", "StatusChanged facts derived, by new status.");
+        _latency = Meter.CreateHistogram<double>("freescout_rules.processing.latency", "ms", "From receipt to committed processing.");
+    }
+
+    public Meter Meter { get; }
+
+    public void Accepted(string eventName) => _accepted.Add(1, new KeyValuePair<string, object?>("event", EventTag(eventName)));
+
+    public void Refused(string reason) => _refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void Duplicate() => _duplicates.Add(1);
+
+    public void Processed(string outcome, double latencyMilliseconds)
+    {
+        _processed.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+        _latency.Record(latencyMilliseconds);
+    }
+
+    public void StatusChanged(string to) =>
+        _statusChanges.Add(1, new KeyValuePair<string, object?>("to", FreeScout.ConversationStatus.IsKnown(to) ? to : "other"));
+
+    /// <summary>Reports <paramref name="read"/> as an observable gauge.</summary>
+    public void ObserveGauge(string name, string description, Func<long> read) =>
+        Meter.CreateObservableGauge(name, read, "{item}", description);
+
+    private static string EventTag(string eventName) => FreeScout.WebhookEvents.IsKnown(eventName) ? eventName : "custom";
+}

@@ -1,0 +1,76 @@
+using System.CommandLine;
+using FreeScoutRules.Host.Server;
+using Microsoft.Extensions.Options;
+
+namespace FreeScoutRules.Host.Cli;
+
+/// <summary>
+/// <c>freescout-rules serve</c>: the webhook receiver and engine, on Kestrel with the embedded SQLite
+/// database. Flags override appsettings.json and environment variables.
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var urls = new Option<string>("--urls") { Description = "Addresses to listen on, e.g. http://127.0.0.1:5080 (default http://localhost:5000)." };
+        var dataDir = new Option<string>("--data-dir") { Description = "The data directory holding the SQLite database (default ./data)." };
+        var rules = new Option<string>("--rules") { Description = "The rules folder (default ./rules)." };
+        var plugins = new Option<string>("--plugins") { Description = "The action plugins folder (default ./plugins)." };
+        var insecure = new Option<bool>("--insecure-dev")
+        {
+            Description = "Local development only: accept deliveries without a valid signature when no secret is set. Warns loudly.",
+        };
+        var command = new Command("serve", "Receive FreeScout webhooks on POST /webhooks/freescout, store them durably and run them through the rules.")
+        {
+            urls, dataDir, rules, plugins, insecure,
+        };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var flags = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+            Put(flags, "urls", result.GetValue(urls));
+            Put(flags, "Storage:DataDirectory", result.GetValue(dataDir));
+            Put(flags, "Rules:Directory", result.GetValue(rules));
+            Put(flags, "Rules:PluginsDirectory", result.GetValue(plugins));
+            if (result.GetValue(insecure))
+            {
+                flags["Webhook:InsecureSkipSignature"] = "true";
+            }
+
+            return await RunAsync(flags, result.InvocationConfiguration.Error, cancellationToken);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(Dictionary<string, string?> flags, TextWriter error, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var app = ServerApp.Build(flags);
+            await app.RunAsync(cancellationToken);
+            return ExitCodes.Ok;
+        }
+        catch (OptionsValidationException ex)
+        {
+            foreach (var failure in ex.Failures)
+            {
+                await error.WriteLineAsync($"configuration: {failure}");
+            }
+
+            return ExitCodes.CannotRun;
+        }
+        catch (InvalidOperationException ex) when (ex.InnerException is Engine.Rules.RuleCompilationException)
+        {
+            await error.WriteLineAsync(ex.Message);
+            await error.WriteLineAsync("The server did not start.");
+            return ExitCodes.CannotRun;
+        }
+    }
+
+    private static void Put(Dictionary<string, string?> flags, string key, string? value)
+    {
+        if (!string.IsNullOrEmpty(value))
+        {
+            flags[key] = value;
+        }
+    }
+}

@@ -1,0 +1,113 @@
+using System.Security.Cryptography;
+using System.Text;
+using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.Storage;
+using Microsoft.Extensions.Options;
+
+namespace FreeScoutRules.Host.Server;
+
+/// <summary>
+/// The admin API under <c>/api</c>, behind a bearer token compared in constant time: deliveries with
+/// what processing them produced, filtered and paged, and replay of parked deliveries.
+/// </summary>
+internal static class AdminApi
+{
+    public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder endpoints)
+    {
+        var api = endpoints.MapGroup("/api").AddEndpointFilter(RequireTokenAsync);
+        api.MapGet("/deliveries", ListAsync);
+        api.MapGet("/deliveries/{id:long}", GetAsync);
+        api.MapPost("/deliveries/{id:long}/replay", ReplayAsync);
+        api.MapGet("/status", StatusAsync);
+        return endpoints;
+    }
+
+    private static async ValueTask<object?> RequireTokenAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        var token = http.RequestServices.GetRequiredService<IOptions<AdminOptions>>().Value.Token;
+        if (string.IsNullOrEmpty(token))
+        {
+            return WebhookEndpoint.Problem(StatusCodes.Status401Unauthorized, "Admin API disabled",
+                "No admin token is configured: set FREESCOUTRULES_ADMIN_TOKEN (or Admin:Token) to enable the admin API.");
+        }
+
+        var header = http.Request.Headers.Authorization.ToString();
+        const string scheme = "Bearer ";
+        var given = header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : "";
+        if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), SHA256.HashData(Encoding.UTF8.GetBytes(token))))
+        {
+            http.Response.Headers.WWWAuthenticate = "Bearer";
+            return WebhookEndpoint.Problem(StatusCodes.Status401Unauthorized, "Unauthorized",
+                "A valid admin token is required: Authorization: Bearer <FREESCOUTRULES_ADMIN_TOKEN>.");
+        }
+
+        return await next(context);
+    }
+
+    private static async Task<IResult> ListAsync(
+        DeliveryQueries queries, int? conversationId, string? outcome, DateTimeOffset? since, DateTimeOffset? until,
+        int? page, int? pageSize, CancellationToken cancellationToken)
+    {
+        if (outcome is not null && !DeliveryOutcome.All.Contains(outcome))
+        {
+            return WebhookEndpoint.Problem(StatusCodes.Status400BadRequest, "Bad filter",
+                $"outcome must be one of {string.Join(", ", DeliveryOutcome.All)}.");
+        }
+
+        var filter = new DeliveryFilter(conversationId, outcome, since, until, Math.Max(1, page ?? 1), Math.Clamp(pageSize ?? 50, 1, 500));
+        var records = await queries.ListAsync(filter, cancellationToken);
+        return Results.Ok(new DeliveryPage(filter.Page, filter.PageSize, [.. records.Select(DeliveryView.From)]));
+    }
+
+    private static async Task<IResult> GetAsync(DeliveryQueries queries, long id, CancellationToken cancellationToken) =>
+        await queries.GetAsync(id, cancellationToken) is { } record
+            ? Results.Ok(DeliveryView.From(record))
+            : WebhookEndpoint.Problem(StatusCodes.Status404NotFound, "Not found", $"No delivery {id}.");
+
+    private static async Task<IResult> ReplayAsync(
+        InboxWriter writer, DeliveryQueries queries, Dispatcher dispatcher, long id, CancellationToken cancellationToken)
+    {
+        if (!await writer.SubmitAsync(new RequeueParkedOperation(id), cancellationToken))
+        {
+            return WebhookEndpoint.Problem(StatusCodes.Status409Conflict, "Not parked", $"Delivery {id} does not exist or is not parked; only parked deliveries are replayed.");
+        }
+
+        var pending = await queries.GetPendingAsync(id, cancellationToken);
+        if (pending is not null)
+        {
+            dispatcher.Enqueue(new QueuedDelivery(pending.Id, pending.Event, pending.ConversationId, pending.Sequence, pending.ReceivedAt, null, pending.Body));
+        }
+
+        return Results.Accepted($"/api/deliveries/{id}", new WebhookEndpoint.WebhookAnswer(id, "requeued"));
+    }
+
+    private static async Task<IResult> StatusAsync(
+        DeliveryQueries queries, Dispatcher dispatcher, RuleSetHolder rules, CancellationToken cancellationToken)
+    {
+        var generation = rules.IsLoaded ? rules.Current : null;
+        return Results.Ok(new
+        {
+            deliveries = await queries.CountByOutcomeAsync(cancellationToken),
+            queueDepth = dispatcher.QueueDepth,
+            rules = generation is null ? null : new
+            {
+                generation = generation.ContentHash,
+                names = generation.Rules.Select(r => r.Name),
+            },
+        });
+    }
+
+    internal sealed record DeliveryPage(int Page, int PageSize, IReadOnlyList<DeliveryView> Items);
+
+    /// <summary>A delivery as the admin API shows it.</summary>
+    internal sealed record DeliveryView(
+        long Id, string Event, int? ConversationId, long? Sequence, DateTimeOffset ReceivedAt, string Outcome, int Attempts,
+        string? Error, DateTimeOffset? ProcessedAt, bool? Stale,
+        IReadOnlyList<StatusChangeRecord> StatusChanges, IReadOnlyList<string> RulesFired, IReadOnlyList<ActionIntentRecord> ActionIntents)
+    {
+        public static DeliveryView From(DeliveryRecord r) => new(
+            r.Id, r.Event, r.ConversationId, r.Sequence, r.ReceivedAt, r.Outcome, r.Attempts, r.Error, r.ProcessedAt, r.Result?.Stale,
+            r.Result?.StatusChanges ?? [], r.Result?.RulesFired ?? [], r.Result?.ActionIntents ?? []);
+    }
+}

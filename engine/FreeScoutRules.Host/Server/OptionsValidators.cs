@@ -1,0 +1,69 @@
+using FluentValidation;
+using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.Ingestion;
+using FreeScoutRules.Engine.Storage;
+using Microsoft.Extensions.Options;
+
+namespace FreeScoutRules.Host.Server;
+
+/// <summary>Runs a FluentValidation validator as options validation, so a bad setting stops the start with its message.</summary>
+internal sealed class FluentOptionsValidator<T>(IValidator<T> validator, string section) : IValidateOptions<T>
+    where T : class
+{
+    public ValidateOptionsResult Validate(string? name, T options)
+    {
+        var result = validator.Validate(options);
+        return result.IsValid
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail(result.Errors.Select(e => $"{section}:{e.PropertyName}: {e.ErrorMessage}"));
+    }
+}
+
+internal sealed class WebhookOptionsValidator : AbstractValidator<WebhookOptions>
+{
+    public WebhookOptionsValidator()
+    {
+        RuleFor(o => o.Secret).NotEmpty().Unless(o => o.InsecureSkipSignature).WithMessage(
+            "No webhook secret is configured. Set FREESCOUTRULES_WEBHOOK_SECRET (or Webhook:Secret in appsettings.json) to the "
+            + "\"Secret Key\" shown in FreeScout under Manage » Settings » API & Webhooks. For local development only, "
+            + "start with --insecure-dev to accept unsigned deliveries.");
+        RuleFor(o => o.MaxBodyBytes).InclusiveBetween(1024, 64 * 1024 * 1024)
+            .WithMessage("must be between 1 KiB and 64 MiB (got {PropertyValue}).");
+    }
+}
+
+internal sealed class StorageOptionsValidator : AbstractValidator<StorageOptions>
+{
+    public StorageOptionsValidator()
+    {
+        RuleFor(o => o.DataDirectory).NotEmpty().WithMessage("the data directory (--data-dir) is required.");
+        RuleFor(o => o.MaxBatch).InclusiveBetween(1, 10_000);
+    }
+}
+
+internal sealed class DispatchOptionsValidator : AbstractValidator<DispatchOptions>
+{
+    public DispatchOptionsValidator()
+    {
+        RuleFor(o => o.Workers).InclusiveBetween(1, 256);
+        RuleFor(o => o.MaxAttempts).InclusiveBetween(1, 100);
+        RuleFor(o => o.RetryDelay).InclusiveBetween(TimeSpan.Zero, TimeSpan.FromHours(1));
+    }
+}
+
+internal sealed class AdminOptionsValidator : AbstractValidator<AdminOptions>
+{
+    public AdminOptionsValidator()
+    {
+        RuleFor(o => o.Token).MinimumLength(16).When(o => !string.IsNullOrEmpty(o.Token))
+            .WithMessage("the admin token must be at least 16 characters long (FREESCOUTRULES_ADMIN_TOKEN).");
+    }
+}
+
+internal sealed class RulesOptionsValidator : AbstractValidator<RulesOptions>
+{
+    public RulesOptionsValidator()
+    {
+        RuleFor(o => o.Directory).NotEmpty().WithMessage("the rules folder (--rules) is required.");
+    }
+}

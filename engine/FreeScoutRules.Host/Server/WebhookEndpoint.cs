@@ -1,0 +1,104 @@
+using System.Buffers;
+using FreeScoutRules.Engine.Ingestion;
+using FreeScoutRules.Engine.Telemetry;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+
+namespace FreeScoutRules.Host.Server;
+
+/// <summary>
+/// <c>POST /webhooks/freescout</c>: the ingestion endpoint FreeScout posts to. Answers 202 only once
+/// the delivery is committed; 200 for a byte-identical redelivery; 401, 413, 415, 400 and 422 as
+/// <c>application/problem+json</c>, and then nothing is stored.
+/// </summary>
+internal static class WebhookEndpoint
+{
+    public const string Path = "/webhooks/freescout";
+
+    public static IEndpointRouteBuilder MapWebhookEndpoint(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapPost(Path, ReceiveAsync).DisableAntiforgery();
+        return endpoints;
+    }
+
+    private static async Task<IResult> ReceiveAsync(
+        HttpContext http, WebhookIngestor ingestor, IOptions<WebhookOptions> options, EngineMetrics metrics, CancellationToken cancellationToken)
+    {
+        var max = options.Value.MaxBodyBytes;
+        if (http.Request.ContentLength > max)
+        {
+            metrics.Refused("too_large");
+            return TooLarge(max);
+        }
+
+        if (!IsJson(http.Request.ContentType))
+        {
+            metrics.Refused("content_type");
+            return Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type",
+                $"Expected application/json or application/hal+json, got '{http.Request.ContentType}'.");
+        }
+
+        var body = await ReadBoundedAsync(http.Request.Body, max, cancellationToken);
+        if (body is null)
+        {
+            metrics.Refused("too_large");
+            return TooLarge(max);
+        }
+
+        IngestionResult result;
+        try
+        {
+            result = await ingestor.IngestAsync(
+                http.Request.Headers["X-FreeScout-Event"].ToString(), http.Request.Headers["X-FreeScout-Signature"].ToString(), body, cancellationToken);
+        }
+        catch (System.Threading.Channels.ChannelClosedException)
+        {
+            return Problem(StatusCodes.Status503ServiceUnavailable, "Shutting down", "The server is stopping; FreeScout will retry.");
+        }
+
+        return result.Status switch
+        {
+            IngestionStatus.Accepted => Results.Json(new WebhookAnswer(result.DeliveryId!.Value, "accepted"), statusCode: StatusCodes.Status202Accepted),
+            IngestionStatus.Duplicate => Results.Json(new WebhookAnswer(result.DeliveryId!.Value, "duplicate"), statusCode: StatusCodes.Status200OK),
+            IngestionStatus.BadSignature => Problem(StatusCodes.Status401Unauthorized, "Bad signature", result.Problem!),
+            IngestionStatus.Malformed => Problem(StatusCodes.Status400BadRequest, "Malformed delivery", result.Problem!),
+            IngestionStatus.UnknownEvent => Problem(StatusCodes.Status422UnprocessableEntity, "Unknown event", result.Problem!),
+            _ => Problem(StatusCodes.Status422UnprocessableEntity, "Invalid delivery", result.Problem!),
+        };
+    }
+
+    private static bool IsJson(string? contentType) =>
+        MediaTypeHeaderValue.TryParse(contentType, out var media)
+        && (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+            || media.MediaType.Equals("application/hal+json", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Reads the body, or returns <c>null</c> as soon as it exceeds <paramref name="max"/> bytes (chunked bodies have no Content-Length).</summary>
+    private static async Task<byte[]?> ReadBoundedAsync(Stream body, long max, CancellationToken cancellationToken)
+    {
+        var buffer = new ArrayBufferWriter<byte>(16 * 1024);
+        while (true)
+        {
+            var memory = buffer.GetMemory(16 * 1024);
+            var read = await body.ReadAsync(memory, cancellationToken);
+            if (read == 0)
+            {
+                return buffer.WrittenSpan.ToArray();
+            }
+
+            buffer.Advance(read);
+            if (buffer.WrittenCount > max)
+            {
+                return null;
+            }
+        }
+    }
+
+    private static IResult TooLarge(long max) =>
+        Problem(StatusCodes.Status413PayloadTooLarge, "Body too large", $"The body exceeds the limit of {max} bytes (Webhook:MaxBodyBytes).");
+
+    internal static IResult Problem(int status, string title, string detail) =>
+        Results.Problem(title: title, detail: detail, statusCode: status);
+
+    /// <summary>The body of a 202 or 200 answer.</summary>
+    internal sealed record WebhookAnswer(long DeliveryId, string Status);
+}
