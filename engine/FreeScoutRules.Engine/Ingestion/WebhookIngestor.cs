@@ -45,8 +45,14 @@ internal sealed class WebhookIngestor(
         var receivedAt = time.GetUtcNow();
         var stored = await writer.SubmitAsync(
             new StoreDeliveryOperation(delivery.Event, body, SHA256.HashData(body), delivery.Conversation, receivedAt,
-                (result, conversation) => dispatcher.Enqueue(new QueuedDelivery(
-                    result.DeliveryId, delivery.Event, conversation!.Id, result.Sequence!.Value, receivedAt, conversation, null))),
+                (result, conversation) =>
+                {
+                    if (conversation is not null)
+                    {
+                        dispatcher.Enqueue(new QueuedDelivery(
+                            result.DeliveryId, delivery.Event, conversation.Id, result.Sequence!.Value, receivedAt, conversation, null));
+                    }
+                }),
             cancellationToken);
         if (stored.Duplicate)
         {

@@ -85,7 +85,14 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
         {
             if (!failed[i])
             {
-                batch[i].Committed();
+                try
+                {
+                    batch[i].Committed();
+                }
+                catch (Exception ex)
+                {
+                    LogCommittedHookFailed(logger, ex);
+                }
             }
         }
     }
@@ -107,6 +114,9 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
             return false;
         }
     }
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Error, Message = "Work that follows a commit failed; the write itself is stored")]
+    private static partial void LogCommittedHookFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Error, Message = "A write batch of {Count} operations failed to commit; none was stored")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int count);

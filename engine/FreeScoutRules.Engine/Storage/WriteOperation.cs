@@ -30,8 +30,15 @@ internal abstract class WriteOperation<T> : WriteOperation
 
     public sealed override void Committed()
     {
-        OnCommitted(_result);
-        _completion.TrySetResult(_result);
+        try
+        {
+            OnCommitted(_result);
+        }
+        finally
+        {
+            // The write is durable whatever the hook did: the caller must hear so.
+            _completion.TrySetResult(_result);
+        }
     }
 
     public sealed override void Fail(Exception exception) => _completion.TrySetException(exception);

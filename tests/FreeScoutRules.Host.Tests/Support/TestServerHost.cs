@@ -1,0 +1,114 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using FreeScoutRules.Host.Server;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+
+namespace FreeScoutRules.Host.Tests.Support;
+
+/// <summary>
+/// The real server composition (<see cref="ServerApp"/>) on ASP.NET Core's in-memory TestServer, with
+/// its own temporary data directory and the built-in rules (plus extra rule files a test writes).
+/// </summary>
+internal sealed class TestServerHost : IAsyncDisposable
+{
+    public const string AdminToken = "test-admin-token-0123456789";
+
+    private readonly WebApplication _app;
+
+    private TestServerHost(WebApplication app, string root)
+    {
+        _app = app;
+        Root = root;
+        Client = app.GetTestClient();
+        Admin = app.GetTestClient();
+        Admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
+    }
+
+    public string Root { get; }
+
+    /// <summary>False keeps the data directory for a test that starts a second server on it.</summary>
+    public bool DeleteRootOnDispose { get; set; } = true;
+
+    public HttpClient Client { get; }
+
+    public HttpClient Admin { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<TestServerHost> StartAsync(
+        Dictionary<string, string?>? settings = null, IReadOnlyDictionary<string, string>? extraRules = null, string? root = null)
+    {
+        root ??= Path.Combine(Path.GetTempPath(), $"fsr-server-{Guid.NewGuid():N}");
+        var rules = Path.Combine(root, "rules");
+        Directory.CreateDirectory(rules);
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules", "status-change.csx"), Path.Combine(rules, "status-change.csx"), overwrite: true);
+        foreach (var (name, code) in extraRules ?? new Dictionary<string, string>())
+        {
+            await File.WriteAllTextAsync(Path.Combine(rules, name), code);
+        }
+
+        var flags = new Dictionary<string, string?>
+        {
+            ["Webhook:Secret"] = SignedDeliveries.Secret,
+            ["Admin:Token"] = AdminToken,
+            ["Storage:DataDirectory"] = Path.Combine(root, "data"),
+            ["Rules:Directory"] = rules,
+            ["Dispatch:RetryDelay"] = "00:00:00.010",
+        };
+        foreach (var (key, value) in settings ?? [])
+        {
+            flags[key] = value;
+        }
+
+        var app = ServerApp.Build(flags, builder => builder.WebHost.UseTestServer());
+        await app.StartAsync();
+        return new TestServerHost(app, root);
+    }
+
+    public Task<HttpResponseMessage> PostAsync(string eventName, byte[] body, string? signature, string contentType = "application/json") =>
+        Client.SendAsync(SignedDeliveries.Request(eventName, body, signature, contentType));
+
+    public Task<HttpResponseMessage> PostFixtureAsync(string name)
+    {
+        var (eventName, body, signature) = SignedDeliveries.Get(name);
+        return PostAsync(eventName, body, signature);
+    }
+
+    /// <summary>The admin API's deliveries, newest first, once none of them is pending any more.</summary>
+    public async Task<JsonElement[]> SettledDeliveriesAsync(string query = "", TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        while (true)
+        {
+            var page = await Admin.GetFromJsonAsync<JsonElement>($"/api/deliveries?pageSize=500{query}");
+            var items = page.GetProperty("items").EnumerateArray().ToArray();
+            if (items.All(i => i.GetProperty("outcome").GetString() != "pending") || DateTime.UtcNow > deadline)
+            {
+                return items;
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Client.Dispose();
+        Admin.Dispose();
+        if (DeleteRootOnDispose)
+        {
+            try
+            {
+                Directory.Delete(Root, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}
