@@ -37,7 +37,7 @@ internal sealed class StorageOptionsValidator : AbstractValidator<StorageOptions
     public StorageOptionsValidator()
     {
         RuleFor(o => o.DataDirectory).NotEmpty().WithMessage("the data directory (--data-dir) is required.");
-        RuleFor(o => o.MaxBatch).InclusiveBetween(1, 10_000);
+        RuleFor(o => o.MaxBatch).InclusiveBetween(1, 10_000).WithMessage("must be between 1 and 10000 (got {PropertyValue}).");
     }
 }
 
@@ -45,9 +45,9 @@ internal sealed class DispatchOptionsValidator : AbstractValidator<DispatchOptio
 {
     public DispatchOptionsValidator()
     {
-        RuleFor(o => o.Workers).InclusiveBetween(1, 256);
-        RuleFor(o => o.MaxAttempts).InclusiveBetween(1, 100);
-        RuleFor(o => o.RetryDelay).InclusiveBetween(TimeSpan.Zero, TimeSpan.FromHours(1));
+        RuleFor(o => o.Workers).InclusiveBetween(1, 256).WithMessage("must be between 1 and 256 (got {PropertyValue}).");
+        RuleFor(o => o.MaxAttempts).InclusiveBetween(1, 100).WithMessage("must be between 1 and 100 (got {PropertyValue}).");
+        RuleFor(o => o.RetryDelay).InclusiveBetween(TimeSpan.Zero, TimeSpan.FromHours(1)).WithMessage("must be between 0 and 1 hour (got {PropertyValue}).");
     }
 }
 

@@ -1,0 +1,59 @@
+using FreeScoutRules.Host.Tests.Support;
+using Microsoft.Extensions.Options;
+
+namespace FreeScoutRules.Host.Tests.Server;
+
+public sealed class ConfigurationTests
+{
+    [Fact]
+    public async Task Start_WithoutSecret_RefusesAndSaysWhereToFindIt()
+    {
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => TestServerHost.StartAsync(new() { ["Webhook:Secret"] = null }));
+
+        var failure = Assert.Single(ex.Failures);
+        Assert.Contains("FREESCOUTRULES_WEBHOOK_SECRET", failure, StringComparison.Ordinal);
+        Assert.Contains("Manage » Settings » API & Webhooks", failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Start_InsecureDevelopmentMode_AcceptsUnsignedDeliveries()
+    {
+        await using var server = await TestServerHost.StartAsync(new() { ["Webhook:Secret"] = null, ["Webhook:InsecureSkipSignature"] = "true" });
+        var (eventName, body, _) = SignedDeliveries.Get("convo.status.closed");
+
+        var response = await server.PostAsync(eventName, body, signature: null);
+
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("Admin:Token", "short", "at least 16 characters")]
+    [InlineData("Webhook:MaxBodyBytes", "10", "between 1 KiB and 64 MiB")]
+    [InlineData("Dispatch:Workers", "0", "Dispatch:Workers: must be between 1 and 256 (got 0).")]
+    public async Task Start_WithABadSetting_RefusesNamingIt(string key, string value, string expected)
+    {
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => TestServerHost.StartAsync(new() { [key] = value }));
+
+        Assert.Contains(ex.Failures, f => f.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Start_WithRulesThatDoNotCompile_RefusesWithTheDiagnostics()
+    {
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            TestServerHost.StartAsync(extraRules: new Dictionary<string, string> { ["broken.csx"] = "this is not C#" }));
+
+        Assert.Contains("broken.csx(1,", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(": error CS", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Health_LiveAndReady()
+    {
+        await using var server = await TestServerHost.StartAsync();
+
+        Assert.Equal("Healthy", await server.Client.GetStringAsync("/healthz"));
+        Assert.Equal("Healthy", await server.Client.GetStringAsync("/readyz"));
+        Assert.Contains("freescout_rules", await server.Client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,142 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FreeScoutRules.Host.Tests.Support;
+
+namespace FreeScoutRules.Host.Tests.Server;
+
+/// <summary>The dispatcher through the server: order per conversation, failing rules, parking and replay, restart.</summary>
+public sealed class DispatchTests
+{
+    private const string FailsOnConversation7 = """
+        public class FailsOnSeven : Rule
+        {
+            public override void Define()
+            {
+                Delivery delivery = default!;
+                When().Match(() => delivery, d => d.ConversationId == 7);
+                Then().Do(ctx => Explode(delivery));
+            }
+
+            private static void Explode(Delivery d) => throw new InvalidOperationException($"cannot handle {d.ConversationId}");
+        }
+        """;
+
+    /// <summary>A conversation body with the given id, status and second.</summary>
+    private static byte[] Body(int conversationId, string status, int second)
+    {
+        var json = JsonNode.Parse(SignedDeliveries.Get("convo.status.closed").Body)!.AsObject();
+        json["id"] = conversationId;
+        json["number"] = conversationId;
+        json["status"] = status;
+        json["updatedAt"] = $"2025-06-02T10:00:{second:00}Z";
+        return Encoding.UTF8.GetBytes(json.ToJsonString());
+    }
+
+    [Fact]
+    public async Task FailingRule_IsRetriedThenParked_WithoutHoldingUpOtherConversations_AndCanBeReplayed()
+    {
+        await using var server = await TestServerHost.StartAsync(extraRules: new Dictionary<string, string> { ["fails.csx"] = FailsOnConversation7 });
+        var bad = Body(7, "closed", 1);
+        var good = Body(8, "closed", 1);
+
+        var badAnswer = await (await server.PostAsync("convo.status", bad, SignedDeliveries.Sign(bad))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(HttpStatusCode.Accepted, (await server.PostAsync("convo.status", good, SignedDeliveries.Sign(good))).StatusCode);
+        var deliveries = await server.SettledDeliveriesAsync();
+
+        var parked = Assert.Single(deliveries, d => d.GetProperty("conversationId").GetInt32() == 7);
+        Assert.Equal("parked", parked.GetProperty("outcome").GetString());
+        Assert.Equal(3, parked.GetProperty("attempts").GetInt32());
+        Assert.Contains("Rule 'FailsOnSeven' failed", parked.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Contains("cannot handle 7", parked.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal("done", Assert.Single(deliveries, d => d.GetProperty("conversationId").GetInt32() == 8).GetProperty("outcome").GetString());
+
+        var replay = await server.Admin.PostAsync($"/api/deliveries/{badAnswer.GetProperty("deliveryId").GetInt64()}/replay", null);
+        Assert.Equal(HttpStatusCode.Accepted, replay.StatusCode);
+        var again = Assert.Single(await server.SettledDeliveriesAsync("&conversationId=7"));
+        Assert.Equal("parked", again.GetProperty("outcome").GetString());
+        Assert.Equal(3, again.GetProperty("attempts").GetInt32());
+    }
+
+    [Fact]
+    public async Task ParkedDelivery_DoesNotBlockLaterDeliveriesOfItsConversation()
+    {
+        const string failsOnSpam = """
+            public class FailsOnSpam : Rule
+            {
+                public override void Define()
+                {
+                    Delivery delivery = default!;
+                    When().Match(() => delivery, d => d.Status == "spam");
+                    Then().Do(ctx => Explode());
+                }
+
+                private static void Explode() => throw new InvalidOperationException("no spam");
+            }
+            """;
+        await using var server = await TestServerHost.StartAsync(extraRules: new Dictionary<string, string> { ["spam.csx"] = failsOnSpam });
+        foreach (var (status, second) in new[] { ("active", 1), ("spam", 2), ("closed", 3) })
+        {
+            var body = Body(9, status, second);
+            await server.PostAsync("convo.status", body, SignedDeliveries.Sign(body));
+        }
+
+        var deliveries = (await server.SettledDeliveriesAsync()).Reverse().ToArray();
+
+        Assert.Equal(["done", "parked", "done"], deliveries.Select(d => d.GetProperty("outcome").GetString()));
+        var change = Assert.Single(deliveries[2].GetProperty("statusChanges").EnumerateArray());
+        Assert.Equal("active", change.GetProperty("from").GetString());
+        Assert.Equal("closed", change.GetProperty("to").GetString());
+    }
+
+    [Fact]
+    public async Task ManyConversationsConcurrently_EachIsProcessedInArrivalOrderExactlyOnce()
+    {
+        await using var server = await TestServerHost.StartAsync();
+        var posts = Enumerable.Range(1, 20).Select(async conversation =>
+        {
+            for (var second = 0; second < 10; second++)
+            {
+                var body = Body(conversation, second % 2 == 0 ? "active" : "pending", second);
+                var response = await server.PostAsync("convo.status", body, SignedDeliveries.Sign(body));
+                Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            }
+        });
+        await Task.WhenAll(posts);
+
+        var deliveries = await server.SettledDeliveriesAsync();
+
+        Assert.Equal(200, deliveries.Length);
+        Assert.All(deliveries, d => Assert.Equal("done", d.GetProperty("outcome").GetString()));
+        foreach (var conversation in deliveries.GroupBy(d => d.GetProperty("conversationId").GetInt32()))
+        {
+            var changes = conversation.OrderBy(d => d.GetProperty("sequence").GetInt64())
+                .SelectMany(d => d.GetProperty("statusChanges").EnumerateArray()).ToList();
+            Assert.Equal(10, changes.Count);
+            Assert.Null(changes[0].GetProperty("from").GetString());
+            Assert.All(changes.Skip(1), c => Assert.NotEqual(c.GetProperty("from").GetString(), c.GetProperty("to").GetString()));
+        }
+    }
+
+    [Fact]
+    public async Task Restart_KeepsTheKnownState()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"fsr-restart-{Guid.NewGuid():N}");
+        await using (var first = await TestServerHost.StartAsync(root: root))
+        {
+            first.DeleteRootOnDispose = false;
+            await first.PostFixtureAsync("convo.created");
+            await first.SettledDeliveriesAsync();
+        }
+
+        await using var second = await TestServerHost.StartAsync(root: root);
+        await second.PostFixtureAsync("convo.status.closed");
+        var deliveries = await second.SettledDeliveriesAsync();
+
+        Assert.Equal(2, deliveries.Length);
+        var change = Assert.Single(deliveries[0].GetProperty("statusChanges").EnumerateArray());
+        Assert.Equal("active", change.GetProperty("from").GetString());
+    }
+}
