@@ -1,0 +1,133 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FreeScoutRules.Host.Tests.Support;
+
+namespace FreeScoutRules.Host.Tests.EndToEnd;
+
+/// <summary>The real <c>serve</c> process on loopback: signed fixtures in, outcome out through the admin API; kill -9 under load.</summary>
+public sealed class ServeEndToEndTests : IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-e2e-{Guid.NewGuid():N}");
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [Fact]
+    public async Task Serve_SignedFixtures_AreProcessedAndVisibleThroughTheAdminApi()
+    {
+        await using var server = await ServeProcess.StartAsync(_root);
+        foreach (var (name, eventName, body, signature) in SignedDeliveries.All())
+        {
+            var response = await server.PostAsync(eventName, body, signature);
+            Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"{name}: {(int)response.StatusCode}");
+        }
+
+        var redelivery = SignedDeliveries.Get("convo.status.closed");
+        Assert.Equal(HttpStatusCode.OK, (await server.PostAsync(redelivery.Event, redelivery.Body, redelivery.Signature)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await server.PostAsync(redelivery.Event, redelivery.Body, "AAAA")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await server.Client.GetAsync("/api/deliveries")).StatusCode);
+
+        var deliveries = await server.SettledDeliveriesAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(15, deliveries.Length);
+        Assert.Equal(13, deliveries.Count(d => d.GetProperty("outcome").GetString() == "done"));
+        var changes = deliveries.Reverse().SelectMany(d => d.GetProperty("statusChanges").EnumerateArray())
+            .Select(c => $"{c.GetProperty("from").GetString() ?? "?"}->{c.GetProperty("to").GetString()}").ToList();
+        Assert.Contains("pending->active", changes);
+        Assert.Contains("closed->active", changes);
+        Assert.DoesNotContain(server.Log, SignedDeliveries.Secret, StringComparison.Ordinal);
+        Assert.DoesNotContain(server.Log, TestServerHost.AdminToken, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_KilledWithSigkillUnderLoad_EveryAcknowledgedDeliveryIsProcessedExactlyOnce()
+    {
+        var template = JsonNode.Parse(SignedDeliveries.Get("convo.status.closed").Body)!.AsObject();
+        var acknowledged = new ConcurrentDictionary<long, int>();
+        var refusedBodies = new ConcurrentBag<string>();
+        var counter = 0;
+
+        var server = await ServeProcess.StartAsync(_root);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var senders = Enumerable.Range(0, 8).Select(sender => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var n = Interlocked.Increment(ref counter);
+                var json = template.DeepClone().AsObject();
+                json["id"] = 5000 + (n % 40);
+                json["number"] = n;
+                json["status"] = n % 2 == 0 ? "active" : "pending";
+                json["updatedAt"] = DateTimeOffset.FromUnixTimeSeconds(1_750_000_000 + n).ToString("yyyy-MM-ddTHH:mm:ssZ");
+                var body = Encoding.UTF8.GetBytes(json.ToJsonString());
+                var forged = n % 10 == 0;
+                try
+                {
+                    var response = await server.PostAsync("convo.status", body, forged ? SignedDeliveries.Sign([.. body, 0x20]) : SignedDeliveries.Sign(body));
+                    if (response.StatusCode == HttpStatusCode.Accepted)
+                    {
+                        var answer = await response.Content.ReadFromJsonAsync<JsonElement>();
+                        acknowledged[answer.GetProperty("deliveryId").GetInt64()] = n;
+                    }
+                    else if (forged)
+                    {
+                        refusedBodies.Add($"{n}");
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    return;
+                }
+                catch (TaskCanceledException)
+                {
+                    return;
+                }
+            }
+        })).ToArray();
+
+        await Task.Delay(1200);
+        server.Kill();
+        await Task.WhenAll(senders);
+        await server.DisposeAsync();
+        Assert.True(acknowledged.Count > 20, $"only {acknowledged.Count} deliveries were acknowledged before the kill");
+
+        await using var restarted = await ServeProcess.StartAsync(_root);
+        var deliveries = await restarted.SettledDeliveriesAsync(TimeSpan.FromSeconds(60));
+
+        var byId = deliveries.ToDictionary(d => d.GetProperty("id").GetInt64());
+        Assert.All(acknowledged.Keys, id =>
+        {
+            Assert.True(byId.TryGetValue(id, out var delivery), $"acknowledged delivery {id} was lost");
+            Assert.Equal("done", delivery.GetProperty("outcome").GetString());
+            Assert.Equal(1, delivery.GetProperty("attempts").GetInt32());
+        });
+        Assert.All(deliveries, d => Assert.Equal("done", d.GetProperty("outcome").GetString()));
+        // Conversations 5000, 5010, 5020 and 5030 only ever got forged signatures: refused, so never stored.
+        Assert.NotEmpty(refusedBodies);
+        Assert.DoesNotContain(deliveries, d => d.GetProperty("conversationId").GetInt32() % 10 == 0);
+        foreach (var conversation in deliveries.GroupBy(d => d.GetProperty("conversationId").GetInt32()))
+        {
+            string? last = null;
+            foreach (var delivery in conversation.OrderBy(d => d.GetProperty("sequence").GetInt64()))
+            {
+                foreach (var change in delivery.GetProperty("statusChanges").EnumerateArray())
+                {
+                    Assert.Equal(last, change.GetProperty("from").GetString());
+                    last = change.GetProperty("to").GetString();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace FreeScoutRules.Host.Tests.Support;
+
+/// <summary>The real <c>freescout-rules serve</c> process on a free loopback port, with its own data and rules folders.</summary>
+internal sealed class ServeProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _log = new();
+
+    private ServeProcess(Process process, Uri address)
+    {
+        _process = process;
+        Client = new HttpClient { BaseAddress = address };
+        Admin = new HttpClient { BaseAddress = address };
+        Admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestServerHost.AdminToken);
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public HttpClient Client { get; }
+
+    public HttpClient Admin { get; }
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString();
+            }
+        }
+    }
+
+    /// <summary>Starts <c>serve</c> on <paramref name="root"/>/data with <paramref name="root"/>/rules and waits until <c>/readyz</c> says ready.</summary>
+    public static async Task<ServeProcess> StartAsync(string root)
+    {
+        var rules = Path.Combine(root, "rules");
+        Directory.CreateDirectory(rules);
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules", "status-change.csx"), Path.Combine(rules, "status-change.csx"), overwrite: true);
+        var address = new Uri($"http://127.0.0.1:{FreePort()}");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = root,
+        };
+        foreach (var argument in new[]
+        {
+            Path.Combine(AppContext.BaseDirectory, "freescout-rules.dll"), "serve",
+            "--urls", address.ToString().TrimEnd('/'), "--data-dir", Path.Combine(root, "data"), "--rules", rules,
+        })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["FREESCOUTRULES_WEBHOOK_SECRET"] = SignedDeliveries.Secret;
+        start.Environment["FREESCOUTRULES_ADMIN_TOKEN"] = TestServerHost.AdminToken;
+        var server = new ServeProcess(Process.Start(start)!, address);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (server._process.HasExited)
+            {
+                throw new InvalidOperationException($"serve exited with {server._process.ExitCode}:\n{server.Log}");
+            }
+
+            try
+            {
+                if ((await server.Client.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK)
+                {
+                    return server;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        await server.DisposeAsync();
+        throw new TimeoutException($"serve did not become ready:\n{server.Log}");
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public void Kill()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
+    public Task<HttpResponseMessage> PostAsync(string eventName, byte[] body, string? signature)
+    {
+        var request = SignedDeliveries.Request(eventName, body, signature);
+        request.RequestUri = new Uri(Client.BaseAddress!, request.RequestUri!);
+        return Client.SendAsync(request);
+    }
+
+    /// <summary>All deliveries through the admin API once none is pending.</summary>
+    public async Task<JsonElement[]> SettledDeliveriesAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var items = new List<JsonElement>();
+            for (var page = 1; ; page++)
+            {
+                var json = await Admin.GetFromJsonAsync<JsonElement>($"/api/deliveries?pageSize=500&page={page}");
+                var batch = json.GetProperty("items").EnumerateArray().ToArray();
+                items.AddRange(batch);
+                if (batch.Length < 500)
+                {
+                    break;
+                }
+            }
+
+            if (items.All(i => i.GetProperty("outcome").GetString() != "pending") || DateTime.UtcNow > deadline)
+            {
+                return [.. items];
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+        Client.Dispose();
+        Admin.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_log)
+            {
+                _log.AppendLine(line);
+            }
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
