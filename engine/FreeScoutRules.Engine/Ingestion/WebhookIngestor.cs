@@ -14,7 +14,7 @@ namespace FreeScoutRules.Engine.Ingestion;
 internal sealed class WebhookIngestor(
     WebhookOptions options, InboxWriter writer, Dispatcher dispatcher, TimeProvider time, EngineMetrics metrics)
 {
-    private readonly SignatureVerifier? _verifier = options.InsecureSkipSignature ? null : new SignatureVerifier(options.Secret!);
+    private readonly SignatureVerifier? _verifier = options.SkipsSignatures ? null : new SignatureVerifier(options.Secret!);
     private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = options.AcceptCustomEvents });
 
     public async Task<IngestionResult> IngestAsync(string? eventName, string? signature, byte[] body, CancellationToken cancellationToken)

@@ -17,6 +17,12 @@ internal sealed class WebhookOptions
     /// <summary>Accept event names FreeScout never sends, as custom Workflows events. Default false.</summary>
     public bool AcceptCustomEvents { get; set; }
 
-    /// <summary>Development only: accept deliveries without checking their signature. Warned about loudly at start.</summary>
+    /// <summary>
+    /// Development only: when no <see cref="Secret"/> is set, accept deliveries without checking their
+    /// signature. Warned about loudly at start. With a secret, signatures are always checked.
+    /// </summary>
     public bool InsecureSkipSignature { get; set; }
+
+    /// <summary>True when deliveries are accepted unsigned: insecure mode and no secret.</summary>
+    public bool SkipsSignatures => InsecureSkipSignature && string.IsNullOrEmpty(Secret);
 }

@@ -56,7 +56,7 @@ internal static class ServerApp
 
     private static void WarnIfInsecure(WebApplication app)
     {
-        if (app.Services.GetRequiredService<IOptions<WebhookOptions>>().Value.InsecureSkipSignature)
+        if (app.Services.GetRequiredService<IOptions<WebhookOptions>>().Value.SkipsSignatures)
         {
             app.Logger.LogWarning(
                 "INSECURE DEVELOPMENT MODE: webhook signatures are NOT checked; anyone who can reach this server can post deliveries. Never run like this in production: set FREESCOUTRULES_WEBHOOK_SECRET instead of --insecure-dev.");

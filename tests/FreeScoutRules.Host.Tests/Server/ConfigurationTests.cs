@@ -26,6 +26,17 @@ public sealed class ConfigurationTests
         Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
     }
 
+    [Fact]
+    public async Task Start_InsecureDevelopmentModeWithASecret_StillChecksSignatures()
+    {
+        await using var server = await TestServerHost.StartAsync(new() { ["Webhook:InsecureSkipSignature"] = "true" });
+        var (eventName, body, _) = SignedDeliveries.Get("convo.status.closed");
+
+        var response = await server.PostAsync(eventName, body, signature: null);
+
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
     [Theory]
     [InlineData("Admin:Token", "short", "at least 16 characters")]
     [InlineData("Webhook:MaxBodyBytes", "10", "between 1 KiB and 64 MiB")]
