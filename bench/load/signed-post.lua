@@ -1,0 +1,63 @@
+-- wrk script: posts unique, validly signed 7 KB convo.status deliveries, as FreeScout would.
+-- Signs each body with HMAC-SHA1 through libcrypto (LuaJIT FFI), base64 like PHP's base64_encode.
+-- Arguments after "--": <template body file> <secret> [requests per second per connection, 0 = flat out]
+local ffi = require("ffi")
+ffi.cdef [[
+unsigned char *HMAC(const void *evp_md, const void *key, int key_len,
+                    const unsigned char *d, size_t n, unsigned char *md, unsigned int *md_len);
+const void *EVP_sha1(void);
+int EVP_EncodeBlock(unsigned char *t, const unsigned char *f, int n);
+]]
+local crypto = ffi.load("crypto")
+
+local threads = {}
+local thread_count = 0
+
+function setup(thread)
+  thread_count = thread_count + 1
+  thread:set("tid", thread_count)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local file = assert(io.open(args[1], "rb"))
+  template = file:read("*a")
+  file:close()
+  secret = args[2]
+  pace = tonumber(args[3] or "0")
+  counter = 0
+  md = ffi.new("unsigned char[20]")
+  md_len = ffi.new("unsigned int[1]")
+  b64 = ffi.new("unsigned char[32]")
+end
+
+local function sign(body)
+  crypto.HMAC(crypto.EVP_sha1(), secret, #secret, body, #body, md, md_len)
+  local n = crypto.EVP_EncodeBlock(b64, md, 20)
+  return ffi.string(b64, n)
+end
+
+function request()
+  counter = counter + 1
+  -- A unique body: conversation id spread over 10,000 conversations per thread, number unique.
+  local conversation = tid * 100000 + (counter % 10000) + 1
+  local number = tid * 100000000 + counter
+  local body = template:gsub('^{"id":%d+,"number":%d+', '{"id":' .. conversation .. ',"number":' .. number, 1)
+  return wrk.format("POST", nil, {
+    ["Content-Type"] = "application/json",
+    ["X-FreeScout-Event"] = "convo.status",
+    ["X-FreeScout-Signature"] = sign(body),
+  }, body)
+end
+
+function delay()
+  if pace > 0 then return 1000 / pace end
+  return 0
+end
+
+function done(summary, latency, requests)
+  local non2xx = summary.errors.status
+  io.write(string.format("requests %d, non-2xx %d, socket errors %d, rate %.0f/s, p50 %.2f ms, p99 %.2f ms\n",
+    summary.requests, non2xx, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end

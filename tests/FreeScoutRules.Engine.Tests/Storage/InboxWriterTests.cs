@@ -1,0 +1,94 @@
+using System.Security.Cryptography;
+using System.Text;
+using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Tests.Support;
+using FreeScoutRules.Facts;
+using Microsoft.Extensions.Logging.Abstractions;
+using Events = FreeScoutRules.FreeScout.WebhookEvents;
+using Status = FreeScoutRules.FreeScout.ConversationStatus;
+
+namespace FreeScoutRules.Engine.Tests.Storage;
+
+public sealed class InboxWriterTests : IAsyncLifetime
+{
+    private readonly TempDirectory _data = new();
+    private readonly CancellationTokenSource _stop = new();
+    private SqliteDatabase _database = null!;
+    private InboxWriter _writer = null!;
+    private DeliveryQueries _queries = null!;
+    private Task _loop = Task.CompletedTask;
+
+    public async Task InitializeAsync()
+    {
+        var options = new StorageOptions { DataDirectory = _data.Path };
+        _database = new SqliteDatabase(options);
+        await _database.InitializeAsync();
+        _writer = new InboxWriter(_database, options, NullLogger<InboxWriter>.Instance);
+        _queries = new DeliveryQueries(_database);
+        _loop = _writer.RunAsync(_stop.Token);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _writer.Complete();
+        await _loop;
+        _stop.Dispose();
+        _data.Dispose();
+    }
+
+    private static StoreDeliveryOperation Store(Delivery delivery, byte[]? body = null)
+    {
+        body ??= Encoding.UTF8.GetBytes($"{{\"id\":{delivery.ConversationId},\"at\":\"{delivery.UpdatedAt:O}\"}}");
+        return new StoreDeliveryOperation(delivery.Event, body, SHA256.HashData(body), delivery.Conversation, delivery.ReceivedAt);
+    }
+
+    [Fact]
+    public async Task Store_AssignsSequencePerConversation_AndRecognisesTheSameEventAndBytes()
+    {
+        var a1 = await _writer.SubmitAsync(Store(Deliveries.Of(Events.ConversationStatus, Status.Closed, 1, conversationId: 1)));
+        var b1 = await _writer.SubmitAsync(Store(Deliveries.Of(Events.ConversationStatus, Status.Closed, 1, conversationId: 2)));
+        var a2 = await _writer.SubmitAsync(Store(Deliveries.Of(Events.ConversationStatus, Status.Active, 2, conversationId: 1)));
+        var again = await _writer.SubmitAsync(Store(Deliveries.Of(Events.ConversationStatus, Status.Active, 2, conversationId: 1)));
+        var otherEvent = await _writer.SubmitAsync(Store(Deliveries.Of(Events.AgentReplyCreated, Status.Active, 2, conversationId: 1)));
+
+        Assert.Equal((1L, 1L, 2L), (a1.Sequence!.Value, b1.Sequence!.Value, a2.Sequence!.Value));
+        Assert.True(again.Duplicate);
+        Assert.Equal(a2.DeliveryId, again.DeliveryId);
+        Assert.False(otherEvent.Duplicate);
+        Assert.Equal(3, otherEvent.Sequence);
+        Assert.Equal(4, (await _queries.LoadPendingAsync()).Count);
+    }
+
+    [Fact]
+    public async Task Batch_OneFailingOperation_DoesNotUndoTheOthers()
+    {
+        var delivery = Deliveries.Of(Events.ConversationStatus, Status.Closed, 1);
+        var stored = await _writer.SubmitAsync(Store(delivery));
+        var evaluation = new Evaluation([], [], new NextState(1187, Status.Closed, delivery.UpdatedAt), []);
+
+        var first = _writer.SubmitAsync(new ApplyEvaluationOperation(stored.DeliveryId, 1187, 1, evaluation, "{}", DateTimeOffset.UtcNow));
+        var twice = _writer.SubmitAsync(new ApplyEvaluationOperation(stored.DeliveryId, 1187, 1, evaluation, "{}", DateTimeOffset.UtcNow));
+        var other = _writer.SubmitAsync(Store(Deliveries.Of(Events.ConversationStatus, Status.Closed, 1, conversationId: 9)));
+
+        Assert.True(await first);
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => twice);
+        Assert.Contains("processed already", refused.Message, StringComparison.Ordinal);
+        Assert.False((await other).Duplicate);
+        Assert.Equal("done", (await _queries.GetAsync(stored.DeliveryId))!.Outcome);
+        Assert.Equal(Status.Closed, (await _queries.GetConversationStateAsync(1187))!.Status);
+    }
+
+    [Fact]
+    public async Task Migrations_AreIdempotent_AndANewerSchemaIsRefused()
+    {
+        await _database.InitializeAsync();
+        await using var connection = await _database.OpenAsync();
+        Assert.Equal(Migrations.LatestVersion, await Migrations.CurrentVersionAsync(connection, default));
+
+        await SqliteDatabase.ExecuteAsync(connection, $"PRAGMA user_version = {Migrations.LatestVersion + 1};");
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => _database.InitializeAsync());
+
+        Assert.Contains("newer than this FreeScoutRules knows", ex.Message, StringComparison.Ordinal);
+    }
+}
