@@ -74,14 +74,20 @@ internal static class ArgumentsJson
     private static JsonObject ToObject(object value, int depth)
     {
         var json = new JsonObject();
-        foreach (var property in value.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        foreach (var property in PropertiesOf(value.GetType()))
         {
-            if (property.GetIndexParameters().Length == 0)
-            {
-                json[property.Name] = ToNode(property.GetValue(value), depth + 1);
-            }
+            json[property.Name] = ToNode(property.GetValue(value), depth + 1);
         }
 
         return json;
     }
+
+    /// <summary>
+    /// The readable properties of a type, cached in a <see cref="System.Runtime.CompilerServices.ConditionalWeakTable{TKey, TValue}"/>:
+    /// its keys are weak, so a cached rule type does not keep its collectible generation loaded.
+    /// </summary>
+    private static PropertyInfo[] PropertiesOf(Type type) =>
+        Properties.GetValue(type, static t => [.. t.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.GetIndexParameters().Length == 0)]);
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Type, PropertyInfo[]> Properties = [];
 }

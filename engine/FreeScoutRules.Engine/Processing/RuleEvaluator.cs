@@ -44,10 +44,12 @@ internal static class RuleEvaluator
             throw new RuleFailedException(ruleName, delivery.Id, ex);
         }
 
+        // Query<T>() is an IQueryable: LINQ operators on it compile an expression tree per call
+        // (~250 µs). AsEnumerable() keeps every operator in memory.
         return new Evaluation(
-            [.. session.Query<StatusChanged>()],
-            [.. session.Query<ActionIntent>()],
-            session.Query<NextState>().FirstOrDefault(s => s.ConversationId == delivery.ConversationId),
+            [.. session.Query<StatusChanged>().AsEnumerable()],
+            [.. session.Query<ActionIntent>().AsEnumerable()],
+            session.Query<NextState>().AsEnumerable().FirstOrDefault(s => s.ConversationId == delivery.ConversationId),
             fired);
     }
 

@@ -127,7 +127,7 @@ internal static class TestCommand
             return;
         }
 
-        var delivery = new Delivery($"line:{line.LineNumber}", parsed.Event, DateTimeOffset.UtcNow, parsed.Conversation);
+        var delivery = new Delivery($"line:{line.LineNumber}", parsed.Event, TimeProvider.System.GetUtcNow(), parsed.Conversation);
         try
         {
             var evaluation = await processor.ProcessAsync(delivery, cancellationToken);
