@@ -7,7 +7,7 @@ namespace FreeScoutRules.Engine.Storage;
 internal sealed class DeliveryQueries(SqliteDatabase database)
 {
     private const string PendingSelect =
-        "SELECT id, event, body, conversation_id, seq, received_at, attempts FROM deliveries WHERE outcome = 'pending' AND conversation_id IS NOT NULL";
+        "SELECT d.id, d.event, b.body, d.conversation_id, d.seq, d.received_at, d.attempts FROM deliveries d JOIN delivery_bodies b ON b.delivery_id = d.id WHERE d.outcome = 'pending' AND d.conversation_id IS NOT NULL";
 
     private const string RecordColumns =
         "id, event, conversation_id, seq, received_at, outcome, attempts, last_error, processed_at, result";
@@ -17,7 +17,7 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"{PendingSelect} ORDER BY conversation_id, seq";
+        command.CommandText = $"{PendingSelect} ORDER BY d.conversation_id, d.seq";
         var pending = new List<StoredPendingDelivery>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -33,7 +33,7 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"{PendingSelect} AND id = $id";
+        command.CommandText = $"{PendingSelect} AND d.id = $id";
         command.Parameters.AddWithValue("$id", id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? ReadPending(reader) : null;

@@ -65,6 +65,7 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
         }
         catch (Exception ex)
         {
+            session.Forget();
             LogBatchFailed(logger, ex, batch.Count);
             for (var i = 0; i < batch.Count; i++)
             {

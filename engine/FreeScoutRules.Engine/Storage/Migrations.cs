@@ -16,7 +16,6 @@ internal static class Migrations
             id               INTEGER PRIMARY KEY,
             event            TEXT    NOT NULL,
             body_sha256      BLOB    NOT NULL,
-            body             BLOB    NOT NULL,
             conversation_id  INTEGER,
             seq              INTEGER,
             received_at      INTEGER NOT NULL,
@@ -28,11 +27,15 @@ internal static class Migrations
             UNIQUE (event, body_sha256)
         );
         CREATE INDEX ix_deliveries_conversation ON deliveries (conversation_id, seq);
+        -- Bodies apart from the rows that processing updates, so an update never rewrites a body.
+        CREATE TABLE delivery_bodies (
+            delivery_id      INTEGER PRIMARY KEY REFERENCES deliveries (id),
+            body             BLOB    NOT NULL
+        );
         CREATE INDEX ix_deliveries_outcome ON deliveries (outcome, id);
         CREATE INDEX ix_deliveries_received ON deliveries (received_at);
         CREATE TABLE conversations (
             id                INTEGER PRIMARY KEY,
-            last_seq          INTEGER NOT NULL,
             last_applied_seq  INTEGER NOT NULL DEFAULT 0,
             status            TEXT,
             updated_at        INTEGER

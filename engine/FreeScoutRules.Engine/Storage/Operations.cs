@@ -29,41 +29,44 @@ internal static class DeliveryOutcome
 /// conversation delivery gets the next sequence number of its conversation.
 /// </summary>
 internal sealed class StoreDeliveryOperation(
-    string eventName, byte[] body, byte[] bodySha256, Conversation? conversation, DateTimeOffset receivedAt,
+    string eventName, byte[] deliveryBody, byte[] bodySha256, Conversation? conversation, DateTimeOffset receivedAt,
     Action<StoreResult, Conversation?>? onCommitted = null)
     : WriteOperation<StoreResult>
 {
+    private readonly byte[] _body = deliveryBody;
+
     protected override StoreResult Run(WriterSession session)
     {
-        var find = session.Command("SELECT id FROM deliveries WHERE event = $event AND body_sha256 = $sha");
-        find.Parameters.AddWithValue("$event", eventName);
-        find.Parameters.AddWithValue("$sha", bodySha256);
-        if (find.ExecuteScalar() is long existing)
-        {
-            return new StoreResult(existing, Duplicate: true, null);
-        }
-
-        long? sequence = null;
-        if (conversation is not null)
-        {
-            var next = session.Command(
-                "INSERT INTO conversations (id, last_seq) VALUES ($id, 1) ON CONFLICT (id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq");
-            next.Parameters.AddWithValue("$id", conversation.Id);
-            sequence = (long)next.ExecuteScalar()!;
-        }
-
+        long? sequence = conversation is null ? null : session.LastSequence(conversation.Id) + 1;
         var insert = session.Command("""
-            INSERT INTO deliveries (event, body_sha256, body, conversation_id, seq, received_at, outcome)
-            VALUES ($event, $sha, $body, $conversation, $seq, $received, $outcome) RETURNING id
+            INSERT INTO deliveries (event, body_sha256, conversation_id, seq, received_at, outcome)
+            VALUES ($event, $sha, $conversation, $seq, $received, $outcome)
+            ON CONFLICT (event, body_sha256) DO NOTHING RETURNING id
             """);
         insert.Parameters.AddWithValue("$event", eventName);
         insert.Parameters.AddWithValue("$sha", bodySha256);
-        insert.Parameters.AddWithValue("$body", body);
         insert.Parameters.AddWithValue("$conversation", (object?)conversation?.Id ?? DBNull.Value);
         insert.Parameters.AddWithValue("$seq", (object?)sequence ?? DBNull.Value);
         insert.Parameters.AddWithValue("$received", receivedAt.ToUnixTimeMilliseconds());
         insert.Parameters.AddWithValue("$outcome", conversation is null ? DeliveryOutcome.Skipped : DeliveryOutcome.Pending);
-        return new StoreResult((long)insert.ExecuteScalar()!, Duplicate: false, sequence);
+        if (insert.ExecuteScalar() is not long id)
+        {
+            var find = session.Command("SELECT id FROM deliveries WHERE event = $event AND body_sha256 = $sha");
+            find.Parameters.AddWithValue("$event", eventName);
+            find.Parameters.AddWithValue("$sha", bodySha256);
+            return new StoreResult((long)find.ExecuteScalar()!, Duplicate: true, null);
+        }
+
+        var body = session.Command("INSERT INTO delivery_bodies (delivery_id, body) VALUES ($id, $body)");
+        body.Parameters.AddWithValue("$id", id);
+        body.Parameters.AddWithValue("$body", _body);
+        body.ExecuteNonQuery();
+        if (conversation is not null)
+        {
+            session.SetLastSequence(conversation.Id, sequence!.Value);
+        }
+
+        return new StoreResult(id, Duplicate: false, sequence);
     }
 
     protected override void OnCommitted(StoreResult result)
@@ -99,9 +102,9 @@ internal sealed class ApplyEvaluationOperation(
         }
 
         var state = session.Command("""
-            UPDATE conversations SET last_applied_seq = MAX(last_applied_seq, $seq),
-                status = COALESCE($status, status), updated_at = COALESCE($updated, updated_at)
-            WHERE id = $id
+            INSERT INTO conversations (id, last_applied_seq, status, updated_at) VALUES ($id, $seq, $status, $updated)
+            ON CONFLICT (id) DO UPDATE SET last_applied_seq = MAX(last_applied_seq, excluded.last_applied_seq),
+                status = COALESCE(excluded.status, status), updated_at = COALESCE(excluded.updated_at, updated_at)
             """);
         state.Parameters.AddWithValue("$id", conversationId);
         state.Parameters.AddWithValue("$seq", sequence);
@@ -163,7 +166,10 @@ internal sealed class RecordFailureOperation(long deliveryId, int conversationId
         update.ExecuteNonQuery();
         if (park)
         {
-            var state = session.Command("UPDATE conversations SET last_applied_seq = MAX(last_applied_seq, $seq) WHERE id = $id");
+            var state = session.Command("""
+                INSERT INTO conversations (id, last_applied_seq) VALUES ($id, $seq)
+                ON CONFLICT (id) DO UPDATE SET last_applied_seq = MAX(last_applied_seq, excluded.last_applied_seq)
+                """);
             state.Parameters.AddWithValue("$id", conversationId);
             state.Parameters.AddWithValue("$seq", sequence);
             state.ExecuteNonQuery();

@@ -55,6 +55,7 @@ internal abstract class WriteOperation<T> : WriteOperation
 internal sealed class WriterSession(SqliteConnection connection) : IDisposable
 {
     private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+    private readonly Dictionary<int, long> _lastSequence = [];
 
     public SqliteConnection Connection { get; } = connection;
 
@@ -76,6 +77,28 @@ internal sealed class WriterSession(SqliteConnection connection) : IDisposable
     }
 
     public void Execute(string sql) => Command(sql).ExecuteNonQuery();
+
+    /// <summary>
+    /// The last sequence number given to a delivery of the conversation (0 for none). The single
+    /// writer owns sequence numbers, so it keeps them in memory, read once from the table.
+    /// </summary>
+    public long LastSequence(int conversationId)
+    {
+        if (!_lastSequence.TryGetValue(conversationId, out var last))
+        {
+            var max = Command("SELECT COALESCE(MAX(seq), 0) FROM deliveries WHERE conversation_id = $id");
+            max.Parameters.AddWithValue("$id", conversationId);
+            last = (long)max.ExecuteScalar()!;
+            _lastSequence[conversationId] = last;
+        }
+
+        return last;
+    }
+
+    public void SetLastSequence(int conversationId, long sequence) => _lastSequence[conversationId] = sequence;
+
+    /// <summary>Forgets what a rolled-back batch may have cached.</summary>
+    public void Forget() => _lastSequence.Clear();
 
     public void Dispose()
     {
