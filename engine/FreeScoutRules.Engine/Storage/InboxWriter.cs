@@ -50,38 +50,83 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
         }
     }
 
+    /// <summary>
+    /// Commits a batch in one transaction. An operation may refuse with <see cref="WriteRefusedException"/>
+    /// (thrown before it writes anything): it alone fails. Any other error rolls the batch back and
+    /// each operation is then tried in a transaction of its own, so one bad write never takes the
+    /// others with it, and no savepoint is paid for on the usual path.
+    /// </summary>
     private void CommitBatch(WriterSession session, List<WriteOperation> batch, List<bool> failed)
     {
+        if (TryCommit(session, batch, failed, out var error))
+        {
+            Complete(batch, failed);
+            return;
+        }
+
+        session.Forget();
+        if (batch.Count == 1)
+        {
+            LogBatchFailed(logger, error, 1);
+            batch[0].Fail(error);
+            return;
+        }
+
+        foreach (var operation in batch)
+        {
+            List<WriteOperation> single = [operation];
+            List<bool> singleFailed = [];
+            if (TryCommit(session, single, singleFailed, out var singleError))
+            {
+                Complete(single, singleFailed);
+            }
+            else
+            {
+                session.Forget();
+                LogBatchFailed(logger, singleError, 1);
+                operation.Fail(singleError);
+            }
+        }
+    }
+
+    private static bool TryCommit(WriterSession session, List<WriteOperation> batch, List<bool> failed, out Exception error)
+    {
+        failed.Clear();
+        error = null!;
         try
         {
             using var transaction = session.Connection.BeginTransaction(deferred: false);
             session.Transaction = transaction;
             foreach (var operation in batch)
             {
-                failed.Add(!TryExecute(session, operation));
-            }
-
-            transaction.Commit();
-        }
-        catch (Exception ex)
-        {
-            session.Forget();
-            LogBatchFailed(logger, ex, batch.Count);
-            for (var i = 0; i < batch.Count; i++)
-            {
-                if (i >= failed.Count || !failed[i])
+                try
                 {
-                    batch[i].Fail(ex);
+                    operation.Execute(session);
+                    failed.Add(false);
+                }
+                catch (WriteRefusedException refused)
+                {
+                    operation.Fail(refused);
+                    failed.Add(true);
                 }
             }
 
-            return;
+            transaction.Commit();
+            return true;
+        }
+        catch (Exception ex)
+        {
+            error = ex;
+            return false;
         }
         finally
         {
             session.Transaction = null;
         }
+    }
 
+    private void Complete(List<WriteOperation> batch, List<bool> failed)
+    {
         for (var i = 0; i < batch.Count; i++)
         {
             if (!failed[i])
@@ -95,24 +140,6 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
                     LogCommittedHookFailed(logger, ex);
                 }
             }
-        }
-    }
-
-    private static bool TryExecute(WriterSession session, WriteOperation operation)
-    {
-        session.Execute("SAVEPOINT op");
-        try
-        {
-            operation.Execute(session);
-            session.Execute("RELEASE op");
-            return true;
-        }
-        catch (Exception ex)
-        {
-            session.Execute("ROLLBACK TO op");
-            session.Execute("RELEASE op");
-            operation.Fail(ex);
-            return false;
         }
     }
 

@@ -98,7 +98,7 @@ internal sealed class ApplyEvaluationOperation(
         done.Parameters.AddWithValue("$result", resultJson);
         if (done.ExecuteNonQuery() != 1)
         {
-            throw new InvalidOperationException($"Delivery {deliveryId} is not pending; it was processed already.");
+            throw new WriteRefusedException($"Delivery {deliveryId} is not pending; it was processed already.");
         }
 
         var state = session.Command("""

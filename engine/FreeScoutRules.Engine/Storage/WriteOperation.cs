@@ -3,13 +3,13 @@ using Microsoft.Data.Sqlite;
 namespace FreeScoutRules.Engine.Storage;
 
 /// <summary>
-/// One unit of work for <see cref="InboxWriter"/>. It runs inside the writer's batch transaction
-/// (under its own savepoint, so a failing operation does not undo the others) and is completed
-/// only after the batch commits: a caller that sees the result knows it is durable.
+/// One unit of work for <see cref="InboxWriter"/>. It runs inside the writer's batch transaction and
+/// is completed only after the batch commits: a caller that sees the result knows it is durable.
+/// To refuse, throw <see cref="WriteRefusedException"/> before writing anything.
 /// </summary>
 internal abstract class WriteOperation
 {
-    /// <summary>Runs the SQL of this operation. Throwing rolls back this operation only.</summary>
+    /// <summary>Runs the SQL of this operation. May run again in a transaction of its own when its batch fails.</summary>
     public abstract void Execute(WriterSession session);
 
     /// <summary>Called in batch order right after the commit, before callers are released.</summary>
@@ -17,6 +17,12 @@ internal abstract class WriteOperation
 
     public abstract void Fail(Exception exception);
 }
+
+/// <summary>
+/// An operation's refusal, thrown before it has written anything (a failed precondition): only that
+/// operation fails, the rest of its batch commits.
+/// </summary>
+internal sealed class WriteRefusedException(string message) : InvalidOperationException(message);
 
 /// <summary>A <see cref="WriteOperation"/> with a result for its caller.</summary>
 internal abstract class WriteOperation<T> : WriteOperation

@@ -38,7 +38,18 @@ internal static class WebhookEndpoint
                 $"Expected application/json or application/hal+json, got '{http.Request.ContentType}'.");
         }
 
-        var body = await ReadBoundedAsync(http.Request.Body, max, cancellationToken);
+        byte[]? body;
+        try
+        {
+            body = await ReadBoundedAsync(http.Request.Body, max, cancellationToken);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            // The sender went away or sent less than it announced: nothing to store.
+            metrics.Refused("incomplete");
+            return Problem(ex.StatusCode, "Incomplete body", ex.Message);
+        }
+
         if (body is null)
         {
             metrics.Refused("too_large");

@@ -72,11 +72,37 @@ public sealed class InboxWriterTests : IAsyncLifetime
         var other = _writer.SubmitAsync(Store(Deliveries.Of(Events.ConversationStatus, Status.Closed, 1, conversationId: 9)));
 
         Assert.True(await first);
-        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => twice);
+        var refused = await Assert.ThrowsAsync<WriteRefusedException>(() => twice);
         Assert.Contains("processed already", refused.Message, StringComparison.Ordinal);
         Assert.False((await other).Duplicate);
         Assert.Equal("done", (await _queries.GetAsync(stored.DeliveryId))!.Outcome);
         Assert.Equal(Status.Closed, (await _queries.GetConversationStateAsync(1187))!.Status);
+    }
+
+    [Fact]
+    public async Task Batch_OperationThatFailsHalfway_LeavesNoTraceAndTheOthersCommit()
+    {
+        var before = Store(Deliveries.Of(Events.ConversationStatus, Status.Closed, 1, conversationId: 21));
+        var broken = new HalfWriteThenThrow();
+        var after = Store(Deliveries.Of(Events.ConversationStatus, Status.Closed, 1, conversationId: 22));
+
+        var tasks = new[] { _writer.SubmitAsync(before), _writer.SubmitAsync(broken), _writer.SubmitAsync(after) };
+        await Assert.ThrowsAsync<IOException>(() => tasks[1]);
+
+        Assert.False((await (Task<StoreResult>)tasks[0]).Duplicate);
+        Assert.False((await (Task<StoreResult>)tasks[2]).Duplicate);
+        Assert.Equal(2, (await _queries.LoadPendingAsync()).Count);
+        Assert.Null(await _queries.GetConversationStateAsync(99));
+    }
+
+    /// <summary>Writes a conversation row, then fails like a full disk would.</summary>
+    private sealed class HalfWriteThenThrow : WriteOperation<StoreResult>
+    {
+        protected override StoreResult Run(WriterSession session)
+        {
+            session.Execute("INSERT INTO conversations (id, last_applied_seq, status, updated_at) VALUES (99, 1, 'closed', 0)");
+            throw new IOException("disk full");
+        }
     }
 
     [Fact]
