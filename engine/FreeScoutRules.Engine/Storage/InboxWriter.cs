@@ -29,15 +29,40 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
     /// <summary>Stops accepting operations; <see cref="RunAsync"/> commits what is queued, then ends.</summary>
     public void Complete() => _queue.Writer.TryComplete();
 
-    public Task RunAsync(CancellationToken cancellationToken) =>
-        Task.Factory.StartNew(() => Loop(cancellationToken), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
-
-    private async Task Loop(CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the writer on a dedicated thread: commits block on fsync, and a blocked thread-pool
+    /// thread on a 2-core machine starves Kestrel. Ends once <see cref="Complete()"/> was called and
+    /// the queue is drained.
+    /// </summary>
+    public Task RunAsync(CancellationToken cancellationToken)
     {
-        using var session = new WriterSession(await database.OpenAsync(cancellationToken));
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                Loop(cancellationToken);
+                done.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                done.TrySetException(ex);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "FreeScoutRules writer",
+        };
+        thread.Start();
+        return done.Task;
+    }
+
+    private void Loop(CancellationToken cancellationToken)
+    {
+        using var session = new WriterSession(database.OpenAsync(cancellationToken).GetAwaiter().GetResult());
         var batch = new List<WriteOperation>(options.MaxBatch);
         var failed = new List<bool>(options.MaxBatch);
-        while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
+        while (WaitForWork())
         {
             batch.Clear();
             failed.Clear();
@@ -48,6 +73,12 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
 
             CommitBatch(session, batch, failed);
         }
+    }
+
+    private bool WaitForWork()
+    {
+        var wait = _queue.Reader.WaitToReadAsync(CancellationToken.None);
+        return wait.IsCompleted ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
     }
 
     /// <summary>
