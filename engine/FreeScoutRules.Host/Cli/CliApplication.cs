@@ -10,5 +10,6 @@ internal static class CliApplication
         {
             ServeCommand.Create(),
             TestCommand.Create(),
+            CheckCommand.Create(),
         };
 }
