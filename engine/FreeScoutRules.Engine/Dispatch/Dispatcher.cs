@@ -155,9 +155,10 @@ internal sealed partial class Dispatcher(
         for (var attempt = queued.Attempts + 1; ; attempt++)
         {
             Evaluation evaluation;
+            var generation = rules();
             try
             {
-                evaluation = RuleEvaluator.Evaluate(rules(), delivery, lane.State);
+                evaluation = RuleEvaluator.Evaluate(generation, delivery, lane.State);
             }
             catch (RuleFailedException ex)
             {
@@ -173,16 +174,17 @@ internal sealed partial class Dispatcher(
                 continue;
             }
 
-            await CommitAsync(lane, queued, evaluation, cancellationToken);
+            await CommitAsync(lane, queued, evaluation, generation.ContentHash, cancellationToken);
             return;
         }
     }
 
-    private async Task CommitAsync(Lane lane, QueuedDelivery queued, Evaluation evaluation, CancellationToken cancellationToken)
+    private async Task CommitAsync(
+        Lane lane, QueuedDelivery queued, Evaluation evaluation, string generation, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var operation = new ApplyEvaluationOperation(
-            queued.Id, queued.ConversationId, queued.Sequence, evaluation, DeliveryResult.From(evaluation).ToJson(), now);
+            queued.Id, queued.ConversationId, queued.Sequence, evaluation, DeliveryResult.From(evaluation).ToJson(), now, generation);
         try
         {
             await writer.SubmitAsync(operation, cancellationToken);

@@ -20,6 +20,9 @@ internal static class RuleSetCompiler
     /// <exception cref="RuleCompilationException">Any error in any file; all of them are listed.</exception>
     public static RuleSetGeneration Compile(string rulesDirectory)
     {
+        // Hash before reading: a file changed meanwhile then differs from this hash, and the
+        // next reload compiles it, rather than being taken for what was compiled.
+        var hash = HashDirectory(rulesDirectory);
         var diagnostics = new List<RuleDiagnostic>();
         var sources = ReadRuleFiles(rulesDirectory, diagnostics);
         var images = new List<(string File, byte[] Image)>();
@@ -33,7 +36,6 @@ internal static class RuleSetCompiler
         }
 
         ThrowIfErrors(diagnostics);
-        var hash = HashOf(sources);
         var context = new RuleLoadContext($"rules-{hash[..12]}");
         try
         {
@@ -177,12 +179,32 @@ internal static class RuleSetCompiler
         }
     }
 
-    private static string HashOf(List<(string File, string Code)> sources)
+    /// <summary>
+    /// SHA-256 over every <c>.csx</c> under the folder, helpers in subfolders included (their relative
+    /// paths and contents), hex. Equal hashes mean equal rule sets; <c>""</c> when the folder is gone.
+    /// </summary>
+    public static string HashDirectory(string rulesDirectory)
     {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var (file, code) in sources)
+        if (!Directory.Exists(rulesDirectory))
         {
-            sha.AppendData(Encoding.UTF8.GetBytes($"{Path.GetFileName(file)}\n{code.Length}\n{code}"));
+            return "";
+        }
+
+        var files = Directory.GetFiles(rulesDirectory, "*.csx", SearchOption.AllDirectories);
+        Array.Sort(files, StringComparer.Ordinal);
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var file in files)
+        {
+            try
+            {
+                var content = File.ReadAllBytes(file);
+                sha.AppendData(Encoding.UTF8.GetBytes($"{Path.GetRelativePath(rulesDirectory, file)}\n{content.Length}\n"));
+                sha.AppendData(content);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                sha.AppendData(Encoding.UTF8.GetBytes($"{file}: unreadable\n"));
+            }
         }
 
         return Convert.ToHexStringLower(sha.GetHashAndReset());

@@ -4,8 +4,8 @@ namespace FreeScoutRules.Engine.Rules;
 
 /// <summary>
 /// One compiled, loaded generation of a rules folder: its session factory and what it holds.
-/// Thread-safe for creating sessions. <see cref="Unload"/> releases its collectible load context;
-/// the generation must not be used afterwards.
+/// Thread-safe for creating sessions. <see cref="Unload"/> starts unloading its collectible load
+/// context: sessions still running finish, and the assemblies go once nothing references them.
 /// </summary>
 internal sealed class RuleSetGeneration
 {
@@ -25,7 +25,7 @@ internal sealed class RuleSetGeneration
         _loadContext = loadContext;
     }
 
-    public ISessionFactory SessionFactory { get; private set; }
+    public ISessionFactory SessionFactory { get; }
 
     public IReadOnlyList<CompiledRule> Rules { get; }
 
@@ -40,7 +40,6 @@ internal sealed class RuleSetGeneration
     {
         var context = _loadContext ?? throw new InvalidOperationException("The generation is already unloaded.");
         _loadContext = null;
-        SessionFactory = null!;
         var weak = new WeakReference(context);
         context.Unload();
         return weak;

@@ -10,7 +10,7 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         "SELECT d.id, d.event, b.body, d.conversation_id, d.seq, d.received_at, d.attempts FROM deliveries d JOIN delivery_bodies b ON b.delivery_id = d.id WHERE d.outcome = 'pending' AND d.conversation_id IS NOT NULL";
 
     private const string RecordColumns =
-        "id, event, conversation_id, seq, received_at, outcome, attempts, last_error, processed_at, result";
+        "id, event, conversation_id, seq, received_at, outcome, attempts, last_error, processed_at, result, rules_generation";
 
     /// <summary>Every pending conversation delivery, in dispatch order (per conversation by sequence).</summary>
     public async Task<List<StoredPendingDelivery>> LoadPendingAsync(CancellationToken cancellationToken = default)
@@ -140,5 +140,6 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         reader.GetInt32(6),
         reader.IsDBNull(7) ? null : reader.GetString(7),
         reader.IsDBNull(8) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(8)),
-        DeliveryResult.FromJson(reader.IsDBNull(9) ? null : reader.GetString(9)));
+        DeliveryResult.FromJson(reader.IsDBNull(9) ? null : reader.GetString(9)),
+        reader.IsDBNull(10) ? null : reader.GetString(10));
 }

@@ -11,7 +11,8 @@ internal sealed record DeliveryRecord(
     int Attempts,
     string? Error,
     DateTimeOffset? ProcessedAt,
-    DeliveryResult? Result);
+    DeliveryResult? Result,
+    string? RulesGeneration);
 
 /// <summary>A stored delivery waiting for dispatch, with its body to parse again.</summary>
 internal sealed record StoredPendingDelivery(long Id, string Event, byte[] Body, int ConversationId, long Sequence, DateTimeOffset ReceivedAt, int Attempts);

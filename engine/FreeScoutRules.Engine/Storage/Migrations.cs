@@ -63,6 +63,17 @@ internal static class Migrations
         );
         CREATE INDEX ix_action_intents_state ON action_intents (state, id);
         """,
+        """
+        CREATE TABLE rule_generations (
+            id               INTEGER PRIMARY KEY,
+            content_hash     TEXT    NOT NULL,
+            loaded_at        INTEGER NOT NULL,
+            outcome          TEXT    NOT NULL,
+            rules            INTEGER NOT NULL,
+            diagnostics      TEXT
+        );
+        ALTER TABLE deliveries ADD COLUMN rules_generation TEXT;
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;

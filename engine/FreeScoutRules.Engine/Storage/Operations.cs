@@ -84,16 +84,19 @@ internal sealed class StoreDeliveryOperation(
 /// Refuses (and so rolls back) when the delivery is not pending any more: processed exactly once.
 /// </summary>
 internal sealed class ApplyEvaluationOperation(
-    long deliveryId, int conversationId, long sequence, Evaluation evaluation, string resultJson, DateTimeOffset processedAt)
+    long deliveryId, int conversationId, long sequence, Evaluation evaluation, string resultJson, DateTimeOffset processedAt,
+    string? rulesGeneration = null)
     : WriteOperation<bool>
 {
     protected override bool Run(WriterSession session)
     {
         var done = session.Command("""
-            UPDATE deliveries SET outcome = 'done', attempts = attempts + 1, last_error = NULL, processed_at = $at, result = $result
+            UPDATE deliveries SET outcome = 'done', attempts = attempts + 1, last_error = NULL, processed_at = $at, result = $result,
+                rules_generation = $generation
             WHERE id = $id AND outcome = 'pending'
             """);
         done.Parameters.AddWithValue("$id", deliveryId);
+        done.Parameters.AddWithValue("$generation", (object?)rulesGeneration ?? DBNull.Value);
         done.Parameters.AddWithValue("$at", processedAt.ToUnixTimeMilliseconds());
         done.Parameters.AddWithValue("$result", resultJson);
         if (done.ExecuteNonQuery() != 1)
@@ -187,5 +190,25 @@ internal sealed class RequeueParkedOperation(long deliveryId) : WriteOperation<b
         var update = session.Command("UPDATE deliveries SET outcome = 'pending', attempts = 0 WHERE id = $id AND outcome = 'parked'");
         update.Parameters.AddWithValue("$id", deliveryId);
         return update.ExecuteNonQuery() == 1;
+    }
+}
+
+/// <summary>Records a rule generation that was loaded (<c>active</c>) or refused (<c>failed</c>, with its diagnostics).</summary>
+internal sealed class RecordGenerationOperation(string contentHash, DateTimeOffset loadedAt, bool loaded, int rules, string? diagnostics)
+    : WriteOperation<bool>
+{
+    protected override bool Run(WriterSession session)
+    {
+        var insert = session.Command("""
+            INSERT INTO rule_generations (content_hash, loaded_at, outcome, rules, diagnostics)
+            VALUES ($hash, $at, $outcome, $rules, $diagnostics)
+            """);
+        insert.Parameters.AddWithValue("$hash", contentHash);
+        insert.Parameters.AddWithValue("$at", loadedAt.ToUnixTimeMilliseconds());
+        insert.Parameters.AddWithValue("$outcome", loaded ? "active" : "failed");
+        insert.Parameters.AddWithValue("$rules", rules);
+        insert.Parameters.AddWithValue("$diagnostics", (object?)diagnostics ?? DBNull.Value);
+        insert.ExecuteNonQuery();
+        return true;
     }
 }

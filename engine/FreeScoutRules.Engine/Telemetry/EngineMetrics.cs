@@ -17,6 +17,7 @@ internal sealed class EngineMetrics
     private readonly Counter<long> _processed;
     private readonly Counter<long> _statusChanges;
     private readonly Histogram<double> _latency;
+    private readonly Counter<long> _reloads;
 
     public EngineMetrics(IMeterFactory meterFactory)
     {
@@ -27,6 +28,7 @@ internal sealed class EngineMetrics
         _duplicates = Meter.CreateCounter<long>("freescout_rules.deliveries.duplicate", "{delivery}", "Byte-identical redeliveries answered 200 and not stored again.");
         _processed = Meter.CreateCounter<long>("freescout_rules.deliveries.processed", "{delivery}", "Deliveries dispatched through the rules, by outcome.");
         _statusChanges = Meter.CreateCounter<long>("freescout_rules.status_changes", "{change}", "StatusChanged facts derived, by new status.");
+        _reloads = Meter.CreateCounter<long>("freescout_rules.rules.reloads", "{reload}", "Rule folder reloads, by outcome (loaded, failed).");
         _latency = Meter.CreateHistogram<double>("freescout_rules.processing.latency", "ms", "From receipt to committed processing.");
     }
 
@@ -43,6 +45,8 @@ internal sealed class EngineMetrics
         _processed.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
         _latency.Record(latencyMilliseconds);
     }
+
+    public void RulesReloaded(bool loaded) => _reloads.Add(1, new KeyValuePair<string, object?>("outcome", loaded ? "loaded" : "failed"));
 
     public void StatusChanged(string to) =>
         _statusChanges.Add(1, new KeyValuePair<string, object?>("to", FreeScout.ConversationStatus.IsKnown(to) ? to : "other"));

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
 using Microsoft.Extensions.Options;
 
@@ -19,6 +20,7 @@ internal static class AdminApi
         api.MapGet("/deliveries/{id:long}", GetAsync);
         api.MapPost("/deliveries/{id:long}/replay", ReplayAsync);
         api.MapGet("/status", StatusAsync);
+        api.MapGet("/rules", Rules);
         return endpoints;
     }
 
@@ -98,16 +100,34 @@ internal static class AdminApi
         });
     }
 
+    private static IResult Rules(RuleSetHolder holder, RulesReloader reloader)
+    {
+        var current = holder.Current;
+        var failure = reloader.LastFailure;
+        return Results.Ok(new
+        {
+            generation = current.ContentHash,
+            loadedAt = reloader.LoadedAt,
+            rules = current.Rules.Select(r => new { name = r.Name, file = r.File }),
+            lastFailure = failure is null ? null : new
+            {
+                at = failure.At,
+                generation = failure.ContentHash,
+                diagnostics = failure.Diagnostics.Select(d => d.ToString()),
+            },
+        });
+    }
+
     internal sealed record DeliveryPage(int Page, int PageSize, IReadOnlyList<DeliveryView> Items);
 
     /// <summary>A delivery as the admin API shows it.</summary>
     internal sealed record DeliveryView(
         long Id, string Event, int? ConversationId, long? Sequence, DateTimeOffset ReceivedAt, string Outcome, int Attempts,
-        string? Error, DateTimeOffset? ProcessedAt, bool? Stale,
+        string? Error, DateTimeOffset? ProcessedAt, bool? Stale, string? RulesGeneration,
         IReadOnlyList<StatusChangeRecord> StatusChanges, IReadOnlyList<string> RulesFired, IReadOnlyList<ActionIntentRecord> ActionIntents)
     {
         public static DeliveryView From(DeliveryRecord r) => new(
-            r.Id, r.Event, r.ConversationId, r.Sequence, r.ReceivedAt, r.Outcome, r.Attempts, r.Error, r.ProcessedAt, r.Result?.Stale,
+            r.Id, r.Event, r.ConversationId, r.Sequence, r.ReceivedAt, r.Outcome, r.Attempts, r.Error, r.ProcessedAt, r.Result?.Stale, r.RulesGeneration,
             r.Result?.StatusChanges ?? [], r.Result?.RulesFired ?? [], r.Result?.ActionIntents ?? []);
     }
 }

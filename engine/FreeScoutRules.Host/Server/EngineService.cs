@@ -15,13 +15,13 @@ internal sealed partial class EngineService(
     SqliteDatabase database,
     InboxWriter writer,
     Dispatcher dispatcher,
-    RuleSetHolder rules,
-    IOptions<RulesOptions> rulesOptions,
+    RulesReloader reloader,
     ILogger<EngineService> logger) : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
     private Task _writerLoop = Task.CompletedTask;
     private Task _dispatcherLoop = Task.CompletedTask;
+    private Task _reloadLoop = Task.CompletedTask;
 
     public bool IsRunning { get; private set; }
 
@@ -29,25 +29,19 @@ internal sealed partial class EngineService(
     {
         await database.InitializeAsync(cancellationToken);
         LogDatabase(logger, database.Path);
-        var directory = rulesOptions.Value.Directory;
+        _writerLoop = writer.RunAsync(CancellationToken.None);
         try
         {
-            var generation = RuleSetCompiler.Compile(directory);
-            rules.Set(generation);
-            foreach (var warning in generation.Warnings)
-            {
-                LogRuleWarning(logger, warning.ToString());
-            }
-
-            LogRulesLoaded(logger, generation.Rules.Count, Path.GetFullPath(directory), generation.ContentHash[..12]);
+            await reloader.LoadInitialAsync(cancellationToken);
         }
         catch (RuleCompilationException ex)
         {
-            throw new InvalidOperationException(
-                $"The rules in {Path.GetFullPath(directory)} do not compile:{Environment.NewLine}{ex.Message}", ex);
+            writer.Complete();
+            await _writerLoop;
+            throw new InvalidOperationException($"The rules do not compile:{Environment.NewLine}{ex.Message}", ex);
         }
 
-        _writerLoop = writer.RunAsync(CancellationToken.None);
+        _reloadLoop = reloader.RunAsync(_stopping.Token);
         await dispatcher.RecoverAsync(cancellationToken);
         _dispatcherLoop = dispatcher.RunAsync(_stopping.Token);
         IsRunning = true;
@@ -58,6 +52,7 @@ internal sealed partial class EngineService(
         IsRunning = false;
         await _stopping.CancelAsync();
         await _dispatcherLoop.WaitAsync(cancellationToken);
+        await _reloadLoop.WaitAsync(cancellationToken);
         writer.Complete();
         await _writerLoop.WaitAsync(cancellationToken);
     }
@@ -66,10 +61,4 @@ internal sealed partial class EngineService(
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Database {Path}")]
     private static partial void LogDatabase(ILogger logger, string path);
-
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Loaded {Count} rules from {Directory} (generation {Hash})")]
-    private static partial void LogRulesLoaded(ILogger logger, int count, string directory, string hash);
-
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "{Diagnostic}")]
-    private static partial void LogRuleWarning(ILogger logger, string diagnostic);
 }

@@ -1,6 +1,7 @@
 using FluentValidation;
 using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Ingestion;
+using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Telemetry;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -28,6 +29,13 @@ internal static class ServerComposition
             sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<IOptions<StorageOptions>>().Value, sp.GetRequiredService<ILogger<InboxWriter>>()));
         services.AddSingleton<DeliveryQueries>();
         services.AddSingleton<RuleSetHolder>();
+        services.AddSingleton(sp => new RulesReloader(
+            sp.GetRequiredService<IOptions<RulesOptions>>().Value.Directory,
+            sp.GetRequiredService<RuleSetHolder>(),
+            sp.GetRequiredService<InboxWriter>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<EngineMetrics>(),
+            sp.GetRequiredService<ILogger<RulesReloader>>()));
         services.AddSingleton(sp => new Dispatcher(
             sp.GetRequiredService<InboxWriter>(),
             sp.GetRequiredService<DeliveryQueries>(),

@@ -1,0 +1,181 @@
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Telemetry;
+using Microsoft.Extensions.Logging;
+
+namespace FreeScoutRules.Engine.Rules;
+
+/// <summary>What the last reload attempt said: when, which sources, and its diagnostics when it failed.</summary>
+internal sealed record ReloadReport(DateTimeOffset At, string ContentHash, bool Loaded, IReadOnlyList<RuleDiagnostic> Diagnostics);
+
+/// <summary>
+/// Hot reload of the rules folder. A <see cref="FileSystemWatcher"/> on the folder (helpers in
+/// subfolders included) pokes a debounce timer, so an editor that writes a file in several steps
+/// causes one compile; a slow poll covers events the watcher misses (a folder deleted and created
+/// again). Compiles run one at a time in the background; a generation that compiles is put in force
+/// atomically and the old one unloaded; one that does not is reported (log, metrics, admin API,
+/// <c>rule_generations</c>) while the last good generation keeps running. Thread-safe.
+/// </summary>
+internal sealed partial class RulesReloader(
+    string directory,
+    RuleSetHolder holder,
+    InboxWriter writer,
+    TimeProvider time,
+    EngineMetrics metrics,
+    ILogger<RulesReloader> logger) : IDisposable
+{
+    private readonly SemaphoreSlim _signal = new(0);
+    private readonly Lock _gate = new();
+    private FileSystemWatcher? _watcher;
+    private ITimer? _debounce;
+    private ReloadReport? _lastFailure;
+    private DateTimeOffset _loadedAt;
+
+    /// <summary>Quiet time after the last file event before compiling. Default 200 ms.</summary>
+    public TimeSpan Debounce { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>How often the folder's content hash is checked even without file events. Default 5 s.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The most recent failed attempt since the generation in force was loaded, or <c>null</c>.</summary>
+    public ReloadReport? LastFailure => Volatile.Read(ref _lastFailure);
+
+    /// <summary>When the generation in force was loaded.</summary>
+    public DateTimeOffset LoadedAt => _loadedAt;
+
+    /// <summary>Compiles the folder and puts it in force; at start there is no last good generation, so a failure throws.</summary>
+    /// <exception cref="RuleCompilationException">The rules do not compile.</exception>
+    public async Task LoadInitialAsync(CancellationToken cancellationToken)
+    {
+        var generation = RuleSetCompiler.Compile(directory);
+        holder.Set(generation);
+        _loadedAt = time.GetUtcNow();
+        await writer.SubmitAsync(new RecordGenerationOperation(generation.ContentHash, _loadedAt, true, generation.Rules.Count, null), cancellationToken);
+        LogLoaded(logger, generation.Rules.Count, Path.GetFullPath(directory), generation.ContentHash[..12]);
+        foreach (var warning in generation.Warnings)
+        {
+            LogWarning(logger, warning.ToString());
+        }
+    }
+
+    /// <summary>Watches the folder and reloads on change until <paramref name="cancellationToken"/> is cancelled.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        _debounce = time.CreateTimer(_ => _signal.Release(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        TryWatch();
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                await _signal.WaitAsync(PollInterval, cancellationToken);
+                await ReloadIfChangedAsync(cancellationToken);
+                if (_watcher is null)
+                {
+                    TryWatch();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Compiles the folder when its content differs from the generation in force (or from the last failure).</summary>
+    internal async Task ReloadIfChangedAsync(CancellationToken cancellationToken)
+    {
+        var hash = RuleSetCompiler.HashDirectory(directory);
+        var current = holder.Current;
+        if (hash == current.ContentHash)
+        {
+            Volatile.Write(ref _lastFailure, null); // back to what runs: nothing is wrong any more
+            return;
+        }
+
+        if (LastFailure is { } failed && failed.ContentHash == hash)
+        {
+            return;
+        }
+
+        var at = time.GetUtcNow();
+        try
+        {
+            var generation = RuleSetCompiler.Compile(directory);
+            var previous = holder.Set(generation);
+            _loadedAt = at;
+            Volatile.Write(ref _lastFailure, null);
+            previous?.Unload();
+            metrics.RulesReloaded(loaded: true);
+            LogReloaded(logger, generation.Rules.Count, generation.ContentHash[..12], current.ContentHash[..12]);
+            await writer.SubmitAsync(new RecordGenerationOperation(generation.ContentHash, at, true, generation.Rules.Count, null), cancellationToken);
+        }
+        catch (RuleCompilationException ex)
+        {
+            var diagnostics = ex.Diagnostics;
+            Volatile.Write(ref _lastFailure, new ReloadReport(at, hash, false, diagnostics));
+            metrics.RulesReloaded(loaded: false);
+            LogReloadFailed(logger, diagnostics.Count(d => d.IsError), current.ContentHash[..12], string.Join(Environment.NewLine, diagnostics));
+            await writer.SubmitAsync(new RecordGenerationOperation(hash, at, false, 0, string.Join("\n", diagnostics)), cancellationToken);
+        }
+    }
+
+    private void TryWatch()
+    {
+        if (!Directory.Exists(directory))
+        {
+            return;
+        }
+
+        var watcher = new FileSystemWatcher(directory, "*.csx")
+        {
+            IncludeSubdirectories = true,
+            NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size,
+        };
+        watcher.Changed += (_, _) => Poke();
+        watcher.Created += (_, _) => Poke();
+        watcher.Deleted += (_, _) => Poke();
+        watcher.Renamed += (_, _) => Poke();
+        watcher.Error += (_, _) => Rewatch();
+        watcher.EnableRaisingEvents = true;
+        lock (_gate)
+        {
+            _watcher?.Dispose();
+            _watcher = watcher;
+        }
+    }
+
+    private void Rewatch()
+    {
+        lock (_gate)
+        {
+            _watcher?.Dispose();
+            _watcher = null;
+        }
+
+        Poke();
+    }
+
+    private void Poke() => _debounce?.Change(Debounce, Timeout.InfiniteTimeSpan);
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _watcher?.Dispose();
+            _watcher = null;
+        }
+
+        _debounce?.Dispose();
+        _signal.Dispose();
+    }
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Loaded {Count} rules from {Directory} (generation {Hash})")]
+    private static partial void LogLoaded(ILogger logger, int count, string directory, string hash);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "{Diagnostic}")]
+    private static partial void LogWarning(ILogger logger, string diagnostic);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Rules reloaded: {Count} rules, generation {Hash} replaces {Previous}")]
+    private static partial void LogReloaded(ILogger logger, int count, string hash, string previous);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Error, Message = "The changed rules do not compile ({Errors} errors); generation {Current} keeps running:\n{Diagnostics}")]
+    private static partial void LogReloadFailed(ILogger logger, int errors, string current, string diagnostics);
+}

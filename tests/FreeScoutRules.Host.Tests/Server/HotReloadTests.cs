@@ -1,0 +1,103 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using FreeScoutRules.Host.Tests.Support;
+
+namespace FreeScoutRules.Host.Tests.Server;
+
+/// <summary>Hot reload through the server: a change goes live, a broken change keeps the last good rules.</summary>
+public sealed class HotReloadTests : IAsyncLifetime
+{
+    private const string CloseRule = """
+        public class TellSlackOnClose : Rule
+        {
+            public override void Define()
+            {
+                StatusChanged change = default!;
+                When().Match(() => change, c => c.To == ConversationStatus.Closed);
+                Then().Do(ctx => ctx.Enqueue("slack", new { number = change.Number }));
+            }
+        }
+        """;
+
+    private TestServerHost _server = null!;
+
+    private string RulesDirectory => Path.Combine(_server.Root, "rules");
+
+    public async Task InitializeAsync() => _server = await TestServerHost.StartAsync();
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private async Task<JsonElement> RulesAsync() => await _server.Admin.GetFromJsonAsync<JsonElement>("/api/rules");
+
+    /// <summary>Polls /api/rules until <paramref name="done"/> holds (the watcher's debounce is 200 ms).</summary>
+    private async Task<JsonElement> WaitForRulesAsync(Func<JsonElement, bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (true)
+        {
+            var rules = await RulesAsync();
+            if (done(rules) || DateTime.UtcNow > deadline)
+            {
+                return rules;
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    private static bool HasRule(JsonElement rules, string name) =>
+        rules.GetProperty("rules").EnumerateArray().Any(r => r.GetProperty("name").GetString() == name);
+
+    [Fact]
+    public async Task AddedRuleFile_GoesLive_AndDeliveriesRecordTheGeneration()
+    {
+        var before = (await RulesAsync()).GetProperty("generation").GetString();
+
+        await File.WriteAllTextAsync(Path.Combine(RulesDirectory, "close.csx"), CloseRule);
+        var after = await WaitForRulesAsync(r => HasRule(r, "TellSlackOnClose"));
+        await _server.PostFixtureAsync("convo.status.closed");
+        var delivery = Assert.Single(await _server.SettledDeliveriesAsync());
+
+        Assert.True(HasRule(after, "TellSlackOnClose"));
+        Assert.NotEqual(before, after.GetProperty("generation").GetString());
+        Assert.Equal(after.GetProperty("generation").GetString(), delivery.GetProperty("rulesGeneration").GetString());
+        Assert.Equal("slack", Assert.Single(delivery.GetProperty("actionIntents").EnumerateArray()).GetProperty("action").GetString());
+    }
+
+    [Fact]
+    public async Task BrokenChange_KeepsTheLastGoodRulesRunning_AndReportsDiagnosticsUntilFixed()
+    {
+        var good = (await RulesAsync()).GetProperty("generation").GetString();
+        var broken = Path.Combine(RulesDirectory, "close.csx");
+
+        await File.WriteAllTextAsync(broken, CloseRule.Replace("ctx.Enqueue(", "ctx.Enqueu(", StringComparison.Ordinal));
+        var failed = await WaitForRulesAsync(r => r.GetProperty("lastFailure").ValueKind == JsonValueKind.Object);
+        await _server.PostFixtureAsync("convo.status.closed");
+        var delivery = Assert.Single(await _server.SettledDeliveriesAsync());
+
+        Assert.Equal(good, failed.GetProperty("generation").GetString());
+        var diagnostic = Assert.Single(failed.GetProperty("lastFailure").GetProperty("diagnostics").EnumerateArray()).GetString();
+        Assert.StartsWith($"{broken}(7,", diagnostic, StringComparison.Ordinal);
+        Assert.Contains(": error CS1061:", diagnostic, StringComparison.Ordinal);
+        Assert.Equal("done", delivery.GetProperty("outcome").GetString());
+        Assert.Equal(good, delivery.GetProperty("rulesGeneration").GetString());
+
+        await File.WriteAllTextAsync(broken, CloseRule);
+        var fixedRules = await WaitForRulesAsync(r => HasRule(r, "TellSlackOnClose"));
+        Assert.Equal(JsonValueKind.Null, fixedRules.GetProperty("lastFailure").ValueKind);
+    }
+
+    [Fact]
+    public async Task DeletedRulesFolder_KeepsTheLastGoodRulesRunning()
+    {
+        var good = (await RulesAsync()).GetProperty("generation").GetString();
+
+        Directory.Delete(RulesDirectory, recursive: true);
+        var failed = await WaitForRulesAsync(r => r.GetProperty("lastFailure").ValueKind == JsonValueKind.Object);
+        await _server.PostFixtureAsync("convo.status.closed");
+
+        Assert.Equal(good, failed.GetProperty("generation").GetString());
+        Assert.Contains("FSR0100", failed.GetProperty("lastFailure").GetProperty("diagnostics")[0].GetString(), StringComparison.Ordinal);
+        Assert.Equal("done", Assert.Single(await _server.SettledDeliveriesAsync()).GetProperty("outcome").GetString());
+    }
+}
