@@ -11,11 +11,7 @@ internal static class CheckCommand
 {
     public static Command Create()
     {
-        var rules = new Option<DirectoryInfo>("--rules")
-        {
-            Description = "The rules folder: every *.csx directly in it is a rule file.",
-            Required = true,
-        };
+        var rules = CommonOptions.RulesFolder();
         var command = new Command("check", "Compile the rules and print their diagnostics; exit non-zero on an error.") { rules };
         command.SetAction((result, _) => RunAsync(
             result.GetRequiredValue(rules), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error));

@@ -16,11 +16,7 @@ internal static class TestCommand
 {
     public static Command Create()
     {
-        var rules = new Option<DirectoryInfo>("--rules")
-        {
-            Description = "The rules folder: every *.csx directly in it is a rule file.",
-            Required = true,
-        };
+        var rules = CommonOptions.RulesFolder();
         var events = new Option<FileInfo>("--events")
         {
             Description = "JSON Lines of deliveries, one a line: {\"event\": \"<X-FreeScout-Event>\", \"body\": <webhook body>}; - reads standard input.",
