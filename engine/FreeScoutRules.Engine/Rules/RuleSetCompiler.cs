@@ -17,8 +17,10 @@ namespace FreeScoutRules.Engine.Rules;
 /// </summary>
 internal static class RuleSetCompiler
 {
+    /// <param name="rulesDirectory">The rules folder.</param>
+    /// <param name="cache">Compiled files kept across compiles and restarts, or <c>null</c> to compile everything.</param>
     /// <exception cref="RuleCompilationException">Any error in any file; all of them are listed.</exception>
-    public static RuleSetGeneration Compile(string rulesDirectory)
+    public static RuleSetGeneration Compile(string rulesDirectory, RuleCompileCache? cache = null)
     {
         // Hash before reading: a file changed meanwhile then differs from this hash, and the
         // next reload compiles it, rather than being taken for what was compiled.
@@ -26,12 +28,34 @@ internal static class RuleSetCompiler
         var diagnostics = new List<RuleDiagnostic>();
         var sources = ReadRuleFiles(rulesDirectory, diagnostics);
         var images = new List<(string File, byte[] Image)>();
+        var helpersHash = cache is null ? "" : HashHelpers(rulesDirectory);
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        var cacheHits = 0;
         foreach (var (file, code) in sources)
         {
-            var image = CompileFile(file, code, diagnostics);
+            var key = cache is null ? null : RuleCompileCache.KeyOf(Path.GetRelativePath(rulesDirectory, file), code, helpersHash);
+            var image = key is null ? null : cache!.TryGet(key);
+            if (image is not null)
+            {
+                cacheHits++;
+            }
+            else
+            {
+                var before = diagnostics.Count;
+                image = CompileFile(file, code, diagnostics);
+                if (image is not null && key is not null && diagnostics.Count == before)
+                {
+                    cache!.Put(key, image);
+                }
+            }
+
             if (image is not null)
             {
                 images.Add((file, image));
+                if (key is not null)
+                {
+                    keys.Add(key);
+                }
             }
         }
 
@@ -43,7 +67,8 @@ internal static class RuleSetCompiler
             ThrowIfErrors(diagnostics);
             var factory = CompileSessionFactory(definitions, rules, diagnostics);
             ThrowIfErrors(diagnostics);
-            return new RuleSetGeneration(factory!, rules, diagnostics, hash, context);
+            cache?.Retain(keys);
+            return new RuleSetGeneration(factory!, rules, diagnostics, hash, context) { CacheHits = cacheHits };
         }
         catch
         {
@@ -177,6 +202,20 @@ internal static class RuleSetCompiler
         {
             throw new RuleCompilationException(diagnostics);
         }
+    }
+
+    /// <summary>SHA-256 over the helper scripts (<c>.csx</c> in subfolders): any change to one invalidates every cached file.</summary>
+    private static string HashHelpers(string rulesDirectory)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var folders = Directory.GetDirectories(rulesDirectory);
+        Array.Sort(folders, StringComparer.Ordinal);
+        foreach (var folder in folders)
+        {
+            sha.AppendData(Encoding.UTF8.GetBytes(HashDirectory(folder) + Path.GetFileName(folder)));
+        }
+
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 
     /// <summary>

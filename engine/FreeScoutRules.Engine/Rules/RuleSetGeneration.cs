@@ -32,6 +32,9 @@ internal sealed class RuleSetGeneration
     /// <summary>Non-fatal diagnostics of the compile (compiler warnings).</summary>
     public IReadOnlyList<RuleDiagnostic> Warnings { get; }
 
+    /// <summary>Rule files taken from the compile cache instead of the compiler.</summary>
+    public int CacheHits { get; init; }
+
     /// <summary>SHA-256 over the rule files' names and contents, hex.</summary>
     public string ContentHash { get; }
 

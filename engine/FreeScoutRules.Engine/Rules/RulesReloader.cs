@@ -21,7 +21,8 @@ internal sealed partial class RulesReloader(
     InboxWriter writer,
     TimeProvider time,
     EngineMetrics metrics,
-    ILogger<RulesReloader> logger) : IDisposable
+    ILogger<RulesReloader> logger,
+    RuleCompileCache? cache = null) : IDisposable
 {
     private readonly SemaphoreSlim _signal = new(0);
     private readonly Lock _gate = new();
@@ -46,11 +47,11 @@ internal sealed partial class RulesReloader(
     /// <exception cref="RuleCompilationException">The rules do not compile.</exception>
     public async Task LoadInitialAsync(CancellationToken cancellationToken)
     {
-        var generation = RuleSetCompiler.Compile(directory);
+        var generation = RuleSetCompiler.Compile(directory, cache);
         holder.Set(generation);
         _loadedAt = time.GetUtcNow();
         await writer.SubmitAsync(new RecordGenerationOperation(generation.ContentHash, _loadedAt, true, generation.Rules.Count, null), cancellationToken);
-        LogLoaded(logger, generation.Rules.Count, Path.GetFullPath(directory), generation.ContentHash[..12]);
+        LogLoaded(logger, generation.Rules.Count, Path.GetFullPath(directory), generation.ContentHash[..12], generation.CacheHits);
         foreach (var warning in generation.Warnings)
         {
             LogWarning(logger, warning.ToString());
@@ -98,7 +99,7 @@ internal sealed partial class RulesReloader(
         var at = time.GetUtcNow();
         try
         {
-            var generation = RuleSetCompiler.Compile(directory);
+            var generation = RuleSetCompiler.Compile(directory, cache);
             var previous = holder.Set(generation);
             _loadedAt = at;
             Volatile.Write(ref _lastFailure, null);
@@ -167,8 +168,8 @@ internal sealed partial class RulesReloader(
         _signal.Dispose();
     }
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Loaded {Count} rules from {Directory} (generation {Hash})")]
-    private static partial void LogLoaded(ILogger logger, int count, string directory, string hash);
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Loaded {Count} rules from {Directory} (generation {Hash}, {CacheHits} files from the compile cache)")]
+    private static partial void LogLoaded(ILogger logger, int count, string directory, string hash, int cacheHits);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "{Diagnostic}")]
     private static partial void LogWarning(ILogger logger, string diagnostic);

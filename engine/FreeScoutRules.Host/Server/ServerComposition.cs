@@ -35,7 +35,8 @@ internal static class ServerComposition
             sp.GetRequiredService<InboxWriter>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(),
-            sp.GetRequiredService<ILogger<RulesReloader>>()));
+            sp.GetRequiredService<ILogger<RulesReloader>>(),
+            new RuleCompileCache(Path.Combine(sp.GetRequiredService<IOptions<StorageOptions>>().Value.DataDirectory, "rules-cache"))));
         services.AddSingleton(sp => new Dispatcher(
             sp.GetRequiredService<InboxWriter>(),
             sp.GetRequiredService<DeliveryQueries>(),
