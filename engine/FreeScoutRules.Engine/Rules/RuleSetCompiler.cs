@@ -77,6 +77,19 @@ internal static class RuleSetCompiler
         }
     }
 
+    /// <summary>
+    /// Compiles a small rule once and throws it away, so the compiler's code is loaded and jitted
+    /// before the first real reload (a server that started from the compile cache never ran it).
+    /// </summary>
+    public static void WarmUp()
+    {
+        var diagnostics = new List<RuleDiagnostic>();
+        CompileFile(
+            Path.Combine(Path.GetTempPath(), "warm-up.csx"),
+            "public class WarmUp : Rule { public override void Define() { StatusChanged c = default!; When().Match(() => c, x => x.To == \"closed\"); Then().Do(ctx => ctx.Enqueue(\"x\", new { n = c.Number })); } }",
+            diagnostics);
+    }
+
     private static List<(string File, string Code)> ReadRuleFiles(string rulesDirectory, List<RuleDiagnostic> diagnostics)
     {
         if (!Directory.Exists(rulesDirectory))

@@ -63,6 +63,7 @@ internal sealed partial class RulesReloader(
     {
         _debounce = time.CreateTimer(_ => _signal.Release(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         TryWatch();
+        await Task.Run(RuleSetCompiler.WarmUp, cancellationToken);
         try
         {
             while (!cancellationToken.IsCancellationRequested)
