@@ -4,9 +4,19 @@ namespace FreeScoutRules.Benchmarks;
 
 /// <summary>
 /// Runs the benchmarks chosen on the command line, for example
-/// <c>dotnet run -c Release --project bench/FreeScoutRules.Benchmarks -- --filter '*'</c>.
+/// <c>dotnet run -c Release --project bench/FreeScoutRules.Benchmarks -- --filter '*'</c>, or the
+/// reload memory check: <c>-- reload-memory 1000</c>.
 /// </summary>
 internal static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static void Main(string[] args)
+    {
+        if (args is ["reload-memory", ..])
+        {
+            ReloadMemory.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1000);
+            return;
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }
