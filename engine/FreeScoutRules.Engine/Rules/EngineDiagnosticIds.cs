@@ -6,6 +6,21 @@ namespace FreeScoutRules.Engine.Rules;
 /// </summary>
 internal static class EngineDiagnosticIds
 {
+    /// <summary>A rule compares an event name with a string FreeScout never sends (<c>"convo.stauts"</c>).</summary>
+    public const string UnknownEvent = "FSR0001";
+
+    /// <summary>A rule compares a status with a string that is not a conversation status.</summary>
+    public const string UnknownStatus = "FSR0002";
+
+    /// <summary>Reserved: a rule names an action no plugin provides (comes with action plugins).</summary>
+    public const string UnknownAction = "FSR0003";
+
+    /// <summary>A rule does I/O or blocks (files, network, databases, Thread.Sleep, Task.Wait/Result, processes).</summary>
+    public const string BlockingCall = "FSR0004";
+
+    /// <summary><c>dynamic</c> in a rule file: it pins the rule generation in memory.</summary>
+    public const string DynamicInRule = "FSR0005";
+
     /// <summary>The rules folder does not exist or holds no <c>.csx</c> file.</summary>
     public const string NoRules = "FSR0100";
 

@@ -20,15 +20,17 @@ internal static class RuleSetCompiler
     /// <param name="rulesDirectory">The rules folder.</param>
     /// <param name="cache">Compiled files kept across compiles and restarts, or <c>null</c> to compile everything.</param>
     /// <exception cref="RuleCompilationException">Any error in any file; all of them are listed.</exception>
-    public static RuleSetGeneration Compile(string rulesDirectory, RuleCompileCache? cache = null)
+    /// <param name="severities">Severities of the engine's own diagnostics; <see cref="RuleDiagnosticSeverities.Default"/> when <c>null</c>.</param>
+    public static RuleSetGeneration Compile(string rulesDirectory, RuleCompileCache? cache = null, RuleDiagnosticSeverities? severities = null)
     {
+        severities ??= RuleDiagnosticSeverities.Default;
         // Hash before reading: a file changed meanwhile then differs from this hash, and the
         // next reload compiles it, rather than being taken for what was compiled.
         var hash = HashDirectory(rulesDirectory);
         var diagnostics = new List<RuleDiagnostic>();
         var sources = ReadRuleFiles(rulesDirectory, diagnostics);
         var images = new List<(string File, byte[] Image)>();
-        var helpersHash = cache is null ? "" : HashHelpers(rulesDirectory);
+        var helpersHash = cache is null ? "" : HashHelpers(rulesDirectory) + severities;
         var keys = new HashSet<string>(StringComparer.Ordinal);
         var cacheHits = 0;
         foreach (var (file, code) in sources)
@@ -42,7 +44,7 @@ internal static class RuleSetCompiler
             else
             {
                 var before = diagnostics.Count;
-                image = CompileFile(file, code, diagnostics);
+                image = CompileFile(file, code, diagnostics, severities);
                 if (image is not null && key is not null && diagnostics.Count == before)
                 {
                     cache!.Put(key, image);
@@ -87,7 +89,8 @@ internal static class RuleSetCompiler
         CompileFile(
             Path.Combine(Path.GetTempPath(), "warm-up.csx"),
             "public class WarmUp : Rule { public override void Define() { StatusChanged c = default!; When().Match(() => c, x => x.To == \"closed\"); Then().Do(ctx => ctx.Enqueue(\"x\", new { n = c.Number })); } }",
-            diagnostics);
+            diagnostics,
+            RuleDiagnosticSeverities.Default);
     }
 
     private static List<(string File, string Code)> ReadRuleFiles(string rulesDirectory, List<RuleDiagnostic> diagnostics)
@@ -122,7 +125,7 @@ internal static class RuleSetCompiler
         return sources;
     }
 
-    private static byte[]? CompileFile(string file, string code, List<RuleDiagnostic> diagnostics)
+    private static byte[]? CompileFile(string file, string code, List<RuleDiagnostic> diagnostics, RuleDiagnosticSeverities severities)
     {
         var compilation = CSharpScript.Create(code, ScriptCompilationOptions.For(file)).GetCompilation()
             .WithAssemblyName($"rules.{Path.GetFileNameWithoutExtension(file)}.{Guid.NewGuid():N}");
@@ -131,7 +134,14 @@ internal static class RuleSetCompiler
         diagnostics.AddRange(result.Diagnostics
             .Where(d => d.Severity is DiagnosticSeverity.Error or DiagnosticSeverity.Warning && !d.IsSuppressed)
             .Select(ToRuleDiagnostic));
-        return result.Success ? image.ToArray() : null;
+        if (!result.Success)
+        {
+            return null;
+        }
+
+        var own = RuleFileAnalyzer.Analyze(compilation, severities);
+        diagnostics.AddRange(own);
+        return own.Any(d => d.IsError) ? null : image.ToArray();
     }
 
     private static (List<IRuleDefinition> Definitions, List<CompiledRule> Rules) Define(

@@ -22,7 +22,8 @@ internal sealed partial class RulesReloader(
     TimeProvider time,
     EngineMetrics metrics,
     ILogger<RulesReloader> logger,
-    RuleCompileCache? cache = null) : IDisposable
+    RuleCompileCache? cache = null,
+    RuleDiagnosticSeverities? severities = null) : IDisposable
 {
     private readonly SemaphoreSlim _signal = new(0);
     private readonly Lock _gate = new();
@@ -47,7 +48,7 @@ internal sealed partial class RulesReloader(
     /// <exception cref="RuleCompilationException">The rules do not compile.</exception>
     public async Task LoadInitialAsync(CancellationToken cancellationToken)
     {
-        var generation = RuleSetCompiler.Compile(directory, cache);
+        var generation = RuleSetCompiler.Compile(directory, cache, severities);
         holder.Set(generation);
         _loadedAt = time.GetUtcNow();
         await writer.SubmitAsync(new RecordGenerationOperation(generation.ContentHash, _loadedAt, true, generation.Rules.Count, null), cancellationToken);
@@ -100,7 +101,7 @@ internal sealed partial class RulesReloader(
         var at = time.GetUtcNow();
         try
         {
-            var generation = RuleSetCompiler.Compile(directory, cache);
+            var generation = RuleSetCompiler.Compile(directory, cache, severities);
             var previous = holder.Set(generation);
             _loadedAt = at;
             Volatile.Write(ref _lastFailure, null);

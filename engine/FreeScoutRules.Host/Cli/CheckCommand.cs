@@ -12,17 +12,19 @@ internal static class CheckCommand
     public static Command Create()
     {
         var rules = CommonOptions.RulesFolder();
-        var command = new Command("check", "Compile the rules and print their diagnostics; exit non-zero on an error.") { rules };
-        command.SetAction((result, _) => RunAsync(
-            result.GetRequiredValue(rules), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error));
+        var severity = CommonOptions.Severity();
+        var command = new Command("check", "Compile the rules and print their diagnostics; exit non-zero on an error.") { rules, severity };
+        command.SetAction((result, _) => CommonOptions.ParseSeverities(result.GetValue(severity), result.InvocationConfiguration.Error) is { } severities
+            ? RunAsync(result.GetRequiredValue(rules), severities, result.InvocationConfiguration.Output, result.InvocationConfiguration.Error)
+            : Task.FromResult(ExitCodes.CannotRun));
         return command;
     }
 
-    internal static async Task<int> RunAsync(DirectoryInfo rulesDirectory, TextWriter output, TextWriter error)
+    internal static async Task<int> RunAsync(DirectoryInfo rulesDirectory, RuleDiagnosticSeverities severities, TextWriter output, TextWriter error)
     {
         try
         {
-            var generation = RuleSetCompiler.Compile(rulesDirectory.ToString());
+            var generation = RuleSetCompiler.Compile(rulesDirectory.ToString(), severities: severities);
             foreach (var warning in generation.Warnings)
             {
                 await error.WriteLineAsync(warning.ToString());

@@ -30,12 +30,16 @@ internal static class TestCommand
         {
             Description = "Accept event names FreeScout never sends, as custom Workflows events with a conversation body.",
         };
+        var severity = CommonOptions.Severity();
         var command = new Command("test", "Run recorded deliveries through the rules and print the derived status changes and action intents; no action runs.")
         {
-            rules, events, json, acceptCustom,
+            rules, events, json, acceptCustom, severity,
         };
-        command.SetAction((result, cancellationToken) => RunAsync(
+        command.SetAction((result, cancellationToken) => CommonOptions.ParseSeverities(result.GetValue(severity), result.InvocationConfiguration.Error) is not { } severities
+            ? Task.FromResult(ExitCodes.CannotRun)
+            : RunAsync(
             result.GetRequiredValue(rules),
+            severities,
             result.GetRequiredValue(events),
             result.GetValue(json),
             new DeliveryParserOptions { AcceptCustomEvents = result.GetValue(acceptCustom) },
@@ -46,13 +50,13 @@ internal static class TestCommand
     }
 
     internal static async Task<int> RunAsync(
-        DirectoryInfo rulesDirectory, FileInfo eventsFile, bool json, DeliveryParserOptions parserOptions,
+        DirectoryInfo rulesDirectory, RuleDiagnosticSeverities severities, FileInfo eventsFile, bool json, DeliveryParserOptions parserOptions,
         TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         RuleSetGeneration generation;
         try
         {
-            generation = RuleSetCompiler.Compile(rulesDirectory.ToString());
+            generation = RuleSetCompiler.Compile(rulesDirectory.ToString(), severities: severities);
         }
         catch (RuleCompilationException ex)
         {

@@ -22,4 +22,7 @@ internal sealed class RulesOptions
 
     /// <summary>The plugins folder (action plugins). Default <c>plugins</c>.</summary>
     public string PluginsDirectory { get; set; } = "plugins";
+
+    /// <summary>Severity overrides of the engine's diagnostics, e.g. <c>Rules:Severity:FSR0002 = error</c> (error, warning, none).</summary>
+    public Dictionary<string, string> Severity { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }

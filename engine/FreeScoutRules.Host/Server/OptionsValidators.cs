@@ -65,5 +65,16 @@ internal sealed class RulesOptionsValidator : AbstractValidator<RulesOptions>
     public RulesOptionsValidator()
     {
         RuleFor(o => o.Directory).NotEmpty().WithMessage("the rules folder (--rules) is required.");
+        RuleFor(o => o.Severity).Custom((severity, context) =>
+        {
+            try
+            {
+                Engine.Rules.RuleDiagnosticSeverities.With(severity!);
+            }
+            catch (ArgumentException ex)
+            {
+                context.AddFailure(ex.Message);
+            }
+        });
     }
 }

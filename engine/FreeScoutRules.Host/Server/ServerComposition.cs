@@ -36,7 +36,8 @@ internal static class ServerComposition
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(),
             sp.GetRequiredService<ILogger<RulesReloader>>(),
-            new RuleCompileCache(Path.Combine(sp.GetRequiredService<IOptions<StorageOptions>>().Value.DataDirectory, "rules-cache"))));
+            new RuleCompileCache(Path.Combine(sp.GetRequiredService<IOptions<StorageOptions>>().Value.DataDirectory, "rules-cache")),
+            RuleDiagnosticSeverities.With(sp.GetRequiredService<IOptions<RulesOptions>>().Value.Severity!)));
         services.AddSingleton(sp => new Dispatcher(
             sp.GetRequiredService<InboxWriter>(),
             sp.GetRequiredService<DeliveryQueries>(),

@@ -11,7 +11,7 @@ public sealed class RuleCompileCacheTests : IDisposable
             public override void Define()
             {
                 StatusChanged change = default!;
-                When().Match(() => change, c => c.To == "NAME");
+                When().Match(() => change, c => c.By != null && c.By.FirstName == "NAME");
                 Then().Do(ctx => ctx.Enqueue("x"));
             }
         }

@@ -40,4 +40,32 @@ public sealed class CheckCommandTests : IDisposable
         Assert.Contains(result.ErrorLines, l => l.StartsWith($"{broken}(2,9): error CS0029:", StringComparison.Ordinal));
         Assert.EndsWith(": 2 errors, 0 warnings", result.ErrorLines[^1], StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Check_EngineDiagnostics_FollowTheSeverityOption()
+    {
+        var typo = Path.Combine(_rules, "typo.csx");
+        await File.WriteAllTextAsync(typo, """
+            public class Typo : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.To == "clsoed");
+                    Then().Do(ctx => ctx.Enqueue("x"));
+                }
+            }
+            """);
+
+        var warning = await CliProcess.RunAsync(null, "check", "--rules", _rules);
+        var error = await CliProcess.RunAsync(null, "check", "--rules", _rules, "--severity", "FSR0002=error");
+        var bad = await CliProcess.RunAsync(null, "check", "--rules", _rules, "--severity", "FSR0002=fatal");
+
+        Assert.Equal(0, warning.ExitCode);
+        Assert.Contains(warning.ErrorLines, l => l.StartsWith($"{typo}(6,", StringComparison.Ordinal) && l.Contains(": warning FSR0002: 'clsoed' is not a conversation status", StringComparison.Ordinal));
+        Assert.Equal(2, error.ExitCode);
+        Assert.Contains(error.ErrorLines, l => l.Contains(": error FSR0002:", StringComparison.Ordinal));
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("must be error, warning or none", bad.Error, StringComparison.Ordinal);
+    }
 }

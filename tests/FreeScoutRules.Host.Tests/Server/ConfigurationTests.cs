@@ -40,6 +40,8 @@ public sealed class ConfigurationTests
     [Theory]
     [InlineData("Admin:Token", "short", "at least 16 characters")]
     [InlineData("Webhook:MaxBodyBytes", "10", "between 1 KiB and 64 MiB")]
+    [InlineData("Rules:Severity:FSR0002", "loud", "must be error, warning or none")]
+    [InlineData("Rules:Severity:FSR9999", "error", "not a configurable diagnostic")]
     [InlineData("Dispatch:Workers", "0", "Dispatch:Workers: must be between 1 and 256 (got 0).")]
     public async Task Start_WithABadSetting_RefusesNamingIt(string key, string value, string expected)
     {

@@ -1,0 +1,148 @@
+using FreeScoutRules.Facts;
+using FreeScoutRules.FreeScout;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace FreeScoutRules.Engine.Rules;
+
+/// <summary>
+/// The engine's own checks of a compiled rule file (ids <c>FSR0001</c>–<c>FSR0005</c>, documented in
+/// docs/writing-rules.md): mistakes the C# compiler cannot see because they are about FreeScout or
+/// about how rules run. Runs on the semantic model of every syntax tree of the file's compilation,
+/// <c>#load</c>ed helpers included. Stateless.
+/// </summary>
+internal static class RuleFileAnalyzer
+{
+    private static readonly HashSet<(string Type, string Property)> EventProperties =
+    [
+        (typeof(Delivery).FullName!, nameof(Delivery.Event)),
+        (typeof(StatusChanged).FullName!, nameof(StatusChanged.Via)),
+    ];
+
+    private static readonly HashSet<(string Type, string Property)> StatusProperties =
+    [
+        (typeof(Delivery).FullName!, nameof(Delivery.Status)),
+        (typeof(Conversation).FullName!, nameof(Conversation.Status)),
+        (typeof(StatusChanged).FullName!, nameof(StatusChanged.To)),
+        (typeof(StatusChanged).FullName!, nameof(StatusChanged.From)),
+        (typeof(PriorState).FullName!, nameof(PriorState.Status)),
+        (typeof(NextState).FullName!, nameof(NextState.Status)),
+    ];
+
+    private static readonly string[] BlockingNamespaces = ["System.IO", "System.Net", "System.Data", "Microsoft.Data"];
+
+    public static List<RuleDiagnostic> Analyze(Compilation compilation, RuleDiagnosticSeverities severities)
+    {
+        var found = new List<RuleDiagnostic>();
+        foreach (var tree in compilation.SyntaxTrees)
+        {
+            var model = compilation.GetSemanticModel(tree);
+            foreach (var node in tree.GetRoot().DescendantNodes())
+            {
+                switch (node)
+                {
+                    case BinaryExpressionSyntax { RawKind: (int)SyntaxKind.EqualsExpression or (int)SyntaxKind.NotEqualsExpression } binary:
+                        CheckComparison(model, binary.Left, binary.Right, severities, found);
+                        CheckComparison(model, binary.Right, binary.Left, severities, found);
+                        break;
+                    case IsPatternExpressionSyntax { Pattern: ConstantPatternSyntax constant } pattern:
+                        CheckComparison(model, pattern.Expression, constant.Expression, severities, found);
+                        break;
+                    case InvocationExpressionSyntax or ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax:
+                        CheckBlocking(model, (ExpressionSyntax)node, severities, found);
+                        break;
+                    case MemberAccessExpressionSyntax member when model.GetSymbolInfo(member).Symbol is IPropertySymbol { Name: "Result" } result
+                        && result.ContainingType.ToDisplayString().StartsWith("System.Threading.Tasks.Task", StringComparison.Ordinal):
+                        Report(found, severities, EngineDiagnosticIds.BlockingCall, member,
+                            "A rule blocks on Task.Result: rules run synchronously and must not wait; record an action intent with ctx.Enqueue instead.");
+                        break;
+                    case IdentifierNameSyntax { Identifier.Text: "dynamic" } identifier
+                        when model.GetTypeInfo(identifier).Type is { TypeKind: TypeKind.Dynamic }:
+                        Report(found, severities, EngineDiagnosticIds.DynamicInRule, identifier,
+                            "'dynamic' in a rule file keeps every rule generation loaded forever (the runtime binder caches its types); use a concrete type.");
+                        break;
+                }
+            }
+        }
+
+        return found;
+    }
+
+    private static void CheckComparison(
+        SemanticModel model, ExpressionSyntax member, ExpressionSyntax literal, RuleDiagnosticSeverities severities, List<RuleDiagnostic> found)
+    {
+        if (model.GetConstantValue(literal) is not { HasValue: true, Value: string text }
+            || model.GetSymbolInfo(member).Symbol is not IPropertySymbol property)
+        {
+            return;
+        }
+
+        var key = (property.ContainingType.ToDisplayString(), property.Name);
+        if (EventProperties.Contains(key) && !WebhookEvents.IsKnown(text))
+        {
+            Report(found, severities, EngineDiagnosticIds.UnknownEvent, literal,
+                $"FreeScout never sends the event '{text}'{Suggest(text, WebhookEvents.All)}; the rule would never match it (a custom Workflows event is fine: set this diagnostic's severity to none).");
+        }
+        else if (StatusProperties.Contains(key) && !ConversationStatus.IsKnown(text))
+        {
+            Report(found, severities, EngineDiagnosticIds.UnknownStatus, literal,
+                $"'{text}' is not a conversation status ({string.Join(", ", ConversationStatus.All)}){Suggest(text, ConversationStatus.All)}.");
+        }
+    }
+
+    private static void CheckBlocking(SemanticModel model, ExpressionSyntax node, RuleDiagnosticSeverities severities, List<RuleDiagnostic> found)
+    {
+        if (model.GetSymbolInfo(node).Symbol is not IMethodSymbol method)
+        {
+            return;
+        }
+
+        var type = method.ContainingType.ToDisplayString();
+        var blocking = BlockingNamespaces.Any(ns => type.StartsWith(ns + ".", StringComparison.Ordinal))
+            || (type == "System.Threading.Thread" && method.Name == "Sleep")
+            || (type.StartsWith("System.Threading.Tasks.Task", StringComparison.Ordinal) && method.Name is "Wait" or "WaitAll" or "WaitAny" or "Delay")
+            || type == "System.Diagnostics.Process";
+        if (blocking)
+        {
+            Report(found, severities, EngineDiagnosticIds.BlockingCall, node,
+                $"A rule calls {type}.{method.Name}: rules run synchronously inside the engine and must do no I/O and not block; record an action intent with ctx.Enqueue and let an action do it.");
+        }
+    }
+
+    private static void Report(List<RuleDiagnostic> found, RuleDiagnosticSeverities severities, string id, SyntaxNode node, string message)
+    {
+        if (severities.Of(id) is not { } severity)
+        {
+            return;
+        }
+
+        var span = node.GetLocation().GetMappedLineSpan();
+        found.Add(new RuleDiagnostic(span.Path, span.StartLinePosition.Line + 1, span.StartLinePosition.Character + 1, severity, id, message));
+    }
+
+    /// <summary>"; did you mean 'x'?" for the closest known value within two edits, else nothing.</summary>
+    private static string Suggest(string text, IReadOnlyList<string> known)
+    {
+        var best = known.Select(k => (Value: k, Distance: Distance(text, k))).MinBy(k => k.Distance);
+        return best.Distance <= 2 ? $"; did you mean '{best.Value}'?" : "";
+    }
+
+    private static int Distance(string a, string b)
+    {
+        var previous = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var current = new int[b.Length + 1];
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            }
+
+            previous = current;
+        }
+
+        return previous[b.Length];
+    }
+}
