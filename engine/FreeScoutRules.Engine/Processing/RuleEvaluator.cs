@@ -22,7 +22,9 @@ internal static class RuleEvaluator
         var session = rules.SessionFactory.CreateSession();
         session.DependencyResolver = new DeliveryResolver(delivery);
         var fired = new List<string>();
+        string? failedRule = null;
         session.Events.RuleFiredEvent += (_, e) => fired.Add(e.Rule.Name);
+        session.Events.LhsExpressionFailedEvent += (_, e) => failedRule ??= e.Rules.FirstOrDefault()?.Name;
         try
         {
             session.Insert(delivery);
@@ -39,7 +41,7 @@ internal static class RuleEvaluator
             {
                 RuleRhsExpressionEvaluationException rhs => rhs.RuleName,
                 AgendaExpressionEvaluationException agenda => agenda.RuleName,
-                _ => null,
+                _ => failedRule,
             };
             throw new RuleFailedException(ruleName, delivery.Id, ex);
         }

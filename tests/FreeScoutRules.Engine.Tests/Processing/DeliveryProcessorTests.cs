@@ -58,10 +58,12 @@ public sealed class DeliveryProcessorTests : IDisposable
             """);
         var processor = new DeliveryProcessor(RuleSetCompiler.Compile(_rules.Path), _store);
 
-        await Assert.ThrowsAsync<RuleFailedException>(async () =>
+        var failure = await Assert.ThrowsAsync<RuleFailedException>(async () =>
             await processor.ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60, conversationId: 1, noThreads: true)));
         var other = await processor.ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60, conversationId: 2));
 
+        Assert.Equal("FragileCondition", failure.RuleName);
+        Assert.StartsWith("Rule 'FragileCondition' failed on delivery", failure.Message, StringComparison.Ordinal);
         Assert.Null(await _store.GetAsync(1));
         Assert.Single(other.StatusChanges);
         Assert.Equal("""{}""", Assert.Single(other.Intents).Arguments);
