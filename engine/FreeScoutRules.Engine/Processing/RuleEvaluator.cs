@@ -54,13 +54,13 @@ internal static class RuleEvaluator
             session.Query<NextState>().AsEnumerable().FirstOrDefault(s => s.ConversationId == delivery.ConversationId),
             fired);
     }
+}
 
-    /// <summary>Lets <see cref="RuleContextExtensions.Enqueue"/> find the delivery being processed.</summary>
-    private sealed class DeliveryResolver(Delivery delivery) : IDependencyResolver
-    {
-        public object Resolve(IResolutionContext context, Type serviceType) =>
-            serviceType == typeof(Delivery)
-                ? delivery
-                : throw new InvalidOperationException($"Rules can resolve only the delivery, not {serviceType.Name}.");
-    }
+/// <summary>Lets <see cref="RuleContextExtensions.Enqueue"/> find the delivery being processed.</summary>
+internal sealed class DeliveryResolver(Delivery delivery) : IDependencyResolver
+{
+    public object Resolve(IResolutionContext context, Type serviceType) =>
+        serviceType == typeof(Delivery)
+            ? delivery
+            : throw new InvalidOperationException($"Rules can resolve only the delivery, not {serviceType.Name}.");
 }

@@ -162,7 +162,7 @@ internal static class RuleSetCompiler
                     var definition = factory.Create(rule);
                     var name = definition.Name == type.FullName ? type.Name : definition.Name;
                     definitions.Add(name == definition.Name ? definition : new RenamedRuleDefinition(definition, name));
-                    rules.Add(new CompiledRule(name, file));
+                    rules.Add(new CompiledRule(name, file) { FactTypes = FactTypesOf(definition.LeftHandSide) });
                 }
                 catch (Exception ex)
                 {
@@ -201,6 +201,42 @@ internal static class RuleSetCompiler
                 $"Rule '{ex.RuleName}' could not be compiled by NRules: {ex.InnerException?.Message ?? ex.Message}"));
             return null;
         }
+    }
+
+    /// <summary>The fact types a rule needs present (Not patterns excluded: they need an absence).</summary>
+    private static List<Type> FactTypesOf(RuleElement element)
+    {
+        var types = new List<Type>();
+        void Walk(RuleElement? e)
+        {
+            switch (e)
+            {
+                case PatternElement pattern:
+                    if (pattern.Source is null && !types.Contains(pattern.ValueType))
+                    {
+                        types.Add(pattern.ValueType);
+                    }
+
+                    Walk(pattern.Source);
+                    break;
+                case AggregateElement aggregate:
+                    Walk(aggregate.Source);
+                    break;
+                case ExistsElement exists:
+                    Walk(exists.Source);
+                    break;
+                case GroupElement group:
+                    foreach (var child in group.ChildElements)
+                    {
+                        Walk(child);
+                    }
+
+                    break;
+            }
+        }
+
+        Walk(element);
+        return types;
     }
 
     private static bool IsRuleType(Type type) =>

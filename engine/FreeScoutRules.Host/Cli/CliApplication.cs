@@ -11,5 +11,6 @@ internal static class CliApplication
             ServeCommand.Create(),
             TestCommand.Create(),
             CheckCommand.Create(),
+            ExplainCommand.Create(),
         };
 }
