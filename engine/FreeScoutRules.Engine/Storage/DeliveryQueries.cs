@@ -28,6 +28,36 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         return pending;
     }
 
+    /// <summary>
+    /// The stored conversation deliveries (every outcome) with bodies and results, per conversation in
+    /// sequence order: the history <c>replay</c> runs again.
+    /// </summary>
+    public async Task<List<(StoredPendingDelivery Delivery, string Outcome, DeliveryResult? Result)>> LoadHistoryAsync(
+        int? conversationId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT d.id, d.event, b.body, d.conversation_id, d.seq, d.received_at, d.attempts, d.outcome, d.result
+            FROM deliveries d JOIN delivery_bodies b ON b.delivery_id = d.id
+            WHERE d.conversation_id IS NOT NULL {(conversationId is null ? "" : "AND d.conversation_id = $conversation")}
+            ORDER BY d.conversation_id, d.seq
+            """;
+        if (conversationId is not null)
+        {
+            command.Parameters.AddWithValue("$conversation", conversationId);
+        }
+
+        var history = new List<(StoredPendingDelivery, string, DeliveryResult?)>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            history.Add((ReadPending(reader), reader.GetString(7), DeliveryResult.FromJson(reader.IsDBNull(8) ? null : reader.GetString(8))));
+        }
+
+        return history;
+    }
+
     /// <summary>One pending conversation delivery with its body, or <c>null</c>.</summary>
     public async Task<StoredPendingDelivery?> GetPendingAsync(long id, CancellationToken cancellationToken = default)
     {

@@ -12,20 +12,29 @@ internal sealed class SqliteDatabase
     private readonly string _connectionString;
     private readonly string _synchronous;
 
-    public SqliteDatabase(StorageOptions options)
+    /// <param name="options">Where the database is.</param>
+    /// <param name="readOnly">Open an existing database without writing to it (replay, explain).</param>
+    public SqliteDatabase(StorageOptions options, bool readOnly = false)
     {
         ArgumentNullException.ThrowIfNull(options);
-        Directory.CreateDirectory(options.DataDirectory);
+        if (!readOnly)
+        {
+            Directory.CreateDirectory(options.DataDirectory);
+        }
+
         Path = System.IO.Path.GetFullPath(options.DatabasePath);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = Path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
+            Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
             Pooling = true,
             DefaultTimeout = 30,
         }.ToString();
         _synchronous = options.Durable ? "FULL" : "NORMAL";
+        _readOnly = readOnly;
     }
+
+    private readonly bool _readOnly;
 
     public string Path { get; }
 
@@ -33,7 +42,7 @@ internal sealed class SqliteDatabase
     {
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
-        await ExecuteAsync(connection, $"PRAGMA busy_timeout=10000; PRAGMA synchronous={_synchronous};", cancellationToken);
+        await ExecuteAsync(connection, $"PRAGMA busy_timeout=10000; PRAGMA synchronous={_synchronous}; PRAGMA query_only={(_readOnly ? 1 : 0)};", cancellationToken);
         return connection;
     }
 

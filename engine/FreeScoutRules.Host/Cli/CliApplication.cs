@@ -12,5 +12,6 @@ internal static class CliApplication
             TestCommand.Create(),
             CheckCommand.Create(),
             ExplainCommand.Create(),
+            ReplayCommand.Create(),
         };
 }

@@ -1,0 +1,79 @@
+using System.Text.Json;
+using FreeScoutRules.Host.Tests.Support;
+
+namespace FreeScoutRules.Host.Tests.Cli;
+
+/// <summary>The real <c>freescout-rules replay</c> process on a database a server wrote.</summary>
+public sealed class ReplayCommandTests : IAsyncLifetime
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-replay-{Guid.NewGuid():N}");
+
+    private string DataDirectory => Path.Combine(_root, "data");
+
+    private string RulesDirectory => Path.Combine(_root, "rules");
+
+    public async Task InitializeAsync()
+    {
+        await using var server = await TestServerHost.StartAsync(root: _root);
+        server.DeleteRootOnDispose = false;
+        foreach (var name in new[] { "convo.created", "convo.agent.reply.created", "convo.status.closed.on-reply", "convo.agent.reply.created.closed", "convo.customer.reply.created.reopened", "customer.created" })
+        {
+            await server.PostFixtureAsync(name);
+        }
+
+        await server.SettledDeliveriesAsync();
+    }
+
+    public Task DisposeAsync()
+    {
+        Directory.Delete(_root, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Replay_SameRules_ChangesNothing()
+    {
+        var result = await CliProcess.RunAsync(null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("5 deliveries replayed, 5 compared: 0 added, 0 gone, 0 failed", result.OutputLines[^1]);
+    }
+
+    [Fact]
+    public async Task Replay_WithANewRule_ShowsTheIntentsItWouldAdd_AndWritesNothing()
+    {
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(RulesDirectory, "notify.csx"));
+        var databaseBefore = File.GetLastWriteTimeUtc(Path.Combine(DataDirectory, "freescout-rules.db"));
+
+        var result = await CliProcess.RunAsync(null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory, "--conversation", "1187", "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        var difference = JsonDocument.Parse(Assert.Single(result.OutputLines)).RootElement;
+        Assert.Equal("action", difference.GetProperty("kind").GetString());
+        Assert.Equal("added", difference.GetProperty("change").GetString());
+        Assert.Equal("convo.status", difference.GetProperty("event").GetString());
+        Assert.StartsWith("action slack {\"channel\":\"#support\"", difference.GetProperty("what").GetString(), StringComparison.Ordinal);
+        Assert.Equal(databaseBefore, File.GetLastWriteTimeUtc(Path.Combine(DataDirectory, "freescout-rules.db")));
+    }
+
+    [Fact]
+    public async Task Replay_WithoutTheStatusRules_ShowsTheChangesThatWouldBeGone()
+    {
+        File.Delete(Path.Combine(RulesDirectory, "status-change.csx"));
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(RulesDirectory, "notify.csx"));
+
+        var result = await CliProcess.RunAsync(null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory);
+
+        Assert.Contains(result.OutputLines, l => l.EndsWith("- status pending -> closed via convo.status", StringComparison.Ordinal));
+        Assert.Contains("3 gone", result.OutputLines[^1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Replay_WithoutADatabase_IsAClearError()
+    {
+        var result = await CliProcess.RunAsync(null, "replay", "--data-dir", Path.Combine(_root, "nope"), "--rules", RulesDirectory);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("no database here", result.Error, StringComparison.Ordinal);
+    }
+}
