@@ -1,0 +1,38 @@
+using System.Text.RegularExpressions;
+using FreeScoutRules.Host.Tests.Support;
+
+namespace FreeScoutRules.Host.Tests.Docs;
+
+/// <summary>Every C# block of docs/writing-rules.md compiles as a rule file (helpers by their "// lib/…" first line).</summary>
+public sealed partial class WritingRulesExamplesTests : IDisposable
+{
+    private readonly string _rules = Path.Combine(Path.GetTempPath(), $"fsr-docs-{Guid.NewGuid():N}");
+
+    public void Dispose() => Directory.Delete(_rules, recursive: true);
+
+    [GeneratedRegex("```csharp\n(.*?)```", RegexOptions.Singleline)]
+    private static partial Regex CodeBlock();
+
+    [Fact]
+    public async Task Examples_Compile_AndTheirRulesAreFound()
+    {
+        var doc = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "docs", "writing-rules.md"));
+        Directory.CreateDirectory(Path.Combine(_rules, "lib"));
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules", "status-change.csx"), Path.Combine(_rules, "status-change.csx"));
+        var blocks = CodeBlock().Matches(doc).Select(m => m.Groups[1].Value).ToList();
+        for (var i = 0; i < blocks.Count; i++)
+        {
+            var helper = blocks[i].StartsWith("// lib/", StringComparison.Ordinal);
+            var path = helper ? Path.Combine(_rules, blocks[i].Split('\n')[0][3..].Trim()) : Path.Combine(_rules, $"example-{i}.csx");
+            await File.WriteAllTextAsync(path, blocks[i]);
+        }
+
+        var result = await CliProcess.RunAsync(null, "check", "--rules", _rules);
+
+        Assert.True(blocks.Count >= 4, $"only {blocks.Count} code blocks found");
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Contains(result.OutputLines, l => l.StartsWith("notify-on-close", StringComparison.Ordinal));
+        Assert.Contains(result.OutputLines, l => l.StartsWith("tag-reopened", StringComparison.Ordinal));
+        Assert.Contains(result.OutputLines, l => l.StartsWith("escalate-pending-customer-replies", StringComparison.Ordinal));
+    }
+}
