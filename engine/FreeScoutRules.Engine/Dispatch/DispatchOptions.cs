@@ -13,4 +13,11 @@ internal sealed class DispatchOptions
 
     /// <summary>Wait before the second attempt; doubled for each further one. Default 1 s.</summary>
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How long one delivery may stay in the rules before the watchdog reports it (log and
+    /// <c>/readyz</c>, naming the rule and the delivery). A rule cannot be stopped from outside; its
+    /// conversation stays blocked, the others go on. Default 5 s.
+    /// </summary>
+    public TimeSpan RuleTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }

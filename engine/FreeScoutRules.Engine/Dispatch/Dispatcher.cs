@@ -34,6 +34,7 @@ internal sealed partial class Dispatcher(
     private readonly Dictionary<int, Lane> _lanes = [];
     private readonly Channel<Lane> _runnable = Channel.CreateUnbounded<Lane>();
     private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = true });
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, InFlight> _inFlight = new();
     private long _depth;
 
     /// <summary>Deliveries queued and not yet committed as processed.</summary>
@@ -78,9 +79,34 @@ internal sealed partial class Dispatcher(
         return pending.Count;
     }
 
-    /// <summary>Runs the workers until <paramref name="cancellationToken"/> is cancelled.</summary>
+    /// <summary>Deliveries that have been in the rules longer than <see cref="DispatchOptions.RuleTimeout"/>, described for people.</summary>
+    public IReadOnlyList<string> Stuck =>
+        [.. _inFlight.Values.Where(f => f.Reported).Select(f => f.Describe(time.GetUtcNow()))];
+
+    /// <summary>Runs the workers and the watchdog until <paramref name="cancellationToken"/> is cancelled.</summary>
     public Task RunAsync(CancellationToken cancellationToken) =>
-        Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.Workers)).Select(_ => WorkAsync(cancellationToken)));
+        Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.Workers)).Select(_ => WorkAsync(cancellationToken)).Append(WatchAsync(cancellationToken)));
+
+    private async Task WatchAsync(CancellationToken cancellationToken)
+    {
+        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(50).Ticks, options.RuleTimeout.Ticks / 5));
+        using var timer = new PeriodicTimer(period, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                var now = time.GetUtcNow();
+                foreach (var flight in _inFlight.Values.Where(f => !f.Reported && now - f.Started > options.RuleTimeout))
+                {
+                    flight.Reported = true;
+                    LogStuck(logger, flight.Describe(now));
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
 
     private async Task WorkAsync(CancellationToken cancellationToken)
     {
@@ -156,9 +182,11 @@ internal sealed partial class Dispatcher(
         {
             Evaluation evaluation;
             var generation = rules();
+            var flight = new InFlight(queued, new RuleProbe(), time.GetUtcNow());
+            _inFlight[queued.Id] = flight;
             try
             {
-                evaluation = RuleEvaluator.Evaluate(generation, delivery, lane.State);
+                evaluation = RuleEvaluator.Evaluate(generation, delivery, lane.State, flight.Probe);
             }
             catch (RuleFailedException ex)
             {
@@ -172,6 +200,10 @@ internal sealed partial class Dispatcher(
 
                 await Task.Delay(options.RetryDelay * Math.Pow(2, attempt - 1), time, cancellationToken);
                 continue;
+            }
+            finally
+            {
+                _inFlight.TryRemove(queued.Id, out _);
             }
 
             await CommitAsync(lane, queued, evaluation, generation.ContentHash, cancellationToken);
@@ -224,6 +256,19 @@ internal sealed partial class Dispatcher(
         return result.Delivery?.Conversation;
     }
 
+    /// <summary>An evaluation in progress, watched by the watchdog.</summary>
+    private sealed class InFlight(QueuedDelivery delivery, RuleProbe probe, DateTimeOffset started)
+    {
+        public RuleProbe Probe { get; } = probe;
+
+        public DateTimeOffset Started { get; } = started;
+
+        public volatile bool Reported;
+
+        public string Describe(DateTimeOffset now) =>
+            $"delivery {delivery.Id} ({delivery.Event}) of conversation {delivery.ConversationId} has been in rule '{Probe.Current ?? "(none yet)"}' for {(now - Started).TotalSeconds:F0} s";
+    }
+
     private sealed class Lane(int conversationId)
     {
         public int ConversationId { get; } = conversationId;
@@ -245,6 +290,9 @@ internal sealed partial class Dispatcher(
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Dispatch of delivery {DeliveryId} failed; it stays queued and is tried again")]
     private static partial void LogDispatchFailed(ILogger logger, Exception exception, long deliveryId);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Error, Message = "Watchdog: {Description}; its conversation is blocked until it returns")]
+    private static partial void LogStuck(ILogger logger, string description);
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Delivery {DeliveryId} was not committed: {Reason}")]
     private static partial void LogNotPending(ILogger logger, long deliveryId, string reason);

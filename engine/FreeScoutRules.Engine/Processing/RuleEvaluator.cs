@@ -15,7 +15,11 @@ namespace FreeScoutRules.Engine.Processing;
 internal static class RuleEvaluator
 {
     /// <exception cref="RuleFailedException">A rule threw; the evaluation produced nothing.</exception>
-    public static Evaluation Evaluate(RuleSetGeneration rules, Delivery delivery, PriorState? prior)
+    /// <param name="rules">The generation to run.</param>
+    /// <param name="delivery">The delivery.</param>
+    /// <param name="prior">The known state of its conversation, or <c>null</c>.</param>
+    /// <param name="probe">Told which rule runs, for a watchdog on another thread; optional.</param>
+    public static Evaluation Evaluate(RuleSetGeneration rules, Delivery delivery, PriorState? prior, RuleProbe? probe = null)
     {
         ArgumentNullException.ThrowIfNull(rules);
         ArgumentNullException.ThrowIfNull(delivery);
@@ -25,6 +29,7 @@ internal static class RuleEvaluator
         string? failedRule = null;
         session.Events.RuleFiredEvent += (_, e) => fired.Add(e.Rule.Name);
         session.Events.LhsExpressionFailedEvent += (_, e) => failedRule ??= e.Rules.FirstOrDefault()?.Name;
+        RuleProbe.Active = probe;
         try
         {
             session.Insert(delivery);
@@ -44,6 +49,10 @@ internal static class RuleEvaluator
                 _ => failedRule,
             };
             throw new RuleFailedException(ruleName, delivery.Id, ex);
+        }
+        finally
+        {
+            RuleProbe.Active = null;
         }
 
         // Query<T>() is an IQueryable: LINQ operators on it compile an expression tree per call

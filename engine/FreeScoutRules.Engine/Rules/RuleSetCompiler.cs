@@ -191,7 +191,9 @@ internal static class RuleSetCompiler
     {
         try
         {
-            return new NRules.RuleCompiler().Compile(definitions);
+            var expressions = new ProbingExpressionCompiler();
+            var compiler = new NRules.RuleCompiler { ExpressionCompiler = expressions };
+            return compiler.Compile(expressions.Track(definitions));
         }
         catch (NRules.RuleCompilationException ex)
         {

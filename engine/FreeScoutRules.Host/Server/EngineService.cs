@@ -51,13 +51,25 @@ internal sealed partial class EngineService(
     {
         IsRunning = false;
         await _stopping.CancelAsync();
-        await _dispatcherLoop.WaitAsync(cancellationToken);
+        try
+        {
+            // A rule that never returns holds its worker forever: stop without it after a while.
+            await _dispatcherLoop.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            LogAbandoned(logger);
+        }
+
         await _reloadLoop.WaitAsync(cancellationToken);
         writer.Complete();
         await _writerLoop.WaitAsync(cancellationToken);
     }
 
     public void Dispose() => _stopping.Dispose();
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Stopping while a rule evaluation still runs (see the watchdog); its delivery stays pending and runs again at the next start")]
+    private static partial void LogAbandoned(ILogger logger);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Database {Path}")]
     private static partial void LogDatabase(ILogger logger, string path);

@@ -75,7 +75,14 @@ internal static class ServerComposition
         app.MapWebhookEndpoint();
         app.MapAdminApi();
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        app.MapHealthChecks("/readyz", new HealthCheckOptions
+        {
+            Predicate = check => check.Tags.Contains("ready"),
+            ResponseWriter = static (http, report) => http.Response.WriteAsync(
+                report.Status == HealthStatus.Healthy
+                    ? "Healthy"
+                    : $"Unhealthy: {string.Join("; ", report.Entries.Values.Select(e => e.Description))}"),
+        });
         app.MapPrometheusScrapingEndpoint("/metrics");
         return app;
     }
@@ -90,10 +97,18 @@ internal static class ServerComposition
 }
 
 /// <summary><c>/readyz</c>: ready once the database is open, the rules are loaded and the dispatcher runs.</summary>
-internal sealed class EngineReadinessCheck(EngineService engine, RuleSetHolder rules) : IHealthCheck
+internal sealed class EngineReadinessCheck(EngineService engine, RuleSetHolder rules, Dispatcher dispatcher) : IHealthCheck
 {
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(engine.IsRunning && rules.IsLoaded
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        if (!engine.IsRunning || !rules.IsLoaded)
+        {
+            return Task.FromResult(HealthCheckResult.Unhealthy("The engine is starting or stopping."));
+        }
+
+        var stuck = dispatcher.Stuck;
+        return Task.FromResult(stuck.Count == 0
             ? HealthCheckResult.Healthy()
-            : HealthCheckResult.Unhealthy("The engine is starting or stopping."));
+            : HealthCheckResult.Unhealthy($"Watchdog: {string.Join("; ", stuck)}"));
+    }
 }

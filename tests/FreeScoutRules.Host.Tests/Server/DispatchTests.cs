@@ -61,6 +61,55 @@ public sealed class DispatchTests
     }
 
     [Fact]
+    public async Task RuleConditionThatNeverReturns_IsNamedByTheWatchdog_AndOtherConversationsGoOn()
+    {
+        const string hangs = """
+            public class HangsOnEleven : Rule
+            {
+                public override void Define()
+                {
+                    Delivery delivery = default!;
+                    When().Match(() => delivery, d => Wait(d));
+                    Then().Do(ctx => ctx.Enqueue("x"));
+                }
+
+                private static bool Wait(Delivery d)
+                {
+                    if (d.ConversationId == 11)
+                    {
+                        System.Threading.Thread.Sleep(System.Threading.Timeout.Infinite);
+                    }
+
+                    return false;
+                }
+            }
+            """;
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Dispatch:RuleTimeout"] = "00:00:00.300", ["Dispatch:Workers"] = "2", ["Rules:Severity:FSR0004"] = "none" },
+            new Dictionary<string, string> { ["hangs.csx"] = hangs });
+        var stuck = Body(11, "closed", 1);
+        var fine = Body(12, "closed", 1);
+
+        var stuckId = (await (await server.PostAsync("convo.status", stuck, SignedDeliveries.Sign(stuck))).Content.ReadFromJsonAsync<JsonElement>())
+            .GetProperty("deliveryId").GetInt64();
+        await server.PostAsync("convo.status", fine, SignedDeliveries.Sign(fine));
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        HttpResponseMessage ready;
+        do
+        {
+            await Task.Delay(100);
+            ready = await server.Client.GetAsync("/readyz");
+        }
+        while (ready.IsSuccessStatusCode && DateTime.UtcNow < deadline);
+        var done = await server.Admin.GetFromJsonAsync<JsonElement>("/api/deliveries?conversationId=12");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        var description = await ready.Content.ReadAsStringAsync();
+        Assert.Contains($"delivery {stuckId} (convo.status) of conversation 11 has been in rule 'HangsOnEleven'", description, StringComparison.Ordinal);
+        Assert.Equal("done", done.GetProperty("items")[0].GetProperty("outcome").GetString());
+    }
+
+    [Fact]
     public async Task ParkedDelivery_DoesNotBlockLaterDeliveriesOfItsConversation()
     {
         const string failsOnSpam = """
