@@ -88,6 +88,31 @@ public sealed class HotReloadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task FileWrittenInSeveralSteps_IsCompiledOnceWhole()
+    {
+        var path = Path.Combine(RulesDirectory, "close.csx");
+        var half = CloseRule.Length / 2;
+
+        await using (var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite))
+        {
+            foreach (var chunk in new[] { CloseRule[..half], CloseRule[half..] })
+            {
+                await file.WriteAsync(System.Text.Encoding.UTF8.GetBytes(chunk));
+                await file.FlushAsync();
+                await Task.Delay(20);
+            }
+        }
+
+        var rules = await WaitForRulesAsync(r => HasRule(r, "TellSlackOnClose"));
+
+        var metrics = await _server.Client.GetStringAsync("/metrics");
+
+        Assert.True(HasRule(rules, "TellSlackOnClose"));
+        Assert.Contains("freescout_rules_rules_reloads_total{otel_scope_name=\"FreeScoutRules\",outcome=\"loaded\"} 1", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("outcome=\"failed\"", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task DeletedRulesFolder_KeepsTheLastGoodRulesRunning()
     {
         var good = (await RulesAsync()).GetProperty("generation").GetString();
