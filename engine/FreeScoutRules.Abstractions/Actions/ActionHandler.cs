@@ -1,0 +1,57 @@
+using System.Text.Json;
+using FluentValidation;
+
+namespace FreeScoutRules.Actions;
+
+/// <summary>
+/// Base class of an action with typed arguments: the intent's JSON arguments are deserialised into
+/// <typeparamref name="TArguments"/> (camelCase, case-insensitive) and validated with
+/// <see cref="Validator"/>; arguments that do not bind or validate are a permanent failure, never retried.
+/// </summary>
+/// <typeparam name="TArguments">The arguments' type, declared by the plugin.</typeparam>
+public abstract class ActionHandler<TArguments> : IActionHandler
+    where TArguments : class
+{
+    // Owned by the handler, so the serializer's metadata cache goes with the plugin when it unloads.
+    private readonly JsonSerializerOptions _json = new(JsonSerializerDefaults.Web);
+
+    /// <inheritdoc />
+    public abstract string Name { get; }
+
+    /// <summary>The arguments' validator, or <c>null</c> for none.</summary>
+    protected virtual IValidator<TArguments>? Validator => null;
+
+    /// <inheritdoc />
+    public async ValueTask<ActionResult> ExecuteAsync(ActionContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        TArguments? arguments;
+        try
+        {
+            arguments = JsonSerializer.Deserialize<TArguments>(context.Arguments, _json);
+        }
+        catch (JsonException ex)
+        {
+            return ActionResult.Fail($"The arguments of '{Name}' do not fit {typeof(TArguments).Name}: {ex.Message}");
+        }
+
+        if (arguments is null)
+        {
+            return ActionResult.Fail($"The arguments of '{Name}' are missing.");
+        }
+
+        if (Validator is { } validator)
+        {
+            var validation = await validator.ValidateAsync(arguments, context.CancellationToken);
+            if (!validation.IsValid)
+            {
+                return ActionResult.Fail($"Invalid arguments for '{Name}': {string.Join("; ", validation.Errors.Select(e => e.ErrorMessage))}");
+            }
+        }
+
+        return await ExecuteAsync(arguments, context);
+    }
+
+    /// <summary>Runs the action with validated arguments.</summary>
+    protected abstract ValueTask<ActionResult> ExecuteAsync(TArguments arguments, ActionContext context);
+}

@@ -1,0 +1,21 @@
+namespace FreeScoutRules.Actions;
+
+/// <summary>
+/// An action: what runs, outside the rules and with retries, for an <see cref="ActionIntent"/> whose
+/// <see cref="ActionIntent.Action"/> equals <see cref="Name"/>. Plugins implement it, usually through
+/// <see cref="ActionHandler{TArguments}"/>.
+/// </summary>
+/// <remarks>
+/// Lifetime: one instance per loaded plugin, used for every execution until the plugin is unloaded.
+/// Thread safety: <see cref="ExecuteAsync"/> may run concurrently for different intents.
+/// It runs at least once per intent: use <see cref="ActionContext.IdempotencyKey"/> so that a repeat
+/// after a crash has no second effect. It should not throw; an exception counts as a retryable failure.
+/// </remarks>
+public interface IActionHandler
+{
+    /// <summary>The action name rules use in <c>ctx.Enqueue(name, …)</c>; unique across plugins.</summary>
+    string Name { get; }
+
+    /// <summary>Runs the action once.</summary>
+    ValueTask<ActionResult> ExecuteAsync(ActionContext context);
+}
