@@ -1,0 +1,69 @@
+using System.Net;
+using System.Net.Http.Json;
+using FluentValidation;
+using FreeScoutRules.Actions;
+
+namespace FreeScoutRules.Plugins.Sample;
+
+/// <summary>The arguments a rule passes: <c>ctx.Enqueue("sample-notify", new { url = "https://…", text = "…" })</c>.</summary>
+public sealed record NotifyArguments(string Url, string Text);
+
+/// <summary>
+/// The sample action <c>sample-notify</c>: POSTs <c>{"text": …, "conversationId": …}</c> to a URL,
+/// with the intent's idempotency key, and says whether a failure is worth retrying.
+/// </summary>
+public sealed class NotifyAction : ActionHandler<NotifyArguments>
+{
+    private static readonly NotifyArgumentsValidator ArgumentsValidator = new();
+
+    /// <inheritdoc />
+    public override string Name => "sample-notify";
+
+    /// <inheritdoc />
+    protected override IValidator<NotifyArguments> Validator => ArgumentsValidator;
+
+    /// <inheritdoc />
+    protected override async ValueTask<ActionResult> ExecuteAsync(NotifyArguments arguments, ActionContext context)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        ArgumentNullException.ThrowIfNull(context);
+        using var client = context.HttpClientFactory.CreateClient(Name);
+        using var request = new HttpRequestMessage(HttpMethod.Post, arguments.Url)
+        {
+            Content = JsonContent.Create(new { text = arguments.Text, conversationId = context.Intent.ConversationId }),
+        };
+        request.Headers.Add("Idempotency-Key", context.IdempotencyKey);
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.SendAsync(request, context.CancellationToken);
+        }
+        catch (HttpRequestException ex)
+        {
+            return ActionResult.Retry($"{arguments.Url} did not answer: {ex.Message}");
+        }
+
+        using (response)
+        {
+            if (response.IsSuccessStatusCode)
+            {
+                return ActionResult.Done();
+            }
+
+            var status = (int)response.StatusCode;
+            return status >= 500 || response.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests
+                ? ActionResult.Retry($"{arguments.Url} answered {status}", response.Headers.RetryAfter?.Delta)
+                : ActionResult.Fail($"{arguments.Url} refused the notification with {status}");
+        }
+    }
+
+    private sealed class NotifyArgumentsValidator : AbstractValidator<NotifyArguments>
+    {
+        public NotifyArgumentsValidator()
+        {
+            RuleFor(a => a.Url).Must(u => Uri.TryCreate(u, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+                .WithMessage("url must be an absolute http(s) URL");
+            RuleFor(a => a.Text).NotEmpty().WithMessage("text is required");
+        }
+    }
+}
