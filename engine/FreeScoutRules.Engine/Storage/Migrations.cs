@@ -74,6 +74,23 @@ internal static class Migrations
         );
         ALTER TABLE deliveries ADD COLUMN rules_generation TEXT;
         """,
+        """
+        ALTER TABLE action_intents ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE action_intents ADD COLUMN next_attempt_at INTEGER;
+        ALTER TABLE action_intents ADD COLUMN last_error TEXT;
+        ALTER TABLE action_intents ADD COLUMN completed_at INTEGER;
+        CREATE INDEX ix_action_intents_due ON action_intents (state, next_attempt_at);
+        CREATE TABLE action_attempts (
+            id               INTEGER PRIMARY KEY,
+            intent_id        INTEGER NOT NULL REFERENCES action_intents (id),
+            attempt          INTEGER NOT NULL,
+            started_at       INTEGER NOT NULL,
+            duration_ms      REAL    NOT NULL,
+            outcome          TEXT    NOT NULL,
+            error            TEXT
+        );
+        CREATE INDEX ix_action_attempts_intent ON action_attempts (intent_id, attempt);
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
@@ -21,6 +22,16 @@ internal static class AdminApi
         api.MapPost("/deliveries/{id:long}/replay", ReplayAsync);
         api.MapGet("/status", StatusAsync);
         api.MapGet("/rules", Rules);
+        api.MapGet("/deliveries/{id:long}/actions", async (OutboxQueries outbox, long id, CancellationToken ct) =>
+            Results.Ok(await outbox.ListAsync(id, null, 500, ct)));
+        api.MapGet("/actions", async (OutboxQueries outbox, string? state, int? limit, CancellationToken ct) =>
+            state is not null && state is not (IntentState.Pending or IntentState.Done or IntentState.Dead)
+                ? WebhookEndpoint.Problem(StatusCodes.Status400BadRequest, "Bad filter", "state must be pending, done or dead.")
+                : Results.Ok(await outbox.ListAsync(null, state, Math.Clamp(limit ?? 100, 1, 1000), ct)));
+        api.MapPost("/actions/{id:long}/retry", async (InboxWriter writer, long id, CancellationToken ct) =>
+            await writer.SubmitAsync(new RetryDeadIntentOperation(id), ct)
+                ? Results.Accepted($"/api/actions?state=pending", new { intentId = id, status = "requeued" })
+                : WebhookEndpoint.Problem(StatusCodes.Status409Conflict, "Not dead", $"Action intent {id} does not exist or is not dead; only dead intents are retried."));
         return endpoints;
     }
 

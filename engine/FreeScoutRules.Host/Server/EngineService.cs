@@ -1,4 +1,6 @@
+using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
 using Microsoft.Extensions.Options;
@@ -16,12 +18,16 @@ internal sealed partial class EngineService(
     InboxWriter writer,
     Dispatcher dispatcher,
     RulesReloader reloader,
+    PluginSetHolder plugins,
+    ActionRunner actions,
+    IOptions<RulesOptions> rulesOptions,
     ILogger<EngineService> logger) : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
     private Task _writerLoop = Task.CompletedTask;
     private Task _dispatcherLoop = Task.CompletedTask;
     private Task _reloadLoop = Task.CompletedTask;
+    private Task _actionLoop = Task.CompletedTask;
 
     public bool IsRunning { get; private set; }
 
@@ -42,6 +48,8 @@ internal sealed partial class EngineService(
         }
 
         _reloadLoop = reloader.RunAsync(_stopping.Token);
+        LoadPlugins();
+        _actionLoop = actions.RunAsync(_stopping.Token);
         await dispatcher.RecoverAsync(cancellationToken);
         _dispatcherLoop = dispatcher.RunAsync(_stopping.Token);
         IsRunning = true;
@@ -62,11 +70,30 @@ internal sealed partial class EngineService(
         }
 
         await _reloadLoop.WaitAsync(cancellationToken);
+        await _actionLoop.WaitAsync(cancellationToken);
         writer.Complete();
         await _writerLoop.WaitAsync(cancellationToken);
     }
 
     public void Dispose() => _stopping.Dispose();
+
+    private void LoadPlugins()
+    {
+        var directory = rulesOptions.Value.PluginsDirectory;
+        var loaded = PluginLoader.Load(directory);
+        plugins.Set(loaded);
+        LogPlugins(logger, loaded.Handlers.Count, Path.GetFullPath(directory), string.Join(", ", loaded.Handlers.Keys));
+        foreach (var problem in loaded.Problems)
+        {
+            LogPluginProblem(logger, problem.ToString());
+        }
+    }
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Loaded {Count} actions from {Directory}: {Actions}")]
+    private static partial void LogPlugins(ILogger logger, int count, string directory, string actions);
+
+    [LoggerMessage(EventId = 1008, Level = LogLevel.Error, Message = "Plugin not loaded: {Problem}")]
+    private static partial void LogPluginProblem(ILogger logger, string problem);
 
     [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Stopping while a rule evaluation still runs (see the watchdog); its delivery stays pending and runs again at the next start")]
     private static partial void LogAbandoned(ILogger logger);

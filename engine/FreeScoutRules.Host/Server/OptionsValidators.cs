@@ -1,4 +1,5 @@
 using FluentValidation;
+using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Ingestion;
 using FreeScoutRules.Engine.Storage;
@@ -78,5 +79,18 @@ internal sealed class RulesOptionsValidator : AbstractValidator<RulesOptions>
                 context.AddFailure(ex.Message);
             }
         });
+    }
+}
+
+internal sealed class ActionsOptionsValidator : AbstractValidator<ActionsOptions>
+{
+    public ActionsOptionsValidator()
+    {
+        RuleFor(o => o.Concurrency).InclusiveBetween(1, 1024).WithMessage("must be between 1 and 1024 (got {PropertyValue}).");
+        RuleFor(o => o.MaxAttempts).InclusiveBetween(1, 1000).WithMessage("must be between 1 and 1000 (got {PropertyValue}).");
+        RuleFor(o => o.Timeout).InclusiveBetween(TimeSpan.FromMilliseconds(10), TimeSpan.FromHours(1)).WithMessage("must be between 10 ms and 1 hour (got {PropertyValue}).");
+        RuleFor(o => o.FirstRetryDelay).InclusiveBetween(TimeSpan.Zero, TimeSpan.FromDays(1)).WithMessage("must be between 0 and 1 day (got {PropertyValue}).");
+        RuleFor(o => o.MaxDelay).GreaterThanOrEqualTo(o => o.FirstRetryDelay).WithMessage("must not be shorter than Actions:FirstRetryDelay.");
+        RuleFor(o => o.PollInterval).InclusiveBetween(TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1)).WithMessage("must be between 10 ms and 1 minute (got {PropertyValue}).");
     }
 }

@@ -1,4 +1,5 @@
 using FluentValidation;
+using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Ingestion;
 using FreeScoutRules.Engine.Rules;
@@ -21,6 +22,7 @@ internal static class ServerComposition
         AddValidatedOptions<DispatchOptions, DispatchOptionsValidator>(services, configuration, DispatchOptions.Section);
         AddValidatedOptions<AdminOptions, AdminOptionsValidator>(services, configuration, AdminOptions.Section);
         AddValidatedOptions<RulesOptions, RulesOptionsValidator>(services, configuration, RulesOptions.Section);
+        AddValidatedOptions<ActionsOptions, ActionsOptionsValidator>(services, configuration, ActionsOptions.Section);
 
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<EngineMetrics>();
@@ -52,6 +54,20 @@ internal static class ServerComposition
             sp.GetRequiredService<Dispatcher>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>()));
+        // Every HttpClient a plugin gets has the standard resilience pipeline: rate limiter, total
+        // timeout, retries on transient errors and 429 (honouring Retry-After), circuit breaker.
+        services.AddHttpClient();
+        services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
+        services.AddSingleton<PluginSetHolder>();
+        services.AddSingleton(sp => new OutboxQueries(sp.GetRequiredService<SqliteDatabase>()));
+        services.AddSingleton(sp => new ActionRunner(
+            sp.GetRequiredService<OutboxQueries>(),
+            sp.GetRequiredService<InboxWriter>(),
+            sp.GetRequiredService<PluginSetHolder>(),
+            sp.GetRequiredService<IHttpClientFactory>(),
+            sp.GetRequiredService<IOptions<ActionsOptions>>().Value,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<EngineService>();
         services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
 

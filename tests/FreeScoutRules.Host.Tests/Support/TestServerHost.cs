@@ -39,7 +39,8 @@ internal sealed class TestServerHost : IAsyncDisposable
     public IServiceProvider Services => _app.Services;
 
     public static async Task<TestServerHost> StartAsync(
-        Dictionary<string, string?>? settings = null, IReadOnlyDictionary<string, string>? extraRules = null, string? root = null)
+        Dictionary<string, string?>? settings = null, IReadOnlyDictionary<string, string>? extraRules = null, string? root = null,
+        bool samplePlugin = false)
     {
         root ??= Path.Combine(Path.GetTempPath(), $"fsr-server-{Guid.NewGuid():N}");
         var rules = Path.Combine(root, "rules");
@@ -50,8 +51,16 @@ internal sealed class TestServerHost : IAsyncDisposable
             await File.WriteAllTextAsync(Path.Combine(rules, name), code);
         }
 
+        var plugins = Path.Combine(root, "plugins");
+        Directory.CreateDirectory(plugins);
+        if (samplePlugin)
+        {
+            SamplePlugin.DropInto(plugins);
+        }
+
         var flags = new Dictionary<string, string?>
         {
+            ["Rules:PluginsDirectory"] = plugins,
             ["Webhook:Secret"] = SignedDeliveries.Secret,
             ["Admin:Token"] = AdminToken,
             ["Storage:DataDirectory"] = Path.Combine(root, "data"),

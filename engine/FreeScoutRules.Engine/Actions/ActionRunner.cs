@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Globalization;
+using FreeScoutRules.Actions;
+using FreeScoutRules.Engine.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace FreeScoutRules.Engine.Actions;
+
+/// <summary>
+/// Executes the outbox: every intent committed with its delivery runs through the plugin that
+/// provides its action, at least once, with a timeout per attempt, exponential backoff with jitter
+/// between attempts, and a dead letter after the last one or a permanent failure. Every attempt is
+/// recorded. Nothing is marked running in the database, so an attempt cut short by a crash simply
+/// runs again after the restart, with the same idempotency key. Never blocks ingestion or dispatch:
+/// it only reads the outbox and writes attempt records through the single writer. Thread-safe.
+/// </summary>
+internal sealed partial class ActionRunner(
+    OutboxQueries outbox,
+    InboxWriter writer,
+    PluginSetHolder plugins,
+    IHttpClientFactory httpClientFactory,
+    ActionsOptions options,
+    TimeProvider time,
+    ILoggerFactory loggerFactory)
+{
+    private readonly ILogger _logger = loggerFactory.CreateLogger<ActionRunner>();
+    private readonly HashSet<long> _running = [];
+    private readonly Lock _gate = new();
+
+    /// <summary>The idempotency key of an intent: the same for every attempt, across restarts.</summary>
+    public static string IdempotencyKey(long intentId) => "fsr-intent-" + intentId.ToString(CultureInfo.InvariantCulture);
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        using var slots = new SemaphoreSlim(options.Concurrency);
+        var attempts = new List<Task>();
+        using var timer = new PeriodicTimer(options.PollInterval, time);
+        try
+        {
+            do
+            {
+                List<DueIntent> due;
+                HashSet<long> running;
+                lock (_gate)
+                {
+                    running = [.. _running];
+                }
+
+                try
+                {
+                    due = await outbox.DueAsync(time.GetUtcNow(), options.Concurrency * 4, running, cancellationToken);
+                }
+                catch (Microsoft.Data.Sqlite.SqliteException ex)
+                {
+                    LogOutboxUnreadable(_logger, ex);
+                    continue;
+                }
+
+                foreach (var intent in due)
+                {
+                    await slots.WaitAsync(cancellationToken);
+                    lock (_gate)
+                    {
+                        _running.Add(intent.Id);
+                    }
+
+                    attempts.Add(Task.Run(async () =>
+                    {
+                        try
+                        {
+                            await AttemptAsync(intent, cancellationToken);
+                        }
+                        finally
+                        {
+                            lock (_gate)
+                            {
+                                _running.Remove(intent.Id);
+                            }
+
+                            slots.Release();
+                        }
+                    }, CancellationToken.None));
+                }
+
+                attempts.RemoveAll(t => t.IsCompleted);
+            }
+            while (await timer.WaitForNextTickAsync(cancellationToken));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+
+        await Task.WhenAll(attempts);
+    }
+
+    private async Task AttemptAsync(DueIntent intent, CancellationToken stopping)
+    {
+        var attempt = intent.Attempts + 1;
+        var started = time.GetUtcNow();
+        var clock = Stopwatch.StartNew();
+        ActionResult result;
+        if (!plugins.Current.Handlers.TryGetValue(intent.Action, out var handler))
+        {
+            result = ActionResult.Retry($"No plugin provides the action '{intent.Action}'.");
+        }
+        else
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            timeout.CancelAfter(options.Timeout);
+            var context = new ActionContext
+            {
+                Intent = new ActionIntent(intent.Rule, intent.Action, intent.ConversationId, intent.Arguments),
+                IdempotencyKey = IdempotencyKey(intent.Id),
+                Attempt = attempt,
+                Logger = loggerFactory.CreateLogger("FreeScoutRules.Actions." + intent.Action),
+                HttpClientFactory = httpClientFactory,
+                Time = time,
+                CancellationToken = timeout.Token,
+            };
+            try
+            {
+                result = await handler.ExecuteAsync(context).AsTask().WaitAsync(options.Timeout + TimeSpan.FromSeconds(1), time, stopping);
+            }
+            catch (Exception ex) when (ex is TimeoutException || (ex is OperationCanceledException && !stopping.IsCancellationRequested))
+            {
+                result = ActionResult.Retry($"Timed out after {options.Timeout.TotalSeconds:F0} s.");
+            }
+            catch (OperationCanceledException)
+            {
+                return; // stopping: the attempt is not recorded and runs again after the restart
+            }
+            catch (Exception ex)
+            {
+                result = ActionResult.Retry($"The plugin threw {ex.GetType().Name}: {ex.Message}");
+            }
+        }
+
+        var duration = clock.Elapsed;
+        var (state, next) = result.Outcome switch
+        {
+            ActionOutcome.Done => (IntentState.Done, (DateTimeOffset?)null),
+            ActionOutcome.PermanentFailure => (IntentState.Dead, null),
+            _ when attempt >= options.MaxAttempts => (IntentState.Dead, null),
+            _ => (IntentState.Pending, NextAttempt(started + duration, attempt + 1, result.RetryAfter)),
+        };
+        var outcome = result.Outcome switch
+        {
+            ActionOutcome.Done => "done",
+            ActionOutcome.PermanentFailure => "failed",
+            _ => "retryable",
+        };
+        await writer.SubmitAsync(
+            new RecordAttemptOperation(intent.Id, attempt, started, duration, outcome, result.Reason, state, next), CancellationToken.None);
+        if (state == IntentState.Dead)
+        {
+            LogDeadLetter(_logger, intent.Id, intent.Action, intent.Rule, attempt, result.Reason ?? "");
+        }
+    }
+
+    private DateTimeOffset NextAttempt(DateTimeOffset now, int nextAttempt, TimeSpan? retryAfter)
+    {
+        var delay = options.DelayBefore(nextAttempt) * (0.8 + (Random.Shared.NextDouble() * 0.4));
+        return now + (retryAfter is { } after && after > delay ? after : delay);
+    }
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Error, Message = "Action intent {IntentId} ({Action}, rule {Rule}) is dead after {Attempts} attempts: {Reason}")]
+    private static partial void LogDeadLetter(ILogger logger, long intentId, string action, string rule, int attempts, string reason);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "The outbox could not be read; trying again")]
+    private static partial void LogOutboxUnreadable(ILogger logger, Exception exception);
+}

@@ -1,0 +1,36 @@
+namespace FreeScoutRules.Engine.Actions;
+
+/// <summary>How the action runner executes recorded intents.</summary>
+internal sealed class ActionsOptions
+{
+    public const string Section = "Actions";
+
+    /// <summary>Attempts running at once. Default 16.</summary>
+    public int Concurrency { get; set; } = 16;
+
+    /// <summary>Longest one attempt may take before it is cancelled and counted as a retryable failure. Default 30 s.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Wait before the second attempt; doubled for each further one up to <see cref="MaxDelay"/>, ±20% jitter. Default 10 s.</summary>
+    public TimeSpan FirstRetryDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest wait between two attempts. Default 1 h.</summary>
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Attempts before an intent is dead-lettered. Default 32: with the default delays the attempts
+    /// span about 24 hours (10 s, 20 s, … 43 min, then hourly).
+    /// </summary>
+    public int MaxAttempts { get; set; } = 32;
+
+    /// <summary>How often the outbox is looked at for due intents. Default 200 ms.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The delay before attempt <paramref name="nextAttempt"/> (2 or more), before jitter.</summary>
+    public TimeSpan DelayBefore(int nextAttempt)
+    {
+        var doublings = Math.Min(nextAttempt - 2, 30);
+        var delay = FirstRetryDelay * Math.Pow(2, doublings);
+        return delay < MaxDelay ? delay : MaxDelay;
+    }
+}

@@ -1,0 +1,103 @@
+using FreeScoutRules.Engine.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace FreeScoutRules.Engine.Actions;
+
+/// <summary>An intent with its attempts, as the admin API shows it.</summary>
+internal sealed record IntentRecord(
+    long Id, long DeliveryId, int ConversationId, string Rule, string Action, string Arguments, string State, int Attempts,
+    DateTimeOffset CreatedAt, DateTimeOffset? NextAttemptAt, DateTimeOffset? CompletedAt, string? LastError, IReadOnlyList<AttemptRecord> AttemptLog);
+
+/// <summary>One attempt of an intent.</summary>
+internal sealed record AttemptRecord(int Attempt, DateTimeOffset StartedAt, double DurationMs, string Outcome, string? Error);
+
+/// <summary>Reads of the outbox, each on its own pooled connection. Thread-safe.</summary>
+internal sealed class OutboxQueries(SqliteDatabase database)
+{
+    /// <summary>Pending intents whose time has come, oldest first, except <paramref name="running"/>.</summary>
+    public async Task<List<DueIntent>> DueAsync(DateTimeOffset now, int limit, IReadOnlySet<long> running, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT id, delivery_id, conversation_id, rule, action, arguments, attempts FROM action_intents
+            WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $now)
+            ORDER BY id LIMIT $limit
+            """;
+        command.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
+        command.Parameters.AddWithValue("$limit", limit + running.Count);
+        var due = new List<DueIntent>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken) && due.Count < limit)
+        {
+            var id = reader.GetInt64(0);
+            if (!running.Contains(id))
+            {
+                due.Add(new DueIntent(id, reader.GetInt64(1), reader.GetInt32(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), reader.GetInt32(6)));
+            }
+        }
+
+        return due;
+    }
+
+    /// <summary>Intents of one delivery, or in one state, with their attempts; newest first.</summary>
+    public async Task<List<IntentRecord>> ListAsync(long? deliveryId, string? state, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        var where = new List<string>();
+        if (deliveryId is not null)
+        {
+            where.Add("delivery_id = $delivery");
+            command.Parameters.AddWithValue("$delivery", deliveryId);
+        }
+
+        if (state is not null)
+        {
+            where.Add("state = $state");
+            command.Parameters.AddWithValue("$state", state);
+        }
+
+        command.CommandText = $"""
+            SELECT id, delivery_id, conversation_id, rule, action, arguments, state, attempts, created_at, next_attempt_at, completed_at, last_error
+            FROM action_intents {(where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where))} ORDER BY id DESC LIMIT $limit
+            """;
+        command.Parameters.AddWithValue("$limit", limit);
+        var intents = new List<IntentRecord>();
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                intents.Add(new IntentRecord(
+                    reader.GetInt64(0), reader.GetInt64(1), reader.GetInt32(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
+                    reader.GetString(6), reader.GetInt32(7), Time(reader, 8)!.Value, Time(reader, 9), Time(reader, 10),
+                    reader.IsDBNull(11) ? null : reader.GetString(11), []));
+            }
+        }
+
+        for (var i = 0; i < intents.Count; i++)
+        {
+            intents[i] = intents[i] with { AttemptLog = await AttemptsAsync(connection, intents[i].Id, cancellationToken) };
+        }
+
+        return intents;
+    }
+
+    private static async Task<List<AttemptRecord>> AttemptsAsync(SqliteConnection connection, long intentId, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT attempt, started_at, duration_ms, outcome, error FROM action_attempts WHERE intent_id = $id ORDER BY attempt";
+        command.Parameters.AddWithValue("$id", intentId);
+        var attempts = new List<AttemptRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            attempts.Add(new AttemptRecord(reader.GetInt32(0), Time(reader, 1)!.Value, reader.GetDouble(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4)));
+        }
+
+        return attempts;
+    }
+
+    private static DateTimeOffset? Time(SqliteDataReader reader, int column) =>
+        reader.IsDBNull(column) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(column));
+}

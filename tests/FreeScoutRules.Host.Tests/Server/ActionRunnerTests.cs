@@ -1,0 +1,98 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using FreeScoutRules.Host.Tests.Support;
+
+namespace FreeScoutRules.Host.Tests.Server;
+
+/// <summary>Intents committed with their delivery are executed by the sample plugin against a real HTTP receiver.</summary>
+public sealed class ActionRunnerTests : IAsyncLifetime
+{
+    private HttpReceiver _receiver = null!;
+
+    public async Task InitializeAsync() => _receiver = await HttpReceiver.StartAsync();
+
+    public async Task DisposeAsync() => await _receiver.DisposeAsync();
+
+    private string NotifyOnClose(string path) => $$"""
+        public class NotifyOnClose : Rule
+        {
+            public override void Define()
+            {
+                StatusChanged change = default!;
+                When().Match(() => change, c => c.IsClose);
+                Then().Do(ctx => ctx.Enqueue("sample-notify", new { url = "{{_receiver.Address}}{{path}}", text = $"#{change.Number} closed" }));
+            }
+        }
+        """;
+
+    private static async Task<JsonElement> WaitForIntentAsync(TestServerHost server, string state)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var intents = await server.Admin.GetFromJsonAsync<JsonElement>($"/api/actions?state={state}");
+            if (intents.GetArrayLength() > 0 || DateTime.UtcNow > deadline)
+            {
+                return intents.GetArrayLength() > 0 ? intents[0] : default;
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task Intent_IsExecutedByThePlugin_WithItsIdempotencyKey_AndRecorded()
+    {
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Actions:PollInterval"] = "00:00:00.050" }, new Dictionary<string, string> { ["notify.csx"] = NotifyOnClose("slack") }, samplePlugin: true);
+
+        await server.PostFixtureAsync("convo.status.closed");
+        var intent = await WaitForIntentAsync(server, "done");
+
+        var request = Assert.Single(_receiver.Requests);
+        Assert.Equal("/slack", request.Path);
+        Assert.Equal($"fsr-intent-{intent.GetProperty("id").GetInt64()}", request.IdempotencyKey);
+        Assert.Equal("#1187 closed", JsonDocument.Parse(request.Body).RootElement.GetProperty("text").GetString());
+        Assert.Equal("NotifyOnClose", intent.GetProperty("rule").GetString());
+        var attempt = Assert.Single(intent.GetProperty("attemptLog").EnumerateArray());
+        Assert.Equal("done", attempt.GetProperty("outcome").GetString());
+    }
+
+    [Fact]
+    public async Task TargetAnswers400_IsDeadAtOnce_AndCanBeRetriedByHand()
+    {
+        _receiver.Answer(400);
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Actions:PollInterval"] = "00:00:00.050" }, new Dictionary<string, string> { ["notify.csx"] = NotifyOnClose("bad") }, samplePlugin: true);
+
+        await server.PostFixtureAsync("convo.status.closed");
+        var dead = await WaitForIntentAsync(server, "dead");
+
+        Assert.Equal(1, dead.GetProperty("attempts").GetInt32());
+        Assert.Contains("refused the notification with 400", dead.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+
+        var retry = await server.Admin.PostAsync($"/api/actions/{dead.GetProperty("id").GetInt64()}/retry", null);
+        var done = await WaitForIntentAsync(server, "done");
+
+        Assert.Equal(HttpStatusCode.Accepted, retry.StatusCode);
+        Assert.Equal(dead.GetProperty("id").GetInt64(), done.GetProperty("id").GetInt64());
+        Assert.Equal(2, _receiver.Requests.Count);
+        Assert.Single(_receiver.Requests.Select(r => r.IdempotencyKey).Distinct());
+    }
+
+    [Fact]
+    public async Task ActionNoPluginProvides_IsRetriedNotLost()
+    {
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Actions:PollInterval"] = "00:00:00.050", ["Actions:FirstRetryDelay"] = "00:00:00.100", ["Actions:MaxAttempts"] = "2" },
+            new Dictionary<string, string> { ["notify.csx"] = NotifyOnClose("x") }, samplePlugin: false);
+
+        await server.PostFixtureAsync("convo.status.closed");
+        var dead = await WaitForIntentAsync(server, "dead");
+
+        Assert.Equal(2, dead.GetProperty("attempts").GetInt32());
+        Assert.Equal("No plugin provides the action 'sample-notify'.", dead.GetProperty("lastError").GetString());
+        Assert.Empty(_receiver.Requests);
+    }
+}

@@ -1,0 +1,66 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace FreeScoutRules.Host.Tests.Support;
+
+/// <summary>A real HTTP server on loopback (Kestrel) that stands in for Slack or FreeScout: records every request, answers from a script.</summary>
+internal sealed class HttpReceiver : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ConcurrentQueue<int> _script = new();
+
+    private HttpReceiver(WebApplication app, Uri address)
+    {
+        _app = app;
+        Address = address;
+    }
+
+    public Uri Address { get; }
+
+    public ConcurrentQueue<(string Path, string Body, string? IdempotencyKey, DateTimeOffset At)> Requests { get; } = new();
+
+    /// <summary>Status codes to answer, in order; 200 once the script is used up.</summary>
+    public void Answer(params int[] statuses)
+    {
+        foreach (var status in statuses)
+        {
+            _script.Enqueue(status);
+        }
+    }
+
+    public static async Task<HttpReceiver> StartAsync()
+    {
+        var port = FreePort();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        var app = builder.Build();
+        var receiver = new HttpReceiver(app, new Uri($"http://127.0.0.1:{port}/"));
+        app.MapPost("/{**path}", async (HttpContext http) =>
+        {
+            using var reader = new StreamReader(http.Request.Body);
+            receiver.Requests.Enqueue((http.Request.Path, await reader.ReadToEndAsync(), http.Request.Headers["Idempotency-Key"].FirstOrDefault(), DateTimeOffset.UtcNow));
+            return Results.StatusCode(receiver._script.TryDequeue(out var status) ? status : 200);
+        });
+        await app.StartAsync();
+        return receiver;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
