@@ -12,7 +12,7 @@ internal static class EngineDiagnosticIds
     /// <summary>A rule compares a status with a string that is not a conversation status.</summary>
     public const string UnknownStatus = "FSR0002";
 
-    /// <summary>Reserved: a rule names an action no plugin provides (comes with action plugins).</summary>
+    /// <summary>A rule enqueues an action that no loaded plugin provides.</summary>
     public const string UnknownAction = "FSR0003";
 
     /// <summary>A rule does I/O or blocks (files, network, databases, Thread.Sleep, Task.Wait/Result, processes).</summary>
@@ -35,4 +35,7 @@ internal static class EngineDiagnosticIds
 
     /// <summary>A rule file could not be read.</summary>
     public const string UnreadableFile = "FSR0104";
+
+    /// <summary>A plugin could not be loaded (<c>check --plugins</c>; the server logs it).</summary>
+    public const string PluginNotLoaded = "FSR0200";
 }

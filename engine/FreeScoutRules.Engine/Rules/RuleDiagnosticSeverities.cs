@@ -11,6 +11,7 @@ internal sealed class RuleDiagnosticSeverities
     {
         [EngineDiagnosticIds.UnknownEvent] = RuleDiagnosticSeverity.Error,
         [EngineDiagnosticIds.UnknownStatus] = RuleDiagnosticSeverity.Warning,
+        [EngineDiagnosticIds.UnknownAction] = RuleDiagnosticSeverity.Warning,
         [EngineDiagnosticIds.BlockingCall] = RuleDiagnosticSeverity.Error,
         [EngineDiagnosticIds.DynamicInRule] = RuleDiagnosticSeverity.Error,
     };

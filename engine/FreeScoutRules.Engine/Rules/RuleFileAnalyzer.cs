@@ -32,7 +32,10 @@ internal static class RuleFileAnalyzer
 
     private static readonly string[] BlockingNamespaces = ["System.IO", "System.Net", "System.Data", "Microsoft.Data"];
 
-    public static List<RuleDiagnostic> Analyze(Compilation compilation, RuleDiagnosticSeverities severities)
+    /// <param name="compilation">The rule file's compilation.</param>
+    /// <param name="severities">Severities per id.</param>
+    /// <param name="knownActions">The actions the loaded plugins provide; <c>null</c> skips FSR0003 (plugins unknown).</param>
+    public static List<RuleDiagnostic> Analyze(Compilation compilation, RuleDiagnosticSeverities severities, IReadOnlySet<string>? knownActions = null)
     {
         var found = new List<RuleDiagnostic>();
         foreach (var tree in compilation.SyntaxTrees)
@@ -49,7 +52,11 @@ internal static class RuleFileAnalyzer
                     case IsPatternExpressionSyntax { Pattern: ConstantPatternSyntax constant } pattern:
                         CheckComparison(model, pattern.Expression, constant.Expression, severities, found);
                         break;
-                    case InvocationExpressionSyntax or ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax:
+                    case InvocationExpressionSyntax invocation:
+                        CheckBlocking(model, invocation, severities, found);
+                        CheckAction(model, invocation, severities, knownActions, found);
+                        break;
+                    case ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax:
                         CheckBlocking(model, (ExpressionSyntax)node, severities, found);
                         break;
                     case MemberAccessExpressionSyntax member when model.GetSymbolInfo(member).Symbol is IPropertySymbol { Name: "Result" } result
@@ -88,6 +95,27 @@ internal static class RuleFileAnalyzer
         {
             Report(found, severities, EngineDiagnosticIds.UnknownStatus, literal,
                 $"'{text}' is not a conversation status ({string.Join(", ", ConversationStatus.All)}){Suggest(text, ConversationStatus.All)}.");
+        }
+    }
+
+    private static void CheckAction(
+        SemanticModel model, InvocationExpressionSyntax invocation, RuleDiagnosticSeverities severities, IReadOnlySet<string>? knownActions, List<RuleDiagnostic> found)
+    {
+        if (knownActions is null
+            || model.GetSymbolInfo(invocation).Symbol is not IMethodSymbol { Name: "Enqueue" } method
+            || method.ContainingType.ToDisplayString() != typeof(FreeScoutRules.Actions.RuleContextExtensions).FullName
+            || invocation.ArgumentList.Arguments.Count == 0)
+        {
+            return;
+        }
+
+        var action = invocation.ArgumentList.Arguments[0].Expression;
+        if (model.GetConstantValue(action) is { HasValue: true, Value: string name } && !knownActions.Contains(name))
+        {
+            Report(found, severities, EngineDiagnosticIds.UnknownAction, action,
+                knownActions.Count == 0
+                    ? $"No plugin provides the action '{name}' (no plugin is loaded); its intents would wait for one."
+                    : $"No plugin provides the action '{name}' (loaded: {string.Join(", ", knownActions.Order(StringComparer.Ordinal))}){Suggest(name, [.. knownActions])}; its intents would wait for one.");
         }
     }
 

@@ -21,7 +21,9 @@ internal static class RuleSetCompiler
     /// <param name="cache">Compiled files kept across compiles and restarts, or <c>null</c> to compile everything.</param>
     /// <exception cref="RuleCompilationException">Any error in any file; all of them are listed.</exception>
     /// <param name="severities">Severities of the engine's own diagnostics; <see cref="RuleDiagnosticSeverities.Default"/> when <c>null</c>.</param>
-    public static RuleSetGeneration Compile(string rulesDirectory, RuleCompileCache? cache = null, RuleDiagnosticSeverities? severities = null)
+    /// <param name="knownActions">The actions the loaded plugins provide, for FSR0003; <c>null</c> when plugins are unknown.</param>
+    public static RuleSetGeneration Compile(
+        string rulesDirectory, RuleCompileCache? cache = null, RuleDiagnosticSeverities? severities = null, IReadOnlySet<string>? knownActions = null)
     {
         severities ??= RuleDiagnosticSeverities.Default;
         // Hash before reading: a file changed meanwhile then differs from this hash, and the
@@ -30,7 +32,9 @@ internal static class RuleSetCompiler
         var diagnostics = new List<RuleDiagnostic>();
         var sources = ReadRuleFiles(rulesDirectory, diagnostics);
         var images = new List<(string File, byte[] Image)>();
-        var helpersHash = cache is null ? "" : HashHelpers(rulesDirectory) + severities;
+        var helpersHash = cache is null
+            ? ""
+            : HashHelpers(rulesDirectory) + severities + (knownActions is null ? "" : "|actions:" + string.Join(",", knownActions.Order(StringComparer.Ordinal)));
         var keys = new HashSet<string>(StringComparer.Ordinal);
         var cacheHits = 0;
         foreach (var (file, code) in sources)
@@ -44,7 +48,7 @@ internal static class RuleSetCompiler
             else
             {
                 var before = diagnostics.Count;
-                image = CompileFile(file, code, diagnostics, severities);
+                image = CompileFile(file, code, diagnostics, severities, knownActions);
                 if (image is not null && key is not null && diagnostics.Count == before)
                 {
                     cache!.Put(key, image);
@@ -125,7 +129,8 @@ internal static class RuleSetCompiler
         return sources;
     }
 
-    private static byte[]? CompileFile(string file, string code, List<RuleDiagnostic> diagnostics, RuleDiagnosticSeverities severities)
+    private static byte[]? CompileFile(
+        string file, string code, List<RuleDiagnostic> diagnostics, RuleDiagnosticSeverities severities, IReadOnlySet<string>? knownActions = null)
     {
         var compilation = CSharpScript.Create(code, ScriptCompilationOptions.For(file)).GetCompilation()
             .WithAssemblyName($"rules.{Path.GetFileNameWithoutExtension(file)}.{Guid.NewGuid():N}");
@@ -139,7 +144,7 @@ internal static class RuleSetCompiler
             return null;
         }
 
-        var own = RuleFileAnalyzer.Analyze(compilation, severities);
+        var own = RuleFileAnalyzer.Analyze(compilation, severities, knownActions);
         diagnostics.AddRange(own);
         return own.Any(d => d.IsError) ? null : image.ToArray();
     }

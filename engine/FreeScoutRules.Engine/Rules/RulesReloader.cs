@@ -23,7 +23,8 @@ internal sealed partial class RulesReloader(
     EngineMetrics metrics,
     ILogger<RulesReloader> logger,
     RuleCompileCache? cache = null,
-    RuleDiagnosticSeverities? severities = null) : IDisposable
+    RuleDiagnosticSeverities? severities = null,
+    Func<IReadOnlySet<string>?>? knownActions = null) : IDisposable
 {
     private readonly SemaphoreSlim _signal = new(0);
     private readonly Lock _gate = new();
@@ -48,7 +49,7 @@ internal sealed partial class RulesReloader(
     /// <exception cref="RuleCompilationException">The rules do not compile.</exception>
     public async Task LoadInitialAsync(CancellationToken cancellationToken)
     {
-        var generation = RuleSetCompiler.Compile(directory, cache, severities);
+        var generation = RuleSetCompiler.Compile(directory, cache, severities, knownActions?.Invoke());
         holder.Set(generation);
         _loadedAt = time.GetUtcNow();
         await writer.SubmitAsync(new RecordGenerationOperation(generation.ContentHash, _loadedAt, true, generation.Rules.Count, null), cancellationToken);
@@ -101,7 +102,7 @@ internal sealed partial class RulesReloader(
         var at = time.GetUtcNow();
         try
         {
-            var generation = RuleSetCompiler.Compile(directory, cache, severities);
+            var generation = RuleSetCompiler.Compile(directory, cache, severities, knownActions?.Invoke());
             var previous = holder.Set(generation);
             _loadedAt = at;
             Volatile.Write(ref _lastFailure, null);

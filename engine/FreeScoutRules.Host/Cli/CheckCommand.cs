@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Rules;
 
 namespace FreeScoutRules.Host.Cli;
@@ -13,18 +14,38 @@ internal static class CheckCommand
     {
         var rules = CommonOptions.RulesFolder();
         var severity = CommonOptions.Severity();
-        var command = new Command("check", "Compile the rules and print their diagnostics; exit non-zero on an error.") { rules, severity };
+        var plugins = new Option<DirectoryInfo>("--plugins")
+        {
+            Description = "The plugins folder: loads the plugins (reporting broken ones) and checks every action the rules enqueue exists (FSR0003).",
+        };
+        var command = new Command("check", "Compile the rules (and plugins) and print their diagnostics; exit non-zero on an error.") { rules, plugins, severity };
         command.SetAction((result, _) => CommonOptions.ParseSeverities(result.GetValue(severity), result.InvocationConfiguration.Error) is { } severities
-            ? RunAsync(result.GetRequiredValue(rules), severities, result.InvocationConfiguration.Output, result.InvocationConfiguration.Error)
+            ? RunAsync(result.GetRequiredValue(rules), result.GetValue(plugins), severities, result.InvocationConfiguration.Output, result.InvocationConfiguration.Error)
             : Task.FromResult(ExitCodes.CannotRun));
         return command;
     }
 
-    internal static async Task<int> RunAsync(DirectoryInfo rulesDirectory, RuleDiagnosticSeverities severities, TextWriter output, TextWriter error)
+    internal static async Task<int> RunAsync(
+        DirectoryInfo rulesDirectory, DirectoryInfo? pluginsDirectory, RuleDiagnosticSeverities severities, TextWriter output, TextWriter error)
     {
+        HashSet<string>? actions = null;
+        var pluginErrors = 0;
+        if (pluginsDirectory is not null)
+        {
+            var plugins = PluginLoader.Load(pluginsDirectory.ToString());
+            actions = [.. plugins.Handlers.Keys];
+            foreach (var problem in plugins.Problems)
+            {
+                pluginErrors++;
+                await error.WriteLineAsync($"{problem.Path}: error {EngineDiagnosticIds.PluginNotLoaded}: {problem.Reason}");
+            }
+
+            await output.WriteLineAsync($"{pluginsDirectory}: {actions.Count} actions ({string.Join(", ", actions.Order(StringComparer.Ordinal))}), {pluginErrors} plugins not loaded");
+        }
+
         try
         {
-            var generation = RuleSetCompiler.Compile(rulesDirectory.ToString(), severities: severities);
+            var generation = RuleSetCompiler.Compile(rulesDirectory.ToString(), severities: severities, knownActions: actions);
             foreach (var warning in generation.Warnings)
             {
                 await error.WriteLineAsync(warning.ToString());
@@ -38,7 +59,7 @@ internal static class CheckCommand
                 await output.WriteLineAsync($"  {rule.Name}  ({Path.GetFileName(rule.File)})");
             }
 
-            return ExitCodes.Ok;
+            return pluginErrors == 0 ? ExitCodes.Ok : ExitCodes.CannotRun;
         }
         catch (RuleCompilationException ex)
         {

@@ -36,6 +36,7 @@ internal sealed partial class EngineService(
         await database.InitializeAsync(cancellationToken);
         LogDatabase(logger, database.Path);
         _writerLoop = writer.RunAsync(CancellationToken.None);
+        LoadPlugins(); // first: the rules are checked against the actions the plugins provide (FSR0003)
         try
         {
             await reloader.LoadInitialAsync(cancellationToken);
@@ -48,7 +49,6 @@ internal sealed partial class EngineService(
         }
 
         _reloadLoop = reloader.RunAsync(_stopping.Token);
-        LoadPlugins();
         _actionLoop = actions.RunAsync(_stopping.Token);
         await dispatcher.RecoverAsync(cancellationToken);
         _dispatcherLoop = dispatcher.RunAsync(_stopping.Token);

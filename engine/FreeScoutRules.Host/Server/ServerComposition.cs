@@ -39,7 +39,8 @@ internal static class ServerComposition
             sp.GetRequiredService<EngineMetrics>(),
             sp.GetRequiredService<ILogger<RulesReloader>>(),
             new RuleCompileCache(Path.Combine(sp.GetRequiredService<IOptions<StorageOptions>>().Value.DataDirectory, "rules-cache")),
-            RuleDiagnosticSeverities.With(sp.GetRequiredService<IOptions<RulesOptions>>().Value.Severity!)));
+            RuleDiagnosticSeverities.With(sp.GetRequiredService<IOptions<RulesOptions>>().Value.Severity!),
+            () => sp.GetRequiredService<PluginSetHolder>().Current.Handlers.Keys.ToHashSet(StringComparer.Ordinal)));
         services.AddSingleton(sp => new Dispatcher(
             sp.GetRequiredService<InboxWriter>(),
             sp.GetRequiredService<DeliveryQueries>(),

@@ -68,4 +68,46 @@ public sealed class CheckCommandTests : IDisposable
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains("must be error, warning or none", bad.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Check_WithPlugins_ReportsActionsNoPluginProvides_AndBrokenPlugins()
+    {
+        var plugins = Path.Combine(_rules, "..", $"plugins-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(plugins);
+        SamplePlugin.DropInto(plugins);
+        var rule = Path.Combine(_rules, "actions.csx");
+        await File.WriteAllTextAsync(rule, """
+            public class Two : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => ctx.Enqueue("sample-notify", new { url = "http://x", text = "t" }))
+                          .Do(ctx => ctx.Enqueue("sample-notfy"));
+                }
+            }
+            """);
+
+        try
+        {
+            var warning = await CliProcess.RunAsync(null, "check", "--rules", _rules, "--plugins", plugins);
+            var error = await CliProcess.RunAsync(null, "check", "--rules", _rules, "--plugins", plugins, "--severity", "FSR0003=error");
+            await File.WriteAllTextAsync(Path.Combine(plugins, "broken.dll"), "not a dll");
+            var broken = await CliProcess.RunAsync(null, "check", "--rules", _rules, "--plugins", plugins);
+
+            Assert.Equal(0, warning.ExitCode);
+            Assert.Contains("1 actions (sample-notify), 0 plugins not loaded", warning.OutputLines[0], StringComparison.Ordinal);
+            var diagnostic = Assert.Single(warning.ErrorLines, l => l.Contains("FSR0003", StringComparison.Ordinal));
+            Assert.StartsWith($"{rule}(8,", diagnostic, StringComparison.Ordinal);
+            Assert.Contains("warning FSR0003: No plugin provides the action 'sample-notfy' (loaded: sample-notify); did you mean 'sample-notify'?", diagnostic, StringComparison.Ordinal);
+            Assert.Equal(2, error.ExitCode);
+            Assert.Equal(2, broken.ExitCode);
+            Assert.Contains(broken.ErrorLines, l => l.EndsWith("broken.dll: error FSR0200: not a .NET assembly (or built for another platform).", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(plugins, recursive: true);
+        }
+    }
 }
