@@ -69,6 +69,25 @@ public sealed class ReplayCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Explain_StoredDelivery_RunsItsConversationFirst()
+    {
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(RulesDirectory, "notify.csx"));
+
+        var close = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory, "--data-dir", DataDirectory, "--delivery", "3");
+        var neither = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory);
+        var unknown = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory, "--data-dir", DataDirectory, "--delivery", "6");
+
+        Assert.Equal(0, close.ExitCode);
+        Assert.StartsWith("delivery 3: convo.status #1187", close.OutputLines[0], StringComparison.Ordinal);
+        Assert.Contains("fired      notify-support-on-close  (notify.csx)", close.OutputLines);
+        Assert.Contains("fired      status.changed-from-known-state  (status-change.csx)", close.OutputLines);
+        Assert.NotEqual(0, neither.ExitCode);
+        Assert.Contains("Give either --events FILE --line N, or --data-dir DIR --delivery ID.", neither.Error, StringComparison.Ordinal);
+        Assert.Equal(1, unknown.ExitCode);
+        Assert.Contains("no such conversation delivery", unknown.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Replay_WithoutADatabase_IsAClearError()
     {
         var result = await CliProcess.RunAsync(null, "replay", "--data-dir", Path.Combine(_root, "nope"), "--rules", RulesDirectory);
