@@ -3,24 +3,14 @@ using FreeScoutRules.Host.Tests.Support;
 namespace FreeScoutRules.Host.Tests.Cli;
 
 /// <summary>The real <c>freescout-rules check</c> process.</summary>
-public sealed class CheckCommandTests : IDisposable
+public sealed class CheckCommandTests() : CliTestBase(withSampleRule: false)
 {
-    private readonly string _rules = Path.Combine(Path.GetTempPath(), $"fsr-check-{Guid.NewGuid():N}");
-
-    public CheckCommandTests()
-    {
-        Directory.CreateDirectory(_rules);
-        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules", "status-change.csx"), Path.Combine(_rules, "status-change.csx"));
-    }
-
-    public void Dispose() => Directory.Delete(_rules, recursive: true);
-
     [Fact]
     public async Task Check_GoodRules_ListsThemAndExitsZero()
     {
-        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(_rules, "notify.csx"));
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(RulesDirectory, "notify.csx"));
 
-        var result = await CliProcess.RunAsync(null, "check", "--rules", _rules);
+        var result = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory);
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("5 rules in 2 files compiled, 0 warnings, 0 errors", result.OutputLines[0], StringComparison.Ordinal);
@@ -30,10 +20,10 @@ public sealed class CheckCommandTests : IDisposable
     [Fact]
     public async Task Check_BrokenRules_PrintsEveryDiagnosticAndExitsNonZero()
     {
-        var broken = Path.Combine(_rules, "broken.csx");
+        var broken = Path.Combine(RulesDirectory, "broken.csx");
         await File.WriteAllTextAsync(broken, "public class A : Rule { public override void Define() { undefinedThing(); } }\nint x = \"no\";\n");
 
-        var result = await CliProcess.RunAsync(null, "check", "--rules", _rules);
+        var result = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains($"{broken}(1,57): error CS0103: The name 'undefinedThing' does not exist in the current context", result.ErrorLines);
@@ -44,7 +34,7 @@ public sealed class CheckCommandTests : IDisposable
     [Fact]
     public async Task Check_EngineDiagnostics_FollowTheSeverityOption()
     {
-        var typo = Path.Combine(_rules, "typo.csx");
+        var typo = Path.Combine(RulesDirectory, "typo.csx");
         await File.WriteAllTextAsync(typo, """
             public class Typo : Rule
             {
@@ -57,9 +47,9 @@ public sealed class CheckCommandTests : IDisposable
             }
             """);
 
-        var warning = await CliProcess.RunAsync(null, "check", "--rules", _rules);
-        var error = await CliProcess.RunAsync(null, "check", "--rules", _rules, "--severity", "FSR0002=error");
-        var bad = await CliProcess.RunAsync(null, "check", "--rules", _rules, "--severity", "FSR0002=fatal");
+        var warning = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory);
+        var error = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory, "--severity", "FSR0002=error");
+        var bad = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory, "--severity", "FSR0002=fatal");
 
         Assert.Equal(0, warning.ExitCode);
         Assert.Contains(warning.ErrorLines, l => l.StartsWith($"{typo}(6,", StringComparison.Ordinal) && l.Contains(": warning FSR0002: 'clsoed' is not a conversation status", StringComparison.Ordinal));
@@ -72,10 +62,10 @@ public sealed class CheckCommandTests : IDisposable
     [Fact]
     public async Task Check_WithPlugins_ReportsActionsNoPluginProvides_AndBrokenPlugins()
     {
-        var plugins = Path.Combine(_rules, "..", $"plugins-{Guid.NewGuid():N}");
+        var plugins = Path.Combine(RulesDirectory, "..", $"plugins-{Guid.NewGuid():N}");
         Directory.CreateDirectory(plugins);
         SamplePlugin.DropInto(plugins);
-        var rule = Path.Combine(_rules, "actions.csx");
+        var rule = Path.Combine(RulesDirectory, "actions.csx");
         await File.WriteAllTextAsync(rule, """
             public class Two : Rule
             {
@@ -91,10 +81,10 @@ public sealed class CheckCommandTests : IDisposable
 
         try
         {
-            var warning = await CliProcess.RunAsync(null, "check", "--rules", _rules, "--plugins", plugins);
-            var error = await CliProcess.RunAsync(null, "check", "--rules", _rules, "--plugins", plugins, "--severity", "FSR0003=error");
+            var warning = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory, "--plugins", plugins);
+            var error = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory, "--plugins", plugins, "--severity", "FSR0003=error");
             await File.WriteAllTextAsync(Path.Combine(plugins, "broken.dll"), "not a dll");
-            var broken = await CliProcess.RunAsync(null, "check", "--rules", _rules, "--plugins", plugins);
+            var broken = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory, "--plugins", plugins);
 
             Assert.Equal(0, warning.ExitCode);
             Assert.Contains("1 actions (sample-notify), 0 plugins not loaded", warning.OutputLines[0], StringComparison.Ordinal);

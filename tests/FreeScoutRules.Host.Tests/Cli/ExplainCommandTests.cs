@@ -4,30 +4,14 @@ using FreeScoutRules.Host.Tests.Support;
 namespace FreeScoutRules.Host.Tests.Cli;
 
 /// <summary>The real <c>freescout-rules explain</c> process.</summary>
-public sealed class ExplainCommandTests : IDisposable
+public sealed class ExplainCommandTests() : CliTestBase(withSampleRule: true)
 {
-    private readonly string _rules = Path.Combine(Path.GetTempPath(), $"fsr-explain-{Guid.NewGuid():N}");
-    private readonly JsonLinesFile _events = new();
-
-    public ExplainCommandTests()
-    {
-        Directory.CreateDirectory(_rules);
-        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules", "status-change.csx"), Path.Combine(_rules, "status-change.csx"));
-        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(_rules, "notify.csx"));
-    }
-
-    public void Dispose()
-    {
-        _events.Dispose();
-        Directory.Delete(_rules, recursive: true);
-    }
-
     [Fact]
     public async Task Explain_NamesTheFirstFailedConditionOfEachRuleThatDidNotFire()
     {
-        var file = _events.Add("convo.created", "convo.created").Add("convo.agent.reply.created", "convo.agent.reply.created").Save();
+        var file = Events.Add("convo.created", "convo.created").Add("convo.agent.reply.created", "convo.agent.reply.created").Save();
 
-        var result = await CliProcess.RunAsync(null, "explain", "--rules", _rules, "--events", file, "--line", "2", "--json");
+        var result = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory, "--events", file, "--line", "2", "--json");
 
         Assert.Equal(0, result.ExitCode);
         var rules = result.OutputLines.Select(l => JsonDocument.Parse(l).RootElement).ToDictionary(r => r.GetProperty("rule").GetString()!);
@@ -43,9 +27,9 @@ public sealed class ExplainCommandTests : IDisposable
     [Fact]
     public async Task Explain_RuleNeedingAFactThatIsAbsent_SaysWhichFact()
     {
-        var file = _events.Add("convo.created", "convo.created").Save();
+        var file = Events.Add("convo.created", "convo.created").Save();
 
-        var result = await CliProcess.RunAsync(null, "explain", "--rules", _rules, "--events", file, "--line", "1");
+        var result = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory, "--events", file, "--line", "1");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("not fired  notify-support-on-close  (notify.csx): no StatusChanged fact in the session", result.OutputLines);
@@ -54,10 +38,10 @@ public sealed class ExplainCommandTests : IDisposable
     [Fact]
     public async Task Explain_LineThatIsNotADelivery_IsAClearError()
     {
-        var file = _events.Add("customer.created", "customer.created").Save();
+        var file = Events.Add("customer.created", "customer.created").Save();
 
-        var missing = await CliProcess.RunAsync(null, "explain", "--rules", _rules, "--events", file, "--line", "9");
-        var customer = await CliProcess.RunAsync(null, "explain", "--rules", _rules, "--events", file, "--line", "1");
+        var missing = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory, "--events", file, "--line", "9");
+        var customer = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory, "--events", file, "--line", "1");
 
         Assert.Equal(1, missing.ExitCode);
         Assert.Contains("has no delivery on line 9", missing.Error, StringComparison.Ordinal);

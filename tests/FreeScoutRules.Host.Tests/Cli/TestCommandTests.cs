@@ -3,28 +3,12 @@ using FreeScoutRules.Host.Tests.Support;
 namespace FreeScoutRules.Host.Tests.Cli;
 
 /// <summary>End to end: the real <c>freescout-rules test</c> process on JSON Lines files.</summary>
-public sealed class TestCommandTests : IDisposable
+public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
 {
-    private readonly string _rules = Path.Combine(Path.GetTempPath(), $"fsr-rules-{Guid.NewGuid():N}");
-    private readonly JsonLinesFile _events = new();
-
-    public TestCommandTests()
-    {
-        Directory.CreateDirectory(_rules);
-        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules", "status-change.csx"), Path.Combine(_rules, "status-change.csx"));
-        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(_rules, "notify.csx"));
-    }
-
-    public void Dispose()
-    {
-        _events.Dispose();
-        Directory.Delete(_rules, recursive: true);
-    }
-
     [Fact]
     public async Task Test_Json_PrintsEachStatusChangeOnceAndEachIntent()
     {
-        var file = _events
+        var file = Events
             .Add("convo.created", "convo.created")
             .Add("convo.agent.reply.created", "convo.agent.reply.created")
             .Add("convo.agent.reply.created", "convo.agent.reply.created.closed")
@@ -33,7 +17,7 @@ public sealed class TestCommandTests : IDisposable
             .Add("convo.customer.reply.created", "convo.customer.reply.created.reopened")
             .Save();
 
-        var result = await CliProcess.RunAsync(null, "test", "--rules", _rules, "--events", file, "--json");
+        var result = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file, "--json");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal(
@@ -50,9 +34,9 @@ public sealed class TestCommandTests : IDisposable
     [Fact]
     public async Task Test_Json_FirstSeenCloseHasNullFrom()
     {
-        var file = _events.Add("convo.status", "convo.status.closed").Save();
+        var file = Events.Add("convo.status", "convo.status.closed").Save();
 
-        var result = await CliProcess.RunAsync(null, "test", "--rules", _rules, "--events", file, "--json");
+        var result = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file, "--json");
 
         Assert.Equal(
             """{"kind":"statusChanged","conversationId":1187,"from":null,"to":"closed","via":"convo.status"}""",
@@ -62,9 +46,9 @@ public sealed class TestCommandTests : IDisposable
     [Fact]
     public async Task Test_Text_IsForPeopleAndReadsStandardInput()
     {
-        var file = _events.Add("convo.created", "convo.created").Add("convo.status", "convo.status.closed").Add("customer.created", "customer.created").Save();
+        var file = Events.Add("convo.created", "convo.created").Add("convo.status", "convo.status.closed").Add("customer.created", "customer.created").Save();
 
-        var result = await CliProcess.RunAsync(await File.ReadAllTextAsync(file), "test", "--rules", _rules, "--events", "-");
+        var result = await CliProcess.RunAsync(await File.ReadAllTextAsync(file), "test", "--rules", RulesDirectory, "--events", "-");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("line 2: convo.status #1187 (id 1187): status active -> closed via convo.status", result.OutputLines);
@@ -76,7 +60,7 @@ public sealed class TestCommandTests : IDisposable
     [Fact]
     public async Task Test_BadLines_AreReportedWithLineNumbersAndTheRestIsProcessed()
     {
-        var file = _events
+        var file = Events
             .AddRaw("{not json")
             .Add("convo.created", "convo.created")
             .AddRaw("""{"event":"convo.stauts","body":{}}""")
@@ -87,7 +71,7 @@ public sealed class TestCommandTests : IDisposable
             .Add("convo.status", "convo.status.closed")
             .Save();
 
-        var result = await CliProcess.RunAsync(null, "test", "--rules", _rules, "--events", file, "--json");
+        var result = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file, "--json");
 
         Assert.Equal(1, result.ExitCode);
         Assert.Equal(2, result.OutputLines.Length);
@@ -104,11 +88,11 @@ public sealed class TestCommandTests : IDisposable
     [Fact]
     public async Task Test_RuleFileThatDoesNotCompile_ReportsLikeACompilerAndRunsNothing()
     {
-        var broken = Path.Combine(_rules, "broken.csx");
+        var broken = Path.Combine(RulesDirectory, "broken.csx");
         await File.WriteAllTextAsync(broken, "public class Broken : Rule\n{\n    public override void Define() { Then().Do(ctx => ctx.Enqueue(42)); }\n}\n");
-        var file = _events.Add("convo.status", "convo.status.closed").Save();
+        var file = Events.Add("convo.status", "convo.status.closed").Save();
 
-        var result = await CliProcess.RunAsync(null, "test", "--rules", _rules, "--events", file, "--json");
+        var result = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file, "--json");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Equal("", result.Output);
@@ -119,9 +103,9 @@ public sealed class TestCommandTests : IDisposable
     [Fact]
     public async Task Test_EmptyFile_SaysSo()
     {
-        var file = _events.AddRaw("").Save();
+        var file = Events.AddRaw("").Save();
 
-        var result = await CliProcess.RunAsync(null, "test", "--rules", _rules, "--events", file);
+        var result = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file);
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("holds no deliveries", result.Error, StringComparison.Ordinal);
@@ -130,8 +114,8 @@ public sealed class TestCommandTests : IDisposable
     [Fact]
     public async Task Test_MissingEventsFileOrOption_IsAClearError()
     {
-        var missing = await CliProcess.RunAsync(null, "test", "--rules", _rules, "--events", "/nonexistent/deliveries.jsonl");
-        var noOption = await CliProcess.RunAsync(null, "test", "--rules", _rules);
+        var missing = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", "/nonexistent/deliveries.jsonl");
+        var noOption = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory);
 
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("/nonexistent/deliveries.jsonl: cannot read", missing.Error, StringComparison.Ordinal);
