@@ -13,16 +13,27 @@ namespace FreeScoutRules.Engine.Plugins;
 /// </summary>
 internal static class PluginLoader
 {
-    public static PluginSet Load(string pluginsDirectory)
+    /// <summary>The built-in plugins shipped next to the host (<c>builtin-plugins/</c>).</summary>
+    public static string BuiltInDirectory => Path.Combine(AppContext.BaseDirectory, "builtin-plugins");
+
+    /// <summary>Loads the plugins of each folder in turn; an action name already taken by an earlier folder is reported, not replaced.</summary>
+    public static PluginSet Load(params string[] pluginsDirectories)
     {
+        ArgumentNullException.ThrowIfNull(pluginsDirectories);
         var handlers = new Dictionary<string, IActionHandler>(StringComparer.Ordinal);
         var problems = new List<PluginProblem>();
         var contexts = new List<PluginLoadContext>();
-        if (!Directory.Exists(pluginsDirectory))
+        foreach (var directory in pluginsDirectories.Where(Directory.Exists))
         {
-            return new PluginSet(handlers, problems, contexts);
+            LoadFolder(directory, handlers, problems, contexts);
         }
 
+        return new PluginSet(handlers, problems, contexts);
+    }
+
+    private static void LoadFolder(
+        string pluginsDirectory, Dictionary<string, IActionHandler> handlers, List<PluginProblem> problems, List<PluginLoadContext> contexts)
+    {
         foreach (var path in Candidates(pluginsDirectory, problems))
         {
             var context = new PluginLoadContext(path);
@@ -67,8 +78,6 @@ internal static class PluginLoader
                 context.Unload();
             }
         }
-
-        return new PluginSet(handlers, problems, contexts);
     }
 
     private static List<string> Candidates(string directory, List<PluginProblem> problems)

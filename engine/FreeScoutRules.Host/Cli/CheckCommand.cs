@@ -32,7 +32,7 @@ internal static class CheckCommand
         var pluginErrors = 0;
         if (pluginsDirectory is not null)
         {
-            var plugins = PluginLoader.Load(pluginsDirectory.ToString());
+            var plugins = PluginLoader.Load(PluginLoader.BuiltInDirectory, pluginsDirectory.ToString());
             actions = [.. plugins.Handlers.Keys];
             foreach (var problem in plugins.Problems)
             {

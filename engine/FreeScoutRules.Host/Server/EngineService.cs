@@ -80,7 +80,7 @@ internal sealed partial class EngineService(
     private void LoadPlugins()
     {
         var directory = rulesOptions.Value.PluginsDirectory;
-        var loaded = PluginLoader.Load(directory);
+        var loaded = PluginLoader.Load(PluginLoader.BuiltInDirectory, directory);
         plugins.Set(loaded);
         LogPlugins(logger, loaded.Handlers.Count, Path.GetFullPath(directory), string.Join(", ", loaded.Handlers.Keys));
         foreach (var problem in loaded.Problems)

@@ -60,6 +60,40 @@ public sealed class ActionRunnerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task BuiltInHttpAction_SendsJsonWithHeadersAndIdempotencyKey_ThroughTheResiliencePipeline()
+    {
+        _receiver.Answer(503);
+        var rule = $$"""
+            public class CallHook : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => ctx.Enqueue("http", new
+                    {
+                        url = "{{_receiver.Address}}hook?token=secret",
+                        headers = new Dictionary<string, string> { { "X-Team", "support" } },
+                        body = new { number = change.Number, to = change.To },
+                    }));
+                }
+            }
+            """;
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Actions:PollInterval"] = "00:00:00.050" }, new Dictionary<string, string> { ["hook.csx"] = rule });
+
+        await server.PostFixtureAsync("convo.status.closed");
+        var intent = await WaitForIntentAsync(server, "done");
+
+        Assert.Equal(2, _receiver.Requests.Count);
+        var delivered = _receiver.Requests.Last();
+        Assert.Equal("/hook", delivered.Path);
+        Assert.Equal($"fsr-intent-{intent.GetProperty("id").GetInt64()}", delivered.IdempotencyKey);
+        Assert.Equal("""{"number":1187,"to":"closed"}""", delivered.Body);
+        Assert.Single(intent.GetProperty("attemptLog").EnumerateArray());
+    }
+
+    [Fact]
     public async Task TargetAnswers400_IsDeadAtOnce_AndCanBeRetriedByHand()
     {
         _receiver.Answer(400);
