@@ -123,7 +123,7 @@ internal sealed partial class ActionRunner(
             }
             catch (Exception ex) when (ex is TimeoutException || (ex is OperationCanceledException && !stopping.IsCancellationRequested))
             {
-                result = ActionResult.Retry($"Timed out after {options.Timeout.TotalSeconds:F0} s.");
+                result = ActionResult.Retry($"Timed out after {options.Timeout.TotalSeconds:0.###} s.");
             }
             catch (OperationCanceledException)
             {

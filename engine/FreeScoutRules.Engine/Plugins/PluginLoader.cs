@@ -4,9 +4,9 @@ using FreeScoutRules.Actions;
 namespace FreeScoutRules.Engine.Plugins;
 
 /// <summary>
-/// Loads the action plugins of a folder. A plugin is either a DLL directly in the folder, or a
-/// subfolder holding <c>&lt;name&gt;/&lt;name&gt;.dll</c> with its dependencies (what <c>dotnet publish</c>
-/// writes). Each loads in its own <see cref="PluginLoadContext"/>; every public non-abstract
+/// Loads the action plugins of a folder. A plugin is a DLL directly in the folder, a subfolder
+/// holding <c>&lt;name&gt;/&lt;name&gt;.dll</c> with its dependencies (what <c>dotnet publish</c>
+/// writes), or a C# script <c>*.csx</c> (<see cref="ActionScriptCompiler"/>). Each loads in its own <see cref="PluginLoadContext"/>; every public non-abstract
 /// <see cref="IActionHandler"/> with a parameterless constructor in it becomes an action. A broken or
 /// incompatible plugin is reported with its path and reason and stops neither the others nor the host.
 /// Stateless and thread-safe.
@@ -26,6 +26,7 @@ internal static class PluginLoader
         foreach (var directory in pluginsDirectories.Where(Directory.Exists))
         {
             LoadFolder(directory, handlers, problems, contexts);
+            ActionScriptCompiler.LoadFolder(directory, handlers, problems, contexts);
         }
 
         return new PluginSet(handlers, problems, contexts);

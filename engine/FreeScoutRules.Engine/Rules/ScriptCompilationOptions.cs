@@ -27,6 +27,29 @@ internal static class ScriptCompilationOptions
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(LoadReferences);
 
+    /// <summary>Namespaces imported into every action script (<c>plugins/*.csx</c>).</summary>
+    public static readonly ImmutableArray<string> ActionImports =
+    [
+        "System", "System.Linq", "System.Collections.Generic", "System.Net.Http", "System.Net.Http.Json", "System.Text.Json",
+        "System.Threading", "System.Threading.Tasks", "FluentValidation", "Microsoft.Extensions.Logging",
+        "FreeScoutRules.FreeScout", "FreeScoutRules.Actions",
+    ];
+
+    private static readonly Lazy<ImmutableArray<MetadataReference>> ActionReferences = new(() =>
+    [
+        .. References.Value,
+        .. new[]
+        {
+            typeof(FluentValidation.AbstractValidator<>).Assembly, typeof(Microsoft.Extensions.Logging.ILogger).Assembly,
+            typeof(IHttpClientFactory).Assembly, typeof(HttpClient).Assembly, typeof(System.Net.Http.Json.JsonContent).Assembly,
+            Assembly.Load(new AssemblyName("System.Net.Primitives")), Assembly.Load(new AssemblyName("System.Threading")),
+        }.Where(a => a.Location.Length > 0).Select(a => (MetadataReference)MetadataReference.CreateFromFile(a.Location)),
+    ]);
+
+    /// <summary>The options of an action script: the rules' references plus HTTP, logging and validation; I/O is its job.</summary>
+    public static ScriptOptions ForAction(string filePath) =>
+        For(filePath).WithReferences(ActionReferences.Value).WithImports(ActionImports);
+
     public static ScriptOptions For(string filePath) =>
         ScriptOptions.Default
             .WithReferences(References.Value)

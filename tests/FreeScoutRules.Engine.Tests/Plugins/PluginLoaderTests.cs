@@ -78,6 +78,30 @@ public sealed class PluginLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Load_ActionScript_IsCompiledAndProvidesItsAction_AndABrokenOneIsReportedLikeACompiler()
+    {
+        _plugins.Write("shout.csx", """
+            public sealed record ShoutArguments(string Text);
+
+            public sealed class Shout : ActionHandler<ShoutArguments>
+            {
+                public override string Name => "shout";
+
+                protected override ValueTask<ActionResult> ExecuteAsync(ShoutArguments arguments, ActionContext context) =>
+                    ValueTask.FromResult(arguments.Text.Length > 0 ? ActionResult.Done() : ActionResult.Fail("nothing to shout"));
+            }
+            """);
+        var broken = _plugins.Write("broken.csx", "public class Nope : IActionHandler { }\n");
+
+        var set = PluginLoader.Load(_plugins.Path);
+
+        Assert.Contains("shout", set.Handlers.Keys);
+        Assert.Equal(2, set.Problems.Count);
+        Assert.All(set.Problems, p => Assert.Equal(broken, p.Path));
+        Assert.StartsWith("(1,21): error CS0535: 'Nope' does not implement interface member", set.Problems[0].Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Load_MissingFolder_IsEmptyNotAnError()
     {
         var set = PluginLoader.Load(Path.Combine(_plugins.Path, "nope"));

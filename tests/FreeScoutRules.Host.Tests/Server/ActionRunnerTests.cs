@@ -116,6 +116,64 @@ public sealed class ActionRunnerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ScriptActionThatThrowsOrHangs_IsARetryableFailureRecordedWithTheReason()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"fsr-faults-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(root, "plugins"));
+        await File.WriteAllTextAsync(Path.Combine(root, "plugins", "faulty.csx"), """
+            public sealed class Throws : IActionHandler
+            {
+                public string Name => "throws";
+                public ValueTask<ActionResult> ExecuteAsync(ActionContext context) => throw new InvalidOperationException("kaboom");
+            }
+
+            public sealed class Hangs : IActionHandler
+            {
+                public string Name => "hangs";
+                public async ValueTask<ActionResult> ExecuteAsync(ActionContext context)
+                {
+                    await Task.Delay(Timeout.Infinite, context.CancellationToken);
+                    return ActionResult.Done();
+                }
+            }
+            """);
+        const string rule = """
+            public class Both : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => ctx.Enqueue("throws")).Do(ctx => ctx.Enqueue("hangs"));
+                }
+            }
+            """;
+        await using var server = await TestServerHost.StartAsync(
+            new()
+            {
+                ["Actions:PollInterval"] = "00:00:00.050", ["Actions:Timeout"] = "00:00:00.300",
+                ["Actions:FirstRetryDelay"] = "00:00:00.050", ["Actions:MaxAttempts"] = "2",
+            },
+            new Dictionary<string, string> { ["both.csx"] = rule }, root: root);
+
+        await server.PostFixtureAsync("convo.status.closed");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        JsonElement dead;
+        do
+        {
+            await Task.Delay(100);
+            dead = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=dead");
+        }
+        while (dead.GetArrayLength() < 2 && DateTime.UtcNow < deadline);
+
+        var byAction = dead.EnumerateArray().ToDictionary(i => i.GetProperty("action").GetString()!);
+        Assert.Equal("The plugin threw InvalidOperationException: kaboom", byAction["throws"].GetProperty("lastError").GetString());
+        Assert.Equal("Timed out after 0.3 s.", byAction["hangs"].GetProperty("lastError").GetString());
+        Assert.All(byAction.Values, i => Assert.Equal(2, i.GetProperty("attemptLog").GetArrayLength()));
+        Assert.All(byAction["hangs"].GetProperty("attemptLog").EnumerateArray(), a => Assert.True(a.GetProperty("durationMs").GetDouble() >= 250));
+    }
+
+    [Fact]
     public async Task ActionNoPluginProvides_IsRetriedNotLost()
     {
         await using var server = await TestServerHost.StartAsync(
