@@ -87,10 +87,10 @@ public sealed class CheckCommandTests() : CliTestBase(withSampleRule: false)
             var broken = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory, "--plugins", plugins);
 
             Assert.Equal(0, warning.ExitCode);
-            Assert.Contains("2 actions (http, sample-notify), 0 plugins not loaded", warning.OutputLines[0], StringComparison.Ordinal);
+            Assert.Contains("3 actions (freescout, http, sample-notify), 0 plugins not loaded", warning.OutputLines[0], StringComparison.Ordinal);
             var diagnostic = Assert.Single(warning.ErrorLines, l => l.Contains("FSR0003", StringComparison.Ordinal));
             Assert.StartsWith($"{rule}(8,", diagnostic, StringComparison.Ordinal);
-            Assert.Contains("warning FSR0003: No plugin provides the action 'sample-notfy' (loaded: http, sample-notify); did you mean 'sample-notify'?", diagnostic, StringComparison.Ordinal);
+            Assert.Contains("warning FSR0003: No plugin provides the action 'sample-notfy' (loaded: freescout, http, sample-notify); did you mean 'sample-notify'?", diagnostic, StringComparison.Ordinal);
             Assert.Equal(2, error.ExitCode);
             Assert.Equal(2, broken.ExitCode);
             Assert.Contains(broken.ErrorLines, l => l.EndsWith("broken.dll: error FSR0200: not a .NET assembly (or built for another platform).", StringComparison.Ordinal));

@@ -24,6 +24,9 @@ internal sealed class HttpReceiver : IAsyncDisposable
 
     public ConcurrentQueue<(string Path, string Body, string? IdempotencyKey, DateTimeOffset At)> Requests { get; } = new();
 
+    /// <summary>Every request with its method and headers.</summary>
+    public ConcurrentQueue<(string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body)> Calls { get; } = new();
+
     /// <summary>Status codes to answer, in order; 200 once the script is used up.</summary>
     public void Answer(params int[] statuses)
     {
@@ -41,10 +44,12 @@ internal sealed class HttpReceiver : IAsyncDisposable
         builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
         var app = builder.Build();
         var receiver = new HttpReceiver(app, new Uri($"http://127.0.0.1:{port}/"));
-        app.MapPost("/{**path}", async (HttpContext http) =>
+        app.MapMethods("/{**path}", ["GET", "POST", "PUT", "PATCH", "DELETE"], async (HttpContext http) =>
         {
             using var reader = new StreamReader(http.Request.Body);
-            receiver.Requests.Enqueue((http.Request.Path, await reader.ReadToEndAsync(), http.Request.Headers["Idempotency-Key"].FirstOrDefault(), DateTimeOffset.UtcNow));
+            var body = await reader.ReadToEndAsync();
+            receiver.Requests.Enqueue((http.Request.Path, body, http.Request.Headers["Idempotency-Key"].FirstOrDefault(), DateTimeOffset.UtcNow));
+            receiver.Calls.Enqueue((http.Request.Method, http.Request.Path, http.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase), body));
             return Results.StatusCode(receiver._script.TryDequeue(out var status) ? status : 200);
         });
         await app.StartAsync();

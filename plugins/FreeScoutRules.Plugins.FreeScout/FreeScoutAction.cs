@@ -1,0 +1,142 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using FluentValidation;
+using FreeScoutRules.Actions;
+using FreeScoutRules.FreeScout;
+
+namespace FreeScoutRules.Plugins.FreeScout;
+
+/// <summary>
+/// Arguments of <c>freescout</c>. <see cref="Operation"/> says what to do with conversation
+/// <see cref="ConversationId"/>: <c>note</c> and <c>reply</c> (<see cref="Text"/>, optional
+/// <see cref="Status"/>), <c>status</c> (<see cref="Status"/>), <c>assign</c> (<see cref="UserId"/>,
+/// -1 unassigns), <c>tags</c> (<see cref="Tags"/>, a full replacement), <c>custom-fields</c>
+/// (<see cref="CustomFields"/>, id → value; a dropdown takes the option id).
+/// </summary>
+public sealed record FreeScoutArguments
+{
+    public string Operation { get; init; } = "";
+
+    public int ConversationId { get; init; }
+
+    public string? Text { get; init; }
+
+    public string? Status { get; init; }
+
+    public int? UserId { get; init; }
+
+    public IReadOnlyList<string>? Tags { get; init; }
+
+    public Dictionary<string, string>? CustomFields { get; init; }
+}
+
+/// <summary>
+/// The built-in action <c>freescout</c>: calls FreeScout's REST API (API &amp; Webhooks module) with
+/// <c>X-FreeScout-API-Key</c>, as the configured bot user, guarding the API's silent traps before
+/// sending: <c>byUser</c>/<c>user</c> is always the bot (required for status, assign and threads),
+/// a status FreeScout does not know is refused (FreeScout would silently make it <c>active</c>),
+/// and only <c>note</c> and <c>message</c> threads are written (an unknown type would silently
+/// become a customer message). Threads it writes carry <c>source.type == "api"</c> and the bot as
+/// author, which is how rules recognise our own writes echoed back as webhooks.
+/// Configuration, from the environment: <c>FREESCOUTRULES_FREESCOUT_URL</c> (e.g.
+/// https://support.example.com), <c>FREESCOUTRULES_FREESCOUT_API_KEY</c>,
+/// <c>FREESCOUTRULES_FREESCOUT_BOT_USER_ID</c>.
+/// </summary>
+public sealed class FreeScoutAction : ActionHandler<FreeScoutArguments>
+{
+    private static readonly ArgumentsRules Rules = new();
+
+    /// <inheritdoc />
+    public override string Name => "freescout";
+
+    /// <inheritdoc />
+    protected override IValidator<FreeScoutArguments> Validator => Rules;
+
+    /// <inheritdoc />
+    protected override async ValueTask<ActionResult> ExecuteAsync(FreeScoutArguments arguments, ActionContext context)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        ArgumentNullException.ThrowIfNull(context);
+        if (Settings.Read() is not { } settings)
+        {
+            return ActionResult.Retry(
+                "FreeScout is not configured: set FREESCOUTRULES_FREESCOUT_URL, FREESCOUTRULES_FREESCOUT_API_KEY and FREESCOUTRULES_FREESCOUT_BOT_USER_ID.");
+        }
+
+        var conversation = $"{settings.BaseUrl}/api/conversations/{arguments.ConversationId}";
+        var (method, url, body) = arguments.Operation switch
+        {
+            "note" or "reply" => (HttpMethod.Post, $"{conversation}/threads", (object)new Dictionary<string, object?>
+            {
+                ["type"] = arguments.Operation == "note" ? "note" : "message",
+                ["text"] = arguments.Text,
+                ["user"] = settings.BotUserId,
+                ["status"] = arguments.Status,
+            }.Where(p => p.Value is not null).ToDictionary()),
+            "status" => (HttpMethod.Put, conversation, new { byUser = settings.BotUserId, status = arguments.Status }),
+            "assign" => (HttpMethod.Put, conversation, new { byUser = settings.BotUserId, assignTo = arguments.UserId }),
+            "tags" => (HttpMethod.Put, $"{conversation}/tags", new { tags = arguments.Tags }),
+            _ => (HttpMethod.Put, $"{conversation}/custom_fields", (object)new
+            {
+                customFields = arguments.CustomFields!.Select(f => new { id = int.Parse(f.Key, System.Globalization.CultureInfo.InvariantCulture), value = f.Value }),
+            }),
+        };
+
+        using var client = context.HttpClientFactory.CreateClient(Name);
+        using var request = new HttpRequestMessage(method, url) { Content = JsonContent.Create(body) };
+        request.Headers.Add("X-FreeScout-API-Key", settings.ApiKey);
+        request.Headers.Add("Idempotency-Key", context.IdempotencyKey);
+        try
+        {
+            using var response = await client.SendAsync(request, context.CancellationToken);
+            var status = (int)response.StatusCode;
+            if (response.IsSuccessStatusCode)
+            {
+                return ActionResult.Done();
+            }
+
+            var detail = await response.Content.ReadAsStringAsync(context.CancellationToken);
+            detail = detail.Length > 200 ? detail[..200] : detail;
+            return status >= 500 || response.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests
+                ? ActionResult.Retry($"FreeScout answered {status} to {arguments.Operation}: {detail}", response.Headers.RetryAfter?.Delta)
+                : ActionResult.Fail($"FreeScout refused {arguments.Operation} with {status}: {detail}");
+        }
+        catch (HttpRequestException ex)
+        {
+            return ActionResult.Retry($"FreeScout did not answer: {ex.Message}");
+        }
+    }
+
+    private sealed record Settings(string BaseUrl, string ApiKey, int BotUserId)
+    {
+        public static Settings? Read() =>
+            Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_URL") is { Length: > 0 } url
+            && Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_API_KEY") is { Length: > 0 } key
+            && int.TryParse(Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_BOT_USER_ID"), out var bot) && bot > 0
+                ? new Settings(url.TrimEnd('/'), key, bot)
+                : null;
+    }
+
+    private sealed class ArgumentsRules : AbstractValidator<FreeScoutArguments>
+    {
+        private static readonly string[] Operations = ["note", "reply", "status", "assign", "tags", "custom-fields"];
+
+        public ArgumentsRules()
+        {
+            RuleFor(a => a.Operation).Must(o => Operations.Contains(o))
+                .WithMessage($"operation must be one of {string.Join(", ", Operations)}");
+            RuleFor(a => a.ConversationId).GreaterThan(0).WithMessage("conversationId must be a positive conversation id");
+            RuleFor(a => a.Text).NotEmpty().When(a => a.Operation is "note" or "reply").WithMessage("text is required for a note or a reply");
+            RuleFor(a => a.Status).NotEmpty().When(a => a.Operation == "status").WithMessage("status is required for the status operation");
+            RuleFor(a => a.Status).Must(ConversationStatus.IsKnown!).When(a => a.Status is not null)
+                .WithMessage(a => $"status '{a.Status}' is not one of {string.Join(", ", ConversationStatus.All)} (FreeScout would silently make it active)");
+            RuleFor(a => a.UserId).NotNull().When(a => a.Operation == "assign").WithMessage("userId is required for assign (-1 unassigns)");
+            RuleFor(a => a.Tags).NotNull().When(a => a.Operation == "tags").WithMessage("tags is required for the tags operation ([] clears them)");
+            RuleFor(a => a.CustomFields).NotEmpty().When(a => a.Operation == "custom-fields").WithMessage("customFields is required for custom-fields");
+            RuleForEach(a => a.CustomFields).Must(f => int.TryParse(f.Key, out var id) && id > 0)
+                .When(a => a.CustomFields is not null).WithMessage("customFields keys must be custom field ids");
+        }
+    }
+}

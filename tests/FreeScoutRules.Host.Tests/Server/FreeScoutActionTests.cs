@@ -1,0 +1,85 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using FreeScoutRules.Host.Tests.Support;
+
+namespace FreeScoutRules.Host.Tests.Server;
+
+/// <summary>The built-in <c>freescout</c> action against a real HTTP server standing in for FreeScout's REST API.</summary>
+public sealed class FreeScoutActionTests : IAsyncLifetime
+{
+    private HttpReceiver _freescout = null!;
+
+    public async Task InitializeAsync()
+    {
+        _freescout = await HttpReceiver.StartAsync();
+        Environment.SetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_URL", _freescout.Address.ToString());
+        Environment.SetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_API_KEY", "test-api-key");
+        Environment.SetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_BOT_USER_ID", "5");
+    }
+
+    public async Task DisposeAsync() => await _freescout.DisposeAsync();
+
+    private static string OnClose(string arguments) => $$"""
+        public class OnClose : Rule
+        {
+            public override void Define()
+            {
+                StatusChanged change = default!;
+                When().Match(() => change, c => c.IsClose);
+                Then().Do(ctx => ctx.Enqueue("freescout", {{arguments}}));
+            }
+        }
+        """;
+
+    private static async Task<JsonElement> SettledIntentAsync(TestServerHost server)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var intents = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions");
+            if (intents.GetArrayLength() > 0 && intents[0].GetProperty("state").GetString() != "pending" || DateTime.UtcNow > deadline)
+            {
+                return intents[0];
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task Note_IsPostedAsTheBotWithTheApiKey()
+    {
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Actions:PollInterval"] = "00:00:00.050" },
+            new Dictionary<string, string> { ["close.csx"] = OnClose("new { operation = \"note\", conversationId = change.ConversationId, text = \"Closed; survey sent.\" }") });
+
+        await server.PostFixtureAsync("convo.status.closed");
+        var intent = await SettledIntentAsync(server);
+
+        Assert.Equal("done", intent.GetProperty("state").GetString());
+        var call = Assert.Single(_freescout.Calls);
+        Assert.Equal("POST", call.Method);
+        Assert.Equal("/api/conversations/1187/threads", call.Path);
+        Assert.Equal("test-api-key", call.Headers["X-FreeScout-API-Key"]);
+        var body = JsonDocument.Parse(call.Body).RootElement;
+        Assert.Equal("note", body.GetProperty("type").GetString());
+        Assert.Equal(5, body.GetProperty("user").GetInt32());
+        Assert.Equal("Closed; survey sent.", body.GetProperty("text").GetString());
+    }
+
+    [Fact]
+    public async Task UnknownStatus_IsRefusedBeforeSending_InsteadOfBecomingActive()
+    {
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Actions:PollInterval"] = "00:00:00.050" },
+            new Dictionary<string, string> { ["close.csx"] = OnClose("new { operation = \"status\", conversationId = change.ConversationId, status = \"solved\" }") });
+
+        await server.PostFixtureAsync("convo.status.closed");
+        var intent = await SettledIntentAsync(server);
+
+        Assert.Equal("dead", intent.GetProperty("state").GetString());
+        Assert.Contains("status 'solved' is not one of active, pending, closed, spam (FreeScout would silently make it active)",
+            intent.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+        Assert.Empty(_freescout.Calls);
+    }
+}
