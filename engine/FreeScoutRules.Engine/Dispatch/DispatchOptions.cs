@@ -20,4 +20,20 @@ internal sealed class DispatchOptions
     /// conversation stays blocked, the others go on. Default 5 s.
     /// </summary>
     public TimeSpan RuleTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Our bot user's id in FreeScout (the user the <c>freescout</c> action writes as): deliveries
+    /// whose newest thread it wrote through the API get an <c>OwnWrite</c> fact. Also from
+    /// <c>FREESCOUTRULES_FREESCOUT_BOT_USER_ID</c>. None by default.
+    /// </summary>
+    public int? BotUserId { get; set; }
+
+    /// <summary>
+    /// Runaway-rule limit: at most this many action intents per rule and conversation within
+    /// <see cref="RuleActionWindow"/>; more are not queued, and the delivery records why. Default 20.
+    /// </summary>
+    public int RuleActionLimit { get; set; } = 20;
+
+    /// <summary>The window of <see cref="RuleActionLimit"/>. Default 1 hour.</summary>
+    public TimeSpan RuleActionWindow { get; set; } = TimeSpan.FromHours(1);
 }

@@ -186,7 +186,7 @@ internal sealed partial class Dispatcher(
             _inFlight[queued.Id] = flight;
             try
             {
-                evaluation = RuleEvaluator.Evaluate(generation, delivery, lane.State, flight.Probe);
+                evaluation = RuleEvaluator.Evaluate(generation, delivery, lane.State, flight.Probe, options.BotUserId);
             }
             catch (RuleFailedException ex)
             {
@@ -216,7 +216,8 @@ internal sealed partial class Dispatcher(
     {
         var now = time.GetUtcNow();
         var operation = new ApplyEvaluationOperation(
-            queued.Id, queued.ConversationId, queued.Sequence, evaluation, DeliveryResult.From(evaluation).ToJson(), now, generation);
+            queued.Id, queued.ConversationId, queued.Sequence, evaluation, now, generation,
+            new RuleActionLimit(options.RuleActionLimit, options.RuleActionWindow));
         try
         {
             await writer.SubmitAsync(operation, cancellationToken);

@@ -19,7 +19,8 @@ internal static class RuleEvaluator
     /// <param name="delivery">The delivery.</param>
     /// <param name="prior">The known state of its conversation, or <c>null</c>.</param>
     /// <param name="probe">Told which rule runs, for a watchdog on another thread; optional.</param>
-    public static Evaluation Evaluate(RuleSetGeneration rules, Delivery delivery, PriorState? prior, RuleProbe? probe = null)
+    /// <param name="botUserId">Our bot user in FreeScout: an API write by it adds an <see cref="OwnWrite"/> fact.</param>
+    public static Evaluation Evaluate(RuleSetGeneration rules, Delivery delivery, PriorState? prior, RuleProbe? probe = null, int? botUserId = null)
     {
         ArgumentNullException.ThrowIfNull(rules);
         ArgumentNullException.ThrowIfNull(delivery);
@@ -36,6 +37,11 @@ internal static class RuleEvaluator
             if (prior is not null)
             {
                 session.Insert(prior);
+            }
+
+            if (botUserId is { } bot && OwnWrite.IsOwnWrite(delivery, bot))
+            {
+                session.Insert(new OwnWrite(delivery.ConversationId, bot));
             }
 
             session.Fire();

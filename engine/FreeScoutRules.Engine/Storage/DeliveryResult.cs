@@ -9,7 +9,8 @@ internal sealed record DeliveryResult(
     IReadOnlyList<StatusChangeRecord> StatusChanges,
     IReadOnlyList<string> RulesFired,
     IReadOnlyList<ActionIntentRecord> ActionIntents,
-    bool Stale)
+    bool Stale,
+    IReadOnlyList<string>? SuppressedIntents = null)
 {
     public static DeliveryResult From(Evaluation evaluation) => new(
         [.. evaluation.StatusChanges.Select(c => new StatusChangeRecord(c.From, c.To, c.Via, c.At, c.By?.Id))],

@@ -91,6 +91,9 @@ internal static class Migrations
         );
         CREATE INDEX ix_action_attempts_intent ON action_attempts (intent_id, attempt);
         """,
+        """
+        CREATE INDEX ix_action_intents_rule ON action_intents (conversation_id, rule, created_at);
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;

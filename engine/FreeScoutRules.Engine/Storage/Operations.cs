@@ -84,12 +84,26 @@ internal sealed class StoreDeliveryOperation(
 /// Refuses (and so rolls back) when the delivery is not pending any more: processed exactly once.
 /// </summary>
 internal sealed class ApplyEvaluationOperation(
-    long deliveryId, int conversationId, long sequence, Evaluation evaluation, string resultJson, DateTimeOffset processedAt,
-    string? rulesGeneration = null)
+    long deliveryId, int conversationId, long sequence, Evaluation evaluation, DateTimeOffset processedAt,
+    string? rulesGeneration = null, RuleActionLimit? limit = null)
     : WriteOperation<bool>
 {
     protected override bool Run(WriterSession session)
     {
+        var suppressed = new List<string>();
+        var intents = evaluation.Intents.Where(intent =>
+        {
+            if (limit is null || !limit.Exceeded(session, intent, processedAt))
+            {
+                return true;
+            }
+
+            suppressed.Add(
+                $"Rule '{intent.Rule}' already queued {limit.Count} actions for conversation {intent.ConversationId} within {limit.Window}: '{intent.Action}' was not queued (a runaway rule? our own writes echoed back?).");
+            return false;
+        }).ToList();
+        var resultJson = (DeliveryResult.From(evaluation) with { SuppressedIntents = suppressed.Count == 0 ? null : suppressed }).ToJson();
+
         var done = session.Command("""
             UPDATE deliveries SET outcome = 'done', attempts = attempts + 1, last_error = NULL, processed_at = $at, result = $result,
                 rules_generation = $generation
@@ -131,7 +145,7 @@ internal sealed class ApplyEvaluationOperation(
             insert.ExecuteNonQuery();
         }
 
-        foreach (var intent in evaluation.Intents)
+        foreach (var intent in intents)
         {
             var insert = session.Command("""
                 INSERT INTO action_intents (delivery_id, conversation_id, rule, action, arguments, state, created_at)
@@ -210,5 +224,21 @@ internal sealed class RecordGenerationOperation(string contentHash, DateTimeOffs
         insert.Parameters.AddWithValue("$diagnostics", (object?)diagnostics ?? DBNull.Value);
         insert.ExecuteNonQuery();
         return true;
+    }
+}
+
+/// <summary>The runaway-rule limit: at most <see cref="Count"/> intents per rule and conversation within <see cref="Window"/>.</summary>
+internal sealed record RuleActionLimit(int Count, TimeSpan Window)
+{
+    /// <summary>True when the rule already queued <see cref="Count"/> intents for the conversation in the window (this transaction included).</summary>
+    public bool Exceeded(WriterSession session, FreeScoutRules.Actions.ActionIntent intent, DateTimeOffset now)
+    {
+        var count = session.Command("""
+            SELECT COUNT(*) FROM action_intents WHERE conversation_id = $conversation AND rule = $rule AND created_at >= $since
+            """);
+        count.Parameters.AddWithValue("$conversation", intent.ConversationId);
+        count.Parameters.AddWithValue("$rule", intent.Rule);
+        count.Parameters.AddWithValue("$since", (now - Window).ToUnixTimeMilliseconds());
+        return (long)count.ExecuteScalar()! >= Count;
     }
 }

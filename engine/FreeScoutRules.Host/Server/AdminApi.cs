@@ -135,10 +135,11 @@ internal static class AdminApi
     internal sealed record DeliveryView(
         long Id, string Event, int? ConversationId, long? Sequence, DateTimeOffset ReceivedAt, string Outcome, int Attempts,
         string? Error, DateTimeOffset? ProcessedAt, bool? Stale, string? RulesGeneration,
-        IReadOnlyList<StatusChangeRecord> StatusChanges, IReadOnlyList<string> RulesFired, IReadOnlyList<ActionIntentRecord> ActionIntents)
+        IReadOnlyList<StatusChangeRecord> StatusChanges, IReadOnlyList<string> RulesFired, IReadOnlyList<ActionIntentRecord> ActionIntents,
+        IReadOnlyList<string> SuppressedIntents)
     {
         public static DeliveryView From(DeliveryRecord r) => new(
             r.Id, r.Event, r.ConversationId, r.Sequence, r.ReceivedAt, r.Outcome, r.Attempts, r.Error, r.ProcessedAt, r.Result?.Stale, r.RulesGeneration,
-            r.Result?.StatusChanges ?? [], r.Result?.RulesFired ?? [], r.Result?.ActionIntents ?? []);
+            r.Result?.StatusChanges ?? [], r.Result?.RulesFired ?? [], r.Result?.ActionIntents ?? [], r.Result?.SuppressedIntents ?? []);
     }
 }

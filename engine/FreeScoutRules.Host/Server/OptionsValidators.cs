@@ -48,6 +48,9 @@ internal sealed class DispatchOptionsValidator : AbstractValidator<DispatchOptio
     {
         RuleFor(o => o.Workers).InclusiveBetween(1, 256).WithMessage("must be between 1 and 256 (got {PropertyValue}).");
         RuleFor(o => o.MaxAttempts).InclusiveBetween(1, 100).WithMessage("must be between 1 and 100 (got {PropertyValue}).");
+        RuleFor(o => o.BotUserId).GreaterThan(0).When(o => o.BotUserId is not null).WithMessage("must be a FreeScout user id (got {PropertyValue}).");
+        RuleFor(o => o.RuleActionLimit).InclusiveBetween(1, 100_000).WithMessage("must be between 1 and 100000 (got {PropertyValue}).");
+        RuleFor(o => o.RuleActionWindow).InclusiveBetween(TimeSpan.FromSeconds(1), TimeSpan.FromDays(30)).WithMessage("must be between 1 second and 30 days (got {PropertyValue}).");
         RuleFor(o => o.RuleTimeout).InclusiveBetween(TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1))
             .WithMessage("must be between 100 ms and 1 hour (got {PropertyValue}).");
         RuleFor(o => o.RetryDelay).InclusiveBetween(TimeSpan.Zero, TimeSpan.FromHours(1)).WithMessage("must be between 0 and 1 hour (got {PropertyValue}).");

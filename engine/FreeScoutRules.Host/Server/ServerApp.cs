@@ -46,6 +46,11 @@ internal static class ServerApp
             values["Webhook:Secret"] = secret;
         }
 
+        if (Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_BOT_USER_ID") is { Length: > 0 } bot)
+        {
+            values["Dispatch:BotUserId"] = bot;
+        }
+
         if (Environment.GetEnvironmentVariable("FREESCOUTRULES_ADMIN_TOKEN") is { Length: > 0 } token)
         {
             values["Admin:Token"] = token;

@@ -67,8 +67,8 @@ public sealed class InboxWriterTests : IAsyncLifetime
         var stored = await _writer.SubmitAsync(Store(delivery));
         var evaluation = new Evaluation([], [], new NextState(1187, Status.Closed, delivery.UpdatedAt), []);
 
-        var first = _writer.SubmitAsync(new ApplyEvaluationOperation(stored.DeliveryId, 1187, 1, evaluation, "{}", DateTimeOffset.UtcNow));
-        var twice = _writer.SubmitAsync(new ApplyEvaluationOperation(stored.DeliveryId, 1187, 1, evaluation, "{}", DateTimeOffset.UtcNow));
+        var first = _writer.SubmitAsync(new ApplyEvaluationOperation(stored.DeliveryId, 1187, 1, evaluation, DateTimeOffset.UtcNow));
+        var twice = _writer.SubmitAsync(new ApplyEvaluationOperation(stored.DeliveryId, 1187, 1, evaluation, DateTimeOffset.UtcNow));
         var other = _writer.SubmitAsync(Store(Deliveries.Of(Events.ConversationStatus, Status.Closed, 1, conversationId: 9)));
 
         Assert.True(await first);

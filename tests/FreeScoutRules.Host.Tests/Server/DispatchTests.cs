@@ -110,6 +110,38 @@ public sealed class DispatchTests
     }
 
     [Fact]
+    public async Task RunawayRule_IsStoppedAtTheLimit_WithARecordOfWhy()
+    {
+        const string chatty = """
+            public class Chatty : Rule
+            {
+                public override void Define()
+                {
+                    Delivery delivery = default!;
+                    When().Match(() => delivery);
+                    Then().Do(ctx => ctx.Enqueue("nowhere"));
+                }
+            }
+            """;
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Dispatch:RuleActionLimit"] = "2", ["Actions:PollInterval"] = "00:01:00" },
+            new Dictionary<string, string> { ["chatty.csx"] = chatty });
+        for (var second = 1; second <= 3; second++)
+        {
+            var body = Body(21, "active", second);
+            await server.PostAsync("convo.status", body, SignedDeliveries.Sign(body));
+        }
+
+        var deliveries = (await server.SettledDeliveriesAsync()).Reverse().ToArray();
+        var intents = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions");
+
+        Assert.Equal(2, intents.GetArrayLength());
+        Assert.Empty(deliveries[1].GetProperty("suppressedIntents").EnumerateArray());
+        var why = Assert.Single(deliveries[2].GetProperty("suppressedIntents").EnumerateArray()).GetString();
+        Assert.StartsWith("Rule 'Chatty' already queued 2 actions for conversation 21 within 01:00:00: 'nowhere' was not queued", why, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ParkedDelivery_DoesNotBlockLaterDeliveriesOfItsConversation()
     {
         const string failsOnSpam = """
