@@ -13,5 +13,6 @@ internal static class CliApplication
             CheckCommand.Create(),
             ExplainCommand.Create(),
             ReplayCommand.Create(),
+            ActionsCommand.Create(),
         };
 }

@@ -13,6 +13,7 @@ internal sealed class HttpReceiver : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<int> _script = new();
+    private readonly ConcurrentQueue<TimeSpan> _delays = new();
 
     private HttpReceiver(WebApplication app, Uri address)
     {
@@ -36,6 +37,15 @@ internal sealed class HttpReceiver : IAsyncDisposable
         }
     }
 
+    /// <summary>Delays before answering, in order (a slow target); none once used up.</summary>
+    public void Delay(params TimeSpan[] delays)
+    {
+        foreach (var delay in delays)
+        {
+            _delays.Enqueue(delay);
+        }
+    }
+
     public static async Task<HttpReceiver> StartAsync()
     {
         var port = FreePort();
@@ -50,6 +60,11 @@ internal sealed class HttpReceiver : IAsyncDisposable
             var body = await reader.ReadToEndAsync();
             receiver.Requests.Enqueue((http.Request.Path, body, http.Request.Headers["Idempotency-Key"].FirstOrDefault(), DateTimeOffset.UtcNow));
             receiver.Calls.Enqueue((http.Request.Method, http.Request.Path, http.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase), body));
+            if (receiver._delays.TryDequeue(out var delay))
+            {
+                await Task.Delay(delay, http.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+
             return Results.StatusCode(receiver._script.TryDequeue(out var status) ? status : 200);
         });
         await app.StartAsync();

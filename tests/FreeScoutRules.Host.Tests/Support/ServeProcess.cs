@@ -42,7 +42,7 @@ internal sealed class ServeProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>serve</c> on <paramref name="root"/>/data with <paramref name="root"/>/rules and waits until <c>/readyz</c> says ready.</summary>
-    public static async Task<ServeProcess> StartAsync(string root)
+    public static async Task<ServeProcess> StartAsync(string root, IReadOnlyDictionary<string, string>? environment = null)
     {
         var rules = Path.Combine(root, "rules");
         Directory.CreateDirectory(rules);
@@ -59,6 +59,7 @@ internal sealed class ServeProcess : IAsyncDisposable
         {
             Path.Combine(AppContext.BaseDirectory, "freescout-rules.dll"), "serve",
             "--urls", address.ToString().TrimEnd('/'), "--data-dir", Path.Combine(root, "data"), "--rules", rules,
+            "--plugins", Path.Combine(root, "plugins"),
         })
         {
             start.ArgumentList.Add(argument);
@@ -66,6 +67,10 @@ internal sealed class ServeProcess : IAsyncDisposable
 
         start.Environment["FREESCOUTRULES_WEBHOOK_SECRET"] = SignedDeliveries.Secret;
         start.Environment["FREESCOUTRULES_ADMIN_TOKEN"] = TestServerHost.AdminToken;
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
+        }
         var server = new ServeProcess(Process.Start(start)!, address);
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)

@@ -1,0 +1,114 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using FreeScoutRules.Host.Tests.Support;
+
+namespace FreeScoutRules.Host.Tests.EndToEnd;
+
+/// <summary>
+/// The real <c>serve</c> process with the sample plugin (built by the solution, copied into a plugins
+/// folder) calling a real HTTP receiver; killed with SIGKILL in the middle of an attempt.
+/// </summary>
+public sealed class ActionsEndToEndTests : IAsyncLifetime
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-e2e-actions-{Guid.NewGuid():N}");
+    private HttpReceiver _receiver = null!;
+
+    public async Task InitializeAsync()
+    {
+        _receiver = await HttpReceiver.StartAsync();
+        SamplePlugin.DropInto(Path.Combine(_root, "plugins"));
+        Directory.CreateDirectory(Path.Combine(_root, "rules"));
+        await File.WriteAllTextAsync(Path.Combine(_root, "rules", "notify.csx"), $$"""
+            public class NotifyOnClose : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => ctx.Enqueue("sample-notify", new { url = "{{_receiver.Address}}notify", text = $"#{change.Number} closed" }));
+                }
+            }
+            """);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _receiver.DisposeAsync();
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static readonly Dictionary<string, string> FastPolling = new() { ["Actions__PollInterval"] = "00:00:00.100" };
+
+    [Fact]
+    public async Task KilledInTheMiddleOfAnAttempt_TheActionRunsAgainWithTheSameIdempotencyKey()
+    {
+        _receiver.Delay(TimeSpan.FromSeconds(30));
+        var server = await ServeProcess.StartAsync(_root, FastPolling);
+        var (eventName, body, signature) = SignedDeliveries.Get("convo.status.closed");
+        await server.PostAsync(eventName, body, signature);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (_receiver.Requests.IsEmpty && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Single(_receiver.Requests);
+        server.Kill();
+        await server.DisposeAsync();
+
+        await using var restarted = await ServeProcess.StartAsync(_root, FastPolling);
+        JsonElement intents;
+        do
+        {
+            await Task.Delay(100);
+            intents = await restarted.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=done");
+        }
+        while (intents.GetArrayLength() == 0 && DateTime.UtcNow < deadline.AddSeconds(30));
+
+        var intent = Assert.Single(intents.EnumerateArray());
+        Assert.Equal(2, _receiver.Requests.Count);
+        Assert.Single(_receiver.Requests.Select(r => r.IdempotencyKey).Distinct());
+        Assert.Equal($"fsr-intent-{intent.GetProperty("id").GetInt64()}", _receiver.Requests.First().IdempotencyKey);
+        Assert.Single(intent.GetProperty("attemptLog").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task DeadLetter_IsRetriedFromTheCommandLine()
+    {
+        _receiver.Answer(400);
+        await using var server = await ServeProcess.StartAsync(_root, FastPolling);
+        var (eventName, body, signature) = SignedDeliveries.Get("convo.status.closed");
+        await server.PostAsync(eventName, body, signature);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        JsonElement dead;
+        do
+        {
+            await Task.Delay(100);
+            dead = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=dead");
+        }
+        while (dead.GetArrayLength() == 0 && DateTime.UtcNow < deadline);
+        var id = dead[0].GetProperty("id").GetInt64();
+
+        var list = await CliProcess.RunAsync(null, "actions", "list", "--data-dir", Path.Combine(_root, "data"), "--state", "dead");
+        var retry = await CliProcess.RunAsync(null, "actions", "retry", "--data-dir", Path.Combine(_root, "data"), "--id", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var again = await CliProcess.RunAsync(null, "actions", "retry", "--data-dir", Path.Combine(_root, "data"), "--id", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        JsonElement done;
+        do
+        {
+            await Task.Delay(100);
+            done = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=done");
+        }
+        while (done.GetArrayLength() == 0 && DateTime.UtcNow < deadline.AddSeconds(30));
+
+        Assert.Contains(list.OutputLines, l => l.StartsWith($"{id}  dead     sample-notify  rule NotifyOnClose", StringComparison.Ordinal));
+        Assert.Equal(0, retry.ExitCode);
+        Assert.Equal(1, again.ExitCode);
+        Assert.Equal(id, Assert.Single(done.EnumerateArray()).GetProperty("id").GetInt64());
+    }
+}
