@@ -10,5 +10,5 @@ internal sealed class PluginSetHolder
     public PluginSet Current => Volatile.Read(ref _current);
 
     /// <summary>Puts <paramref name="plugins"/> in force and returns the set it replaces.</summary>
-    public PluginSet Set(PluginSet plugins) => Interlocked.Exchange(ref _current, plugins);
+    public PluginSet? Set(PluginSet plugins) => Interlocked.Exchange(ref _current, plugins);
 }

@@ -22,6 +22,11 @@ internal static class AdminApi
         api.MapPost("/deliveries/{id:long}/replay", ReplayAsync);
         api.MapGet("/status", StatusAsync);
         api.MapGet("/rules", Rules);
+        api.MapGet("/plugins", (PluginSetHolder plugins) => Results.Ok(new
+        {
+            actions = plugins.Current.Handlers.Keys.Order(StringComparer.Ordinal),
+            problems = plugins.Current.Problems.Select(p => new { path = p.Path, reason = p.Reason }),
+        }));
         api.MapGet("/deliveries/{id:long}/actions", async (OutboxQueries outbox, long id, CancellationToken ct) =>
             Results.Ok(await outbox.ListAsync(id, null, 500, ct)));
         api.MapGet("/actions", async (OutboxQueries outbox, string? state, int? limit, CancellationToken ct) =>

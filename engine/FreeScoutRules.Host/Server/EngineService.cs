@@ -18,9 +18,8 @@ internal sealed partial class EngineService(
     InboxWriter writer,
     Dispatcher dispatcher,
     RulesReloader reloader,
-    PluginSetHolder plugins,
+    PluginsReloader plugins,
     ActionRunner actions,
-    IOptions<RulesOptions> rulesOptions,
     ILogger<EngineService> logger) : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
@@ -28,6 +27,7 @@ internal sealed partial class EngineService(
     private Task _dispatcherLoop = Task.CompletedTask;
     private Task _reloadLoop = Task.CompletedTask;
     private Task _actionLoop = Task.CompletedTask;
+    private Task _pluginLoop = Task.CompletedTask;
 
     public bool IsRunning { get; private set; }
 
@@ -36,7 +36,7 @@ internal sealed partial class EngineService(
         await database.InitializeAsync(cancellationToken);
         LogDatabase(logger, database.Path);
         _writerLoop = writer.RunAsync(CancellationToken.None);
-        LoadPlugins(); // first: the rules are checked against the actions the plugins provide (FSR0003)
+        plugins.Load(); // first: the rules are checked against the actions the plugins provide (FSR0003)
         try
         {
             await reloader.LoadInitialAsync(cancellationToken);
@@ -50,6 +50,7 @@ internal sealed partial class EngineService(
 
         _reloadLoop = reloader.RunAsync(_stopping.Token);
         _actionLoop = actions.RunAsync(_stopping.Token);
+        _pluginLoop = plugins.RunAsync(_stopping.Token);
         await dispatcher.RecoverAsync(cancellationToken);
         _dispatcherLoop = dispatcher.RunAsync(_stopping.Token);
         IsRunning = true;
@@ -71,29 +72,12 @@ internal sealed partial class EngineService(
 
         await _reloadLoop.WaitAsync(cancellationToken);
         await _actionLoop.WaitAsync(cancellationToken);
+        await _pluginLoop.WaitAsync(cancellationToken);
         writer.Complete();
         await _writerLoop.WaitAsync(cancellationToken);
     }
 
     public void Dispose() => _stopping.Dispose();
-
-    private void LoadPlugins()
-    {
-        var directory = rulesOptions.Value.PluginsDirectory;
-        var loaded = PluginLoader.Load(PluginLoader.BuiltInDirectory, directory);
-        plugins.Set(loaded);
-        LogPlugins(logger, loaded.Handlers.Count, Path.GetFullPath(directory), string.Join(", ", loaded.Handlers.Keys));
-        foreach (var problem in loaded.Problems)
-        {
-            LogPluginProblem(logger, problem.ToString());
-        }
-    }
-
-    [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Loaded {Count} actions from {Directory}: {Actions}")]
-    private static partial void LogPlugins(ILogger logger, int count, string directory, string actions);
-
-    [LoggerMessage(EventId = 1008, Level = LogLevel.Error, Message = "Plugin not loaded: {Problem}")]
-    private static partial void LogPluginProblem(ILogger logger, string problem);
 
     [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Stopping while a rule evaluation still runs (see the watchdog); its delivery stays pending and runs again at the next start")]
     private static partial void LogAbandoned(ILogger logger);

@@ -2,6 +2,7 @@ using FluentValidation;
 using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Ingestion;
+using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Telemetry;
@@ -60,6 +61,11 @@ internal static class ServerComposition
         services.AddHttpClient();
         services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
         services.AddSingleton<PluginSetHolder>();
+        services.AddSingleton(sp => new PluginsReloader(
+            sp.GetRequiredService<IOptions<RulesOptions>>().Value.PluginsDirectory,
+            sp.GetRequiredService<PluginSetHolder>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<PluginsReloader>>()));
         services.AddSingleton(sp => new OutboxQueries(sp.GetRequiredService<SqliteDatabase>()));
         services.AddSingleton(sp => new ActionRunner(
             sp.GetRequiredService<OutboxQueries>(),

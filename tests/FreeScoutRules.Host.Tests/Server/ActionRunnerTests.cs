@@ -174,6 +174,35 @@ public sealed class ActionRunnerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PluginDroppedInOrRemoved_TakesEffectWithoutARestart()
+    {
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Actions:PollInterval"] = "00:00:00.050", ["Actions:FirstRetryDelay"] = "00:00:00.200" },
+            new Dictionary<string, string> { ["notify.csx"] = NotifyOnClose("late") });
+        var plugins = Path.Combine(server.Root, "plugins");
+
+        await server.PostFixtureAsync("convo.status.closed");
+        var before = await server.Admin.GetFromJsonAsync<JsonElement>("/api/plugins");
+        SamplePlugin.DropInto(plugins);
+        var done = await WaitForIntentAsync(server, "done");
+        Directory.Delete(Path.Combine(plugins, "FreeScoutRules.Plugins.Sample"), recursive: true);
+        JsonElement after;
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        do
+        {
+            await Task.Delay(100);
+            after = await server.Admin.GetFromJsonAsync<JsonElement>("/api/plugins");
+        }
+        while (after.GetProperty("actions").EnumerateArray().Any(a => a.GetString() == "sample-notify") && DateTime.UtcNow < deadline);
+
+        Assert.DoesNotContain(before.GetProperty("actions").EnumerateArray(), a => a.GetString() == "sample-notify");
+        Assert.Contains("No plugin provides the action 'sample-notify'.", done.GetProperty("attemptLog")[0].GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal("done", done.GetProperty("attemptLog").EnumerateArray().Last().GetProperty("outcome").GetString());
+        Assert.Single(_receiver.Requests);
+        Assert.Equal(["freescout", "http"], after.GetProperty("actions").EnumerateArray().Select(a => a.GetString()));
+    }
+
+    [Fact]
     public async Task ActionNoPluginProvides_IsRetriedNotLost()
     {
         await using var server = await TestServerHost.StartAsync(
