@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using System.Globalization;
+using FreeScoutRules.Engine.Actions;
+using FreeScoutRules.Engine.Plugins;
+using FreeScoutRules.Engine.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FreeScoutRules.Benchmarks;
+
+/// <summary>
+/// <c>-- action-throughput [N]</c>: N intents for the built-in <c>http</c> action in a fresh outbox,
+/// executed by the real <see cref="ActionRunner"/> (default options: 16 at once) through the host's
+/// resilient HttpClient against a Kestrel receiver on loopback that answers 200; prints the rate
+/// from the first attempt to the last recorded one.
+/// </summary>
+internal static class ActionThroughput
+{
+    public static async Task RunAsync(int count)
+    {
+        var data = Path.Combine(Path.GetTempPath(), $"fsr-actions-{Guid.NewGuid():N}");
+        var storage = new StorageOptions { DataDirectory = data };
+        var database = new SqliteDatabase(storage);
+        await database.InitializeAsync();
+        var received = 0;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:5095");
+        await using var receiver = builder.Build();
+        receiver.MapPost("/hook", () =>
+        {
+            Interlocked.Increment(ref received);
+            return Results.Ok();
+        });
+        await receiver.StartAsync();
+
+        await using (var connection = await database.OpenAsync())
+        {
+            // Synthetic intents without deliveries: only the outbox is measured.
+            await SqliteDatabase.ExecuteAsync(connection, "PRAGMA foreign_keys = OFF;");
+        }
+
+        await using (var connection = await database.OpenAsync())
+        await using (var transaction = await connection.BeginTransactionAsync())
+        {
+            await SqliteDatabase.ExecuteAsync(connection, "PRAGMA foreign_keys = OFF;");
+            for (var i = 0; i < count; i++)
+            {
+                await using var insert = connection.CreateCommand();
+                insert.CommandText = string.Create(CultureInfo.InvariantCulture, $$"""
+                    INSERT INTO action_intents (delivery_id, conversation_id, rule, action, arguments, state, created_at)
+                    VALUES ({{i}}, {{i % 500}}, 'bench', 'http', '{"url":"http://127.0.0.1:5095/hook","body":{"n": {{i}} } }', 'pending', 0)
+                    """);
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            await transaction.CommitAsync();
+        }
+
+        var services = new ServiceCollection();
+        services.AddHttpClient();
+        services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
+        await using var provider = services.BuildServiceProvider();
+        var writer = new InboxWriter(database, storage, NullLogger<InboxWriter>.Instance);
+        using var stop = new CancellationTokenSource();
+        var writerLoop = writer.RunAsync(stop.Token);
+        var plugins = new PluginSetHolder();
+        plugins.Set(PluginLoader.Load(PluginLoader.BuiltInDirectory));
+        var options = new ActionsOptions { PollInterval = TimeSpan.FromMilliseconds(20) };
+        var runner = new ActionRunner(new OutboxQueries(database), writer, plugins, provider.GetRequiredService<IHttpClientFactory>(),
+            options, TimeProvider.System, NullLoggerFactory.Instance);
+
+        var clock = Stopwatch.StartNew();
+        var run = runner.RunAsync(stop.Token);
+        var outbox = new OutboxQueries(database);
+        while ((await outbox.ListAsync(null, IntentState.Pending, 1, default)).Count > 0)
+        {
+            await Task.Delay(50);
+        }
+
+        var elapsed = clock.Elapsed;
+        await stop.CancelAsync();
+        await run;
+        writer.Complete();
+        await writerLoop;
+        var done = (await outbox.ListAsync(null, IntentState.Done, count + 1, default)).Count;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{done} of {count} intents done, {received} requests received, in {elapsed.TotalSeconds:F2} s: {done / elapsed.TotalSeconds:F0} actions/s (concurrency {options.Concurrency})"));
+        Directory.Delete(data, recursive: true);
+    }
+}
