@@ -17,6 +17,12 @@ internal static class Program
             return;
         }
 
+        if (args is ["dispatch-overhead", ..])
+        {
+            DispatchOverhead.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5_000).GetAwaiter().GetResult();
+            return;
+        }
+
         if (args is ["action-throughput", ..])
         {
             ActionThroughput.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20_000).GetAwaiter().GetResult();
