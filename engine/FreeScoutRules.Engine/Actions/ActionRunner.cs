@@ -24,6 +24,7 @@ internal sealed partial class ActionRunner(
     ILoggerFactory loggerFactory)
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<ActionRunner>();
+    private readonly Parsing.DeliveryParser _parser = new(new Parsing.DeliveryParserOptions { AcceptCustomEvents = true });
     private readonly HashSet<long> _running = [];
     private readonly Lock _gate = new();
 
@@ -112,6 +113,7 @@ internal sealed partial class ActionRunner(
                 Intent = new ActionIntent(intent.Rule, intent.Action, intent.ConversationId, intent.Arguments),
                 IdempotencyKey = IdempotencyKey(intent.Id),
                 Attempt = attempt,
+                Conversation = intent.Delivery is { } source ? _parser.Parse(source.Event, source.Body).Delivery?.Conversation : null,
                 Logger = loggerFactory.CreateLogger("FreeScoutRules.Actions." + intent.Action),
                 HttpClientFactory = httpClientFactory,
                 Time = time,
@@ -141,7 +143,7 @@ internal sealed partial class ActionRunner(
             ActionOutcome.Done => (IntentState.Done, (DateTimeOffset?)null),
             ActionOutcome.PermanentFailure => (IntentState.Dead, null),
             _ when attempt >= options.MaxAttempts => (IntentState.Dead, null),
-            _ => (IntentState.Pending, NextAttempt(started + duration, attempt + 1, result.RetryAfter)),
+            _ => (IntentState.Pending, NextAttempt(options, started + duration, attempt + 1, result.RetryAfter, Random.Shared.NextDouble())),
         };
         var outcome = result.Outcome switch
         {
@@ -157,9 +159,13 @@ internal sealed partial class ActionRunner(
         }
     }
 
-    private DateTimeOffset NextAttempt(DateTimeOffset now, int nextAttempt, TimeSpan? retryAfter)
+    /// <summary>
+    /// When attempt <paramref name="nextAttempt"/> may run: the backoff delay with ±20% jitter
+    /// (<paramref name="random01"/> in [0, 1)), or the target's Retry-After when that is later.
+    /// </summary>
+    internal static DateTimeOffset NextAttempt(ActionsOptions options, DateTimeOffset now, int nextAttempt, TimeSpan? retryAfter, double random01)
     {
-        var delay = options.DelayBefore(nextAttempt) * (0.8 + (Random.Shared.NextDouble() * 0.4));
+        var delay = options.DelayBefore(nextAttempt) * (0.8 + (random01 * 0.4));
         return now + (retryAfter is { } after && after > delay ? after : delay);
     }
 

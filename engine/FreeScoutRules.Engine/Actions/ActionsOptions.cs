@@ -18,10 +18,10 @@ internal sealed class ActionsOptions
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>
-    /// Attempts before an intent is dead-lettered. Default 32: with the default delays the attempts
-    /// span about 24 hours (10 s, 20 s, … 43 min, then hourly).
+    /// Attempts before an intent is dead-lettered. Default 40: with the default delays (10 s, 20 s, …
+    /// 43 min, then hourly) the attempts span more than 24 hours even with the shortest jitter.
     /// </summary>
-    public int MaxAttempts { get; set; } = 32;
+    public int MaxAttempts { get; set; } = 40;
 
     /// <summary>How often the outbox is looked at for due intents. Default 200 ms.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(200);

@@ -3,7 +3,11 @@ using FreeScoutRules.Engine.Storage;
 namespace FreeScoutRules.Engine.Actions;
 
 /// <summary>An intent waiting in the outbox.</summary>
-internal sealed record DueIntent(long Id, long DeliveryId, int ConversationId, string Rule, string Action, string Arguments, int Attempts);
+internal sealed record DueIntent(long Id, long DeliveryId, int ConversationId, string Rule, string Action, string Arguments, int Attempts)
+{
+    /// <summary>The event and body of the delivery that caused the intent, for the conversation snapshot.</summary>
+    public (string Event, byte[] Body)? Delivery { get; init; }
+}
 
 /// <summary>The states of an intent in the outbox.</summary>
 internal static class IntentState

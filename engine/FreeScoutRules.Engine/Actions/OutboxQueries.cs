@@ -20,9 +20,10 @@ internal sealed class OutboxQueries(SqliteDatabase database)
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT id, delivery_id, conversation_id, rule, action, arguments, attempts FROM action_intents
-            WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $now)
-            ORDER BY id LIMIT $limit
+            SELECT i.id, i.delivery_id, i.conversation_id, i.rule, i.action, i.arguments, i.attempts, d.event, b.body
+            FROM action_intents i LEFT JOIN deliveries d ON d.id = i.delivery_id LEFT JOIN delivery_bodies b ON b.delivery_id = i.delivery_id
+            WHERE i.state = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $now)
+            ORDER BY i.id LIMIT $limit
             """;
         command.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
         command.Parameters.AddWithValue("$limit", limit + running.Count);
@@ -33,7 +34,10 @@ internal sealed class OutboxQueries(SqliteDatabase database)
             var id = reader.GetInt64(0);
             if (!running.Contains(id))
             {
-                due.Add(new DueIntent(id, reader.GetInt64(1), reader.GetInt32(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), reader.GetInt32(6)));
+                due.Add(new DueIntent(id, reader.GetInt64(1), reader.GetInt32(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), reader.GetInt32(6))
+                {
+                    Delivery = reader.IsDBNull(7) || reader.IsDBNull(8) ? null : (reader.GetString(7), (byte[])reader.GetValue(8)),
+                });
             }
         }
 

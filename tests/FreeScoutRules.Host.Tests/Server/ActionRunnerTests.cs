@@ -203,6 +203,40 @@ public sealed class ActionRunnerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ActionContext_CarriesTheConversationOfTheDelivery()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"fsr-context-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(root, "plugins"));
+        await File.WriteAllTextAsync(Path.Combine(root, "plugins", "subject.csx"), """
+            public sealed class SubjectCheck : IActionHandler
+            {
+                public string Name => "subject-check";
+                public ValueTask<ActionResult> ExecuteAsync(ActionContext context) => ValueTask.FromResult(
+                    context.Conversation is { Number: 1187, Subject: var subject } && subject.StartsWith("Invoice", StringComparison.Ordinal)
+                        ? ActionResult.Done()
+                        : ActionResult.Fail($"conversation: {context.Conversation?.Number.ToString() ?? "none"}"));
+            }
+            """);
+        const string rule = """
+            public class Check : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => ctx.Enqueue("subject-check"));
+                }
+            }
+            """;
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Actions:PollInterval"] = "00:00:00.050" }, new Dictionary<string, string> { ["check.csx"] = rule }, root: root);
+
+        await server.PostFixtureAsync("convo.status.closed");
+
+        Assert.Equal("done", (await WaitForIntentAsync(server, "done")).GetProperty("state").GetString());
+    }
+
+    [Fact]
     public async Task ActionNoPluginProvides_IsRetriedNotLost()
     {
         await using var server = await TestServerHost.StartAsync(
