@@ -59,7 +59,8 @@ internal static class ServerComposition
         // Every HttpClient a plugin gets has the standard resilience pipeline: rate limiter, total
         // timeout, retries on transient errors and 429 (honouring Retry-After), circuit breaker.
         services.AddHttpClient();
-        services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
+        // Tunable under Actions:Resilience (HttpStandardResilienceOptions: Retry, AttemptTimeout, …).
+        services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler(configuration.GetSection("Actions:Resilience")));
         services.AddSingleton<PluginSetHolder>();
         services.AddSingleton(sp => new PluginsReloader(
             sp.GetRequiredService<IOptions<RulesOptions>>().Value.PluginsDirectory,

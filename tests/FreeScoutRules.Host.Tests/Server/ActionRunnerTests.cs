@@ -237,6 +237,50 @@ public sealed class ActionRunnerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TargetDown_IsARetryableFailure_ThenDead_AndTargetAnswering429_IsRetriedAfterItsRetryAfter()
+    {
+        _receiver.Answer(429);
+        var closedPort = new Uri($"http://127.0.0.1:{FreePort()}/");
+        var rule = $$"""
+            public class TwoCalls : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => ctx.Enqueue("http", new { url = "{{closedPort}}down" }))
+                          .Do(ctx => ctx.Enqueue("http", new { url = "{{_receiver.Address}}busy" }));
+                }
+            }
+            """;
+        await using var server = await TestServerHost.StartAsync(
+            new()
+            {
+                ["Actions:PollInterval"] = "00:00:00.050", ["Actions:FirstRetryDelay"] = "00:00:00.100", ["Actions:MaxAttempts"] = "2",
+                ["Actions:Resilience:Retry:MaxRetryAttempts"] = "1", ["Actions:Resilience:Retry:Delay"] = "00:00:00.010",
+            },
+            new Dictionary<string, string> { ["calls.csx"] = rule });
+
+        await server.PostFixtureAsync("convo.status.closed");
+        var dead = await WaitForIntentAsync(server, "dead");
+        var done = await WaitForIntentAsync(server, "done");
+
+        Assert.Contains("/down failed", dead.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+        Assert.Equal(2, dead.GetProperty("attemptLog").GetArrayLength());
+        var busy = _receiver.Requests.Where(r => r.Path == "/busy").ToList();
+        Assert.Equal(2, busy.Count);
+        Assert.True(busy[1].At - busy[0].At >= TimeSpan.FromSeconds(0.9), $"retried after {(busy[1].At - busy[0].At).TotalMilliseconds} ms despite Retry-After: 1");
+        Assert.Single(done.GetProperty("attemptLog").EnumerateArray());
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [Fact]
     public async Task ActionNoPluginProvides_IsRetriedNotLost()
     {
         await using var server = await TestServerHost.StartAsync(

@@ -28,7 +28,7 @@ internal sealed class HttpReceiver : IAsyncDisposable
     /// <summary>Every request with its method and headers.</summary>
     public ConcurrentQueue<(string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body)> Calls { get; } = new();
 
-    /// <summary>Status codes to answer, in order; 200 once the script is used up.</summary>
+    /// <summary>Status codes to answer, in order (429 comes with Retry-After: 1); 200 once the script is used up.</summary>
     public void Answer(params int[] statuses)
     {
         foreach (var status in statuses)
@@ -65,7 +65,13 @@ internal sealed class HttpReceiver : IAsyncDisposable
                 await Task.Delay(delay, http.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
             }
 
-            return Results.StatusCode(receiver._script.TryDequeue(out var status) ? status : 200);
+            var status = receiver._script.TryDequeue(out var scripted) ? scripted : 200;
+            if (status == 429)
+            {
+                http.Response.Headers.RetryAfter = "1";
+            }
+
+            return Results.StatusCode(status);
         });
         await app.StartAsync();
         return receiver;
