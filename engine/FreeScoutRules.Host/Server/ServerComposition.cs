@@ -6,6 +6,7 @@ using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Telemetry;
+using Microsoft.Extensions.Http.Resilience;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -60,7 +61,15 @@ internal static class ServerComposition
         // timeout, retries on transient errors and 429 (honouring Retry-After), circuit breaker.
         services.AddHttpClient();
         // Tunable under Actions:Resilience (HttpStandardResilienceOptions: Retry, AttemptTimeout, …).
-        services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler(configuration.GetSection("Actions:Resilience")));
+        var resilience = configuration.GetSection("Actions:Resilience");
+        services.ConfigureHttpClientDefaults(http =>
+        {
+            var pipeline = http.AddStandardResilienceHandler();
+            if (resilience.Exists())
+            {
+                pipeline.Configure(resilience);
+            }
+        });
         services.AddSingleton<PluginSetHolder>();
         services.AddSingleton(sp => new PluginsReloader(
             sp.GetRequiredService<IOptions<RulesOptions>>().Value.PluginsDirectory,
