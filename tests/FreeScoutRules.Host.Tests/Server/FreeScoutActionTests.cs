@@ -68,6 +68,31 @@ public sealed class FreeScoutActionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ReplyAssignTagsAndCustomFields_GoToTheirEndpointsAsTheBot()
+    {
+        const string arguments = "new { operation = \"reply\", conversationId = change.ConversationId, text = \"Thanks!\", status = \"closed\" })).Do(ctx => ctx.Enqueue(\"freescout\", new { operation = \"assign\", conversationId = change.ConversationId, userId = 2 })).Do(ctx => ctx.Enqueue(\"freescout\", new { operation = \"tags\", conversationId = change.ConversationId, tags = new[] { \"refund\", \"vip\" } })).Do(ctx => ctx.Enqueue(\"freescout\", new { operation = \"custom-fields\", conversationId = change.ConversationId, customFields = new Dictionary<string, string> { { \"37\", \"A-1\" } } }";
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Actions:PollInterval"] = "00:00:00.050" }, new Dictionary<string, string> { ["close.csx"] = OnClose(arguments) });
+
+        await server.PostFixtureAsync("convo.status.closed");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (_freescout.Calls.Count < 4 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        var calls = _freescout.Calls.ToDictionary(c => $"{c.Method} {c.Path}", c => JsonDocument.Parse(c.Body).RootElement);
+        Assert.Equal("message", calls["POST /api/conversations/1187/threads"].GetProperty("type").GetString());
+        Assert.Equal(5, calls["POST /api/conversations/1187/threads"].GetProperty("user").GetInt32());
+        Assert.Equal(5, calls["PUT /api/conversations/1187"].GetProperty("byUser").GetInt32());
+        Assert.Equal(2, calls["PUT /api/conversations/1187"].GetProperty("assignTo").GetInt32());
+        Assert.Equal(["refund", "vip"], calls["PUT /api/conversations/1187/tags"].GetProperty("tags").EnumerateArray().Select(t => t.GetString()));
+        var field = Assert.Single(calls["PUT /api/conversations/1187/custom_fields"].GetProperty("customFields").EnumerateArray());
+        Assert.Equal(37, field.GetProperty("id").GetInt32());
+        Assert.Equal("A-1", field.GetProperty("value").GetString());
+    }
+
+    [Fact]
     public async Task UnknownStatus_IsRefusedBeforeSending_InsteadOfBecomingActive()
     {
         await using var server = await TestServerHost.StartAsync(
