@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -91,17 +90,14 @@ public sealed class FreeScoutAction : ActionHandler<FreeScoutArguments>
         try
         {
             using var response = await client.SendAsync(request, context.CancellationToken);
-            var status = (int)response.StatusCode;
-            if (response.IsSuccessStatusCode)
+            var result = ActionResult.FromResponse(response, $"FreeScout ({arguments.Operation})");
+            if (result.Outcome == ActionOutcome.Done)
             {
-                return ActionResult.Done();
+                return result;
             }
 
             var detail = await response.Content.ReadAsStringAsync(context.CancellationToken);
-            detail = detail.Length > 200 ? detail[..200] : detail;
-            return status >= 500 || response.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests
-                ? ActionResult.Retry($"FreeScout answered {status} to {arguments.Operation}: {detail}", response.Headers.RetryAfter?.Delta)
-                : ActionResult.Fail($"FreeScout refused {arguments.Operation} with {status}: {detail}");
+            return result with { Reason = $"{result.Reason}: {(detail.Length > 200 ? detail[..200] : detail)}" };
         }
         catch (HttpRequestException ex)
         {

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
@@ -68,15 +67,7 @@ public sealed class HttpAction : ActionHandler<HttpArguments>
         try
         {
             using var response = await client.SendAsync(request, context.CancellationToken);
-            var status = (int)response.StatusCode;
-            if (response.IsSuccessStatusCode)
-            {
-                return ActionResult.Done();
-            }
-
-            return status >= 500 || response.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests
-                ? ActionResult.Retry($"{arguments.Method} {Redacted(arguments.Url)} answered {status}", response.Headers.RetryAfter?.Delta)
-                : ActionResult.Fail($"{arguments.Method} {Redacted(arguments.Url)} answered {status}");
+            return ActionResult.FromResponse(response, $"{arguments.Method} {Redacted(arguments.Url)}");
         }
         catch (HttpRequestException ex)
         {

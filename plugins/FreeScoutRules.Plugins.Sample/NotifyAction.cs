@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Http.Json;
 using FluentValidation;
 using FreeScoutRules.Actions;
@@ -45,15 +44,8 @@ public sealed class NotifyAction : ActionHandler<NotifyArguments>
 
         using (response)
         {
-            if (response.IsSuccessStatusCode)
-            {
-                return ActionResult.Done();
-            }
-
-            var status = (int)response.StatusCode;
-            return status >= 500 || response.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests
-                ? ActionResult.Retry($"{arguments.Url} answered {status}", response.Headers.RetryAfter?.Delta)
-                : ActionResult.Fail($"{arguments.Url} refused the notification with {status}");
+            // 2xx done; 408, 429, 5xx retried (after Retry-After); anything else a permanent failure.
+            return ActionResult.FromResponse(response, $"{arguments.Url}");
         }
     }
 

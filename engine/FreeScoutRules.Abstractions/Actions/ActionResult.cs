@@ -21,4 +21,25 @@ public readonly record struct ActionResult(ActionOutcome Outcome, string? Reason
     public static ActionResult Retry(string reason, TimeSpan? after = null) => new(ActionOutcome.RetryableFailure, reason, after);
 
     public static ActionResult Fail(string reason) => new(ActionOutcome.PermanentFailure, reason);
+
+    /// <summary>
+    /// The usual reading of an HTTP answer: 2xx is done; 408, 429 and 5xx are worth another attempt
+    /// (after the answer's Retry-After, if any); anything else will never work.
+    /// </summary>
+    /// <param name="response">The answer.</param>
+    /// <param name="what">What was asked, for the reason, e.g. "POST https://hooks.example.com/x" (leave secrets out).</param>
+    public static ActionResult FromResponse(System.Net.Http.HttpResponseMessage response, string what)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        if (response.IsSuccessStatusCode)
+        {
+            return Done();
+        }
+
+        var status = (int)response.StatusCode;
+        return status >= 500 || status is 408 or 429
+            ? Retry($"{what} answered {status}", response.Headers.RetryAfter?.Delta
+                ?? (response.Headers.RetryAfter?.Date is { } date ? date - DateTimeOffset.UtcNow : null))
+            : Fail($"{what} answered {status}");
+    }
 }

@@ -104,7 +104,7 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         var dead = await WaitForIntentAsync(server, "dead");
 
         Assert.Equal(1, dead.GetProperty("attempts").GetInt32());
-        Assert.Contains("refused the notification with 400", dead.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+        Assert.Contains("/bad answered 400", dead.GetProperty("lastError").GetString(), StringComparison.Ordinal);
 
         var retry = await server.Admin.PostAsync($"/api/actions/{dead.GetProperty("id").GetInt64()}/retry", null);
         var done = await WaitForIntentAsync(server, "done");
