@@ -8,19 +8,14 @@ namespace FreeScoutRules.Engine.Processing;
 /// known state, evaluates the rules, then records the new state. When a rule throws, nothing is
 /// recorded. Callers process the deliveries of one conversation one at a time, in order.
 /// </summary>
-internal sealed class DeliveryProcessor(Func<RuleSetGeneration> rules, IConversationStateStore store)
+internal sealed class DeliveryProcessor(RuleSetGeneration rules, IConversationStateStore store)
 {
-    public DeliveryProcessor(RuleSetGeneration rules, IConversationStateStore store)
-        : this(() => rules, store)
-    {
-    }
-
     /// <exception cref="RuleFailedException">A rule threw; the known state is unchanged.</exception>
     public async ValueTask<Evaluation> ProcessAsync(Delivery delivery, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(delivery);
         var prior = await store.GetAsync(delivery.ConversationId, cancellationToken);
-        var evaluation = RuleEvaluator.Evaluate(rules(), delivery, prior);
+        var evaluation = RuleEvaluator.Evaluate(rules, delivery, prior);
         if (evaluation.NextState is { } next)
         {
             await store.SetAsync(next, cancellationToken);

@@ -88,6 +88,19 @@ public sealed class ReplayCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Replay_TimeRange_ReplaysEverythingButComparesOnlyTheRange()
+    {
+        var future = DateTimeOffset.UtcNow.AddDays(1).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+        var past = DateTimeOffset.UtcNow.AddDays(-1).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+
+        var none = await CliProcess.RunAsync(null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory, "--since", future);
+        var all = await CliProcess.RunAsync(null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory, "--since", past, "--until", future);
+
+        Assert.Equal("5 deliveries replayed, 0 compared: 0 added, 0 gone, 0 failed", none.OutputLines[^1]);
+        Assert.Equal("5 deliveries replayed, 5 compared: 0 added, 0 gone, 0 failed", all.OutputLines[^1]);
+    }
+
+    [Fact]
     public async Task Replay_WithoutADatabase_IsAClearError()
     {
         var result = await CliProcess.RunAsync(null, "replay", "--data-dir", Path.Combine(_root, "nope"), "--rules", RulesDirectory);
