@@ -40,14 +40,12 @@ internal static class Replayer
         var compared = 0;
         foreach (var (stored, _, result) in history)
         {
-            var parsed = parser.Parse(stored.Event, stored.Body);
-            if (parsed.Delivery?.Conversation is not { } conversation)
+            if (stored.ToDelivery(parser, out var problem) is not { } delivery)
             {
-                failures.Add($"delivery {stored.Id}: {parsed.Problem?.Message}");
+                failures.Add($"delivery {stored.Id}: {problem}");
                 continue;
             }
 
-            var delivery = new Delivery(stored.Id.ToString(CultureInfo.InvariantCulture), stored.Event, stored.ReceivedAt, conversation);
             Evaluation? evaluation = null;
             try
             {

@@ -76,12 +76,11 @@ internal static class ExplainCommand
         var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true });
         foreach (var (stored, _, _) in await queries.LoadHistoryAsync(conversationId, cancellationToken))
         {
-            if (parser.Parse(stored.Event, stored.Body).Delivery?.Conversation is not { } conversation)
+            if (stored.ToDelivery(parser, out _) is not { } delivery)
             {
                 continue;
             }
 
-            var delivery = new Delivery(stored.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), stored.Event, stored.ReceivedAt, conversation);
             if (stored.Id != deliveryId)
             {
                 try
