@@ -15,68 +15,105 @@ namespace FreeScoutRules.FreeScout;
 public sealed record Conversation
 {
     /// <summary>Internal id, as in the URL <c>/conversation/{id}</c>.</summary>
-    public int Id { get; init; }
+    [JsonInclude]
+    public int Id { get; internal set; }
 
     /// <summary>The ticket number shown to people.</summary>
-    public int Number { get; init; }
+    [JsonInclude]
+    public int Number { get; internal set; }
 
     /// <summary>Published customer and agent message threads; may be stale (FreeScout quirk).</summary>
-    public int ThreadsCount { get; init; }
+    [JsonInclude]
+    public int ThreadsCount { get; internal set; }
 
     /// <summary><c>email</c>, <c>phone</c>, <c>chat</c> or <c>custom</c>.</summary>
-    public string Type { get; init; } = "";
+    [JsonInclude]
+    public string Type { get; internal set; } = "";
 
-    public int FolderId { get; init; }
+    [JsonInclude]
+
+    public int FolderId { get; internal set; }
 
     /// <summary>The status at event time: see <see cref="ConversationStatus"/>.</summary>
-    public string Status { get; init; } = "";
+    [JsonInclude]
+    public string Status { get; internal set; } = "";
 
     /// <summary><c>draft</c>, <c>published</c> or <c>deleted</c>: see <see cref="ConversationState"/>.</summary>
-    public string State { get; init; } = "";
+    [JsonInclude]
+    public string State { get; internal set; } = "";
 
-    public string Subject { get; init; } = "";
+    [JsonInclude]
+
+    public string Subject { get; internal set; } = "";
 
     /// <summary>Plain-text start of the latest customer, agent or note body. Not necessarily the triggering message.</summary>
-    public string Preview { get; init; } = "";
+    [JsonInclude]
+    public string Preview { get; internal set; } = "";
 
-    public int MailboxId { get; init; }
+    [JsonInclude]
+
+    public int MailboxId { get; internal set; }
 
     /// <summary>The assigned user, or <c>null</c> when unassigned.</summary>
-    public Person? Assignee { get; init; }
+    [JsonInclude]
+    public Person? Assignee { get; internal set; }
 
-    public Person? CreatedBy { get; init; }
+    [JsonInclude]
 
-    public DateTimeOffset? CreatedAt { get; init; }
+    public Person? CreatedBy { get; internal set; }
+
+    [JsonInclude]
+
+    public DateTimeOffset? CreatedAt { get; internal set; }
 
     /// <summary>When the conversation last changed; FreeScout's clock has one-second steps.</summary>
-    public DateTimeOffset? UpdatedAt { get; init; }
+    [JsonInclude]
+    public DateTimeOffset? UpdatedAt { get; internal set; }
 
     /// <summary>The id of the user who closed it (not an object); may be <c>null</c> even when closed.</summary>
-    public int? ClosedBy { get; init; }
+    [JsonInclude]
+    public int? ClosedBy { get; internal set; }
 
-    public Person? ClosedByUser { get; init; }
+    [JsonInclude]
+
+    public Person? ClosedByUser { get; internal set; }
 
     /// <summary>Not cleared on reopen: can be set while the status is active.</summary>
-    public DateTimeOffset? ClosedAt { get; init; }
+    [JsonInclude]
+    public DateTimeOffset? ClosedAt { get; internal set; }
 
-    public DateTimeOffset? UserUpdatedAt { get; init; }
+    [JsonInclude]
 
-    public CustomerWaitingSince? CustomerWaitingSince { get; init; }
+    public DateTimeOffset? UserUpdatedAt { get; internal set; }
 
-    public ThreadSource? Source { get; init; }
+    [JsonInclude]
 
-    public IReadOnlyList<string> Cc { get; init; } = [];
+    public CustomerWaitingSince? CustomerWaitingSince { get; internal set; }
 
-    public IReadOnlyList<string> Bcc { get; init; } = [];
+    [JsonInclude]
 
-    public Person? Customer { get; init; }
+    public ThreadSource? Source { get; internal set; }
+
+    [JsonInclude]
+
+    public IReadOnlyList<string> Cc { get; internal set; } = [];
+
+    [JsonInclude]
+
+    public IReadOnlyList<string> Bcc { get; internal set; } = [];
+
+    [JsonInclude]
+
+    public Person? Customer { get; internal set; }
 
     /// <summary>The embedded threads, newest first. FreeScout nests them under <c>_embedded</c>.</summary>
     [JsonPropertyName("_embedded")]
-    public ConversationEmbedded? Embedded { get; init; }
+    [JsonInclude]
+    public ConversationEmbedded? Embedded { get; internal set; }
 
     /// <summary>Present only with the Custom Fields module and a mailbox that has fields; otherwise <c>null</c>.</summary>
-    public IReadOnlyList<CustomField>? CustomFields { get; init; }
+    [JsonInclude]
+    public IReadOnlyList<CustomField>? CustomFields { get; internal set; }
 
     /// <summary>The embedded threads, newest first; empty when FreeScout sent none.</summary>
     [JsonIgnore]
@@ -90,30 +127,40 @@ public sealed record Conversation
 /// <summary>The <c>_embedded</c> object of a conversation.</summary>
 public sealed record ConversationEmbedded
 {
-    public IReadOnlyList<ConversationThread> Threads { get; init; } = [];
+    [JsonInclude]
+    public IReadOnlyList<ConversationThread> Threads { get; internal set; } = [];
 }
 
 /// <summary><c>customerWaitingSince</c>: the last reply time and who made it.</summary>
 public sealed record CustomerWaitingSince
 {
-    public DateTimeOffset? Time { get; init; }
+    [JsonInclude]
+    public DateTimeOffset? Time { get; internal set; }
 
     /// <summary>Localised text such as "Just now": never match rules against it.</summary>
-    public string Friendly { get; init; } = "";
+    [JsonInclude]
+    public string Friendly { get; internal set; } = "";
 
     /// <summary><c>customer</c>, <c>user</c> or empty.</summary>
-    public string LatestReplyFrom { get; init; } = "";
+    [JsonInclude]
+    public string LatestReplyFrom { get; internal set; } = "";
 }
 
 /// <summary>A custom field value (Custom Fields module). <see cref="Value"/> is always a string; a dropdown holds the option id.</summary>
 public sealed record CustomField
 {
-    public int Id { get; init; }
+    [JsonInclude]
+    public int Id { get; internal set; }
 
-    public string Name { get; init; } = "";
+    [JsonInclude]
 
-    public string Value { get; init; } = "";
+    public string Name { get; internal set; } = "";
+
+    [JsonInclude]
+
+    public string Value { get; internal set; } = "";
 
     /// <summary>The dropdown label, or empty.</summary>
-    public string Text { get; init; } = "";
+    [JsonInclude]
+    public string Text { get; internal set; } = "";
 }

@@ -8,81 +8,120 @@ namespace FreeScoutRules.FreeScout;
 /// </summary>
 public sealed record ConversationThread
 {
-    public int Id { get; init; }
+    [JsonInclude]
+    public int Id { get; internal set; }
 
     /// <summary>See <see cref="ThreadType"/>.</summary>
-    public string Type { get; init; } = "";
+    [JsonInclude]
+    public string Type { get; internal set; } = "";
 
     /// <summary>The status chosen when the thread was created; see <see cref="ThreadStatus"/>.</summary>
-    public string Status { get; init; } = "";
+    [JsonInclude]
+    public string Status { get; internal set; } = "";
 
     /// <summary>Only <c>published</c> threads appear in webhooks.</summary>
-    public string State { get; init; } = "";
+    [JsonInclude]
+    public string State { get; internal set; } = "";
 
-    public ThreadAction? Action { get; init; }
+    [JsonInclude]
+
+    public ThreadAction? Action { get; internal set; }
 
     /// <summary>HTML; <c>null</c> or empty for line items.</summary>
-    public string? Body { get; init; }
+    [JsonInclude]
+    public string? Body { get; internal set; }
 
     /// <summary>Threads written through the REST API have <c>source.type == "api"</c>.</summary>
-    public ThreadSource? Source { get; init; }
+    [JsonInclude]
+    public ThreadSource? Source { get; internal set; }
 
-    public Person? Customer { get; init; }
+    [JsonInclude]
 
-    public Person? CreatedBy { get; init; }
+    public Person? Customer { get; internal set; }
 
-    public Person? AssignedTo { get; init; }
+    [JsonInclude]
 
-    public IReadOnlyList<string> To { get; init; } = [];
+    public Person? CreatedBy { get; internal set; }
 
-    public IReadOnlyList<string> Cc { get; init; } = [];
+    [JsonInclude]
 
-    public IReadOnlyList<string> Bcc { get; init; } = [];
+    public Person? AssignedTo { get; internal set; }
 
-    public DateTimeOffset? CreatedAt { get; init; }
+    [JsonInclude]
 
-    public DateTimeOffset? OpenedAt { get; init; }
+    public IReadOnlyList<string> To { get; internal set; } = [];
+
+    [JsonInclude]
+
+    public IReadOnlyList<string> Cc { get; internal set; } = [];
+
+    [JsonInclude]
+
+    public IReadOnlyList<string> Bcc { get; internal set; } = [];
+
+    [JsonInclude]
+
+    public DateTimeOffset? CreatedAt { get; internal set; }
+
+    [JsonInclude]
+
+    public DateTimeOffset? OpenedAt { get; internal set; }
 
     [JsonPropertyName("_embedded")]
-    public ThreadEmbedded? Embedded { get; init; }
+    [JsonInclude]
+    public ThreadEmbedded? Embedded { get; internal set; }
 }
 
 /// <summary>The <c>action</c> of a line item; <see cref="Type"/> is empty on other threads.</summary>
 public sealed record ThreadAction
 {
     /// <summary>For example <c>changed-ticket-status</c>.</summary>
-    public string Type { get; init; } = "";
+    [JsonInclude]
+    public string Type { get; internal set; } = "";
 
     /// <summary>A localised sentence: never match rules against it.</summary>
-    public string Text { get; init; } = "";
+    [JsonInclude]
+    public string Text { get; internal set; } = "";
 }
 
 /// <summary>Where a conversation or thread came from.</summary>
 public sealed record ThreadSource
 {
     /// <summary><c>email</c>, <c>web</c>, <c>api</c> or empty.</summary>
-    public string Type { get; init; } = "";
+    [JsonInclude]
+    public string Type { get; internal set; } = "";
 
     /// <summary><c>customer</c>, <c>user</c> or empty.</summary>
-    public string Via { get; init; } = "";
+    [JsonInclude]
+    public string Via { get; internal set; } = "";
 }
 
 /// <summary>The <c>_embedded</c> object of a thread.</summary>
 public sealed record ThreadEmbedded
 {
-    public IReadOnlyList<Attachment> Attachments { get; init; } = [];
+    [JsonInclude]
+    public IReadOnlyList<Attachment> Attachments { get; internal set; } = [];
 }
 
 /// <summary>A file attached to a thread.</summary>
 public sealed record Attachment
 {
-    public int Id { get; init; }
+    [JsonInclude]
+    public int Id { get; internal set; }
 
-    public string FileName { get; init; } = "";
+    [JsonInclude]
 
-    public string FileUrl { get; init; } = "";
+    public string FileName { get; internal set; } = "";
 
-    public string MimeType { get; init; } = "";
+    [JsonInclude]
 
-    public long Size { get; init; }
+    public string FileUrl { get; internal set; } = "";
+
+    [JsonInclude]
+
+    public string MimeType { get; internal set; } = "";
+
+    [JsonInclude]
+
+    public long Size { get; internal set; }
 }

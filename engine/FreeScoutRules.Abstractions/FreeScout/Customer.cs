@@ -8,72 +8,113 @@ namespace FreeScoutRules.FreeScout;
 /// </summary>
 public sealed record Customer
 {
-    public int Id { get; init; }
+    [JsonInclude]
+    public int Id { get; internal set; }
 
-    public string? FirstName { get; init; }
+    [JsonInclude]
 
-    public string? LastName { get; init; }
+    public string? FirstName { get; internal set; }
 
-    public string? JobTitle { get; init; }
+    [JsonInclude]
 
-    public string? Company { get; init; }
+    public string? LastName { get; internal set; }
+
+    [JsonInclude]
+
+    public string? JobTitle { get; internal set; }
+
+    [JsonInclude]
+
+    public string? Company { get; internal set; }
 
     /// <summary><c>unknown</c>, <c>gravatar</c>, <c>twitter</c>, …</summary>
-    public string? PhotoType { get; init; }
+    [JsonInclude]
+    public string? PhotoType { get; internal set; }
 
-    public string? PhotoUrl { get; init; }
+    [JsonInclude]
 
-    public DateTimeOffset? CreatedAt { get; init; }
+    public string? PhotoUrl { get; internal set; }
 
-    public DateTimeOffset? UpdatedAt { get; init; }
+    [JsonInclude]
 
-    public string? Notes { get; init; }
+    public DateTimeOffset? CreatedAt { get; internal set; }
+
+    [JsonInclude]
+
+    public DateTimeOffset? UpdatedAt { get; internal set; }
+
+    [JsonInclude]
+
+    public string? Notes { get; internal set; }
 
     [JsonPropertyName("_embedded")]
-    public CustomerEmbedded? Embedded { get; init; }
+    [JsonInclude]
+    public CustomerEmbedded? Embedded { get; internal set; }
 
     /// <summary>Present only with the CRM module.</summary>
-    public IReadOnlyList<CustomField>? CustomerFields { get; init; }
+    [JsonInclude]
+    public IReadOnlyList<CustomField>? CustomerFields { get; internal set; }
 }
 
 /// <summary>The <c>_embedded</c> object of a full customer.</summary>
 public sealed record CustomerEmbedded
 {
-    public IReadOnlyList<CustomerChannel> Emails { get; init; } = [];
+    [JsonInclude]
+    public IReadOnlyList<CustomerChannel> Emails { get; internal set; } = [];
 
-    public IReadOnlyList<CustomerChannel> Phones { get; init; } = [];
+    [JsonInclude]
+
+    public IReadOnlyList<CustomerChannel> Phones { get; internal set; } = [];
 
     /// <summary>FreeScout spells this key in snake case.</summary>
     [JsonPropertyName("social_profiles")]
-    public IReadOnlyList<CustomerChannel> SocialProfiles { get; init; } = [];
+    [JsonInclude]
+    public IReadOnlyList<CustomerChannel> SocialProfiles { get; internal set; } = [];
 
-    public IReadOnlyList<CustomerChannel> Websites { get; init; } = [];
+    [JsonInclude]
 
-    public CustomerAddress? Address { get; init; }
+    public IReadOnlyList<CustomerChannel> Websites { get; internal set; } = [];
+
+    [JsonInclude]
+
+    public CustomerAddress? Address { get; internal set; }
 }
 
 /// <summary>An e-mail address, phone number, social profile or website of a customer.</summary>
 public sealed record CustomerChannel
 {
     /// <summary><c>0</c> for phones, profiles and websites.</summary>
-    public int Id { get; init; }
+    [JsonInclude]
+    public int Id { get; internal set; }
 
-    public string? Value { get; init; }
+    [JsonInclude]
+
+    public string? Value { get; internal set; }
 
     /// <summary>For example <c>work</c>, <c>home</c>, <c>mobile</c>; absent for websites.</summary>
-    public string? Type { get; init; }
+    [JsonInclude]
+    public string? Type { get; internal set; }
 }
 
 /// <summary>A customer's postal address; every part may be <c>null</c>.</summary>
 public sealed record CustomerAddress
 {
-    public string? City { get; init; }
+    [JsonInclude]
+    public string? City { get; internal set; }
 
-    public string? State { get; init; }
+    [JsonInclude]
 
-    public string? Zip { get; init; }
+    public string? State { get; internal set; }
 
-    public string? Country { get; init; }
+    [JsonInclude]
 
-    public string? Address { get; init; }
+    public string? Zip { get; internal set; }
+
+    [JsonInclude]
+
+    public string? Country { get; internal set; }
+
+    [JsonInclude]
+
+    public string? Address { get; internal set; }
 }

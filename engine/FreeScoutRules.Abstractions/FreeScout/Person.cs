@@ -1,22 +1,32 @@
+using System.Text.Json.Serialization;
+
 namespace FreeScoutRules.FreeScout;
 
 /// <summary>The short form of a user (agent) or customer, as embedded in conversations and threads.</summary>
 public sealed record Person
 {
-    public int Id { get; init; }
+    [JsonInclude]
+    public int Id { get; internal set; }
 
     /// <summary><c>user</c> or <c>customer</c>.</summary>
-    public string Type { get; init; } = "";
+    [JsonInclude]
+    public string Type { get; internal set; } = "";
 
-    public string? FirstName { get; init; }
+    [JsonInclude]
+
+    public string? FirstName { get; internal set; }
 
     /// <summary>Can be <c>null</c> for customers.</summary>
-    public string? LastName { get; init; }
+    [JsonInclude]
+    public string? LastName { get; internal set; }
 
     /// <summary>Empty when there is none.</summary>
-    public string? PhotoUrl { get; init; }
+    [JsonInclude]
+    public string? PhotoUrl { get; internal set; }
 
-    public string? Email { get; init; }
+    [JsonInclude]
+
+    public string? Email { get; internal set; }
 
     /// <summary>True for an agent (user), false for a customer.</summary>
     public bool IsUser => Type == "user";
