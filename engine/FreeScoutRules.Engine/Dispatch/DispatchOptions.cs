@@ -5,8 +5,21 @@ internal sealed class DispatchOptions
 {
     public const string Section = "Dispatch";
 
-    /// <summary>Conversations processed in parallel. Default: the processor count.</summary>
+    /// <summary>Deliveries evaluated by the rules at the same time (CPU work). Default: the processor count.</summary>
     public int Workers { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// Conversations in progress at the same time: being evaluated or waiting for their commit.
+    /// Their commits share the single writer's group commits, so more in flight means fewer
+    /// transactions per delivery. Default 64.
+    /// </summary>
+    public int InFlight { get; set; } = 64;
+
+    /// <summary>
+    /// Known states of conversations with nothing queued kept in memory, so that their next
+    /// delivery does not read the database. Default 100,000.
+    /// </summary>
+    public int StateCacheSize { get; set; } = 100_000;
 
     /// <summary>Attempts of a delivery whose rules throw before it is parked. Default 3.</summary>
     public int MaxAttempts { get; set; } = 3;

@@ -13,7 +13,9 @@ namespace FreeScoutRules.Engine.Dispatch;
 /// <summary>
 /// Runs stored deliveries through the rules strictly in sequence order per conversation and in
 /// parallel across conversations. Each conversation has a lane (a queue); a lane is worked by at most
-/// one worker at a time. What a delivery produced is committed in one transaction with its done mark
+/// one loop at a time. <see cref="DispatchOptions.InFlight"/> loops run at once, of which at most
+/// <see cref="DispatchOptions.Workers"/> evaluate rules at a time; the others wait for their commits,
+/// which the single writer groups into shared transactions. What a delivery produced is committed in one transaction with its done mark
 /// (<see cref="ApplyEvaluationOperation"/>), so a crash never processes it twice nor loses it: on start,
 /// <see cref="RecoverAsync"/> queues again whatever was stored and not done. A delivery whose rules
 /// throw is retried <see cref="DispatchOptions.MaxAttempts"/> times, then parked, and its conversation
@@ -26,7 +28,7 @@ internal sealed partial class Dispatcher(
     DispatchOptions options,
     TimeProvider time,
     EngineMetrics metrics,
-    ILogger<Dispatcher> logger)
+    ILogger<Dispatcher> logger) : IDisposable
 {
     private const int FairnessBatch = 32;
 
@@ -35,7 +37,14 @@ internal sealed partial class Dispatcher(
     private readonly Channel<Lane> _runnable = Channel.CreateUnbounded<Lane>();
     private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = true });
     private readonly System.Collections.Concurrent.ConcurrentDictionary<long, InFlight> _inFlight = new();
+    private readonly SemaphoreSlim _evaluators = new(Math.Max(1, options.Workers));
+
+    // Known states of conversations whose lanes are gone (guarded by _gate): a conversation's next
+    // delivery then needs no database read. Only the dispatcher writes conversation states.
+    private readonly Dictionary<int, PriorState?> _idleStates = [];
     private long _depth;
+
+    public void Dispose() => _evaluators.Dispose();
 
     /// <summary>Deliveries queued and not yet committed as processed.</summary>
     public long QueueDepth => Interlocked.Read(ref _depth);
@@ -50,6 +59,12 @@ internal sealed partial class Dispatcher(
             if (!_lanes.TryGetValue(delivery.ConversationId, out var lane))
             {
                 lane = new Lane(delivery.ConversationId);
+                if (_idleStates.Remove(delivery.ConversationId, out var known))
+                {
+                    lane.State = known;
+                    lane.StateLoaded = true;
+                }
+
                 _lanes[delivery.ConversationId] = lane;
             }
 
@@ -85,7 +100,7 @@ internal sealed partial class Dispatcher(
 
     /// <summary>Runs the workers and the watchdog until <paramref name="cancellationToken"/> is cancelled.</summary>
     public Task RunAsync(CancellationToken cancellationToken) =>
-        Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.Workers)).Select(_ => WorkAsync(cancellationToken)).Append(WatchAsync(cancellationToken)));
+        Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.InFlight)).Select(_ => WorkAsync(cancellationToken)).Append(WatchAsync(cancellationToken)));
 
     private async Task WatchAsync(CancellationToken cancellationToken)
     {
@@ -133,6 +148,7 @@ internal sealed partial class Dispatcher(
                 {
                     lane.Scheduled = false;
                     _lanes.Remove(lane.ConversationId);
+                    RememberIdle(lane);
                     return;
                 }
             }
@@ -161,6 +177,22 @@ internal sealed partial class Dispatcher(
         _runnable.Writer.TryWrite(lane);
     }
 
+    private void RememberIdle(Lane lane)
+    {
+        if (!lane.StateLoaded || options.StateCacheSize == 0)
+        {
+            return;
+        }
+
+        if (_idleStates.Count >= options.StateCacheSize)
+        {
+            // Crude but O(1) amortised: start over. States are read back from the database on demand.
+            _idleStates.Clear();
+        }
+
+        _idleStates[lane.ConversationId] = lane.State;
+    }
+
     private async Task ProcessAsync(Lane lane, QueuedDelivery queued, CancellationToken cancellationToken)
     {
         string? parseError = null;
@@ -180,8 +212,10 @@ internal sealed partial class Dispatcher(
         var delivery = new Delivery(queued.Id.ToString(CultureInfo.InvariantCulture), queued.Event, queued.ReceivedAt, conversation);
         for (var attempt = queued.Attempts + 1; ; attempt++)
         {
-            Evaluation evaluation;
+            Evaluation? evaluation = null;
+            RuleFailedException? failure = null;
             var generation = rules();
+            await _evaluators.WaitAsync(cancellationToken);
             var flight = new InFlight(queued, new RuleProbe(), time.GetUtcNow());
             _inFlight[queued.Id] = flight;
             try
@@ -190,9 +224,19 @@ internal sealed partial class Dispatcher(
             }
             catch (RuleFailedException ex)
             {
+                failure = ex;
+            }
+            finally
+            {
+                _inFlight.TryRemove(queued.Id, out _);
+                _evaluators.Release();
+            }
+
+            if (failure is not null)
+            {
                 var park = attempt >= options.MaxAttempts;
-                LogRuleFailed(logger, ex.RuleName ?? "(a condition)", queued.Id, queued.ConversationId, attempt, park, ex.InnerException);
-                await CommitFailureAsync(queued, ex.Message, park, cancellationToken);
+                LogRuleFailed(logger, failure.RuleName ?? "(a condition)", queued.Id, queued.ConversationId, attempt, park, failure.InnerException);
+                await CommitFailureAsync(queued, failure.Message, park, cancellationToken);
                 if (park)
                 {
                     return;
@@ -201,12 +245,8 @@ internal sealed partial class Dispatcher(
                 await Task.Delay(options.RetryDelay * Math.Pow(2, attempt - 1), time, cancellationToken);
                 continue;
             }
-            finally
-            {
-                _inFlight.TryRemove(queued.Id, out _);
-            }
 
-            await CommitAsync(lane, queued, evaluation, generation.ContentHash, cancellationToken);
+            await CommitAsync(lane, queued, evaluation!, generation.ContentHash, cancellationToken);
             return;
         }
     }

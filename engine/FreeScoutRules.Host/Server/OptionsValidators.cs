@@ -47,6 +47,8 @@ internal sealed class DispatchOptionsValidator : AbstractValidator<DispatchOptio
     public DispatchOptionsValidator()
     {
         RuleFor(o => o.Workers).InclusiveBetween(1, 256).WithMessage("must be between 1 and 256 (got {PropertyValue}).");
+        RuleFor(o => o.InFlight).InclusiveBetween(1, 4096).WithMessage("must be between 1 and 4096 (got {PropertyValue}).");
+        RuleFor(o => o.StateCacheSize).GreaterThanOrEqualTo(0).WithMessage("must be 0 or more (got {PropertyValue}).");
         RuleFor(o => o.MaxAttempts).InclusiveBetween(1, 100).WithMessage("must be between 1 and 100 (got {PropertyValue}).");
         RuleFor(o => o.BotUserId).GreaterThan(0).When(o => o.BotUserId is not null).WithMessage("must be a FreeScout user id (got {PropertyValue}).");
         RuleFor(o => o.RuleActionLimit).InclusiveBetween(1, 100_000).WithMessage("must be between 1 and 100000 (got {PropertyValue}).");
