@@ -14,7 +14,8 @@ namespace FreeScoutRules.Engine.Parsing;
     NumberHandling = JsonNumberHandling.AllowReadingFromString,
     AllowDuplicateProperties = false,
     MaxDepth = 64,
-    GenerationMode = JsonSourceGenerationMode.Metadata)]
+    GenerationMode = JsonSourceGenerationMode.Metadata,
+    Converters = [typeof(SpellingStringConverter), typeof(StringListConverter)])]
 [JsonSerializable(typeof(Conversation))]
 [JsonSerializable(typeof(Customer))]
 internal sealed partial class FreeScoutJsonContext : JsonSerializerContext;

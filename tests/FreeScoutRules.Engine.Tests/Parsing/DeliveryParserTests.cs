@@ -105,6 +105,23 @@ public sealed class DeliveryParserTests
         Assert.Equal(1187, result.Delivery.Conversation!.Id);
     }
 
+    [Fact]
+    public void Parse_Spellings_AreTheSharedConstants_AndEscapedOrUnknownOnesAreReadAsTheyAre()
+    {
+        const string body = """
+            {"id":1,"number":1,"status":"closed","state":"\u0070ublished","type":"carrier-pigeon","updatedAt":"2025-06-02T10:26:37Z",
+             "cc":[],"bcc":["a@example.com","b@example.com"]}
+            """;
+
+        var conversation = _parser.Parse("convo.status", Encoding.UTF8.GetBytes(body)).Delivery!.Conversation!;
+
+        Assert.Same(ConversationStatus.Closed, conversation.Status);
+        Assert.Equal(ConversationState.Published, conversation.State);
+        Assert.Equal("carrier-pigeon", conversation.Type);
+        Assert.Empty(conversation.Cc);
+        Assert.Equal(["a@example.com", "b@example.com"], conversation.Bcc);
+    }
+
     [Theory]
     [InlineData("", "MalformedJson", "The body is empty")]
     [InlineData("null", "MalformedJson", "JSON null")]
@@ -115,6 +132,9 @@ public sealed class DeliveryParserTests
     [InlineData("{\"id\":1,\"number\":1,\"status\":\"closed\",\"updatedAt\":\"yesterday\"}", "MalformedJson", "at $.updatedAt")]
     [InlineData("{\"id\":1,\"number\":1,\"status\":\"closed\",\"status\":\"active\",\"updatedAt\":\"2025-06-02T10:26:37Z\"}", "MalformedJson", "duplicate property")]
     [InlineData("{\"id\":1,\"_embedded\":{\"threads\":{}}}", "MalformedJson", "wrong type at $._embedded.threads")]
+    [InlineData("{\"id\":1,\"status\":5}", "MalformedJson", "wrong type at $.status")]
+    [InlineData("{\"id\":1,\"cc\":\"a@example.com\"}", "MalformedJson", "wrong type at $.cc")]
+    [InlineData("{\"id\":1,\"cc\":[\"a@example.com\",7]}", "MalformedJson", "wrong type at $.cc")]
     [InlineData("{}", "Invalid", "id must be a positive integer")]
     [InlineData("{\"id\":1187,\"number\":1187}", "Invalid", "status is required; updatedAt is required")]
     [InlineData("{\"id\":1,\"number\":1,\"status\":\"closed\",\"updatedAt\":\"2025-06-02T10:26:37Z\",\"_embedded\":{\"threads\":[{\"id\":0,\"type\":\"message\"}]}}", "Invalid", "_embedded.threads[0].id must be a positive integer")]
