@@ -23,6 +23,14 @@ internal static class Program
             return;
         }
 
+        if (args is ["storage-cost", ..])
+        {
+            StorageCost.RunAsync(
+                args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 50_000,
+                durable: args is not [_, _, "not-durable"]).GetAwaiter().GetResult();
+            return;
+        }
+
         if (args is ["action-throughput", ..])
         {
             ActionThroughput.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20_000).GetAwaiter().GetResult();
