@@ -46,10 +46,10 @@ start=$(date +%s.%N); while [ "$(queue_depth)" != "0" ]; do sleep 0.2; done
 echo "drained in $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s"
 
 echo "== paced: $RATE deliveries/s, queue depth sampled every second =="
-PER_CONNECTION=$(( RATE / CONNECTIONS ))
+PER_THREAD=$(( RATE / 2 ))   # wrk -t2
 ( for _ in $(seq 1 "$DURATION"); do sleep 1; printf '%s ' "$(queue_depth)"; done; echo ) &
 SAMPLER=$!
-wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency -s $SCRIPT http://127.0.0.1:5092/webhooks/freescout -- $TEMPLATE $SECRET $PER_CONNECTION | tail -n 1
+wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency -s $SCRIPT http://127.0.0.1:5092/webhooks/freescout -- $TEMPLATE $SECRET $PER_THREAD | tail -n 1
 wait $SAMPLER
 echo "queue depth after: $(queue_depth)"
 echo "stored: $(du -h "$WORK/data" | tail -n 1 | cut -f1)"

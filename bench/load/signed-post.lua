@@ -1,12 +1,14 @@
 -- wrk script: posts unique, validly signed 7 KB convo.status deliveries, as FreeScout would.
 -- Signs each body with HMAC-SHA1 through libcrypto (LuaJIT FFI), base64 like PHP's base64_encode.
--- Arguments after "--": <template body file> <secret> [requests per second per connection, 0 = flat out]
+-- Arguments after "--": <template body file> <secret> [requests per second per wrk thread, 0 = flat out]
 local ffi = require("ffi")
 ffi.cdef [[
 unsigned char *HMAC(const void *evp_md, const void *key, int key_len,
                     const unsigned char *d, size_t n, unsigned char *md, unsigned int *md_len);
 const void *EVP_sha1(void);
 int EVP_EncodeBlock(unsigned char *t, const unsigned char *f, int n);
+typedef struct { long tv_sec; long tv_nsec; } timespec;
+int clock_gettime(int clock_id, timespec *tp);
 ]]
 local crypto = ffi.load("crypto")
 
@@ -56,9 +58,24 @@ function request()
   }, body)
 end
 
+local now_ts = ffi.new("timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, now_ts) -- CLOCK_MONOTONIC
+  return tonumber(now_ts.tv_sec) * 1000 + tonumber(now_ts.tv_nsec) / 1e6
+end
+
+-- Paced runs keep a schedule per thread (its connections share this state): request n of the
+-- thread is due at start + n / pace, whatever the latency of the ones before, so the rate asked
+-- for is the rate sent (a fixed pause after each answer would send less, the slower the server).
+local scheduled = 0
+local started = nil
 function delay()
-  if pace > 0 then return 1000 / pace end
-  return 0
+  if pace <= 0 then return 0 end
+  local now = now_ms()
+  started = started or now
+  scheduled = scheduled + 1
+  local due = started + scheduled * 1000 / pace
+  return math.max(0, due - now)
 end
 
 function done(summary, latency, requests)
