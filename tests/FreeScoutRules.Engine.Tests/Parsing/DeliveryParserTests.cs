@@ -106,6 +106,19 @@ public sealed class DeliveryParserTests
     }
 
     [Fact]
+    public void Parse_EmptyPhpArrayForAString_ReadsAsEmpty()
+    {
+        // FreeScout issue #2890: the module sent "subject": [] on convo.created (1.0.55).
+        var json = System.Text.Json.Nodes.JsonNode.Parse(Fixtures.Wire("convo.created"))!.AsObject();
+        json["subject"] = new System.Text.Json.Nodes.JsonArray();
+
+        var result = _parser.Parse("convo.created", Encoding.UTF8.GetBytes(json.ToJsonString()));
+
+        Assert.True(result.IsValid, result.Problem?.Message);
+        Assert.Equal("", result.Delivery!.Conversation!.Subject);
+    }
+
+    [Fact]
     public void Parse_Spellings_AreTheSharedConstants_AndEscapedOrUnknownOnesAreReadAsTheyAre()
     {
         const string body = """
@@ -133,6 +146,8 @@ public sealed class DeliveryParserTests
     [InlineData("{\"id\":1,\"number\":1,\"status\":\"closed\",\"status\":\"active\",\"updatedAt\":\"2025-06-02T10:26:37Z\"}", "MalformedJson", "duplicate property")]
     [InlineData("{\"id\":1,\"_embedded\":{\"threads\":{}}}", "MalformedJson", "wrong type at $._embedded.threads")]
     [InlineData("{\"id\":1,\"status\":5}", "MalformedJson", "wrong type at $.status")]
+    [InlineData("{\"id\":1,\"subject\":[\"Invoice\"]}", "MalformedJson", "wrong type at $.subject")]
+    [InlineData("{\"id\":1,\"subject\":{}}", "MalformedJson", "wrong type at $.subject")]
     [InlineData("{\"id\":1,\"cc\":\"a@example.com\"}", "MalformedJson", "wrong type at $.cc")]
     [InlineData("{\"id\":1,\"cc\":[\"a@example.com\",7]}", "MalformedJson", "wrong type at $.cc")]
     [InlineData("{}", "Invalid", "id must be a positive integer")]

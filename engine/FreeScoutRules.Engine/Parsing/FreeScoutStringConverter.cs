@@ -5,12 +5,17 @@ using FreeScoutRules.FreeScout;
 namespace FreeScoutRules.Engine.Parsing;
 
 /// <summary>
-/// Reads JSON strings like System.Text.Json does, except that the short spellings FreeScout repeats
-/// in every payload (statuses, states, thread and person types, sources) come back as the shared
-/// constants instead of new strings: a delivery carries dozens of them, and not allocating and
-/// transcoding each is a measurable part of parsing (docs/benchmarks.md).
+/// Reads JSON strings like System.Text.Json does, with two differences for FreeScout's payloads:
+/// <list type="bullet">
+/// <item>an empty array reads as the empty string: PHP encodes an empty value as <c>[]</c>, and the
+/// module once sent <c>"subject": []</c> (FreeScout issue #2890); refusing it would lose the delivery
+/// after FreeScout's retries;</item>
+/// <item>the short spellings FreeScout repeats in every payload (statuses, states, thread and person
+/// types, sources) come back as the shared constants instead of new strings: a delivery carries dozens
+/// of them, and not allocating and transcoding each is a measurable part of parsing (docs/benchmarks.md).</item>
+/// </list>
 /// </summary>
-internal sealed class SpellingStringConverter : JsonConverter<string>
+internal sealed class FreeScoutStringConverter : JsonConverter<string>
 {
     private static readonly string[] Known =
     [
@@ -25,6 +30,11 @@ internal sealed class SpellingStringConverter : JsonConverter<string>
 
     public override string? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
+        if (reader.TokenType == JsonTokenType.StartArray)
+        {
+            return reader.Read() && reader.TokenType == JsonTokenType.EndArray ? "" : throw new JsonException();
+        }
+
         if (reader.TokenType != JsonTokenType.String)
         {
             // Same failure as the built-in converter: the serializer adds the path and type.
