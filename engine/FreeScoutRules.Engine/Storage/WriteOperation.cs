@@ -58,7 +58,9 @@ internal abstract class WriteOperation<T> : WriteOperation
 }
 
 /// <summary>The writer's connection and transaction for one batch, with prepared commands reused across batches.</summary>
-internal sealed class WriterSession(SqliteConnection connection) : IDisposable
+/// <param name="connection">The writer's connection.</param>
+/// <param name="sequenceCacheSize">Conversations whose last sequence number is kept in memory; beyond it the cache starts over.</param>
+internal sealed class WriterSession(SqliteConnection connection, int sequenceCacheSize = 100_000) : IDisposable
 {
     private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
     private readonly Dictionary<int, long> _lastSequence = [];
@@ -86,7 +88,8 @@ internal sealed class WriterSession(SqliteConnection connection) : IDisposable
 
     /// <summary>
     /// The last sequence number given to a delivery of the conversation (0 for none). The single
-    /// writer owns sequence numbers, so it keeps them in memory, read once from the table.
+    /// writer owns sequence numbers, so it keeps them in memory (up to the cache size), read from the
+    /// table when not known.
     /// </summary>
     public long LastSequence(int conversationId)
     {
@@ -95,13 +98,22 @@ internal sealed class WriterSession(SqliteConnection connection) : IDisposable
             var max = Command("SELECT COALESCE(MAX(seq), 0) FROM deliveries WHERE conversation_id = $id");
             max.Parameters.AddWithValue("$id", conversationId);
             last = (long)max.ExecuteScalar()!;
-            _lastSequence[conversationId] = last;
+            SetLastSequence(conversationId, last);
         }
 
         return last;
     }
 
-    public void SetLastSequence(int conversationId, long sequence) => _lastSequence[conversationId] = sequence;
+    public void SetLastSequence(int conversationId, long sequence)
+    {
+        if (_lastSequence.Count >= sequenceCacheSize && !_lastSequence.ContainsKey(conversationId))
+        {
+            // Bounded memory over months of conversations: forget them all, each is read again once.
+            _lastSequence.Clear();
+        }
+
+        _lastSequence[conversationId] = sequence;
+    }
 
     /// <summary>Forgets what a rolled-back batch may have cached.</summary>
     public void Forget() => _lastSequence.Clear();

@@ -106,6 +106,28 @@ public sealed class InboxWriterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SequenceCache_WhenFull_StartsOverAndReadsSequencesBackFromTheTable()
+    {
+        using var session = new WriterSession(await _database.OpenAsync(), sequenceCacheSize: 2);
+        long StoreOne(int conversationId, int second)
+        {
+            using var transaction = session.Connection.BeginTransaction();
+            session.Transaction = transaction;
+            var operation = Store(Deliveries.Of(Events.ConversationStatus, Status.Closed, second, conversationId: conversationId));
+            operation.Execute(session);
+            transaction.Commit();
+            session.Transaction = null;
+            operation.Committed();
+            return operation.Task.Result.Sequence!.Value;
+        }
+
+        // Conversations 1, 2, 3 overflow a cache of two; 1 and 2 must continue where they were.
+        long[] sequences = [StoreOne(1, 1), StoreOne(2, 1), StoreOne(1, 2), StoreOne(3, 1), StoreOne(1, 3), StoreOne(2, 2)];
+
+        Assert.Equal([1L, 1L, 2L, 1L, 3L, 2L], sequences);
+    }
+
+    [Fact]
     public async Task Migrations_AreIdempotent_AndANewerSchemaIsRefused()
     {
         await _database.InitializeAsync();
