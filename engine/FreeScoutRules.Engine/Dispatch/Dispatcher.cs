@@ -21,6 +21,8 @@ namespace FreeScoutRules.Engine.Dispatch;
 /// throw is retried <see cref="DispatchOptions.MaxAttempts"/> times, then parked, and its conversation
 /// moves on; other conversations are never held up. Thread-safe.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage(
+    "Design", "CA1001", Justification = "The SemaphoreSlim's wait handle is never asked for, so it owns nothing to free; an evaluation abandoned at shutdown (a rule that never returns) may still release it.")]
 internal sealed partial class Dispatcher(
     InboxWriter writer,
     DeliveryQueries queries,
@@ -28,7 +30,7 @@ internal sealed partial class Dispatcher(
     DispatchOptions options,
     TimeProvider time,
     EngineMetrics metrics,
-    ILogger<Dispatcher> logger) : IDisposable
+    ILogger<Dispatcher> logger)
 {
     private const int FairnessBatch = 32;
 
@@ -43,8 +45,6 @@ internal sealed partial class Dispatcher(
     // delivery then needs no database read. Only the dispatcher writes conversation states.
     private readonly Dictionary<int, PriorState?> _idleStates = [];
     private long _depth;
-
-    public void Dispose() => _evaluators.Dispose();
 
     /// <summary>Deliveries queued and not yet committed as processed.</summary>
     public long QueueDepth => Interlocked.Read(ref _depth);
