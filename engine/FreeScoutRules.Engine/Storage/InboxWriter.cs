@@ -60,6 +60,7 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
     private void Loop(CancellationToken cancellationToken)
     {
         using var session = new WriterSession(database.OpenAsync(cancellationToken).GetAwaiter().GetResult());
+        session.Execute(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"PRAGMA wal_autocheckpoint={options.CheckpointPages};"));
         var batch = new List<WriteOperation>(options.MaxBatch);
         var failed = new List<bool>(options.MaxBatch);
         while (WaitForWork())

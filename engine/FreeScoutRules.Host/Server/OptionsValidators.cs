@@ -39,6 +39,7 @@ internal sealed class StorageOptionsValidator : AbstractValidator<StorageOptions
     {
         RuleFor(o => o.DataDirectory).NotEmpty().WithMessage("the data directory (--data-dir) is required.");
         RuleFor(o => o.MaxBatch).InclusiveBetween(1, 10_000).WithMessage("must be between 1 and 10000 (got {PropertyValue}).");
+        RuleFor(o => o.CheckpointPages).InclusiveBetween(10, 100_000).WithMessage("must be between 10 and 100000 (got {PropertyValue}).");
     }
 }
 

@@ -105,6 +105,33 @@ public sealed class InboxWriterTests : IAsyncLifetime
         }
     }
 
+    [Theory]
+    [InlineData(20, 1, 60)] // checkpoints every 20 pages: the log never grows far past them
+    [InlineData(1000, 300, int.MaxValue)] // ~450 pages written, no checkpoint yet: the log holds them all
+    public async Task Checkpoints_KeepTheLogNearTheConfiguredSize(int checkpointPages, int minLogPages, int maxLogPages)
+    {
+        using var data = new TempDirectory();
+        var options = new StorageOptions { DataDirectory = data.Path, CheckpointPages = checkpointPages };
+        var database = new SqliteDatabase(options);
+        await database.InitializeAsync();
+        var writer = new InboxWriter(database, options, NullLogger<InboxWriter>.Instance);
+        var loop = writer.RunAsync(CancellationToken.None);
+        var body = new byte[7_000];
+        for (var i = 0; i < 150; i++)
+        {
+            // One commit each, about three pages each (a 7 KB body and its rows).
+            BitConverter.TryWriteBytes(body, i);
+            await writer.SubmitAsync(Store(Deliveries.Of(Events.ConversationStatus, Status.Closed, i % 60, conversationId: i + 1), [.. body]));
+        }
+
+        // The log file keeps its high-water mark: about CheckpointPages plus one commit when checkpoints run.
+        var logPages = new FileInfo(database.Path + "-wal").Length / 4096;
+        writer.Complete();
+        await loop;
+
+        Assert.InRange(logPages, minLogPages, maxLogPages);
+    }
+
     [Fact]
     public async Task SequenceCache_WhenFull_StartsOverAndReadsSequencesBackFromTheTable()
     {
