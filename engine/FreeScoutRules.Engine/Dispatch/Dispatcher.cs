@@ -265,6 +265,9 @@ internal sealed partial class Dispatcher(
         catch (InvalidOperationException ex)
         {
             LogNotPending(logger, queued.Id, ex.Message);
+
+            // Whatever processed it committed its own state: read the state again rather than keep ours.
+            lane.StateLoaded = false;
             return;
         }
 
