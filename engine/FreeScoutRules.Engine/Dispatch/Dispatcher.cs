@@ -15,11 +15,11 @@ namespace FreeScoutRules.Engine.Dispatch;
 /// parallel across conversations. Each conversation has a lane (a queue); a lane is worked by at most
 /// one loop at a time. <see cref="DispatchOptions.InFlight"/> loops run at once, of which at most
 /// <see cref="DispatchOptions.Workers"/> evaluate rules at a time; the others wait for their commits,
-/// which the single writer groups into shared transactions. What a delivery produced is committed in one transaction with its done mark
-/// (<see cref="ApplyEvaluationOperation"/>), so a crash never processes it twice nor loses it: on start,
-/// <see cref="RecoverAsync"/> queues again whatever was stored and not done. A delivery whose rules
-/// throw is retried <see cref="DispatchOptions.MaxAttempts"/> times, then parked, and its conversation
-/// moves on; other conversations are never held up. Thread-safe.
+/// which the single writer groups into shared transactions. What a delivery produced is committed in
+/// one transaction with its done mark (<see cref="ApplyEvaluationOperation"/>), so a crash never
+/// processes it twice nor loses it: on start, <see cref="RecoverAsync"/> queues again whatever was
+/// stored and not done. A delivery whose rules throw is retried <see cref="DispatchOptions.MaxAttempts"/>
+/// times, then parked, and its conversation moves on; other conversations are never held up. Thread-safe.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage(
     "Design", "CA1001", Justification = "The SemaphoreSlim's wait handle is never asked for, so it owns nothing to free; an evaluation abandoned at shutdown (a rule that never returns) may still release it.")]
