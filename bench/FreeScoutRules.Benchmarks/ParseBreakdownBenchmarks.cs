@@ -70,6 +70,7 @@ public class ParseBreakdownBenchmarks
     NumberHandling = JsonNumberHandling.AllowReadingFromString,
     AllowDuplicateProperties = true,
     MaxDepth = 64,
-    GenerationMode = JsonSourceGenerationMode.Metadata)]
+    GenerationMode = JsonSourceGenerationMode.Metadata,
+    Converters = [typeof(FreeScoutStringConverter), typeof(StringListConverter)])]
 [JsonSerializable(typeof(Conversation))]
 internal sealed partial class DuplicatesAllowedContext : JsonSerializerContext;

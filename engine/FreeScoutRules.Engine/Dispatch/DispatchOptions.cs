@@ -11,9 +11,10 @@ internal sealed class DispatchOptions
     /// <summary>
     /// Conversations in progress at the same time: being evaluated or waiting for their commit.
     /// Their commits share the single writer's group commits, so more in flight means fewer
-    /// transactions per delivery. Default 64.
+    /// transactions per delivery. At least <see cref="Workers"/>. Default 64, or 4 per processor on
+    /// machines with more than 16.
     /// </summary>
-    public int InFlight { get; set; } = 64;
+    public int InFlight { get; set; } = Math.Max(64, 4 * Environment.ProcessorCount);
 
     /// <summary>
     /// Known states of conversations with nothing queued kept in memory, so that their next

@@ -43,7 +43,7 @@ internal sealed partial class Dispatcher(
 
     // Known states of conversations whose lanes are gone (guarded by _gate): a conversation's next
     // delivery then needs no database read. Only the dispatcher writes conversation states.
-    private readonly Dictionary<int, PriorState?> _idleStates = [];
+    private Dictionary<int, PriorState?> _idleStates = [];
     private long _depth;
 
     /// <summary>Deliveries queued and not yet committed as processed.</summary>
@@ -186,8 +186,9 @@ internal sealed partial class Dispatcher(
 
         if (_idleStates.Count >= options.StateCacheSize)
         {
-            // Crude but O(1) amortised: start over. States are read back from the database on demand.
-            _idleStates.Clear();
+            // Crude but O(1): start over (the old table goes to the GC, not cleared under the lock).
+            // States are read back from the database on demand.
+            _idleStates = [];
         }
 
         _idleStates[lane.ConversationId] = lane.State;
@@ -214,12 +215,14 @@ internal sealed partial class Dispatcher(
         {
             Evaluation? evaluation = null;
             RuleFailedException? failure = null;
-            var generation = rules();
+            RuleSetGeneration? generation = null;
             await _evaluators.WaitAsync(cancellationToken);
-            var flight = new InFlight(queued, new RuleProbe(), time.GetUtcNow());
-            _inFlight[queued.Id] = flight;
             try
             {
+                // Taken once a worker is free: the newest rules, not those of when this delivery queued.
+                generation = rules();
+                var flight = new InFlight(queued, new RuleProbe(), time.GetUtcNow());
+                _inFlight[queued.Id] = flight;
                 evaluation = RuleEvaluator.Evaluate(generation, delivery, lane.State, flight.Probe, options.BotUserId);
             }
             catch (RuleFailedException ex)
@@ -246,7 +249,7 @@ internal sealed partial class Dispatcher(
                 continue;
             }
 
-            await CommitAsync(lane, queued, evaluation!, generation.ContentHash, cancellationToken);
+            await CommitAsync(lane, queued, evaluation!, generation!.ContentHash, cancellationToken);
             return;
         }
     }
@@ -262,7 +265,7 @@ internal sealed partial class Dispatcher(
         {
             await writer.SubmitAsync(operation, cancellationToken);
         }
-        catch (InvalidOperationException ex)
+        catch (WriteRefusedException ex)
         {
             LogNotPending(logger, queued.Id, ex.Message);
 
@@ -273,7 +276,8 @@ internal sealed partial class Dispatcher(
 
         if (evaluation.NextState is { } next)
         {
-            lane.State = new PriorState(next.ConversationId, next.Status, next.UpdatedAt);
+            // Milliseconds, as the database keeps it: the same state whether it comes from memory or disk.
+            lane.State = new PriorState(next.ConversationId, next.Status, DateTimeOffset.FromUnixTimeMilliseconds(next.UpdatedAt.ToUnixTimeMilliseconds()));
         }
 
         foreach (var change in evaluation.StatusChanges)

@@ -114,6 +114,12 @@ internal sealed class DeliveryParser(DeliveryParserOptions options)
             return "expected a number";
         }
 
+        // Before strings: a list of strings is named IReadOnlyList`1[System.String].
+        if (message.Contains("IReadOnlyList", StringComparison.Ordinal))
+        {
+            return "expected an array";
+        }
+
         if (message.Contains("System.String", StringComparison.Ordinal))
         {
             return "expected a string";
@@ -122,11 +128,6 @@ internal sealed class DeliveryParser(DeliveryParserOptions options)
         if (message.Contains("DateTimeOffset", StringComparison.Ordinal))
         {
             return "expected a date like 2025-06-02T10:26:37Z";
-        }
-
-        if (message.Contains("IReadOnlyList", StringComparison.Ordinal))
-        {
-            return "expected an array";
         }
 
         return message.Contains("FreeScoutRules.FreeScout.", StringComparison.Ordinal)

@@ -6,7 +6,8 @@ namespace FreeScoutRules.Engine.Parsing;
 /// <summary>
 /// Reads a JSON array of strings (<c>to</c>, <c>cc</c>, <c>bcc</c>…) into an array, the empty one
 /// shared: most of these lists are empty, and the generic collection converter allocates a list for
-/// each (docs/benchmarks.md).
+/// each (docs/benchmarks.md). A <c>null</c> item is left out: rules can rely on every item being a
+/// string, and refusing the delivery for it would lose it once FreeScout stops retrying.
 /// </summary>
 internal sealed class StringListConverter : JsonConverter<IReadOnlyList<string>>
 {
@@ -20,6 +21,11 @@ internal sealed class StringListConverter : JsonConverter<IReadOnlyList<string>>
         List<string>? items = null;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
+            if (reader.TokenType == JsonTokenType.Null)
+            {
+                continue;
+            }
+
             if (reader.TokenType != JsonTokenType.String)
             {
                 throw new JsonException();

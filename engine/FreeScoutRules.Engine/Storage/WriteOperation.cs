@@ -104,6 +104,9 @@ internal sealed class WriterSession(SqliteConnection connection, int sequenceCac
         return last;
     }
 
+    /// <summary>Conversations whose last sequence number is in memory now.</summary>
+    public int CachedSequences => _lastSequence.Count;
+
     public void SetLastSequence(int conversationId, long sequence)
     {
         if (_lastSequence.Count >= sequenceCacheSize && !_lastSequence.ContainsKey(conversationId))

@@ -49,6 +49,8 @@ internal sealed class DispatchOptionsValidator : AbstractValidator<DispatchOptio
     {
         RuleFor(o => o.Workers).InclusiveBetween(1, 256).WithMessage("must be between 1 and 256 (got {PropertyValue}).");
         RuleFor(o => o.InFlight).InclusiveBetween(1, 4096).WithMessage("must be between 1 and 4096 (got {PropertyValue}).");
+        RuleFor(o => o.InFlight).GreaterThanOrEqualTo(o => o.Workers).When(o => o.InFlight is >= 1 and <= 4096)
+            .WithMessage(o => $"must be at least Dispatch:Workers ({o.Workers}): only conversations in flight can be evaluated (got {o.InFlight}).");
         RuleFor(o => o.StateCacheSize).GreaterThanOrEqualTo(0).WithMessage("must be 0 or more (got {PropertyValue}).");
         RuleFor(o => o.MaxAttempts).InclusiveBetween(1, 100).WithMessage("must be between 1 and 100 (got {PropertyValue}).");
         RuleFor(o => o.BotUserId).GreaterThan(0).When(o => o.BotUserId is not null).WithMessage("must be a FreeScout user id (got {PropertyValue}).");

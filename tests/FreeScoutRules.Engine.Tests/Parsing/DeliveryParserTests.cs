@@ -123,7 +123,7 @@ public sealed class DeliveryParserTests
     {
         const string body = """
             {"id":1,"number":1,"status":"closed","state":"\u0070ublished","type":"carrier-pigeon","updatedAt":"2025-06-02T10:26:37Z",
-             "cc":[],"bcc":["a@example.com","b@example.com"]}
+             "cc":[],"bcc":["a@example.com",null,"b@example.com"]}
             """;
 
         var conversation = _parser.Parse("convo.status", Encoding.UTF8.GetBytes(body)).Delivery!.Conversation!;
@@ -145,11 +145,11 @@ public sealed class DeliveryParserTests
     [InlineData("{\"id\":1,\"number\":1,\"status\":\"closed\",\"updatedAt\":\"yesterday\"}", "MalformedJson", "at $.updatedAt")]
     [InlineData("{\"id\":1,\"number\":1,\"status\":\"closed\",\"status\":\"active\",\"updatedAt\":\"2025-06-02T10:26:37Z\"}", "MalformedJson", "duplicate property")]
     [InlineData("{\"id\":1,\"_embedded\":{\"threads\":{}}}", "MalformedJson", "wrong type at $._embedded.threads")]
-    [InlineData("{\"id\":1,\"status\":5}", "MalformedJson", "wrong type at $.status")]
+    [InlineData("{\"id\":1,\"status\":5}", "MalformedJson", "wrong type at $.status (line 1, byte 19): expected a string")]
     [InlineData("{\"id\":1,\"subject\":[\"Invoice\"]}", "MalformedJson", "wrong type at $.subject")]
     [InlineData("{\"id\":1,\"subject\":{}}", "MalformedJson", "wrong type at $.subject")]
-    [InlineData("{\"id\":1,\"cc\":\"a@example.com\"}", "MalformedJson", "wrong type at $.cc")]
-    [InlineData("{\"id\":1,\"cc\":[\"a@example.com\",7]}", "MalformedJson", "wrong type at $.cc")]
+    [InlineData("{\"id\":1,\"cc\":\"a@example.com\"}", "MalformedJson", "wrong type at $.cc (line 1, byte 29): expected an array")]
+    [InlineData("{\"id\":1,\"cc\":[\"a@example.com\",7]}", "MalformedJson", "wrong type at $.cc (line 1, byte 32): expected an array")]
     [InlineData("{}", "Invalid", "id must be a positive integer")]
     [InlineData("{\"id\":1187,\"number\":1187}", "Invalid", "status is required; updatedAt is required")]
     [InlineData("{\"id\":1,\"number\":1,\"status\":\"closed\",\"updatedAt\":\"2025-06-02T10:26:37Z\",\"_embedded\":{\"threads\":[{\"id\":0,\"type\":\"message\"}]}}", "Invalid", "_embedded.threads[0].id must be a positive integer")]

@@ -152,6 +152,7 @@ public sealed class InboxWriterTests : IAsyncLifetime
         long[] sequences = [StoreOne(1, 1), StoreOne(2, 1), StoreOne(1, 2), StoreOne(3, 1), StoreOne(1, 3), StoreOne(2, 2)];
 
         Assert.Equal([1L, 1L, 2L, 1L, 3L, 2L], sequences);
+        Assert.InRange(session.CachedSequences, 1, 2);
     }
 
     [Fact]

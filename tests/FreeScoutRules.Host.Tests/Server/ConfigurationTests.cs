@@ -44,6 +44,7 @@ public sealed class ConfigurationTests
     [InlineData("Rules:Severity:FSR9999", "error", "not a configurable diagnostic")]
     [InlineData("Dispatch:Workers", "0", "Dispatch:Workers: must be between 1 and 256 (got 0).")]
     [InlineData("Dispatch:InFlight", "0", "Dispatch:InFlight: must be between 1 and 4096 (got 0).")]
+    [InlineData("Dispatch:Workers", "100", "Dispatch:InFlight: must be at least Dispatch:Workers (100): only conversations in flight can be evaluated (got 64).")]
     [InlineData("Storage:CheckpointPages", "0", "Storage:CheckpointPages: must be between 10 and 100000 (got 0).")]
     public async Task Start_WithABadSetting_RefusesNamingIt(string key, string value, string expected)
     {

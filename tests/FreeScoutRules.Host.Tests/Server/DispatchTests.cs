@@ -173,12 +173,12 @@ public sealed class DispatchTests
     }
 
     [Theory]
-    [InlineData("64", "100000")] // the defaults: known states of idle conversations come from memory
-    [InlineData("1", "0")] // one conversation at a time, every known state read from the database
-    public async Task ManyConversationsConcurrently_EachIsProcessedInArrivalOrderExactlyOnce(string inFlight, string stateCacheSize)
+    [InlineData("2", "64", "100000")] // the defaults here: known states of idle conversations come from memory
+    [InlineData("1", "1", "0")] // one conversation at a time, every known state read from the database
+    public async Task ManyConversationsConcurrently_EachIsProcessedInArrivalOrderExactlyOnce(string workers, string inFlight, string stateCacheSize)
     {
         await using var server = await TestServerHost.StartAsync(
-            new() { ["Dispatch:InFlight"] = inFlight, ["Dispatch:StateCacheSize"] = stateCacheSize });
+            new() { ["Dispatch:Workers"] = workers, ["Dispatch:InFlight"] = inFlight, ["Dispatch:StateCacheSize"] = stateCacheSize });
         var posts = Enumerable.Range(1, 20).Select(async conversation =>
         {
             for (var second = 0; second < 10; second++)
