@@ -41,13 +41,18 @@ internal static class WebhookEndpoint
         byte[]? body;
         try
         {
-            body = await ReadBoundedAsync(http.Request.Body, max, cancellationToken);
+            body = await ReadBoundedAsync(http.Request.Body, http.Request.ContentLength, max, cancellationToken);
         }
         catch (BadHttpRequestException ex)
         {
             // The sender went away or sent less than it announced: nothing to store.
             metrics.Refused("incomplete");
             return Problem(ex.StatusCode, "Incomplete body", ex.Message);
+        }
+        catch (EndOfStreamException)
+        {
+            metrics.Refused("incomplete");
+            return Problem(StatusCodes.Status400BadRequest, "Incomplete body", "The body ended before its Content-Length.");
         }
 
         if (body is null)
@@ -84,8 +89,17 @@ internal static class WebhookEndpoint
             || media.MediaType.Equals("application/hal+json", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Reads the body, or returns <c>null</c> as soon as it exceeds <paramref name="max"/> bytes (chunked bodies have no Content-Length).</summary>
-    private static async Task<byte[]?> ReadBoundedAsync(Stream body, long max, CancellationToken cancellationToken)
+    private static async Task<byte[]?> ReadBoundedAsync(Stream body, long? length, long max, CancellationToken cancellationToken)
     {
+        if (length is { } announced and <= int.MaxValue)
+        {
+            // The usual case: FreeScout sends Content-Length (already checked against the limit), and
+            // Kestrel ends the body there or fails the read, so one array of that size is enough.
+            var exact = new byte[announced];
+            await body.ReadExactlyAsync(exact, cancellationToken);
+            return exact;
+        }
+
         var buffer = new ArrayBufferWriter<byte>(16 * 1024);
         while (true)
         {

@@ -142,6 +142,21 @@ public sealed class WebhookEndpointTests : IAsyncLifetime
         await AssertNothingStoredAsync();
     }
 
+    [Fact]
+    public async Task Ingest_BodyShorterThanItsContentLength_Is400AndStoresNothing()
+    {
+        var (eventName, body, signature) = SignedDeliveries.Get("convo.status.closed");
+        var request = SignedDeliveries.Request(eventName, body, signature);
+        request.Content = new StreamContent(new MemoryStream(body[..(body.Length / 2)]));
+        request.Content.Headers.ContentType = new("application/json");
+        request.Content.Headers.ContentLength = body.Length;
+
+        var problem = await ProblemAsync(await _server.Client.SendAsync(request), HttpStatusCode.BadRequest);
+
+        Assert.Contains("Content-Length", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        await AssertNothingStoredAsync();
+    }
+
     [Theory]
     [InlineData("text/plain")]
     [InlineData("application/x-www-form-urlencoded")]
