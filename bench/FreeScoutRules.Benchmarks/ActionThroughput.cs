@@ -3,6 +3,7 @@ using System.Globalization;
 using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Storage.Sqlite;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -65,19 +66,18 @@ internal static class ActionThroughput
         services.AddHttpClient();
         services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
         await using var provider = services.BuildServiceProvider();
-        var writer = new InboxWriter(database, storage, NullLogger<InboxWriter>.Instance);
+        var store = new SqliteStorage(storage, NullLogger<InboxWriter>.Instance);
         using var stop = new CancellationTokenSource();
-        var writerLoop = writer.RunAsync(stop.Token);
+        var writerLoop = store.RunAsync(stop.Token);
         var plugins = new PluginSetHolder();
         plugins.Set(PluginLoader.Load(PluginLoader.BuiltInDirectory));
         var options = new ActionsOptions { PollInterval = TimeSpan.FromMilliseconds(20) };
-        var runner = new ActionRunner(new OutboxQueries(database), writer, plugins, provider.GetRequiredService<IHttpClientFactory>(),
+        var runner = new ActionRunner(store, plugins, provider.GetRequiredService<IHttpClientFactory>(),
             options, TimeProvider.System, NullLoggerFactory.Instance);
 
         var clock = Stopwatch.StartNew();
         var run = runner.RunAsync(stop.Token);
-        var outbox = new OutboxQueries(database);
-        while ((await outbox.ListAsync(null, IntentState.Pending, 1, default)).Count > 0)
+        while ((await store.ListAsync(null, IntentState.Pending, 1, default)).Count > 0)
         {
             await Task.Delay(50);
         }
@@ -85,9 +85,9 @@ internal static class ActionThroughput
         var elapsed = clock.Elapsed;
         await stop.CancelAsync();
         await run;
-        writer.Complete();
+        store.Complete();
         await writerLoop;
-        var done = (await outbox.ListAsync(null, IntentState.Done, count + 1, default)).Count;
+        var done = (await store.ListAsync(null, IntentState.Done, count + 1, default)).Count;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{done} of {count} intents done, {received} requests received, in {elapsed.TotalSeconds:F2} s: {done / elapsed.TotalSeconds:F0} actions/s (concurrency {options.Concurrency})"));
         Directory.Delete(data, recursive: true);

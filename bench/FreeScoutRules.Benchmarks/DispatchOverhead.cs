@@ -2,7 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using FreeScoutRules.Actions;
-using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Facts;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -40,22 +41,20 @@ internal static class DispatchOverhead
         {
             var unique = body.Concat(BitConverter.GetBytes(i)).ToArray();
             stored.Add(await writer.SubmitAsync(new StoreDeliveryOperation(
-                "convo.status", unique, SHA256.HashData(unique), delivery.Conversation with { Id = 1000 + (i % 200) }, DateTimeOffset.UtcNow)));
+                new NewDelivery("convo.status", unique, SHA256.HashData(unique), 1000 + (i % 200), DateTimeOffset.UtcNow))));
         }
 
         var latencies = new double[count];
         for (var i = 0; i < count; i++)
         {
             var conversationId = 1000 + (i % 200);
-            var evaluation = new Evaluation(
-                [new StatusChanged(conversationId, 1, "active", "closed", "convo.status", delivery.UpdatedAt, null)],
-                [.. Enumerable.Range(0, intents).Select(n => new ActionIntent("rule-" + n, "http", conversationId, """{"url":"http://x"}"""))],
-                new NextState(conversationId, "closed", delivery.UpdatedAt),
-                ["status.changed-from-known-state"]);
+            var changes = new List<StatusChanged> { new(conversationId, 1, "active", "closed", "convo.status", delivery.UpdatedAt, null) };
+            var intentsOf = new List<ActionIntent>([.. Enumerable.Range(0, intents).Select(n => new ActionIntent("rule-" + n, "http", conversationId, """{"url":"http://x"}"""))]);
+            var commit = new EvaluationCommit(
+                stored[i].DeliveryId, conversationId, stored[i].Sequence!.Value, DateTimeOffset.UtcNow, "g", new NextState(conversationId, "closed", delivery.UpdatedAt), changes, intentsOf,
+                new DeliveryResult([], ["status.changed-from-known-state"], [], false));
             var clock = Stopwatch.StartNew();
-            await writer.SubmitAsync(new ApplyEvaluationOperation(
-                stored[i].DeliveryId, conversationId, stored[i].Sequence!.Value, evaluation, DateTimeOffset.UtcNow, "g",
-                new RuleActionLimit(20, TimeSpan.FromHours(1))));
+            await writer.SubmitAsync(new ApplyEvaluationOperation(commit));
             latencies[i] = clock.Elapsed.TotalMilliseconds;
         }
 

@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Engines;
-using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Facts;
 
@@ -8,7 +8,7 @@ namespace FreeScoutRules.Benchmarks;
 
 /// <summary>
 /// Benchmark 2: one delivery through the rules, from the parsed payload to action intents:
-/// <see cref="RuleEvaluator.Evaluate"/> with a <see cref="Delivery"/> built from an already parsed
+/// <see cref="EvaluationPipeline.Evaluate"/> with a <see cref="Delivery"/> built from an already parsed
 /// conversation (convo.status, closed) and a <see cref="PriorState"/> that says active, so the
 /// built-in rules derive a StatusChanged and the matching ops rules enqueue intents.
 /// <see cref="OpsRules"/> = 0 is the built-in rules alone (4 rules); 200 adds 20 generated files of
@@ -39,7 +39,7 @@ public class EvaluateBenchmarks
 
     /// <summary>Fresh session, insert delivery and prior state, fire, query the derived facts.</summary>
     [Benchmark(Description = "Evaluate one delivery")]
-    public object Evaluate() => RuleEvaluator.Evaluate(_rules, _delivery, _prior);
+    public object Evaluate() => Inputs.Evaluate(_rules, _delivery, _prior);
 }
 
 /// <summary>Compiles a benchmark rules folder and checks that the benchmark delivery does what it should in it.</summary>
@@ -51,7 +51,7 @@ internal static class RuleSetup
         var rules = RuleSetCompiler.Compile(folder);
         var (delivery, prior) = Inputs.ParsedDelivery();
 
-        var evaluation = RuleEvaluator.Evaluate(rules, delivery, prior);
+        var evaluation = Inputs.Evaluate(rules, delivery, prior);
         var expectedIntents = opsRules == 200 ? global::FreeScoutRules.Benchmarks.OpsRules.ExpectedIntents : -1;
         if (rules.Rules.Count != opsRules + 4
             || evaluation.StatusChanges.Count != 1

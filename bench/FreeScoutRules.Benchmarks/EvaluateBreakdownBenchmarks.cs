@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Engines;
 using FreeScoutRules.Actions;
-using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Facts;
 using NRules;
@@ -10,7 +10,7 @@ using NRules.Extensibility;
 namespace FreeScoutRules.Benchmarks;
 
 /// <summary>
-/// Where the time of <see cref="RuleEvaluator.Evaluate"/> goes: the same steps as the engine, cut off
+/// Where the time of <see cref="EvaluationPipeline.Evaluate"/> goes: the same steps as the engine, cut off
 /// after each one (cumulative), plus the result queries measured alone on an already fired session.
 /// These replicate RuleEvaluator's code in the benchmark (the engine is not changed); the engine's own
 /// call is the baseline.
@@ -40,7 +40,7 @@ public class EvaluateBreakdownBenchmarks
         _reusedSession = _rules.SessionFactory.CreateSession();
         _reusedSession.DependencyResolver = new DeliveryResolver(_delivery);
         _reusedSession.Events.RuleFiredEvent += (_, e) => _reusedFired.Add(e.Rule.Name);
-        var expected = RuleEvaluator.Evaluate(_rules, _delivery, _prior);
+        var expected = Inputs.Evaluate(_rules, _delivery, _prior);
         for (var i = 0; i < 3; i++)
         {
             var (changes, intents, next, fired) = ReuseSessionOnce();
@@ -55,8 +55,8 @@ public class EvaluateBreakdownBenchmarks
     [GlobalCleanup]
     public void Cleanup() => RuleSetup.Dispose(_folder, _rules);
 
-    [Benchmark(Baseline = true, Description = "Engine: RuleEvaluator.Evaluate")]
-    public object EngineEvaluate() => RuleEvaluator.Evaluate(_rules, _delivery, _prior);
+    [Benchmark(Baseline = true, Description = "Engine: EvaluationPipeline.Evaluate")]
+    public object EngineEvaluate() => Inputs.Evaluate(_rules, _delivery, _prior);
 
     [Benchmark(Description = "1. CreateSession")]
     public ISession CreateSession() => _rules.SessionFactory.CreateSession();

@@ -1,4 +1,7 @@
 using FreeScoutRules.Engine.Parsing;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Facts;
 using FreeScoutRules.FreeScout;
 
@@ -38,5 +41,15 @@ internal static class Inputs
         var delivery = new Delivery("bench:1", EventName, conversation.UpdatedAt!.Value.AddSeconds(2), conversation);
         var prior = new PriorState(conversation.Id, ConversationStatus.Active, delivery.UpdatedAt.AddMinutes(-5));
         return (delivery, prior);
+    }
+
+    private static readonly EvaluationPipeline Pipeline = new(PipelineSettings.Default);
+    private static KnownConversation? _state;
+
+    /// <summary>The engine's evaluation (<see cref="EvaluationPipeline.Evaluate"/>) of a delivery against a known prior state.</summary>
+    public static EvaluationResult Evaluate(RuleSetGeneration rules, Delivery delivery, PriorState prior)
+    {
+        var state = _state is { } known && ReferenceEquals(known.Known, prior) ? known : _state = new KnownConversation(prior.ConversationId, prior, []);
+        return Pipeline.Evaluate(rules, delivery, state);
     }
 }

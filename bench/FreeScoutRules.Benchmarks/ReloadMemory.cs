@@ -1,5 +1,5 @@
 using System.Globalization;
-using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Rules;
 
 namespace FreeScoutRules.Benchmarks;
@@ -23,7 +23,7 @@ internal static class ReloadMemory
         for (var i = 1; i <= reloads; i++)
         {
             var generation = RuleSetCompiler.Compile(rules, cache);
-            RuleEvaluator.Evaluate(generation, delivery, prior);
+            Inputs.Evaluate(generation, delivery, prior);
             holder.Set(generation)?.Unload();
             if (i % Math.Max(1, reloads / 10) == 0)
             {

@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
-using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Actions;
 using FreeScoutRules.Facts;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -38,20 +40,18 @@ internal static class StorageCost
         {
             var unique = bodies[i];
             stored[i] = await writer.SubmitAsync(new StoreDeliveryOperation(
-                "convo.status", unique, SHA256.HashData(unique), conversations[i % conversations.Length], DateTimeOffset.UtcNow));
+                new NewDelivery("convo.status", unique, SHA256.HashData(unique), conversations[i % conversations.Length].Id, DateTimeOffset.UtcNow)));
         });
 
         await MeasureAsync("apply results (dispatch)", count, async i =>
         {
             var conversationId = 1_000 + (i % conversations.Length);
-            var evaluation = new Evaluation(
-                [new StatusChanged(conversationId, 1, "active", "closed", "convo.status", delivery.UpdatedAt, null)],
-                [],
-                new NextState(conversationId, "closed", delivery.UpdatedAt),
-                ["status.changed-from-known-state"]);
-            await writer.SubmitAsync(new ApplyEvaluationOperation(
-                stored[i].DeliveryId, conversationId, stored[i].Sequence!.Value, evaluation, DateTimeOffset.UtcNow, "g",
-                new RuleActionLimit(20, TimeSpan.FromHours(1))));
+            var changes = new List<StatusChanged> { new(conversationId, 1, "active", "closed", "convo.status", delivery.UpdatedAt, null) };
+            var intentsOf = new List<ActionIntent>([]);
+            var commit = new EvaluationCommit(
+                stored[i].DeliveryId, conversationId, stored[i].Sequence!.Value, DateTimeOffset.UtcNow, "g", new NextState(conversationId, "closed", delivery.UpdatedAt), changes, intentsOf,
+                new DeliveryResult([], ["status.changed-from-known-state"], [], false));
+            await writer.SubmitAsync(new ApplyEvaluationOperation(commit));
         });
 
         writer.Complete();

@@ -15,8 +15,7 @@ namespace FreeScoutRules.Engine.Actions;
 /// it only reads the outbox and writes attempt records through the single writer. Thread-safe.
 /// </summary>
 internal sealed partial class ActionRunner(
-    OutboxQueries outbox,
-    InboxWriter writer,
+    IOutbox outbox,
     PluginSetHolder plugins,
     IHttpClientFactory httpClientFactory,
     ActionsOptions options,
@@ -40,7 +39,7 @@ internal sealed partial class ActionRunner(
         {
             do
             {
-                List<DueIntent> due;
+                IReadOnlyList<DueIntent> due;
                 HashSet<long> running;
                 lock (_gate)
                 {
@@ -51,7 +50,7 @@ internal sealed partial class ActionRunner(
                 {
                     due = await outbox.DueAsync(time.GetUtcNow(), options.Concurrency * 4, running, cancellationToken);
                 }
-                catch (Microsoft.Data.Sqlite.SqliteException ex)
+                catch (StorageException ex)
                 {
                     LogOutboxUnreadable(_logger, ex);
                     continue;
@@ -147,12 +146,12 @@ internal sealed partial class ActionRunner(
         };
         var outcome = result.Outcome switch
         {
-            ActionOutcome.Done => "done",
-            ActionOutcome.PermanentFailure => "failed",
-            _ => "retryable",
+            ActionOutcome.Done => AttemptOutcome.Done,
+            ActionOutcome.PermanentFailure => AttemptOutcome.Failed,
+            _ => AttemptOutcome.Retryable,
         };
-        await writer.SubmitAsync(
-            new RecordAttemptOperation(intent.Id, attempt, started, duration, outcome, result.Reason, state, next), CancellationToken.None);
+        await outbox.RecordAttemptAsync(
+            new AttemptCommit(intent.Id, attempt, started, duration, outcome, result.Reason, state, next), CancellationToken.None);
         if (state == IntentState.Dead)
         {
             LogDeadLetter(_logger, intent.Id, intent.Action, intent.Rule, attempt, result.Reason ?? "");

@@ -48,6 +48,9 @@ internal sealed class DispatchOptions
     /// </summary>
     public int RuleActionLimit { get; set; } = 20;
 
-    /// <summary>The window of <see cref="RuleActionLimit"/>. Default 1 hour.</summary>
+    /// <summary>The window of <see cref="RuleActionLimit"/>, counted by when deliveries arrived. Default 1 hour.</summary>
     public TimeSpan RuleActionWindow { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>The settings of the evaluation pipeline, the same for <c>serve</c> and the CLI verbs.</summary>
+    public Pipeline.PipelineSettings PipelineSettings() => new(BotUserId, RuleActionLimit, RuleActionWindow);
 }

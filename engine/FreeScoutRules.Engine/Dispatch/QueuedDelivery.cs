@@ -1,11 +1,31 @@
+using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.FreeScout;
 
 namespace FreeScoutRules.Engine.Dispatch;
 
 /// <summary>
 /// A stored delivery waiting in its conversation's lane. Fresh ones carry the conversation parsed at
-/// ingestion; recovered ones carry the stored body, parsed again when their turn comes.
+/// ingestion; recovered and re-run ones carry the stored body, parsed again when their turn comes.
 /// </summary>
+/// <remarks>Previous: What an earlier run recorded, for a delivery put back in line (a re-run).</remarks>
 internal sealed record QueuedDelivery(
     long Id, string Event, int ConversationId, long Sequence, DateTimeOffset ReceivedAt,
-    Conversation? Conversation, byte[]? Body, int Attempts = 0);
+    Conversation? Conversation, byte[]? Body, int Attempts = 0, DeliveryResult? Previous = null)
+{
+    /// <summary>A stored delivery, to be parsed again.</summary>
+    public static QueuedDelivery From(StoredDelivery stored)
+    {
+        ArgumentNullException.ThrowIfNull(stored);
+        return new(stored.Id, stored.Event, stored.ConversationId, stored.Sequence, stored.ReceivedAt, null, stored.Body, stored.Attempts, stored.Result);
+    }
+
+    /// <summary>
+    /// For a re-run of a delivery that was processed (done, with rule failures): the rules that failed
+    /// then, the only ones whose intents are queued now. <c>null</c> for a first run, or a re-run of a
+    /// parked delivery (its status rules failed, so nothing of it was committed).
+    /// </summary>
+    public IReadOnlySet<string>? RerunRules =>
+        Previous is { } previous && previous.RuleFailures?.Any(f => f.BuiltIn) != true
+            ? (previous.RuleFailures ?? []).Select(f => f.Rule).ToHashSet(StringComparer.Ordinal)
+            : null;
+}

@@ -1,6 +1,4 @@
-using FreeScoutRules.Actions;
-using FreeScoutRules.Engine.Processing;
-using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Facts;
 using NRules;
 
@@ -11,83 +9,74 @@ namespace FreeScoutRules.Engine.Explain;
 /// <param name="File">The rule file.</param>
 /// <param name="Fired">True when it fired.</param>
 /// <param name="Reason">For a rule that did not fire: the first condition that failed (with the
-/// facts it failed on), the fact types it needed that were absent, or what else stopped it.</param>
-internal sealed record RuleExplanation(string Rule, string File, bool Fired, string? Reason);
+/// facts it failed on), the fact types it needed that were absent, or what else stopped it. For one
+/// that fired: what became of its intents when they were not queued, or its failure.</param>
+/// <param name="DependsOn">Settings this rule's result depends on, with their values in force.</param>
+internal sealed record RuleExplanation(string Rule, string File, bool Fired, string? Reason, IReadOnlyList<string> DependsOn);
 
 /// <summary>
-/// Runs one delivery like <see cref="RuleEvaluator"/> and listens to NRules' diagnostic events to
-/// tell, for every rule, whether it fired and, for one that did not, which condition failed first.
-/// For people and tools, not for the hot path: it records every condition evaluation.
+/// Explains one delivery: the same evaluation as everywhere (<see cref="EvaluationPipeline"/>, through
+/// the <see cref="OfflineEvaluator"/> that ran the conversation's earlier deliveries), with NRules'
+/// condition events recorded to tell, for every rule, whether it fired and, for one that did not,
+/// which condition failed first. For people and tools, not for the hot path.
 /// </summary>
 internal static class RuleExplainer
 {
-    public static (IReadOnlyList<RuleExplanation> Rules, Evaluation? Evaluation, string? Error) Explain(
-        RuleSetGeneration rules, Delivery delivery, PriorState? prior)
+    public static (IReadOnlyList<RuleExplanation> Rules, EvaluationResult Result) Explain(OfflineEvaluator evaluator, Delivery delivery)
     {
-        ArgumentNullException.ThrowIfNull(rules);
+        ArgumentNullException.ThrowIfNull(evaluator);
         ArgumentNullException.ThrowIfNull(delivery);
-        var session = rules.SessionFactory.CreateSession();
-        session.DependencyResolver = new DeliveryResolver(delivery);
-        var fired = new List<string>();
         var firstFailure = new Dictionary<string, string>(StringComparer.Ordinal);
-        session.Events.RuleFiredEvent += (_, e) => fired.Add(e.Rule.Name);
-        session.Events.LhsExpressionEvaluatedEvent += (_, e) =>
+        HashSet<Type> present = [];
+        var result = evaluator.Process(delivery, session =>
         {
-            if (e.Exception is null && e.Result is not false)
+            session.Events.LhsExpressionEvaluatedEvent += (_, e) =>
             {
-                return;
+                if (e.Exception is null && e.Result is not false)
+                {
+                    return;
+                }
+
+                var facts = string.Join(", ", e.Facts?.Select(f => f.Value?.GetType().Name ?? "null") ?? []);
+                var what = e.Exception is null
+                    ? $"condition {e.Expression} was false (on {facts})"
+                    : $"condition {e.Expression} threw {e.Exception.GetType().Name}: {e.Exception.Message} (on {facts})";
+                foreach (var rule in e.Rules)
+                {
+                    firstFailure.TryAdd(rule.Name, what);
+                }
+            };
+            session.Events.FactInsertedEvent += (_, e) => present.Add(e.Fact.Value?.GetType() ?? e.Fact.Type);
+        });
+
+        var settings = evaluator.Pipeline.Settings;
+        var explanations = evaluator.Rules.Rules.Select(rule =>
+        {
+            var dependsOn = rule.Settings.Select(s => s == "Dispatch:BotUserId"
+                ? $"{s} = {(settings.BotUserId?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "(not set: no OwnWrite fact is ever inserted)")}"
+                : s).ToList();
+            if (result.Failures.FirstOrDefault(f => f.Rule == rule.Name) is { } failure)
+            {
+                return new RuleExplanation(rule.Name, rule.File, result.RulesFired.Contains(rule.Name),
+                    $"failed in {failure.Where}: {failure.Message}", dependsOn);
             }
 
-            var facts = string.Join(", ", e.Facts?.Select(f => f.Value?.GetType().Name ?? "null") ?? []);
-            var what = e.Exception is null
-                ? $"condition {e.Expression} was false (on {facts})"
-                : $"condition {e.Expression} threw {e.Exception.GetType().Name}: {e.Exception.Message} (on {facts})";
-            foreach (var rule in e.Rules)
+            if (result.RulesFired.Contains(rule.Name))
             {
-                firstFailure.TryAdd(rule.Name, what);
-            }
-        };
-
-        string? error = null;
-        Evaluation? evaluation = null;
-        try
-        {
-            session.Insert(delivery);
-            if (prior is not null)
-            {
-                session.Insert(prior);
+                var held = result.Suppressed.Where(s => s.Intent.Rule == rule.Name).Select(s => s.Reason).ToList();
+                return new RuleExplanation(rule.Name, rule.File, true, held.Count == 0 ? null : string.Join(" ", held), dependsOn);
             }
 
-            session.Fire();
-            evaluation = new Evaluation(
-                [.. session.Query<StatusChanged>().AsEnumerable()],
-                [.. session.Query<ActionIntent>().AsEnumerable()],
-                session.Query<NextState>().AsEnumerable().FirstOrDefault(),
-                fired);
-        }
-        catch (Exception ex) when (ex is NRules.RuleExecutionException or RuleExpressionEvaluationException)
-        {
-            error = ex.GetBaseException().Message;
-        }
-
-        var present = new HashSet<Type>(session.Query<object>().AsEnumerable().Select(f => f.GetType()));
-        var explanations = rules.Rules.Select(rule =>
-        {
-            if (fired.Contains(rule.Name))
+            if (firstFailure.TryGetValue(rule.Name, out var failed))
             {
-                return new RuleExplanation(rule.Name, rule.File, true, null);
-            }
-
-            if (firstFailure.TryGetValue(rule.Name, out var failure))
-            {
-                return new RuleExplanation(rule.Name, rule.File, false, failure);
+                return new RuleExplanation(rule.Name, rule.File, false, failed, dependsOn);
             }
 
             var missing = rule.FactTypes.Where(t => !present.Any(t.IsAssignableFrom)).Select(t => t.Name).ToList();
             return new RuleExplanation(rule.Name, rule.File, false, missing.Count > 0
                 ? $"no {string.Join(" or ", missing)} fact in the session"
-                : "its conditions held for each fact, but no combination matched (a join or a Not/Exists pattern stopped it)");
+                : "its conditions held for each fact, but no combination matched (a join or a Not/Exists pattern stopped it)", dependsOn);
         }).ToList();
-        return (explanations, evaluation, error);
+        return (explanations, result);
     }
 }

@@ -12,7 +12,7 @@ namespace FreeScoutRules.Engine.Ingestion;
 /// in commit order. Nothing refused is stored. Thread-safe.
 /// </summary>
 internal sealed class WebhookIngestor(
-    WebhookOptions options, InboxWriter writer, Dispatcher dispatcher, TimeProvider time, EngineMetrics metrics)
+    WebhookOptions options, IInbox inbox, Dispatcher dispatcher, TimeProvider time, EngineMetrics metrics)
 {
     private readonly SignatureVerifier? _verifier = options.SkipsSignatures ? null : new SignatureVerifier(options.Secret!);
     private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = options.AcceptCustomEvents });
@@ -43,16 +43,13 @@ internal sealed class WebhookIngestor(
 
         var delivery = parsed.Delivery;
         var receivedAt = time.GetUtcNow();
-        var stored = await writer.SubmitAsync(
-            new StoreDeliveryOperation(delivery.Event, body, SHA256.HashData(body), delivery.Conversation, receivedAt,
-                (result, conversation) =>
-                {
-                    if (conversation is not null)
-                    {
-                        dispatcher.Enqueue(new QueuedDelivery(
-                            result.DeliveryId, delivery.Event, conversation.Id, result.Sequence!.Value, receivedAt, conversation, null));
-                    }
-                }),
+        var conversation = delivery.Conversation;
+        var stored = await inbox.StoreAsync(
+            new NewDelivery(delivery.Event, body, SHA256.HashData(body), conversation?.Id, receivedAt),
+            conversation is null
+                ? null
+                : result => dispatcher.Enqueue(new QueuedDelivery(
+                    result.DeliveryId, delivery.Event, conversation.Id, result.Sequence!.Value, receivedAt, conversation, null)),
             cancellationToken);
         if (stored.Duplicate)
         {

@@ -1,10 +1,7 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
 using FreeScoutRules.Engine.Parsing;
-using FreeScoutRules.Engine.Processing;
-using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Storage;
-using FreeScoutRules.Facts;
 
 namespace FreeScoutRules.Engine.Replay;
 
@@ -16,10 +13,11 @@ internal sealed record ReplayDifference(
 internal sealed record ReplayReport(int Replayed, int Compared, IReadOnlyList<ReplayDifference> Differences, IReadOnlyList<string> Failures);
 
 /// <summary>
-/// Runs stored deliveries again through another rule generation, with fresh in-memory state and no
-/// side effect (nothing is written, no action runs), and compares what it derives with what the
-/// server recorded. Every delivery of the chosen conversations runs, so the state is the one those
-/// rules would have built; only deliveries received in [since, until) are compared.
+/// A dry run against history: runs stored deliveries again through a rule generation with the
+/// <see cref="OfflineEvaluator"/> (the pipeline the server runs, with fresh in-memory state and no side
+/// effect: nothing is written, no action runs), and compares what it derives with what the server
+/// recorded. Every delivery of the chosen conversations runs, so the state is the one those rules
+/// would have built; only deliveries received in [since, until) are compared.
 /// </summary>
 internal static class Replayer
 {
@@ -29,31 +27,29 @@ internal static class Replayer
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    public static async Task<ReplayReport> ReplayAsync(
-        IReadOnlyList<(StoredPendingDelivery Delivery, string Outcome, DeliveryResult? Result)> history,
-        RuleSetGeneration rules, DateTimeOffset? since, DateTimeOffset? until, CancellationToken cancellationToken)
+    public static ReplayReport Replay(
+        IReadOnlyList<StoredDelivery> history, OfflineEvaluator evaluator, DateTimeOffset? since, DateTimeOffset? until)
     {
+        ArgumentNullException.ThrowIfNull(history);
+        ArgumentNullException.ThrowIfNull(evaluator);
         var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true });
-        var processor = new DeliveryProcessor(rules, new InMemoryConversationStateStore());
         var differences = new List<ReplayDifference>();
         var failures = new List<string>();
         var compared = 0;
-        foreach (var (stored, _, result) in history)
+        foreach (var stored in history)
         {
-            if (stored.ToDelivery(parser, out var problem) is not { } delivery)
+            var parsed = parser.Parse(stored.Event, stored.Body);
+            if (parsed.Delivery?.Conversation is not { } conversation)
             {
-                failures.Add($"delivery {stored.Id}: {problem}");
+                failures.Add($"delivery {stored.Id}: {parsed.Problem?.Message ?? "The stored body is not a conversation."}");
                 continue;
             }
 
-            Evaluation? evaluation = null;
-            try
+            var delivery = new Facts.Delivery(stored.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), stored.Event, stored.ReceivedAt, conversation);
+            var result = evaluator.Process(delivery);
+            if (result.Failures.Count > 0)
             {
-                evaluation = await processor.ProcessAsync(delivery, cancellationToken);
-            }
-            catch (RuleFailedException ex)
-            {
-                failures.Add($"delivery {stored.Id}: {ex.Message}");
+                failures.Add($"delivery {stored.Id}: {result.DescribeFailures()}");
             }
 
             if ((since is not null && stored.ReceivedAt < since) || (until is not null && stored.ReceivedAt >= until))
@@ -62,8 +58,8 @@ internal static class Replayer
             }
 
             compared++;
-            var before = Describe(result);
-            var after = Describe(evaluation);
+            var before = Describe(stored.Outcome == DeliveryOutcome.Done ? stored.Result : null);
+            var after = Describe(result.BuiltInFailed ? null : result.ToRecord());
             Diff(stored, before.Changes, after.Changes, "statusChanged", differences);
             Diff(stored, before.Intents, after.Intents, "action", differences);
         }
@@ -73,21 +69,11 @@ internal static class Replayer
 
     private static (List<string> Changes, List<string> Intents) Describe(DeliveryResult? result) => result is null
         ? ([], [])
-        : ([.. result.StatusChanges.Select(c => Change(c.From, c.To, c.Via))],
-           [.. result.ActionIntents.Select(i => Intent(i.Rule, i.Action, i.Arguments.GetRawText()))]);
-
-    private static (List<string> Changes, List<string> Intents) Describe(Evaluation? evaluation) => evaluation is null
-        ? ([], [])
-        : ([.. evaluation.StatusChanges.Select(c => Change(c.From, c.To, c.Via))],
-           [.. evaluation.Intents.Select(i => Intent(i.Rule, i.Action, i.Arguments))]);
-
-    private static string Change(string? from, string to, string via) => $"status {from ?? "(unknown)"} -> {to} via {via}";
-
-    private static string Intent(string rule, string action, string arguments) =>
-        $"action {action} {JsonNode.Parse(arguments)?.ToJsonString(Canonical)} (rule {rule})";
+        : ([.. result.StatusChanges.Select(c => $"status {c.From ?? "(unknown)"} -> {c.To} via {c.Via}")],
+           [.. result.ActionIntents.Select(i => $"action {i.Action} {JsonNode.Parse(i.Arguments.GetRawText())?.ToJsonString(Canonical)} (rule {i.Rule})")]);
 
     /// <summary>Multiset difference: what only one side has, each item once per extra occurrence.</summary>
-    private static void Diff(StoredPendingDelivery stored, List<string> before, List<string> after, string kind, List<ReplayDifference> differences)
+    private static void Diff(StoredDelivery stored, List<string> before, List<string> after, string kind, List<ReplayDifference> differences)
     {
         var remaining = new List<string>(before);
         foreach (var item in after)

@@ -21,6 +21,9 @@ internal static class EngineDiagnosticIds
     /// <summary><c>dynamic</c> in a rule file: it pins the rule generation in memory.</summary>
     public const string DynamicInRule = "FSR0005";
 
+    /// <summary>The rules folder's <c>status-change.csx</c> differs from the built-in status rules, and so replaces them.</summary>
+    public const string OverridesBuiltInRules = "FSR0006";
+
     /// <summary>The rules folder does not exist or holds no <c>.csx</c> file.</summary>
     public const string NoRules = "FSR0100";
 

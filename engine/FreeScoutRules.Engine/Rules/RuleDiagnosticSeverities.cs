@@ -14,6 +14,7 @@ internal sealed class RuleDiagnosticSeverities
         [EngineDiagnosticIds.UnknownAction] = RuleDiagnosticSeverity.Warning,
         [EngineDiagnosticIds.BlockingCall] = RuleDiagnosticSeverity.Error,
         [EngineDiagnosticIds.DynamicInRule] = RuleDiagnosticSeverity.Error,
+        [EngineDiagnosticIds.OverridesBuiltInRules] = RuleDiagnosticSeverity.Warning,
     };
 
     private readonly Dictionary<string, RuleDiagnosticSeverity?> _severities;

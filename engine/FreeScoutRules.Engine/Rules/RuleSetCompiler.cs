@@ -17,6 +17,9 @@ namespace FreeScoutRules.Engine.Rules;
 /// </summary>
 internal static class RuleSetCompiler
 {
+    /// <summary>The start of every rule assembly's name: frames of rule files' own code are recognised by it.</summary>
+    public const string AssemblyPrefix = "rules.";
+
     /// <param name="rulesDirectory">The rules folder.</param>
     /// <param name="cache">Compiled files kept across compiles and restarts, or <c>null</c> to compile everything.</param>
     /// <exception cref="RuleCompilationException">Any error in any file; all of them are listed.</exception>
@@ -30,7 +33,7 @@ internal static class RuleSetCompiler
         // next reload compiles it, rather than being taken for what was compiled.
         var hash = HashDirectory(rulesDirectory);
         var diagnostics = new List<RuleDiagnostic>();
-        var sources = ReadRuleFiles(rulesDirectory, diagnostics);
+        var sources = ReadRuleFiles(rulesDirectory, diagnostics, severities);
         var images = new List<(string File, byte[] Image)>();
         var helpersHash = cache is null
             ? ""
@@ -69,7 +72,7 @@ internal static class RuleSetCompiler
         var context = new RuleLoadContext($"rules-{hash[..12]}");
         try
         {
-            var (definitions, rules) = Define(context, images, diagnostics);
+            var (definitions, rules) = Define(context, images, sources, diagnostics);
             ThrowIfErrors(diagnostics);
             var factory = CompileSessionFactory(definitions, rules, diagnostics);
             ThrowIfErrors(diagnostics);
@@ -97,7 +100,7 @@ internal static class RuleSetCompiler
             RuleDiagnosticSeverities.Default);
     }
 
-    private static List<(string File, string Code)> ReadRuleFiles(string rulesDirectory, List<RuleDiagnostic> diagnostics)
+    private static List<(string File, string Code)> ReadRuleFiles(string rulesDirectory, List<RuleDiagnostic> diagnostics, RuleDiagnosticSeverities severities)
     {
         if (!Directory.Exists(rulesDirectory))
         {
@@ -126,6 +129,7 @@ internal static class RuleSetCompiler
             }
         }
 
+        BuiltInRules.AddTo(sources, diagnostics, severities);
         return sources;
     }
 
@@ -133,7 +137,7 @@ internal static class RuleSetCompiler
         string file, string code, List<RuleDiagnostic> diagnostics, RuleDiagnosticSeverities severities, IReadOnlySet<string>? knownActions = null)
     {
         var compilation = CSharpScript.Create(code, ScriptCompilationOptions.For(file)).GetCompilation()
-            .WithAssemblyName($"rules.{Path.GetFileNameWithoutExtension(file)}.{Guid.NewGuid():N}");
+            .WithAssemblyName($"{AssemblyPrefix}{Path.GetFileNameWithoutExtension(file).Replace(':', '-')}.{Guid.NewGuid():N}");
         using var image = new MemoryStream();
         var result = compilation.Emit(image);
         diagnostics.AddRange(result.Diagnostics
@@ -150,13 +154,14 @@ internal static class RuleSetCompiler
     }
 
     private static (List<IRuleDefinition> Definitions, List<CompiledRule> Rules) Define(
-        RuleLoadContext context, List<(string File, byte[] Image)> images, List<RuleDiagnostic> diagnostics)
+        RuleLoadContext context, List<(string File, byte[] Image)> images, List<(string File, string Code)> sources, List<RuleDiagnostic> diagnostics)
     {
         var factory = new RuleDefinitionFactory();
         var definitions = new List<IRuleDefinition>();
         var rules = new List<CompiledRule>();
         foreach (var (file, image) in images)
         {
+            var declarations = ClassDeclarations(sources.First(s => s.File == file).Code);
             using var stream = new MemoryStream(image, writable: false);
             var assembly = context.LoadFromStream(stream);
             foreach (var type in assembly.GetTypes().Where(IsRuleType).OrderBy(t => t.FullName, StringComparer.Ordinal))
@@ -167,7 +172,13 @@ internal static class RuleSetCompiler
                     var definition = factory.Create(rule);
                     var name = definition.Name == type.FullName ? type.Name : definition.Name;
                     definitions.Add(name == definition.Name ? definition : new RenamedRuleDefinition(definition, name));
-                    rules.Add(new CompiledRule(name, file) { FactTypes = FactTypesOf(definition.LeftHandSide) });
+                    rules.Add(new CompiledRule(name, file)
+                    {
+                        FactTypes = FactTypesOf(definition.LeftHandSide),
+                        Location = declarations.TryGetValue(type.Name, out var at) ? $"{file}({at.Line},{at.Column})" : file,
+                        BuiltIn = BuiltInRules.IsStatusRulesFile(file),
+                        Settings = MatchesAny(definition.LeftHandSide, typeof(FreeScoutRules.Facts.OwnWrite)) ? ["Dispatch:BotUserId"] : [],
+                    });
                 }
                 catch (Exception ex)
                 {
@@ -191,6 +202,21 @@ internal static class RuleSetCompiler
         return (definitions, rules);
     }
 
+    /// <summary>Where each class of a rule file is declared (1-based line and column), by class name.</summary>
+    private static Dictionary<string, (int Line, int Column)> ClassDeclarations(string code)
+    {
+        var tree = Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(
+            code, Microsoft.CodeAnalysis.CSharp.CSharpParseOptions.Default.WithKind(SourceCodeKind.Script));
+        var declarations = new Dictionary<string, (int, int)>(StringComparer.Ordinal);
+        foreach (var declaration in tree.GetRoot().DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.ClassDeclarationSyntax>())
+        {
+            var start = declaration.Identifier.GetLocation().GetLineSpan().StartLinePosition;
+            declarations.TryAdd(declaration.Identifier.ValueText, (start.Line + 1, start.Character + 1));
+        }
+
+        return declarations;
+    }
+
     private static NRules.ISessionFactory? CompileSessionFactory(
         List<IRuleDefinition> definitions, List<CompiledRule> rules, List<RuleDiagnostic> diagnostics)
     {
@@ -209,6 +235,18 @@ internal static class RuleSetCompiler
             return null;
         }
     }
+
+    /// <summary>True when any pattern of the rule (Not and Exists included) matches <paramref name="type"/>.</summary>
+    private static bool MatchesAny(RuleElement element, Type type) => element switch
+    {
+        PatternElement pattern => pattern.ValueType == type || (pattern.Source is { } source && MatchesAny(source, type)),
+        AggregateElement aggregate => MatchesAny(aggregate.Source, type),
+        ExistsElement exists => MatchesAny(exists.Source, type),
+        NotElement not => MatchesAny(not.Source, type),
+        ForAllElement forAll => MatchesAny(forAll.BasePattern, type) || forAll.Patterns.Any(p => MatchesAny(p, type)),
+        GroupElement group => group.ChildElements.Any(c => MatchesAny(c, type)),
+        _ => false,
+    };
 
     /// <summary>The fact types a rule needs present (Not patterns excluded: they need an absence).</summary>
     private static List<Type> FactTypesOf(RuleElement element)
@@ -298,6 +336,7 @@ internal static class RuleSetCompiler
         var files = Directory.GetFiles(rulesDirectory, "*.csx", SearchOption.AllDirectories);
         Array.Sort(files, StringComparer.Ordinal);
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(Encoding.UTF8.GetBytes($"built-in\n{BuiltInRules.Source}\n")); // a new engine's built-in rules are a new generation
         foreach (var file in files)
         {
             try

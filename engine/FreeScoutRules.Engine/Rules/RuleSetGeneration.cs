@@ -9,6 +9,7 @@ namespace FreeScoutRules.Engine.Rules;
 /// </summary>
 internal sealed class RuleSetGeneration
 {
+    private readonly Dictionary<string, CompiledRule> _byName;
     private RuleLoadContext? _loadContext;
 
     public RuleSetGeneration(
@@ -20,6 +21,7 @@ internal sealed class RuleSetGeneration
     {
         SessionFactory = sessionFactory;
         Rules = rules;
+        _byName = rules.ToDictionary(r => r.Name, StringComparer.Ordinal);
         Warnings = warnings;
         ContentHash = contentHash;
         _loadContext = loadContext;
@@ -28,6 +30,9 @@ internal sealed class RuleSetGeneration
     public ISessionFactory SessionFactory { get; }
 
     public IReadOnlyList<CompiledRule> Rules { get; }
+
+    /// <summary>The rule named <paramref name="name"/>, or <c>null</c>.</summary>
+    public CompiledRule? Find(string name) => _byName.GetValueOrDefault(name);
 
     /// <summary>Non-fatal diagnostics of the compile (compiler warnings).</summary>
     public IReadOnlyList<RuleDiagnostic> Warnings { get; }

@@ -18,7 +18,7 @@ internal sealed record ReloadReport(DateTimeOffset At, string ContentHash, bool 
 internal sealed partial class RulesReloader(
     string directory,
     RuleSetHolder holder,
-    InboxWriter writer,
+    IRuleGenerationLog log,
     TimeProvider time,
     EngineMetrics metrics,
     ILogger<RulesReloader> logger,
@@ -52,7 +52,7 @@ internal sealed partial class RulesReloader(
         var generation = RuleSetCompiler.Compile(directory, cache, severities, knownActions?.Invoke());
         holder.Set(generation);
         _loadedAt = time.GetUtcNow();
-        await writer.SubmitAsync(new RecordGenerationOperation(generation.ContentHash, _loadedAt, true, generation.Rules.Count, null), cancellationToken);
+        await log.RecordAsync(generation.ContentHash, _loadedAt, true, generation.Rules.Count, null, cancellationToken);
         LogLoaded(logger, generation.Rules.Count, Path.GetFullPath(directory), generation.ContentHash[..12], generation.CacheHits);
         foreach (var warning in generation.Warnings)
         {
@@ -109,7 +109,7 @@ internal sealed partial class RulesReloader(
             previous?.Unload();
             metrics.RulesReloaded(loaded: true);
             LogReloaded(logger, generation.Rules.Count, generation.ContentHash[..12], current.ContentHash[..12]);
-            await writer.SubmitAsync(new RecordGenerationOperation(generation.ContentHash, at, true, generation.Rules.Count, null), cancellationToken);
+            await log.RecordAsync(generation.ContentHash, at, true, generation.Rules.Count, null, cancellationToken);
         }
         catch (RuleCompilationException ex)
         {
@@ -117,7 +117,7 @@ internal sealed partial class RulesReloader(
             Volatile.Write(ref _lastFailure, new ReloadReport(at, hash, false, diagnostics));
             metrics.RulesReloaded(loaded: false);
             LogReloadFailed(logger, diagnostics.Count(d => d.IsError), current.ContentHash[..12], string.Join(Environment.NewLine, diagnostics));
-            await writer.SubmitAsync(new RecordGenerationOperation(hash, at, false, 0, string.Join("\n", diagnostics)), cancellationToken);
+            await log.RecordAsync(hash, at, false, 0, string.Join("\n", diagnostics), cancellationToken);
         }
     }
 

@@ -1,33 +1,38 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using FreeScoutRules.Engine.Processing;
 
 namespace FreeScoutRules.Engine.Storage;
 
-/// <summary>What processing a delivery produced, as kept in <c>deliveries.result</c> and shown by the admin API.</summary>
+/// <summary>
+/// What processing a delivery produced, as kept with the delivery and shown by the admin API:
+/// status changes, rules fired, the intents queued and those held back (with why), and the rules
+/// that failed on it. Written by the evaluation pipeline, stored as JSON.
+/// </summary>
 internal sealed record DeliveryResult(
     IReadOnlyList<StatusChangeRecord> StatusChanges,
     IReadOnlyList<string> RulesFired,
     IReadOnlyList<ActionIntentRecord> ActionIntents,
     bool Stale,
-    IReadOnlyList<string>? SuppressedIntents = null)
+    IReadOnlyList<string>? SuppressedIntents = null,
+    IReadOnlyList<RuleFailureRecord>? RuleFailures = null,
+    IReadOnlyList<string>? Facts = null)
 {
-    public static DeliveryResult From(Evaluation evaluation) => new(
-        [.. evaluation.StatusChanges.Select(c => new StatusChangeRecord(c.From, c.To, c.Via, c.At, c.By?.Id))],
-        evaluation.RulesFired,
-        [.. evaluation.Intents.Select(i => new ActionIntentRecord(i.Rule, i.Action, JsonDocument.Parse(i.Arguments).RootElement.Clone()))],
-        evaluation.NextState is null);
-
     public string ToJson() => JsonSerializer.Serialize(this, StorageJsonContext.Default.DeliveryResult);
 
     public static DeliveryResult? FromJson(string? json) =>
         json is null ? null : JsonSerializer.Deserialize(json, StorageJsonContext.Default.DeliveryResult);
 }
 
+/// <remarks>ByUserId: Who made the change, when the payload says so.</remarks>
 internal sealed record StatusChangeRecord(string? From, string To, string Via, DateTimeOffset At, int? ByUserId);
 
 internal sealed record ActionIntentRecord(string Rule, string Action, JsonElement Arguments);
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+/// <summary>A rule that threw on a delivery: which, where it is defined, what it was doing, the error.</summary>
+/// <remarks>Location: The rule's place in its file, <c>file(line,col)</c>.</remarks>
+/// <remarks>Where: The condition or action that threw, or the first frame of the rule file's own code.</remarks>
+internal sealed record RuleFailureRecord(string Rule, string Location, string Where, string Message, bool BuiltIn);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(DeliveryResult))]
 internal sealed partial class StorageJsonContext : JsonSerializerContext;

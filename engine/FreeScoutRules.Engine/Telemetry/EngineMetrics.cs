@@ -18,6 +18,9 @@ internal sealed class EngineMetrics
     private readonly Counter<long> _statusChanges;
     private readonly Histogram<double> _latency;
     private readonly Counter<long> _reloads;
+    private readonly Counter<long> _ruleFailures;
+    private readonly Counter<long> _storageFailures;
+    private readonly Counter<long> _loopFailures;
 
     public EngineMetrics(IMeterFactory meterFactory)
     {
@@ -29,6 +32,9 @@ internal sealed class EngineMetrics
         _processed = Meter.CreateCounter<long>("freescout_rules.deliveries.processed", "{delivery}", "Deliveries dispatched through the rules, by outcome.");
         _statusChanges = Meter.CreateCounter<long>("freescout_rules.status_changes", "{change}", "StatusChanged facts derived, by new status.");
         _reloads = Meter.CreateCounter<long>("freescout_rules.rules.reloads", "{reload}", "Rule folder reloads, by outcome (loaded, failed).");
+        _ruleFailures = Meter.CreateCounter<long>("freescout_rules.rules.failures", "{failure}", "Rules that threw on a delivery (each failed alone; the other rules ran), by rule.");
+        _storageFailures = Meter.CreateCounter<long>("freescout_rules.storage.failures", "{failure}", "Storage reads or writes that failed and are tried again, by where.");
+        _loopFailures = Meter.CreateCounter<long>("freescout_rules.loops.failures", "{failure}", "Background loops that failed unexpectedly, by loop.");
         _latency = Meter.CreateHistogram<double>("freescout_rules.processing.latency", "ms", "From receipt to committed processing.");
     }
 
@@ -45,6 +51,12 @@ internal sealed class EngineMetrics
         _processed.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
         _latency.Record(latencyMilliseconds);
     }
+
+    public void RuleFailed(string rule) => _ruleFailures.Add(1, new KeyValuePair<string, object?>("rule", rule));
+
+    public void StorageFailed(string where) => _storageFailures.Add(1, new KeyValuePair<string, object?>("where", where));
+
+    public void LoopFailed(string loop) => _loopFailures.Add(1, new KeyValuePair<string, object?>("loop", loop));
 
     public void RulesReloaded(bool loaded) => _reloads.Add(1, new KeyValuePair<string, object?>("outcome", loaded ? "loaded" : "failed"));
 

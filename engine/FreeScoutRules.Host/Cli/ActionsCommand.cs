@@ -1,6 +1,7 @@
 using System.CommandLine;
-using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Storage.Sqlite;
+using FreeScoutRules.Host.Settings;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FreeScoutRules.Host.Cli;
@@ -15,24 +16,24 @@ internal static class ActionsCommand
 {
     public static Command Create()
     {
-        var dataDir = new Option<DirectoryInfo>("--data-dir") { Description = "The server's data directory.", Required = true };
+        var dataDir = CommonOptions.DataDirectory("The server's data directory.");
         var state = new Option<string?>("--state") { Description = "pending, done or dead." };
         var id = new Option<long>("--id") { Description = "The action intent to retry (a dead one).", Required = true };
         var list = new Command("list", "List action intents with their attempts, newest first.") { dataDir, state };
-        list.SetAction((result, cancellationToken) => ListAsync(result.GetRequiredValue(dataDir), result.GetValue(state), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken));
+        list.SetAction((result, cancellationToken) => ListAsync(result.GetValue(dataDir), result.GetValue(state), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken));
         var retry = new Command("retry", "Put a dead action intent back in line with fresh attempts.") { dataDir, id };
-        retry.SetAction((result, cancellationToken) => RetryAsync(result.GetRequiredValue(dataDir), result.GetValue(id), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken));
+        retry.SetAction((result, cancellationToken) => RetryAsync(result.GetValue(dataDir), result.GetValue(id), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken));
         return new Command("actions", "The outbox of action intents: list them, retry dead ones.") { list, retry };
     }
 
-    private static async Task<int> ListAsync(DirectoryInfo dataDir, string? state, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    private static async Task<int> ListAsync(DirectoryInfo? dataDir, string? state, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         if (Database(dataDir, readOnly: true, error) is not { } database)
         {
             return ExitCodes.CannotRun;
         }
 
-        foreach (var intent in await new OutboxQueries(database).ListAsync(null, state, 1000, cancellationToken))
+        foreach (var intent in await database.ListAsync(null, state, 1000, cancellationToken))
         {
             await output.WriteLineAsync(
                 $"{intent.Id}  {intent.State,-7}  {intent.Action}  rule {intent.Rule}  conversation {intent.ConversationId}  delivery {intent.DeliveryId}  attempts {intent.Attempts}{(intent.LastError is null ? "" : "  " + intent.LastError)}");
@@ -41,18 +42,16 @@ internal static class ActionsCommand
         return ExitCodes.Ok;
     }
 
-    private static async Task<int> RetryAsync(DirectoryInfo dataDir, long id, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    private static async Task<int> RetryAsync(DirectoryInfo? dataDir, long id, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         if (Database(dataDir, readOnly: false, error) is not { } database)
         {
             return ExitCodes.CannotRun;
         }
 
-        var options = new StorageOptions { DataDirectory = dataDir.FullName };
-        var writer = new InboxWriter(database, options, NullLogger<InboxWriter>.Instance);
-        var loop = writer.RunAsync(cancellationToken);
-        var retried = await writer.SubmitAsync(new RetryDeadIntentOperation(id), cancellationToken);
-        writer.Complete();
+        var loop = database.RunAsync(cancellationToken);
+        var retried = await database.RetryDeadAsync(id, cancellationToken);
+        database.Complete();
         await loop;
         if (!retried)
         {
@@ -64,15 +63,19 @@ internal static class ActionsCommand
         return ExitCodes.Ok;
     }
 
-    private static SqliteDatabase? Database(DirectoryInfo dataDir, bool readOnly, TextWriter error)
+    private static SqliteStorage? Database(DirectoryInfo? dataDir, bool readOnly, TextWriter error)
     {
-        var options = new StorageOptions { DataDirectory = dataDir.FullName };
-        if (File.Exists(options.DatabasePath))
+        if (EngineSettings.Load(CommonOptions.Flags(null, dataDir, null, error)!, error) is not { } settings)
         {
-            return new SqliteDatabase(options, readOnly);
+            return null;
         }
 
-        error.WriteLine($"{options.DatabasePath}: no database here (give the server's --data-dir).");
+        if (File.Exists(settings.Storage.DatabasePath))
+        {
+            return new SqliteStorage(settings.Storage, NullLogger<InboxWriter>.Instance, readOnly);
+        }
+
+        error.WriteLine($"{settings.Storage.DatabasePath}: no database here (give the server's --data-dir).");
         return null;
     }
 }

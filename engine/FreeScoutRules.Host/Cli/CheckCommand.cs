@@ -19,15 +19,21 @@ internal static class CheckCommand
             Description = "The plugins folder: loads the plugins (reporting broken ones) and checks every action the rules enqueue exists (FSR0003).",
         };
         var command = new Command("check", "Compile the rules (and plugins) and print their diagnostics; exit non-zero on an error.") { rules, plugins, severity };
-        command.SetAction((result, _) => CommonOptions.ParseSeverities(result.GetValue(severity), result.InvocationConfiguration.Error) is { } severities
-            ? RunAsync(result.GetRequiredValue(rules), result.GetValue(plugins), severities, result.InvocationConfiguration.Output, result.InvocationConfiguration.Error)
-            : Task.FromResult(ExitCodes.CannotRun));
+        command.SetAction((result, _) => RunAsync(
+            CommonOptions.Flags(result.GetValue(rules), null, result.GetValue(severity), result.InvocationConfiguration.Error),
+            result.GetValue(plugins), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error));
         return command;
     }
 
     internal static async Task<int> RunAsync(
-        DirectoryInfo rulesDirectory, DirectoryInfo? pluginsDirectory, RuleDiagnosticSeverities severities, TextWriter output, TextWriter error)
+        Dictionary<string, string?>? flags, DirectoryInfo? pluginsDirectory, TextWriter output, TextWriter error)
     {
+        if (flags is null || Settings.EngineSettings.Load(flags, error) is not { } settings)
+        {
+            return ExitCodes.CannotRun;
+        }
+
+        var rulesDirectory = settings.Rules.Directory;
         HashSet<string>? actions = null;
         var pluginErrors = 0;
         if (pluginsDirectory is not null)
@@ -45,7 +51,7 @@ internal static class CheckCommand
 
         try
         {
-            var generation = RuleSetCompiler.Compile(rulesDirectory.ToString(), severities: severities, knownActions: actions);
+            var generation = RuleSetCompiler.Compile(rulesDirectory, severities: settings.Severities, knownActions: actions);
             foreach (var warning in generation.Warnings)
             {
                 await error.WriteLineAsync(warning.ToString());

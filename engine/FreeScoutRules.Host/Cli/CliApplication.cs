@@ -14,5 +14,6 @@ internal static class CliApplication
             ExplainCommand.Create(),
             ReplayCommand.Create(),
             ActionsCommand.Create(),
+            DeliveriesCommand.Create(),
         };
 }

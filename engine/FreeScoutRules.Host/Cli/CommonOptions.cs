@@ -1,41 +1,96 @@
 using System.CommandLine;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Host.Settings;
 
 namespace FreeScoutRules.Host.Cli;
 
-/// <summary>Options that several verbs share, described once.</summary>
+/// <summary>Options that several verbs share, described once, and the settings they read like <c>serve</c>.</summary>
 internal static class CommonOptions
 {
-    /// <summary><c>--severity ID=LEVEL</c>, repeatable: the severity of one of the engine's diagnostics.</summary>
+    /// <summary><c>--severity ID=LEVEL</c>, repeatable: the severity of one of the engine's diagnostics (<c>Rules:Severity:ID</c>).</summary>
     public static Option<string[]> Severity() => new("--severity")
     {
-        Description = "Severity of an engine diagnostic, e.g. --severity FSR0002=error (error, warning or none); repeatable.",
+        Description = "Severity of an engine diagnostic, e.g. --severity FSR0002=error (error, warning or none); repeatable. Same as Rules:Severity:FSR0002.",
         AllowMultipleArgumentsPerToken = false,
     };
 
-    /// <summary>Parses <c>--severity</c> values; a bad one is reported on <paramref name="error"/> and yields <c>null</c>.</summary>
-    public static FreeScoutRules.Engine.Rules.RuleDiagnosticSeverities? ParseSeverities(string[]? values, TextWriter error)
+    /// <summary><c>--rules DIR</c>: the rules folder (<c>Rules:Directory</c>, default <c>./rules</c>).</summary>
+    public static Option<DirectoryInfo> RulesFolder() => new("--rules")
     {
+        Description = "The rules folder: every *.csx directly in it is a rule file; subfolders hold #load helpers. Default: Rules:Directory (./rules).",
+    };
+
+    /// <summary><c>--data-dir DIR</c>: a server's data directory (<c>Storage:DataDirectory</c>).</summary>
+    public static Option<DirectoryInfo> DataDirectory(string description, bool required = false) => new("--data-dir")
+    {
+        Description = description + " Default: Storage:DataDirectory (./data).",
+        Required = required,
+    };
+
+    /// <summary>
+    /// The flags a verb was given, in configuration keys. A malformed <c>--severity</c> is reported on
+    /// <paramref name="error"/> and yields <c>null</c>.
+    /// </summary>
+    public static Dictionary<string, string?>? Flags(DirectoryInfo? rules, DirectoryInfo? dataDirectory, string[]? severities, TextWriter error)
+    {
+        var flags = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        if (rules is not null)
+        {
+            flags["Rules:Directory"] = rules.ToString();
+        }
+
+        if (dataDirectory is not null)
+        {
+            flags["Storage:DataDirectory"] = dataDirectory.ToString();
+        }
+
+        foreach (var value in severities ?? [])
+        {
+            var parts = value.Split('=', 2);
+            if (parts.Length != 2)
+            {
+                error.WriteLine($"--severity takes ID=LEVEL, e.g. FSR0002=error, not '{value}'.");
+                return null;
+            }
+
+            flags[$"Rules:Severity:{parts[0].Trim()}"] = parts[1];
+        }
+
+        return flags;
+    }
+
+    /// <summary>
+    /// Reads the settings as <c>serve</c> does and compiles the rules folder with them, or prints why not
+    /// (a bad setting; every compiler diagnostic as <c>file(line,col): error CODE: message</c>) and returns <c>null</c>.
+    /// </summary>
+    public static async Task<(EngineSettings Settings, RuleSetGeneration Rules, EvaluationPipeline Pipeline)?> LoadAsync(
+        Dictionary<string, string?>? flags, TextWriter error, IReadOnlySet<string>? knownActions = null)
+    {
+        if (flags is null || EngineSettings.Load(flags, error) is not { } settings)
+        {
+            return null;
+        }
+
         try
         {
-            return FreeScoutRules.Engine.Rules.RuleDiagnosticSeverities.With((values ?? []).Select(v =>
+            var generation = RuleSetCompiler.Compile(settings.Rules.Directory, severities: settings.Severities, knownActions: knownActions);
+            foreach (var warning in generation.Warnings)
             {
-                var parts = v.Split('=', 2);
-                return parts.Length == 2
-                    ? new KeyValuePair<string, string?>(parts[0].Trim(), parts[1])
-                    : throw new ArgumentException($"--severity takes ID=LEVEL, e.g. FSR0002=error, not '{v}'.");
-            }));
+                await error.WriteLineAsync(warning.ToString());
+            }
+
+            return (settings, generation, new EvaluationPipeline(settings.Pipeline));
         }
-        catch (ArgumentException ex)
+        catch (RuleCompilationException ex)
         {
-            error.WriteLine(ex.Message);
+            foreach (var diagnostic in ex.Diagnostics)
+            {
+                await error.WriteLineAsync(diagnostic.ToString());
+            }
+
+            await error.WriteLineAsync($"The rules in {settings.Rules.Directory} do not compile; nothing was run.");
             return null;
         }
     }
-
-    /// <summary><c>--rules DIR</c>, required.</summary>
-    public static Option<DirectoryInfo> RulesFolder() => new("--rules")
-    {
-        Description = "The rules folder: every *.csx directly in it is a rule file; subfolders hold #load helpers.",
-        Required = true,
-    };
 }

@@ -10,4 +10,7 @@ internal static class ExitCodes
 
     /// <summary>Nothing could run: the rules do not compile, or a file is missing.</summary>
     public const int CannotRun = 2;
+
+    /// <summary>The server stopped because a background loop failed (the log names it); its supervisor should start it again.</summary>
+    public const int Failed = 3;
 }

@@ -1,20 +1,24 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using FreeScoutRules.Engine.Explain;
 using FreeScoutRules.Engine.JsonLines;
 using FreeScoutRules.Engine.Parsing;
-using FreeScoutRules.Engine.Processing;
-using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Facts;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FreeScoutRules.Host.Cli;
 
 /// <summary>
-/// <c>freescout-rules explain --rules DIR (--events FILE --line N | --data-dir DIR --delivery ID) [--json]</c>:
+/// <c>freescout-rules explain [--rules DIR] (--events FILE --line N | [--data-dir DIR] --delivery ID) [--json]</c>:
 /// runs the deliveries before the one asked for (the file's earlier lines, or the stored delivery's
-/// conversation history) to build the known state, then lists for that delivery every rule, whether
-/// it fired, and for one that did not, the first condition that failed.
+/// conversation history) through the evaluation pipeline with the settings <c>serve</c> uses, then
+/// evaluates that delivery the same way with NRules' events recorded and lists every rule, whether it
+/// fired, and for one that did not, the first condition that failed.
 /// </summary>
 internal static class ExplainCommand
 {
@@ -23,103 +27,108 @@ internal static class ExplainCommand
         var rules = CommonOptions.RulesFolder();
         var events = new Option<FileInfo>("--events") { Description = "JSON Lines of deliveries, as for test (with --line)." };
         var line = new Option<int?>("--line") { Description = "The line of the delivery to explain (1-based)." };
-        var dataDir = new Option<DirectoryInfo>("--data-dir") { Description = "A server's data directory (read only; with --delivery)." };
+        var dataDir = CommonOptions.DataDirectory("A server's data directory (read only; with --delivery).");
         var deliveryId = new Option<long?>("--delivery") { Description = "The id of a stored delivery to explain." };
-        var json = new Option<bool>("--json") { Description = "One JSON object a rule: {\"rule\",\"file\",\"fired\",\"reason\"}." };
+        var json = new Option<bool>("--json") { Description = "One JSON object a rule: {\"rule\",\"file\",\"fired\",\"reason\",\"dependsOn\"}." };
+        var acceptCustom = new Option<bool>("--accept-custom-events")
+        {
+            Description = "Accept event names FreeScout never sends, as custom Workflows events with a conversation body (as test).",
+        };
+        var severity = CommonOptions.Severity();
         var command = new Command("explain", "For one delivery (a JSON Lines line, or a stored one), list every rule, whether it fired, and why not.")
         {
-            rules, events, line, dataDir, deliveryId, json,
+            rules, events, line, dataDir, deliveryId, json, acceptCustom, severity,
         };
         command.Validators.Add(result =>
         {
-            var fromFile = result.GetResult(events) is not null || result.GetResult(line) is not null;
-            var fromStore = result.GetResult(dataDir) is not null || result.GetResult(deliveryId) is not null;
-            if (fromFile == fromStore || (fromFile && (result.GetValue(events) is null || result.GetValue(line) is null))
-                || (fromStore && (result.GetValue(dataDir) is null || result.GetValue(deliveryId) is null)))
+            var fromFile = result.GetValue(events) is not null && result.GetValue(line) is not null && result.GetValue(deliveryId) is null;
+            var fromStore = result.GetValue(deliveryId) is not null && result.GetValue(events) is null && result.GetValue(line) is null;
+            if (!fromFile && !fromStore)
             {
-                result.AddError("Give either --events FILE --line N, or --data-dir DIR --delivery ID.");
+                result.AddError("Give either --events FILE --line N, or --delivery ID (with the server's --data-dir).");
             }
         });
-        command.SetAction((result, cancellationToken) => result.GetValue(events) is { } file
-            ? RunAsync(result.GetRequiredValue(rules), file, result.GetValue(line)!.Value, result.GetValue(json),
-                result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken)
-            : RunStoredAsync(result.GetRequiredValue(rules), result.GetValue(dataDir)!, result.GetValue(deliveryId)!.Value, result.GetValue(json),
-                result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken));
+        command.SetAction((result, cancellationToken) =>
+        {
+            var flags = CommonOptions.Flags(result.GetValue(rules), result.GetValue(dataDir), result.GetValue(severity), result.InvocationConfiguration.Error);
+            var (output, error) = (result.InvocationConfiguration.Output, result.InvocationConfiguration.Error);
+            return result.GetValue(events) is { } file
+                ? RunAsync(flags, file, result.GetValue(line)!.Value, result.GetValue(acceptCustom), result.GetValue(json), output, error, cancellationToken)
+                : RunStoredAsync(flags, result.GetValue(deliveryId)!.Value, result.GetValue(json), output, error, cancellationToken);
+        });
         return command;
     }
 
     private static async Task<int> RunStoredAsync(
-        DirectoryInfo rulesDirectory, DirectoryInfo dataDir, long deliveryId, bool json, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+        Dictionary<string, string?>? flags, long deliveryId, bool json, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
-        var options = new Engine.Storage.StorageOptions { DataDirectory = dataDir.FullName };
-        if (!File.Exists(options.DatabasePath))
-        {
-            await error.WriteLineAsync($"{options.DatabasePath}: no database here (give the server's --data-dir).");
-            return ExitCodes.CannotRun;
-        }
-
-        if (await CompileAsync(rulesDirectory, error) is not { } generation)
+        if (await CommonOptions.LoadAsync(flags, error) is not var (settings, generation, pipeline))
         {
             return ExitCodes.CannotRun;
         }
 
-        var queries = new Engine.Storage.DeliveryQueries(new Engine.Storage.SqliteDatabase(options, readOnly: true));
-        if (await queries.GetAsync(deliveryId, cancellationToken) is not { ConversationId: { } conversationId })
+        if (!File.Exists(settings.Storage.DatabasePath))
         {
-            await error.WriteLineAsync($"delivery {deliveryId}: no such conversation delivery in {options.DatabasePath}.");
+            await error.WriteLineAsync($"{settings.Storage.DatabasePath}: no database here (give the server's --data-dir).");
+            return ExitCodes.CannotRun;
+        }
+
+        var storage = new SqliteStorage(settings.Storage, NullLogger<InboxWriter>.Instance, readOnly: true);
+        IReadOnlyList<StoredDelivery> history;
+        try
+        {
+            history = await storage.GetStoredAsync(deliveryId, cancellationToken) is { } target
+                ? await storage.LoadHistoryAsync(target.ConversationId, cancellationToken)
+                : [];
+        }
+        catch (StorageException ex)
+        {
+            await error.WriteLineAsync($"cannot read: {ex.Message}");
+            return ExitCodes.CannotRun;
+        }
+
+        if (history.Count == 0)
+        {
+            await error.WriteLineAsync($"delivery {deliveryId}: no such conversation delivery in {settings.Storage.DatabasePath}.");
             return ExitCodes.BadInput;
         }
 
         // The conversation's earlier deliveries first, so that the known state is what these rules would have built.
-        var store = new InMemoryConversationStateStore();
-        var processor = new DeliveryProcessor(generation, store);
+        var evaluator = new OfflineEvaluator(generation, pipeline);
         var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true });
-        foreach (var (stored, _, _) in await queries.LoadHistoryAsync(conversationId, cancellationToken))
+        foreach (var stored in history)
         {
-            if (stored.ToDelivery(parser, out _) is not { } delivery)
+            if (parser.Parse(stored.Event, stored.Body).Delivery?.Conversation is not { } conversation)
             {
                 continue;
             }
 
+            var delivery = new Delivery(stored.Id.ToString(CultureInfo.InvariantCulture), stored.Event, stored.ReceivedAt, conversation);
             if (stored.Id != deliveryId)
             {
-                try
-                {
-                    await processor.ProcessAsync(delivery, cancellationToken);
-                }
-                catch (RuleFailedException)
-                {
-                }
-
+                evaluator.Process(delivery);
                 continue;
             }
 
-            var (explanations, _, failure) = RuleExplainer.Explain(generation, delivery, await store.GetAsync(conversationId, cancellationToken));
-            await WriteAsync(output, json, $"delivery {deliveryId}", delivery, explanations, failure);
-            return failure is null ? ExitCodes.Ok : ExitCodes.BadInput;
+            var (explanations, result) = RuleExplainer.Explain(evaluator, delivery);
+            await WriteAsync(output, json, $"delivery {deliveryId}", delivery, explanations, result, pipeline.Settings);
+            if (!json && stored.Result is { } recorded)
+            {
+                await output.WriteLineAsync($"  the server recorded: {(recorded.RulesFired.Count == 0 ? "no rule fired" : "fired " + string.Join(", ", recorded.RulesFired))} ({stored.Outcome})");
+            }
+
+            return result.Failures.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
         }
 
         await error.WriteLineAsync($"delivery {deliveryId}: its stored body is not a conversation.");
         return ExitCodes.BadInput;
     }
 
-    private static async Task<RuleSetGeneration?> CompileAsync(DirectoryInfo rulesDirectory, TextWriter error)
-    {
-        try
-        {
-            return RuleSetCompiler.Compile(rulesDirectory.ToString());
-        }
-        catch (RuleCompilationException ex)
-        {
-            await error.WriteLineAsync(ex.Message);
-            return null;
-        }
-    }
-
     private static async Task<int> RunAsync(
-        DirectoryInfo rulesDirectory, FileInfo eventsFile, int target, bool json, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+        Dictionary<string, string?>? flags, FileInfo eventsFile, int target, bool acceptCustom, bool json, TextWriter output, TextWriter error,
+        CancellationToken cancellationToken)
     {
-        if (await CompileAsync(rulesDirectory, error) is not { } generation)
+        if (await CommonOptions.LoadAsync(flags, error) is not var (_, generation, pipeline))
         {
             return ExitCodes.CannotRun;
         }
@@ -130,10 +139,9 @@ internal static class ExplainCommand
             return ExitCodes.CannotRun;
         }
 
-        var store = new InMemoryConversationStateStore();
-        var processor = new DeliveryProcessor(generation, store);
+        var evaluator = new OfflineEvaluator(generation, pipeline);
         using var reader = new StreamReader(eventsFile.FullName);
-        await foreach (var line in DeliveryLineReader.ReadAsync(reader, new DeliveryParser(), cancellationToken))
+        await foreach (var line in DeliveryLineReader.ReadAsync(reader, new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = acceptCustom }), cancellationToken))
         {
             if (line.LineNumber > target)
             {
@@ -154,21 +162,13 @@ internal static class ExplainCommand
             var delivery = new Delivery($"line:{line.LineNumber}", line.Event!, TimeProvider.System.GetUtcNow(), conversation);
             if (line.LineNumber < target)
             {
-                try
-                {
-                    await processor.ProcessAsync(delivery, cancellationToken);
-                }
-                catch (RuleFailedException)
-                {
-                    // As on the server: a delivery whose rules throw changes no state.
-                }
-
+                evaluator.Process(delivery);
                 continue;
             }
 
-            var (explanations, _, failure) = RuleExplainer.Explain(generation, delivery, await store.GetAsync(conversation.Id, cancellationToken));
-            await WriteAsync(output, json, $"line {target}", delivery, explanations, failure);
-            return failure is null ? ExitCodes.Ok : ExitCodes.BadInput;
+            var (explanations, result) = RuleExplainer.Explain(evaluator, delivery);
+            await WriteAsync(output, json, $"line {target}", delivery, explanations, result, pipeline.Settings);
+            return result.Failures.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
         }
 
         await error.WriteLineAsync($"{eventsFile}: has no delivery on line {target}.");
@@ -176,14 +176,16 @@ internal static class ExplainCommand
     }
 
     private static async Task WriteAsync(
-        TextWriter output, bool json, string where, Delivery delivery, IReadOnlyList<RuleExplanation> explanations, string? failure)
+        TextWriter output, bool json, string where, Delivery delivery, IReadOnlyList<RuleExplanation> explanations, EvaluationResult result,
+        PipelineSettings settings)
     {
         if (!json)
         {
             await output.WriteLineAsync($"{where}: {delivery.Event} #{delivery.Conversation.Number} (id {delivery.ConversationId}), status {delivery.Status} at {delivery.UpdatedAt:u}");
-            if (failure is not null)
+            await output.WriteLineAsync($"  facts: {string.Join(", ", result.Facts)}; settings: {settings}");
+            if (result.BuiltInFailed)
             {
-                await output.WriteLineAsync($"  the rules failed: {failure}");
+                await output.WriteLineAsync("  the built-in status rules failed: nothing of this delivery counts (the server retries it, then parks it)");
             }
         }
 
@@ -199,17 +201,24 @@ internal static class ExplainCommand
                     writer.WriteString("file", Path.GetFileName(rule.File));
                     writer.WriteBoolean("fired", rule.Fired);
                     writer.WriteString("reason", rule.Reason);
+                    writer.WriteStartArray("dependsOn");
+                    foreach (var setting in rule.DependsOn)
+                    {
+                        writer.WriteStringValue(setting);
+                    }
+
+                    writer.WriteEndArray();
                     writer.WriteEndObject();
                 }
 
                 await output.WriteLineAsync(Encoding.UTF8.GetString(buffer.ToArray()));
+                continue;
             }
-            else
-            {
-                await output.WriteLineAsync(rule.Fired
-                    ? $"  fired      {rule.Rule}  ({Path.GetFileName(rule.File)})"
-                    : $"  not fired  {rule.Rule}  ({Path.GetFileName(rule.File)}): {rule.Reason}");
-            }
+
+            var depends = rule.DependsOn.Count == 0 ? "" : $" [depends on {string.Join(", ", rule.DependsOn)}]";
+            await output.WriteLineAsync(rule.Fired
+                ? $"  fired      {rule.Rule}  ({Path.GetFileName(rule.File)}){(rule.Reason is null ? "" : ": " + rule.Reason)}{depends}"
+                : $"  not fired  {rule.Rule}  ({Path.GetFileName(rule.File)}): {rule.Reason}{depends}");
         }
     }
 }

@@ -1,73 +1,71 @@
 using System.CommandLine;
 using System.Text;
 using System.Text.Json;
+using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Replay;
-using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
-using Microsoft.Data.Sqlite;
+using FreeScoutRules.Engine.Storage.Sqlite;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FreeScoutRules.Host.Cli;
 
 /// <summary>
 /// <c>freescout-rules replay --data-dir DIR --rules DIR [--conversation N] [--since T] [--until T] [--json]</c>:
-/// runs a server's stored deliveries through a rules folder without side effects and prints what
-/// would change against what happened: status changes and action intents added or gone.
+/// a dry run against history: runs a server's stored deliveries through a rules folder without side
+/// effects, through the evaluation pipeline with the same settings as <c>serve</c> (configuration,
+/// environment, flags), and prints what would change against what happened: status changes and action
+/// intents added or gone. The same rules and settings as the server report no difference.
 /// </summary>
 internal static class ReplayCommand
 {
     public static Command Create()
     {
-        var dataDir = new Option<DirectoryInfo>("--data-dir") { Description = "The server's data directory (read only).", Required = true };
+        var dataDir = CommonOptions.DataDirectory("The server's data directory (read only).");
         var rules = CommonOptions.RulesFolder();
         var conversation = new Option<int?>("--conversation") { Description = "Only this conversation (internal id)." };
         var since = new Option<DateTimeOffset?>("--since") { Description = "Compare deliveries received at or after this time (ISO 8601)." };
         var until = new Option<DateTimeOffset?>("--until") { Description = "Compare deliveries received before this time (ISO 8601)." };
         var json = new Option<bool>("--json") { Description = "One JSON object a difference." };
-        var command = new Command("replay", "Run stored deliveries through a rules folder without side effects and show what would change.")
+        var severity = CommonOptions.Severity();
+        var command = new Command("replay", "Dry run against history: run stored deliveries through a rules folder without side effects and show what would change.")
         {
-            dataDir, rules, conversation, since, until, json,
+            dataDir, rules, conversation, since, until, json, severity,
         };
         command.SetAction((result, cancellationToken) => RunAsync(
-            result.GetRequiredValue(dataDir), result.GetRequiredValue(rules), result.GetValue(conversation),
+            CommonOptions.Flags(result.GetValue(rules), result.GetValue(dataDir), result.GetValue(severity), result.InvocationConfiguration.Error),
+            result.GetValue(conversation),
             result.GetValue(since), result.GetValue(until), result.GetValue(json),
             result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken));
         return command;
     }
 
     private static async Task<int> RunAsync(
-        DirectoryInfo dataDir, DirectoryInfo rulesDirectory, int? conversation, DateTimeOffset? since, DateTimeOffset? until, bool json,
+        Dictionary<string, string?>? flags, int? conversation, DateTimeOffset? since, DateTimeOffset? until, bool json,
         TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
-        var options = new StorageOptions { DataDirectory = dataDir.FullName };
-        if (!File.Exists(options.DatabasePath))
+        if (await CommonOptions.LoadAsync(flags, error) is not var (settings, generation, pipeline))
         {
-            await error.WriteLineAsync($"{options.DatabasePath}: no database here (give the server's --data-dir).");
             return ExitCodes.CannotRun;
         }
 
-        RuleSetGeneration generation;
+        if (!File.Exists(settings.Storage.DatabasePath))
+        {
+            await error.WriteLineAsync($"{settings.Storage.DatabasePath}: no database here (give the server's --data-dir).");
+            return ExitCodes.CannotRun;
+        }
+
+        IReadOnlyList<StoredDelivery> history;
         try
         {
-            generation = RuleSetCompiler.Compile(rulesDirectory.ToString());
+            history = await new SqliteStorage(settings.Storage, NullLogger<InboxWriter>.Instance, readOnly: true).LoadHistoryAsync(conversation, cancellationToken);
         }
-        catch (RuleCompilationException ex)
+        catch (StorageException ex)
         {
-            await error.WriteLineAsync(ex.Message);
+            await error.WriteLineAsync($"cannot read: {ex.Message}");
             return ExitCodes.CannotRun;
         }
 
-        List<(StoredPendingDelivery, string, DeliveryResult?)> history;
-        try
-        {
-            history = await new DeliveryQueries(new SqliteDatabase(options, readOnly: true)).LoadHistoryAsync(conversation, cancellationToken);
-        }
-        catch (SqliteException ex)
-        {
-            await error.WriteLineAsync($"{options.DatabasePath}: cannot read: {ex.Message}");
-            return ExitCodes.CannotRun;
-        }
-
-        var report = await Replayer.ReplayAsync(history, generation, since, until, cancellationToken);
+        var report = Replayer.Replay(history, new OfflineEvaluator(generation, pipeline), since, until);
         foreach (var difference in report.Differences)
         {
             await output.WriteLineAsync(json ? Json(difference) : $"delivery {difference.DeliveryId} ({difference.Event}, conversation {difference.ConversationId}): {(difference.Added ? "+" : "-")} {difference.Description}");

@@ -47,6 +47,12 @@ internal static class ServeCommand
         {
             await using var app = ServerApp.Build(flags);
             await app.RunAsync(cancellationToken);
+            if (app.Services.GetRequiredService<Engine.Supervision.LoopSupervisor>().FatalError is { } fatal)
+            {
+                await error.WriteLineAsync($"The server stopped: {fatal}.");
+                return ExitCodes.Failed;
+            }
+
             return ExitCodes.Ok;
         }
         catch (OptionsValidationException ex)

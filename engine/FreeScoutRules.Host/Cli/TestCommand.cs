@@ -1,16 +1,16 @@
 using System.CommandLine;
 using FreeScoutRules.Engine.JsonLines;
 using FreeScoutRules.Engine.Parsing;
-using FreeScoutRules.Engine.Processing;
-using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Facts;
 
 namespace FreeScoutRules.Host.Cli;
 
 /// <summary>
 /// <c>freescout-rules test --rules DIR --events FILE [--json]</c>: runs recorded deliveries through a
-/// rules folder with fresh in-memory state, in file order, and prints what the rules derived.
-/// No action is executed.
+/// rules folder with fresh in-memory state, in file order, through the evaluation pipeline and with
+/// the settings <c>serve</c> would use, and prints what the rules derived. No action is executed. A rule
+/// that throws is reported on its line; the other rules' results still print.
 /// </summary>
 internal static class TestCommand
 {
@@ -35,11 +35,8 @@ internal static class TestCommand
         {
             rules, events, json, acceptCustom, severity,
         };
-        command.SetAction((result, cancellationToken) => CommonOptions.ParseSeverities(result.GetValue(severity), result.InvocationConfiguration.Error) is not { } severities
-            ? Task.FromResult(ExitCodes.CannotRun)
-            : RunAsync(
-            result.GetRequiredValue(rules),
-            severities,
+        command.SetAction((result, cancellationToken) => RunAsync(
+            CommonOptions.Flags(result.GetValue(rules), null, result.GetValue(severity), result.InvocationConfiguration.Error),
             result.GetRequiredValue(events),
             result.GetValue(json),
             new DeliveryParserOptions { AcceptCustomEvents = result.GetValue(acceptCustom) },
@@ -50,28 +47,12 @@ internal static class TestCommand
     }
 
     internal static async Task<int> RunAsync(
-        DirectoryInfo rulesDirectory, RuleDiagnosticSeverities severities, FileInfo eventsFile, bool json, DeliveryParserOptions parserOptions,
+        Dictionary<string, string?>? flags, FileInfo eventsFile, bool json, DeliveryParserOptions parserOptions,
         TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
-        RuleSetGeneration generation;
-        try
+        if (await CommonOptions.LoadAsync(flags, error) is not var (_, generation, pipeline))
         {
-            generation = RuleSetCompiler.Compile(rulesDirectory.ToString(), severities: severities);
-        }
-        catch (RuleCompilationException ex)
-        {
-            foreach (var diagnostic in ex.Diagnostics)
-            {
-                await error.WriteLineAsync(diagnostic.ToString());
-            }
-
-            await error.WriteLineAsync($"The rules in {rulesDirectory} do not compile; nothing was run.");
             return ExitCodes.CannotRun;
-        }
-
-        foreach (var warning in generation.Warnings)
-        {
-            await error.WriteLineAsync(warning.ToString());
         }
 
         TextReader reader;
@@ -88,13 +69,13 @@ internal static class TestCommand
         using (reader)
         {
             var report = json ? (TestReport)new JsonTestReport(output) : new TextTestReport(output);
-            var processor = new DeliveryProcessor(generation, new InMemoryConversationStateStore());
+            var evaluator = new OfflineEvaluator(generation, pipeline);
             var parser = new DeliveryParser(parserOptions);
             var counts = new TestCounts();
             await foreach (var line in DeliveryLineReader.ReadAsync(reader, parser, cancellationToken))
             {
                 counts.Deliveries++;
-                await RunLineAsync(line, processor, report, error, counts, cancellationToken);
+                await RunLineAsync(line, evaluator, report, error, counts);
             }
 
             await report.SummaryAsync(counts);
@@ -109,8 +90,7 @@ internal static class TestCommand
     }
 
     private static async Task RunLineAsync(
-        DeliveryLine line, DeliveryProcessor processor, TestReport report, TextWriter error, TestCounts counts,
-        CancellationToken cancellationToken)
+        DeliveryLine line, OfflineEvaluator evaluator, TestReport report, TextWriter error, TestCounts counts)
     {
         if (!line.Result.IsValid)
         {
@@ -128,17 +108,14 @@ internal static class TestCommand
         }
 
         var delivery = new Delivery($"line:{line.LineNumber}", parsed.Event, TimeProvider.System.GetUtcNow(), parsed.Conversation);
-        try
-        {
-            var evaluation = await processor.ProcessAsync(delivery, cancellationToken);
-            counts.StatusChanges += evaluation.StatusChanges.Count;
-            counts.Intents += evaluation.Intents.Count;
-            await report.EvaluatedAsync(line.LineNumber, delivery, evaluation);
-        }
-        catch (RuleFailedException ex)
+        var result = evaluator.Process(delivery);
+        counts.StatusChanges += result.BuiltInFailed ? 0 : result.StatusChanges.Count;
+        counts.Intents += result.BuiltInFailed ? 0 : result.Intents.Count;
+        await report.EvaluatedAsync(line.LineNumber, delivery, result);
+        if (result.Failures.Count > 0)
         {
             counts.Errors++;
-            await error.WriteLineAsync($"line {line.LineNumber}: {ex.Message}");
+            await error.WriteLineAsync($"line {line.LineNumber}: {result.DescribeFailures()}");
         }
     }
 }

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Facts;
 
 namespace FreeScoutRules.Host.Cli;
@@ -24,7 +24,7 @@ internal abstract class TestReport(TextWriter output)
 {
     protected TextWriter Output { get; } = output;
 
-    public abstract Task EvaluatedAsync(int lineNumber, Delivery delivery, Evaluation evaluation);
+    public abstract Task EvaluatedAsync(int lineNumber, Delivery delivery, EvaluationResult evaluation);
 
     public abstract Task SkippedAsync(int lineNumber, string eventName, string reason);
 
@@ -34,12 +34,23 @@ internal abstract class TestReport(TextWriter output)
 /// <summary>Text for people: a line per finding, then a summary.</summary>
 internal sealed class TextTestReport(TextWriter output) : TestReport(output)
 {
-    public override async Task EvaluatedAsync(int lineNumber, Delivery delivery, Evaluation evaluation)
+    public override async Task EvaluatedAsync(int lineNumber, Delivery delivery, EvaluationResult evaluation)
     {
         var prefix = $"line {lineNumber}: {delivery.Event} #{delivery.Conversation.Number} (id {delivery.ConversationId})";
-        if (evaluation.StatusChanges.Count == 0 && evaluation.Intents.Count == 0)
+        foreach (var failure in evaluation.Failures)
         {
-            var why = evaluation.NextState is null ? "stale (older than the known state), ignored" : "no status change";
+            await Output.WriteLineAsync($"{prefix}: rule {failure.Rule} FAILED ({failure.Location}) in {failure.Where}: {failure.Message}");
+        }
+
+        if (evaluation.BuiltInFailed)
+        {
+            await Output.WriteLineAsync($"{prefix}: the built-in status rules failed, so nothing of this delivery counts (the server retries it, then parks it)");
+            return;
+        }
+
+        if (evaluation.StatusChanges.Count == 0 && evaluation.Intents.Count == 0 && evaluation.Suppressed.Count == 0 && evaluation.Failures.Count == 0)
+        {
+            var why = evaluation.Stale ? "stale (older than the known state), ignored" : "no status change";
             await Output.WriteLineAsync($"{prefix}: {why}");
         }
 
@@ -51,6 +62,11 @@ internal sealed class TextTestReport(TextWriter output) : TestReport(output)
         foreach (var intent in evaluation.Intents)
         {
             await Output.WriteLineAsync($"{prefix}: action {intent.Action} {intent.Arguments} (rule {intent.Rule})");
+        }
+
+        foreach (var held in evaluation.Suppressed)
+        {
+            await Output.WriteLineAsync($"{prefix}: not queued: action {held.Intent.Action} (rule {held.Intent.Rule}): {held.Reason}");
         }
     }
 
@@ -65,12 +81,34 @@ internal sealed class TextTestReport(TextWriter output) : TestReport(output)
 /// <summary>
 /// One JSON object a line, for scripts:
 /// <c>{"kind":"statusChanged","conversationId":1187,"from":"active","to":"closed","via":"convo.status"}</c>
-/// and <c>{"kind":"action","rule":"…","action":"…","conversationId":1187}</c>. Errors go to standard error as text.
+/// and <c>{"kind":"action","rule":"…","action":"…","conversationId":1187}</c>; a rule that threw prints
+/// <c>{"kind":"ruleFailed","rule":"…","location":"file(line,col)","where":"…","message":"…"}</c>, an intent
+/// not queued <c>{"kind":"actionSuppressed","rule":"…","action":"…","conversationId":1187,"reason":"…"}</c>.
+/// Errors go to standard error as text. Nothing prints for a delivery whose built-in status rules failed
+/// but its <c>ruleFailed</c> lines: nothing of it counts.
 /// </summary>
 internal sealed class JsonTestReport(TextWriter output) : TestReport(output)
 {
-    public override async Task EvaluatedAsync(int lineNumber, Delivery delivery, Evaluation evaluation)
+    public override async Task EvaluatedAsync(int lineNumber, Delivery delivery, EvaluationResult evaluation)
     {
+        foreach (var failure in evaluation.Failures)
+        {
+            await Output.WriteLineAsync(Line(w =>
+            {
+                w.WriteString("kind", "ruleFailed");
+                w.WriteString("rule", failure.Rule);
+                w.WriteString("location", failure.Location);
+                w.WriteString("where", failure.Where);
+                w.WriteString("message", failure.Message);
+                w.WriteNumber("conversationId", delivery.ConversationId);
+            }));
+        }
+
+        if (evaluation.BuiltInFailed)
+        {
+            return;
+        }
+
         foreach (var change in evaluation.StatusChanges)
         {
             await Output.WriteLineAsync(Line(w =>
@@ -91,6 +129,18 @@ internal sealed class JsonTestReport(TextWriter output) : TestReport(output)
                 w.WriteString("rule", intent.Rule);
                 w.WriteString("action", intent.Action);
                 w.WriteNumber("conversationId", intent.ConversationId);
+            }));
+        }
+
+        foreach (var held in evaluation.Suppressed)
+        {
+            await Output.WriteLineAsync(Line(w =>
+            {
+                w.WriteString("kind", "actionSuppressed");
+                w.WriteString("rule", held.Intent.Rule);
+                w.WriteString("action", held.Intent.Action);
+                w.WriteNumber("conversationId", held.Intent.ConversationId);
+                w.WriteString("reason", held.Reason);
             }));
         }
     }

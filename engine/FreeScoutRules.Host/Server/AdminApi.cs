@@ -4,13 +4,15 @@ using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Host.Settings;
 using Microsoft.Extensions.Options;
 
 namespace FreeScoutRules.Host.Server;
 
 /// <summary>
 /// The admin API under <c>/api</c>, behind a bearer token compared in constant time: deliveries with
-/// what processing them produced, filtered and paged, and replay of parked deliveries.
+/// what processing them produced, filtered and paged, and re-runs of parked deliveries and of done ones
+/// on which a rule failed.
 /// </summary>
 internal static class AdminApi
 {
@@ -19,7 +21,10 @@ internal static class AdminApi
         var api = endpoints.MapGroup("/api").AddEndpointFilter(RequireTokenAsync);
         api.MapGet("/deliveries", ListAsync);
         api.MapGet("/deliveries/{id:long}", GetAsync);
-        api.MapPost("/deliveries/{id:long}/replay", ReplayAsync);
+        api.MapPost("/deliveries/{id:long}/rerun", RerunAsync);
+        api.MapPost("/deliveries/rerun", async (Reruns reruns, string? outcome, CancellationToken ct) => outcome != DeliveryOutcome.Parked
+            ? WebhookEndpoint.Problem(StatusCodes.Status400BadRequest, "Bad filter", "Re-run all of one outcome: ?outcome=parked.")
+            : Results.Accepted("/api/deliveries?outcome=pending", new { requeued = await reruns.RerunParkedAsync(ct) }));
         api.MapGet("/status", StatusAsync);
         api.MapGet("/rules", Rules);
         api.MapGet("/plugins", (PluginSetHolder plugins) => Results.Ok(new
@@ -27,14 +32,14 @@ internal static class AdminApi
             actions = plugins.Current.Handlers.Keys.Order(StringComparer.Ordinal),
             problems = plugins.Current.Problems.Select(p => new { path = p.Path, reason = p.Reason }),
         }));
-        api.MapGet("/deliveries/{id:long}/actions", async (OutboxQueries outbox, long id, CancellationToken ct) =>
+        api.MapGet("/deliveries/{id:long}/actions", async (IOutbox outbox, long id, CancellationToken ct) =>
             Results.Ok(await outbox.ListAsync(id, null, 500, ct)));
-        api.MapGet("/actions", async (OutboxQueries outbox, string? state, int? limit, CancellationToken ct) =>
+        api.MapGet("/actions", async (IOutbox outbox, string? state, int? limit, CancellationToken ct) =>
             state is not null && state is not (IntentState.Pending or IntentState.Done or IntentState.Dead)
                 ? WebhookEndpoint.Problem(StatusCodes.Status400BadRequest, "Bad filter", "state must be pending, done or dead.")
                 : Results.Ok(await outbox.ListAsync(null, state, Math.Clamp(limit ?? 100, 1, 1000), ct)));
-        api.MapPost("/actions/{id:long}/retry", async (InboxWriter writer, long id, CancellationToken ct) =>
-            await writer.SubmitAsync(new RetryDeadIntentOperation(id), ct)
+        api.MapPost("/actions/{id:long}/retry", async (IOutbox outbox, long id, CancellationToken ct) =>
+            await outbox.RetryDeadAsync(id, ct)
                 ? Results.Accepted($"/api/actions?state=pending", new { intentId = id, status = "requeued" })
                 : WebhookEndpoint.Problem(StatusCodes.Status409Conflict, "Not dead", $"Action intent {id} does not exist or is not dead; only dead intents are retried."));
         return endpoints;
@@ -64,7 +69,7 @@ internal static class AdminApi
     }
 
     private static async Task<IResult> ListAsync(
-        DeliveryQueries queries, int? conversationId, string? outcome, DateTimeOffset? since, DateTimeOffset? until,
+        IDeliveryHistory queries, int? conversationId, string? outcome, DateTimeOffset? since, DateTimeOffset? until,
         int? page, int? pageSize, CancellationToken cancellationToken)
     {
         if (outcome is not null && !DeliveryOutcome.All.Contains(outcome))
@@ -78,30 +83,24 @@ internal static class AdminApi
         return Results.Ok(new DeliveryPage(filter.Page, filter.PageSize, [.. records.Select(DeliveryView.From)]));
     }
 
-    private static async Task<IResult> GetAsync(DeliveryQueries queries, long id, CancellationToken cancellationToken) =>
+    private static async Task<IResult> GetAsync(IDeliveryHistory queries, long id, CancellationToken cancellationToken) =>
         await queries.GetAsync(id, cancellationToken) is { } record
             ? Results.Ok(DeliveryView.From(record))
             : WebhookEndpoint.Problem(StatusCodes.Status404NotFound, "Not found", $"No delivery {id}.");
 
-    private static async Task<IResult> ReplayAsync(
-        InboxWriter writer, DeliveryQueries queries, Dispatcher dispatcher, long id, CancellationToken cancellationToken)
+    private static async Task<IResult> RerunAsync(Reruns reruns, long id, CancellationToken cancellationToken)
     {
-        if (!await writer.SubmitAsync(new RequeueParkedOperation(id), cancellationToken))
+        var (outcome, reason) = await reruns.RerunAsync(id, cancellationToken);
+        return outcome switch
         {
-            return WebhookEndpoint.Problem(StatusCodes.Status409Conflict, "Not parked", $"Delivery {id} does not exist or is not parked; only parked deliveries are replayed.");
-        }
-
-        var pending = await queries.GetPendingAsync(id, cancellationToken);
-        if (pending is not null)
-        {
-            dispatcher.Enqueue(new QueuedDelivery(pending.Id, pending.Event, pending.ConversationId, pending.Sequence, pending.ReceivedAt, null, pending.Body));
-        }
-
-        return Results.Accepted($"/api/deliveries/{id}", new WebhookEndpoint.WebhookAnswer(id, "requeued"));
+            RerunOutcome.Requeued => Results.Accepted($"/api/deliveries/{id}", new WebhookEndpoint.WebhookAnswer(id, "requeued")),
+            RerunOutcome.NotFound => WebhookEndpoint.Problem(StatusCodes.Status404NotFound, "Not found", reason),
+            _ => WebhookEndpoint.Problem(StatusCodes.Status409Conflict, "Nothing to re-run", reason),
+        };
     }
 
     private static async Task<IResult> StatusAsync(
-        DeliveryQueries queries, Dispatcher dispatcher, RuleSetHolder rules, CancellationToken cancellationToken)
+        IDeliveryHistory queries, Dispatcher dispatcher, RuleSetHolder rules, CancellationToken cancellationToken)
     {
         var generation = rules.IsLoaded ? rules.Current : null;
         return Results.Ok(new
@@ -141,10 +140,10 @@ internal static class AdminApi
         long Id, string Event, int? ConversationId, long? Sequence, DateTimeOffset ReceivedAt, string Outcome, int Attempts,
         string? Error, DateTimeOffset? ProcessedAt, bool? Stale, string? RulesGeneration,
         IReadOnlyList<StatusChangeRecord> StatusChanges, IReadOnlyList<string> RulesFired, IReadOnlyList<ActionIntentRecord> ActionIntents,
-        IReadOnlyList<string> SuppressedIntents)
+        IReadOnlyList<string> SuppressedIntents, IReadOnlyList<RuleFailureRecord> RuleFailures)
     {
         public static DeliveryView From(DeliveryRecord r) => new(
             r.Id, r.Event, r.ConversationId, r.Sequence, r.ReceivedAt, r.Outcome, r.Attempts, r.Error, r.ProcessedAt, r.Result?.Stale, r.RulesGeneration,
-            r.Result?.StatusChanges ?? [], r.Result?.RulesFired ?? [], r.Result?.ActionIntents ?? [], r.Result?.SuppressedIntents ?? []);
+            r.Result?.StatusChanges ?? [], r.Result?.RulesFired ?? [], r.Result?.ActionIntents ?? [], r.Result?.SuppressedIntents ?? [], r.Result?.RuleFailures ?? []);
     }
 }

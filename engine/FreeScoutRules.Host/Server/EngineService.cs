@@ -3,39 +3,43 @@ using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
-using Microsoft.Extensions.Options;
+using FreeScoutRules.Engine.Supervision;
 
 namespace FreeScoutRules.Host.Server;
 
 /// <summary>
 /// Starts the engine before the server listens: creates or migrates the database, compiles the
 /// rules (a rules folder that does not compile stops the start with its diagnostics), starts the
-/// single writer and queues what a previous run left unprocessed; then runs the dispatcher. On stop,
-/// finishes what is being processed and commits what is queued.
+/// single writer and queues what a previous run left unprocessed; then runs the dispatcher. Every
+/// background loop runs under the <see cref="LoopSupervisor"/>: the writer and the dispatcher stop the
+/// process when they fail (their in-memory state may be wrong; recovery at start is exact), the
+/// others restart with backoff. On stop, finishes what is being processed and commits what is queued.
 /// </summary>
 internal sealed partial class EngineService(
-    SqliteDatabase database,
-    InboxWriter writer,
+    IStorageLifetime storage,
     Dispatcher dispatcher,
+    Watchdog watchdog,
     RulesReloader reloader,
     PluginsReloader plugins,
     ActionRunner actions,
+    LoopSupervisor supervisor,
+    IHostApplicationLifetime lifetime,
     ILogger<EngineService> logger) : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
     private Task _writerLoop = Task.CompletedTask;
     private Task _dispatcherLoop = Task.CompletedTask;
-    private Task _reloadLoop = Task.CompletedTask;
-    private Task _actionLoop = Task.CompletedTask;
-    private Task _pluginLoop = Task.CompletedTask;
+    private Task[] _otherLoops = [];
+    private CancellationTokenRegistration _fatal;
 
     public bool IsRunning { get; private set; }
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await database.InitializeAsync(cancellationToken);
-        LogDatabase(logger, database.Path);
-        _writerLoop = writer.RunAsync(CancellationToken.None);
+        await storage.InitializeAsync(cancellationToken);
+        LogDatabase(logger, storage.Location);
+        _fatal = supervisor.Fatal.Register(lifetime.StopApplication);
+        _writerLoop = supervisor.Run("writer", _ => storage.RunAsync(CancellationToken.None), LoopFailurePolicy.StopProcess, _stopping.Token);
         plugins.Load(); // first: the rules are checked against the actions the plugins provide (FSR0003)
         try
         {
@@ -43,16 +47,21 @@ internal sealed partial class EngineService(
         }
         catch (RuleCompilationException ex)
         {
-            writer.Complete();
+            await _stopping.CancelAsync();
+            storage.Complete();
             await _writerLoop;
             throw new InvalidOperationException($"The rules do not compile:{Environment.NewLine}{ex.Message}", ex);
         }
 
-        _reloadLoop = reloader.RunAsync(_stopping.Token);
-        _actionLoop = actions.RunAsync(_stopping.Token);
-        _pluginLoop = plugins.RunAsync(_stopping.Token);
+        _otherLoops =
+        [
+            supervisor.Run("rules-reloader", reloader.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
+            supervisor.Run("action-runner", actions.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
+            supervisor.Run("plugins-reloader", plugins.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
+            supervisor.Run("watchdog", watchdog.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
+        ];
         await dispatcher.RecoverAsync(cancellationToken);
-        _dispatcherLoop = dispatcher.RunAsync(_stopping.Token);
+        _dispatcherLoop = supervisor.Run("dispatcher", dispatcher.RunAsync, LoopFailurePolicy.StopProcess, _stopping.Token);
         IsRunning = true;
     }
 
@@ -70,14 +79,16 @@ internal sealed partial class EngineService(
             LogAbandoned(logger);
         }
 
-        await _reloadLoop.WaitAsync(cancellationToken);
-        await _actionLoop.WaitAsync(cancellationToken);
-        await _pluginLoop.WaitAsync(cancellationToken);
-        writer.Complete();
+        await Task.WhenAll(_otherLoops).WaitAsync(cancellationToken);
+        storage.Complete();
         await _writerLoop.WaitAsync(cancellationToken);
     }
 
-    public void Dispose() => _stopping.Dispose();
+    public void Dispose()
+    {
+        _fatal.Dispose();
+        _stopping.Dispose();
+    }
 
     [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Stopping while a rule evaluation still runs (see the watchdog); its delivery stays pending and runs again at the next start")]
     private static partial void LogAbandoned(ILogger logger);

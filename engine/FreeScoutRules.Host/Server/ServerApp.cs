@@ -1,4 +1,5 @@
 using FreeScoutRules.Engine.Ingestion;
+using FreeScoutRules.Host.Settings;
 using Microsoft.Extensions.Options;
 
 namespace FreeScoutRules.Host.Server;
@@ -19,8 +20,7 @@ internal static class ServerApp
             ContentRootPath = AppContext.BaseDirectory,
             Args = [],
         });
-        builder.Configuration.AddInMemoryCollection(EnvironmentShortcuts());
-        builder.Configuration.AddInMemoryCollection(flags);
+        AppConfiguration.AddOverrides(builder.Configuration, flags);
         builder.Logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;
@@ -35,28 +35,6 @@ internal static class ServerApp
         app.MapFreeScoutRules();
         WarnIfInsecure(app);
         return app;
-    }
-
-    /// <summary>The two documented variables without the <c>Section__Key</c> spelling.</summary>
-    private static Dictionary<string, string?> EnvironmentShortcuts()
-    {
-        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        if (Environment.GetEnvironmentVariable("FREESCOUTRULES_WEBHOOK_SECRET") is { Length: > 0 } secret)
-        {
-            values["Webhook:Secret"] = secret;
-        }
-
-        if (Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_BOT_USER_ID") is { Length: > 0 } bot)
-        {
-            values["Dispatch:BotUserId"] = bot;
-        }
-
-        if (Environment.GetEnvironmentVariable("FREESCOUTRULES_ADMIN_TOKEN") is { Length: > 0 } token)
-        {
-            values["Admin:Token"] = token;
-        }
-
-        return values;
     }
 
     private static void WarnIfInsecure(WebApplication app)

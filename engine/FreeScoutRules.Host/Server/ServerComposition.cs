@@ -2,13 +2,17 @@ using FluentValidation;
 using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Ingestion;
+using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Storage.Sqlite;
+using FreeScoutRules.Engine.Supervision;
 using FreeScoutRules.Engine.Telemetry;
-using Microsoft.Extensions.Http.Resilience;
+using FreeScoutRules.Host.Settings;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 
@@ -28,35 +32,55 @@ internal static class ServerComposition
 
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<EngineMetrics>();
-        services.AddSingleton(sp => new SqliteDatabase(sp.GetRequiredService<IOptions<StorageOptions>>().Value));
-        services.AddSingleton(sp => new InboxWriter(
-            sp.GetRequiredService<SqliteDatabase>(), sp.GetRequiredService<IOptions<StorageOptions>>().Value, sp.GetRequiredService<ILogger<InboxWriter>>()));
-        services.AddSingleton<DeliveryQueries>();
+        services.AddSingleton<LoopSupervisor>();
+
+        // Storage: the embedded SQLite implementation behind the engine's ports.
+        services.AddSingleton(sp => new SqliteStorage(Options<StorageOptions>(sp), sp.GetRequiredService<ILogger<InboxWriter>>()));
+        services.AddSingleton<IInbox>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<IDeliveryHistory>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<IOutbox>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<IRuleGenerationLog>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<IStorageLifetime>(sp => sp.GetRequiredService<SqliteStorage>());
+
         services.AddSingleton<RuleSetHolder>();
         services.AddSingleton(sp => new RulesReloader(
-            sp.GetRequiredService<IOptions<RulesOptions>>().Value.Directory,
+            Options<RulesOptions>(sp).Directory,
             sp.GetRequiredService<RuleSetHolder>(),
-            sp.GetRequiredService<InboxWriter>(),
+            sp.GetRequiredService<IRuleGenerationLog>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(),
             sp.GetRequiredService<ILogger<RulesReloader>>(),
-            new RuleCompileCache(Path.Combine(sp.GetRequiredService<IOptions<StorageOptions>>().Value.DataDirectory, "rules-cache")),
-            RuleDiagnosticSeverities.With(sp.GetRequiredService<IOptions<RulesOptions>>().Value.Severity!),
+            new RuleCompileCache(Path.Combine(Options<StorageOptions>(sp).DataDirectory, "rules-cache")),
+            RuleDiagnosticSeverities.With(Options<RulesOptions>(sp).Severity!),
             () => sp.GetRequiredService<PluginSetHolder>().Current.Handlers.Keys.ToHashSet(StringComparer.Ordinal)));
-        services.AddSingleton(sp => new Dispatcher(
-            sp.GetRequiredService<InboxWriter>(),
-            sp.GetRequiredService<DeliveryQueries>(),
+
+        // The one evaluation pipeline, and dispatch around it.
+        services.AddSingleton(sp => new EvaluationPipeline(Options<DispatchOptions>(sp).PipelineSettings()));
+        services.AddSingleton(sp => new Watchdog(Options<DispatchOptions>(sp).RuleTimeout, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Watchdog>>()));
+        services.AddSingleton(sp => new DeliveryProcessor(
+            sp.GetRequiredService<IInbox>(),
             () => sp.GetRequiredService<RuleSetHolder>().Current,
-            sp.GetRequiredService<IOptions<DispatchOptions>>().Value,
+            sp.GetRequiredService<EvaluationPipeline>(),
+            sp.GetRequiredService<Watchdog>(),
+            Options<DispatchOptions>(sp),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<EngineMetrics>(),
+            sp.GetRequiredService<ILogger<DeliveryProcessor>>()));
+        services.AddSingleton(sp => new Dispatcher(
+            sp.GetRequiredService<IInbox>(),
+            sp.GetRequiredService<DeliveryProcessor>(),
+            Options<DispatchOptions>(sp),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(),
             sp.GetRequiredService<ILogger<Dispatcher>>()));
+        services.AddSingleton(sp => new Reruns(sp.GetRequiredService<IInbox>(), sp.GetRequiredService<IDeliveryHistory>(), sp.GetRequiredService<Dispatcher>()));
         services.AddSingleton(sp => new WebhookIngestor(
-            sp.GetRequiredService<IOptions<WebhookOptions>>().Value,
-            sp.GetRequiredService<InboxWriter>(),
+            Options<WebhookOptions>(sp),
+            sp.GetRequiredService<IInbox>(),
             sp.GetRequiredService<Dispatcher>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>()));
+
         // Every HttpClient a plugin gets has the standard resilience pipeline: rate limiter, total
         // timeout, retries on transient errors and 429 (honouring Retry-After), circuit breaker.
         services.AddHttpClient();
@@ -72,17 +96,15 @@ internal static class ServerComposition
         });
         services.AddSingleton<PluginSetHolder>();
         services.AddSingleton(sp => new PluginsReloader(
-            sp.GetRequiredService<IOptions<RulesOptions>>().Value.PluginsDirectory,
+            Options<RulesOptions>(sp).PluginsDirectory,
             sp.GetRequiredService<PluginSetHolder>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PluginsReloader>>()));
-        services.AddSingleton(sp => new OutboxQueries(sp.GetRequiredService<SqliteDatabase>()));
         services.AddSingleton(sp => new ActionRunner(
-            sp.GetRequiredService<OutboxQueries>(),
-            sp.GetRequiredService<InboxWriter>(),
+            sp.GetRequiredService<IOutbox>(),
             sp.GetRequiredService<PluginSetHolder>(),
             sp.GetRequiredService<IHttpClientFactory>(),
-            sp.GetRequiredService<IOptions<ActionsOptions>>().Value,
+            Options<ActionsOptions>(sp),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<EngineService>();
@@ -100,9 +122,9 @@ internal static class ServerComposition
     {
         var metrics = app.Services.GetRequiredService<EngineMetrics>();
         var dispatcher = app.Services.GetRequiredService<Dispatcher>();
-        var writer = app.Services.GetRequiredService<InboxWriter>();
+        var storage = app.Services.GetRequiredService<IStorageLifetime>();
         metrics.ObserveGauge("freescout_rules.dispatch.queue_depth", "Deliveries stored and not yet processed.", () => dispatcher.QueueDepth);
-        metrics.ObserveGauge("freescout_rules.storage.write_queue", "Write operations waiting for the single writer.", () => writer.QueueLength);
+        metrics.ObserveGauge("freescout_rules.storage.write_queue", "Write operations waiting for the single writer.", () => storage.WriteQueueLength);
 
         app.UseExceptionHandler();
         app.MapWebhookEndpoint();
@@ -120,6 +142,9 @@ internal static class ServerComposition
         return app;
     }
 
+    private static T Options<T>(IServiceProvider services)
+        where T : class => services.GetRequiredService<IOptions<T>>().Value;
+
     private static void AddValidatedOptions<TOptions, TValidator>(IServiceCollection services, IConfiguration configuration, string section)
         where TOptions : class
         where TValidator : class, IValidator<TOptions>, new()
@@ -129,8 +154,11 @@ internal static class ServerComposition
     }
 }
 
-/// <summary><c>/readyz</c>: ready once the database is open, the rules are loaded and the dispatcher runs.</summary>
-internal sealed class EngineReadinessCheck(EngineService engine, RuleSetHolder rules, Dispatcher dispatcher) : IHealthCheck
+/// <summary>
+/// <c>/readyz</c>: ready once the database is open, the rules are loaded and the dispatcher runs, while
+/// no rule evaluation is stuck (the watchdog) and no background loop has failed (the supervisor).
+/// </summary>
+internal sealed class EngineReadinessCheck(EngineService engine, RuleSetHolder rules, Watchdog watchdog, LoopSupervisor supervisor) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -139,9 +167,9 @@ internal sealed class EngineReadinessCheck(EngineService engine, RuleSetHolder r
             return Task.FromResult(HealthCheckResult.Unhealthy("The engine is starting or stopping."));
         }
 
-        var stuck = dispatcher.Stuck;
-        return Task.FromResult(stuck.Count == 0
+        List<string> problems = [.. supervisor.Failures, .. watchdog.Stuck.Select(s => $"Watchdog: {s}")];
+        return Task.FromResult(problems.Count == 0
             ? HealthCheckResult.Healthy()
-            : HealthCheckResult.Unhealthy($"Watchdog: {string.Join("; ", stuck)}"));
+            : HealthCheckResult.Unhealthy(string.Join("; ", problems)));
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
-using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Tests.Support;
 using Events = FreeScoutRules.FreeScout.WebhookEvents;
@@ -37,8 +38,8 @@ public sealed class RuleSetCompilerTests : IDisposable
         _rules.Write("close.csx", CloseRule);
 
         var generation = RuleSetCompiler.Compile(_rules.Path);
-        var evaluation = await new DeliveryProcessor(generation, new InMemoryConversationStateStore())
-            .ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+        var evaluation = new OfflineEvaluator(generation, new EvaluationPipeline(PipelineSettings.Default))
+            .Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
 
         Assert.Contains(generation.Rules, r => r.Name == "TellSlackOnClose" && r.File.EndsWith("close.csx", StringComparison.Ordinal));
         var intent = Assert.Single(evaluation.Intents);
@@ -179,7 +180,7 @@ public sealed class RuleSetCompilerTests : IDisposable
     private static WeakReference CompileUseAndUnload(string rulesDirectory)
     {
         var generation = RuleSetCompiler.Compile(rulesDirectory);
-        RuleEvaluator.Evaluate(generation, Deliveries.Of(Events.ConversationStatus, Status.Closed, 60), prior: null);
+        new EvaluationPipeline(PipelineSettings.Default).Evaluate(generation, Deliveries.Of(Events.ConversationStatus, Status.Closed, 60), KnownConversation.Unknown(1187));
         return generation.Unload();
     }
 }

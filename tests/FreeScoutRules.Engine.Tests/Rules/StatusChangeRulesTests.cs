@@ -1,4 +1,4 @@
-using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Tests.Support;
 using FreeScoutRules.Facts;
 using static FreeScoutRules.Engine.Tests.Support.Deliveries;
@@ -14,19 +14,19 @@ namespace FreeScoutRules.Engine.Tests.Rules;
 [Collection(BuiltInRulesCollection.Name)]
 public sealed class StatusChangeRulesTests(RuleSetFixture fixture)
 {
-    private readonly InMemoryConversationStateStore _store = new();
+    private OfflineEvaluator? _evaluator;
 
-    private DeliveryProcessor Processor => new(fixture.Rules, _store);
+    private OfflineEvaluator Evaluator => _evaluator ??= new(fixture.Rules, new EvaluationPipeline(PipelineSettings.Default));
 
-    private async Task<List<StatusChanged>> RunAsync(params Delivery[] deliveries)
+    private Task<List<StatusChanged>> RunAsync(params Delivery[] deliveries)
     {
         var changes = new List<StatusChanged>();
         foreach (var delivery in deliveries)
         {
-            changes.AddRange((await Processor.ProcessAsync(delivery)).StatusChanges);
+            changes.AddRange(Evaluator.Process(delivery).StatusChanges);
         }
 
-        return changes;
+        return Task.FromResult(changes);
     }
 
     private static void AssertChange(StatusChanged change, string? from, string to, string via)
@@ -116,7 +116,7 @@ public sealed class StatusChangeRulesTests(RuleSetFixture fixture)
             Of(Events.AgentReplyCreated, Status.Pending, 60));
 
         AssertChange(Assert.Single(changes), Status.Active, Status.Closed, Events.ConversationStatus);
-        var state = await _store.GetAsync(1187);
+        var state = Evaluator.StateOf(1187).Known;
         Assert.Equal(Status.Closed, state!.Status);
         Assert.Equal(T0.AddSeconds(120), state.UpdatedAt);
     }
@@ -126,7 +126,7 @@ public sealed class StatusChangeRulesTests(RuleSetFixture fixture)
     {
         await RunAsync(Of(Events.ConversationStatus, Status.Closed, 120));
 
-        var evaluation = await Processor.ProcessAsync(Of(Events.ConversationStatus, Status.Active, 60));
+        var evaluation = Evaluator.Process(Of(Events.ConversationStatus, Status.Active, 60));
 
         Assert.Null(evaluation.NextState);
         Assert.Empty(evaluation.StatusChanges);
@@ -175,10 +175,10 @@ public sealed class StatusChangeRulesTests(RuleSetFixture fixture)
     [InlineData(Events.ConversationRestored)]
     public async Task UnknownPriorState_OtherEvents_DeriveNothingButRecordTheState(string eventName)
     {
-        var evaluation = await Processor.ProcessAsync(Of(eventName, Status.Pending, 0));
+        var evaluation = Evaluator.Process(Of(eventName, Status.Pending, 0));
 
         Assert.Empty(evaluation.StatusChanges);
-        Assert.Equal(Status.Pending, (await _store.GetAsync(1187))!.Status);
+        Assert.Equal(Status.Pending, (Evaluator.StateOf(1187).Known)!.Status);
     }
 
     [Fact]
@@ -257,7 +257,7 @@ public sealed class StatusChangeRulesTests(RuleSetFixture fixture)
     [Fact]
     public async Task BuiltInRules_NameWhatFired()
     {
-        var evaluation = await Processor.ProcessAsync(Of(Events.ConversationStatus, Status.Closed, 60));
+        var evaluation = Evaluator.Process(Of(Events.ConversationStatus, Status.Closed, 60));
 
         Assert.Equal(
             ["status.first-seen-on-convo-status", "status.record-known-state"],

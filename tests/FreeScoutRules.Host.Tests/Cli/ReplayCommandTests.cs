@@ -57,15 +57,18 @@ public sealed class ReplayCommandTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Replay_WithoutTheStatusRules_ShowsTheChangesThatWouldBeGone()
+    public async Task Replay_WithStatusRulesThatDeriveNothing_ShowsTheChangesThatWouldBeGone()
     {
-        File.Delete(Path.Combine(RulesDirectory, "status-change.csx"));
+        // Deliberately replaced status rules that only record the known state (FSR0006 says so).
+        var builtIn = File.ReadAllText(Path.Combine(RulesDirectory, "status-change.csx"));
+        File.WriteAllText(Path.Combine(RulesDirectory, "status-change.csx"), builtIn[builtIn.IndexOf("/// 4.", StringComparison.Ordinal)..]);
         File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(RulesDirectory, "notify.csx"));
 
         var result = await CliProcess.RunAsync(null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory);
 
         Assert.Contains(result.OutputLines, l => l.EndsWith("- status pending -> closed via convo.status", StringComparison.Ordinal));
         Assert.Contains("3 gone", result.OutputLines[^1], StringComparison.Ordinal);
+        Assert.Contains("warning FSR0006", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -82,7 +85,7 @@ public sealed class ReplayCommandTests : IAsyncLifetime
         Assert.Contains("fired      notify-support-on-close  (notify.csx)", close.OutputLines);
         Assert.Contains("fired      status.changed-from-known-state  (status-change.csx)", close.OutputLines);
         Assert.NotEqual(0, neither.ExitCode);
-        Assert.Contains("Give either --events FILE --line N, or --data-dir DIR --delivery ID.", neither.Error, StringComparison.Ordinal);
+        Assert.Contains("Give either --events FILE --line N, or --delivery ID (with the server's --data-dir).", neither.Error, StringComparison.Ordinal);
         Assert.Equal(1, unknown.ExitCode);
         Assert.Contains("no such conversation delivery", unknown.Error, StringComparison.Ordinal);
     }

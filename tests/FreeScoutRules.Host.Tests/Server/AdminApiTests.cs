@@ -82,12 +82,12 @@ public sealed class AdminApiTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Replay_OfADeliveryThatIsNotParked_Is409()
+    public async Task Rerun_OfADoneDeliveryWithoutRuleFailures_Is409()
     {
         var answer = await (await _server.PostFixtureAsync("convo.status.closed")).Content.ReadFromJsonAsync<JsonElement>();
         await _server.SettledDeliveriesAsync();
 
-        var response = await _server.Admin.PostAsync($"/api/deliveries/{answer.GetProperty("deliveryId").GetInt64()}/replay", null);
+        var response = await _server.Admin.PostAsync($"/api/deliveries/{answer.GetProperty("deliveryId").GetInt64()}/rerun", null);
 
         Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
     }

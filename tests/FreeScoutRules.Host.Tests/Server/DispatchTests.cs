@@ -35,10 +35,52 @@ public sealed class DispatchTests
         return Encoding.UTF8.GetBytes(json.ToJsonString());
     }
 
+    /// <summary>The built-in status rules, with the recording of the known state made to throw for conversation <paramref name="conversationId"/>.</summary>
+    private static Dictionary<string, string> StatusRulesFailingOn(string condition) => new()
+    {
+        ["status-change.csx"] = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "rules", "status-change.csx")).Replace(
+            "            .Match(() => delivery)\n            .Not<PriorState>(p => p.ConversationId == delivery.ConversationId && delivery.IsStaleAgainst(p));",
+            $"            .Match(() => delivery, d => !({condition}) || d.Conversation.Subject.Length / (d.Conversation.Subject.Length - d.Conversation.Subject.Length) > 0)\n            .Not<PriorState>(p => p.ConversationId == delivery.ConversationId && delivery.IsStaleAgainst(p));",
+            StringComparison.Ordinal),
+    };
+
     [Fact]
-    public async Task FailingRule_IsRetriedThenParked_WithoutHoldingUpOtherConversations_AndCanBeReplayed()
+    public async Task FailingOpsRule_FailsAlone_TheDeliveryCommitsWithItsStatusChangeAndTheFailureIsVisible()
     {
         await using var server = await TestServerHost.StartAsync(extraRules: new Dictionary<string, string> { ["fails.csx"] = FailsOnConversation7 });
+        var bad = Body(7, "closed", 1);
+        var good = Body(8, "closed", 1);
+
+        var badAnswer = await (await server.PostAsync("convo.status", bad, SignedDeliveries.Sign(bad))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(HttpStatusCode.Accepted, (await server.PostAsync("convo.status", good, SignedDeliveries.Sign(good))).StatusCode);
+        var deliveries = await server.SettledDeliveriesAsync();
+
+        var failed = Assert.Single(deliveries, d => d.GetProperty("conversationId").GetInt32() == 7);
+        Assert.Equal("done", failed.GetProperty("outcome").GetString());
+        Assert.Equal(1, failed.GetProperty("attempts").GetInt32());
+        Assert.Equal("closed", Assert.Single(failed.GetProperty("statusChanges").EnumerateArray()).GetProperty("to").GetString());
+        var failure = Assert.Single(failed.GetProperty("ruleFailures").EnumerateArray());
+        Assert.Equal("FailsOnSeven", failure.GetProperty("rule").GetString());
+        Assert.EndsWith("fails.csx(1,14)", failure.GetProperty("location").GetString(), StringComparison.Ordinal);
+        Assert.Contains("FailsOnSeven.Explode", failure.GetProperty("where").GetString(), StringComparison.Ordinal);
+        Assert.Equal("InvalidOperationException: cannot handle 7", failure.GetProperty("message").GetString());
+        Assert.Equal("done", Assert.Single(deliveries, d => d.GetProperty("conversationId").GetInt32() == 8).GetProperty("outcome").GetString());
+        Assert.Contains("freescout_rules_rules_failures_total{otel_scope_name=\"FreeScoutRules\",rule=\"FailsOnSeven\"} 1", await server.Client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        Assert.Contains(server.Logs, l => l.Contains("Rule FailsOnSeven", StringComparison.Ordinal) && l.Contains("cannot handle 7", StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.OK, (await server.Client.GetAsync("/readyz")).StatusCode);
+
+        // A re-run of a done delivery runs only the rules that failed on it; here it fails again, alone.
+        var rerun = await server.Admin.PostAsync($"/api/deliveries/{badAnswer.GetProperty("deliveryId").GetInt64()}/rerun", null);
+        Assert.Equal(HttpStatusCode.Accepted, rerun.StatusCode);
+        var again = Assert.Single(await server.SettledDeliveriesAsync("&conversationId=7"));
+        Assert.Equal("done", again.GetProperty("outcome").GetString());
+        Assert.Single(again.GetProperty("ruleFailures").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task FailingStatusRules_AreRetriedThenParked_WithoutHoldingUpOtherConversations_AndCanBeRerun()
+    {
+        await using var server = await TestServerHost.StartAsync(extraRules: StatusRulesFailingOn("d.ConversationId == 7"));
         var bad = Body(7, "closed", 1);
         var good = Body(8, "closed", 1);
 
@@ -49,15 +91,18 @@ public sealed class DispatchTests
         var parked = Assert.Single(deliveries, d => d.GetProperty("conversationId").GetInt32() == 7);
         Assert.Equal("parked", parked.GetProperty("outcome").GetString());
         Assert.Equal(3, parked.GetProperty("attempts").GetInt32());
-        Assert.Contains("Rule 'FailsOnSeven' failed", parked.GetProperty("error").GetString(), StringComparison.Ordinal);
-        Assert.Contains("cannot handle 7", parked.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Contains("rule 'status.record-known-state'", parked.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Contains("DivideByZeroException", parked.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Empty(parked.GetProperty("statusChanges").EnumerateArray());
         Assert.Equal("done", Assert.Single(deliveries, d => d.GetProperty("conversationId").GetInt32() == 8).GetProperty("outcome").GetString());
 
-        var replay = await server.Admin.PostAsync($"/api/deliveries/{badAnswer.GetProperty("deliveryId").GetInt64()}/replay", null);
-        Assert.Equal(HttpStatusCode.Accepted, replay.StatusCode);
+        var rerun = await server.Admin.PostAsync($"/api/deliveries/{badAnswer.GetProperty("deliveryId").GetInt64()}/rerun", null);
+        Assert.Equal(HttpStatusCode.Accepted, rerun.StatusCode);
         var again = Assert.Single(await server.SettledDeliveriesAsync("&conversationId=7"));
         Assert.Equal("parked", again.GetProperty("outcome").GetString());
         Assert.Equal(3, again.GetProperty("attempts").GetInt32());
+        var all = await server.Admin.PostAsync("/api/deliveries/rerun?outcome=parked", null);
+        Assert.Equal(1, (await all.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("requeued").GetInt32());
     }
 
     [Fact]
@@ -144,20 +189,7 @@ public sealed class DispatchTests
     [Fact]
     public async Task ParkedDelivery_DoesNotBlockLaterDeliveriesOfItsConversation()
     {
-        const string failsOnSpam = """
-            public class FailsOnSpam : Rule
-            {
-                public override void Define()
-                {
-                    Delivery delivery = default!;
-                    When().Match(() => delivery, d => d.Status == "spam");
-                    Then().Do(ctx => Explode());
-                }
-
-                private static void Explode() => throw new InvalidOperationException("no spam");
-            }
-            """;
-        await using var server = await TestServerHost.StartAsync(extraRules: new Dictionary<string, string> { ["spam.csx"] = failsOnSpam });
+        await using var server = await TestServerHost.StartAsync(extraRules: StatusRulesFailingOn("d.Status == \"spam\""));
         foreach (var (status, second) in new[] { ("active", 1), ("spam", 2), ("closed", 3) })
         {
             var body = Body(9, status, second);

@@ -5,6 +5,8 @@ using FreeScoutRules.Host.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace FreeScoutRules.Host.Tests.Support;
 
@@ -17,10 +19,12 @@ internal sealed class TestServerHost : IAsyncDisposable
     public const string AdminToken = "test-admin-token-0123456789";
 
     private readonly WebApplication _app;
+    private readonly LogCapture _logs;
 
-    private TestServerHost(WebApplication app, string root)
+    private TestServerHost(WebApplication app, string root, LogCapture logs)
     {
         _app = app;
+        _logs = logs;
         Root = root;
         Client = app.GetTestClient();
         Admin = app.GetTestClient();
@@ -37,6 +41,9 @@ internal sealed class TestServerHost : IAsyncDisposable
     public HttpClient Admin { get; }
 
     public IServiceProvider Services => _app.Services;
+
+    /// <summary>Every log line of the server so far.</summary>
+    public IReadOnlyCollection<string> Logs => _logs.Lines;
 
     public static async Task<TestServerHost> StartAsync(
         Dictionary<string, string?>? settings = null, IReadOnlyDictionary<string, string>? extraRules = null, string? root = null,
@@ -72,9 +79,14 @@ internal sealed class TestServerHost : IAsyncDisposable
             flags[key] = value;
         }
 
-        var app = ServerApp.Build(flags, builder => builder.WebHost.UseTestServer());
+        var logs = new LogCapture();
+        var app = ServerApp.Build(flags, builder =>
+        {
+            builder.WebHost.UseTestServer();
+            builder.Logging.AddProvider(logs);
+        });
         await app.StartAsync();
-        return new TestServerHost(app, root);
+        return new TestServerHost(app, root, logs);
     }
 
     public Task<HttpResponseMessage> PostAsync(string eventName, byte[] body, string? signature, string contentType = "application/json") =>
@@ -86,21 +98,18 @@ internal sealed class TestServerHost : IAsyncDisposable
         return PostAsync(eventName, body, signature);
     }
 
-    /// <summary>The admin API's deliveries, newest first, once none of them is pending any more.</summary>
+    /// <summary>The admin API's deliveries, newest first, once none of them is pending any more; throws naming those still pending.</summary>
     public async Task<JsonElement[]> SettledDeliveriesAsync(string query = "", TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
-        while (true)
+        JsonElement[] items = [];
+        await Eventually.UntilAsync($"no delivery{query} pending", async () =>
         {
             var page = await Admin.GetFromJsonAsync<JsonElement>($"/api/deliveries?pageSize=500{query}");
-            var items = page.GetProperty("items").EnumerateArray().ToArray();
-            if (items.All(i => i.GetProperty("outcome").GetString() != "pending") || DateTime.UtcNow > deadline)
-            {
-                return items;
-            }
-
-            await Task.Delay(20);
-        }
+            items = page.GetProperty("items").EnumerateArray().ToArray();
+            var pending = items.Where(i => i.GetProperty("outcome").GetString() == "pending").Select(i => i.GetProperty("id").GetInt64()).ToList();
+            return (pending.Count == 0, $"still pending: deliveries {string.Join(", ", pending)}");
+        }, timeout);
+        return items;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,6 +1,6 @@
 using Microsoft.Data.Sqlite;
 
-namespace FreeScoutRules.Engine.Storage;
+namespace FreeScoutRules.Engine.Storage.Sqlite;
 
 /// <summary>
 /// Versioned schema migrations, tracked in SQLite's <c>PRAGMA user_version</c>. Each migration runs

@@ -1,4 +1,4 @@
-namespace FreeScoutRules.Host.Server;
+namespace FreeScoutRules.Host.Settings;
 
 /// <summary>The admin API (<c>/api/…</c>).</summary>
 internal sealed class AdminOptions

@@ -1,85 +1,87 @@
 using FreeScoutRules.Facts;
 using Microsoft.Data.Sqlite;
 
-namespace FreeScoutRules.Engine.Storage;
+namespace FreeScoutRules.Engine.Storage.Sqlite;
 
 /// <summary>Reads of the database, each on its own pooled connection (WAL: readers never block the writer). Thread-safe.</summary>
 internal sealed class DeliveryQueries(SqliteDatabase database)
 {
-    private const string PendingSelect =
-        "SELECT d.id, d.event, b.body, d.conversation_id, d.seq, d.received_at, d.attempts FROM deliveries d JOIN delivery_bodies b ON b.delivery_id = d.id WHERE d.outcome = 'pending' AND d.conversation_id IS NOT NULL";
+    private const string StoredSelect =
+        "SELECT d.id, d.event, b.body, d.conversation_id, d.seq, d.received_at, d.attempts, d.outcome, d.result FROM deliveries d JOIN delivery_bodies b ON b.delivery_id = d.id WHERE d.conversation_id IS NOT NULL";
 
     private const string RecordColumns =
         "id, event, conversation_id, seq, received_at, outcome, attempts, last_error, processed_at, result, rules_generation";
 
     /// <summary>Every pending conversation delivery, in dispatch order (per conversation by sequence).</summary>
-    public async Task<List<StoredPendingDelivery>> LoadPendingAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"{PendingSelect} ORDER BY d.conversation_id, d.seq";
-        var pending = new List<StoredPendingDelivery>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            pending.Add(ReadPending(reader));
-        }
-
-        return pending;
-    }
+    public Task<List<StoredDelivery>> LoadPendingAsync(CancellationToken cancellationToken = default) =>
+        LoadStoredAsync($"{StoredSelect} AND d.outcome = 'pending' ORDER BY d.conversation_id, d.seq", null, cancellationToken);
 
     /// <summary>
     /// The stored conversation deliveries (every outcome) with bodies and results, per conversation in
     /// sequence order: the history <c>replay</c> runs again.
     /// </summary>
-    public async Task<List<(StoredPendingDelivery Delivery, string Outcome, DeliveryResult? Result)>> LoadHistoryAsync(
-        int? conversationId, CancellationToken cancellationToken = default)
+    public Task<List<StoredDelivery>> LoadHistoryAsync(int? conversationId, CancellationToken cancellationToken = default) =>
+        LoadStoredAsync(
+            $"{StoredSelect} {(conversationId is null ? "" : "AND d.conversation_id = $conversation")} ORDER BY d.conversation_id, d.seq",
+            conversationId is null ? null : c => c.Parameters.AddWithValue("$conversation", conversationId),
+            cancellationToken);
+
+    /// <summary>One conversation delivery with its body, whatever its outcome, or <c>null</c>.</summary>
+    public async Task<StoredDelivery?> GetStoredAsync(long id, CancellationToken cancellationToken = default) =>
+        (await LoadStoredAsync($"{StoredSelect} AND d.id = $id", c => c.Parameters.AddWithValue("$id", id), cancellationToken)).FirstOrDefault();
+
+    /// <summary>The known state of a conversation and the intents of its deliveries received since <paramref name="intentsSince"/>.</summary>
+    public async Task<KnownConversation> GetConversationStateAsync(int conversationId, DateTimeOffset intentsSince, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        PriorState? known = null;
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = "SELECT status, updated_at FROM conversations WHERE id = $id AND status IS NOT NULL";
+            command.Parameters.AddWithValue("$id", conversationId);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                known = new PriorState(conversationId, reader.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)));
+            }
+        }
+
+        var recent = new List<RecentIntent>();
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = """
+                SELECT i.rule, d.received_at FROM action_intents i JOIN deliveries d ON d.id = i.delivery_id
+                WHERE i.conversation_id = $id AND d.received_at >= $since ORDER BY i.id
+                """;
+            command.Parameters.AddWithValue("$id", conversationId);
+            command.Parameters.AddWithValue("$since", intentsSince.ToUnixTimeMilliseconds());
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                recent.Add(new RecentIntent(reader.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1))));
+            }
+        }
+
+        return new KnownConversation(conversationId, known, recent);
+    }
+
+    private async Task<List<StoredDelivery>> LoadStoredAsync(string sql, Action<SqliteCommand>? bind, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"""
-            SELECT d.id, d.event, b.body, d.conversation_id, d.seq, d.received_at, d.attempts, d.outcome, d.result
-            FROM deliveries d JOIN delivery_bodies b ON b.delivery_id = d.id
-            WHERE d.conversation_id IS NOT NULL {(conversationId is null ? "" : "AND d.conversation_id = $conversation")}
-            ORDER BY d.conversation_id, d.seq
-            """;
-        if (conversationId is not null)
-        {
-            command.Parameters.AddWithValue("$conversation", conversationId);
-        }
-
-        var history = new List<(StoredPendingDelivery, string, DeliveryResult?)>();
+        command.CommandText = sql;
+        bind?.Invoke(command);
+        var stored = new List<StoredDelivery>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            history.Add((ReadPending(reader), reader.GetString(7), DeliveryResult.FromJson(reader.IsDBNull(8) ? null : reader.GetString(8))));
+            stored.Add(new StoredDelivery(
+                reader.GetInt64(0), reader.GetString(1), (byte[])reader.GetValue(2), reader.GetInt32(3), reader.GetInt64(4),
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)), reader.GetInt32(6), reader.GetString(7),
+                DeliveryResult.FromJson(reader.IsDBNull(8) ? null : reader.GetString(8))));
         }
 
-        return history;
-    }
-
-    /// <summary>One pending conversation delivery with its body, or <c>null</c>.</summary>
-    public async Task<StoredPendingDelivery?> GetPendingAsync(long id, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"{PendingSelect} AND d.id = $id";
-        command.Parameters.AddWithValue("$id", id);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? ReadPending(reader) : null;
-    }
-
-    /// <summary>The known state of a conversation, or <c>null</c> when none was recorded.</summary>
-    public async Task<PriorState?> GetConversationStateAsync(int conversationId, CancellationToken cancellationToken = default)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT status, updated_at FROM conversations WHERE id = $id AND status IS NOT NULL";
-        command.Parameters.AddWithValue("$id", conversationId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken)
-            ? new PriorState(conversationId, reader.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)))
-            : null;
+        return stored;
     }
 
     public async Task<DeliveryRecord?> GetAsync(long id, CancellationToken cancellationToken = default)
@@ -155,10 +157,6 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
 
         return counts;
     }
-
-    private static StoredPendingDelivery ReadPending(SqliteDataReader reader) => new(
-        reader.GetInt64(0), reader.GetString(1), (byte[])reader.GetValue(2), reader.GetInt32(3), reader.GetInt64(4),
-        DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)), reader.GetInt32(6));
 
     private static DeliveryRecord ReadRecord(SqliteDataReader reader) => new(
         reader.GetInt64(0),

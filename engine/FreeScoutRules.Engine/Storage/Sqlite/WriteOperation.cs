@@ -1,6 +1,6 @@
 using Microsoft.Data.Sqlite;
 
-namespace FreeScoutRules.Engine.Storage;
+namespace FreeScoutRules.Engine.Storage.Sqlite;
 
 /// <summary>
 /// One unit of work for <see cref="InboxWriter"/>. It runs inside the writer's batch transaction and
@@ -22,7 +22,11 @@ internal abstract class WriteOperation
 /// An operation's refusal, thrown before it has written anything (a failed precondition): only that
 /// operation fails, the rest of its batch commits.
 /// </summary>
-internal sealed class WriteRefusedException(string message) : InvalidOperationException(message);
+internal sealed class WriteRefusedException(Exception reason) : Exception(reason.Message, reason)
+{
+    /// <summary>What the operation's caller receives.</summary>
+    public Exception Reason { get; } = reason;
+}
 
 /// <summary>A <see cref="WriteOperation"/> with a result for its caller.</summary>
 internal abstract class WriteOperation<T> : WriteOperation

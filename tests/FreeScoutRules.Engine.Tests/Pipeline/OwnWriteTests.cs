@@ -1,11 +1,12 @@
 using System.Text;
 using FreeScoutRules.Engine.Parsing;
-using FreeScoutRules.Engine.Processing;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Tests.Support;
 using FreeScoutRules.Facts;
 
-namespace FreeScoutRules.Engine.Tests.Processing;
+namespace FreeScoutRules.Engine.Tests.Pipeline;
 
 /// <summary>Loop protection: our own API writes echoed back by FreeScout are recognisable, so rules can ignore them.</summary>
 public sealed class OwnWriteTests : IDisposable
@@ -51,12 +52,15 @@ public sealed class OwnWriteTests : IDisposable
             """);
         var rules = RuleSetCompiler.Compile(_rules.Path);
 
-        var echo = RuleEvaluator.Evaluate(rules, Note("api", 5), null, botUserId: 5);
-        var human = RuleEvaluator.Evaluate(rules, Note("web", 3), null, botUserId: 5);
-        var unconfigured = RuleEvaluator.Evaluate(rules, Note("api", 5), null);
+        var withBot = new EvaluationPipeline(PipelineSettings.Default with { BotUserId = 5 });
+        var echo = withBot.Evaluate(rules, Note("api", 5), KnownConversation.Unknown(1));
+        var human = withBot.Evaluate(rules, Note("web", 3), KnownConversation.Unknown(1));
+        var unconfigured = new EvaluationPipeline(PipelineSettings.Default).Evaluate(rules, Note("api", 5), KnownConversation.Unknown(1));
 
         Assert.Empty(echo.Intents);
         Assert.Single(human.Intents);
         Assert.Single(unconfigured.Intents);
+        Assert.Contains(nameof(OwnWrite), echo.Facts);
+        Assert.DoesNotContain(nameof(OwnWrite), human.Facts);
     }
 }

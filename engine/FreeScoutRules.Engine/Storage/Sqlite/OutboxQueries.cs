@@ -1,15 +1,7 @@
 using FreeScoutRules.Engine.Storage;
 using Microsoft.Data.Sqlite;
 
-namespace FreeScoutRules.Engine.Actions;
-
-/// <summary>An intent with its attempts, as the admin API shows it.</summary>
-internal sealed record IntentRecord(
-    long Id, long DeliveryId, int ConversationId, string Rule, string Action, string Arguments, string State, int Attempts,
-    DateTimeOffset CreatedAt, DateTimeOffset? NextAttemptAt, DateTimeOffset? CompletedAt, string? LastError, IReadOnlyList<AttemptRecord> AttemptLog);
-
-/// <summary>One attempt of an intent.</summary>
-internal sealed record AttemptRecord(int Attempt, DateTimeOffset StartedAt, double DurationMs, string Outcome, string? Error);
+namespace FreeScoutRules.Engine.Storage.Sqlite;
 
 /// <summary>Reads of the outbox, each on its own pooled connection. Thread-safe.</summary>
 internal sealed class OutboxQueries(SqliteDatabase database)
@@ -34,10 +26,9 @@ internal sealed class OutboxQueries(SqliteDatabase database)
             var id = reader.GetInt64(0);
             if (!running.Contains(id))
             {
-                due.Add(new DueIntent(id, reader.GetInt64(1), reader.GetInt32(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), reader.GetInt32(6))
-                {
-                    Delivery = reader.IsDBNull(7) || reader.IsDBNull(8) ? null : (reader.GetString(7), (byte[])reader.GetValue(8)),
-                });
+                due.Add(new DueIntent(
+                    id, reader.GetInt64(1), reader.GetInt32(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), reader.GetInt32(6),
+                    reader.IsDBNull(7) || reader.IsDBNull(8) ? null : (reader.GetString(7), (byte[])reader.GetValue(8))));
             }
         }
 

@@ -5,7 +5,7 @@ using FreeScoutRules.Engine.Ingestion;
 using FreeScoutRules.Engine.Storage;
 using Microsoft.Extensions.Options;
 
-namespace FreeScoutRules.Host.Server;
+namespace FreeScoutRules.Host.Settings;
 
 /// <summary>Runs a FluentValidation validator as options validation, so a bad setting stops the start with its message.</summary>
 internal sealed class FluentOptionsValidator<T>(IValidator<T> validator, string section) : IValidateOptions<T>

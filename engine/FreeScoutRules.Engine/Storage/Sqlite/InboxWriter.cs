@@ -1,7 +1,7 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
-namespace FreeScoutRules.Engine.Storage;
+namespace FreeScoutRules.Engine.Storage.Sqlite;
 
 /// <summary>
 /// The single writer of the database (group commit): operations from many concurrent requests and
@@ -138,7 +138,7 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
                 }
                 catch (WriteRefusedException refused)
                 {
-                    operation.Fail(refused);
+                    operation.Fail(refused.Reason);
                     failed.Add(true);
                 }
             }

@@ -1,6 +1,6 @@
 using Microsoft.Data.Sqlite;
 
-namespace FreeScoutRules.Engine.Storage;
+namespace FreeScoutRules.Engine.Storage.Sqlite;
 
 /// <summary>
 /// Opens connections to the embedded SQLite database with the settings every connection needs

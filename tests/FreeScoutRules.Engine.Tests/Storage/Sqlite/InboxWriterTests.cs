@@ -1,14 +1,14 @@
 using System.Security.Cryptography;
 using System.Text;
-using FreeScoutRules.Engine.Processing;
 using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Engine.Tests.Support;
 using FreeScoutRules.Facts;
 using Microsoft.Extensions.Logging.Abstractions;
 using Events = FreeScoutRules.FreeScout.WebhookEvents;
 using Status = FreeScoutRules.FreeScout.ConversationStatus;
 
-namespace FreeScoutRules.Engine.Tests.Storage;
+namespace FreeScoutRules.Engine.Tests.Storage.Sqlite;
 
 public sealed class InboxWriterTests : IAsyncLifetime
 {
@@ -40,7 +40,7 @@ public sealed class InboxWriterTests : IAsyncLifetime
     private static StoreDeliveryOperation Store(Delivery delivery, byte[]? body = null)
     {
         body ??= Encoding.UTF8.GetBytes($"{{\"id\":{delivery.ConversationId},\"at\":\"{delivery.UpdatedAt:O}\"}}");
-        return new StoreDeliveryOperation(delivery.Event, body, SHA256.HashData(body), delivery.Conversation, delivery.ReceivedAt);
+        return new StoreDeliveryOperation(new NewDelivery(delivery.Event, body, SHA256.HashData(body), delivery.ConversationId, delivery.ReceivedAt));
     }
 
     [Fact]
@@ -65,18 +65,20 @@ public sealed class InboxWriterTests : IAsyncLifetime
     {
         var delivery = Deliveries.Of(Events.ConversationStatus, Status.Closed, 1);
         var stored = await _writer.SubmitAsync(Store(delivery));
-        var evaluation = new Evaluation([], [], new NextState(1187, Status.Closed, delivery.UpdatedAt), []);
+        var commit = new EvaluationCommit(
+            stored.DeliveryId, 1187, 1, DateTimeOffset.UtcNow, "generation", new NextState(1187, Status.Closed, delivery.UpdatedAt), [], [],
+            new DeliveryResult([], [], [], false));
 
-        var first = _writer.SubmitAsync(new ApplyEvaluationOperation(stored.DeliveryId, 1187, 1, evaluation, DateTimeOffset.UtcNow));
-        var twice = _writer.SubmitAsync(new ApplyEvaluationOperation(stored.DeliveryId, 1187, 1, evaluation, DateTimeOffset.UtcNow));
+        var first = _writer.SubmitAsync(new ApplyEvaluationOperation(commit));
+        var twice = _writer.SubmitAsync(new ApplyEvaluationOperation(commit));
         var other = _writer.SubmitAsync(Store(Deliveries.Of(Events.ConversationStatus, Status.Closed, 1, conversationId: 9)));
 
         Assert.True(await first);
-        var refused = await Assert.ThrowsAsync<WriteRefusedException>(() => twice);
+        var refused = await Assert.ThrowsAsync<DeliveryNotPendingException>(() => twice);
         Assert.Contains("processed already", refused.Message, StringComparison.Ordinal);
         Assert.False((await other).Duplicate);
         Assert.Equal("done", (await _queries.GetAsync(stored.DeliveryId))!.Outcome);
-        Assert.Equal(Status.Closed, (await _queries.GetConversationStateAsync(1187))!.Status);
+        Assert.Equal(Status.Closed, (await _queries.GetConversationStateAsync(1187, DateTimeOffset.MinValue)).Known!.Status);
     }
 
     [Fact]
@@ -92,7 +94,7 @@ public sealed class InboxWriterTests : IAsyncLifetime
         Assert.False((await (Task<StoreResult>)tasks[0]).Duplicate);
         Assert.False((await (Task<StoreResult>)tasks[2]).Duplicate);
         Assert.Equal(2, (await _queries.LoadPendingAsync()).Count);
-        Assert.Null(await _queries.GetConversationStateAsync(99));
+        Assert.Null((await _queries.GetConversationStateAsync(99, DateTimeOffset.MinValue)).Known);
     }
 
     /// <summary>Writes a conversation row, then fails like a full disk would.</summary>

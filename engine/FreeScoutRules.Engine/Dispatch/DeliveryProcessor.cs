@@ -1,0 +1,163 @@
+using System.Globalization;
+using FreeScoutRules.Engine.Parsing;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Telemetry;
+using FreeScoutRules.Facts;
+using Microsoft.Extensions.Logging;
+
+namespace FreeScoutRules.Engine.Dispatch;
+
+/// <summary>
+/// Takes one queued delivery to its end through the <see cref="EvaluationPipeline"/>: evaluated by at
+/// most <see cref="DispatchOptions.Workers"/> at a time under the <see cref="Watchdog"/>, then committed
+/// with its done mark. A rule that fails is contained by the pipeline and recorded on the delivery.
+/// When the built-in status rules fail (or the evaluation throws), nothing commits: the attempt is
+/// recorded, retried after <see cref="DispatchOptions.RetryDelay"/> × 2^n, and parked after
+/// <see cref="DispatchOptions.MaxAttempts"/>. Storage errors propagate (nothing was committed), for the
+/// dispatcher to try again. Thread-safe; callers process one conversation's deliveries one at a time.
+/// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage(
+    "Design", "CA1001", Justification = "The SemaphoreSlim's wait handle is never asked for, so it owns nothing to free; an evaluation abandoned at shutdown (a rule that never returns) may still release it.")]
+internal sealed partial class DeliveryProcessor(
+    IInbox inbox,
+    Func<RuleSetGeneration> rules,
+    EvaluationPipeline pipeline,
+    Watchdog watchdog,
+    DispatchOptions options,
+    TimeProvider time,
+    EngineMetrics metrics,
+    ILogger<DeliveryProcessor> logger)
+{
+    private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = true });
+    private readonly SemaphoreSlim _evaluators = new(Math.Max(1, options.Workers));
+
+    /// <summary>
+    /// Processes <paramref name="queued"/> against its conversation's <paramref name="state"/> (read from
+    /// storage when <c>null</c>) and returns the state after it, or <c>null</c> when it must be read again.
+    /// </summary>
+    /// <exception cref="StorageException">Storage failed; nothing of this delivery was committed.</exception>
+    public async Task<KnownConversation?> ProcessAsync(QueuedDelivery queued, KnownConversation? state, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(queued);
+        string? problem = null;
+        var conversation = queued.Conversation ?? Parse(queued, out problem);
+        if (conversation is null)
+        {
+            await ParkAsync(queued, problem ?? "The stored body is not a conversation.", null, cancellationToken);
+            return state;
+        }
+
+        var delivery = new Delivery(queued.Id.ToString(CultureInfo.InvariantCulture), queued.Event, queued.ReceivedAt, conversation);
+        state ??= await inbox.LoadConversationAsync(queued.ConversationId, queued.ReceivedAt - pipeline.Settings.RuleActionWindow, cancellationToken);
+        for (var attempt = queued.Attempts + 1; ; attempt++)
+        {
+            var (result, generation, error) = await EvaluateAsync(queued, delivery, state, cancellationToken);
+            if (result is { BuiltInFailed: false })
+            {
+                return await CommitAsync(queued, delivery, state, result, generation!, cancellationToken);
+            }
+
+            error ??= result!.DescribeFailures();
+            var park = attempt >= options.MaxAttempts;
+            LogAttemptFailed(logger, queued.Id, queued.ConversationId, attempt, park, error);
+            if (park)
+            {
+                await ParkAsync(queued, error, result?.ToRecord(), cancellationToken);
+                return state;
+            }
+
+            await inbox.RecordFailureAsync(new DeliveryFailure(queued.Id, queued.ConversationId, queued.Sequence, error, false, result?.ToRecord()), cancellationToken);
+            await Task.Delay(options.RetryDelay * Math.Pow(2, attempt - 1), time, cancellationToken);
+        }
+    }
+
+    private async Task<(EvaluationResult? Result, RuleSetGeneration? Generation, string? Error)> EvaluateAsync(
+        QueuedDelivery queued, Delivery delivery, KnownConversation state, CancellationToken cancellationToken)
+    {
+        await _evaluators.WaitAsync(cancellationToken);
+        try
+        {
+            // Taken once a worker is free: the newest rules, not those of when this delivery queued.
+            var generation = rules();
+            using var watched = watchdog.Begin(queued);
+            return (pipeline.Evaluate(generation, delivery, state, watched.Probe, rerunRules: queued.RerunRules), generation, null);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Not a rule's failure (the pipeline contains those): the engine itself failed on this delivery.
+            return (null, null, $"The evaluation failed: {ex.GetType().Name}: {ex.Message}");
+        }
+        finally
+        {
+            _evaluators.Release();
+        }
+    }
+
+    private async Task<KnownConversation?> CommitAsync(
+        QueuedDelivery queued, Delivery delivery, KnownConversation state, EvaluationResult result, RuleSetGeneration generation,
+        CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var record = result.ToRecord();
+        if (queued.RerunRules is not null && queued.Previous is { } previous)
+        {
+            record = record with { ActionIntents = [.. previous.ActionIntents, .. record.ActionIntents] };
+        }
+
+        try
+        {
+            await inbox.CommitEvaluationAsync(
+                new EvaluationCommit(queued.Id, queued.ConversationId, queued.Sequence, now, generation.ContentHash,
+                    result.NextState, result.StatusChanges, result.Intents, record),
+                cancellationToken);
+        }
+        catch (DeliveryNotPendingException ex)
+        {
+            // Whatever processed it committed its own state: read the state again rather than keep ours.
+            LogNotPending(logger, queued.Id, ex.Message);
+            return null;
+        }
+
+        foreach (var failure in result.Failures)
+        {
+            metrics.RuleFailed(failure.Rule);
+            LogRuleFailed(logger, failure.Rule, failure.Location, queued.Id, queued.ConversationId, failure.Where, failure.Message);
+        }
+
+        foreach (var change in result.StatusChanges)
+        {
+            metrics.StatusChanged(change.To);
+        }
+
+        metrics.Processed(DeliveryOutcome.Done, (now - queued.ReceivedAt).TotalMilliseconds);
+        return pipeline.Advance(state, delivery, result);
+    }
+
+    private async Task ParkAsync(QueuedDelivery queued, string error, DeliveryResult? record, CancellationToken cancellationToken)
+    {
+        await inbox.RecordFailureAsync(new DeliveryFailure(queued.Id, queued.ConversationId, queued.Sequence, error, true, record), cancellationToken);
+        metrics.Processed(DeliveryOutcome.Parked, (time.GetUtcNow() - queued.ReceivedAt).TotalMilliseconds);
+        LogParked(logger, queued.Id, queued.ConversationId, error);
+    }
+
+    private FreeScout.Conversation? Parse(QueuedDelivery queued, out string? error)
+    {
+        var result = _parser.Parse(queued.Event, queued.Body ?? []);
+        error = result.Problem?.Message;
+        return result.Delivery?.Conversation;
+    }
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Rule {Rule} ({Location}) failed on delivery {DeliveryId} of conversation {ConversationId} in {Where}: {Message}; the other rules ran and their results are committed")]
+    private static partial void LogRuleFailed(ILogger logger, string rule, string location, long deliveryId, int conversationId, string where, string message);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "Delivery {DeliveryId} of conversation {ConversationId} failed (attempt {Attempt}, parked: {Parked}); nothing of it was committed: {Error}")]
+    private static partial void LogAttemptFailed(ILogger logger, long deliveryId, int conversationId, int attempt, bool parked, string error);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Error, Message = "Delivery {DeliveryId} of conversation {ConversationId} is parked: {Error}. Re-run it once fixed (POST /api/deliveries/ID/rerun, or freescout-rules deliveries rerun)")]
+    private static partial void LogParked(ILogger logger, long deliveryId, int conversationId, string error);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Delivery {DeliveryId} was not committed: {Reason}")]
+    private static partial void LogNotPending(ILogger logger, long deliveryId, string reason);
+}

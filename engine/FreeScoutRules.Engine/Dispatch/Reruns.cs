@@ -1,0 +1,77 @@
+using FreeScoutRules.Engine.Storage;
+
+namespace FreeScoutRules.Engine.Dispatch;
+
+/// <summary>What asking for a re-run of a delivery came to.</summary>
+internal enum RerunOutcome
+{
+    /// <summary>Back in its conversation's line; it runs with the rules now in force.</summary>
+    Requeued,
+
+    /// <summary>No such conversation delivery.</summary>
+    NotFound,
+
+    /// <summary>It is pending, skipped, or done without a rule failure: there is nothing to run again.</summary>
+    NothingToRerun,
+}
+
+/// <summary>
+/// Re-runs: real work put back in line (unlike <c>replay</c>, a dry run against history). A parked
+/// delivery (its status rules failed) runs again in full against its conversation's known state; a
+/// done delivery on which some rules failed runs again, and only those rules' intents are queued (the
+/// others' were queued the first time, and its status changes were committed). Thread-safe.
+/// </summary>
+internal sealed class Reruns(IInbox inbox, IDeliveryHistory history, Dispatcher dispatcher)
+{
+    public async Task<(RerunOutcome Outcome, string Reason)> RerunAsync(long deliveryId, CancellationToken cancellationToken)
+    {
+        if (await history.GetAsync(deliveryId, cancellationToken) is not { ConversationId: not null } record)
+        {
+            return (RerunOutcome.NotFound, $"No conversation delivery {deliveryId}.");
+        }
+
+        var rerunnable = record.Outcome == DeliveryOutcome.Parked
+            || (record.Outcome == DeliveryOutcome.Done && record.Result?.RuleFailures is { Count: > 0 });
+        if (!rerunnable || !await inbox.RequeueAsync(deliveryId, cancellationToken))
+        {
+            return (RerunOutcome.NothingToRerun,
+                $"Delivery {deliveryId} is {record.Outcome}{(record.Outcome == DeliveryOutcome.Done ? " and no rule failed on it" : "")}: only parked deliveries, and done ones on which a rule failed, are re-run.");
+        }
+
+        if (await inbox.GetStoredAsync(deliveryId, cancellationToken) is { } stored)
+        {
+            dispatcher.Enqueue(QueuedDelivery.From(stored));
+        }
+
+        return (RerunOutcome.Requeued, "requeued");
+    }
+
+    /// <summary>Re-runs every parked delivery, oldest first; returns how many were put back in line.</summary>
+    public async Task<int> RerunParkedAsync(CancellationToken cancellationToken)
+    {
+        var count = 0;
+        while (true)
+        {
+            var parked = await history.ListAsync(new DeliveryFilter(Outcome: DeliveryOutcome.Parked, PageSize: 500), cancellationToken);
+            if (parked.Count == 0)
+            {
+                return count;
+            }
+
+            var requeued = 0;
+            foreach (var record in parked.OrderBy(r => r.Id))
+            {
+                if ((await RerunAsync(record.Id, cancellationToken)).Outcome == RerunOutcome.Requeued)
+                {
+                    requeued++;
+                }
+            }
+
+            count += requeued;
+            if (requeued == 0)
+            {
+                return count; // changed under us: whatever is left is not parked any more
+            }
+        }
+    }
+}

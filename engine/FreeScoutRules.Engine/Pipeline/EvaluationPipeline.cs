@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using FreeScoutRules.Actions;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Facts;
+using NRules;
+using NRules.Extensibility;
+
+namespace FreeScoutRules.Engine.Pipeline;
+
+/// <summary>
+/// The one evaluation: (a delivery, its conversation's known state, the settings in force, a rule
+/// generation) → what it produces (<see cref="EvaluationResult"/>). <c>serve</c>'s dispatcher, the admin
+/// API's re-runs, <c>test</c>, <c>replay</c> and <c>explain</c> all evaluate here; <c>explain</c> only
+/// adds an observer of NRules' events. The policy lives here too, not in storage: which facts are
+/// inserted (<see cref="OwnWrite"/> for our bot's writes), what a failing rule costs (itself only: its
+/// intents are dropped, the other rules run; a failing built-in status rule fails the evaluation), and
+/// the runaway-rule limit. No I/O. Thread-safe: each call has its own NRules session.
+/// </summary>
+internal sealed class EvaluationPipeline(PipelineSettings settings)
+{
+    public PipelineSettings Settings { get; } = settings;
+
+    /// <param name="rules">The generation to run.</param>
+    /// <param name="delivery">The delivery.</param>
+    /// <param name="state">Its conversation's known state.</param>
+    /// <param name="probe">Told which rule runs, for a watchdog on another thread; optional.</param>
+    /// <param name="observer">Sees the session before it fires (explain); optional.</param>
+    /// <param name="rerunRules">For a re-run of a delivery that was processed: only these rules (those that failed then) may queue intents.</param>
+    public EvaluationResult Evaluate(
+        RuleSetGeneration rules, Delivery delivery, KnownConversation state,
+        RuleProbe? probe = null, Action<ISession>? observer = null, IReadOnlySet<string>? rerunRules = null)
+    {
+        ArgumentNullException.ThrowIfNull(rules);
+        ArgumentNullException.ThrowIfNull(delivery);
+        ArgumentNullException.ThrowIfNull(state);
+        var session = rules.SessionFactory.CreateSession();
+        session.DependencyResolver = new DeliveryResolver(delivery);
+        var fired = new List<string>();
+        var failures = new List<RuleFailureRecord>();
+        session.Events.RuleFiredEvent += (_, e) => fired.Add(e.Rule.Name);
+        session.Events.LhsExpressionFailedEvent += (_, e) =>
+        {
+            e.IsHandled = true;
+            foreach (var rule in e.Rules)
+            {
+                Fail(rules, failures, rule.Name, $"condition {e.Expression}", e.Exception);
+            }
+        };
+        session.Events.RhsExpressionFailedEvent += (_, e) =>
+        {
+            e.IsHandled = true;
+            Fail(rules, failures, e.Match.Rule.Name, $"action {e.Expression}", e.Exception);
+        };
+        session.Events.AgendaExpressionFailedEvent += (_, e) =>
+        {
+            e.IsHandled = true;
+            Fail(rules, failures, e.Match.Rule.Name, $"filter {e.Expression}", e.Exception);
+        };
+        observer?.Invoke(session);
+
+        // Conditions run as facts are inserted, not only when firing: the watchdog must see them too.
+        RuleProbe.Active = probe;
+        List<string> facts = [nameof(Delivery)];
+        try
+        {
+            Insert(session, delivery, state, facts);
+            session.Fire();
+        }
+        finally
+        {
+            RuleProbe.Active = null;
+        }
+
+        // Query<T>() is an IQueryable: LINQ operators on it compile an expression tree per call
+        // (~250 µs). AsEnumerable() keeps every operator in memory.
+        var (intents, suppressed) = Keep(session.Query<ActionIntent>().AsEnumerable(), delivery, state, failures, rerunRules);
+        return new EvaluationResult(
+            facts,
+            fired,
+            [.. session.Query<StatusChanged>().AsEnumerable()],
+            intents,
+            suppressed,
+            session.Query<NextState>().AsEnumerable().FirstOrDefault(s => s.ConversationId == delivery.ConversationId),
+            failures);
+    }
+
+    private void Insert(ISession session, Delivery delivery, KnownConversation state, List<string> facts)
+    {
+        session.Insert(delivery);
+        if (state.Known is { } known)
+        {
+            session.Insert(known);
+            facts.Add(nameof(PriorState));
+        }
+
+        if (Settings.BotUserId is { } bot && OwnWrite.IsOwnWrite(delivery, bot))
+        {
+            session.Insert(new OwnWrite(delivery.ConversationId, bot));
+            facts.Add(nameof(OwnWrite));
+        }
+    }
+
+    /// <summary>The conversation's state after <paramref name="result"/> is committed.</summary>
+    public KnownConversation Advance(KnownConversation before, Delivery delivery, EvaluationResult result)
+    {
+        ArgumentNullException.ThrowIfNull(before);
+        ArgumentNullException.ThrowIfNull(delivery);
+        ArgumentNullException.ThrowIfNull(result);
+        var known = result.NextState is { } next
+            // Milliseconds, the precision storage keeps: the same state whether it comes from memory or from disk.
+            ? new PriorState(next.ConversationId, next.Status, DateTimeOffset.FromUnixTimeMilliseconds(next.UpdatedAt.ToUnixTimeMilliseconds()))
+            : before.Known;
+        var since = delivery.ReceivedAt - Settings.RuleActionWindow;
+        var recent = before.RecentIntents.Count == 0 && result.Intents.Count == 0
+            ? before.RecentIntents
+            : [.. before.RecentIntents.Where(i => i.At >= since), .. result.Intents.Select(i => new RecentIntent(i.Rule, delivery.ReceivedAt))];
+        return new KnownConversation(before.ConversationId, known, recent);
+    }
+
+    private (List<ActionIntent> Kept, List<SuppressedIntent> Suppressed) Keep(
+        IEnumerable<ActionIntent> recorded, Delivery delivery, KnownConversation state, List<RuleFailureRecord> failures, IReadOnlySet<string>? rerunRules)
+    {
+        var kept = new List<ActionIntent>();
+        var suppressed = new List<SuppressedIntent>();
+        var since = delivery.ReceivedAt - Settings.RuleActionWindow;
+        foreach (var intent in recorded)
+        {
+            string? reason = null;
+            if (failures.Exists(f => f.Rule == intent.Rule))
+            {
+                reason = $"Rule '{intent.Rule}' failed on this delivery: its action '{intent.Action}' was not queued.";
+            }
+            else if (rerunRules is not null && !rerunRules.Contains(intent.Rule))
+            {
+                reason = $"Re-run: rule '{intent.Rule}' did not fail the first time, so its action '{intent.Action}' was queued then.";
+            }
+            else if (state.CountRecent(intent.Rule, since) + kept.Count(k => k.Rule == intent.Rule) >= Settings.RuleActionLimit)
+            {
+                reason = $"Rule '{intent.Rule}' already queued {Settings.RuleActionLimit} actions for conversation {intent.ConversationId} within {Settings.RuleActionWindow}: '{intent.Action}' was not queued (a runaway rule? our own writes echoed back?).";
+            }
+
+            if (reason is null)
+            {
+                kept.Add(intent);
+            }
+            else
+            {
+                suppressed.Add(new SuppressedIntent(intent, reason));
+            }
+        }
+
+        return (kept, suppressed);
+    }
+
+    private static void Fail(RuleSetGeneration rules, List<RuleFailureRecord> failures, string rule, string expression, Exception? exception)
+    {
+        if (failures.Exists(f => f.Rule == rule))
+        {
+            return; // once per rule and delivery: a condition fails on every fact it sees
+        }
+
+        var compiled = rules.Find(rule);
+        var error = exception is System.Reflection.TargetInvocationException { InnerException: { } inner } ? inner : exception ?? new InvalidOperationException("(no exception given)");
+        var frame = FirstRuleFileFrame(error);
+        failures.Add(new RuleFailureRecord(
+            rule,
+            compiled?.Location ?? "(rules)",
+            frame is null ? expression : $"{expression}, at {frame}",
+            $"{error.GetType().Name}: {error.Message}",
+            compiled?.BuiltIn ?? false));
+    }
+
+    /// <summary>The first stack frame in code of a rule file (a helper method the rule called), or <c>null</c>.</summary>
+    private static string? FirstRuleFileFrame(Exception exception)
+    {
+        foreach (var frame in new StackTrace(exception, fNeedFileInfo: false).GetFrames())
+        {
+            var method = frame.GetMethod();
+            if (method?.DeclaringType is { } type && type.Assembly.GetName().Name?.StartsWith(RuleSetCompiler.AssemblyPrefix, StringComparison.Ordinal) == true)
+            {
+                return $"{type.Name}.{method.Name}";
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>Lets <see cref="RuleContextExtensions.Enqueue"/> find the delivery being processed.</summary>
+internal sealed class DeliveryResolver(Delivery delivery) : IDependencyResolver
+{
+    public object Resolve(IResolutionContext context, Type serviceType) =>
+        serviceType == typeof(Delivery)
+            ? delivery
+            : throw new InvalidOperationException($"Rules can resolve only the delivery, not {serviceType.Name}.");
+}

@@ -1,0 +1,36 @@
+namespace FreeScoutRules.Engine.Storage;
+
+/// <summary>An intent waiting in the outbox.</summary>
+/// <remarks>Delivery: The event and body of the delivery that caused the intent, for the conversation snapshot.</remarks>
+internal sealed record DueIntent(
+    long Id, long DeliveryId, int ConversationId, string Rule, string Action, string Arguments, int Attempts, (string Event, byte[] Body)? Delivery = null);
+
+/// <summary>An intent with its attempts, as the admin API shows it.</summary>
+internal sealed record IntentRecord(
+    long Id, long DeliveryId, int ConversationId, string Rule, string Action, string Arguments, string State, int Attempts,
+    DateTimeOffset CreatedAt, DateTimeOffset? NextAttemptAt, DateTimeOffset? CompletedAt, string? LastError, IReadOnlyList<AttemptRecord> AttemptLog);
+
+/// <summary>One attempt of an intent.</summary>
+internal sealed record AttemptRecord(int Attempt, DateTimeOffset StartedAt, double DurationMs, string Outcome, string? Error);
+
+/// <summary>One attempt to record, and the intent's state after it (<see cref="IntentState"/>).</summary>
+internal sealed record AttemptCommit(
+    long IntentId, int Attempt, DateTimeOffset StartedAt, TimeSpan Duration, string Outcome, string? Error, string NewState, DateTimeOffset? NextAttemptAt);
+
+/// <summary>The states of an intent in the outbox.</summary>
+internal static class IntentState
+{
+    public const string Pending = "pending";
+    public const string Done = "done";
+
+    /// <summary>Failed permanently or ran out of attempts; retried only by hand.</summary>
+    public const string Dead = "dead";
+}
+
+/// <summary>The outcome of one attempt.</summary>
+internal static class AttemptOutcome
+{
+    public const string Done = "done";
+    public const string Failed = "failed";
+    public const string Retryable = "retryable";
+}

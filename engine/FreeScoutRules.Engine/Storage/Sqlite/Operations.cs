@@ -1,0 +1,191 @@
+namespace FreeScoutRules.Engine.Storage.Sqlite;
+
+/// <summary>
+/// Stores a new delivery, or finds the identical earlier one (same event, same body bytes). A new
+/// conversation delivery gets the next sequence number of its conversation.
+/// </summary>
+internal sealed class StoreDeliveryOperation(NewDelivery delivery, Action<StoreResult>? onCommitted = null)
+    : WriteOperation<StoreResult>
+{
+    protected override StoreResult Run(WriterSession session)
+    {
+        var conversationId = delivery.ConversationId;
+        long? sequence = conversationId is null ? null : session.LastSequence(conversationId.Value) + 1;
+        var insert = session.Command("""
+            INSERT INTO deliveries (event, body_sha256, conversation_id, seq, received_at, outcome)
+            VALUES ($event, $sha, $conversation, $seq, $received, $outcome)
+            ON CONFLICT (event, body_sha256) DO NOTHING RETURNING id
+            """);
+        insert.Parameters.AddWithValue("$event", delivery.Event);
+        insert.Parameters.AddWithValue("$sha", delivery.BodySha256);
+        insert.Parameters.AddWithValue("$conversation", (object?)conversationId ?? DBNull.Value);
+        insert.Parameters.AddWithValue("$seq", (object?)sequence ?? DBNull.Value);
+        insert.Parameters.AddWithValue("$received", delivery.ReceivedAt.ToUnixTimeMilliseconds());
+        insert.Parameters.AddWithValue("$outcome", conversationId is null ? DeliveryOutcome.Skipped : DeliveryOutcome.Pending);
+        if (insert.ExecuteScalar() is not long id)
+        {
+            var find = session.Command("SELECT id FROM deliveries WHERE event = $event AND body_sha256 = $sha");
+            find.Parameters.AddWithValue("$event", delivery.Event);
+            find.Parameters.AddWithValue("$sha", delivery.BodySha256);
+            return new StoreResult((long)find.ExecuteScalar()!, Duplicate: true, null);
+        }
+
+        var body = session.Command("INSERT INTO delivery_bodies (delivery_id, body) VALUES ($id, $body)");
+        body.Parameters.AddWithValue("$id", id);
+        body.Parameters.AddWithValue("$body", delivery.Body);
+        body.ExecuteNonQuery();
+        if (conversationId is not null)
+        {
+            session.SetLastSequence(conversationId.Value, sequence!.Value);
+        }
+
+        return new StoreResult(id, Duplicate: false, sequence);
+    }
+
+    protected override void OnCommitted(StoreResult result)
+    {
+        if (!result.Duplicate)
+        {
+            onCommitted?.Invoke(result);
+        }
+    }
+}
+
+/// <summary>
+/// Commits what one evaluation produced, all or nothing: the conversation's new known state and
+/// applied sequence, the status changes, the action intents (the outbox) and the done mark.
+/// Refuses (and so writes nothing) when the delivery is not pending any more: processed exactly once.
+/// </summary>
+internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteOperation<bool>
+{
+    private readonly string _resultJson = commit.Result.ToJson();
+
+    protected override bool Run(WriterSession session)
+    {
+        var done = session.Command("""
+            UPDATE deliveries SET outcome = 'done', attempts = attempts + 1, last_error = NULL, processed_at = $at, result = $result,
+                rules_generation = $generation
+            WHERE id = $id AND outcome = 'pending'
+            """);
+        done.Parameters.AddWithValue("$id", commit.DeliveryId);
+        done.Parameters.AddWithValue("$generation", commit.RulesGeneration);
+        done.Parameters.AddWithValue("$at", commit.ProcessedAt.ToUnixTimeMilliseconds());
+        done.Parameters.AddWithValue("$result", _resultJson);
+        if (done.ExecuteNonQuery() != 1)
+        {
+            throw new WriteRefusedException(new DeliveryNotPendingException(commit.DeliveryId));
+        }
+
+        var state = session.Command("""
+            INSERT INTO conversations (id, last_applied_seq, status, updated_at) VALUES ($id, $seq, $status, $updated)
+            ON CONFLICT (id) DO UPDATE SET last_applied_seq = MAX(last_applied_seq, excluded.last_applied_seq),
+                status = COALESCE(excluded.status, status), updated_at = COALESCE(excluded.updated_at, updated_at)
+            """);
+        state.Parameters.AddWithValue("$id", commit.ConversationId);
+        state.Parameters.AddWithValue("$seq", commit.Sequence);
+        state.Parameters.AddWithValue("$status", (object?)commit.NextState?.Status ?? DBNull.Value);
+        state.Parameters.AddWithValue("$updated", (object?)commit.NextState?.UpdatedAt.ToUnixTimeMilliseconds() ?? DBNull.Value);
+        state.ExecuteNonQuery();
+
+        foreach (var change in commit.StatusChanges)
+        {
+            var insert = session.Command("""
+                INSERT INTO status_changes (delivery_id, conversation_id, number, from_status, to_status, via, at)
+                VALUES ($delivery, $conversation, $number, $from, $to, $via, $at)
+                """);
+            insert.Parameters.AddWithValue("$delivery", commit.DeliveryId);
+            insert.Parameters.AddWithValue("$conversation", change.ConversationId);
+            insert.Parameters.AddWithValue("$number", change.Number);
+            insert.Parameters.AddWithValue("$from", (object?)change.From ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$to", change.To);
+            insert.Parameters.AddWithValue("$via", change.Via);
+            insert.Parameters.AddWithValue("$at", change.At.ToUnixTimeMilliseconds());
+            insert.ExecuteNonQuery();
+        }
+
+        foreach (var intent in commit.Intents)
+        {
+            var insert = session.Command("""
+                INSERT INTO action_intents (delivery_id, conversation_id, rule, action, arguments, state, created_at)
+                VALUES ($delivery, $conversation, $rule, $action, $arguments, 'pending', $at)
+                """);
+            insert.Parameters.AddWithValue("$delivery", commit.DeliveryId);
+            insert.Parameters.AddWithValue("$conversation", intent.ConversationId);
+            insert.Parameters.AddWithValue("$rule", intent.Rule);
+            insert.Parameters.AddWithValue("$action", intent.Action);
+            insert.Parameters.AddWithValue("$arguments", intent.Arguments);
+            insert.Parameters.AddWithValue("$at", commit.ProcessedAt.ToUnixTimeMilliseconds());
+            insert.ExecuteNonQuery();
+        }
+
+        return true;
+    }
+}
+
+/// <summary>
+/// Records a failed attempt. A parked delivery's conversation moves past it; otherwise it stays
+/// pending for another attempt.
+/// </summary>
+internal sealed class RecordFailureOperation(DeliveryFailure failure) : WriteOperation<bool>
+{
+    private readonly string? _resultJson = failure.Result?.ToJson();
+
+    protected override bool Run(WriterSession session)
+    {
+        var update = session.Command("""
+            UPDATE deliveries SET attempts = attempts + 1, last_error = $error, outcome = $outcome, result = COALESCE($result, result)
+            WHERE id = $id AND outcome = 'pending'
+            """);
+        update.Parameters.AddWithValue("$id", failure.DeliveryId);
+        update.Parameters.AddWithValue("$error", failure.Error);
+        update.Parameters.AddWithValue("$outcome", failure.Park ? DeliveryOutcome.Parked : DeliveryOutcome.Pending);
+        update.Parameters.AddWithValue("$result", (object?)_resultJson ?? DBNull.Value);
+        update.ExecuteNonQuery();
+        if (failure.Park)
+        {
+            var state = session.Command("""
+                INSERT INTO conversations (id, last_applied_seq) VALUES ($id, $seq)
+                ON CONFLICT (id) DO UPDATE SET last_applied_seq = MAX(last_applied_seq, excluded.last_applied_seq)
+                """);
+            state.Parameters.AddWithValue("$id", failure.ConversationId);
+            state.Parameters.AddWithValue("$seq", failure.Sequence);
+            state.ExecuteNonQuery();
+        }
+
+        return true;
+    }
+}
+
+/// <summary>Puts a parked or done conversation delivery back to pending with fresh attempts (a re-run). False when it is neither.</summary>
+internal sealed class RequeueOperation(long deliveryId) : WriteOperation<bool>
+{
+    protected override bool Run(WriterSession session)
+    {
+        var update = session.Command("""
+            UPDATE deliveries SET outcome = 'pending', attempts = 0
+            WHERE id = $id AND outcome IN ('parked', 'done') AND conversation_id IS NOT NULL
+            """);
+        update.Parameters.AddWithValue("$id", deliveryId);
+        return update.ExecuteNonQuery() == 1;
+    }
+}
+
+/// <summary>Records a rule generation that was loaded (<c>active</c>) or refused (<c>failed</c>, with its diagnostics).</summary>
+internal sealed class RecordGenerationOperation(string contentHash, DateTimeOffset loadedAt, bool loaded, int rules, string? diagnostics)
+    : WriteOperation<bool>
+{
+    protected override bool Run(WriterSession session)
+    {
+        var insert = session.Command("""
+            INSERT INTO rule_generations (content_hash, loaded_at, outcome, rules, diagnostics)
+            VALUES ($hash, $at, $outcome, $rules, $diagnostics)
+            """);
+        insert.Parameters.AddWithValue("$hash", contentHash);
+        insert.Parameters.AddWithValue("$at", loadedAt.ToUnixTimeMilliseconds());
+        insert.Parameters.AddWithValue("$outcome", loaded ? "active" : "failed");
+        insert.Parameters.AddWithValue("$rules", rules);
+        insert.Parameters.AddWithValue("$diagnostics", (object?)diagnostics ?? DBNull.Value);
+        insert.ExecuteNonQuery();
+        return true;
+    }
+}

@@ -1,0 +1,110 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+
+namespace FreeScoutRules.Engine.Storage.Sqlite;
+
+/// <summary>
+/// The embedded SQLite implementation of the storage ports: one database file in WAL mode, reads on
+/// pooled connections, every write through the single writer (<see cref="InboxWriter"/>, group
+/// commit). Thread-safe. Storage errors reach callers as <see cref="StorageException"/>.
+/// </summary>
+internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGenerationLog, IStorageLifetime
+{
+    private readonly SqliteDatabase _database;
+    private readonly InboxWriter _writer;
+    private readonly DeliveryQueries _deliveries;
+    private readonly OutboxQueries _outbox;
+
+    /// <remarks>options: Where the database is and how it commits.</remarks>
+    /// <remarks>readOnly: Open an existing database without writing to it (replay, explain).</remarks>
+    public SqliteStorage(StorageOptions options, ILogger<InboxWriter> logger, bool readOnly = false)
+    {
+        _database = new SqliteDatabase(options, readOnly);
+        _writer = new InboxWriter(_database, options, logger);
+        _deliveries = new DeliveryQueries(_database);
+        _outbox = new OutboxQueries(_database);
+    }
+
+    public string Location => _database.Path;
+
+    public int WriteQueueLength => _writer.QueueLength;
+
+    public Task InitializeAsync(CancellationToken cancellationToken) => Guard(() => _database.InitializeAsync(cancellationToken));
+
+    public Task RunAsync(CancellationToken cancellationToken) => _writer.RunAsync(cancellationToken);
+
+    public void Complete() => _writer.Complete();
+
+    public Task<StoreResult> StoreAsync(NewDelivery delivery, Action<StoreResult>? onCommitted, CancellationToken cancellationToken) =>
+        Guard(() => _writer.SubmitAsync(new StoreDeliveryOperation(delivery, onCommitted), cancellationToken));
+
+    public async Task<IReadOnlyList<StoredDelivery>> LoadPendingAsync(CancellationToken cancellationToken) =>
+        await Guard(() => _deliveries.LoadPendingAsync(cancellationToken));
+
+    public Task<StoredDelivery?> GetStoredAsync(long deliveryId, CancellationToken cancellationToken) =>
+        Guard(() => _deliveries.GetStoredAsync(deliveryId, cancellationToken));
+
+    public Task<KnownConversation> LoadConversationAsync(int conversationId, DateTimeOffset intentsSince, CancellationToken cancellationToken) =>
+        Guard(() => _deliveries.GetConversationStateAsync(conversationId, intentsSince, cancellationToken));
+
+    public Task CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken) =>
+        Guard(() => _writer.SubmitAsync(new ApplyEvaluationOperation(commit), cancellationToken));
+
+    public Task RecordFailureAsync(DeliveryFailure failure, CancellationToken cancellationToken) =>
+        Guard(() => _writer.SubmitAsync(new RecordFailureOperation(failure), cancellationToken));
+
+    public Task<bool> RequeueAsync(long deliveryId, CancellationToken cancellationToken) =>
+        Guard(() => _writer.SubmitAsync(new RequeueOperation(deliveryId), cancellationToken));
+
+    public Task<DeliveryRecord?> GetAsync(long deliveryId, CancellationToken cancellationToken) =>
+        Guard(() => _deliveries.GetAsync(deliveryId, cancellationToken));
+
+    public async Task<IReadOnlyList<DeliveryRecord>> ListAsync(DeliveryFilter filter, CancellationToken cancellationToken) =>
+        await Guard(() => _deliveries.ListAsync(filter, cancellationToken));
+
+    public async Task<IReadOnlyDictionary<string, long>> CountByOutcomeAsync(CancellationToken cancellationToken) =>
+        await Guard(() => _deliveries.CountByOutcomeAsync(cancellationToken));
+
+    public async Task<IReadOnlyList<StoredDelivery>> LoadHistoryAsync(int? conversationId, CancellationToken cancellationToken) =>
+        await Guard(() => _deliveries.LoadHistoryAsync(conversationId, cancellationToken));
+
+    public async Task<IReadOnlyList<DueIntent>> DueAsync(DateTimeOffset now, int limit, IReadOnlySet<long> running, CancellationToken cancellationToken) =>
+        await Guard(() => _outbox.DueAsync(now, limit, running, cancellationToken));
+
+    public async Task<IReadOnlyList<IntentRecord>> ListAsync(long? deliveryId, string? state, int limit, CancellationToken cancellationToken) =>
+        await Guard(() => _outbox.ListAsync(deliveryId, state, limit, cancellationToken));
+
+    public Task RecordAttemptAsync(AttemptCommit attempt, CancellationToken cancellationToken) =>
+        Guard(() => _writer.SubmitAsync(new RecordAttemptOperation(attempt), cancellationToken));
+
+    public Task<bool> RetryDeadAsync(long intentId, CancellationToken cancellationToken) =>
+        Guard(() => _writer.SubmitAsync(new RetryDeadIntentOperation(intentId), cancellationToken));
+
+    public Task RecordAsync(string contentHash, DateTimeOffset at, bool loaded, int rules, string? diagnostics, CancellationToken cancellationToken) =>
+        Guard(() => _writer.SubmitAsync(new RecordGenerationOperation(contentHash, at, loaded, rules, diagnostics), cancellationToken));
+
+    /// <summary>SQLite's own errors (disk full, locked, corrupt) reach the engine as <see cref="StorageException"/>.</summary>
+    private async Task Guard(Func<Task> operation)
+    {
+        try
+        {
+            await operation();
+        }
+        catch (SqliteException ex)
+        {
+            throw new StorageException($"{_database.Path}: {ex.Message}", ex);
+        }
+    }
+
+    private async Task<T> Guard<T>(Func<Task<T>> operation)
+    {
+        try
+        {
+            return await operation();
+        }
+        catch (SqliteException ex)
+        {
+            throw new StorageException($"{_database.Path}: {ex.Message}", ex);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+namespace FreeScoutRules.Engine.Storage;
+
+/// <summary>
+/// The inbox: where ingestion stores deliveries and dispatch commits what processing them produced.
+/// Implementations give every conversation delivery the next sequence number of its conversation,
+/// recognise redeliveries (same event, same bytes), and commit an evaluation atomically with its
+/// done mark. Thread-safe.
+/// </summary>
+internal interface IInbox
+{
+    /// <summary>
+    /// Stores <paramref name="delivery"/> durably (or finds the identical earlier one) and returns once
+    /// it is committed. <paramref name="onCommitted"/> runs for a new delivery right after its commit,
+    /// in commit order across callers (dispatch relies on it for per-conversation order).
+    /// </summary>
+    Task<StoreResult> StoreAsync(NewDelivery delivery, Action<StoreResult>? onCommitted, CancellationToken cancellationToken);
+
+    /// <summary>Every pending conversation delivery with its body, per conversation in sequence order.</summary>
+    Task<IReadOnlyList<StoredDelivery>> LoadPendingAsync(CancellationToken cancellationToken);
+
+    /// <summary>One conversation delivery with its body and result, whatever its outcome, or <c>null</c>.</summary>
+    Task<StoredDelivery?> GetStoredAsync(long deliveryId, CancellationToken cancellationToken);
+
+    /// <summary>The conversation's known state, with the intents of deliveries received at or after <paramref name="intentsSince"/>.</summary>
+    Task<KnownConversation> LoadConversationAsync(int conversationId, DateTimeOffset intentsSince, CancellationToken cancellationToken);
+
+    /// <summary>Commits an evaluation with the delivery's done mark.</summary>
+    /// <exception cref="DeliveryNotPendingException">The delivery is not pending; nothing was written.</exception>
+    Task CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken);
+
+    /// <summary>Records a failed attempt; a parked delivery no longer holds its conversation's sequence.</summary>
+    Task RecordFailureAsync(DeliveryFailure failure, CancellationToken cancellationToken);
+
+    /// <summary>Puts a parked or done delivery back to pending for a re-run. False when it is neither (or unknown).</summary>
+    Task<bool> RequeueAsync(long deliveryId, CancellationToken cancellationToken);
+}
+
+/// <summary>Read-only views of stored deliveries, for the admin API, <c>replay</c> and <c>explain</c>. Thread-safe.</summary>
+internal interface IDeliveryHistory
+{
+    Task<DeliveryRecord?> GetAsync(long deliveryId, CancellationToken cancellationToken);
+
+    /// <summary>Deliveries matching <paramref name="filter"/>, newest first, one page.</summary>
+    Task<IReadOnlyList<DeliveryRecord>> ListAsync(DeliveryFilter filter, CancellationToken cancellationToken);
+
+    /// <summary>How many deliveries have each outcome.</summary>
+    Task<IReadOnlyDictionary<string, long>> CountByOutcomeAsync(CancellationToken cancellationToken);
+
+    /// <summary>Stored conversation deliveries of every outcome with bodies and results, per conversation in sequence order.</summary>
+    Task<IReadOnlyList<StoredDelivery>> LoadHistoryAsync(int? conversationId, CancellationToken cancellationToken);
+}
+
+/// <summary>The outbox of action intents: what the action runner executes and records. Thread-safe.</summary>
+internal interface IOutbox
+{
+    /// <summary>Pending intents whose time has come, oldest first, except <paramref name="running"/>.</summary>
+    Task<IReadOnlyList<DueIntent>> DueAsync(DateTimeOffset now, int limit, IReadOnlySet<long> running, CancellationToken cancellationToken);
+
+    /// <summary>Intents of one delivery, or in one state, with their attempts; newest first.</summary>
+    Task<IReadOnlyList<IntentRecord>> ListAsync(long? deliveryId, string? state, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Records one attempt and the intent's new state in one transaction.</summary>
+    Task RecordAttemptAsync(AttemptCommit attempt, CancellationToken cancellationToken);
+
+    /// <summary>Puts a dead intent back in line with fresh attempts. False when it is not dead.</summary>
+    Task<bool> RetryDeadAsync(long intentId, CancellationToken cancellationToken);
+}
+
+/// <summary>The record of rule generations loaded or refused. Thread-safe.</summary>
+internal interface IRuleGenerationLog
+{
+    Task RecordAsync(string contentHash, DateTimeOffset at, bool loaded, int rules, string? diagnostics, CancellationToken cancellationToken);
+}
+
+/// <summary>Start and stop of a storage implementation (schema, background writer).</summary>
+internal interface IStorageLifetime
+{
+    /// <summary>Where the data is, for the log.</summary>
+    string Location { get; }
+
+    /// <summary>Write operations waiting to be committed.</summary>
+    int WriteQueueLength { get; }
+
+    /// <summary>Creates or migrates the schema. Idempotent.</summary>
+    Task InitializeAsync(CancellationToken cancellationToken);
+
+    /// <summary>Runs the writer until <see cref="Complete"/> and the queue is drained.</summary>
+    Task RunAsync(CancellationToken cancellationToken);
+
+    /// <summary>Stops accepting writes; <see cref="RunAsync"/> commits what is queued, then ends.</summary>
+    void Complete();
+}

@@ -1,0 +1,53 @@
+namespace FreeScoutRules.Engine.Storage;
+
+/// <summary>A stored delivery as the admin API shows it (never the body).</summary>
+internal sealed record DeliveryRecord(
+    long Id,
+    string Event,
+    int? ConversationId,
+    long? Sequence,
+    DateTimeOffset ReceivedAt,
+    string Outcome,
+    int Attempts,
+    string? Error,
+    DateTimeOffset? ProcessedAt,
+    DeliveryResult? Result,
+    string? RulesGeneration);
+
+/// <summary>
+/// A stored conversation delivery with its raw body: what dispatch, re-runs, <c>replay</c> and
+/// <c>explain</c> read back. <see cref="Result"/> is what processing recorded, when it is done.
+/// </summary>
+internal sealed record StoredDelivery(
+    long Id, string Event, byte[] Body, int ConversationId, long Sequence, DateTimeOffset ReceivedAt, int Attempts,
+    string Outcome = DeliveryOutcome.Pending, DeliveryResult? Result = null);
+
+/// <summary>Filter and page of <see cref="IDeliveryHistory.ListAsync"/>.</summary>
+internal sealed record DeliveryFilter(
+    int? ConversationId = null, string? Outcome = null, DateTimeOffset? Since = null, DateTimeOffset? Until = null,
+    int Page = 1, int PageSize = 50);
+
+/// <summary>A delivery to store: verified and parsed, with its raw bytes (kept for audit and replay).</summary>
+/// <remarks>ConversationId: Its conversation, or <c>null</c> for events that run no rules (customers).</remarks>
+internal sealed record NewDelivery(string Event, byte[] Body, byte[] BodySha256, int? ConversationId, DateTimeOffset ReceivedAt);
+
+/// <summary>The outcome of storing a delivery: its id, its place in its conversation, and whether it was a redelivery.</summary>
+internal sealed record StoreResult(long DeliveryId, bool Duplicate, long? Sequence);
+
+/// <summary>The <c>outcome</c> of a delivery.</summary>
+internal static class DeliveryOutcome
+{
+    /// <summary>Stored, waiting for (or between attempts of) dispatch.</summary>
+    public const string Pending = "pending";
+
+    /// <summary>Processed: its state, status changes and intents are committed.</summary>
+    public const string Done = "done";
+
+    /// <summary>Stored for audit but runs no rules (customer events).</summary>
+    public const string Skipped = "skipped";
+
+    /// <summary>Its built-in status rules failed every attempt; visible and re-runnable, no longer blocking its conversation.</summary>
+    public const string Parked = "parked";
+
+    public static readonly IReadOnlyList<string> All = [Pending, Done, Skipped, Parked];
+}

@@ -1,0 +1,47 @@
+namespace FreeScoutRules.Host.Settings;
+
+/// <summary>
+/// The configuration every verb reads, <c>serve</c> and the CLI alike, lowest precedence first:
+/// <c>appsettings.json</c> next to the executable, <c>appsettings.{DOTNET_ENVIRONMENT}.json</c>, environment
+/// variables (<c>Section__Key</c>, and the documented <c>FREESCOUTRULES_*</c> shortcuts), then flags.
+/// So <c>replay</c> on a server's data directory, with that server's environment, evaluates as it did.
+/// </summary>
+internal static class AppConfiguration
+{
+    /// <summary>The configuration for a CLI verb (<c>serve</c> builds the same sources on its web host).</summary>
+    public static IConfigurationRoot Build(IReadOnlyDictionary<string, string?> flags)
+    {
+        var environment = Environment.GetEnvironmentVariable("DOTNET_ENVIRONMENT") ?? Environment.GetEnvironmentVariable("ASPNETCORE_ENVIRONMENT") ?? "Production";
+        var builder = new ConfigurationBuilder()
+            .SetBasePath(AppContext.BaseDirectory)
+            .AddJsonFile("appsettings.json", optional: true)
+            .AddJsonFile($"appsettings.{environment}.json", optional: true)
+            .AddEnvironmentVariables();
+        return AddOverrides(builder, flags).Build();
+    }
+
+    /// <summary>Adds the <c>FREESCOUTRULES_*</c> shortcuts, then the flags, above whatever <paramref name="builder"/> has.</summary>
+    public static IConfigurationBuilder AddOverrides(IConfigurationBuilder builder, IReadOnlyDictionary<string, string?> flags)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.AddInMemoryCollection(EnvironmentShortcuts()).AddInMemoryCollection(flags);
+    }
+
+    /// <summary>The documented variables without the <c>Section__Key</c> spelling.</summary>
+    private static Dictionary<string, string?> EnvironmentShortcuts()
+    {
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        Shortcut(values, "FREESCOUTRULES_WEBHOOK_SECRET", "Webhook:Secret");
+        Shortcut(values, "FREESCOUTRULES_FREESCOUT_BOT_USER_ID", "Dispatch:BotUserId");
+        Shortcut(values, "FREESCOUTRULES_ADMIN_TOKEN", "Admin:Token");
+        return values;
+    }
+
+    private static void Shortcut(Dictionary<string, string?> values, string variable, string key)
+    {
+        if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value)
+        {
+            values[key] = value;
+        }
+    }
+}

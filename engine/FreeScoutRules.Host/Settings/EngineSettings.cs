@@ -1,0 +1,59 @@
+using FluentValidation;
+using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage;
+
+namespace FreeScoutRules.Host.Settings;
+
+/// <summary>
+/// The settings a CLI verb evaluates with, read and validated as <c>serve</c> reads them
+/// (<see cref="AppConfiguration"/>, the same validators): storage, rules and the evaluation pipeline's.
+/// </summary>
+internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules, DispatchOptions Dispatch, AdminOptions Admin)
+{
+    public PipelineSettings Pipeline => Dispatch.PipelineSettings();
+
+    public RuleDiagnosticSeverities Severities => RuleDiagnosticSeverities.With(Rules.Severity!);
+
+    /// <summary>
+    /// Reads the settings with <paramref name="flags"/> on top; a bad setting is printed on
+    /// <paramref name="error"/> as <c>configuration: Section:Key: problem</c> and yields <c>null</c>.
+    /// </summary>
+    public static EngineSettings? Load(IReadOnlyDictionary<string, string?> flags, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        var configuration = AppConfiguration.Build(flags);
+        var failures = new List<string>();
+        var settings = new EngineSettings(
+            Bind<StorageOptions, StorageOptionsValidator>(configuration, StorageOptions.Section, failures),
+            Bind<RulesOptions, RulesOptionsValidator>(configuration, RulesOptions.Section, failures),
+            Bind<DispatchOptions, DispatchOptionsValidator>(configuration, DispatchOptions.Section, failures),
+            Bind<AdminOptions, AdminOptionsValidator>(configuration, AdminOptions.Section, failures));
+        foreach (var failure in failures)
+        {
+            error.WriteLine($"configuration: {failure}");
+        }
+
+        return failures.Count == 0 ? settings : null;
+    }
+
+    private static T Bind<T, TValidator>(IConfiguration configuration, string section, List<string> failures)
+        where T : class, new()
+        where TValidator : IValidator<T>, new()
+    {
+        var options = new T();
+        try
+        {
+            configuration.GetSection(section).Bind(options);
+        }
+        catch (InvalidOperationException ex)
+        {
+            failures.Add($"{section}: {ex.GetBaseException().Message}");
+            return options;
+        }
+
+        failures.AddRange(new TValidator().Validate(options).Errors.Select(e => $"{section}:{e.PropertyName}: {e.ErrorMessage}"));
+        return options;
+    }
+}

@@ -1,0 +1,198 @@
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Tests.Support;
+using Events = FreeScoutRules.FreeScout.WebhookEvents;
+using Status = FreeScoutRules.FreeScout.ConversationStatus;
+
+namespace FreeScoutRules.Engine.Tests.Pipeline;
+
+/// <summary>The one evaluation: containment of failing rules, the runaway limit, re-runs, state carried forward.</summary>
+public sealed class EvaluationPipelineTests : IDisposable
+{
+    private readonly TempDirectory _rules = new();
+
+    public void Dispose() => _rules.Dispose();
+
+    private OfflineEvaluator Evaluator(PipelineSettings? settings = null) =>
+        new(RuleSetCompiler.Compile(_rules.Path), new EvaluationPipeline(settings ?? PipelineSettings.Default));
+
+    private const string NotifyOnClose = """
+        public class NotifyOnClose : Rule
+        {
+            public override void Define()
+            {
+                StatusChanged change = default!;
+                When().Match(() => change, c => c.IsClose);
+                Then().Do(ctx => ctx.Enqueue("http", new { n = change.Number }));
+            }
+        }
+        """;
+
+    [Fact]
+    public void ConditionThrows_OnlyThatRuleFails_TheStatusChangeAndOtherRulesCommit()
+    {
+        _rules.Write("notify.csx", NotifyOnClose);
+        _rules.Write("bad.csx", """
+
+            public class ParsesTheSubject : Rule
+            {
+                public override void Define()
+                {
+                    Delivery delivery = default!;
+                    When().Match(() => delivery, d => int.Parse(d.Conversation.Subject) > 0);
+                    Then().Do(ctx => ctx.Enqueue("http", new { x = 1 }));
+                }
+            }
+            """);
+        var evaluator = Evaluator();
+
+        var created = evaluator.Process(Deliveries.Of(Events.ConversationCreated, Status.Active, 0));
+        var closed = evaluator.Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+
+        var failure = Assert.Single(closed.Failures);
+        Assert.Equal("ParsesTheSubject", failure.Rule);
+        Assert.EndsWith("bad.csx(2,14)", failure.Location, StringComparison.Ordinal);
+        Assert.StartsWith("condition delivery => (Parse(delivery.Conversation.Subject)", failure.Where, StringComparison.Ordinal);
+        Assert.StartsWith("FormatException:", failure.Message, StringComparison.Ordinal);
+        Assert.False(failure.BuiltIn);
+        Assert.False(closed.BuiltInFailed);
+        var change = Assert.Single(closed.StatusChanges);
+        Assert.Equal((Status.Active, Status.Closed), (change.From, change.To));
+        Assert.Equal("NotifyOnClose", Assert.Single(closed.Intents).Rule);
+        Assert.NotNull(closed.NextState);
+        Assert.Single(created.Failures); // it fails on every delivery, and each says so
+        Assert.Equal(Status.Closed, evaluator.StateOf(1187).Known!.Status);
+    }
+
+    [Fact]
+    public void ActionThrowsAfterEnqueueing_ItsIntentsAreDropped_OthersKept()
+    {
+        _rules.Write("notify.csx", NotifyOnClose);
+        _rules.Write("bad.csx", """
+            public class HalfDone : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then()
+                        .Do(ctx => ctx.Enqueue("http", new { first = true }))
+                        .Do(ctx => ctx.Enqueue("http", new { n = 1 / (change.Number - change.Number) }));
+                }
+            }
+            """);
+
+        var result = Evaluator().Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+
+        var failure = Assert.Single(result.Failures);
+        Assert.Equal("HalfDone", failure.Rule);
+        Assert.StartsWith("action ", failure.Where, StringComparison.Ordinal);
+        Assert.Contains("DivideByZeroException", failure.Message, StringComparison.Ordinal);
+        Assert.Equal("NotifyOnClose", Assert.Single(result.Intents).Rule);
+        Assert.Contains("Rule 'HalfDone' failed", Assert.Single(result.Suppressed).Reason, StringComparison.Ordinal);
+        Assert.Single(result.StatusChanges);
+    }
+
+    [Fact]
+    public void BuiltInStatusRuleThrows_TheEvaluationFails_AndOfflineStateStays()
+    {
+        var builtIn = File.ReadAllText(Path.Combine(Fixtures.RulesDirectory, BuiltInRules.FileName));
+        _rules.Write(BuiltInRules.FileName, builtIn.Replace("p => p.Status != delivery.Status", "p => p.Status.Length / (p.Status.Length - p.Status.Length) > 0 || p.Status != delivery.Status", StringComparison.Ordinal));
+        var evaluator = Evaluator();
+        evaluator.Process(Deliveries.Of(Events.ConversationCreated, Status.Active, 0));
+
+        var result = evaluator.Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+
+        Assert.True(result.BuiltInFailed);
+        Assert.True(Assert.Single(result.Failures).BuiltIn);
+        Assert.Equal(Status.Active, evaluator.StateOf(1187).Known!.Status);
+    }
+
+    [Fact]
+    public void RuleActionLimit_CountsIntentsOfDeliveriesReceivedInTheWindow_AcrossDeliveries()
+    {
+        _rules.Write("every.csx", """
+            public class OnEveryDelivery : Rule
+            {
+                public override void Define()
+                {
+                    Delivery delivery = default!;
+                    When().Match(() => delivery);
+                    Then().Do(ctx => ctx.Enqueue("http", new { at = delivery.UpdatedAt }));
+                }
+            }
+            """);
+        var evaluator = Evaluator(PipelineSettings.Default with { RuleActionLimit = 2 });
+
+        var results = Enumerable.Range(1, 3).Select(i => evaluator.Process(Deliveries.Of(Events.NoteCreated, Status.Active, i))).ToList();
+
+        Assert.Equal([1, 1, 0], results.Select(r => r.Intents.Count));
+        Assert.Contains("already queued 2 actions for conversation 1187", Assert.Single(results[2].Suppressed).Reason, StringComparison.Ordinal);
+        Assert.Equal(2, evaluator.StateOf(1187).RecentIntents.Count);
+    }
+
+    [Fact]
+    public void Rerun_QueuesOnlyTheRulesThatFailedTheFirstTime()
+    {
+        _rules.Write("notify.csx", NotifyOnClose);
+        var rules = RuleSetCompiler.Compile(_rules.Path);
+        var pipeline = new EvaluationPipeline(PipelineSettings.Default);
+        var delivery = Deliveries.Of(Events.ConversationStatus, Status.Closed, 60);
+
+        var again = pipeline.Evaluate(rules, delivery, KnownConversation.Unknown(1187), rerunRules: new HashSet<string>(["SomethingElse"]));
+        var fixedRule = pipeline.Evaluate(rules, delivery, KnownConversation.Unknown(1187), rerunRules: new HashSet<string>(["NotifyOnClose"]));
+
+        Assert.Empty(again.Intents);
+        Assert.Contains("Re-run", Assert.Single(again.Suppressed).Reason, StringComparison.Ordinal);
+        Assert.Single(fixedRule.Intents);
+    }
+
+    [Fact]
+    public void SameIntentTwiceFromOneRule_IsRecordedOnce()
+    {
+        _rules.Write("twice.csx", """
+            public class Twice : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change);
+                    Then().Do(ctx => ctx.Enqueue("x", new { a = 1 })).Do(ctx => ctx.Enqueue("x", new { a = 1 }));
+                }
+            }
+            """);
+
+        Assert.Single(Evaluator().Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60)).Intents);
+    }
+
+    [Fact]
+    public void FolderWithoutStatusRules_RunsTheBuiltInOnes()
+    {
+        _rules.Write("notify.csx", NotifyOnClose);
+
+        var generation = RuleSetCompiler.Compile(_rules.Path);
+        var result = new OfflineEvaluator(generation, new EvaluationPipeline(PipelineSettings.Default))
+            .Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+
+        Assert.Contains(generation.Rules, r => r.BuiltIn && r.File == BuiltInRules.DisplayPath);
+        Assert.Single(result.StatusChanges);
+        Assert.Single(result.Intents);
+        Assert.NotNull(result.NextState);
+    }
+
+    [Fact]
+    public void FolderOverridingTheStatusRules_IsWarnedAbout_UnlessSwitchedOff()
+    {
+        var builtIn = File.ReadAllText(Path.Combine(Fixtures.RulesDirectory, BuiltInRules.FileName));
+        _rules.Write(BuiltInRules.FileName, builtIn + "\n// ours\n");
+
+        var warned = RuleSetCompiler.Compile(_rules.Path);
+        var quiet = RuleSetCompiler.Compile(_rules.Path, severities: RuleDiagnosticSeverities.With([new("FSR0006", "none")]));
+
+        Assert.Equal(EngineDiagnosticIds.OverridesBuiltInRules, Assert.Single(warned.Warnings).Id);
+        Assert.Empty(quiet.Warnings);
+        Assert.DoesNotContain(warned.Rules, r => r.File == BuiltInRules.DisplayPath);
+        Assert.All(warned.Rules, r => Assert.True(r.BuiltIn));
+    }
+}
