@@ -21,7 +21,19 @@ internal static class ActionScriptCompiler
         Array.Sort(scripts, StringComparer.Ordinal);
         foreach (var script in scripts)
         {
-            var compilation = CSharpScript.Create(File.ReadAllText(script, Encoding.UTF8), ScriptCompilationOptions.ForAction(script))
+            string code;
+            try
+            {
+                code = File.ReadAllText(script, Encoding.UTF8);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Half copied, replaced or removed under us: the next change to the folder loads it again.
+                problems.Add(new PluginProblem(script, $"cannot be read ({ex.GetType().Name}: {ex.Message}); it is loaded again at the next change to the plugins folder."));
+                continue;
+            }
+
+            var compilation = CSharpScript.Create(code, ScriptCompilationOptions.ForAction(script))
                 .GetCompilation().WithAssemblyName($"action.{Path.GetFileNameWithoutExtension(script)}.{Guid.NewGuid():N}");
             using var image = new MemoryStream();
             var result = compilation.Emit(image);

@@ -36,6 +36,7 @@ internal sealed partial class PluginsReloader(
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         _debounce = time.CreateTimer(_ => _signal.Release(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        var retry = false;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -50,9 +51,19 @@ internal sealed partial class PluginsReloader(
                     _watcher.Error += (_, _) => Poke();
                 }
 
-                if (await _signal.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken))
+                if (await _signal.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken) || retry)
                 {
-                    Load();
+                    try
+                    {
+                        Load();
+                        retry = false;
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                    {
+                        // A folder changing under us (a plugin being copied): the plugins in force stay; try again shortly.
+                        LogReloadFailed(logger, ex);
+                        retry = true;
+                    }
                 }
             }
         }
@@ -72,6 +83,9 @@ internal sealed partial class PluginsReloader(
 
     [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Loaded {Count} actions from the built-in plugins and {Directory}: {Actions}")]
     private static partial void LogLoaded(ILogger logger, int count, string directory, string actions);
+
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "The plugins folder could not be read; the plugins in force stay and it is read again in 5 s")]
+    private static partial void LogReloadFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 1008, Level = LogLevel.Error, Message = "Plugin not loaded: {Problem}")]
     private static partial void LogProblem(ILogger logger, string problem);

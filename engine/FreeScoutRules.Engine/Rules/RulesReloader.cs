@@ -71,7 +71,16 @@ internal sealed partial class RulesReloader(
             while (!cancellationToken.IsCancellationRequested)
             {
                 await _signal.WaitAsync(PollInterval, cancellationToken);
-                await ReloadIfChangedAsync(cancellationToken);
+                try
+                {
+                    await ReloadIfChangedAsync(cancellationToken);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // The folder changed under us (a file half written, a folder swapped): the rules in force
+                    // stay, and the next change or poll reads it again.
+                    LogUnreadable(logger, ex);
+                }
                 if (_watcher is null)
                 {
                     TryWatch();
@@ -179,6 +188,9 @@ internal sealed partial class RulesReloader(
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Rules reloaded: {Count} rules, generation {Hash} replaces {Previous}")]
     private static partial void LogReloaded(ILogger logger, int count, string hash, string previous);
+
+    [LoggerMessage(EventId = 1010, Level = LogLevel.Warning, Message = "The rules folder could not be read; the rules in force stay and it is read again at the next change or poll")]
+    private static partial void LogUnreadable(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Error, Message = "The changed rules do not compile ({Errors} errors); generation {Current} keeps running:\n{Diagnostics}")]
     private static partial void LogReloadFailed(ILogger logger, int errors, string current, string diagnostics);

@@ -160,4 +160,18 @@ public sealed class PluginLoaderTests : IDisposable
     {
         public HttpClient CreateClient(string name) => throw new InvalidOperationException("no HTTP in this test");
     }
+
+    [Fact]
+    public void Load_ScriptThatCannotBeRead_IsAProblemOfThatPath_NotACrash()
+    {
+        // A file removed between the listing and the read, as while a plugin is being copied or replaced.
+        File.CreateSymbolicLink(Path.Combine(_plugins.Path, "vanishing.csx"), Path.Combine(_plugins.Path, "gone", "nowhere.csx"));
+
+        var set = PluginLoader.Load(_plugins.Path);
+
+        var problem = Assert.Single(set.Problems);
+        Assert.EndsWith("vanishing.csx", problem.Path, StringComparison.Ordinal);
+        Assert.Contains("cannot be read", problem.Reason, StringComparison.Ordinal);
+        Assert.Contains("loaded again at the next change", problem.Reason, StringComparison.Ordinal);
+    }
 }

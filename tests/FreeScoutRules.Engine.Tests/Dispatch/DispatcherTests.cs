@@ -1,0 +1,184 @@
+using System.Text;
+using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Telemetry;
+using FreeScoutRules.Engine.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Events = FreeScoutRules.FreeScout.WebhookEvents;
+using Status = FreeScoutRules.FreeScout.ConversationStatus;
+
+namespace FreeScoutRules.Engine.Tests.Dispatch;
+
+/// <summary>
+/// The dispatcher's scheduling on its own: an in-memory inbox, fake time, the real pipeline and
+/// built-in rules; no HTTP, no database.
+/// </summary>
+[Collection(BuiltInRulesCollection.Name)]
+public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
+{
+    private readonly FakeTimeProvider _time = new(Deliveries.T0);
+    private readonly FakeInbox _inbox = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TestMeterFactory _meters = new();
+    private readonly TempDirectory _failingRules = new();
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _stop.Dispose();
+        _meters.Dispose();
+        _failingRules.Dispose();
+    }
+
+    private Dispatcher Start(DispatchOptions options, RuleSetGeneration? rules = null, bool run = true)
+    {
+        var generation = rules ?? fixture.Rules;
+        var metrics = new EngineMetrics(_meters);
+        var processor = new DeliveryProcessor(
+            _inbox, () => generation, new EvaluationPipeline(PipelineSettings.Default),
+            new Watchdog(options.RuleTimeout, _time, NullLogger<Watchdog>.Instance), options, _time, metrics, NullLogger<DeliveryProcessor>.Instance);
+        var dispatcher = new Dispatcher(_inbox, processor, options, _time, metrics, NullLogger<Dispatcher>.Instance);
+        if (run)
+        {
+            _ = dispatcher.RunAsync(_stop.Token);
+        }
+
+        return dispatcher;
+    }
+
+    private static QueuedDelivery Queued(long id, int conversationId, long sequence, string status, int seconds) =>
+        new(id, Events.ConversationStatus, conversationId, sequence, Deliveries.T0, Deliveries.Of(Events.ConversationStatus, status, seconds, conversationId).Conversation, null);
+
+    private static async Task Until(string condition, Func<bool> holds)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!holds())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Waited 10 s for {condition}.");
+            }
+
+            await Task.Delay(5);
+        }
+    }
+
+    [Fact]
+    public async Task OneConversation_CommitsInSequenceOrder_WhileAnotherIsNotHeldUp()
+    {
+        var holdFirst = new TaskCompletionSource();
+        _inbox.OnCommit = commit => commit.DeliveryId == 1 ? holdFirst.Task : Task.CompletedTask;
+        var dispatcher = Start(new DispatchOptions { InFlight = 4, Workers = 2 });
+        string[] statuses = [Status.Active, Status.Closed, Status.Active, Status.Pending, Status.Closed];
+        for (var i = 0; i < 5; i++)
+        {
+            dispatcher.Enqueue(Queued(1 + i, 1, i + 1, statuses[i], i));
+            dispatcher.Enqueue(Queued(101 + i, 2, i + 1, statuses[i], i));
+        }
+
+        await Until("conversation 2's five deliveries to commit while conversation 1 waits", () => _inbox.CommitCount == 5);
+        Assert.Equal([101L, 102, 103, 104, 105], _inbox.CommittedIds());
+        holdFirst.SetResult();
+        await Until("all ten to commit", () => _inbox.CommitCount == 10);
+
+        Assert.Equal([1L, 2, 3, 4, 5], _inbox.CommittedIds().Where(id => id < 100));
+        var changes = _inbox.Commits.Where(c => c.ConversationId == 1).SelectMany(c => c.StatusChanges).Select(c => $"{c.From}->{c.To}");
+        Assert.Equal(["->active", "active->closed", "closed->active", "active->pending", "pending->closed"], changes);
+        Assert.Equal(0, dispatcher.QueueDepth);
+    }
+
+    [Fact]
+    public async Task BusyConversation_YieldsAfterABatch_SoAnotherIsNotStarved()
+    {
+        var dispatcher = Start(new DispatchOptions { InFlight = 1, Workers = 1 }, run: false);
+        for (var i = 1; i <= 100; i++)
+        {
+            dispatcher.Enqueue(Queued(i, 1, i, i % 2 == 0 ? Status.Closed : Status.Active, i));
+        }
+
+        dispatcher.Enqueue(Queued(1000, 2, 1, Status.Closed, 1));
+        _ = dispatcher.RunAsync(_stop.Token);
+        await Until("all 101 deliveries to commit", () => _inbox.CommitCount == 101);
+
+        Assert.Equal(Dispatcher.FairnessBatch, _inbox.CommittedIds().IndexOf(1000));
+    }
+
+    [Fact]
+    public async Task FailingStatusRules_AreRetriedWithBackoff_ThenParked_WhileOthersGoOn()
+    {
+        var builtIn = File.ReadAllText(Path.Combine(Fixtures.RulesDirectory, BuiltInRules.FileName));
+        _failingRules.Write(BuiltInRules.FileName, builtIn.Replace(
+            "            .Match(() => delivery)\n            .Not<PriorState>",
+            "            .Match(() => delivery, d => d.ConversationId != 7 || d.Status.Length / (d.Status.Length - d.Status.Length) > 0)\n            .Not<PriorState>",
+            StringComparison.Ordinal));
+        var dispatcher = Start(new DispatchOptions { MaxAttempts = 3, RetryDelay = TimeSpan.FromSeconds(1) }, RuleSetCompiler.Compile(_failingRules.Path));
+
+        dispatcher.Enqueue(Queued(1, 7, 1, Status.Closed, 1));
+        dispatcher.Enqueue(Queued(2, 8, 1, Status.Closed, 1));
+        await Until("the first attempt to fail and the other conversation to commit", () => _inbox.FailureCount == 1 && _inbox.CommitCount == 1);
+        _time.Advance(TimeSpan.FromMilliseconds(999));
+        await Task.Delay(50);
+        Assert.Equal(1, _inbox.FailureCount);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        await Until("the second attempt", () => _inbox.FailureCount == 2);
+        _time.Advance(TimeSpan.FromMilliseconds(1999));
+        await Task.Delay(50);
+        Assert.Equal(2, _inbox.FailureCount);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        await Until("the third attempt", () => _inbox.FailureCount == 3);
+
+        Assert.Equal([false, false, true], _inbox.Failures.Select(f => f.Park));
+        Assert.All(_inbox.Failures, f => Assert.Contains("rule 'status.record-known-state'", f.Error, StringComparison.Ordinal));
+        Assert.All(_inbox.Failures, f => Assert.Empty(f.Result!.StatusChanges));
+        Assert.Equal(2, Assert.Single(_inbox.Commits).DeliveryId);
+        await Until("the queue to drain", () => dispatcher.QueueDepth == 0);
+    }
+
+    [Fact]
+    public async Task StorageFailure_KeepsTheDeliveryAtTheHeadOfItsLane_AndCommitsItOnceAfterTheDelay()
+    {
+        _inbox.FailNextCommits = 1;
+        var dispatcher = Start(new DispatchOptions { RetryDelay = TimeSpan.FromSeconds(5) });
+
+        dispatcher.Enqueue(Queued(1, 1, 1, Status.Active, 1));
+        dispatcher.Enqueue(Queued(2, 1, 2, Status.Closed, 2));
+        await Until("the failed commit to be used up", () => _inbox.FailNextCommits == 0);
+        await Task.Delay(50);
+        Assert.Equal(0, _inbox.CommitCount);
+        _time.Advance(TimeSpan.FromSeconds(5));
+        await Until("both to commit", () => _inbox.CommitCount == 2);
+
+        Assert.Equal([1L, 2], _inbox.CommittedIds());
+        Assert.Equal("active->closed", _inbox.Commits[1].StatusChanges.Select(c => $"{c.From}->{c.To}").Single());
+    }
+
+    [Fact]
+    public async Task Recover_QueuesStoredPendingDeliveries_AndParksABodyThatNoLongerParses()
+    {
+        static byte[] Body(string status, int seconds)
+        {
+            var json = Fixtures.Json("convo.status.closed.on-reply");
+            json["id"] = 3;
+            json["status"] = status;
+            json["updatedAt"] = Deliveries.T0.AddSeconds(seconds).ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
+            return Encoding.UTF8.GetBytes(json.ToJsonString());
+        }
+
+        _inbox.Pending.Add(new StoredDelivery(1, Events.ConversationStatus, Body(Status.Active, 1), 3, 1, Deliveries.T0, 0));
+        _inbox.Pending.Add(new StoredDelivery(2, Events.ConversationStatus, "{\"id\":"u8.ToArray(), 3, 2, Deliveries.T0, 0));
+        _inbox.Pending.Add(new StoredDelivery(3, Events.ConversationStatus, Body(Status.Closed, 3), 3, 3, Deliveries.T0, 1));
+        var dispatcher = Start(new DispatchOptions());
+
+        Assert.Equal(3, await dispatcher.RecoverAsync(CancellationToken.None));
+        await Until("two commits and one parked", () => _inbox.CommitCount == 2 && _inbox.FailureCount == 1);
+
+        Assert.Equal([1L, 3], _inbox.CommittedIds());
+        var parked = Assert.Single(_inbox.Failures);
+        Assert.True(parked.Park);
+        Assert.Equal(2, parked.DeliveryId);
+        Assert.Equal("active->closed", _inbox.Commits[1].StatusChanges.Select(c => $"{c.From}->{c.To}").Single());
+    }
+}
