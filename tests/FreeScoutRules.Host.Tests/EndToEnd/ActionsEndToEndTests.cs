@@ -45,6 +45,28 @@ public sealed class ActionsEndToEndTests : IAsyncLifetime
 
     private static readonly Dictionary<string, string> FastPolling = new() { ["Actions__PollInterval"] = "00:00:00.100" };
 
+    /// <summary>The intents as "intent 3 'sample-notify' pending (last error)", for a wait's failure message.</summary>
+    private static string Describe(JsonElement intents) =>
+        intents.GetArrayLength() == 0
+            ? "no intents"
+            : string.Join("; ", intents.EnumerateArray().Select(i =>
+                $"intent {i.GetProperty("id").GetInt64()} '{i.GetProperty("action").GetString()}' {i.GetProperty("state").GetString()}"
+                + (i.TryGetProperty("lastError", out var error) && error.ValueKind == JsonValueKind.String ? $" ({error.GetString()})" : "")));
+
+    /// <summary>Waits until <paramref name="server"/> lists an intent in <paramref name="state"/>; throws naming <paramref name="condition"/> and the intents seen last.</summary>
+    private static async Task<JsonElement> IntentsInStateAsync(ServeProcess server, string state, string condition, TimeSpan timeout)
+    {
+        JsonElement intents = default;
+        await Eventually.UntilAsync(condition, async () =>
+        {
+            intents = await server.Admin.GetFromJsonAsync<JsonElement>($"/api/actions?state={state}");
+            return intents.GetArrayLength() > 0
+                ? (true, "")
+                : (false, $"saw {Describe(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))}");
+        }, timeout);
+        return intents;
+    }
+
     [Fact]
     public async Task KilledInTheMiddleOfAnAttempt_TheActionRunsAgainWithTheSameIdempotencyKey()
     {
@@ -52,24 +74,18 @@ public sealed class ActionsEndToEndTests : IAsyncLifetime
         var server = await ServeProcess.StartAsync(_root, FastPolling);
         var (eventName, body, signature) = SignedDeliveries.Get("convo.status.closed");
         await server.PostAsync(eventName, body, signature);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (_receiver.Requests.IsEmpty && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
+        var started = DateTime.UtcNow;
+        await Eventually.UntilAsync("the receiver to get the first attempt of the 'sample-notify' intent", async () =>
+            _receiver.Requests.IsEmpty
+                ? (false, $"no request yet; {Describe(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))}")
+                : (true, ""), TimeSpan.FromSeconds(30));
 
         Assert.Single(_receiver.Requests);
         server.Kill();
         await server.DisposeAsync();
 
         await using var restarted = await ServeProcess.StartAsync(_root, FastPolling);
-        JsonElement intents;
-        do
-        {
-            await Task.Delay(100);
-            intents = await restarted.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=done");
-        }
-        while (intents.GetArrayLength() == 0 && DateTime.UtcNow < deadline.AddSeconds(30));
+        var intents = await IntentsInStateAsync(restarted, "done", "the intent interrupted by the kill to be done after the restart", started.AddSeconds(60) - DateTime.UtcNow);
 
         var intent = Assert.Single(intents.EnumerateArray());
         Assert.Equal(2, _receiver.Requests.Count);
@@ -85,26 +101,14 @@ public sealed class ActionsEndToEndTests : IAsyncLifetime
         await using var server = await ServeProcess.StartAsync(_root, FastPolling);
         var (eventName, body, signature) = SignedDeliveries.Get("convo.status.closed");
         await server.PostAsync(eventName, body, signature);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        JsonElement dead;
-        do
-        {
-            await Task.Delay(100);
-            dead = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=dead");
-        }
-        while (dead.GetArrayLength() == 0 && DateTime.UtcNow < deadline);
+        var started = DateTime.UtcNow;
+        var dead = await IntentsInStateAsync(server, "dead", "the intent answered 400 to be dead-lettered", TimeSpan.FromSeconds(30));
         var id = dead[0].GetProperty("id").GetInt64();
 
         var list = await CliProcess.RunAsync(null, "actions", "list", "--data-dir", Path.Combine(_root, "data"), "--state", "dead");
         var retry = await CliProcess.RunAsync(null, "actions", "retry", "--data-dir", Path.Combine(_root, "data"), "--id", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var again = await CliProcess.RunAsync(null, "actions", "retry", "--data-dir", Path.Combine(_root, "data"), "--id", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        JsonElement done;
-        do
-        {
-            await Task.Delay(100);
-            done = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=done");
-        }
-        while (done.GetArrayLength() == 0 && DateTime.UtcNow < deadline.AddSeconds(30));
+        var done = await IntentsInStateAsync(server, "done", $"the dead intent {id} to be done after 'actions retry'", started.AddSeconds(60) - DateTime.UtcNow);
 
         Assert.Contains(list.OutputLines, l => l.StartsWith($"{id}  dead     sample-notify  rule NotifyOnClose", StringComparison.Ordinal));
         Assert.Equal(0, retry.ExitCode);

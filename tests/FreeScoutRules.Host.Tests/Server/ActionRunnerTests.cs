@@ -26,19 +26,25 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         }
         """;
 
+    /// <summary>The intents as "intent 3 'sample-notify' pending (last error)", for a wait's failure message.</summary>
+    private static string Describe(JsonElement intents) =>
+        intents.GetArrayLength() == 0
+            ? "no intents"
+            : string.Join("; ", intents.EnumerateArray().Select(i =>
+                $"intent {i.GetProperty("id").GetInt64()} '{i.GetProperty("action").GetString()}' {i.GetProperty("state").GetString()}"
+                + (i.TryGetProperty("lastError", out var error) && error.ValueKind == JsonValueKind.String ? $" ({error.GetString()})" : "")));
+
     private static async Task<JsonElement> WaitForIntentAsync(TestServerHost server, string state)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
+        JsonElement intents = default;
+        await Eventually.UntilAsync($"an intent in state '{state}'", async () =>
         {
-            var intents = await server.Admin.GetFromJsonAsync<JsonElement>($"/api/actions?state={state}");
-            if (intents.GetArrayLength() > 0 || DateTime.UtcNow > deadline)
-            {
-                return intents.GetArrayLength() > 0 ? intents[0] : default;
-            }
-
-            await Task.Delay(50);
-        }
+            intents = await server.Admin.GetFromJsonAsync<JsonElement>($"/api/actions?state={state}");
+            return intents.GetArrayLength() > 0
+                ? (true, "")
+                : (false, $"saw {Describe(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))}");
+        }, TimeSpan.FromSeconds(30));
+        return intents[0];
     }
 
     [Fact]
@@ -157,14 +163,14 @@ public sealed class ActionRunnerTests : IAsyncLifetime
             new Dictionary<string, string> { ["both.csx"] = rule }, root: root);
 
         await server.PostFixtureAsync("convo.status.closed");
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        JsonElement dead;
-        do
+        JsonElement dead = default;
+        await Eventually.UntilAsync("both intents ('throws' and 'hangs') to be dead", async () =>
         {
-            await Task.Delay(100);
             dead = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=dead");
-        }
-        while (dead.GetArrayLength() < 2 && DateTime.UtcNow < deadline);
+            return dead.GetArrayLength() >= 2
+                ? (true, "")
+                : (false, $"saw {Describe(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))}");
+        }, TimeSpan.FromSeconds(30));
 
         var byAction = dead.EnumerateArray().ToDictionary(i => i.GetProperty("action").GetString()!);
         Assert.Equal("The plugin threw InvalidOperationException: kaboom", byAction["throws"].GetProperty("lastError").GetString());
@@ -186,14 +192,13 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         SamplePlugin.DropInto(plugins);
         var done = await WaitForIntentAsync(server, "done");
         Directory.Delete(Path.Combine(plugins, "FreeScoutRules.Plugins.Sample"), recursive: true);
-        JsonElement after;
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        do
+        JsonElement after = default;
+        await Eventually.UntilAsync("the action 'sample-notify' to leave /api/plugins once its plugin folder is deleted", async () =>
         {
-            await Task.Delay(100);
             after = await server.Admin.GetFromJsonAsync<JsonElement>("/api/plugins");
-        }
-        while (after.GetProperty("actions").EnumerateArray().Any(a => a.GetString() == "sample-notify") && DateTime.UtcNow < deadline);
+            var actions = after.GetProperty("actions").EnumerateArray().Select(a => a.GetString()).ToList();
+            return (!actions.Contains("sample-notify"), $"actions still: {string.Join(", ", actions)}");
+        }, TimeSpan.FromSeconds(20));
 
         Assert.DoesNotContain(before.GetProperty("actions").EnumerateArray(), a => a.GetString() == "sample-notify");
         Assert.Contains("No plugin provides the action 'sample-notify'.", done.GetProperty("attemptLog")[0].GetProperty("error").GetString(), StringComparison.Ordinal);

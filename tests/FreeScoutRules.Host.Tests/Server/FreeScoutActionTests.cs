@@ -7,6 +7,10 @@ namespace FreeScoutRules.Host.Tests.Server;
 /// <summary>The built-in <c>freescout</c> action against a real HTTP server standing in for FreeScout's REST API.</summary>
 public sealed class FreeScoutActionTests : IAsyncLifetime
 {
+    private static readonly string[] EnvironmentVariables =
+        ["FREESCOUTRULES_FREESCOUT_URL", "FREESCOUTRULES_FREESCOUT_API_KEY", "FREESCOUTRULES_FREESCOUT_BOT_USER_ID"];
+
+    private readonly Dictionary<string, string?> _previousEnvironment = EnvironmentVariables.ToDictionary(name => name, Environment.GetEnvironmentVariable);
     private HttpReceiver _freescout = null!;
 
     public async Task InitializeAsync()
@@ -17,7 +21,16 @@ public sealed class FreeScoutActionTests : IAsyncLifetime
         Environment.SetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_BOT_USER_ID", "5");
     }
 
-    public async Task DisposeAsync() => await _freescout.DisposeAsync();
+    /// <summary>Stops the stand-in FreeScout and puts back the environment variables as they were before this test.</summary>
+    public async Task DisposeAsync()
+    {
+        foreach (var (name, value) in _previousEnvironment)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+
+        await _freescout.DisposeAsync();
+    }
 
     private static string OnClose(string arguments) => $$"""
         public class OnClose : Rule
@@ -31,19 +44,23 @@ public sealed class FreeScoutActionTests : IAsyncLifetime
         }
         """;
 
+    /// <summary>The intents as "intent 3 'freescout' pending (last error)", for a wait's failure message.</summary>
+    private static string Describe(JsonElement intents) =>
+        intents.GetArrayLength() == 0
+            ? "no intents"
+            : string.Join("; ", intents.EnumerateArray().Select(i =>
+                $"intent {i.GetProperty("id").GetInt64()} '{i.GetProperty("action").GetString()}' {i.GetProperty("state").GetString()}"
+                + (i.TryGetProperty("lastError", out var error) && error.ValueKind == JsonValueKind.String ? $" ({error.GetString()})" : "")));
+
     private static async Task<JsonElement> SettledIntentAsync(TestServerHost server)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
+        JsonElement intents = default;
+        await Eventually.UntilAsync("an intent of conversation 1187 to leave 'pending'", async () =>
         {
-            var intents = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions");
-            if (intents.GetArrayLength() > 0 && intents[0].GetProperty("state").GetString() != "pending" || DateTime.UtcNow > deadline)
-            {
-                return intents[0];
-            }
-
-            await Task.Delay(50);
-        }
+            intents = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions");
+            return (intents.GetArrayLength() > 0 && intents[0].GetProperty("state").GetString() != "pending", $"saw {Describe(intents)}");
+        }, TimeSpan.FromSeconds(30));
+        return intents[0];
     }
 
     [Fact]
@@ -75,11 +92,11 @@ public sealed class FreeScoutActionTests : IAsyncLifetime
             new() { ["Actions:PollInterval"] = "00:00:00.050" }, new Dictionary<string, string> { ["close.csx"] = OnClose(arguments) });
 
         await server.PostFixtureAsync("convo.status.closed");
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (_freescout.Calls.Count < 4 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
+        await Eventually.UntilAsync("four calls to the stand-in FreeScout API (reply, assign, tags, custom fields)", async () =>
+            _freescout.Calls.Count >= 4
+                ? (true, "")
+                : (false, $"saw {_freescout.Calls.Count} call(s) [{string.Join(", ", _freescout.Calls.Select(c => $"{c.Method} {c.Path}"))}] and "
+                    + Describe(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))), TimeSpan.FromSeconds(30));
 
         var calls = _freescout.Calls.ToDictionary(c => $"{c.Method} {c.Path}", c => JsonDocument.Parse(c.Body).RootElement);
         Assert.Equal("message", calls["POST /api/conversations/1187/threads"].GetProperty("type").GetString());

@@ -29,20 +29,33 @@ public sealed class HotReloadTests : IAsyncLifetime
 
     private async Task<JsonElement> RulesAsync() => await _server.Admin.GetFromJsonAsync<JsonElement>("/api/rules");
 
-    /// <summary>Polls /api/rules until <paramref name="done"/> holds (the watcher's debounce is 200 ms).</summary>
-    private async Task<JsonElement> WaitForRulesAsync(Func<JsonElement, bool> done)
+    /// <summary>Polls /api/rules until <paramref name="done"/> holds (the watcher's debounce is 200 ms); throws naming <paramref name="condition"/>.</summary>
+    private async Task<JsonElement> WaitForRulesAsync(string condition, Func<JsonElement, bool> done)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
+        JsonElement rules = default;
+        await Eventually.UntilAsync(condition, async () =>
         {
-            var rules = await RulesAsync();
-            if (done(rules) || DateTime.UtcNow > deadline)
-            {
-                return rules;
-            }
+            rules = await RulesAsync();
+            return (done(rules), $"/api/rules showed {Describe(rules)}");
+        }, TimeSpan.FromSeconds(20));
+        return rules;
+    }
 
-            await Task.Delay(50);
-        }
+    private Task<JsonElement> WaitForRuleAsync(string name) =>
+        WaitForRulesAsync($"the rule '{name}' to go live", r => HasRule(r, name));
+
+    private Task<JsonElement> WaitForReloadFailureAsync() =>
+        WaitForRulesAsync("a failed reload to be reported in lastFailure", r => r.GetProperty("lastFailure").ValueKind == JsonValueKind.Object);
+
+    /// <summary>The generation, the rules and the last failure's diagnostics, for a wait's failure message.</summary>
+    private static string Describe(JsonElement rules)
+    {
+        var names = string.Join(", ", rules.GetProperty("rules").EnumerateArray().Select(r => r.GetProperty("name").GetString()));
+        var failure = rules.GetProperty("lastFailure");
+        var diagnostics = failure.ValueKind == JsonValueKind.Object && failure.TryGetProperty("diagnostics", out var list)
+            ? string.Join(" | ", list.EnumerateArray().Select(d => d.GetString()))
+            : "none";
+        return $"generation {rules.GetProperty("generation").GetString()}, rules [{names}], last failure: {diagnostics}";
     }
 
     private static bool HasRule(JsonElement rules, string name) =>
@@ -54,7 +67,7 @@ public sealed class HotReloadTests : IAsyncLifetime
         var before = (await RulesAsync()).GetProperty("generation").GetString();
 
         await File.WriteAllTextAsync(Path.Combine(RulesDirectory, "close.csx"), CloseRule);
-        var after = await WaitForRulesAsync(r => HasRule(r, "TellSlackOnClose"));
+        var after = await WaitForRuleAsync("TellSlackOnClose");
         await _server.PostFixtureAsync("convo.status.closed");
         var delivery = Assert.Single(await _server.SettledDeliveriesAsync());
 
@@ -71,7 +84,7 @@ public sealed class HotReloadTests : IAsyncLifetime
         var broken = Path.Combine(RulesDirectory, "close.csx");
 
         await File.WriteAllTextAsync(broken, CloseRule.Replace("ctx.Enqueue(", "ctx.Enqueu(", StringComparison.Ordinal));
-        var failed = await WaitForRulesAsync(r => r.GetProperty("lastFailure").ValueKind == JsonValueKind.Object);
+        var failed = await WaitForReloadFailureAsync();
         await _server.PostFixtureAsync("convo.status.closed");
         var delivery = Assert.Single(await _server.SettledDeliveriesAsync());
 
@@ -83,7 +96,7 @@ public sealed class HotReloadTests : IAsyncLifetime
         Assert.Equal(good, delivery.GetProperty("rulesGeneration").GetString());
 
         await File.WriteAllTextAsync(broken, CloseRule);
-        var fixedRules = await WaitForRulesAsync(r => HasRule(r, "TellSlackOnClose"));
+        var fixedRules = await WaitForRuleAsync("TellSlackOnClose");
         Assert.Equal(JsonValueKind.Null, fixedRules.GetProperty("lastFailure").ValueKind);
     }
 
@@ -103,7 +116,7 @@ public sealed class HotReloadTests : IAsyncLifetime
             }
         }
 
-        var rules = await WaitForRulesAsync(r => HasRule(r, "TellSlackOnClose"));
+        var rules = await WaitForRuleAsync("TellSlackOnClose");
 
         var metrics = await _server.Client.GetStringAsync("/metrics");
 
@@ -118,7 +131,7 @@ public sealed class HotReloadTests : IAsyncLifetime
         var good = (await RulesAsync()).GetProperty("generation").GetString();
 
         Directory.Delete(RulesDirectory, recursive: true);
-        var failed = await WaitForRulesAsync(r => r.GetProperty("lastFailure").ValueKind == JsonValueKind.Object);
+        var failed = await WaitForReloadFailureAsync();
         await _server.PostFixtureAsync("convo.status.closed");
 
         Assert.Equal(good, failed.GetProperty("generation").GetString());

@@ -72,30 +72,35 @@ internal sealed class ServeProcess : IAsyncDisposable
             start.Environment[key] = value;
         }
         var server = new ServeProcess(Process.Start(start)!, address);
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
+        try
         {
-            if (server._process.HasExited)
+            await Eventually.UntilAsync($"serve on {address} to answer /readyz with 200", async () =>
             {
-                throw new InvalidOperationException($"serve exited with {server._process.ExitCode}:\n{server.Log}");
-            }
-
-            try
-            {
-                if ((await server.Client.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK)
+                if (server._process.HasExited)
                 {
-                    return server;
+                    throw new InvalidOperationException($"serve exited with {server._process.ExitCode}:\n{server.Log}");
                 }
-            }
-            catch (HttpRequestException)
-            {
-            }
 
-            await Task.Delay(100);
+                try
+                {
+                    using var response = await server.Client.GetAsync("/readyz");
+                    return response.StatusCode == HttpStatusCode.OK
+                        ? (true, "")
+                        : (false, $"last answer {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+                }
+                catch (HttpRequestException e)
+                {
+                    return (false, $"last attempt failed: {e.Message}");
+                }
+            }, TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException e)
+        {
+            await server.DisposeAsync();
+            throw new TimeoutException($"{e.Message}\nserve's last output:\n{server.RecentLog(40)}", e);
         }
 
-        await server.DisposeAsync();
-        throw new TimeoutException($"serve did not become ready:\n{server.Log}");
+        return server;
     }
 
     /// <summary>SIGKILL: no shutdown code runs.</summary>
@@ -112,11 +117,11 @@ internal sealed class ServeProcess : IAsyncDisposable
         return Client.SendAsync(request);
     }
 
-    /// <summary>All deliveries through the admin API once none is pending.</summary>
+    /// <summary>All deliveries through the admin API once none is pending; throws naming those still pending.</summary>
     public async Task<JsonElement[]> SettledDeliveriesAsync(TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
+        JsonElement[] all = [];
+        await Eventually.UntilAsync("no delivery pending", async () =>
         {
             var items = new List<JsonElement>();
             for (var page = 1; ; page++)
@@ -130,13 +135,12 @@ internal sealed class ServeProcess : IAsyncDisposable
                 }
             }
 
-            if (items.All(i => i.GetProperty("outcome").GetString() != "pending") || DateTime.UtcNow > deadline)
-            {
-                return [.. items];
-            }
-
-            await Task.Delay(100);
-        }
+            all = [.. items];
+            var pending = items.Where(i => i.GetProperty("outcome").GetString() == "pending").Select(i => i.GetProperty("id").GetInt64()).ToList();
+            return (pending.Count == 0,
+                $"{pending.Count} of {items.Count} still pending: deliveries {string.Join(", ", pending.Take(20))}{(pending.Count > 20 ? ", ..." : "")}");
+        }, timeout);
+        return all;
     }
 
     public async ValueTask DisposeAsync()
@@ -150,6 +154,13 @@ internal sealed class ServeProcess : IAsyncDisposable
         _process.Dispose();
         Client.Dispose();
         Admin.Dispose();
+    }
+
+    /// <summary>The last <paramref name="lines"/> lines the process wrote, for a failure message.</summary>
+    private string RecentLog(int lines)
+    {
+        var all = Log.Split('\n');
+        return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines - 1)));
     }
 
     private void Append(string? line)
