@@ -32,6 +32,41 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
     }
 
     [Fact]
+    public async Task Test_RuleThatThrows_IsReportedOnEachLine_AndTheStatusChangesAndOtherIntentsStillPrint()
+    {
+        File.WriteAllText(Path.Combine(RulesDirectory, "bad.csx"), """
+            public class ParsesTheSubject : Rule
+            {
+                public override void Define()
+                {
+                    Delivery delivery = default!;
+                    When().Match(() => delivery, d => int.Parse(d.Conversation.Subject) > 0);
+                    Then().Do(ctx => ctx.Enqueue("http", new { x = 1 }));
+                }
+            }
+            """);
+        var file = Events
+            .Add("convo.created", "convo.created")
+            .Add("convo.status", "convo.status.closed.on-reply")
+            .Save();
+
+        var json = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file, "--json");
+        var text = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file);
+
+        Assert.Equal(1, json.ExitCode);
+        var failures = json.OutputLines.Where(l => l.StartsWith("""{"kind":"ruleFailed","rule":"ParsesTheSubject",""", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, failures.Count);
+        Assert.All(failures, l => Assert.Contains("bad.csx(1,14)", l, StringComparison.Ordinal));
+        Assert.All(failures, l => Assert.Contains("FormatException", l, StringComparison.Ordinal));
+        Assert.Contains("""{"kind":"statusChanged","conversationId":1187,"from":"active","to":"closed","via":"convo.status"}""", json.OutputLines);
+        Assert.Contains("""{"kind":"action","rule":"notify-support-on-close","action":"slack","conversationId":1187}""", json.OutputLines);
+        Assert.Equal(2, json.ErrorLines.Count(l => l.Contains("rule 'ParsesTheSubject'", StringComparison.Ordinal)));
+        Assert.Contains(text.OutputLines, l => l.StartsWith("line 1: convo.created", StringComparison.Ordinal) && l.Contains("rule ParsesTheSubject FAILED", StringComparison.Ordinal));
+        Assert.Contains(text.OutputLines, l => l.StartsWith("line 2: convo.status", StringComparison.Ordinal) && l.EndsWith("status active -> closed via convo.status", StringComparison.Ordinal));
+        Assert.Equal("2 deliveries: 1 status changes, 1 action intents, 0 skipped, 2 errors", text.OutputLines[^1]);
+    }
+
+    [Fact]
     public async Task Test_Json_FirstSeenCloseHasNullFrom()
     {
         var file = Events.Add("convo.status", "convo.status.closed").Save();

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FreeScoutRules.Host.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace FreeScoutRules.Host.Tests.Server;
 
@@ -256,5 +257,27 @@ public sealed class DispatchTests
         Assert.Equal(2, deliveries.Length);
         var change = Assert.Single(deliveries[0].GetProperty("statusChanges").EnumerateArray());
         Assert.Equal("active", change.GetProperty("from").GetString());
+    }
+
+    [Fact]
+    public async Task FailedBackgroundLoop_IsNamedByReadyz_AndCounted()
+    {
+        await using var server = await TestServerHost.StartAsync();
+        var supervisor = server.Services.GetRequiredService<FreeScoutRules.Engine.Supervision.LoopSupervisor>();
+        using var stop = new CancellationTokenSource();
+
+        var loop = supervisor.Run("test-loop", _ => throw new IOException("the disk went away"), FreeScoutRules.Engine.Supervision.LoopFailurePolicy.Restart, stop.Token);
+        HttpResponseMessage ready = null!;
+        await Eventually.UntilAsync("/readyz to name the failed loop", async () =>
+        {
+            ready = await server.Client.GetAsync("/readyz");
+            return (!ready.IsSuccessStatusCode, $"it answered {(int)ready.StatusCode}");
+        });
+
+        Assert.Contains("loop 'test-loop' failed: IOException: the disk went away", await ready.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains("freescout_rules_loops_failures_total{otel_scope_name=\"FreeScoutRules\",loop=\"test-loop\"}", await server.Client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        Assert.Contains(server.Logs, l => l.Contains("Loop test-loop failed unexpectedly", StringComparison.Ordinal));
+        await stop.CancelAsync();
+        await loop;
     }
 }

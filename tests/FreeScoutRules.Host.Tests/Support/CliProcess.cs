@@ -12,7 +12,13 @@ internal static class CliProcess
         public string[] ErrorLines => Error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
-    public static async Task<Result> RunAsync(string? standardInput, params string[] arguments)
+    public static Task<Result> RunAsync(string? standardInput, params string[] arguments) => RunWithEnvironmentAsync(null, standardInput, arguments);
+
+    /// <summary>
+    /// Runs the executable with <paramref name="environment"/> on top of a clean one: the child never sees
+    /// the <c>FREESCOUTRULES_*</c> variables another test may have set in this process.
+    /// </summary>
+    public static async Task<Result> RunWithEnvironmentAsync(IReadOnlyDictionary<string, string>? environment, string? standardInput, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -22,6 +28,16 @@ internal static class CliProcess
             UseShellExecute = false,
             WorkingDirectory = AppContext.BaseDirectory,
         };
+        foreach (var variable in start.Environment.Keys.Where(k => k.StartsWith("FREESCOUTRULES_", StringComparison.Ordinal)).ToList())
+        {
+            start.Environment.Remove(variable);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "freescout-rules.dll"));
         foreach (var argument in arguments)
         {
