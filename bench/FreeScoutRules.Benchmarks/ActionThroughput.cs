@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using FreeScoutRules.Actions;
 using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Storage;
@@ -25,8 +28,6 @@ internal static class ActionThroughput
     {
         var data = Path.Combine(Path.GetTempPath(), $"fsr-actions-{Guid.NewGuid():N}");
         var storage = new StorageOptions { DataDirectory = data };
-        var database = new SqliteDatabase(storage);
-        await database.InitializeAsync();
         var received = 0;
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -39,36 +40,26 @@ internal static class ActionThroughput
         });
         await receiver.StartAsync();
 
-        await using (var connection = await database.OpenAsync())
+        // The intents are queued the way dispatch queues them (through the storage port), ten per delivery.
+        var store = new SqliteStorage(storage, NullLogger<InboxWriter>.Instance);
+        await store.InitializeAsync(default);
+        using var stop = new CancellationTokenSource();
+        var writerLoop = store.RunAsync(stop.Token);
+        await Task.WhenAll(Enumerable.Range(0, (count + 9) / 10).Select(async d =>
         {
-            // Synthetic intents without deliveries: only the outbox is measured.
-            await SqliteDatabase.ExecuteAsync(connection, "PRAGMA foreign_keys = OFF;");
-        }
-
-        await using (var connection = await database.OpenAsync())
-        await using (var transaction = await connection.BeginTransactionAsync())
-        {
-            await SqliteDatabase.ExecuteAsync(connection, "PRAGMA foreign_keys = OFF;");
-            for (var i = 0; i < count; i++)
-            {
-                await using var insert = connection.CreateCommand();
-                insert.CommandText = string.Create(CultureInfo.InvariantCulture, $$"""
-                    INSERT INTO action_intents (delivery_id, conversation_id, rule, action, arguments, state, created_at)
-                    VALUES ({{i}}, {{i % 500}}, 'bench', 'http', '{"url":"http://127.0.0.1:5095/hook","body":{"n": {{i}} } }', 'pending', 0)
-                    """);
-                await insert.ExecuteNonQueryAsync();
-            }
-
-            await transaction.CommitAsync();
-        }
+            var body = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"bench\":{d}}}"));
+            var stored = await store.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), d % 500, DateTimeOffset.UtcNow), null, default);
+            var intents = Enumerable.Range(d * 10, Math.Min(10, count - (d * 10))).Select(i => new ActionIntent(
+                "bench", "http", d % 500, string.Create(CultureInfo.InvariantCulture, $$$"""{"url":"http://127.0.0.1:5095/hook","body":{"n":{{{i}}}}}"""))).ToList();
+            await store.CommitEvaluationAsync(
+                new EvaluationCommit(stored.DeliveryId, d % 500, stored.Sequence!.Value, DateTimeOffset.UtcNow, "bench", null, [], intents, new DeliveryResult([], [], [], false)),
+                default);
+        }));
 
         var services = new ServiceCollection();
         services.AddHttpClient();
         services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
         await using var provider = services.BuildServiceProvider();
-        var store = new SqliteStorage(storage, NullLogger<InboxWriter>.Instance);
-        using var stop = new CancellationTokenSource();
-        var writerLoop = store.RunAsync(stop.Token);
         var plugins = new PluginSetHolder();
         plugins.Set(PluginLoader.Load(PluginLoader.BuiltInDirectory));
         var options = new ActionsOptions { PollInterval = TimeSpan.FromMilliseconds(20) };

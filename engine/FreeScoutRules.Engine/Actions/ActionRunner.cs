@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using FreeScoutRules.Actions;
+using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Storage;
 using Microsoft.Extensions.Logging;
 

@@ -1,4 +1,3 @@
-using FreeScoutRules.Engine.Actions;
 using Microsoft.Extensions.Logging;
 
 namespace FreeScoutRules.Engine.Plugins;

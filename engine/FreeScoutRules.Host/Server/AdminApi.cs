@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Host.Settings;

@@ -1,6 +1,5 @@
-using FreeScoutRules.Engine.Plugins;
 
-namespace FreeScoutRules.Engine.Actions;
+namespace FreeScoutRules.Engine.Plugins;
 
 /// <summary>The loaded plugins in force. Swapped atomically. Thread-safe.</summary>
 internal sealed class PluginSetHolder
