@@ -127,7 +127,7 @@ internal sealed class EvaluationPipeline(PipelineSettings settings)
         foreach (var intent in recorded)
         {
             string? reason = null;
-            if (failures.Exists(f => f.Rule == intent.Rule))
+            if (HasFailed(failures, intent.Rule))
             {
                 reason = $"Rule '{intent.Rule}' failed on this delivery: its action '{intent.Action}' was not queued.";
             }
@@ -135,7 +135,7 @@ internal sealed class EvaluationPipeline(PipelineSettings settings)
             {
                 reason = $"Re-run: rule '{intent.Rule}' did not fail the first time, so its action '{intent.Action}' was queued then.";
             }
-            else if (state.CountRecent(intent.Rule, since) + kept.Count(k => k.Rule == intent.Rule) >= Settings.RuleActionLimit)
+            else if (state.CountRecent(intent.Rule, since) + CountByRule(kept, intent.Rule) >= Settings.RuleActionLimit)
             {
                 reason = $"Rule '{intent.Rule}' already queued {Settings.RuleActionLimit} actions for conversation {intent.ConversationId} within {Settings.RuleActionWindow}: '{intent.Action}' was not queued (a runaway rule? our own writes echoed back?).";
             }
@@ -153,9 +153,36 @@ internal sealed class EvaluationPipeline(PipelineSettings settings)
         return (kept, suppressed);
     }
 
+    private static bool HasFailed(List<RuleFailureRecord> failures, string rule)
+    {
+        foreach (var failure in failures)
+        {
+            if (string.Equals(failure.Rule, rule, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static int CountByRule(List<ActionIntent> intents, string rule)
+    {
+        var count = 0;
+        foreach (var intent in intents)
+        {
+            if (string.Equals(intent.Rule, rule, StringComparison.Ordinal))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
     private static void Fail(RuleSetGeneration rules, List<RuleFailureRecord> failures, string rule, string expression, Exception? exception)
     {
-        if (failures.Exists(f => f.Rule == rule))
+        if (HasFailed(failures, rule))
         {
             return; // once per rule and delivery: a condition fails on every fact it sees
         }

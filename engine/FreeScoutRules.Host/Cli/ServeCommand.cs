@@ -46,8 +46,9 @@ internal static class ServeCommand
         try
         {
             await using var app = ServerApp.Build(flags);
+            var supervisor = app.Services.GetRequiredService<Engine.Supervision.LoopSupervisor>(); // RunAsync disposes the services
             await app.RunAsync(cancellationToken);
-            if (app.Services.GetRequiredService<Engine.Supervision.LoopSupervisor>().FatalError is { } fatal)
+            if (supervisor.FatalError is { } fatal)
             {
                 await error.WriteLineAsync($"The server stopped: {fatal}.");
                 return ExitCodes.Failed;

@@ -45,14 +45,6 @@ public sealed class ActionsEndToEndTests : IAsyncLifetime
 
     private static readonly Dictionary<string, string> FastPolling = new() { ["Actions__PollInterval"] = "00:00:00.100" };
 
-    /// <summary>The intents as "intent 3 'sample-notify' pending (last error)", for a wait's failure message.</summary>
-    private static string Describe(JsonElement intents) =>
-        intents.GetArrayLength() == 0
-            ? "no intents"
-            : string.Join("; ", intents.EnumerateArray().Select(i =>
-                $"intent {i.GetProperty("id").GetInt64()} '{i.GetProperty("action").GetString()}' {i.GetProperty("state").GetString()}"
-                + (i.TryGetProperty("lastError", out var error) && error.ValueKind == JsonValueKind.String ? $" ({error.GetString()})" : "")));
-
     /// <summary>Waits until <paramref name="server"/> lists an intent in <paramref name="state"/>; throws naming <paramref name="condition"/> and the intents seen last.</summary>
     private static async Task<JsonElement> IntentsInStateAsync(ServeProcess server, string state, string condition, TimeSpan timeout)
     {
@@ -62,7 +54,7 @@ public sealed class ActionsEndToEndTests : IAsyncLifetime
             intents = await server.Admin.GetFromJsonAsync<JsonElement>($"/api/actions?state={state}");
             return intents.GetArrayLength() > 0
                 ? (true, "")
-                : (false, $"saw {Describe(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))}");
+                : (false, $"saw {Describe.Intents(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))}");
         }, timeout);
         return intents;
     }
@@ -77,7 +69,7 @@ public sealed class ActionsEndToEndTests : IAsyncLifetime
         var started = DateTime.UtcNow;
         await Eventually.UntilAsync("the receiver to get the first attempt of the 'sample-notify' intent", async () =>
             _receiver.Requests.IsEmpty
-                ? (false, $"no request yet; {Describe(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))}")
+                ? (false, $"no request yet; {Describe.Intents(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))}")
                 : (true, ""), TimeSpan.FromSeconds(30));
 
         Assert.Single(_receiver.Requests);

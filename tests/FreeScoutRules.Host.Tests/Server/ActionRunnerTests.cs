@@ -26,14 +26,6 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         }
         """;
 
-    /// <summary>The intents as "intent 3 'sample-notify' pending (last error)", for a wait's failure message.</summary>
-    private static string Describe(JsonElement intents) =>
-        intents.GetArrayLength() == 0
-            ? "no intents"
-            : string.Join("; ", intents.EnumerateArray().Select(i =>
-                $"intent {i.GetProperty("id").GetInt64()} '{i.GetProperty("action").GetString()}' {i.GetProperty("state").GetString()}"
-                + (i.TryGetProperty("lastError", out var error) && error.ValueKind == JsonValueKind.String ? $" ({error.GetString()})" : "")));
-
     private static async Task<JsonElement> WaitForIntentAsync(TestServerHost server, string state)
     {
         JsonElement intents = default;
@@ -42,7 +34,7 @@ public sealed class ActionRunnerTests : IAsyncLifetime
             intents = await server.Admin.GetFromJsonAsync<JsonElement>($"/api/actions?state={state}");
             return intents.GetArrayLength() > 0
                 ? (true, "")
-                : (false, $"saw {Describe(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))}");
+                : (false, $"saw {Describe.Intents(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))}");
         }, TimeSpan.FromSeconds(30));
         return intents[0];
     }
@@ -169,7 +161,7 @@ public sealed class ActionRunnerTests : IAsyncLifetime
             dead = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=dead");
             return dead.GetArrayLength() >= 2
                 ? (true, "")
-                : (false, $"saw {Describe(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))}");
+                : (false, $"saw {Describe.Intents(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))}");
         }, TimeSpan.FromSeconds(30));
 
         var byAction = dead.EnumerateArray().ToDictionary(i => i.GetProperty("action").GetString()!);

@@ -44,21 +44,13 @@ public sealed class FreeScoutActionTests : IAsyncLifetime
         }
         """;
 
-    /// <summary>The intents as "intent 3 'freescout' pending (last error)", for a wait's failure message.</summary>
-    private static string Describe(JsonElement intents) =>
-        intents.GetArrayLength() == 0
-            ? "no intents"
-            : string.Join("; ", intents.EnumerateArray().Select(i =>
-                $"intent {i.GetProperty("id").GetInt64()} '{i.GetProperty("action").GetString()}' {i.GetProperty("state").GetString()}"
-                + (i.TryGetProperty("lastError", out var error) && error.ValueKind == JsonValueKind.String ? $" ({error.GetString()})" : "")));
-
     private static async Task<JsonElement> SettledIntentAsync(TestServerHost server)
     {
         JsonElement intents = default;
         await Eventually.UntilAsync("an intent of conversation 1187 to leave 'pending'", async () =>
         {
             intents = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions");
-            return (intents.GetArrayLength() > 0 && intents[0].GetProperty("state").GetString() != "pending", $"saw {Describe(intents)}");
+            return (intents.GetArrayLength() > 0 && intents[0].GetProperty("state").GetString() != "pending", $"saw {Describe.Intents(intents)}");
         }, TimeSpan.FromSeconds(30));
         return intents[0];
     }
@@ -96,7 +88,7 @@ public sealed class FreeScoutActionTests : IAsyncLifetime
             _freescout.Calls.Count >= 4
                 ? (true, "")
                 : (false, $"saw {_freescout.Calls.Count} call(s) [{string.Join(", ", _freescout.Calls.Select(c => $"{c.Method} {c.Path}"))}] and "
-                    + Describe(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))), TimeSpan.FromSeconds(30));
+                    + Describe.Intents(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))), TimeSpan.FromSeconds(30));
 
         var calls = _freescout.Calls.ToDictionary(c => $"{c.Method} {c.Path}", c => JsonDocument.Parse(c.Body).RootElement);
         Assert.Equal("message", calls["POST /api/conversations/1187/threads"].GetProperty("type").GetString());
