@@ -49,6 +49,9 @@ public sealed class ServeEndToEndTests : IDisposable
         Assert.Contains("closed->active", changes);
         Assert.DoesNotContain(server.Log, SignedDeliveries.Secret, StringComparison.Ordinal);
         Assert.DoesNotContain(server.Log, TestServerHost.AdminToken, StringComparison.Ordinal);
+
+        Assert.Equal(0, await server.StopAsync());
+        Assert.DoesNotContain("   at ", server.Log, StringComparison.Ordinal); // a clean stop prints no stack trace
     }
 
     [Fact]
