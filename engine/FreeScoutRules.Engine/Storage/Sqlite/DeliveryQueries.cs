@@ -14,7 +14,7 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
 
     /// <summary>Every pending conversation delivery, in dispatch order (per conversation by sequence).</summary>
     public Task<List<StoredDelivery>> LoadPendingAsync(CancellationToken cancellationToken = default) =>
-        LoadStoredAsync($"{StoredSelect} AND d.outcome = 'pending' ORDER BY d.conversation_id, d.seq", null, cancellationToken);
+        LoadStoredAsync($"{StoredSelect} AND d.outcome = '{DeliveryOutcome.Pending}' ORDER BY d.conversation_id, d.seq", null, cancellationToken);
 
     /// <summary>
     /// The stored conversation deliveries (every outcome) with bodies and results, per conversation in

@@ -58,15 +58,22 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, Action<StoreR
 /// </summary>
 internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteOperation<bool>
 {
+    private const string MarkDone = $"""
+            UPDATE deliveries SET outcome = '{DeliveryOutcome.Done}', attempts = attempts + 1, last_error = NULL, processed_at = $at, result = $result,
+                rules_generation = $generation
+            WHERE id = $id AND outcome = '{DeliveryOutcome.Pending}'
+            """;
+
+    private const string InsertIntent = $"""
+                INSERT INTO action_intents (delivery_id, conversation_id, rule, action, arguments, state, created_at)
+                VALUES ($delivery, $conversation, $rule, $action, $arguments, '{IntentState.Pending}', $at)
+                """;
+
     private readonly string _resultJson = commit.Result.ToJson();
 
     protected override bool Run(WriterSession session)
     {
-        var done = session.Command("""
-            UPDATE deliveries SET outcome = 'done', attempts = attempts + 1, last_error = NULL, processed_at = $at, result = $result,
-                rules_generation = $generation
-            WHERE id = $id AND outcome = 'pending'
-            """);
+        var done = session.Command(MarkDone);
         done.Parameters.AddWithValue("$id", commit.DeliveryId);
         done.Parameters.AddWithValue("$generation", commit.RulesGeneration);
         done.Parameters.AddWithValue("$at", commit.ProcessedAt.ToUnixTimeMilliseconds());
@@ -105,10 +112,7 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
 
         foreach (var intent in commit.Intents)
         {
-            var insert = session.Command("""
-                INSERT INTO action_intents (delivery_id, conversation_id, rule, action, arguments, state, created_at)
-                VALUES ($delivery, $conversation, $rule, $action, $arguments, 'pending', $at)
-                """);
+            var insert = session.Command(InsertIntent);
             insert.Parameters.AddWithValue("$delivery", commit.DeliveryId);
             insert.Parameters.AddWithValue("$conversation", intent.ConversationId);
             insert.Parameters.AddWithValue("$rule", intent.Rule);
@@ -128,14 +132,16 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
 /// </summary>
 internal sealed class RecordFailureOperation(DeliveryFailure failure) : WriteOperation<bool>
 {
+    private const string MarkFailed = $"""
+            UPDATE deliveries SET attempts = attempts + 1, last_error = $error, outcome = $outcome, result = COALESCE($result, result)
+            WHERE id = $id AND outcome = '{DeliveryOutcome.Pending}'
+            """;
+
     private readonly string? _resultJson = failure.Result?.ToJson();
 
     protected override bool Run(WriterSession session)
     {
-        var update = session.Command("""
-            UPDATE deliveries SET attempts = attempts + 1, last_error = $error, outcome = $outcome, result = COALESCE($result, result)
-            WHERE id = $id AND outcome = 'pending'
-            """);
+        var update = session.Command(MarkFailed);
         update.Parameters.AddWithValue("$id", failure.DeliveryId);
         update.Parameters.AddWithValue("$error", failure.Error);
         update.Parameters.AddWithValue("$outcome", failure.Park ? DeliveryOutcome.Parked : DeliveryOutcome.Pending);
@@ -159,12 +165,14 @@ internal sealed class RecordFailureOperation(DeliveryFailure failure) : WriteOpe
 /// <summary>Puts a parked or done conversation delivery back to pending with fresh attempts (a re-run). False when it is neither.</summary>
 internal sealed class RequeueOperation(long deliveryId) : WriteOperation<bool>
 {
+    private const string Requeue = $"""
+            UPDATE deliveries SET outcome = '{DeliveryOutcome.Pending}', attempts = 0
+            WHERE id = $id AND outcome IN ('{DeliveryOutcome.Parked}', '{DeliveryOutcome.Done}') AND conversation_id IS NOT NULL
+            """;
+
     protected override bool Run(WriterSession session)
     {
-        var update = session.Command("""
-            UPDATE deliveries SET outcome = 'pending', attempts = 0
-            WHERE id = $id AND outcome IN ('parked', 'done') AND conversation_id IS NOT NULL
-            """);
+        var update = session.Command(Requeue);
         update.Parameters.AddWithValue("$id", deliveryId);
         return update.ExecuteNonQuery() == 1;
     }
@@ -182,10 +190,20 @@ internal sealed class RecordGenerationOperation(string contentHash, DateTimeOffs
             """);
         insert.Parameters.AddWithValue("$hash", contentHash);
         insert.Parameters.AddWithValue("$at", loadedAt.ToUnixTimeMilliseconds());
-        insert.Parameters.AddWithValue("$outcome", loaded ? "active" : "failed");
+        insert.Parameters.AddWithValue("$outcome", loaded ? GenerationOutcome.Active : GenerationOutcome.Failed);
         insert.Parameters.AddWithValue("$rules", rules);
         insert.Parameters.AddWithValue("$diagnostics", (object?)diagnostics ?? DBNull.Value);
         insert.ExecuteNonQuery();
         return true;
     }
+}
+
+/// <summary>The <c>outcome</c> of a rule generation record.</summary>
+internal static class GenerationOutcome
+{
+    /// <summary>Loaded and put in force.</summary>
+    public const string Active = "active";
+
+    /// <summary>Did not compile; the generation before it stayed in force.</summary>
+    public const string Failed = "failed";
 }

@@ -6,6 +6,12 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// </summary>
 internal sealed class RecordAttemptOperation(AttemptCommit attempt) : WriteOperation<bool>
 {
+    private const string UpdateIntent = $"""
+            UPDATE action_intents SET attempts = $attempt, state = $state, last_error = $error, next_attempt_at = $next,
+                completed_at = CASE WHEN $state = '{IntentState.Pending}' THEN NULL ELSE $now END
+            WHERE id = $intent
+            """;
+
     protected override bool Run(WriterSession session)
     {
         var insert = session.Command("""
@@ -20,11 +26,7 @@ internal sealed class RecordAttemptOperation(AttemptCommit attempt) : WriteOpera
         insert.Parameters.AddWithValue("$error", (object?)attempt.Error ?? DBNull.Value);
         insert.ExecuteNonQuery();
 
-        var update = session.Command("""
-            UPDATE action_intents SET attempts = $attempt, state = $state, last_error = $error, next_attempt_at = $next,
-                completed_at = CASE WHEN $state = 'pending' THEN NULL ELSE $now END
-            WHERE id = $intent
-            """);
+        var update = session.Command(UpdateIntent);
         update.Parameters.AddWithValue("$intent", attempt.IntentId);
         update.Parameters.AddWithValue("$attempt", attempt.Attempt);
         update.Parameters.AddWithValue("$state", attempt.NewState);
@@ -39,12 +41,14 @@ internal sealed class RecordAttemptOperation(AttemptCommit attempt) : WriteOpera
 /// <summary>Puts a dead intent back in line with fresh attempts (manual retry). False when it is not dead.</summary>
 internal sealed class RetryDeadIntentOperation(long intentId) : WriteOperation<bool>
 {
+    private const string Revive = $"""
+            UPDATE action_intents SET state = '{IntentState.Pending}', attempts = 0, next_attempt_at = NULL, completed_at = NULL
+            WHERE id = $id AND state = '{IntentState.Dead}'
+            """;
+
     protected override bool Run(WriterSession session)
     {
-        var update = session.Command("""
-            UPDATE action_intents SET state = 'pending', attempts = 0, next_attempt_at = NULL, completed_at = NULL
-            WHERE id = $id AND state = 'dead'
-            """);
+        var update = session.Command(Revive);
         update.Parameters.AddWithValue("$id", intentId);
         return update.ExecuteNonQuery() == 1;
     }

@@ -11,10 +11,10 @@ internal sealed class OutboxQueries(SqliteDatabase database)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = """
+        command.CommandText = $"""
             SELECT i.id, i.delivery_id, i.conversation_id, i.rule, i.action, i.arguments, i.attempts, d.event, b.body
             FROM action_intents i LEFT JOIN deliveries d ON d.id = i.delivery_id LEFT JOIN delivery_bodies b ON b.delivery_id = i.delivery_id
-            WHERE i.state = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $now)
+            WHERE i.state = '{IntentState.Pending}' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $now)
             ORDER BY i.id LIMIT $limit
             """;
         command.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
