@@ -1,5 +1,7 @@
-// An ops rule, annotated. Copy it into your rules folder (next to the built-in status-change.csx)
-// and adapt it. Check it with:  freescout-rules test --rules rules --events my-deliveries.jsonl
+// An ops rule, annotated. Copy it into your rules folder and adapt it (the built-in status rules that
+// derive StatusChanged are always in force; you need not copy them). Check it with:
+//   freescout-rules check --rules rules --plugins plugins
+//   freescout-rules test --rules rules --events my-deliveries.jsonl
 //
 // A rule file is C# script. Every public class deriving from Rule is a rule. These namespaces are
 // imported for you: System, System.Linq, System.Collections.Generic, System.Text.Json.Nodes,
@@ -29,11 +31,15 @@ public class NotifySupportOnClose : Rule
         // executed later by the action runner, with retries until it succeeds. The arguments are an
         // anonymous object (a rule's actions are expression trees, which allow those but not
         // dictionary initialisers); for anything longer, call a static method of your own here.
+        // "http" is a built-in action: it POSTs the body as JSON to the URL, retrying until it gets a 2xx.
         Then()
-            .Do(ctx => ctx.Enqueue("slack", new
+            .Do(ctx => ctx.Enqueue("http", new
             {
-                channel = "#support",
-                text = $"Conversation #{change.Number} \"{delivery.Conversation.Subject}\" was closed (was {change.From ?? "unknown"}).",
+                url = "https://hooks.example.com/support",
+                body = new
+                {
+                    text = $"Conversation #{change.Number} \"{delivery.Conversation.Subject}\" was closed (was {change.From ?? "unknown"}).",
+                },
             }));
     }
 }

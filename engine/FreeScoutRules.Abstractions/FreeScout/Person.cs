@@ -30,4 +30,7 @@ public sealed record Person
 
     /// <summary>True for an agent (user), false for a customer.</summary>
     public bool IsUser => Type == "user";
+
+    /// <summary>True for a customer, false for an agent (user).</summary>
+    public bool IsCustomer => Type == "customer";
 }

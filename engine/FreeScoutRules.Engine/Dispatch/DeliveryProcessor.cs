@@ -100,7 +100,7 @@ internal sealed partial class DeliveryProcessor(
         CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var record = result.ToRecord();
+        var record = result.ToRecord(pipeline.Settings.BotUserId);
         if (queued.RerunRules is not null && queued.Previous is { } previous)
         {
             record = record with { ActionIntents = [.. previous.ActionIntents, .. record.ActionIntents] };

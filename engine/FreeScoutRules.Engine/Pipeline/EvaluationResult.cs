@@ -39,8 +39,10 @@ internal sealed record EvaluationResult(
     /// The record kept with the delivery and shown by the admin API. When the built-in status rules
     /// failed, it holds no status change and no intent: nothing of the evaluation is committed.
     /// </summary>
-    public DeliveryResult ToRecord() => new(
-        BuiltInFailed ? [] : [.. StatusChanges.Select(c => new StatusChangeRecord(c.From, c.To, c.Via, c.At, c.By?.Id))],
+    /// <param name="botUserId">Our bot user, to tell its changes from an agent's (<see cref="PipelineSettings.BotUserId"/>).</param>
+    public DeliveryResult ToRecord(int? botUserId = null) => new(
+        BuiltInFailed ? [] : [.. StatusChanges.Select(c => new StatusChangeRecord(
+            c.From, c.To, c.Via, c.At, c.By is { IsUser: true } user ? user.Id : null, ActorRecord.Of(c.By, botUserId)))],
         RulesFired,
         BuiltInFailed ? [] : [.. Intents.Select(i => new ActionIntentRecord(i.Rule, i.Action, JsonDocument.Parse(i.Arguments).RootElement.Clone()))],
         Stale,

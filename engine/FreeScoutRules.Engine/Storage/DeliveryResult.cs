@@ -23,8 +23,31 @@ internal sealed record DeliveryResult(
         json is null ? null : JsonSerializer.Deserialize(json, StorageJsonContext.Default.DeliveryResult);
 }
 
-/// <remarks>ByUserId: Who made the change, when the payload says so.</remarks>
-internal sealed record StatusChangeRecord(string? From, string To, string Via, DateTimeOffset At, int? ByUserId);
+/// <remarks>
+/// By: who made the change, when the payload says so. ByUserId: the same when it was an agent (a
+/// user), for readers of the first version of this record (it never names a customer).
+/// </remarks>
+internal sealed record StatusChangeRecord(string? From, string To, string Via, DateTimeOffset At, int? ByUserId, ActorRecord? By = null);
+
+/// <summary>Who did something: <see cref="Kind"/> is <c>user</c> (an agent), <c>customer</c>, or <c>bot</c> (our own bot user, <c>Dispatch:BotUserId</c>).</summary>
+internal sealed record ActorRecord(string Kind, int Id, string? Name)
+{
+    public const string User = "user";
+    public const string Customer = "customer";
+    public const string Bot = "bot";
+
+    public static ActorRecord? Of(FreeScoutRules.FreeScout.Person? person, int? botUserId) => person switch
+    {
+        null => null,
+        { IsUser: true } when person.Id == botUserId => new(Bot, person.Id, FullName(person)),
+        { IsUser: true } => new(User, person.Id, FullName(person)),
+        { IsCustomer: true } => new(Customer, person.Id, FullName(person)),
+        _ => new(person.Type, person.Id, FullName(person)),
+    };
+
+    private static string? FullName(FreeScoutRules.FreeScout.Person person) =>
+        string.Join(" ", new[] { person.FirstName, person.LastName }.Where(n => !string.IsNullOrWhiteSpace(n))) is { Length: > 0 } name ? name : null;
+}
 
 internal sealed record ActionIntentRecord(string Rule, string Action, JsonElement Arguments);
 

@@ -52,7 +52,7 @@ public sealed class ReplayCommandTests : IAsyncLifetime
         Assert.Equal("action", difference.GetProperty("kind").GetString());
         Assert.Equal("added", difference.GetProperty("change").GetString());
         Assert.Equal("convo.status", difference.GetProperty("event").GetString());
-        Assert.StartsWith("action slack {\"channel\":\"#support\"", difference.GetProperty("what").GetString(), StringComparison.Ordinal);
+        Assert.StartsWith("action http {\"url\":\"https://hooks.example.com/support\"", difference.GetProperty("what").GetString(), StringComparison.Ordinal);
         Assert.Equal(databaseBefore, File.GetLastWriteTimeUtc(Path.Combine(DataDirectory, "freescout-rules.db")));
     }
 

@@ -24,7 +24,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
             [
                 """{"kind":"statusChanged","conversationId":1187,"from":"active","to":"pending","via":"convo.agent.reply.created"}""",
                 """{"kind":"statusChanged","conversationId":1187,"from":"pending","to":"closed","via":"convo.agent.reply.created"}""",
-                """{"kind":"action","rule":"notify-support-on-close","action":"slack","conversationId":1187}""",
+                """{"kind":"action","rule":"notify-support-on-close","action":"http","conversationId":1187}""",
                 """{"kind":"statusChanged","conversationId":1187,"from":"closed","to":"active","via":"convo.customer.reply.created"}""",
             ],
             result.OutputLines);
@@ -59,7 +59,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         Assert.All(failures, l => Assert.Contains("bad.csx(1,14)", l, StringComparison.Ordinal));
         Assert.All(failures, l => Assert.Contains("FormatException", l, StringComparison.Ordinal));
         Assert.Contains("""{"kind":"statusChanged","conversationId":1187,"from":"active","to":"closed","via":"convo.status"}""", json.OutputLines);
-        Assert.Contains("""{"kind":"action","rule":"notify-support-on-close","action":"slack","conversationId":1187}""", json.OutputLines);
+        Assert.Contains("""{"kind":"action","rule":"notify-support-on-close","action":"http","conversationId":1187}""", json.OutputLines);
         Assert.Equal(2, json.ErrorLines.Count(l => l.Contains("rule 'ParsesTheSubject'", StringComparison.Ordinal)));
         Assert.Contains(text.OutputLines, l => l.StartsWith("line 1: convo.created", StringComparison.Ordinal) && l.Contains("rule ParsesTheSubject FAILED", StringComparison.Ordinal));
         Assert.Contains(text.OutputLines, l => l.StartsWith("line 2: convo.status", StringComparison.Ordinal) && l.EndsWith("status active -> closed via convo.status", StringComparison.Ordinal));
@@ -87,7 +87,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("line 2: convo.status #1187 (id 1187): status active -> closed via convo.status", result.OutputLines);
-        Assert.Contains(result.OutputLines, l => l.StartsWith("line 2: convo.status #1187 (id 1187): action slack {\"channel\":\"#support\"", StringComparison.Ordinal));
+        Assert.Contains(result.OutputLines, l => l.StartsWith("line 2: convo.status #1187 (id 1187): action http {\"url\":\"https://hooks.example.com/support\"", StringComparison.Ordinal));
         Assert.Contains("line 3: customer.created: skipped: not a conversation event; rules run on conversation events only", result.OutputLines);
         Assert.Equal("3 deliveries: 1 status changes, 1 action intents, 1 skipped, 0 errors", result.OutputLines[^1]);
     }

@@ -103,4 +103,23 @@ public sealed class AdminApiTests : IAsyncLifetime
         Assert.Equal(1, status.GetProperty("deliveries").GetProperty("done").GetInt64());
         Assert.Equal(4, status.GetProperty("rules").GetProperty("names").GetArrayLength());
     }
+
+    [Fact]
+    public async Task StatusChanges_SayWhoMadeThem_AnAgentOrACustomer()
+    {
+        foreach (var name in new[] { "convo.created", "convo.status.closed", "convo.customer.reply.created.reopened" })
+        {
+            await _server.PostFixtureAsync(name);
+        }
+
+        var changes = (await _server.SettledDeliveriesAsync()).Reverse()
+            .SelectMany(d => d.GetProperty("statusChanges").EnumerateArray()).ToList();
+
+        var close = Assert.Single(changes, c => c.GetProperty("to").GetString() == "closed");
+        Assert.Equal("user", close.GetProperty("by").GetProperty("kind").GetString());
+        Assert.Equal(close.GetProperty("by").GetProperty("id").GetInt32(), close.GetProperty("byUserId").GetInt32());
+        var reopen = Assert.Single(changes, c => c.GetProperty("from").GetString() == "closed");
+        Assert.Equal("customer", reopen.GetProperty("by").GetProperty("kind").GetString());
+        Assert.Equal(JsonValueKind.Null, reopen.TryGetProperty("byUserId", out var byUser) ? byUser.ValueKind : JsonValueKind.Null);
+    }
 }
