@@ -51,9 +51,13 @@ internal sealed partial class DeliveryProcessor(
 
         var delivery = new Delivery(queued.Id.ToString(CultureInfo.InvariantCulture), queued.Event, queued.ReceivedAt, conversation);
         state ??= await inbox.LoadConversationAsync(queued.ConversationId, queued.ReceivedAt - pipeline.Settings.RuleActionWindow, cancellationToken);
+
+        // A re-run is evaluated against the known state of its first run, so that it derives the same
+        // status changes again (and the rules matching them can run); the state itself never moves back.
+        var against = queued.EvaluatedAgainst is { } then ? state with { Known = then.ToPriorState(queued.ConversationId) } : state;
         for (var attempt = queued.Attempts + 1; ; attempt++)
         {
-            var (result, generation, error) = await EvaluateAsync(queued, delivery, state, cancellationToken);
+            var (result, generation, error) = await EvaluateAsync(queued, delivery, against, cancellationToken);
             if (result is { BuiltInFailed: false })
             {
                 return await CommitAsync(queued, delivery, state, result, generation!, cancellationToken);
@@ -101,16 +105,32 @@ internal sealed partial class DeliveryProcessor(
     {
         var now = time.GetUtcNow();
         var record = result.ToRecord(pipeline.Settings.BotUserId);
+        var next = result.NextState;
+        var changes = result.StatusChanges;
         if (queued.RerunRules is not null && queued.Previous is { } previous)
         {
-            record = record with { ActionIntents = [.. previous.ActionIntents, .. record.ActionIntents] };
+            // A re-run of a done delivery: its status changes and state were committed the first time;
+            // only the intents of the rules that failed then are new.
+            (next, changes) = (null, []);
+            record = record with
+            {
+                StatusChanges = previous.StatusChanges,
+                ActionIntents = [.. previous.ActionIntents, .. record.ActionIntents],
+                Stale = previous.Stale,
+                Prior = previous.Prior,
+            };
+        }
+        else if (next is not null && state.Known is { } known && next.UpdatedAt < known.UpdatedAt)
+        {
+            next = null; // a parked delivery re-run after later ones: its changes count, the state stays the newer one
         }
 
+        result = result with { NextState = next, StatusChanges = changes };
         try
         {
             await inbox.CommitEvaluationAsync(
                 new EvaluationCommit(queued.Id, queued.ConversationId, queued.Sequence, now, generation.ContentHash,
-                    result.NextState, result.StatusChanges, result.Intents, record),
+                    next, changes, result.Intents, record),
                 cancellationToken);
         }
         catch (DeliveryNotPendingException ex)

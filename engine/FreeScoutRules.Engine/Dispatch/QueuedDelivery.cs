@@ -24,6 +24,12 @@ internal sealed record QueuedDelivery(
     /// then, the only ones whose intents are queued now. <c>null</c> for a first run, or a re-run of a
     /// parked delivery (its status rules failed, so nothing of it was committed).
     /// </summary>
+    /// <summary>
+    /// For a delivery that was evaluated before (a re-run, or a retry after a restart): the known state
+    /// it was evaluated against then, to evaluate it the same way again; <c>null</c> when none was recorded.
+    /// </summary>
+    public PriorRecord? EvaluatedAgainst => Previous?.Prior;
+
     public IReadOnlySet<string>? RerunRules =>
         Previous is { } previous && previous.RuleFailures?.Any(f => f.BuiltIn) != true
             ? (previous.RuleFailures ?? []).Select(f => f.Rule).ToHashSet(StringComparer.Ordinal)

@@ -47,31 +47,36 @@ internal sealed class Reruns(IInbox inbox, IDeliveryHistory history, Dispatcher 
     }
 
     /// <summary>Re-runs every parked delivery, oldest first; returns how many were put back in line.</summary>
-    public async Task<int> RerunParkedAsync(CancellationToken cancellationToken)
+    public Task<int> RerunParkedAsync(CancellationToken cancellationToken) =>
+        RerunAllAsync(new DeliveryFilter(Outcome: DeliveryOutcome.Parked, PageSize: 500), cancellationToken);
+
+    /// <summary>Re-runs every done delivery on which a rule failed, oldest first; returns how many were put back in line.</summary>
+    public Task<int> RerunRuleFailedAsync(CancellationToken cancellationToken) =>
+        RerunAllAsync(new DeliveryFilter(Outcome: DeliveryOutcome.Done, PageSize: 500, RuleFailed: true), cancellationToken);
+
+    private async Task<int> RerunAllAsync(DeliveryFilter filter, CancellationToken cancellationToken)
     {
-        var count = 0;
-        while (true)
+        // The ids first, then the re-runs: a re-run that fails again must not be picked up again.
+        var ids = new List<long>();
+        for (var page = 1; ; page++)
         {
-            var parked = await history.ListAsync(new DeliveryFilter(Outcome: DeliveryOutcome.Parked, PageSize: 500), cancellationToken);
-            if (parked.Count == 0)
+            var records = await history.ListAsync(filter with { Page = page }, cancellationToken);
+            ids.AddRange(records.Select(r => r.Id));
+            if (records.Count < filter.PageSize)
             {
-                return count;
-            }
-
-            var requeued = 0;
-            foreach (var record in parked.OrderBy(r => r.Id))
-            {
-                if ((await RerunAsync(record.Id, cancellationToken)).Outcome == RerunOutcome.Requeued)
-                {
-                    requeued++;
-                }
-            }
-
-            count += requeued;
-            if (requeued == 0)
-            {
-                return count; // changed under us: whatever is left is not parked any more
+                break;
             }
         }
+
+        var count = 0;
+        foreach (var id in ids.Order())
+        {
+            if ((await RerunAsync(id, cancellationToken)).Outcome == RerunOutcome.Requeued)
+            {
+                count++;
+            }
+        }
+
+        return count;
     }
 }

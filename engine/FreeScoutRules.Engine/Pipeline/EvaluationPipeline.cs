@@ -82,7 +82,8 @@ internal sealed class EvaluationPipeline(PipelineSettings settings)
             intents,
             suppressed,
             session.Query<NextState>().AsEnumerable().FirstOrDefault(s => s.ConversationId == delivery.ConversationId),
-            failures);
+            failures,
+            state.Known);
     }
 
     private void Insert(ISession session, Delivery delivery, KnownConversation state, List<string> facts)

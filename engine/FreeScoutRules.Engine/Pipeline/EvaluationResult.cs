@@ -13,6 +13,7 @@ namespace FreeScoutRules.Engine.Pipeline;
 /// <param name="Suppressed">Intents rules recorded that are not queued, each with why.</param>
 /// <param name="NextState">The known state to record, or <c>null</c> to keep the prior one (a stale delivery).</param>
 /// <param name="Failures">Rules that threw; each failed alone, the others ran.</param>
+/// <param name="Prior">The known state it was evaluated against (<c>null</c>: nothing was known).</param>
 internal sealed record EvaluationResult(
     IReadOnlyList<string> Facts,
     IReadOnlyList<string> RulesFired,
@@ -20,7 +21,8 @@ internal sealed record EvaluationResult(
     IReadOnlyList<ActionIntent> Intents,
     IReadOnlyList<SuppressedIntent> Suppressed,
     NextState? NextState,
-    IReadOnlyList<RuleFailureRecord> Failures)
+    IReadOnlyList<RuleFailureRecord> Failures,
+    PriorState? Prior = null)
 {
     /// <summary>
     /// A built-in status rule failed: the status semantics of this delivery are unknown, so nothing of
@@ -48,7 +50,8 @@ internal sealed record EvaluationResult(
         Stale,
         Suppressed.Count == 0 ? null : [.. Suppressed.Select(s => s.Reason)],
         Failures.Count == 0 ? null : Failures,
-        Facts);
+        Facts,
+        PriorRecord.Of(Prior));
 }
 
 /// <summary>An intent a rule recorded that is not queued, and why (the runaway limit, the rule failed, a re-run).</summary>

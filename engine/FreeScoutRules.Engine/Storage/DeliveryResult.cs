@@ -15,12 +15,25 @@ internal sealed record DeliveryResult(
     bool Stale,
     IReadOnlyList<string>? SuppressedIntents = null,
     IReadOnlyList<RuleFailureRecord>? RuleFailures = null,
-    IReadOnlyList<string>? Facts = null)
+    IReadOnlyList<string>? Facts = null,
+    PriorRecord? Prior = null)
 {
     public string ToJson() => JsonSerializer.Serialize(this, StorageJsonContext.Default.DeliveryResult);
 
     public static DeliveryResult? FromJson(string? json) =>
         json is null ? null : JsonSerializer.Deserialize(json, StorageJsonContext.Default.DeliveryResult);
+}
+
+/// <summary>
+/// The known state a delivery was evaluated against (<see cref="Status"/> <c>null</c>: nothing was
+/// known): a re-run evaluates against it again, so that it derives what it derived, or should have.
+/// </summary>
+internal sealed record PriorRecord(string? Status, DateTimeOffset? UpdatedAt)
+{
+    public static PriorRecord Of(FreeScoutRules.Facts.PriorState? known) => new(known?.Status, known?.UpdatedAt);
+
+    public FreeScoutRules.Facts.PriorState? ToPriorState(int conversationId) =>
+        Status is { } status && UpdatedAt is { } at ? new FreeScoutRules.Facts.PriorState(conversationId, status, at) : null;
 }
 
 /// <remarks>

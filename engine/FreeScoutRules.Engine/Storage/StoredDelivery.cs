@@ -22,10 +22,10 @@ internal sealed record StoredDelivery(
     long Id, string Event, byte[] Body, int ConversationId, long Sequence, DateTimeOffset ReceivedAt, int Attempts,
     string Outcome = DeliveryOutcome.Pending, DeliveryResult? Result = null);
 
-/// <summary>Filter and page of <see cref="IDeliveryHistory.ListAsync"/>.</summary>
+/// <summary>Filter and page of <see cref="IDeliveryHistory.ListAsync"/>; <see cref="RuleFailed"/>: only those on which a rule failed (or none did).</summary>
 internal sealed record DeliveryFilter(
     int? ConversationId = null, string? Outcome = null, DateTimeOffset? Since = null, DateTimeOffset? Until = null,
-    int Page = 1, int PageSize = 50);
+    int Page = 1, int PageSize = 50, bool? RuleFailed = null);
 
 /// <summary>A delivery to store: verified and parsed, with its raw bytes (kept for audit and replay).</summary>
 /// <remarks>ConversationId: Its conversation, or <c>null</c> for events that run no rules (customers).</remarks>

@@ -56,6 +56,7 @@ internal sealed partial class LoopSupervisor(EngineMetrics metrics, TimeProvider
     public Task Run(string name, Func<CancellationToken, Task> loop, LoopFailurePolicy policy, CancellationToken stopping)
     {
         ArgumentNullException.ThrowIfNull(loop);
+        metrics.LoopFailed(name, 0); // the series exists from the start, for alerts on its increase
         return Task.Run(() => SuperviseAsync(name, loop, policy, stopping), CancellationToken.None);
     }
 

@@ -56,7 +56,7 @@ internal sealed class EngineMetrics
 
     public void StorageFailed(string where) => _storageFailures.Add(1, new KeyValuePair<string, object?>("where", where));
 
-    public void LoopFailed(string loop) => _loopFailures.Add(1, new KeyValuePair<string, object?>("loop", loop));
+    public void LoopFailed(string loop, long count = 1) => _loopFailures.Add(count, new KeyValuePair<string, object?>("loop", loop));
 
     public void RulesReloaded(bool loaded) => _reloads.Add(1, new KeyValuePair<string, object?>("outcome", loaded ? "loaded" : "failed"));
 

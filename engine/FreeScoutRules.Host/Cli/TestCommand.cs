@@ -85,7 +85,7 @@ internal static class TestCommand
                 return ExitCodes.BadInput;
             }
 
-            return counts.Errors == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
+            return counts.Errors == 0 && counts.RuleFailures == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
         }
     }
 
@@ -111,11 +111,7 @@ internal static class TestCommand
         var result = evaluator.Process(delivery);
         counts.StatusChanges += result.BuiltInFailed ? 0 : result.StatusChanges.Count;
         counts.Intents += result.BuiltInFailed ? 0 : result.Intents.Count;
+        counts.RuleFailures += result.Failures.Count;
         await report.EvaluatedAsync(line.LineNumber, delivery, result);
-        if (result.Failures.Count > 0)
-        {
-            counts.Errors++;
-            await error.WriteLineAsync($"line {line.LineNumber}: {result.DescribeFailures()}");
-        }
     }
 }

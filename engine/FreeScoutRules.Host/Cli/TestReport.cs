@@ -16,7 +16,11 @@ internal sealed class TestCounts
 
     public int Skipped { get; set; }
 
+    /// <summary>Lines that are not a valid delivery (reported on standard error).</summary>
     public int Errors { get; set; }
+
+    /// <summary>Rules that threw, counted once per rule and delivery (reported with the delivery).</summary>
+    public int RuleFailures { get; set; }
 }
 
 /// <summary>How <c>test</c> prints what each delivery produced.</summary>
@@ -75,15 +79,15 @@ internal sealed class TextTestReport(TextWriter output) : TestReport(output)
 
     public override Task SummaryAsync(TestCounts counts) =>
         Output.WriteLineAsync(
-            $"{counts.Deliveries} deliveries: {counts.StatusChanges} status changes, {counts.Intents} action intents, {counts.Skipped} skipped, {counts.Errors} errors");
+            $"{counts.Deliveries} deliveries: {counts.StatusChanges} status changes, {counts.Intents} action intents, {counts.Skipped} skipped, {counts.RuleFailures} rule failures, {counts.Errors} bad lines");
 }
 
 /// <summary>
 /// One JSON object a line, for scripts:
-/// <c>{"kind":"statusChanged","conversationId":1187,"from":"active","to":"closed","via":"convo.status"}</c>
-/// and <c>{"kind":"action","rule":"…","action":"…","conversationId":1187}</c>; a rule that threw prints
-/// <c>{"kind":"ruleFailed","rule":"…","location":"file(line,col)","where":"…","message":"…"}</c>, an intent
-/// not queued <c>{"kind":"actionSuppressed","rule":"…","action":"…","conversationId":1187,"reason":"…"}</c>.
+/// <c>{"kind":"statusChanged","line":6,"conversationId":1187,"from":"active","to":"closed","via":"convo.status"}</c>
+/// and <c>{"kind":"action","line":6,"rule":"…","action":"…","conversationId":1187}</c>; a rule that threw prints
+/// <c>{"kind":"ruleFailed","line":6,"rule":"…","location":"file(line,col)","where":"…","message":"…"}</c>, an intent
+/// not queued <c>{"kind":"actionSuppressed","line":6,"rule":"…","action":"…","conversationId":1187,"reason":"…"}</c>.
 /// Errors go to standard error as text. Nothing prints for a delivery whose built-in status rules failed
 /// but its <c>ruleFailed</c> lines: nothing of it counts.
 /// </summary>
@@ -96,6 +100,7 @@ internal sealed class JsonTestReport(TextWriter output) : TestReport(output)
             await Output.WriteLineAsync(Line(w =>
             {
                 w.WriteString("kind", "ruleFailed");
+                w.WriteNumber("line", lineNumber);
                 w.WriteString("rule", failure.Rule);
                 w.WriteString("location", failure.Location);
                 w.WriteString("where", failure.Where);
@@ -114,6 +119,7 @@ internal sealed class JsonTestReport(TextWriter output) : TestReport(output)
             await Output.WriteLineAsync(Line(w =>
             {
                 w.WriteString("kind", "statusChanged");
+                w.WriteNumber("line", lineNumber);
                 w.WriteNumber("conversationId", change.ConversationId);
                 w.WriteString("from", change.From);
                 w.WriteString("to", change.To);
@@ -126,6 +132,7 @@ internal sealed class JsonTestReport(TextWriter output) : TestReport(output)
             await Output.WriteLineAsync(Line(w =>
             {
                 w.WriteString("kind", "action");
+                w.WriteNumber("line", lineNumber);
                 w.WriteString("rule", intent.Rule);
                 w.WriteString("action", intent.Action);
                 w.WriteNumber("conversationId", intent.ConversationId);
@@ -137,6 +144,7 @@ internal sealed class JsonTestReport(TextWriter output) : TestReport(output)
             await Output.WriteLineAsync(Line(w =>
             {
                 w.WriteString("kind", "actionSuppressed");
+                w.WriteNumber("line", lineNumber);
                 w.WriteString("rule", held.Intent.Rule);
                 w.WriteString("action", held.Intent.Action);
                 w.WriteNumber("conversationId", held.Intent.ConversationId);

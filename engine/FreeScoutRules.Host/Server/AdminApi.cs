@@ -23,9 +23,13 @@ internal static class AdminApi
         api.MapGet("/deliveries", ListAsync);
         api.MapGet("/deliveries/{id:long}", GetAsync);
         api.MapPost("/deliveries/{id:long}/rerun", RerunAsync);
-        api.MapPost("/deliveries/rerun", async (Reruns reruns, string? outcome, CancellationToken ct) => outcome != DeliveryOutcome.Parked
-            ? WebhookEndpoint.Problem(StatusCodes.Status400BadRequest, "Bad filter", "Re-run all of one outcome: ?outcome=parked.")
-            : Results.Accepted("/api/deliveries?outcome=pending", new { requeued = await reruns.RerunParkedAsync(ct) }));
+        api.MapPost("/deliveries/rerun", async (Reruns reruns, string? outcome, bool? ruleFailed, CancellationToken ct) => (outcome, ruleFailed) switch
+        {
+            (DeliveryOutcome.Parked, null) => Results.Accepted("/api/deliveries?outcome=pending", new { requeued = await reruns.RerunParkedAsync(ct) }),
+            (null, true) => Results.Accepted("/api/deliveries?outcome=pending", new { requeued = await reruns.RerunRuleFailedAsync(ct) }),
+            _ => WebhookEndpoint.Problem(StatusCodes.Status400BadRequest, "Bad filter",
+                "Re-run every parked delivery (?outcome=parked) or every done one on which a rule failed (?ruleFailed=true)."),
+        });
         api.MapGet("/status", StatusAsync);
         api.MapGet("/rules", Rules);
         api.MapGet("/plugins", (PluginSetHolder plugins) => Results.Ok(new
@@ -71,7 +75,7 @@ internal static class AdminApi
 
     private static async Task<IResult> ListAsync(
         IDeliveryHistory queries, int? conversationId, string? outcome, DateTimeOffset? since, DateTimeOffset? until,
-        int? page, int? pageSize, CancellationToken cancellationToken)
+        int? page, int? pageSize, bool? ruleFailed, CancellationToken cancellationToken)
     {
         if (outcome is not null && !DeliveryOutcome.All.Contains(outcome))
         {
@@ -79,7 +83,7 @@ internal static class AdminApi
                 $"outcome must be one of {string.Join(", ", DeliveryOutcome.All)}.");
         }
 
-        var filter = new DeliveryFilter(conversationId, outcome, since, until, Math.Max(1, page ?? 1), Math.Clamp(pageSize ?? 50, 1, 500));
+        var filter = new DeliveryFilter(conversationId, outcome, since, until, Math.Max(1, page ?? 1), Math.Clamp(pageSize ?? 50, 1, 500), ruleFailed);
         var records = await queries.ListAsync(filter, cancellationToken);
         return Results.Ok(new DeliveryPage(filter.Page, filter.PageSize, [.. records.Select(DeliveryView.From)]));
     }

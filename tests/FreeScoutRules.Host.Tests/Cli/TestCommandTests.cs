@@ -22,10 +22,10 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         Assert.Equal(0, result.ExitCode);
         Assert.Equal(
             [
-                """{"kind":"statusChanged","conversationId":1187,"from":"active","to":"pending","via":"convo.agent.reply.created"}""",
-                """{"kind":"statusChanged","conversationId":1187,"from":"pending","to":"closed","via":"convo.agent.reply.created"}""",
-                """{"kind":"action","rule":"notify-support-on-close","action":"http","conversationId":1187}""",
-                """{"kind":"statusChanged","conversationId":1187,"from":"closed","to":"active","via":"convo.customer.reply.created"}""",
+                """{"kind":"statusChanged","line":2,"conversationId":1187,"from":"active","to":"pending","via":"convo.agent.reply.created"}""",
+                """{"kind":"statusChanged","line":3,"conversationId":1187,"from":"pending","to":"closed","via":"convo.agent.reply.created"}""",
+                """{"kind":"action","line":3,"rule":"notify-support-on-close","action":"http","conversationId":1187}""",
+                """{"kind":"statusChanged","line":6,"conversationId":1187,"from":"closed","to":"active","via":"convo.customer.reply.created"}""",
             ],
             result.OutputLines);
         Assert.Equal("", result.Error);
@@ -54,16 +54,16 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         var text = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file);
 
         Assert.Equal(1, json.ExitCode);
-        var failures = json.OutputLines.Where(l => l.StartsWith("""{"kind":"ruleFailed","rule":"ParsesTheSubject",""", StringComparison.Ordinal)).ToList();
+        var failures = json.OutputLines.Where(l => l.StartsWith("""{"kind":"ruleFailed","line":""", StringComparison.Ordinal) && l.Contains("\"rule\":\"ParsesTheSubject\",", StringComparison.Ordinal)).ToList();
         Assert.Equal(2, failures.Count);
         Assert.All(failures, l => Assert.Contains("bad.csx(1,14)", l, StringComparison.Ordinal));
         Assert.All(failures, l => Assert.Contains("FormatException", l, StringComparison.Ordinal));
-        Assert.Contains("""{"kind":"statusChanged","conversationId":1187,"from":"active","to":"closed","via":"convo.status"}""", json.OutputLines);
-        Assert.Contains("""{"kind":"action","rule":"notify-support-on-close","action":"http","conversationId":1187}""", json.OutputLines);
-        Assert.Equal(2, json.ErrorLines.Count(l => l.Contains("rule 'ParsesTheSubject'", StringComparison.Ordinal)));
+        Assert.Contains("""{"kind":"statusChanged","line":2,"conversationId":1187,"from":"active","to":"closed","via":"convo.status"}""", json.OutputLines);
+        Assert.Contains("""{"kind":"action","line":2,"rule":"notify-support-on-close","action":"http","conversationId":1187}""", json.OutputLines);
+        Assert.Equal("", json.Error); // reported once, with its delivery
         Assert.Contains(text.OutputLines, l => l.StartsWith("line 1: convo.created", StringComparison.Ordinal) && l.Contains("rule ParsesTheSubject FAILED", StringComparison.Ordinal));
         Assert.Contains(text.OutputLines, l => l.StartsWith("line 2: convo.status", StringComparison.Ordinal) && l.EndsWith("status active -> closed via convo.status", StringComparison.Ordinal));
-        Assert.Equal("2 deliveries: 1 status changes, 1 action intents, 0 skipped, 2 errors", text.OutputLines[^1]);
+        Assert.Equal("2 deliveries: 1 status changes, 1 action intents, 0 skipped, 2 rule failures, 0 bad lines", text.OutputLines[^1]);
     }
 
     [Fact]
@@ -74,7 +74,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         var result = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file, "--json");
 
         Assert.Equal(
-            """{"kind":"statusChanged","conversationId":1187,"from":null,"to":"closed","via":"convo.status"}""",
+            """{"kind":"statusChanged","line":1,"conversationId":1187,"from":null,"to":"closed","via":"convo.status"}""",
             result.OutputLines[0]);
     }
 
@@ -89,7 +89,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         Assert.Contains("line 2: convo.status #1187 (id 1187): status active -> closed via convo.status", result.OutputLines);
         Assert.Contains(result.OutputLines, l => l.StartsWith("line 2: convo.status #1187 (id 1187): action http {\"url\":\"https://hooks.example.com/support\"", StringComparison.Ordinal));
         Assert.Contains("line 3: customer.created: skipped: not a conversation event; rules run on conversation events only", result.OutputLines);
-        Assert.Equal("3 deliveries: 1 status changes, 1 action intents, 1 skipped, 0 errors", result.OutputLines[^1]);
+        Assert.Equal("3 deliveries: 1 status changes, 1 action intents, 1 skipped, 0 rule failures, 0 bad lines", result.OutputLines[^1]);
     }
 
     [Fact]

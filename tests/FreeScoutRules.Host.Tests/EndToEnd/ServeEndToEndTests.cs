@@ -50,6 +50,16 @@ public sealed class ServeEndToEndTests : IDisposable
         Assert.DoesNotContain(server.Log, SignedDeliveries.Secret, StringComparison.Ordinal);
         Assert.DoesNotContain(server.Log, TestServerHost.AdminToken, StringComparison.Ordinal);
 
+        // The CLI re-runs through the running server's admin API; a delivery without failures has nothing to re-run.
+        var rerun = await CliProcess.RunWithEnvironmentAsync(
+            new Dictionary<string, string> { ["FREESCOUTRULES_ADMIN_TOKEN"] = TestServerHost.AdminToken },
+            null, "deliveries", "rerun", "--id", deliveries.First(d => d.GetProperty("outcome").GetString() == "done").GetProperty("id").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--url", server.Client.BaseAddress!.ToString().TrimEnd('/'));
+        Assert.Equal(1, rerun.ExitCode);
+        Assert.StartsWith("409 Conflict: ", rerun.Error, StringComparison.Ordinal);
+        Assert.Contains("no rule failed on it", rerun.Error, StringComparison.Ordinal);
+        Assert.Contains("freescout_rules_loops_failures_total{otel_scope_name=\"FreeScoutRules\",loop=\"dispatcher\"} 0", await server.Client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+
         Assert.Equal(0, await server.StopAsync());
         Assert.DoesNotContain("   at ", server.Log, StringComparison.Ordinal); // a clean stop prints no stack trace
     }

@@ -76,6 +76,90 @@ public sealed class DispatchTests
         var again = Assert.Single(await server.SettledDeliveriesAsync("&conversationId=7"));
         Assert.Equal("done", again.GetProperty("outcome").GetString());
         Assert.Single(again.GetProperty("ruleFailures").EnumerateArray());
+        Assert.Equal("closed", Assert.Single(again.GetProperty("statusChanges").EnumerateArray()).GetProperty("to").GetString());
+    }
+
+    /// <summary>Waits until the server runs a generation other than <paramref name="generation"/>.</summary>
+    private static Task WaitForReloadAsync(TestServerHost server, string generation) =>
+        Eventually.UntilAsync("the changed rules to be loaded", async () =>
+        {
+            var rules = await server.Admin.GetFromJsonAsync<JsonElement>("/api/rules");
+            return (rules.GetProperty("generation").GetString() != generation, $"generation {generation[..12]} still runs");
+        });
+
+    private static async Task<string> GenerationAsync(TestServerHost server) =>
+        (await server.Admin.GetFromJsonAsync<JsonElement>("/api/rules")).GetProperty("generation").GetString()!;
+
+    [Fact]
+    public async Task FixedRule_Rerun_SeesTheStatusChangeOfTheFirstRun_AndQueuesOnlyItsIntent()
+    {
+        const string flaky = """
+            public class NotifyOnClose : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    Delivery delivery = default!;
+                    When().Match(() => change, c => c.IsClose).Match(() => delivery, d => int.Parse(d.Conversation.Subject) > 0 || true);
+                    Then().Do(ctx => ctx.Enqueue("nowhere", new { number = change.Number }));
+                }
+            }
+            """;
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Actions:PollInterval"] = "00:01:00" },
+            new Dictionary<string, string> { ["notify.csx"] = flaky, ["other.csx"] = FailsOnConversation7.Replace("FailsOnSeven", "AlsoOnClose", StringComparison.Ordinal).Replace("d => d.ConversationId == 7", "d => d.Status == \"closed\"", StringComparison.Ordinal).Replace("Then().Do(ctx => Explode(delivery));", "Then().Do(ctx => ctx.Enqueue(\"nowhere\", new { other = 1 }));", StringComparison.Ordinal) });
+        foreach (var (status, second) in new[] { ("active", 1), ("closed", 2) })
+        {
+            var body = Body(5, status, second);
+            await server.PostAsync("convo.status", body, SignedDeliveries.Sign(body));
+        }
+
+        var close = (await server.SettledDeliveriesAsync()).First();
+        Assert.Equal("NotifyOnClose", Assert.Single(close.GetProperty("ruleFailures").EnumerateArray()).GetProperty("rule").GetString());
+        Assert.Equal("AlsoOnClose", Assert.Single(close.GetProperty("actionIntents").EnumerateArray()).GetProperty("rule").GetString());
+        Assert.Equal(2, (await server.Admin.GetFromJsonAsync<JsonElement>("/api/deliveries?ruleFailed=true")).GetProperty("items").GetArrayLength());
+
+        var generation = await GenerationAsync(server);
+        await File.WriteAllTextAsync(Path.Combine(server.Root, "rules", "notify.csx"), flaky.Replace("int.Parse(d.Conversation.Subject) > 0 || true", "d.ConversationId == change.ConversationId", StringComparison.Ordinal));
+        await WaitForReloadAsync(server, generation);
+        var rerun = await server.Admin.PostAsync("/api/deliveries/rerun?ruleFailed=true", null);
+        Assert.Equal(2, (await rerun.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("requeued").GetInt32());
+        var again = (await server.SettledDeliveriesAsync()).First();
+
+        Assert.Equal("done", again.GetProperty("outcome").GetString());
+        Assert.False(again.TryGetProperty("ruleFailures", out var failures) && failures.GetArrayLength() > 0);
+        Assert.Equal("active->closed", string.Join(",", again.GetProperty("statusChanges").EnumerateArray().Select(c => $"{c.GetProperty("from").GetString()}->{c.GetProperty("to").GetString()}")));
+        Assert.Equal(["AlsoOnClose", "NotifyOnClose"], again.GetProperty("actionIntents").EnumerateArray().Select(i => i.GetProperty("rule").GetString()).Order(StringComparer.Ordinal));
+        var intents = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions");
+        Assert.Equal(["AlsoOnClose", "NotifyOnClose"], intents.EnumerateArray().Select(i => i.GetProperty("rule").GetString()).Order(StringComparer.Ordinal));
+        Assert.Empty((await server.Admin.GetFromJsonAsync<JsonElement>("/api/deliveries?ruleFailed=true")).GetProperty("items").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task ParkedClose_RerunAfterALaterDelivery_CommitsTheClose_WithoutMovingTheStateBack()
+    {
+        await using var server = await TestServerHost.StartAsync(extraRules: StatusRulesFailingOn("d.Status == \"closed\""));
+        foreach (var (status, second) in new[] { ("active", 1), ("closed", 2), ("pending", 3) })
+        {
+            var body = Body(6, status, second);
+            await server.PostAsync("convo.status", body, SignedDeliveries.Sign(body));
+        }
+
+        var parked = Assert.Single(await server.SettledDeliveriesAsync(), d => d.GetProperty("outcome").GetString() == "parked");
+        var generation = await GenerationAsync(server);
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules", "status-change.csx"), Path.Combine(server.Root, "rules", "status-change.csx"), overwrite: true);
+        await WaitForReloadAsync(server, generation);
+        Assert.Equal(HttpStatusCode.Accepted, (await server.Admin.PostAsync($"/api/deliveries/{parked.GetProperty("id").GetInt64()}/rerun", null)).StatusCode);
+        await server.SettledDeliveriesAsync();
+        var later = Body(6, "closed", 4);
+        await server.PostAsync("convo.status", later, SignedDeliveries.Sign(later));
+        var deliveries = (await server.SettledDeliveriesAsync()).Reverse().ToArray();
+
+        string Changes(JsonElement d) => string.Join(",", d.GetProperty("statusChanges").EnumerateArray().Select(c => $"{c.GetProperty("from").GetString()}->{c.GetProperty("to").GetString()}"));
+        // The pending delivery was evaluated while the close was parked (active -> pending); the re-run
+        // commits the close as it happened, and the state stays the newer pending, as the last close shows.
+        Assert.Equal(["->active", "active->closed", "active->pending", "pending->closed"], deliveries.Select(Changes));
+        Assert.All(deliveries, d => Assert.Equal("done", d.GetProperty("outcome").GetString()));
     }
 
     [Fact]

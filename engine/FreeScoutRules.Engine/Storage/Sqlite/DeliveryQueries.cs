@@ -107,6 +107,11 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
             command.Parameters.AddWithValue("$conversation", conversationId);
         }
 
+        if (filter.RuleFailed is { } failed)
+        {
+            where.Add(failed ? "rule_failures > 0" : "rule_failures = 0");
+        }
+
         if (filter.Outcome is { } outcome)
         {
             where.Add("outcome = $outcome");

@@ -94,6 +94,10 @@ internal static class Migrations
         """
         CREATE INDEX ix_action_intents_rule ON action_intents (conversation_id, rule, created_at);
         """,
+        """
+        ALTER TABLE deliveries ADD COLUMN rule_failures INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX ix_deliveries_rule_failures ON deliveries (id) WHERE rule_failures > 0;
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;

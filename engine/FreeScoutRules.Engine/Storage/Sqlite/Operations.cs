@@ -60,7 +60,7 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
 {
     private const string MarkDone = $"""
             UPDATE deliveries SET outcome = '{DeliveryOutcome.Done}', attempts = attempts + 1, last_error = NULL, processed_at = $at, result = $result,
-                rules_generation = $generation
+                rules_generation = $generation, rule_failures = $failures
             WHERE id = $id AND outcome = '{DeliveryOutcome.Pending}'
             """;
 
@@ -78,6 +78,7 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
         done.Parameters.AddWithValue("$generation", commit.RulesGeneration);
         done.Parameters.AddWithValue("$at", commit.ProcessedAt.ToUnixTimeMilliseconds());
         done.Parameters.AddWithValue("$result", _resultJson);
+        done.Parameters.AddWithValue("$failures", commit.Result.RuleFailures?.Count ?? 0);
         if (done.ExecuteNonQuery() != 1)
         {
             throw new WriteRefusedException(new DeliveryNotPendingException(commit.DeliveryId));
