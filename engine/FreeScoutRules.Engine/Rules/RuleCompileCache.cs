@@ -9,9 +9,9 @@ namespace FreeScoutRules.Engine.Rules;
 /// Compiled rule files on disk, so a restart with unchanged rules, or a reload that changed one file,
 /// does not run the compiler for the others. An entry's key is a hash of the file's path and source,
 /// every helper script of the folder, and the exact engine, abstractions, NRules and Roslyn builds;
-/// its content is a SHA-256 of the image followed by the image, checked on every read (a damaged
-/// entry is a miss). Only files that compile without warnings are cached, so warnings are always
-/// reported. Thread-safe for distinct keys; writes are atomic (temporary file, then rename).
+/// its content is a SHA-256 of the rest, the length of the file's warnings, the warnings (JSON) and the
+/// image, checked on every read (a damaged entry is a miss). A file served from the cache reports the
+/// warnings it compiled with. Thread-safe for distinct keys; writes are atomic (temporary file, then rename).
 /// </summary>
 internal sealed class RuleCompileCache(string directory)
 {
@@ -25,37 +25,47 @@ internal sealed class RuleCompileCache(string directory)
     public static string KeyOf(string relativePath, string code, string helpersHash) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{BuildKey}\n{helpersHash}\n{relativePath}\n{code}")));
 
-    public byte[]? TryGet(string key)
+    /// <summary>The cached image and the warnings its file compiled with, or <c>null</c>.</summary>
+    public (byte[] Image, IReadOnlyList<RuleDiagnostic> Warnings)? TryGet(string key)
     {
         var path = PathOf(key);
         try
         {
             var content = File.ReadAllBytes(path);
-            if (content.Length > SHA256.HashSizeInBytes
-                && SHA256.HashData(content.AsSpan(SHA256.HashSizeInBytes)).AsSpan().SequenceEqual(content.AsSpan(0, SHA256.HashSizeInBytes)))
+            const int header = SHA256.HashSizeInBytes + sizeof(int);
+            if (content.Length > header
+                && SHA256.HashData(content.AsSpan(SHA256.HashSizeInBytes)).AsSpan().SequenceEqual(content.AsSpan(0, SHA256.HashSizeInBytes))
+                && BitConverter.ToInt32(content, SHA256.HashSizeInBytes) is var length && length >= 0 && header + length < content.Length)
             {
-                return content[SHA256.HashSizeInBytes..];
+                var warnings = System.Text.Json.JsonSerializer.Deserialize(
+                    content.AsSpan(header, length), RulesJsonContext.Default.ListRuleDiagnostic) ?? [];
+                return (content[(header + length)..], warnings);
             }
 
             File.Delete(path);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
         {
         }
 
         return null;
     }
 
-    public void Put(string key, byte[] image)
+    public void Put(string key, byte[] image, IReadOnlyList<RuleDiagnostic> warnings)
     {
         try
         {
             System.IO.Directory.CreateDirectory(Directory);
             var temporary = PathOf(key) + $".{Environment.ProcessId}.tmp";
+            var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes([.. warnings], RulesJsonContext.Default.ListRuleDiagnostic);
+            var rest = new byte[sizeof(int) + json.Length + image.Length];
+            BitConverter.TryWriteBytes(rest, json.Length);
+            json.CopyTo(rest, sizeof(int));
+            image.CopyTo(rest, sizeof(int) + json.Length);
             using (var file = File.Create(temporary))
             {
-                file.Write(SHA256.HashData(image));
-                file.Write(image);
+                file.Write(SHA256.HashData(rest));
+                file.Write(rest);
             }
 
             File.Move(temporary, PathOf(key), overwrite: true);
@@ -91,3 +101,6 @@ internal sealed class RuleCompileCache(string directory)
 
     private string PathOf(string key) => Path.Combine(Directory, key + ".rules");
 }
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(List<RuleDiagnostic>))]
+internal sealed partial class RulesJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

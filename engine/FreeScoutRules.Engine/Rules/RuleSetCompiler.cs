@@ -43,18 +43,20 @@ internal static class RuleSetCompiler
         foreach (var (file, code) in sources)
         {
             var key = cache is null ? null : RuleCompileCache.KeyOf(Path.GetRelativePath(rulesDirectory, file), code, helpersHash);
-            var image = key is null ? null : cache!.TryGet(key);
-            if (image is not null)
+            byte[]? image;
+            if (key is not null && cache!.TryGet(key) is var (cached, warnings))
             {
+                image = cached;
+                diagnostics.AddRange(warnings);
                 cacheHits++;
             }
             else
             {
                 var before = diagnostics.Count;
                 image = CompileFile(file, code, diagnostics, severities, knownActions);
-                if (image is not null && key is not null && diagnostics.Count == before)
+                if (image is not null && key is not null && !diagnostics.Skip(before).Any(d => d.IsError))
                 {
-                    cache!.Put(key, image);
+                    cache!.Put(key, image, diagnostics[before..]);
                 }
             }
 

@@ -118,6 +118,11 @@ internal sealed partial class RulesReloader(
             previous?.Unload();
             metrics.RulesReloaded(loaded: true);
             LogReloaded(logger, generation.Rules.Count, generation.ContentHash[..12], current.ContentHash[..12]);
+            foreach (var warning in generation.Warnings)
+            {
+                LogWarning(logger, warning.ToString());
+            }
+
             await log.RecordAsync(generation.ContentHash, at, true, generation.Rules.Count, null, cancellationToken);
         }
         catch (RuleCompilationException ex)

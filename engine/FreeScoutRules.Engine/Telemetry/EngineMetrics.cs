@@ -63,6 +63,15 @@ internal sealed class EngineMetrics
     public void StatusChanged(string to) =>
         _statusChanges.Add(1, new KeyValuePair<string, object?>("to", FreeScout.ConversationStatus.IsKnown(to) ? to : "other"));
 
+    /// <summary>Reports the diagnostics of the rule generation in force, by id and severity.</summary>
+    public void ObserveRuleDiagnostics(Func<IEnumerable<(string Id, string Severity)>> read) =>
+        Meter.CreateObservableGauge(
+            "freescout_rules.rules.diagnostics",
+            () => read().GroupBy(d => d).Select(g => new Measurement<long>(
+                g.LongCount(), new KeyValuePair<string, object?>("id", g.Key.Id), new KeyValuePair<string, object?>("severity", g.Key.Severity))),
+            "{diagnostic}",
+            "Diagnostics (warnings) of the rule generation in force, by id and severity.");
+
     /// <summary>Reports <paramref name="read"/> as an observable gauge.</summary>
     public void ObserveGauge(string name, string description, Func<long> read) =>
         Meter.CreateObservableGauge(name, read, "{item}", description);

@@ -128,14 +128,23 @@ internal static class AdminApi
         {
             generation = current.ContentHash,
             loadedAt = reloader.LoadedAt,
-            rules = current.Rules.Select(r => new { name = r.Name, file = r.File }),
+            rules = current.Rules.Select(r => new { name = r.Name, file = r.File, builtIn = r.BuiltIn }),
+            diagnostics = current.Warnings.Select(DiagnosticView.From),
             lastFailure = failure is null ? null : new
             {
                 at = failure.At,
                 generation = failure.ContentHash,
                 diagnostics = failure.Diagnostics.Select(d => d.ToString()),
+                details = failure.Diagnostics.Select(DiagnosticView.From),
             },
         });
+    }
+
+    /// <summary>A rule diagnostic for tools: where, what, how bad, and the line a compiler would print.</summary>
+    internal sealed record DiagnosticView(string File, int Line, int Column, string Id, string Severity, string Message, string Text)
+    {
+        public static DiagnosticView From(RuleDiagnostic d) =>
+            new(d.File, d.Line, d.Column, d.Id, d.IsError ? "error" : "warning", d.Message, d.ToString());
     }
 
     internal sealed record DeliveryPage(int Page, int PageSize, IReadOnlyList<DeliveryView> Items);

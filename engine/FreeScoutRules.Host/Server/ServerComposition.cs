@@ -125,6 +125,10 @@ internal static class ServerComposition
         var storage = app.Services.GetRequiredService<IStorageLifetime>();
         metrics.ObserveGauge("freescout_rules.dispatch.queue_depth", "Deliveries stored and not yet processed.", () => dispatcher.QueueDepth);
         metrics.ObserveGauge("freescout_rules.storage.write_queue", "Write operations waiting for the single writer.", () => storage.WriteQueueLength);
+        var rules = app.Services.GetRequiredService<RuleSetHolder>();
+        metrics.ObserveRuleDiagnostics(() => rules.IsLoaded
+            ? rules.Current.Warnings.Select(w => (w.Id, w.IsError ? "error" : "warning"))
+            : []);
 
         app.UseExceptionHandler();
         app.MapWebhookEndpoint();

@@ -99,4 +99,20 @@ public sealed class RuleCompileCacheTests : IDisposable
 
         Assert.Contains(ex.Diagnostics, d => d.Id == "CS0029");
     }
+
+    [Fact]
+    public void Compile_FileWithAWarning_IsCached_AndServedWithItsWarning()
+    {
+        _rules.Write("warned.csx", RuleTemplate.Replace("NAME", "w", StringComparison.Ordinal)
+            .Replace("c.By != null && c.By.FirstName == \"w\"", "c.To == \"clossed\"", StringComparison.Ordinal));
+
+        var cold = RuleSetCompiler.Compile(_rules.Path, Cache);
+        var warm = RuleSetCompiler.Compile(_rules.Path, Cache);
+
+        Assert.Equal(5, warm.CacheHits);
+        var warning = Assert.Single(warm.Warnings);
+        Assert.Equal(Assert.Single(cold.Warnings), warning);
+        Assert.Equal("FSR0002", warning.Id);
+        Assert.EndsWith("warned.csx", warning.File, StringComparison.Ordinal);
+    }
 }

@@ -78,6 +78,23 @@ public sealed class HotReloadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MisspeltStatusInAChangedRule_IsReportedInTheLog_TheAdminApiAndTheMetrics()
+    {
+        File.WriteAllText(Path.Combine(RulesDirectory, "close.csx"), CloseRule.Replace("ConversationStatus.Closed", "\"clossed\"", StringComparison.Ordinal).Replace("\"slack\"", "\"http\"", StringComparison.Ordinal));
+
+        var rules = await WaitForRuleAsync("TellSlackOnClose");
+
+        var diagnostic = Assert.Single(rules.GetProperty("diagnostics").EnumerateArray());
+        Assert.Equal("FSR0002", diagnostic.GetProperty("id").GetString());
+        Assert.Equal("warning", diagnostic.GetProperty("severity").GetString());
+        Assert.EndsWith("close.csx", diagnostic.GetProperty("file").GetString(), StringComparison.Ordinal);
+        Assert.Equal(6, diagnostic.GetProperty("line").GetInt32());
+        Assert.Contains("did you mean 'closed'?", diagnostic.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains(_server.Logs, l => l.StartsWith("Warning", StringComparison.Ordinal) && l.Contains("warning FSR0002", StringComparison.Ordinal) && l.Contains("close.csx(6,", StringComparison.Ordinal));
+        Assert.Contains("freescout_rules_rules_diagnostics{otel_scope_name=\"FreeScoutRules\",id=\"FSR0002\",severity=\"warning\"} 1", await _server.Client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BrokenChange_KeepsTheLastGoodRulesRunning_AndReportsDiagnosticsUntilFixed()
     {
         var good = (await RulesAsync()).GetProperty("generation").GetString();
