@@ -3,6 +3,7 @@ using System.Globalization;
 using FreeScoutRules.Actions;
 using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace FreeScoutRules.Engine.Actions;
@@ -21,7 +22,8 @@ internal sealed partial class ActionRunner(
     IHttpClientFactory httpClientFactory,
     ActionsOptions options,
     TimeProvider time,
-    ILoggerFactory loggerFactory)
+    ILoggerFactory loggerFactory,
+    EngineMetrics? metrics = null)
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<ActionRunner>();
     private readonly Parsing.DeliveryParser _parser = new(new Parsing.DeliveryParserOptions { AcceptCustomEvents = true });
@@ -153,9 +155,14 @@ internal sealed partial class ActionRunner(
         };
         await outbox.RecordAttemptAsync(
             new AttemptCommit(intent.Id, attempt, started, duration, outcome, result.Reason, state, next), CancellationToken.None);
+        metrics?.ActionAttempted(intent.Action, state == IntentState.Dead ? IntentState.Dead : outcome);
         if (state == IntentState.Dead)
         {
-            LogDeadLetter(_logger, intent.Id, intent.Action, intent.Rule, attempt, result.Reason ?? "");
+            LogDeadLetter(_logger, intent.Id, intent.Action, intent.Rule, intent.ConversationId, attempt, result.Reason ?? "");
+        }
+        else if (state == IntentState.Pending)
+        {
+            LogAttemptFailed(_logger, intent.Id, intent.Action, intent.Rule, intent.ConversationId, attempt, result.Reason ?? "", next!.Value);
         }
     }
 
@@ -169,8 +176,11 @@ internal sealed partial class ActionRunner(
         return now + (retryAfter is { } after && after > delay ? after : delay);
     }
 
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Error, Message = "Action intent {IntentId} ({Action}, rule {Rule}) is dead after {Attempts} attempts: {Reason}")]
-    private static partial void LogDeadLetter(ILogger logger, long intentId, string action, string rule, int attempts, string reason);
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Error, Message = "Action intent {IntentId} ({Action}, rule {Rule}, conversation {ConversationId}) is dead after attempt {Attempt}: {Reason}. Retry it once fixed: POST /api/actions/{IntentId}/retry")]
+    private static partial void LogDeadLetter(ILogger logger, long intentId, string action, string rule, int conversationId, int attempt, string reason);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Action intent {IntentId} ({Action}, rule {Rule}, conversation {ConversationId}) attempt {Attempt} failed: {Reason}; next attempt at {NextAttempt:O}")]
+    private static partial void LogAttemptFailed(ILogger logger, long intentId, string action, string rule, int conversationId, int attempt, string reason, DateTimeOffset nextAttempt);
 
     [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "The outbox could not be read; trying again")]
     private static partial void LogOutboxUnreadable(ILogger logger, Exception exception);

@@ -117,6 +117,7 @@ internal sealed partial class RulesReloader(
             Volatile.Write(ref _lastFailure, null);
             previous?.Unload();
             metrics.RulesReloaded(loaded: true);
+            metrics.PrimeRules(generation.Rules.Select(r => r.Name));
             LogReloaded(logger, generation.Rules.Count, generation.ContentHash[..12], current.ContentHash[..12]);
             foreach (var warning in generation.Warnings)
             {

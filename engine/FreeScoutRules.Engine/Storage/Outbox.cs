@@ -17,6 +17,9 @@ internal sealed record AttemptRecord(int Attempt, DateTimeOffset StartedAt, doub
 internal sealed record AttemptCommit(
     long IntentId, int Attempt, DateTimeOffset StartedAt, TimeSpan Duration, string Outcome, string? Error, string NewState, DateTimeOffset? NextAttemptAt);
 
+/// <summary>The outbox at a glance, for metrics.</summary>
+internal sealed record OutboxStats(long Pending, long Dead, DateTimeOffset? OldestPending);
+
 /// <summary>The states of an intent in the outbox.</summary>
 internal static class IntentState
 {

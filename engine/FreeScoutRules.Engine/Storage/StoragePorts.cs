@@ -46,6 +46,9 @@ internal interface IDeliveryHistory
     /// <summary>How many deliveries have each outcome.</summary>
     Task<IReadOnlyDictionary<string, long>> CountByOutcomeAsync(CancellationToken cancellationToken);
 
+    /// <summary>How many deliveries have <paramref name="outcome"/> (cheap for the rare outcomes: parked, pending).</summary>
+    Task<long> CountAsync(string outcome, CancellationToken cancellationToken);
+
     /// <summary>Stored conversation deliveries of every outcome with bodies and results, per conversation in sequence order.</summary>
     Task<IReadOnlyList<StoredDelivery>> LoadHistoryAsync(int? conversationId, CancellationToken cancellationToken);
 }
@@ -64,6 +67,9 @@ internal interface IOutbox
 
     /// <summary>Puts a dead intent back in line with fresh attempts. False when it is not dead.</summary>
     Task<bool> RetryDeadAsync(long intentId, CancellationToken cancellationToken);
+
+    /// <summary>Intents pending and dead, and when the oldest pending one was queued.</summary>
+    Task<OutboxStats> StatsAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>The record of rule generations loaded or refused. Thread-safe.</summary>

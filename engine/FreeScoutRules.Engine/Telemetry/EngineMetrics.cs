@@ -21,6 +21,7 @@ internal sealed class EngineMetrics
     private readonly Counter<long> _ruleFailures;
     private readonly Counter<long> _storageFailures;
     private readonly Counter<long> _loopFailures;
+    private readonly Counter<long> _actionAttempts;
 
     public EngineMetrics(IMeterFactory meterFactory)
     {
@@ -35,6 +36,7 @@ internal sealed class EngineMetrics
         _ruleFailures = Meter.CreateCounter<long>("freescout_rules.rules.failures", "{failure}", "Rules that threw on a delivery (each failed alone; the other rules ran), by rule.");
         _storageFailures = Meter.CreateCounter<long>("freescout_rules.storage.failures", "{failure}", "Storage reads or writes that failed and are tried again, by where.");
         _loopFailures = Meter.CreateCounter<long>("freescout_rules.loops.failures", "{failure}", "Background loops that failed unexpectedly, by loop.");
+        _actionAttempts = Meter.CreateCounter<long>("freescout_rules.actions.attempts", "{attempt}", "Action attempts, by action and outcome (done, retryable, failed, dead).");
         _latency = Meter.CreateHistogram<double>("freescout_rules.processing.latency", "ms", "From receipt to committed processing.");
     }
 
@@ -52,6 +54,41 @@ internal sealed class EngineMetrics
         _latency.Record(latencyMilliseconds);
     }
 
+    public void ActionAttempted(string action, string outcome) =>
+        _actionAttempts.Add(1, new KeyValuePair<string, object?>("action", action), new KeyValuePair<string, object?>("outcome", outcome));
+
+    /// <summary>
+    /// Starts the series that alerts watch at 0 (a counter is exported only once something was
+    /// counted, and an alert on its increase needs it from the start): accepted deliveries per event,
+    /// reloads per outcome, storage failures, and the failures of each rule in <paramref name="rules"/>.
+    /// </summary>
+    public void Prime(IEnumerable<string> rules)
+    {
+        foreach (var eventName in FreeScout.WebhookEvents.All)
+        {
+            _accepted.Add(0, new KeyValuePair<string, object?>("event", eventName));
+        }
+
+        foreach (var reason in new[] { "signature", "malformed", "invalid", "unknown_event", "too_large", "content_type", "incomplete" })
+        {
+            _refused.Add(0, new KeyValuePair<string, object?>("reason", reason));
+        }
+
+        _reloads.Add(0, new KeyValuePair<string, object?>("outcome", "loaded"));
+        _reloads.Add(0, new KeyValuePair<string, object?>("outcome", "failed"));
+        _storageFailures.Add(0, new KeyValuePair<string, object?>("where", "dispatch"));
+        PrimeRules(rules);
+    }
+
+    /// <summary>Starts the failure series of each rule at 0 (a new generation's rules too).</summary>
+    public void PrimeRules(IEnumerable<string> rules)
+    {
+        foreach (var rule in rules)
+        {
+            _ruleFailures.Add(0, new KeyValuePair<string, object?>("rule", rule));
+        }
+    }
+
     public void RuleFailed(string rule) => _ruleFailures.Add(1, new KeyValuePair<string, object?>("rule", rule));
 
     public void StorageFailed(string where) => _storageFailures.Add(1, new KeyValuePair<string, object?>("where", where));
@@ -67,8 +104,12 @@ internal sealed class EngineMetrics
     public void ObserveRuleDiagnostics(Func<IEnumerable<(string Id, string Severity)>> read) =>
         Meter.CreateObservableGauge(
             "freescout_rules.rules.diagnostics",
-            () => read().GroupBy(d => d).Select(g => new Measurement<long>(
-                g.LongCount(), new KeyValuePair<string, object?>("id", g.Key.Id), new KeyValuePair<string, object?>("severity", g.Key.Severity))),
+            () =>
+            {
+                var measurements = read().GroupBy(d => d).Select(g => new Measurement<long>(
+                    g.LongCount(), new KeyValuePair<string, object?>("id", g.Key.Id), new KeyValuePair<string, object?>("severity", g.Key.Severity))).ToList();
+                return measurements.Count > 0 ? measurements : [new Measurement<long>(0)]; // none: 0, not an absent series
+            },
             "{diagnostic}",
             "Diagnostics (warnings) of the rule generation in force, by id and severity.");
 

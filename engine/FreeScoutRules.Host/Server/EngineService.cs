@@ -4,6 +4,7 @@ using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Supervision;
+using FreeScoutRules.Engine.Telemetry;
 
 namespace FreeScoutRules.Host.Server;
 
@@ -22,6 +23,9 @@ internal sealed partial class EngineService(
     RulesReloader reloader,
     PluginsReloader plugins,
     ActionRunner actions,
+    StorageGauges gauges,
+    RuleSetHolder rules,
+    EngineMetrics metrics,
     LoopSupervisor supervisor,
     IHostApplicationLifetime lifetime,
     ILogger<EngineService> logger) : IHostedService, IDisposable
@@ -53,12 +57,14 @@ internal sealed partial class EngineService(
             throw new InvalidOperationException($"The rules do not compile:{Environment.NewLine}{ex.Message}", ex);
         }
 
+        metrics.Prime(rules.Current.Rules.Select(r => r.Name));
         _otherLoops =
         [
             supervisor.Run("rules-reloader", reloader.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
             supervisor.Run("action-runner", actions.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
             supervisor.Run("plugins-reloader", plugins.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
             supervisor.Run("watchdog", watchdog.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
+            supervisor.Run("storage-gauges", gauges.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
         ];
         await dispatcher.RecoverAsync(cancellationToken);
         _dispatcherLoop = supervisor.Run("dispatcher", dispatcher.RunAsync, LoopFailurePolicy.StopProcess, _stopping.Token);

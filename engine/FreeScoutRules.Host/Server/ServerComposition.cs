@@ -106,7 +106,14 @@ internal static class ServerComposition
             sp.GetRequiredService<IHttpClientFactory>(),
             Options<ActionsOptions>(sp),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<EngineMetrics>()));
+        services.AddSingleton(sp => new StorageGauges(
+            sp.GetRequiredService<IOutbox>(),
+            sp.GetRequiredService<IDeliveryHistory>(),
+            sp.GetRequiredService<EngineMetrics>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<StorageGauges>>()));
         services.AddSingleton<EngineService>();
         services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
 
@@ -125,6 +132,7 @@ internal static class ServerComposition
         var storage = app.Services.GetRequiredService<IStorageLifetime>();
         metrics.ObserveGauge("freescout_rules.dispatch.queue_depth", "Deliveries stored and not yet processed.", () => dispatcher.QueueDepth);
         metrics.ObserveGauge("freescout_rules.storage.write_queue", "Write operations waiting for the single writer.", () => storage.WriteQueueLength);
+        app.Services.GetRequiredService<StorageGauges>().Register();
         var rules = app.Services.GetRequiredService<RuleSetHolder>();
         metrics.ObserveRuleDiagnostics(() => rules.IsLoaded
             ? rules.Current.Warnings.Select(w => (w.Id, w.IsError ? "error" : "warning"))

@@ -169,6 +169,21 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         Assert.Equal("Timed out after 0.3 s.", byAction["hangs"].GetProperty("lastError").GetString());
         Assert.All(byAction.Values, i => Assert.Equal(2, i.GetProperty("attemptLog").GetArrayLength()));
         Assert.All(byAction["hangs"].GetProperty("attemptLog").EnumerateArray(), a => Assert.True(a.GetProperty("durationMs").GetDouble() >= 250));
+
+        // Visible where ops look: a warning per failed attempt, an error per dead letter, both in /metrics.
+        var id = byAction["throws"].GetProperty("id").GetInt64();
+        Assert.Contains(server.Logs, l => l.StartsWith("Warning", StringComparison.Ordinal)
+            && l.Contains($"Action intent {id} (throws, rule Both, conversation 1187) attempt 1 failed: The plugin threw InvalidOperationException: kaboom; next attempt at", StringComparison.Ordinal));
+        Assert.Contains(server.Logs, l => l.StartsWith("Error", StringComparison.Ordinal)
+            && l.Contains($"Action intent {id} (throws, rule Both, conversation 1187) is dead after attempt 2: The plugin threw InvalidOperationException: kaboom", StringComparison.Ordinal));
+        await Eventually.UntilAsync("the metrics to show the dead letters", async () =>
+        {
+            var metrics = await server.Client.GetStringAsync("/metrics");
+            return (metrics.Contains("freescout_rules_actions_dead{otel_scope_name=\"FreeScoutRules\"} 2", StringComparison.Ordinal)
+                && metrics.Contains("freescout_rules_actions_attempts_total{otel_scope_name=\"FreeScoutRules\",action=\"throws\",outcome=\"dead\"} 1", StringComparison.Ordinal)
+                && metrics.Contains("freescout_rules_actions_attempts_total{otel_scope_name=\"FreeScoutRules\",action=\"throws\",outcome=\"retryable\"} 1", StringComparison.Ordinal),
+                string.Join(" | ", metrics.Split('\n').Where(l => l.StartsWith("freescout_rules_actions", StringComparison.Ordinal))));
+        });
     }
 
     [Fact]

@@ -147,6 +147,16 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         return records;
     }
 
+    /// <summary>How many deliveries have <paramref name="outcome"/> (an index range: cheap for rare outcomes).</summary>
+    public async Task<long> CountAsync(string outcome, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM deliveries WHERE outcome = $outcome";
+        command.Parameters.AddWithValue("$outcome", outcome);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
     /// <summary>How many deliveries have each outcome.</summary>
     public async Task<Dictionary<string, long>> CountByOutcomeAsync(CancellationToken cancellationToken = default)
     {

@@ -35,6 +35,21 @@ internal sealed class OutboxQueries(SqliteDatabase database)
         return due;
     }
 
+    /// <summary>Intents pending and dead, and the oldest pending one's time (index ranges of the state index).</summary>
+    public async Task<OutboxStats> StatsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT (SELECT COUNT(*) FROM action_intents WHERE state = '{IntentState.Pending}'),
+                   (SELECT COUNT(*) FROM action_intents WHERE state = '{IntentState.Dead}'),
+                   (SELECT MIN(created_at) FROM action_intents WHERE state = '{IntentState.Pending}')
+            """;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new OutboxStats(reader.GetInt64(0), reader.GetInt64(1), Time(reader, 2));
+    }
+
     /// <summary>Intents of one delivery, or in one state, with their attempts; newest first.</summary>
     public async Task<List<IntentRecord>> ListAsync(long? deliveryId, string? state, int limit, CancellationToken cancellationToken)
     {

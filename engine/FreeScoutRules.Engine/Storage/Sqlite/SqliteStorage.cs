@@ -65,6 +65,12 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
     public async Task<IReadOnlyDictionary<string, long>> CountByOutcomeAsync(CancellationToken cancellationToken) =>
         await Guard(() => _deliveries.CountByOutcomeAsync(cancellationToken));
 
+    public Task<long> CountAsync(string outcome, CancellationToken cancellationToken) =>
+        Guard(() => _deliveries.CountAsync(outcome, cancellationToken));
+
+    public Task<OutboxStats> StatsAsync(CancellationToken cancellationToken) =>
+        Guard(() => _outbox.StatsAsync(cancellationToken));
+
     public async Task<IReadOnlyList<StoredDelivery>> LoadHistoryAsync(int? conversationId, CancellationToken cancellationToken) =>
         await Guard(() => _deliveries.LoadHistoryAsync(conversationId, cancellationToken));
 

@@ -1,0 +1,57 @@
+using FreeScoutRules.Engine.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace FreeScoutRules.Engine.Telemetry;
+
+/// <summary>
+/// Gauges of what waits for people in storage: parked deliveries, intents pending and dead, and the age
+/// of the oldest pending intent. Sampled every <see cref="Interval"/> by a supervised loop (a scrape never
+/// waits for the database); until the first sample they read 0. Thread-safe.
+/// </summary>
+internal sealed partial class StorageGauges(IOutbox outbox, IDeliveryHistory history, EngineMetrics metrics, TimeProvider time, ILogger<StorageGauges> logger)
+{
+    private Sample _last = new(0, 0, 0, null);
+
+    /// <summary>How often storage is sampled. Default 5 s.</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Registers the gauges with the engine's meter.</summary>
+    public void Register()
+    {
+        metrics.ObserveGauge("freescout_rules.deliveries.parked", "Deliveries parked (their status rules failed every attempt): re-run them once fixed.", () => Volatile.Read(ref _last).Parked);
+        metrics.ObserveGauge("freescout_rules.actions.pending", "Action intents waiting for their next attempt.", () => Volatile.Read(ref _last).Pending);
+        metrics.ObserveGauge("freescout_rules.actions.dead", "Action intents dead-lettered: failed permanently or ran out of attempts.", () => Volatile.Read(ref _last).Dead);
+        metrics.ObserveGauge("freescout_rules.actions.oldest_pending_age", "Seconds since the oldest pending action intent was queued (0 when none).", () =>
+            Volatile.Read(ref _last).OldestPending is { } oldest ? Math.Max(0, (long)(time.GetUtcNow() - oldest).TotalSeconds) : 0);
+    }
+
+    /// <summary>Samples storage now and every <see cref="Interval"/> until cancelled.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await SampleAsync(cancellationToken);
+            await Task.Delay(Interval, time, cancellationToken);
+        }
+    }
+
+    internal async Task SampleAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var stats = await outbox.StatsAsync(cancellationToken);
+            var parked = await history.CountAsync(DeliveryOutcome.Parked, cancellationToken);
+            Volatile.Write(ref _last, new Sample(parked, stats.Pending, stats.Dead, stats.OldestPending));
+        }
+        catch (StorageException ex)
+        {
+            metrics.StorageFailed("gauges");
+            LogSampleFailed(logger, ex);
+        }
+    }
+
+    private sealed record Sample(long Parked, long Pending, long Dead, DateTimeOffset? OldestPending);
+
+    [LoggerMessage(EventId = 6001, Level = LogLevel.Warning, Message = "Storage could not be sampled for the metrics; the gauges show the last sample")]
+    private static partial void LogSampleFailed(ILogger logger, Exception exception);
+}

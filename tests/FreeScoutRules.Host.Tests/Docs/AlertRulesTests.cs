@@ -1,0 +1,29 @@
+using System.Text.RegularExpressions;
+using FreeScoutRules.Host.Tests.Support;
+
+namespace FreeScoutRules.Host.Tests.Docs;
+
+/// <summary>The example alerting rules of docs/prometheus-alerts.yml name only metrics the server exports, from its start.</summary>
+public sealed partial class AlertRulesTests
+{
+    [GeneratedRegex(@"\bfreescout_rules_[a-z_]+")]
+    private static partial Regex MetricName();
+
+    [Fact]
+    public async Task EveryMetricTheAlertsName_IsExportedByAFreshServer()
+    {
+        var alerts = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "docs", "prometheus-alerts.yml"));
+        var names = MetricName().Matches(alerts).Select(m => m.Value).Distinct(StringComparer.Ordinal).ToList();
+        await using var server = await TestServerHost.StartAsync();
+
+        var metrics = "";
+        await Eventually.UntilAsync("every metric the alerts name to be exported", async () =>
+        {
+            metrics = await server.Client.GetStringAsync("/metrics");
+            var missing = names.Where(n => !Regex.IsMatch(metrics, $@"^{n}[{{ ]", RegexOptions.Multiline)).ToList();
+            return (missing.Count == 0, $"missing: {string.Join(", ", missing)}");
+        });
+
+        Assert.True(names.Count >= 10, $"only {names.Count} metric names found in the alerts");
+    }
+}
