@@ -18,6 +18,9 @@ public abstract class ActionHandler<TArguments> : IActionHandler
     /// <inheritdoc />
     public abstract string Name { get; }
 
+    /// <inheritdoc />
+    public virtual bool OrderedPerConversation => true;
+
     /// <summary>The arguments' validator, or <c>null</c> for none.</summary>
     protected virtual IValidator<TArguments>? Validator => null;
 

@@ -51,7 +51,8 @@ internal sealed partial class ActionRunner(
 
                 try
                 {
-                    due = await outbox.DueAsync(time.GetUtcNow(), options.Concurrency * 4, running, cancellationToken);
+                    var unordered = plugins.Current.Handlers.Values.Where(h => !h.OrderedPerConversation).Select(h => h.Name).ToHashSet(StringComparer.Ordinal);
+                    due = await outbox.DueAsync(time.GetUtcNow(), options.Concurrency * 4, running, unordered, cancellationToken);
                 }
                 catch (StorageException ex)
                 {
@@ -99,6 +100,7 @@ internal sealed partial class ActionRunner(
     private async Task AttemptAsync(DueIntent intent, CancellationToken stopping)
     {
         var attempt = intent.Attempts + 1;
+        var sinceRetry = attempt - intent.RetryBase; // the limit and the backoff count from the last manual retry
         var started = time.GetUtcNow();
         var clock = Stopwatch.StartNew();
         ActionResult result;
@@ -144,8 +146,8 @@ internal sealed partial class ActionRunner(
         {
             ActionOutcome.Done => (IntentState.Done, (DateTimeOffset?)null),
             ActionOutcome.PermanentFailure => (IntentState.Dead, null),
-            _ when attempt >= options.MaxAttempts => (IntentState.Dead, null),
-            _ => (IntentState.Pending, NextAttempt(options, started + duration, attempt + 1, result.RetryAfter, Random.Shared.NextDouble())),
+            _ when sinceRetry >= options.MaxAttempts => (IntentState.Dead, null),
+            _ => (IntentState.Pending, NextAttempt(options, started + duration, sinceRetry + 1, result.RetryAfter, Random.Shared.NextDouble())),
         };
         var outcome = result.Outcome switch
         {

@@ -2,8 +2,10 @@ namespace FreeScoutRules.Engine.Storage;
 
 /// <summary>An intent waiting in the outbox.</summary>
 /// <remarks>Delivery: The event and body of the delivery that caused the intent, for the conversation snapshot.</remarks>
+/// <remarks>Attempts: every attempt so far, manual retries included. RetryBase: the attempts made before the last manual retry (the limit counts from there).</remarks>
 internal sealed record DueIntent(
-    long Id, long DeliveryId, int ConversationId, string Rule, string Action, string Arguments, int Attempts, (string Event, byte[] Body)? Delivery = null);
+    long Id, long DeliveryId, int ConversationId, string Rule, string Action, string Arguments, int Attempts, (string Event, byte[] Body)? Delivery = null,
+    int RetryBase = 0);
 
 /// <summary>An intent with its attempts, as the admin API shows it.</summary>
 internal sealed record IntentRecord(

@@ -56,8 +56,12 @@ internal interface IDeliveryHistory
 /// <summary>The outbox of action intents: what the action runner executes and records. Thread-safe.</summary>
 internal interface IOutbox
 {
-    /// <summary>Pending intents whose time has come, oldest first, except <paramref name="running"/>.</summary>
-    Task<IReadOnlyList<DueIntent>> DueAsync(DateTimeOffset now, int limit, IReadOnlySet<long> running, CancellationToken cancellationToken);
+    /// <summary>
+    /// Pending intents whose time has come, oldest first, except <paramref name="running"/> and except those
+    /// behind an earlier pending intent of the same conversation and action (unless the action is in
+    /// <paramref name="unordered"/>): the intents of one conversation for one action run in order.
+    /// </summary>
+    Task<IReadOnlyList<DueIntent>> DueAsync(DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, CancellationToken cancellationToken);
 
     /// <summary>Intents of one delivery, or in one state, with their attempts; newest first.</summary>
     Task<IReadOnlyList<IntentRecord>> ListAsync(long? deliveryId, string? state, int limit, CancellationToken cancellationToken);

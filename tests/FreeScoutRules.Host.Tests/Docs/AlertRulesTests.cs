@@ -4,6 +4,7 @@ using FreeScoutRules.Host.Tests.Support;
 namespace FreeScoutRules.Host.Tests.Docs;
 
 /// <summary>The example alerting rules of docs/prometheus-alerts.yml name only metrics the server exports, from its start.</summary>
+[Collection(MetricsCollection.Name)]
 public sealed partial class AlertRulesTests
 {
     [GeneratedRegex(@"\bfreescout_rules_[a-z_]+")]

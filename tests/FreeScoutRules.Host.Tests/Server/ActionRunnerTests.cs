@@ -6,6 +6,7 @@ using FreeScoutRules.Host.Tests.Support;
 namespace FreeScoutRules.Host.Tests.Server;
 
 /// <summary>Intents committed with their delivery are executed by the sample plugin against a real HTTP receiver.</summary>
+[Collection(MetricsCollection.Name)]
 public sealed class ActionRunnerTests : IAsyncLifetime
 {
     private HttpReceiver _receiver = null!;
@@ -111,6 +112,47 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         Assert.Equal(dead.GetProperty("id").GetInt64(), done.GetProperty("id").GetInt64());
         Assert.Equal(2, _receiver.Requests.Count);
         Assert.Single(_receiver.Requests.Select(r => r.IdempotencyKey).Distinct());
+        Assert.Equal(2, done.GetProperty("attempts").GetInt32()); // numbered once per intent, across the manual retry
+        Assert.Equal([1, 2], done.GetProperty("attemptLog").EnumerateArray().Select(a => a.GetProperty("attempt").GetInt32()));
+        Assert.Equal(["failed", "done"], done.GetProperty("attemptLog").EnumerateArray().Select(a => a.GetProperty("outcome").GetString()));
+    }
+
+    [Fact]
+    public async Task TwoIntentsOfOneConversation_RunInOrder_TheSecondWaitsWhileTheFirstRetries()
+    {
+        const string twoNotes = """
+            public class TwoCalls : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then()
+                        .Do(ctx => ctx.Enqueue("sample-notify", new { url = "RECEIVER/first", text = "close" }))
+                        .Do(ctx => ctx.Enqueue("sample-notify", new { url = "RECEIVER/second", text = "note" }));
+                }
+            }
+            """;
+        _receiver.Answer(500, 500, 500, 500); // the resilience pipeline tries twice per attempt: the first intent fails two attempts
+        await using var server = await TestServerHost.StartAsync(
+            new()
+            {
+                ["Actions:PollInterval"] = "00:00:00.020", ["Actions:FirstRetryDelay"] = "00:00:00.100",
+                ["Actions:Resilience:Retry:MaxRetryAttempts"] = "1", ["Actions:Resilience:Retry:Delay"] = "00:00:00.010",
+            },
+            new Dictionary<string, string> { ["two.csx"] = twoNotes.Replace("RECEIVER/", _receiver.Address.ToString(), StringComparison.Ordinal) },
+            samplePlugin: true);
+
+        await server.PostFixtureAsync("convo.status.closed");
+        await Eventually.UntilAsync("both intents to be done", async () =>
+        {
+            var done = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=done");
+            return (done.GetArrayLength() == 2, $"saw {Describe.Intents(await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions"))}");
+        });
+
+        Assert.Equal(["/first", "/first", "/first", "/first", "/first", "/second"], _receiver.Requests.Select(r => r.Path));
+        var first = (await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=done")).EnumerateArray().Single(i => i.GetProperty("arguments").GetString()!.Contains("/first", StringComparison.Ordinal));
+        Assert.Equal(["retryable", "retryable", "done"], first.GetProperty("attemptLog").EnumerateArray().Select(a => a.GetProperty("outcome").GetString()));
     }
 
     [Fact]

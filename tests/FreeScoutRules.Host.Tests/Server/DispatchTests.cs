@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace FreeScoutRules.Host.Tests.Server;
 
 /// <summary>The dispatcher through the server: order per conversation, failing rules, parking and replay, restart.</summary>
+[Collection(MetricsCollection.Name)]
 public sealed class DispatchTests
 {
     private const string FailsOnConversation7 = """

@@ -5,6 +5,7 @@ using FreeScoutRules.Host.Tests.Support;
 namespace FreeScoutRules.Host.Tests.Server;
 
 /// <summary>Hot reload through the server: a change goes live, a broken change keeps the last good rules.</summary>
+[Collection(MetricsCollection.Name)]
 public sealed class HotReloadTests : IAsyncLifetime
 {
     private const string CloseRule = """

@@ -98,6 +98,12 @@ internal static class Migrations
         ALTER TABLE deliveries ADD COLUMN rule_failures INTEGER NOT NULL DEFAULT 0;
         CREATE INDEX ix_deliveries_rule_failures ON deliveries (id) WHERE rule_failures > 0;
         """,
+        """
+        -- Attempts keep counting across manual retries; the attempt limit counts from the last retry.
+        ALTER TABLE action_intents ADD COLUMN retry_base INTEGER NOT NULL DEFAULT 0;
+        -- Order per conversation and action: is an earlier intent still pending?
+        CREATE INDEX ix_action_intents_pending_order ON action_intents (conversation_id, action, id) WHERE state = 'pending';
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;

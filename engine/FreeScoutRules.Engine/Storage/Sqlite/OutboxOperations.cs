@@ -42,7 +42,7 @@ internal sealed class RecordAttemptOperation(AttemptCommit attempt) : WriteOpera
 internal sealed class RetryDeadIntentOperation(long intentId) : WriteOperation<bool>
 {
     private const string Revive = $"""
-            UPDATE action_intents SET state = '{IntentState.Pending}', attempts = 0, next_attempt_at = NULL, completed_at = NULL
+            UPDATE action_intents SET state = '{IntentState.Pending}', retry_base = attempts, next_attempt_at = NULL, completed_at = NULL
             WHERE id = $id AND state = '{IntentState.Dead}'
             """;
 

@@ -6,15 +6,29 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// <summary>Reads of the outbox, each on its own pooled connection. Thread-safe.</summary>
 internal sealed class OutboxQueries(SqliteDatabase database)
 {
-    /// <summary>Pending intents whose time has come, oldest first, except <paramref name="running"/>.</summary>
-    public async Task<List<DueIntent>> DueAsync(DateTimeOffset now, int limit, IReadOnlySet<long> running, CancellationToken cancellationToken)
+    /// <summary>
+    /// Pending intents whose time has come, oldest first, except <paramref name="running"/> and those behind
+    /// an earlier pending intent of their conversation and action (unless the action is <paramref name="unordered"/>).
+    /// </summary>
+    public async Task<List<DueIntent>> DueAsync(
+        DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
+        var exempt = new List<string>();
+        foreach (var action in unordered)
+        {
+            exempt.Add($"$unordered{exempt.Count}");
+            command.Parameters.AddWithValue(exempt[^1], action);
+        }
+
         command.CommandText = $"""
-            SELECT i.id, i.delivery_id, i.conversation_id, i.rule, i.action, i.arguments, i.attempts, d.event, b.body
+            SELECT i.id, i.delivery_id, i.conversation_id, i.rule, i.action, i.arguments, i.attempts, d.event, b.body, i.retry_base
             FROM action_intents i LEFT JOIN deliveries d ON d.id = i.delivery_id LEFT JOIN delivery_bodies b ON b.delivery_id = i.delivery_id
             WHERE i.state = '{IntentState.Pending}' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $now)
+              AND ({(exempt.Count == 0 ? "" : $"i.action IN ({string.Join(", ", exempt)}) OR ")}NOT EXISTS (
+                SELECT 1 FROM action_intents e
+                WHERE e.conversation_id = i.conversation_id AND e.action = i.action AND e.state = '{IntentState.Pending}' AND e.id < i.id))
             ORDER BY i.id LIMIT $limit
             """;
         command.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
@@ -28,7 +42,8 @@ internal sealed class OutboxQueries(SqliteDatabase database)
             {
                 due.Add(new DueIntent(
                     id, reader.GetInt64(1), reader.GetInt32(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), reader.GetInt32(6),
-                    reader.IsDBNull(7) || reader.IsDBNull(8) ? null : (reader.GetString(7), (byte[])reader.GetValue(8))));
+                    reader.IsDBNull(7) || reader.IsDBNull(8) ? null : (reader.GetString(7), (byte[])reader.GetValue(8)),
+                    reader.GetInt32(9)));
             }
         }
 
@@ -96,7 +111,7 @@ internal sealed class OutboxQueries(SqliteDatabase database)
     private static async Task<List<AttemptRecord>> AttemptsAsync(SqliteConnection connection, long intentId, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT attempt, started_at, duration_ms, outcome, error FROM action_attempts WHERE intent_id = $id ORDER BY attempt";
+        command.CommandText = "SELECT attempt, started_at, duration_ms, outcome, error FROM action_attempts WHERE intent_id = $id ORDER BY started_at, id";
         command.Parameters.AddWithValue("$id", intentId);
         var attempts = new List<AttemptRecord>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);

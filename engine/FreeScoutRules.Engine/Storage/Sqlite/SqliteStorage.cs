@@ -74,8 +74,9 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
     public async Task<IReadOnlyList<StoredDelivery>> LoadHistoryAsync(int? conversationId, CancellationToken cancellationToken) =>
         await Guard(() => _deliveries.LoadHistoryAsync(conversationId, cancellationToken));
 
-    public async Task<IReadOnlyList<DueIntent>> DueAsync(DateTimeOffset now, int limit, IReadOnlySet<long> running, CancellationToken cancellationToken) =>
-        await Guard(() => _outbox.DueAsync(now, limit, running, cancellationToken));
+    public async Task<IReadOnlyList<DueIntent>> DueAsync(
+        DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, CancellationToken cancellationToken) =>
+        await Guard(() => _outbox.DueAsync(now, limit, running, unordered, cancellationToken));
 
     public async Task<IReadOnlyList<IntentRecord>> ListAsync(long? deliveryId, string? state, int limit, CancellationToken cancellationToken) =>
         await Guard(() => _outbox.ListAsync(deliveryId, state, limit, cancellationToken));
