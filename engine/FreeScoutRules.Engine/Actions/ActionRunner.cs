@@ -23,12 +23,15 @@ internal sealed partial class ActionRunner(
     ActionsOptions options,
     TimeProvider time,
     ILoggerFactory loggerFactory,
-    EngineMetrics? metrics = null)
+    EngineMetrics? metrics = null,
+    SecretStore? secrets = null)
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<ActionRunner>();
     private readonly Parsing.DeliveryParser _parser = new(new Parsing.DeliveryParserOptions { AcceptCustomEvents = true });
     private readonly HashSet<long> _running = [];
     private readonly Lock _gate = new();
+
+    private static readonly SecretStore NoSecrets = new(null);
 
     /// <summary>The idempotency key of an intent: the same for every attempt, across restarts.</summary>
     public static string IdempotencyKey(long intentId) => "fsr-intent-" + intentId.ToString(CultureInfo.InvariantCulture);
@@ -104,9 +107,15 @@ internal sealed partial class ActionRunner(
         var started = time.GetUtcNow();
         var clock = Stopwatch.StartNew();
         ActionResult result;
+        var store = secrets ?? NoSecrets;
         if (!plugins.Current.Handlers.TryGetValue(intent.Action, out var handler))
         {
             result = ActionResult.Retry($"No plugin provides the action '{intent.Action}'.");
+        }
+        else if (!store.TryResolve(intent.Arguments, out var arguments, out var unknown))
+        {
+            result = ActionResult.Fail(
+                $"Unknown secret {string.Join(", ", unknown.Select(n => $"'{n}'"))}: configure it as Secrets:{unknown[0]} (environment Secrets__{unknown[0]}), then retry the intent.");
         }
         else
         {
@@ -114,7 +123,7 @@ internal sealed partial class ActionRunner(
             timeout.CancelAfter(options.Timeout);
             var context = new ActionContext
             {
-                Intent = new ActionIntent(intent.Rule, intent.Action, intent.ConversationId, intent.Arguments),
+                Intent = new ActionIntent(intent.Rule, intent.Action, intent.ConversationId, arguments),
                 IdempotencyKey = IdempotencyKey(intent.Id),
                 Attempt = attempt,
                 Conversation = intent.Delivery is { } source ? _parser.Parse(source.Event, source.Body).Delivery?.Conversation : null,
@@ -141,6 +150,8 @@ internal sealed partial class ActionRunner(
             }
         }
 
+        // A plugin's answer may quote what it was given (a URL with a token): no secret value is kept.
+        result = result with { Reason = store.Redact(result.Reason) };
         var duration = clock.Elapsed;
         var (state, next) = result.Outcome switch
         {

@@ -21,6 +21,9 @@ internal static class EngineDiagnosticIds
     /// <summary><c>dynamic</c> in a rule file: it pins the rule generation in memory.</summary>
     public const string DynamicInRule = "FSR0005";
 
+    /// <summary><c>Secret.Ref("name")</c> names a secret the server does not have configured (<c>Secrets:name</c>).</summary>
+    public const string UnknownSecret = "FSR0007";
+
     /// <summary>The rules folder's <c>status-change.csx</c> differs from the built-in status rules, and so replaces them.</summary>
     public const string OverridesBuiltInRules = "FSR0006";
 

@@ -15,6 +15,7 @@ internal sealed class RuleDiagnosticSeverities
         [EngineDiagnosticIds.BlockingCall] = RuleDiagnosticSeverity.Error,
         [EngineDiagnosticIds.DynamicInRule] = RuleDiagnosticSeverity.Error,
         [EngineDiagnosticIds.OverridesBuiltInRules] = RuleDiagnosticSeverity.Warning,
+        [EngineDiagnosticIds.UnknownSecret] = RuleDiagnosticSeverity.Warning,
     };
 
     private readonly Dictionary<string, RuleDiagnosticSeverity?> _severities;

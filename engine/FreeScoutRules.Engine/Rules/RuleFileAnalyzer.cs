@@ -35,7 +35,9 @@ internal static class RuleFileAnalyzer
     /// <param name="compilation">The rule file's compilation.</param>
     /// <param name="severities">Severities per id.</param>
     /// <param name="knownActions">The actions the loaded plugins provide; <c>null</c> skips FSR0003 (plugins unknown).</param>
-    public static List<RuleDiagnostic> Analyze(Compilation compilation, RuleDiagnosticSeverities severities, IReadOnlySet<string>? knownActions = null)
+    /// <param name="knownSecrets">The secrets the server has configured (names only); <c>null</c> skips FSR0007.</param>
+    public static List<RuleDiagnostic> Analyze(
+        Compilation compilation, RuleDiagnosticSeverities severities, IReadOnlySet<string>? knownActions = null, IReadOnlySet<string>? knownSecrets = null)
     {
         var found = new List<RuleDiagnostic>();
         foreach (var tree in compilation.SyntaxTrees)
@@ -55,6 +57,7 @@ internal static class RuleFileAnalyzer
                     case InvocationExpressionSyntax invocation:
                         CheckBlocking(model, invocation, severities, found);
                         CheckAction(model, invocation, severities, knownActions, found);
+                        CheckSecret(model, invocation, severities, knownSecrets, found);
                         break;
                     case ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax:
                         CheckBlocking(model, (ExpressionSyntax)node, severities, found);
@@ -95,6 +98,25 @@ internal static class RuleFileAnalyzer
         {
             Report(found, severities, EngineDiagnosticIds.UnknownStatus, literal,
                 $"'{text}' is not a conversation status ({string.Join(", ", ConversationStatus.All)}){Suggest(text, ConversationStatus.All)}.");
+        }
+    }
+
+    private static void CheckSecret(
+        SemanticModel model, InvocationExpressionSyntax invocation, RuleDiagnosticSeverities severities, IReadOnlySet<string>? knownSecrets, List<RuleDiagnostic> found)
+    {
+        if (knownSecrets is null
+            || model.GetSymbolInfo(invocation).Symbol is not IMethodSymbol { Name: "Ref" } method
+            || method.ContainingType.ToDisplayString() != typeof(FreeScoutRules.Actions.Secret).FullName
+            || invocation.ArgumentList.Arguments.Count == 0)
+        {
+            return;
+        }
+
+        var argument = invocation.ArgumentList.Arguments[0].Expression;
+        if (model.GetConstantValue(argument) is { HasValue: true, Value: string name } && !knownSecrets.Contains(name))
+        {
+            Report(found, severities, EngineDiagnosticIds.UnknownSecret, argument,
+                $"No secret '{name}' is configured{Suggest(name, [.. knownSecrets])}: set Secrets:{name} (environment Secrets__{name}); until then its actions fail at once.");
         }
     }
 
@@ -152,6 +174,11 @@ internal static class RuleFileAnalyzer
     /// <summary>"; did you mean 'x'?" for the closest known value within two edits, else nothing.</summary>
     private static string Suggest(string text, IReadOnlyList<string> known)
     {
+        if (known.Count == 0)
+        {
+            return "";
+        }
+
         var best = known.Select(k => (Value: k, Distance: Distance(text, k))).MinBy(k => k.Distance);
         return best.Distance <= 2 ? $"; did you mean '{best.Value}'?" : "";
     }

@@ -74,7 +74,8 @@ internal static class CommonOptions
 
         try
         {
-            var generation = RuleSetCompiler.Compile(settings.Rules.Directory, severities: settings.Severities, knownActions: knownActions);
+            var generation = RuleSetCompiler.Compile(
+                settings.Rules.Directory, severities: settings.Severities, knownActions: knownActions, knownSecrets: settings.SecretNames);
             foreach (var warning in generation.Warnings)
             {
                 await error.WriteLineAsync(warning.ToString());

@@ -30,6 +30,10 @@ internal static class ServerComposition
         AddValidatedOptions<RulesOptions, RulesOptionsValidator>(services, configuration, RulesOptions.Section);
         AddValidatedOptions<ActionsOptions, ActionsOptionsValidator>(services, configuration, ActionsOptions.Section);
 
+        services.AddOptions<SecretsOptions>().Configure(secrets => secrets.ReadFrom(configuration)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<SecretsOptions>>(new FluentOptionsValidator<SecretsOptions>(new SecretsOptionsValidator(), SecretsOptions.Section));
+        services.AddSingleton(sp => new SecretStore(Options<SecretsOptions>(sp).Values));
+
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<EngineMetrics>();
         services.AddSingleton<LoopSupervisor>();
@@ -52,7 +56,8 @@ internal static class ServerComposition
             sp.GetRequiredService<ILogger<RulesReloader>>(),
             new RuleCompileCache(Path.Combine(Options<StorageOptions>(sp).DataDirectory, "rules-cache")),
             RuleDiagnosticSeverities.With(Options<RulesOptions>(sp).Severity!),
-            () => sp.GetRequiredService<PluginSetHolder>().Current.Handlers.Keys.ToHashSet(StringComparer.Ordinal)));
+            () => sp.GetRequiredService<PluginSetHolder>().Current.Handlers.Keys.ToHashSet(StringComparer.Ordinal),
+            sp.GetRequiredService<SecretStore>().Names));
 
         // The one evaluation pipeline, and dispatch around it.
         services.AddSingleton(sp => new EvaluationPipeline(Options<DispatchOptions>(sp).PipelineSettings()));
@@ -107,7 +112,8 @@ internal static class ServerComposition
             Options<ActionsOptions>(sp),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<EngineMetrics>()));
+            sp.GetRequiredService<EngineMetrics>(),
+            sp.GetRequiredService<SecretStore>()));
         services.AddSingleton(sp => new StorageGauges(
             sp.GetRequiredService<IOutbox>(),
             sp.GetRequiredService<IDeliveryHistory>(),

@@ -26,3 +26,30 @@ internal sealed class RulesOptions
     /// <summary>Severity overrides of the engine's diagnostics, e.g. <c>Rules:Severity:FSR0002 = error</c> (error, warning, none).</summary>
     public Dictionary<string, string> Severity { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
+
+/// <summary>
+/// Secrets by name (<c>Secrets:NAME</c>, or <c>Secrets__NAME</c> in the environment), referenced from rules
+/// with <c>Secret.Ref("NAME")</c> and put into action arguments only when an attempt runs. Never logged,
+/// stored or shown; only the names are ever used elsewhere (FSR0007).
+/// </summary>
+internal sealed class SecretsOptions
+{
+    public const string Section = "Secrets";
+
+    public Dictionary<string, string> Values { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Reads the section's keys and values.</summary>
+    public static SecretsOptions From(IConfiguration configuration) => new SecretsOptions().ReadFrom(configuration);
+
+    /// <summary>Adds the section's keys and values to <see cref="Values"/>.</summary>
+    public SecretsOptions ReadFrom(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        foreach (var entry in configuration.GetSection(Section).GetChildren())
+        {
+            Values[entry.Key] = entry.Value ?? "";
+        }
+
+        return this;
+    }
+}

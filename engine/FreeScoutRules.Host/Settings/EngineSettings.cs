@@ -10,7 +10,7 @@ namespace FreeScoutRules.Host.Settings;
 /// The settings a CLI verb evaluates with, read and validated as <c>serve</c> reads them
 /// (<see cref="AppConfiguration"/>, the same validators): storage, rules and the evaluation pipeline's.
 /// </summary>
-internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules, DispatchOptions Dispatch, AdminOptions Admin)
+internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules, DispatchOptions Dispatch, AdminOptions Admin, IReadOnlySet<string> SecretNames)
 {
     public PipelineSettings Pipeline => Dispatch.PipelineSettings();
 
@@ -29,13 +29,21 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
             Bind<StorageOptions, StorageOptionsValidator>(configuration, StorageOptions.Section, failures),
             Bind<RulesOptions, RulesOptionsValidator>(configuration, RulesOptions.Section, failures),
             Bind<DispatchOptions, DispatchOptionsValidator>(configuration, DispatchOptions.Section, failures),
-            Bind<AdminOptions, AdminOptionsValidator>(configuration, AdminOptions.Section, failures));
+            Bind<AdminOptions, AdminOptionsValidator>(configuration, AdminOptions.Section, failures),
+            Secrets(configuration, failures));
         foreach (var failure in failures)
         {
             error.WriteLine($"configuration: {failure}");
         }
 
         return failures.Count == 0 ? settings : null;
+    }
+
+    private static HashSet<string> Secrets(IConfiguration configuration, List<string> failures)
+    {
+        var secrets = SecretsOptions.From(configuration);
+        failures.AddRange(new SecretsOptionsValidator().Validate(secrets).Errors.Select(e => $"{SecretsOptions.Section}: {e.ErrorMessage}"));
+        return secrets.Values.Keys.ToHashSet(StringComparer.Ordinal);
     }
 
     private static T Bind<T, TValidator>(IConfiguration configuration, string section, List<string> failures)

@@ -102,3 +102,15 @@ internal sealed class ActionsOptionsValidator : AbstractValidator<ActionsOptions
         RuleFor(o => o.PollInterval).InclusiveBetween(TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1)).WithMessage("must be between 10 ms and 1 minute (got {PropertyValue}).");
     }
 }
+
+internal sealed class SecretsOptionsValidator : AbstractValidator<SecretsOptions>
+{
+    public SecretsOptionsValidator()
+    {
+        // Names only in the messages: a value is never printed.
+        RuleForEach(o => o.Values).Must(entry => FreeScoutRules.Actions.Secret.IsValidName(entry.Key))
+            .WithMessage((_, entry) => $"'{entry.Key}' is not a secret name: use letters, digits, '.', '_' and '-'.");
+        RuleForEach(o => o.Values).Must(entry => entry.Value.Length > 0)
+            .WithMessage((_, entry) => $"the secret '{entry.Key}' is empty.");
+    }
+}

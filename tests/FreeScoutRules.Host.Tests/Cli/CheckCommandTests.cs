@@ -10,7 +10,7 @@ public sealed class CheckCommandTests() : CliTestBase(withSampleRule: false)
     {
         File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(RulesDirectory, "notify.csx"));
 
-        var result = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory);
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "check", "--rules", RulesDirectory);
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("5 rules in 2 files compiled, 0 warnings, 0 errors", result.OutputLines[0], StringComparison.Ordinal);
@@ -23,7 +23,7 @@ public sealed class CheckCommandTests() : CliTestBase(withSampleRule: false)
         var broken = Path.Combine(RulesDirectory, "broken.csx");
         await File.WriteAllTextAsync(broken, "public class A : Rule { public override void Define() { undefinedThing(); } }\nint x = \"no\";\n");
 
-        var result = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory);
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "check", "--rules", RulesDirectory);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains($"{broken}(1,57): error CS0103: The name 'undefinedThing' does not exist in the current context", result.ErrorLines);
@@ -47,9 +47,9 @@ public sealed class CheckCommandTests() : CliTestBase(withSampleRule: false)
             }
             """);
 
-        var warning = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory);
-        var error = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory, "--severity", "FSR0002=error");
-        var bad = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory, "--severity", "FSR0002=fatal");
+        var warning = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "check", "--rules", RulesDirectory);
+        var error = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "check", "--rules", RulesDirectory, "--severity", "FSR0002=error");
+        var bad = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "check", "--rules", RulesDirectory, "--severity", "FSR0002=fatal");
 
         Assert.Equal(0, warning.ExitCode);
         Assert.Contains(warning.ErrorLines, l => l.StartsWith($"{typo}(6,", StringComparison.Ordinal) && l.Contains(": warning FSR0002: 'clsoed' is not a conversation status", StringComparison.Ordinal));
@@ -81,10 +81,10 @@ public sealed class CheckCommandTests() : CliTestBase(withSampleRule: false)
 
         try
         {
-            var warning = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory, "--plugins", plugins);
-            var error = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory, "--plugins", plugins, "--severity", "FSR0003=error");
+            var warning = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "check", "--rules", RulesDirectory, "--plugins", plugins);
+            var error = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "check", "--rules", RulesDirectory, "--plugins", plugins, "--severity", "FSR0003=error");
             await File.WriteAllTextAsync(Path.Combine(plugins, "broken.dll"), "not a dll");
-            var broken = await CliProcess.RunAsync(null, "check", "--rules", RulesDirectory, "--plugins", plugins);
+            var broken = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "check", "--rules", RulesDirectory, "--plugins", plugins);
 
             Assert.Equal(0, warning.ExitCode);
             Assert.Contains("3 actions (freescout, http, sample-notify), 0 plugins not loaded", warning.OutputLines[0], StringComparison.Ordinal);

@@ -11,7 +11,7 @@ public sealed class ExplainCommandTests() : CliTestBase(withSampleRule: true)
     {
         var file = Events.Add("convo.created", "convo.created").Add("convo.agent.reply.created", "convo.agent.reply.created").Save();
 
-        var result = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory, "--events", file, "--line", "2", "--json");
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "explain", "--rules", RulesDirectory, "--events", file, "--line", "2", "--json");
 
         Assert.Equal(0, result.ExitCode);
         var rules = result.OutputLines.Select(l => JsonDocument.Parse(l).RootElement).ToDictionary(r => r.GetProperty("rule").GetString()!);
@@ -29,7 +29,7 @@ public sealed class ExplainCommandTests() : CliTestBase(withSampleRule: true)
     {
         var file = Events.Add("convo.created", "convo.created").Save();
 
-        var result = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory, "--events", file, "--line", "1");
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "explain", "--rules", RulesDirectory, "--events", file, "--line", "1");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("not fired  notify-support-on-close  (notify.csx): no StatusChanged fact in the session", result.OutputLines);
@@ -40,8 +40,8 @@ public sealed class ExplainCommandTests() : CliTestBase(withSampleRule: true)
     {
         var file = Events.Add("customer.created", "customer.created").Save();
 
-        var missing = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory, "--events", file, "--line", "9");
-        var customer = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory, "--events", file, "--line", "1");
+        var missing = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "explain", "--rules", RulesDirectory, "--events", file, "--line", "9");
+        var customer = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "explain", "--rules", RulesDirectory, "--events", file, "--line", "1");
 
         Assert.Equal(1, missing.ExitCode);
         Assert.Contains("has no delivery on line 9", missing.Error, StringComparison.Ordinal);

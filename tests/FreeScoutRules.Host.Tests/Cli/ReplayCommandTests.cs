@@ -33,7 +33,7 @@ public sealed class ReplayCommandTests : IAsyncLifetime
     [Fact]
     public async Task Replay_SameRules_ChangesNothing()
     {
-        var result = await CliProcess.RunAsync(null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory);
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory);
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal("5 deliveries replayed, 5 compared: 0 added, 0 gone, 0 failed", result.OutputLines[^1]);
@@ -45,7 +45,7 @@ public sealed class ReplayCommandTests : IAsyncLifetime
         File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(RulesDirectory, "notify.csx"));
         var databaseBefore = File.GetLastWriteTimeUtc(Path.Combine(DataDirectory, "freescout-rules.db"));
 
-        var result = await CliProcess.RunAsync(null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory, "--conversation", "1187", "--json");
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory, "--conversation", "1187", "--json");
 
         Assert.Equal(0, result.ExitCode);
         var difference = JsonDocument.Parse(Assert.Single(result.OutputLines)).RootElement;
@@ -64,7 +64,7 @@ public sealed class ReplayCommandTests : IAsyncLifetime
         File.WriteAllText(Path.Combine(RulesDirectory, "status-change.csx"), builtIn[builtIn.IndexOf("/// 4.", StringComparison.Ordinal)..]);
         File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(RulesDirectory, "notify.csx"));
 
-        var result = await CliProcess.RunAsync(null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory);
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory);
 
         Assert.Contains(result.OutputLines, l => l.EndsWith("- status pending -> closed via convo.status", StringComparison.Ordinal));
         Assert.Contains("3 gone", result.OutputLines[^1], StringComparison.Ordinal);
@@ -76,9 +76,9 @@ public sealed class ReplayCommandTests : IAsyncLifetime
     {
         File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(RulesDirectory, "notify.csx"));
 
-        var close = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory, "--data-dir", DataDirectory, "--delivery", "3");
-        var neither = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory);
-        var unknown = await CliProcess.RunAsync(null, "explain", "--rules", RulesDirectory, "--data-dir", DataDirectory, "--delivery", "6");
+        var close = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "explain", "--rules", RulesDirectory, "--data-dir", DataDirectory, "--delivery", "3");
+        var neither = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "explain", "--rules", RulesDirectory);
+        var unknown = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "explain", "--rules", RulesDirectory, "--data-dir", DataDirectory, "--delivery", "6");
 
         Assert.Equal(0, close.ExitCode);
         Assert.StartsWith("delivery 3: convo.status #1187", close.OutputLines[0], StringComparison.Ordinal);
@@ -96,8 +96,8 @@ public sealed class ReplayCommandTests : IAsyncLifetime
         var future = DateTimeOffset.UtcNow.AddDays(1).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
         var past = DateTimeOffset.UtcNow.AddDays(-1).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
 
-        var none = await CliProcess.RunAsync(null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory, "--since", future);
-        var all = await CliProcess.RunAsync(null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory, "--since", past, "--until", future);
+        var none = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory, "--since", future);
+        var all = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory, "--since", past, "--until", future);
 
         Assert.Equal("5 deliveries replayed, 0 compared: 0 added, 0 gone, 0 failed", none.OutputLines[^1]);
         Assert.Equal("5 deliveries replayed, 5 compared: 0 added, 0 gone, 0 failed", all.OutputLines[^1]);
@@ -106,7 +106,7 @@ public sealed class ReplayCommandTests : IAsyncLifetime
     [Fact]
     public async Task Replay_WithoutADatabase_IsAClearError()
     {
-        var result = await CliProcess.RunAsync(null, "replay", "--data-dir", Path.Combine(_root, "nope"), "--rules", RulesDirectory);
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "replay", "--data-dir", Path.Combine(_root, "nope"), "--rules", RulesDirectory);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("no database here", result.Error, StringComparison.Ordinal);

@@ -17,7 +17,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
             .Add("convo.customer.reply.created", "convo.customer.reply.created.reopened")
             .Save();
 
-        var result = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file, "--json");
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--json");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal(
@@ -50,8 +50,8 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
             .Add("convo.status", "convo.status.closed.on-reply")
             .Save();
 
-        var json = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file, "--json");
-        var text = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file);
+        var json = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--json");
+        var text = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file);
 
         Assert.Equal(1, json.ExitCode);
         var failures = json.OutputLines.Where(l => l.StartsWith("""{"kind":"ruleFailed","line":""", StringComparison.Ordinal) && l.Contains("\"rule\":\"ParsesTheSubject\",", StringComparison.Ordinal)).ToList();
@@ -71,7 +71,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
     {
         var file = Events.Add("convo.status", "convo.status.closed").Save();
 
-        var result = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file, "--json");
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--json");
 
         Assert.Equal(
             """{"kind":"statusChanged","line":1,"conversationId":1187,"from":null,"to":"closed","via":"convo.status"}""",
@@ -83,7 +83,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
     {
         var file = Events.Add("convo.created", "convo.created").Add("convo.status", "convo.status.closed").Add("customer.created", "customer.created").Save();
 
-        var result = await CliProcess.RunAsync(await File.ReadAllTextAsync(file), "test", "--rules", RulesDirectory, "--events", "-");
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, await File.ReadAllTextAsync(file), "test", "--rules", RulesDirectory, "--events", "-");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("line 2: convo.status #1187 (id 1187): status active -> closed via convo.status", result.OutputLines);
@@ -106,7 +106,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
             .Add("convo.status", "convo.status.closed")
             .Save();
 
-        var result = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file, "--json");
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--json");
 
         Assert.Equal(1, result.ExitCode);
         Assert.Equal(2, result.OutputLines.Length);
@@ -127,7 +127,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         await File.WriteAllTextAsync(broken, "public class Broken : Rule\n{\n    public override void Define() { Then().Do(ctx => ctx.Enqueue(42)); }\n}\n");
         var file = Events.Add("convo.status", "convo.status.closed").Save();
 
-        var result = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file, "--json");
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--json");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Equal("", result.Output);
@@ -140,7 +140,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
     {
         var file = Events.AddRaw("").Save();
 
-        var result = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", file);
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file);
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("holds no deliveries", result.Error, StringComparison.Ordinal);
@@ -149,8 +149,8 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
     [Fact]
     public async Task Test_MissingEventsFileOrOption_IsAClearError()
     {
-        var missing = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory, "--events", "/nonexistent/deliveries.jsonl");
-        var noOption = await CliProcess.RunAsync(null, "test", "--rules", RulesDirectory);
+        var missing = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", "/nonexistent/deliveries.jsonl");
+        var noOption = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory);
 
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("/nonexistent/deliveries.jsonl: cannot read", missing.Error, StringComparison.Ordinal);

@@ -3,7 +3,10 @@ using FreeScoutRules.Host.Tests.Support;
 
 namespace FreeScoutRules.Host.Tests.Docs;
 
-/// <summary>Every C# block of docs/writing-rules.md compiles as a rule file (helpers by their "// lib/…" first line).</summary>
+/// <summary>
+/// Every C# block of docs/writing-rules.md compiles as a rule file (helpers by their "// lib/…" first line),
+/// and with rules.sample.csx passes <c>check --plugins</c> against the built-in plugins without a warning.
+/// </summary>
 public sealed partial class WritingRulesExamplesTests : IDisposable
 {
     private readonly string _rules = Path.Combine(Path.GetTempPath(), $"fsr-docs-{Guid.NewGuid():N}");
@@ -27,10 +30,14 @@ public sealed partial class WritingRulesExamplesTests : IDisposable
             await File.WriteAllTextAsync(path, blocks[i]);
         }
 
-        var result = await CliProcess.RunAsync(null, "check", "--rules", _rules);
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(_rules, "sample.csx"));
+        var plugins = Directory.CreateDirectory(Path.Combine(_rules, "..", Path.GetFileName(_rules) + "-plugins")).FullName;
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "check", "--rules", _rules, "--plugins", plugins);
+        Directory.Delete(plugins);
 
         Assert.True(blocks.Count >= 4, $"only {blocks.Count} code blocks found");
         Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Equal("", result.Error); // the examples and the sample use actions that exist (http, freescout): no warning at all
         Assert.Contains(result.OutputLines, l => l.StartsWith("notify-on-close", StringComparison.Ordinal));
         Assert.Contains(result.OutputLines, l => l.StartsWith("tag-reopened", StringComparison.Ordinal));
         Assert.Contains(result.OutputLines, l => l.StartsWith("escalate-pending-customer-replies", StringComparison.Ordinal));
