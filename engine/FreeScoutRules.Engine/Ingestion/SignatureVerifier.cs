@@ -17,6 +17,15 @@ internal sealed class SignatureVerifier
         _key = Encoding.UTF8.GetBytes(secret.Trim());
     }
 
+    /// <summary>The signature FreeScout would send for <paramref name="body"/>: base64(HMAC-SHA1(secret, body)).</summary>
+    public static string Sign(string secret, ReadOnlySpan<byte> body)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(secret);
+#pragma warning disable CA5350 // HMAC-SHA1 is what FreeScout signs with.
+        return Convert.ToBase64String(HMACSHA1.HashData(Encoding.UTF8.GetBytes(secret.Trim()), body));
+#pragma warning restore CA5350
+    }
+
     public bool IsValid(ReadOnlySpan<byte> body, string? signature)
     {
         if (string.IsNullOrWhiteSpace(signature))

@@ -15,5 +15,6 @@ internal static class CliApplication
             ReplayCommand.Create(),
             ActionsCommand.Create(),
             DeliveriesCommand.Create(),
+            SendCommand.Create(),
         };
 }

@@ -65,6 +65,29 @@ public sealed class ServeEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task Send_PostsRecordedDeliveriesSignedAsFreeScoutDoes_AndPrintsEachAnswer()
+    {
+        await using var server = await ServeProcess.StartAsync(_root);
+        var url = server.Client.BaseAddress!.ToString().TrimEnd('/');
+        using var events = new JsonLinesFile();
+        var file = events.Add("convo.created", "convo.created").Add("convo.status", "convo.status.closed").Save();
+
+        var first = await CliProcess.RunAsync(null, "send", "--events", file, "--url", url, "--secret", SignedDeliveries.Secret);
+        var again = await CliProcess.RunAsync(null, "send", "--events", file, "--url", url, "--secret", SignedDeliveries.Secret);
+        var wrong = await CliProcess.RunAsync(null, "send", "--events", file, "--url", url, "--secret", "not-the-secret");
+
+        Assert.Equal(0, first.ExitCode);
+        Assert.StartsWith("line 1: convo.created -> 202 {\"deliveryId\":", first.OutputLines[0], StringComparison.Ordinal);
+        Assert.StartsWith("line 2: convo.status -> 202 ", first.OutputLines[1], StringComparison.Ordinal);
+        Assert.Equal($"2 deliveries sent to {url}/webhooks/freescout, 0 not accepted", first.OutputLines[^1]);
+        Assert.Contains("-> 200 ", again.OutputLines[0], StringComparison.Ordinal); // the same bytes again: a redelivery
+        Assert.Contains("\"duplicate\"", again.OutputLines[0], StringComparison.Ordinal);
+        Assert.Equal(1, wrong.ExitCode);
+        Assert.Contains("-> 401 ", wrong.OutputLines[0], StringComparison.Ordinal);
+        Assert.Equal(2, (await server.SettledDeliveriesAsync(TimeSpan.FromSeconds(30))).Length);
+    }
+
+    [Fact]
     public async Task Serve_KilledWithSigkillUnderLoad_EveryAcknowledgedDeliveryIsProcessedExactlyOnce()
     {
         var template = JsonNode.Parse(SignedDeliveries.Get("convo.status.closed").Body)!.AsObject();
