@@ -7,10 +7,11 @@ using FreeScoutRules.Facts;
 namespace FreeScoutRules.Host.Cli;
 
 /// <summary>
-/// <c>freescout-rules test --rules DIR --events FILE [--json]</c>: runs recorded deliveries through a
+/// <c>freescout-rules test --rules DIR --events FILE [--json] [--expect FILE [--update-expected]]</c>: runs recorded deliveries through a
 /// rules folder with fresh in-memory state, in file order, through the evaluation pipeline and with
 /// the settings <c>serve</c> would use, and prints what the rules derived. No action is executed. A rule
-/// that throws is reported on its line; the other rules' results still print.
+/// that throws is reported on its line; the other rules' results still print. With <c>--expect</c> the
+/// <c>--json</c> output is compared with a golden file, for rule tests in CI.
 /// </summary>
 internal static class TestCommand
 {
@@ -30,19 +31,42 @@ internal static class TestCommand
         {
             Description = "Accept event names FreeScout never sends, as custom Workflows events with a conversation body.",
         };
+        var expect = new Option<FileInfo>("--expect")
+        {
+            Description = "Compare the --json output with this file: exit 0 when they match, 1 with a diff when they do not.",
+        };
+        var update = new Option<bool>("--update-expected")
+        {
+            Description = "With --expect: write the output to the file instead of comparing (review the change, then commit it).",
+        };
         var severity = CommonOptions.Severity();
         var command = new Command("test", "Run recorded deliveries through the rules and print the derived status changes and action intents; no action runs.")
         {
-            rules, events, json, acceptCustom, severity,
+            rules, events, json, acceptCustom, expect, update, severity,
         };
-        command.SetAction((result, cancellationToken) => RunAsync(
-            CommonOptions.Flags(result.GetValue(rules), null, result.GetValue(severity), result.InvocationConfiguration.Error),
-            result.GetRequiredValue(events),
-            result.GetValue(json),
-            new DeliveryParserOptions { AcceptCustomEvents = result.GetValue(acceptCustom) },
-            result.InvocationConfiguration.Output,
-            result.InvocationConfiguration.Error,
-            cancellationToken));
+        command.Validators.Add(result =>
+        {
+            if (result.GetValue(update) && result.GetValue(expect) is null)
+            {
+                result.AddError("--update-expected goes with --expect FILE.");
+            }
+        });
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var (output, error) = (result.InvocationConfiguration.Output, result.InvocationConfiguration.Error);
+            var flags = CommonOptions.Flags(result.GetValue(rules), null, result.GetValue(severity), error);
+            var parserOptions = new DeliveryParserOptions { AcceptCustomEvents = result.GetValue(acceptCustom) };
+            if (result.GetValue(expect) is not { } expected)
+            {
+                return await RunAsync(flags, result.GetRequiredValue(events), result.GetValue(json), parserOptions, output, error, cancellationToken);
+            }
+
+            using var actual = new StringWriter { NewLine = "\n" };
+            var exit = await RunAsync(flags, result.GetRequiredValue(events), json: true, parserOptions, actual, error, cancellationToken);
+            return exit == ExitCodes.CannotRun
+                ? exit
+                : await ExpectedOutput.CompareAsync(expected, actual.ToString(), result.GetValue(update), badInput: exit == ExitCodes.BadInput && actual.ToString().Length == 0, output, error);
+        });
         return command;
     }
 

@@ -85,7 +85,7 @@ internal sealed class TextTestReport(TextWriter output) : TestReport(output)
 /// <summary>
 /// One JSON object a line, for scripts:
 /// <c>{"kind":"statusChanged","line":6,"conversationId":1187,"from":"active","to":"closed","via":"convo.status"}</c>
-/// and <c>{"kind":"action","line":6,"rule":"…","action":"…","conversationId":1187}</c>; a rule that threw prints
+/// and <c>{"kind":"action","line":6,"rule":"…","action":"…","conversationId":1187,"arguments":{…}}</c>; a rule that threw prints
 /// <c>{"kind":"ruleFailed","line":6,"rule":"…","location":"file(line,col)","where":"…","message":"…"}</c>, an intent
 /// not queued <c>{"kind":"actionSuppressed","line":6,"rule":"…","action":"…","conversationId":1187,"reason":"…"}</c>.
 /// Errors go to standard error as text. Nothing prints for a delivery whose built-in status rules failed
@@ -136,6 +136,8 @@ internal sealed class JsonTestReport(TextWriter output) : TestReport(output)
                 w.WriteString("rule", intent.Rule);
                 w.WriteString("action", intent.Action);
                 w.WriteNumber("conversationId", intent.ConversationId);
+                w.WritePropertyName("arguments");
+                w.WriteRawValue(intent.Arguments); // secrets stay references: the arguments are never resolved here
             }));
         }
 

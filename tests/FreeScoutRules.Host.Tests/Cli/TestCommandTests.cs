@@ -24,7 +24,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
             [
                 """{"kind":"statusChanged","line":2,"conversationId":1187,"from":"active","to":"pending","via":"convo.agent.reply.created"}""",
                 """{"kind":"statusChanged","line":3,"conversationId":1187,"from":"pending","to":"closed","via":"convo.agent.reply.created"}""",
-                """{"kind":"action","line":3,"rule":"notify-support-on-close","action":"http","conversationId":1187}""",
+                """{"kind":"action","line":3,"rule":"notify-support-on-close","action":"http","conversationId":1187,"arguments":{"url":"https://hooks.example.com/support","headers":{"Authorization":"Bearer secret://support-hook-token"},"body":{"text":"Conversation #1187 \"Invoice #4521 – wrong amount\" was closed (was pending)."}}}""",
                 """{"kind":"statusChanged","line":6,"conversationId":1187,"from":"closed","to":"active","via":"convo.customer.reply.created"}""",
             ],
             result.OutputLines);
@@ -59,11 +59,42 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         Assert.All(failures, l => Assert.Contains("bad.csx(1,14)", l, StringComparison.Ordinal));
         Assert.All(failures, l => Assert.Contains("FormatException", l, StringComparison.Ordinal));
         Assert.Contains("""{"kind":"statusChanged","line":2,"conversationId":1187,"from":"active","to":"closed","via":"convo.status"}""", json.OutputLines);
-        Assert.Contains("""{"kind":"action","line":2,"rule":"notify-support-on-close","action":"http","conversationId":1187}""", json.OutputLines);
+        Assert.Contains(json.OutputLines, l => l.StartsWith("""{"kind":"action","line":2,"rule":"notify-support-on-close","action":"http","conversationId":1187,"arguments":{"url":""", StringComparison.Ordinal));
         Assert.Equal("", json.Error); // reported once, with its delivery
         Assert.Contains(text.OutputLines, l => l.StartsWith("line 1: convo.created", StringComparison.Ordinal) && l.Contains("rule ParsesTheSubject FAILED", StringComparison.Ordinal));
         Assert.Contains(text.OutputLines, l => l.StartsWith("line 2: convo.status", StringComparison.Ordinal) && l.EndsWith("status active -> closed via convo.status", StringComparison.Ordinal));
         Assert.Equal("2 deliveries: 1 status changes, 1 action intents, 0 skipped, 2 rule failures, 0 bad lines", text.OutputLines[^1]);
+    }
+
+    [Fact]
+    public async Task Test_Expect_MatchesItsGoldenFile_AndFailsWithADiffWhenARuleChanges()
+    {
+        var file = Events.Add("convo.created", "convo.created").Add("convo.status", "convo.status.closed.on-reply").Save();
+        var golden = Path.Combine(RulesDirectory, "..", Path.GetFileName(RulesDirectory) + ".expected.jsonl");
+        try
+        {
+            var missing = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--expect", golden);
+            var written = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--expect", golden, "--update-expected");
+            var same = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--expect", golden);
+            var sample = Path.Combine(RulesDirectory, "notify.csx");
+            File.WriteAllText(sample, File.ReadAllText(sample).Replace("was closed", "is closed", StringComparison.Ordinal));
+            var changed = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--expect", golden);
+
+            Assert.Equal(2, missing.ExitCode);
+            Assert.Contains("no such file; create it with --update-expected", missing.Error, StringComparison.Ordinal);
+            Assert.Equal(0, written.ExitCode);
+            Assert.Equal(2, File.ReadAllLines(golden).Length);
+            Assert.Equal(0, same.ExitCode);
+            Assert.EndsWith("matches (2 lines).", same.OutputLines[0], StringComparison.Ordinal);
+            Assert.Equal(1, changed.ExitCode);
+            Assert.Contains(changed.OutputLines, l => l.StartsWith("- {\"kind\":\"action\"", StringComparison.Ordinal) && l.Contains("was closed", StringComparison.Ordinal));
+            Assert.Contains(changed.OutputLines, l => l.StartsWith("+ {\"kind\":\"action\"", StringComparison.Ordinal) && l.Contains("is closed", StringComparison.Ordinal));
+            Assert.Contains(changed.OutputLines, l => l.StartsWith("{\"kind\":\"statusChanged\"", StringComparison.Ordinal)); // unchanged (indented; the test trims)
+        }
+        finally
+        {
+            File.Delete(golden);
+        }
     }
 
     [Fact]
