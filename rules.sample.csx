@@ -32,14 +32,14 @@ public class NotifySupportOnClose : Rule
         // anonymous object (a rule's actions are expression trees, which allow those but not
         // dictionary initialisers); for anything longer, call a static method of your own here.
         // "http" is a built-in action: it POSTs the body as JSON to the URL, retrying until it gets a 2xx.
-        // Secret.Ref("support-hook-token") records a reference; the value, configured on the server as
-        // Secrets:support-hook-token (environment: Secrets__support-hook-token), is put in only when the
+        // Secret.Ref("support_hook_token") records a reference; the value, configured on the server as
+        // Secrets:support_hook_token (environment: Secrets__support_hook_token), is put in only when the
         // action runs, so it is never stored, logged or shown.
         Then()
             .Do(ctx => ctx.Enqueue("http", new
             {
                 url = "https://hooks.example.com/support",
-                headers = new Dictionary<string, string> { { "Authorization", $"Bearer {Secret.Ref("support-hook-token")}" } },
+                headers = new Dictionary<string, string> { { "Authorization", $"Bearer {Secret.Ref("support_hook_token")}" } },
                 body = new
                 {
                     text = $"Conversation #{change.Number} \"{delivery.Conversation.Subject}\" was closed (was {change.From ?? "unknown"}).",

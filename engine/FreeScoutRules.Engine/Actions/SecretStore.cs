@@ -88,6 +88,6 @@ internal sealed partial class SecretStore
         _ => node?.DeepClone(),
     };
 
-    [GeneratedRegex(@"secret://([A-Za-z0-9._-]+)")]
+    [GeneratedRegex(@"secret://([A-Za-z0-9_]+)")]
     private static partial Regex Reference();
 }

@@ -51,7 +51,7 @@ internal static class CheckCommand
 
         try
         {
-            var generation = RuleSetCompiler.Compile(rulesDirectory, severities: settings.Severities, knownActions: actions, knownSecrets: settings.SecretNames);
+            var generation = RuleSetCompiler.Compile(rulesDirectory, CommonOptions.CompileCache(settings), settings.Severities, actions, settings.SecretNames);
             foreach (var warning in generation.Warnings)
             {
                 await error.WriteLineAsync(warning.ToString());

@@ -61,6 +61,18 @@ internal static class CommonOptions
     }
 
     /// <summary>
+    /// Where the CLI keeps compiled rule files between runs: a cache per user (the server's format, keyed
+    /// by source, helpers, settings and engine build; never the server's own, which it prunes to the
+    /// generation in force). A warm <c>check</c> or <c>test</c> then needs no compiler.
+    /// </summary>
+    public static RuleCompileCache CompileCache(EngineSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return new RuleCompileCache(Path.Combine(
+            Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "freescout-rules", "rules-cache"));
+    }
+
+    /// <summary>
     /// Reads the settings as <c>serve</c> does and compiles the rules folder with them, or prints why not
     /// (a bad setting; every compiler diagnostic as <c>file(line,col): error CODE: message</c>) and returns <c>null</c>.
     /// </summary>
@@ -75,7 +87,7 @@ internal static class CommonOptions
         try
         {
             var generation = RuleSetCompiler.Compile(
-                settings.Rules.Directory, severities: settings.Severities, knownActions: knownActions, knownSecrets: settings.SecretNames);
+                settings.Rules.Directory, CompileCache(settings), settings.Severities, knownActions, settings.SecretNames);
             foreach (var warning in generation.Warnings)
             {
                 await error.WriteLineAsync(warning.ToString());

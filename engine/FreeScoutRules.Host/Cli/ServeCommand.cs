@@ -15,7 +15,7 @@ internal static class ServeCommand
         var urls = new Option<string>("--urls") { Description = "Addresses to listen on, e.g. http://127.0.0.1:5080 (default http://localhost:5000)." };
         var dataDir = new Option<string>("--data-dir") { Description = "The data directory holding the SQLite database (default ./data)." };
         var rules = new Option<string>("--rules") { Description = "The rules folder (default ./rules)." };
-        var plugins = new Option<string>("--plugins") { Description = "The action plugins folder (default ./plugins)." };
+        var plugins = new Option<string>("--plugins") { Description = "The action plugins folder (default ./action-plugins)." };
         var insecure = new Option<bool>("--insecure-dev")
         {
             Description = "Local development only: accept deliveries without a valid signature when no secret is set. Warns loudly.",

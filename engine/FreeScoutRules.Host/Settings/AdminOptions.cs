@@ -20,8 +20,8 @@ internal sealed class RulesOptions
     /// <summary>The rules folder. Default <c>rules</c>.</summary>
     public string Directory { get; set; } = "rules";
 
-    /// <summary>The plugins folder (action plugins). Default <c>plugins</c>.</summary>
-    public string PluginsDirectory { get; set; } = "plugins";
+    /// <summary>The plugins folder (action plugins dropped in by ops). Default <c>action-plugins</c> (not the repository's <c>plugins/</c>, which holds their source).</summary>
+    public string PluginsDirectory { get; set; } = "action-plugins";
 
     /// <summary>Severity overrides of the engine's diagnostics, e.g. <c>Rules:Severity:FSR0002 = error</c> (error, warning, none).</summary>
     public Dictionary<string, string> Severity { get; set; } = new(StringComparer.OrdinalIgnoreCase);

@@ -109,7 +109,7 @@ internal sealed class SecretsOptionsValidator : AbstractValidator<SecretsOptions
     {
         // Names only in the messages: a value is never printed.
         RuleForEach(o => o.Values).Must(entry => FreeScoutRules.Actions.Secret.IsValidName(entry.Key))
-            .WithMessage((_, entry) => $"'{entry.Key}' is not a secret name: use letters, digits, '.', '_' and '-'.");
+            .WithMessage((_, entry) => $"'{entry.Key}' is not a secret name: use letters, digits and '_' (so that it can be set from the environment).");
         RuleForEach(o => o.Values).Must(entry => entry.Value.Length > 0)
             .WithMessage((_, entry) => $"the secret '{entry.Key}' is empty.");
     }

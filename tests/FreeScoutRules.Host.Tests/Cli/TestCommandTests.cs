@@ -24,7 +24,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
             [
                 """{"kind":"statusChanged","line":2,"conversationId":1187,"from":"active","to":"pending","via":"convo.agent.reply.created"}""",
                 """{"kind":"statusChanged","line":3,"conversationId":1187,"from":"pending","to":"closed","via":"convo.agent.reply.created"}""",
-                """{"kind":"action","line":3,"rule":"notify-support-on-close","action":"http","conversationId":1187,"arguments":{"url":"https://hooks.example.com/support","headers":{"Authorization":"Bearer secret://support-hook-token"},"body":{"text":"Conversation #1187 \"Invoice #4521 – wrong amount\" was closed (was pending)."}}}""",
+                """{"kind":"action","line":3,"rule":"notify-support-on-close","action":"http","conversationId":1187,"arguments":{"url":"https://hooks.example.com/support","headers":{"Authorization":"Bearer secret://support_hook_token"},"body":{"text":"Conversation #1187 \"Invoice #4521 – wrong amount\" was closed (was pending)."}}}""",
                 """{"kind":"statusChanged","line":6,"conversationId":1187,"from":"closed","to":"active","via":"convo.customer.reply.created"}""",
             ],
             result.OutputLines);

@@ -30,11 +30,11 @@ public sealed class SecretsTests : IAsyncLifetime
                     .Do(ctx => ctx.Enqueue("http", new
                     {
                         url = "{{_receiver.Address}}hook",
-                        headers = new Dictionary<string, string> { { "Authorization", $"Bearer {Secret.Ref("hook-token")}" } },
+                        headers = new Dictionary<string, string> { { "Authorization", $"Bearer {Secret.Ref("hook_token")}" } },
                         body = new { number = change.Number },
                     }))
-                    .Do(ctx => ctx.Enqueue("http", new { url = $"{{_receiver.Address}}refused/{Secret.Ref("path-token")}", body = new { n = 2 } }))
-                    .Do(ctx => ctx.Enqueue("http", new { url = "{{_receiver.Address}}never", body = new { token = Secret.Ref("not-configured") } }));
+                    .Do(ctx => ctx.Enqueue("http", new { url = $"{{_receiver.Address}}refused/{Secret.Ref("path_token")}", body = new { n = 2 } }))
+                    .Do(ctx => ctx.Enqueue("http", new { url = "{{_receiver.Address}}never", body = new { token = Secret.Ref("not_configured") } }));
             }
         }
         """;
@@ -44,7 +44,7 @@ public sealed class SecretsTests : IAsyncLifetime
     {
         _receiver.Answer(200, 400);
         await using var server = await TestServerHost.StartAsync(
-            new() { ["Actions:PollInterval"] = "00:00:00.050", ["Secrets:hook-token"] = HeaderValue, ["Secrets:path-token"] = PathValue },
+            new() { ["Actions:PollInterval"] = "00:00:00.050", ["Secrets:hook_token"] = HeaderValue, ["Secrets:path_token"] = PathValue },
             new Dictionary<string, string> { ["hook.csx"] = Rules });
 
         await server.PostFixtureAsync("convo.status.closed");
@@ -59,13 +59,13 @@ public sealed class SecretsTests : IAsyncLifetime
         Assert.Equal($"Bearer {HeaderValue}", call.Headers["Authorization"]);
         Assert.Contains(_receiver.Calls, c => c.Path == $"/refused/{PathValue}");
         var byUrl = intents.EnumerateArray().ToDictionary(i => JsonDocument.Parse(i.GetProperty("arguments").GetString()!).RootElement.GetProperty("url").GetString()!);
-        Assert.Contains("Bearer secret://hook-token", byUrl[$"{_receiver.Address}hook"].GetProperty("arguments").GetString(), StringComparison.Ordinal);
-        var refused = byUrl[$"{_receiver.Address}refused/secret://path-token"];
+        Assert.Contains("Bearer secret://hook_token", byUrl[$"{_receiver.Address}hook"].GetProperty("arguments").GetString(), StringComparison.Ordinal);
+        var refused = byUrl[$"{_receiver.Address}refused/secret://path_token"];
         Assert.Equal("dead", refused.GetProperty("state").GetString());
-        Assert.Contains("refused/secret://path-token answered 400", refused.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+        Assert.Contains("refused/secret://path_token answered 400", refused.GetProperty("lastError").GetString(), StringComparison.Ordinal);
         var unknown = byUrl[$"{_receiver.Address}never"];
         Assert.Equal("dead", unknown.GetProperty("state").GetString());
-        Assert.StartsWith("Unknown secret 'not-configured': configure it as Secrets:not-configured", unknown.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+        Assert.StartsWith("Unknown secret 'not_configured': configure it as Secrets:not_configured", unknown.GetProperty("lastError").GetString(), StringComparison.Ordinal);
         Assert.DoesNotContain(_receiver.Calls, c => c.Path == "/never");
 
         var api = await server.Admin.GetStringAsync("/api/actions") + await server.Admin.GetStringAsync("/api/deliveries");
@@ -78,7 +78,7 @@ public sealed class SecretsTests : IAsyncLifetime
             Assert.False(Contains(bytes, HeaderValue) || Contains(bytes, PathValue), $"{file} holds a secret's value");
         }
 
-        Assert.Contains(server.Logs, l => l.Contains("warning FSR0007", StringComparison.Ordinal) && l.Contains("'not-configured'", StringComparison.Ordinal));
+        Assert.Contains(server.Logs, l => l.Contains("warning FSR0007", StringComparison.Ordinal) && l.Contains("'not_configured'", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -93,13 +93,13 @@ public sealed class SecretsTests : IAsyncLifetime
             var file = events.Add("convo.status", "convo.status.closed").Save();
 
             var result = await CliProcess.RunWithEnvironmentAsync(
-                new Dictionary<string, string> { ["Secrets__hook-token"] = HeaderValue, ["Secrets__path-token"] = PathValue },
+                new Dictionary<string, string> { ["Secrets__hook_token"] = HeaderValue, ["Secrets__path_token"] = PathValue },
                 null, "test", "--rules", rules, "--events", file);
 
-            Assert.Contains(result.OutputLines, l => l.Contains("Bearer secret://hook-token", StringComparison.Ordinal));
+            Assert.Contains(result.OutputLines, l => l.Contains("Bearer secret://hook_token", StringComparison.Ordinal));
             Assert.DoesNotContain(HeaderValue, result.Output + result.Error, StringComparison.Ordinal);
             Assert.DoesNotContain(PathValue, result.Output + result.Error, StringComparison.Ordinal);
-            Assert.Contains("warning FSR0007: No secret 'not-configured' is configured", result.Error, StringComparison.Ordinal);
+            Assert.Contains("warning FSR0007: No secret 'not_configured' is configured", result.Error, StringComparison.Ordinal);
         }
         finally
         {

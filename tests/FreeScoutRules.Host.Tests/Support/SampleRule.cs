@@ -6,6 +6,6 @@ internal static class SampleRule
     /// <summary>The environment a CLI verb needs for the sample to compile without warnings (FSR0007).</summary>
     public static IReadOnlyDictionary<string, string> Environment { get; } = new Dictionary<string, string>
     {
-        ["Secrets__support-hook-token"] = "sample-token-for-tests",
+        ["Secrets__support_hook_token"] = "sample-token-for-tests",
     };
 }
