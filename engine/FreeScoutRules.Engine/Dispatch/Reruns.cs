@@ -30,6 +30,11 @@ internal sealed class Reruns(IInbox inbox, IDeliveryHistory history, Dispatcher 
             return (RerunOutcome.NotFound, $"No conversation delivery {deliveryId}.");
         }
 
+        if (await inbox.GetStoredAsync(deliveryId, cancellationToken) is { Body: null })
+        {
+            return (RerunOutcome.NothingToRerun, $"Delivery {deliveryId} has no body any more (pruned after Retention:Bodies): it cannot run again.");
+        }
+
         var rerunnable = record.Outcome == DeliveryOutcome.Parked
             || (record.Outcome == DeliveryOutcome.Done && record.Result?.RuleFailures is { Count: > 0 });
         if (!rerunnable || !await inbox.RequeueAsync(deliveryId, cancellationToken))

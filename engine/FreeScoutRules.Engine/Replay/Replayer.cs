@@ -10,7 +10,8 @@ internal sealed record ReplayDifference(
     long DeliveryId, string Event, int ConversationId, bool Added, string Kind, string Description);
 
 /// <summary>What a replay did: how many deliveries ran, the differences, and the deliveries whose new rules failed.</summary>
-internal sealed record ReplayReport(int Replayed, int Compared, IReadOnlyList<ReplayDifference> Differences, IReadOnlyList<string> Failures);
+/// <remarks>Pruned: deliveries whose bodies retention deleted; they cannot run again, so the state after them may differ.</remarks>
+internal sealed record ReplayReport(int Replayed, int Compared, IReadOnlyList<ReplayDifference> Differences, IReadOnlyList<string> Failures, int Pruned = 0);
 
 /// <summary>
 /// A dry run against history: runs stored deliveries again through a rule generation with the
@@ -36,8 +37,15 @@ internal static class Replayer
         var differences = new List<ReplayDifference>();
         var failures = new List<string>();
         var compared = 0;
+        var pruned = 0;
         foreach (var stored in history)
         {
+            if (stored.Body is null)
+            {
+                pruned++;
+                continue;
+            }
+
             var parsed = parser.Parse(stored.Event, stored.Body);
             if (parsed.Delivery?.Conversation is not { } conversation)
             {
@@ -64,7 +72,7 @@ internal static class Replayer
             Diff(stored, before.Intents, after.Intents, "action", differences);
         }
 
-        return new ReplayReport(history.Count, compared, differences, failures);
+        return new ReplayReport(history.Count - pruned, compared, differences, failures, pruned);
     }
 
     private static (List<string> Changes, List<string> Intents) Describe(DeliveryResult? result) => result is null

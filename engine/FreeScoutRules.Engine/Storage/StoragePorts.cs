@@ -76,6 +76,23 @@ internal interface IOutbox
     Task<OutboxStats> StatsAsync(CancellationToken cancellationToken);
 }
 
+/// <summary>Retention: what is old enough goes, in small batches. Thread-safe.</summary>
+internal interface IRetentionStore
+{
+    /// <summary>
+    /// Deletes the raw bodies of up to <paramref name="batch"/> processed deliveries (done or skipped, no
+    /// pending intent) received before <paramref name="before"/>, oldest first, after <paramref name="after"/>;
+    /// returns how many, and the last delivery looked at (where the next batch starts), <c>null</c> when none was left.
+    /// </summary>
+    Task<(int Pruned, RetentionCursor? Last)> PruneBodiesAsync(RetentionCursor? after, DateTimeOffset before, int batch, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deletes up to <paramref name="batch"/> processed deliveries received before <paramref name="before"/>
+    /// whose intents are all done or dead, with their bodies, status changes, intents and attempts.
+    /// </summary>
+    Task<int> PruneRecordsAsync(DateTimeOffset before, int batch, CancellationToken cancellationToken);
+}
+
 /// <summary>The record of rule generations loaded or refused. Thread-safe.</summary>
 internal interface IRuleGenerationLog
 {
@@ -90,6 +107,9 @@ internal interface IStorageLifetime
 
     /// <summary>Write operations waiting to be committed.</summary>
     int WriteQueueLength { get; }
+
+    /// <summary>Bytes the data takes on disk now (the database and its log).</summary>
+    long SizeBytes { get; }
 
     /// <summary>Creates or migrates the schema. Idempotent.</summary>
     Task InitializeAsync(CancellationToken cancellationToken);

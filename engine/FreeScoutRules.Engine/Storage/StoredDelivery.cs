@@ -17,9 +17,10 @@ internal sealed record DeliveryRecord(
 /// <summary>
 /// A stored conversation delivery with its raw body: what dispatch, re-runs, <c>replay</c> and
 /// <c>explain</c> read back. <see cref="Result"/> is what processing recorded, when it is done.
+/// <see cref="Body"/> is <c>null</c> once retention pruned it (<c>Retention:Bodies</c>).
 /// </summary>
 internal sealed record StoredDelivery(
-    long Id, string Event, byte[] Body, int ConversationId, long Sequence, DateTimeOffset ReceivedAt, int Attempts,
+    long Id, string Event, byte[]? Body, int ConversationId, long Sequence, DateTimeOffset ReceivedAt, int Attempts,
     string Outcome = DeliveryOutcome.Pending, DeliveryResult? Result = null);
 
 /// <summary>Filter and page of <see cref="IDeliveryHistory.ListAsync"/>; <see cref="RuleFailed"/>: only those on which a rule failed (or none did).</summary>

@@ -114,8 +114,8 @@ internal sealed class EngineMetrics
             "Diagnostics (warnings) of the rule generation in force, by id and severity.");
 
     /// <summary>Reports <paramref name="read"/> as an observable gauge.</summary>
-    public void ObserveGauge(string name, string description, Func<long> read) =>
-        Meter.CreateObservableGauge(name, read, "{item}", description);
+    public void ObserveGauge(string name, string description, Func<long> read, string unit = "{item}") =>
+        Meter.CreateObservableGauge(name, read, unit, description);
 
     private static string EventTag(string eventName) => FreeScout.WebhookEvents.IsKnown(eventName) ? eventName : "custom";
 }

@@ -98,6 +98,17 @@ internal static class ExplainCommand
         var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true });
         foreach (var stored in history)
         {
+            if (stored.Body is null)
+            {
+                if (stored.Id == deliveryId)
+                {
+                    await error.WriteLineAsync($"delivery {deliveryId}: its body was pruned after Retention:Bodies, so it cannot be explained.");
+                    return ExitCodes.BadInput;
+                }
+
+                continue; // pruned: the state it would have recorded is missing from what follows
+            }
+
             if (parser.Parse(stored.Event, stored.Body).Delivery?.Conversation is not { } conversation)
             {
                 continue;

@@ -76,6 +76,12 @@ internal static class ReplayCommand
             await error.WriteLineAsync(failure);
         }
 
+        if (report.Pruned > 0)
+        {
+            await error.WriteLineAsync(
+                $"{report.Pruned} deliveries of this range have no body any more (pruned after Retention:Bodies): they did not run again, so what follows them in their conversations may differ.");
+        }
+
         if (!json)
         {
             await output.WriteLineAsync(

@@ -105,13 +105,14 @@ internal static class AdminApi
     }
 
     private static async Task<IResult> StatusAsync(
-        IDeliveryHistory queries, Dispatcher dispatcher, RuleSetHolder rules, CancellationToken cancellationToken)
+        IDeliveryHistory queries, Dispatcher dispatcher, RuleSetHolder rules, IStorageLifetime storage, CancellationToken cancellationToken)
     {
         var generation = rules.IsLoaded ? rules.Current : null;
         return Results.Ok(new
         {
             deliveries = await queries.CountByOutcomeAsync(cancellationToken),
             queueDepth = dispatcher.QueueDepth,
+            storage = new { location = storage.Location, sizeBytes = storage.SizeBytes },
             rules = generation is null ? null : new
             {
                 generation = generation.ContentHash,

@@ -24,6 +24,7 @@ internal sealed partial class EngineService(
     PluginsReloader plugins,
     ActionRunner actions,
     StorageGauges gauges,
+    Engine.Retention.Pruner pruner,
     RuleSetHolder rules,
     EngineMetrics metrics,
     LoopSupervisor supervisor,
@@ -65,6 +66,7 @@ internal sealed partial class EngineService(
             supervisor.Run("plugins-reloader", plugins.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
             supervisor.Run("watchdog", watchdog.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
             supervisor.Run("storage-gauges", gauges.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
+            supervisor.Run("retention", pruner.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
         ];
         await dispatcher.RecoverAsync(cancellationToken);
         _dispatcherLoop = supervisor.Run("dispatcher", dispatcher.RunAsync, LoopFailurePolicy.StopProcess, _stopping.Token);

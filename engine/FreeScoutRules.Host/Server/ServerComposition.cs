@@ -4,6 +4,7 @@ using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Ingestion;
 using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Plugins;
+using FreeScoutRules.Engine.Retention;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Storage.Sqlite;
@@ -29,6 +30,7 @@ internal static class ServerComposition
         AddValidatedOptions<AdminOptions, AdminOptionsValidator>(services, configuration, AdminOptions.Section);
         AddValidatedOptions<RulesOptions, RulesOptionsValidator>(services, configuration, RulesOptions.Section);
         AddValidatedOptions<ActionsOptions, ActionsOptionsValidator>(services, configuration, ActionsOptions.Section);
+        AddValidatedOptions<RetentionOptions, RetentionOptionsValidator>(services, configuration, RetentionOptions.Section);
 
         services.AddOptions<SecretsOptions>().Configure(secrets => secrets.ReadFrom(configuration)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<SecretsOptions>>(new FluentOptionsValidator<SecretsOptions>(new SecretsOptionsValidator(), SecretsOptions.Section));
@@ -45,6 +47,10 @@ internal static class ServerComposition
         services.AddSingleton<IOutbox>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IRuleGenerationLog>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IStorageLifetime>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<IRetentionStore>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton(sp => new Pruner(
+            sp.GetRequiredService<IRetentionStore>(), Options<RetentionOptions>(sp), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<Pruner>>()));
 
         services.AddSingleton<RuleSetHolder>();
         services.AddSingleton(sp => new RulesReloader(
@@ -138,6 +144,7 @@ internal static class ServerComposition
         var storage = app.Services.GetRequiredService<IStorageLifetime>();
         metrics.ObserveGauge("freescout_rules.dispatch.queue_depth", "Deliveries stored and not yet processed.", () => dispatcher.QueueDepth);
         metrics.ObserveGauge("freescout_rules.storage.write_queue", "Write operations waiting for the single writer.", () => storage.WriteQueueLength);
+        metrics.ObserveGauge("freescout_rules.storage.size", "Bytes the database takes on disk (with its write-ahead log).", () => storage.SizeBytes, "By");
         app.Services.GetRequiredService<StorageGauges>().Register();
         var rules = app.Services.GetRequiredService<RuleSetHolder>();
         metrics.ObserveRuleDiagnostics(() => rules.IsLoaded

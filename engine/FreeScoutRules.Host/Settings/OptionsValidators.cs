@@ -2,6 +2,7 @@ using FluentValidation;
 using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Ingestion;
+using FreeScoutRules.Engine.Retention;
 using FreeScoutRules.Engine.Storage;
 using Microsoft.Extensions.Options;
 
@@ -112,5 +113,19 @@ internal sealed class SecretsOptionsValidator : AbstractValidator<SecretsOptions
             .WithMessage((_, entry) => $"'{entry.Key}' is not a secret name: use letters, digits and '_' (so that it can be set from the environment).");
         RuleForEach(o => o.Values).Must(entry => entry.Value.Length > 0)
             .WithMessage((_, entry) => $"the secret '{entry.Key}' is empty.");
+    }
+}
+
+internal sealed class RetentionOptionsValidator : AbstractValidator<RetentionOptions>
+{
+    public RetentionOptionsValidator()
+    {
+        RuleFor(o => o.Bodies).GreaterThanOrEqualTo(TimeSpan.Zero).WithMessage("must be 0 (keep forever) or more (got {PropertyValue}).");
+        RuleFor(o => o.Records).GreaterThanOrEqualTo(TimeSpan.Zero).WithMessage("must be 0 (keep forever) or more (got {PropertyValue}).");
+        RuleFor(o => o.Records).GreaterThanOrEqualTo(o => o.Bodies).When(o => o.Records > TimeSpan.Zero)
+            .WithMessage(o => $"must not be shorter than Retention:Bodies ({o.Bodies}): a record outlives its body (got {o.Records}).");
+        RuleFor(o => o.Interval).InclusiveBetween(TimeSpan.FromMilliseconds(100), TimeSpan.FromDays(1)).WithMessage("must be between 100 ms and 1 day (got {PropertyValue}).");
+        RuleFor(o => o.BatchSize).InclusiveBetween(1, 10_000).WithMessage("must be between 1 and 10000 (got {PropertyValue}).");
+        RuleFor(o => o.BatchPause).InclusiveBetween(TimeSpan.Zero, TimeSpan.FromMinutes(1)).WithMessage("must be between 0 and 1 minute (got {PropertyValue}).");
     }
 }

@@ -7,7 +7,7 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 internal sealed class DeliveryQueries(SqliteDatabase database)
 {
     private const string StoredSelect =
-        "SELECT d.id, d.event, b.body, d.conversation_id, d.seq, d.received_at, d.attempts, d.outcome, d.result FROM deliveries d JOIN delivery_bodies b ON b.delivery_id = d.id WHERE d.conversation_id IS NOT NULL";
+        "SELECT d.id, d.event, b.body, d.conversation_id, d.seq, d.received_at, d.attempts, d.outcome, d.result FROM deliveries d LEFT JOIN delivery_bodies b ON b.delivery_id = d.id WHERE d.conversation_id IS NOT NULL";
 
     private const string RecordColumns =
         "id, event, conversation_id, seq, received_at, outcome, attempts, last_error, processed_at, result, rules_generation";
@@ -76,7 +76,7 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         while (await reader.ReadAsync(cancellationToken))
         {
             stored.Add(new StoredDelivery(
-                reader.GetInt64(0), reader.GetString(1), (byte[])reader.GetValue(2), reader.GetInt32(3), reader.GetInt64(4),
+                reader.GetInt64(0), reader.GetString(1), reader.IsDBNull(2) ? null : (byte[])reader.GetValue(2), reader.GetInt32(3), reader.GetInt64(4),
                 DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)), reader.GetInt32(6), reader.GetString(7),
                 DeliveryResult.FromJson(reader.IsDBNull(8) ? null : reader.GetString(8))));
         }
@@ -145,6 +145,32 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         }
 
         return records;
+    }
+
+    /// <summary>Processed deliveries received before <paramref name="before"/>, after <paramref name="after"/>, oldest first: candidates for retention.</summary>
+    public async Task<List<RetentionCursor>> ProcessedAsync(
+        RetentionCursor? after, DateTimeOffset before, int limit, bool withoutPendingIntents, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT d.id, d.received_at FROM deliveries d
+            WHERE (d.received_at > $from OR (d.received_at = $from AND d.id > $fromId)) AND d.received_at < $before AND d.outcome IN ('{DeliveryOutcome.Done}', '{DeliveryOutcome.Skipped}')
+              {(withoutPendingIntents ? $"AND NOT EXISTS (SELECT 1 FROM action_intents i WHERE i.delivery_id = d.id AND i.state = '{IntentState.Pending}')" : "")}
+            ORDER BY d.received_at, d.id LIMIT $limit
+            """;
+        command.Parameters.AddWithValue("$from", (after?.ReceivedAt ?? DateTimeOffset.UnixEpoch).ToUnixTimeMilliseconds());
+        command.Parameters.AddWithValue("$fromId", after?.Id ?? 0);
+        command.Parameters.AddWithValue("$before", before.ToUnixTimeMilliseconds());
+        command.Parameters.AddWithValue("$limit", limit);
+        var rows = new List<RetentionCursor>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(new RetentionCursor(DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), reader.GetInt64(0)));
+        }
+
+        return rows;
     }
 
     /// <summary>How many deliveries have <paramref name="outcome"/> (an index range: cheap for rare outcomes).</summary>

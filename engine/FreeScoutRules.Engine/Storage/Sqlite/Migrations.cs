@@ -104,6 +104,11 @@ internal static class Migrations
         -- Order per conversation and action: is an earlier intent still pending?
         CREATE INDEX ix_action_intents_pending_order ON action_intents (conversation_id, action, id) WHERE state = 'pending';
         """,
+        """
+        -- Retention and a delivery's intents look intents up by delivery.
+        CREATE INDEX ix_action_intents_delivery ON action_intents (delivery_id);
+        CREATE INDEX ix_status_changes_delivery ON status_changes (delivery_id);
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;

@@ -8,7 +8,7 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// pooled connections, every write through the single writer (<see cref="InboxWriter"/>, group
 /// commit). Thread-safe. Storage errors reach callers as <see cref="StorageException"/>.
 /// </summary>
-internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGenerationLog, IStorageLifetime
+internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGenerationLog, IStorageLifetime, IRetentionStore
 {
     private readonly SqliteDatabase _database;
     private readonly InboxWriter _writer;
@@ -28,6 +28,29 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
     public string Location => _database.Path;
 
     public int WriteQueueLength => _writer.QueueLength;
+
+    public long SizeBytes =>
+        new[] { _database.Path, _database.Path + "-wal" }.Select(p => new FileInfo(p)).Where(f => f.Exists).Sum(f => f.Length);
+
+    public async Task<(int Pruned, RetentionCursor? Last)> PruneBodiesAsync(RetentionCursor? after, DateTimeOffset before, int batch, CancellationToken cancellationToken)
+    {
+        var candidates = await Guard(() => _deliveries.ProcessedAsync(after, before, batch, withoutPendingIntents: false, cancellationToken));
+        if (candidates.Count == 0)
+        {
+            return (0, null);
+        }
+
+        var pruned = await Guard(() => _writer.SubmitAsync(new PruneBodiesOperation([.. candidates.Select(c => c.Id)]), cancellationToken));
+        return (pruned, candidates[^1]);
+    }
+
+    public async Task<int> PruneRecordsAsync(DateTimeOffset before, int batch, CancellationToken cancellationToken)
+    {
+        var candidates = await Guard(() => _deliveries.ProcessedAsync(null, before, batch, withoutPendingIntents: true, cancellationToken));
+        return candidates.Count == 0
+            ? 0
+            : await Guard(() => _writer.SubmitAsync(new PruneRecordsOperation([.. candidates.Select(c => c.Id)]), cancellationToken));
+    }
 
     public Task InitializeAsync(CancellationToken cancellationToken) => Guard(() => _database.InitializeAsync(cancellationToken));
 

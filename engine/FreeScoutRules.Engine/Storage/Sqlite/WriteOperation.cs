@@ -99,7 +99,11 @@ internal sealed class WriterSession(SqliteConnection connection, int sequenceCac
     {
         if (!_lastSequence.TryGetValue(conversationId, out var last))
         {
-            var max = Command("SELECT COALESCE(MAX(seq), 0) FROM deliveries WHERE conversation_id = $id");
+            // The conversation row too: retention may have deleted every delivery record of an old conversation.
+            var max = Command("""
+                SELECT MAX(COALESCE((SELECT MAX(seq) FROM deliveries WHERE conversation_id = $id), 0),
+                           COALESCE((SELECT last_applied_seq FROM conversations WHERE id = $id), 0))
+                """);
             max.Parameters.AddWithValue("$id", conversationId);
             last = (long)max.ExecuteScalar()!;
             SetLastSequence(conversationId, last);

@@ -1,0 +1,26 @@
+namespace FreeScoutRules.Engine.Retention;
+
+/// <summary>
+/// How long stored data is kept, so that the database stops growing under steady load. Pruning runs in
+/// the background in small batches through the single writer. Pending and parked deliveries, and the
+/// deliveries of intents still pending, are never pruned.
+/// </summary>
+internal sealed class RetentionOptions
+{
+    public const string Section = "Retention";
+
+    /// <summary>Raw delivery bodies (kept for audit, replay, explain and re-runs). Default 30 days; <c>00:00:00</c> keeps them forever.</summary>
+    public TimeSpan Bodies { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>Delivery records with their status changes, and finished action intents with their attempts. Default 180 days; <c>00:00:00</c> keeps them forever.</summary>
+    public TimeSpan Records { get; set; } = TimeSpan.FromDays(180);
+
+    /// <summary>How often pruning looks for work. Default 5 minutes.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Deliveries pruned per write (one short transaction each). Default 500.</summary>
+    public int BatchSize { get; set; } = 500;
+
+    /// <summary>Pause between two batches, so that acknowledgements never wait long behind pruning. Default 50 ms.</summary>
+    public TimeSpan BatchPause { get; set; } = TimeSpan.FromMilliseconds(50);
+}

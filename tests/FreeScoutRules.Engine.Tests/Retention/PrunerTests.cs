@@ -1,0 +1,123 @@
+using System.Security.Cryptography;
+using System.Text;
+using FreeScoutRules.Actions;
+using FreeScoutRules.Engine.Retention;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Storage.Sqlite;
+using FreeScoutRules.Engine.Telemetry;
+using FreeScoutRules.Engine.Tests.Support;
+using FreeScoutRules.Facts;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace FreeScoutRules.Engine.Tests.Retention;
+
+/// <summary>Retention on the real SQLite store: what goes, what stays, and that nothing waiting for work is touched.</summary>
+public sealed class PrunerTests : IAsyncLifetime
+{
+    private static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    private readonly TempDirectory _data = new();
+    private readonly FakeTimeProvider _time = new(Start);
+    private readonly TestMeterFactory _meters = new();
+    private SqliteStorage _storage = null!;
+    private Task _writer = Task.CompletedTask;
+
+    public async Task InitializeAsync()
+    {
+        _storage = new SqliteStorage(new StorageOptions { DataDirectory = _data.Path, Durable = false }, NullLogger<InboxWriter>.Instance);
+        await _storage.InitializeAsync(default);
+        _writer = _storage.RunAsync(default);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _storage.Complete();
+        await _writer;
+        _meters.Dispose();
+        _data.Dispose();
+    }
+
+    private Pruner Pruner(TimeSpan bodies, TimeSpan records) =>
+        new(_storage, new RetentionOptions { Bodies = bodies, Records = records, BatchSize = 2, BatchPause = TimeSpan.Zero }, _time, new EngineMetrics(_meters), NullLogger<Pruner>.Instance);
+
+    private async Task<StoreResult> StoreAsync(int conversationId, string text, DateTimeOffset at)
+    {
+        var body = Encoding.UTF8.GetBytes($"{{\"id\":{conversationId},\"text\":\"{text}\"}}");
+        return await _storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, at), null, default);
+    }
+
+    private Task CommitAsync(StoreResult stored, int conversationId, params ActionIntent[] intents) => _storage.CommitEvaluationAsync(
+        new EvaluationCommit(stored.DeliveryId, conversationId, stored.Sequence!.Value, _time.GetUtcNow(), "g",
+            new NextState(conversationId, "closed", _time.GetUtcNow()), [], intents, new DeliveryResult([], [], [], false)),
+        default);
+
+    [Fact]
+    public async Task OldBodiesGo_ButNotThoseOfPendingParkedOrWaitingDeliveries_AndRecordsGoLater()
+    {
+        var done = new List<StoreResult>();
+        for (var i = 0; i < 5; i++)
+        {
+            var stored = await StoreAsync(1, $"done {i}", Start);
+            await CommitAsync(stored, 1);
+            done.Add(stored);
+        }
+
+        var waiting = await StoreAsync(2, "its intent is pending", Start);
+        await CommitAsync(waiting, 2, new ActionIntent("r", "http", 2, "{}"));
+        var parked = await StoreAsync(3, "parked", Start);
+        await _storage.RecordFailureAsync(new DeliveryFailure(parked.DeliveryId, 3, parked.Sequence!.Value, "failed", true), default);
+        var pending = await StoreAsync(4, "pending", Start);
+        var fresh = await StoreAsync(1, "fresh", Start.AddDays(40));
+        await CommitAsync(fresh, 1);
+
+        _time.SetUtcNow(Start.AddDays(31));
+        var (records, bodies) = await Pruner(TimeSpan.FromDays(30), TimeSpan.FromDays(180)).PruneOnceAsync(default);
+
+        Assert.Equal((0, 5), (records, bodies));
+        var history = (await _storage.LoadHistoryAsync(null, default)).ToDictionary(d => d.Id);
+        Assert.All(done, d => Assert.Null(history[d.DeliveryId].Body));
+        Assert.NotNull(history[waiting.DeliveryId].Body);
+        Assert.NotNull(history[parked.DeliveryId].Body);
+        Assert.NotNull(history[pending.DeliveryId].Body);
+        Assert.NotNull(history[fresh.DeliveryId].Body);
+        Assert.Single(await _storage.LoadPendingAsync(default));
+
+        _time.SetUtcNow(Start.AddDays(181));
+        (records, bodies) = await Pruner(TimeSpan.FromDays(30), TimeSpan.FromDays(180)).PruneOnceAsync(default);
+
+        Assert.Equal(5, records);
+        var left = (await _storage.LoadHistoryAsync(null, default)).Select(d => d.Id).Order().ToList();
+        Assert.Equal([waiting.DeliveryId, parked.DeliveryId, pending.DeliveryId, fresh.DeliveryId], left);
+        Assert.Equal(1, (await _storage.StatsAsync(default)).Pending);
+
+    }
+
+    [Fact]
+    public async Task AConversationWhoseRecordsAllWent_ContinuesItsSequenceAfterARestart()
+    {
+        await CommitAsync(await StoreAsync(5, "first", Start), 5);
+        await CommitAsync(await StoreAsync(5, "second", Start), 5);
+        _time.SetUtcNow(Start.AddDays(200));
+        Assert.Equal(2, (await Pruner(TimeSpan.FromDays(30), TimeSpan.FromDays(180)).PruneOnceAsync(default)).Records);
+        Assert.Empty(await _storage.LoadHistoryAsync(5, default));
+
+        _storage.Complete();
+        await _writer;
+        _storage = new SqliteStorage(new StorageOptions { DataDirectory = _data.Path, Durable = false }, NullLogger<InboxWriter>.Instance);
+        _writer = _storage.RunAsync(default);
+        var next = await StoreAsync(5, "after retention and a restart", Start.AddDays(200));
+
+        Assert.Equal(3, next.Sequence);
+    }
+
+    [Fact]
+    public async Task ZeroKeepsEverything()
+    {
+        var stored = await StoreAsync(1, "kept", Start);
+        await CommitAsync(stored, 1);
+        _time.SetUtcNow(Start.AddYears(5));
+
+        Assert.Equal((0, 0), await Pruner(TimeSpan.Zero, TimeSpan.Zero).PruneOnceAsync(default));
+        Assert.NotNull(Assert.Single(await _storage.LoadHistoryAsync(null, default)).Body);
+    }
+}
