@@ -54,6 +54,38 @@ public sealed class FreeScoutAction : ActionHandler<FreeScoutArguments>
     protected override IValidator<FreeScoutArguments> Validator => Rules;
 
     /// <inheritdoc />
+    public override IReadOnlyList<string> ConfigurationProblems()
+    {
+        var problems = new List<string>();
+        var url = Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_URL");
+        if (string.IsNullOrWhiteSpace(url))
+        {
+            problems.Add("FREESCOUTRULES_FREESCOUT_URL is not set: the address of your FreeScout, e.g. https://support.example.com, in the server's environment");
+        }
+        else if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+        {
+            problems.Add($"FREESCOUTRULES_FREESCOUT_URL is '{url}', not an http(s) address such as https://support.example.com");
+        }
+
+        if (string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_API_KEY")))
+        {
+            problems.Add("FREESCOUTRULES_FREESCOUT_API_KEY is not set: the key of FreeScout's API & Webhooks module (Manage » API & Webhooks), in the server's environment");
+        }
+
+        var bot = Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_BOT_USER_ID");
+        if (string.IsNullOrWhiteSpace(bot))
+        {
+            problems.Add("FREESCOUTRULES_FREESCOUT_BOT_USER_ID is not set: the id of the FreeScout user this action writes as, in the server's environment");
+        }
+        else if (!int.TryParse(bot, out var id) || id <= 0)
+        {
+            problems.Add($"FREESCOUTRULES_FREESCOUT_BOT_USER_ID is '{bot}', not a FreeScout user id");
+        }
+
+        return problems;
+    }
+
+    /// <inheritdoc />
     protected override async ValueTask<ActionResult> ExecuteAsync(FreeScoutArguments arguments, ActionContext context)
     {
         ArgumentNullException.ThrowIfNull(arguments);

@@ -21,6 +21,9 @@ public abstract class ActionHandler<TArguments> : IActionHandler
     /// <inheritdoc />
     public virtual bool OrderedPerConversation => true;
 
+    /// <inheritdoc />
+    public virtual IReadOnlyList<string> ConfigurationProblems() => [];
+
     /// <summary>The arguments' validator, or <c>null</c> for none.</summary>
     protected virtual IValidator<TArguments>? Validator => null;
 

@@ -27,4 +27,13 @@ public interface IActionHandler
     /// holds back the later ones of its conversation (head-of-line blocking is the price of order).
     /// </summary>
     bool OrderedPerConversation => true;
+
+    /// <summary>
+    /// What keeps this action from working with the configuration it has, one line each naming the setting,
+    /// what is wrong with it and where to set it (<c>"FREESCOUTRULES_FREESCOUT_URL is not set: …"</c>); empty
+    /// when it is ready (the default). Checked at start, on every reload and by <c>check --plugins</c>: a
+    /// rule that uses an action with problems draws warning FSR0008, and the server logs it. Must not throw
+    /// or do I/O beyond reading its configuration.
+    /// </summary>
+    IReadOnlyList<string> ConfigurationProblems() => [];
 }

@@ -18,6 +18,32 @@ internal sealed class PluginSet(IReadOnlyDictionary<string, IActionHandler> hand
 
     public IReadOnlyList<PluginProblem> Problems { get; } = problems;
 
+    /// <summary>The actions provided, and what each one's plugin says keeps it from working (a plugin that throws says so too).</summary>
+    public IReadOnlyDictionary<string, string> Unconfigured()
+    {
+        var unconfigured = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, handler) in Handlers)
+        {
+            try
+            {
+                if (handler.ConfigurationProblems() is { Count: > 0 } problems)
+                {
+                    unconfigured[name] = string.Join("; ", problems);
+                }
+            }
+            catch (Exception ex)
+            {
+                unconfigured[name] = $"its configuration check threw {ex.GetType().Name}: {ex.Message}";
+            }
+        }
+
+        return unconfigured;
+    }
+
+    /// <summary>What rules are checked against with these plugins and <paramref name="secrets"/>.</summary>
+    public Rules.RuleChecks Checks(IReadOnlySet<string>? secrets) =>
+        new(Handlers.Keys.ToHashSet(StringComparer.Ordinal), Unconfigured(), secrets);
+
     /// <summary>Starts unloading every plugin; returns weak references to their load contexts.</summary>
     public IReadOnlyList<WeakReference> Unload()
     {

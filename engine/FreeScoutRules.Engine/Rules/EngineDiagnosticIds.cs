@@ -24,6 +24,9 @@ internal static class EngineDiagnosticIds
     /// <summary><c>Secret.Ref("name")</c> names a secret the server does not have configured (<c>Secrets:name</c>).</summary>
     public const string UnknownSecret = "FSR0007";
 
+    /// <summary>A rule enqueues an action whose plugin reports a configuration problem (a missing URL, key…).</summary>
+    public const string ActionNotConfigured = "FSR0008";
+
     /// <summary>The rules folder's <c>status-change.csx</c> differs from the built-in status rules, and so replaces them.</summary>
     public const string OverridesBuiltInRules = "FSR0006";
 

@@ -16,6 +16,7 @@ internal sealed class RuleDiagnosticSeverities
         [EngineDiagnosticIds.DynamicInRule] = RuleDiagnosticSeverity.Error,
         [EngineDiagnosticIds.OverridesBuiltInRules] = RuleDiagnosticSeverity.Warning,
         [EngineDiagnosticIds.UnknownSecret] = RuleDiagnosticSeverity.Warning,
+        [EngineDiagnosticIds.ActionNotConfigured] = RuleDiagnosticSeverity.Warning,
     };
 
     private readonly Dictionary<string, RuleDiagnosticSeverity?> _severities;

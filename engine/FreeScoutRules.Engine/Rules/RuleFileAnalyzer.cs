@@ -34,10 +34,8 @@ internal static class RuleFileAnalyzer
 
     /// <param name="compilation">The rule file's compilation.</param>
     /// <param name="severities">Severities per id.</param>
-    /// <param name="knownActions">The actions the loaded plugins provide; <c>null</c> skips FSR0003 (plugins unknown).</param>
-    /// <param name="knownSecrets">The secrets the server has configured (names only); <c>null</c> skips FSR0007.</param>
-    public static List<RuleDiagnostic> Analyze(
-        Compilation compilation, RuleDiagnosticSeverities severities, IReadOnlySet<string>? knownActions = null, IReadOnlySet<string>? knownSecrets = null)
+    /// <param name="checks">The actions (FSR0003), unready plugins (FSR0008) and secrets (FSR0007) to check against; unknown ones are skipped.</param>
+    public static List<RuleDiagnostic> Analyze(Compilation compilation, RuleDiagnosticSeverities severities, RuleChecks? checks = null)
     {
         var found = new List<RuleDiagnostic>();
         foreach (var tree in compilation.SyntaxTrees)
@@ -56,8 +54,8 @@ internal static class RuleFileAnalyzer
                         break;
                     case InvocationExpressionSyntax invocation:
                         CheckBlocking(model, invocation, severities, found);
-                        CheckAction(model, invocation, severities, knownActions, found);
-                        CheckSecret(model, invocation, severities, knownSecrets, found);
+                        CheckAction(model, invocation, severities, checks ?? RuleChecks.None, found);
+                        CheckSecret(model, invocation, severities, (checks ?? RuleChecks.None).Secrets, found);
                         break;
                     case ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax:
                         CheckBlocking(model, (ExpressionSyntax)node, severities, found);
@@ -121,9 +119,9 @@ internal static class RuleFileAnalyzer
     }
 
     private static void CheckAction(
-        SemanticModel model, InvocationExpressionSyntax invocation, RuleDiagnosticSeverities severities, IReadOnlySet<string>? knownActions, List<RuleDiagnostic> found)
+        SemanticModel model, InvocationExpressionSyntax invocation, RuleDiagnosticSeverities severities, RuleChecks checks, List<RuleDiagnostic> found)
     {
-        if (knownActions is null
+        if (checks.Actions is not { } knownActions
             || model.GetSymbolInfo(invocation).Symbol is not IMethodSymbol { Name: "Enqueue" } method
             || method.ContainingType.ToDisplayString() != typeof(FreeScoutRules.Actions.RuleContextExtensions).FullName
             || invocation.ArgumentList.Arguments.Count == 0)
@@ -138,6 +136,12 @@ internal static class RuleFileAnalyzer
                 knownActions.Count == 0
                     ? $"No plugin provides the action '{name}' (no plugin is loaded); its intents would wait for one."
                     : $"No plugin provides the action '{name}' (loaded: {string.Join(", ", knownActions.Order(StringComparer.Ordinal))}){Suggest(name, [.. knownActions])}; its intents would wait for one.");
+        }
+        else if (model.GetConstantValue(action) is { HasValue: true, Value: string configured }
+            && checks.UnconfiguredActions?.TryGetValue(configured, out var problem) == true)
+        {
+            Report(found, severities, EngineDiagnosticIds.ActionNotConfigured, action,
+                $"The plugin of the action '{configured}' is not ready: {problem}; its attempts would fail until it is.");
         }
     }
 

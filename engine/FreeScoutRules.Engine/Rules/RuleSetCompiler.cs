@@ -24,11 +24,9 @@ internal static class RuleSetCompiler
     /// <param name="cache">Compiled files kept across compiles and restarts, or <c>null</c> to compile everything.</param>
     /// <exception cref="RuleCompilationException">Any error in any file; all of them are listed.</exception>
     /// <param name="severities">Severities of the engine's own diagnostics; <see cref="RuleDiagnosticSeverities.Default"/> when <c>null</c>.</param>
-    /// <param name="knownActions">The actions the loaded plugins provide, for FSR0003; <c>null</c> when plugins are unknown.</param>
-    /// <param name="knownSecrets">The names of the configured secrets, for FSR0007; <c>null</c> when unknown.</param>
+    /// <param name="checks">The actions, plugin configuration and secrets the rules are checked against (FSR0003, FSR0007, FSR0008).</param>
     public static RuleSetGeneration Compile(
-        string rulesDirectory, RuleCompileCache? cache = null, RuleDiagnosticSeverities? severities = null, IReadOnlySet<string>? knownActions = null,
-        IReadOnlySet<string>? knownSecrets = null)
+        string rulesDirectory, RuleCompileCache? cache = null, RuleDiagnosticSeverities? severities = null, RuleChecks? checks = null)
     {
         severities ??= RuleDiagnosticSeverities.Default;
         // Hash before reading: a file changed meanwhile then differs from this hash, and the
@@ -39,8 +37,7 @@ internal static class RuleSetCompiler
         var images = new List<(string File, byte[] Image)>();
         var helpersHash = cache is null
             ? ""
-            : HashHelpers(rulesDirectory) + severities + (knownActions is null ? "" : "|actions:" + string.Join(",", knownActions.Order(StringComparer.Ordinal)))
-                + (knownSecrets is null ? "" : "|secrets:" + string.Join(",", knownSecrets.Order(StringComparer.Ordinal)));
+            : HashHelpers(rulesDirectory) + severities + (checks ?? RuleChecks.None).Key;
         var keys = new HashSet<string>(StringComparer.Ordinal);
         var cacheHits = 0;
         foreach (var (file, code) in sources)
@@ -56,7 +53,7 @@ internal static class RuleSetCompiler
             else
             {
                 var before = diagnostics.Count;
-                image = CompileFile(file, code, diagnostics, severities, knownActions, knownSecrets);
+                image = CompileFile(file, code, diagnostics, severities, checks ?? RuleChecks.None);
                 if (image is not null && key is not null && !diagnostics.Skip(before).Any(d => d.IsError))
                 {
                     cache!.Put(key, image, diagnostics[before..]);
@@ -139,8 +136,7 @@ internal static class RuleSetCompiler
     }
 
     private static byte[]? CompileFile(
-        string file, string code, List<RuleDiagnostic> diagnostics, RuleDiagnosticSeverities severities, IReadOnlySet<string>? knownActions = null,
-        IReadOnlySet<string>? knownSecrets = null)
+        string file, string code, List<RuleDiagnostic> diagnostics, RuleDiagnosticSeverities severities, RuleChecks? checks = null)
     {
         var compilation = CSharpScript.Create(code, ScriptCompilationOptions.For(file)).GetCompilation()
             .WithAssemblyName($"{AssemblyPrefix}{Path.GetFileNameWithoutExtension(file).Replace(':', '-')}.{Guid.NewGuid():N}");
@@ -154,7 +150,7 @@ internal static class RuleSetCompiler
             return null;
         }
 
-        var own = RuleFileAnalyzer.Analyze(compilation, severities, knownActions, knownSecrets);
+        var own = RuleFileAnalyzer.Analyze(compilation, severities, checks ?? RuleChecks.None);
         diagnostics.AddRange(own);
         return own.Any(d => d.IsError) ? null : image.ToArray();
     }

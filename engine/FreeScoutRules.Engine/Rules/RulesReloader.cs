@@ -24,8 +24,7 @@ internal sealed partial class RulesReloader(
     ILogger<RulesReloader> logger,
     RuleCompileCache? cache = null,
     RuleDiagnosticSeverities? severities = null,
-    Func<IReadOnlySet<string>?>? knownActions = null,
-    IReadOnlySet<string>? knownSecrets = null) : IDisposable
+    Func<RuleChecks>? checks = null) : IDisposable
 {
     private readonly SemaphoreSlim _signal = new(0);
     private readonly Lock _gate = new();
@@ -50,7 +49,7 @@ internal sealed partial class RulesReloader(
     /// <exception cref="RuleCompilationException">The rules do not compile.</exception>
     public async Task LoadInitialAsync(CancellationToken cancellationToken)
     {
-        var generation = RuleSetCompiler.Compile(directory, cache, severities, knownActions?.Invoke(), knownSecrets);
+        var generation = RuleSetCompiler.Compile(directory, cache, severities, checks?.Invoke());
         holder.Set(generation);
         _loadedAt = time.GetUtcNow();
         await log.RecordAsync(generation.ContentHash, _loadedAt, true, generation.Rules.Count, null, cancellationToken);
@@ -112,7 +111,7 @@ internal sealed partial class RulesReloader(
         var at = time.GetUtcNow();
         try
         {
-            var generation = RuleSetCompiler.Compile(directory, cache, severities, knownActions?.Invoke(), knownSecrets);
+            var generation = RuleSetCompiler.Compile(directory, cache, severities, checks?.Invoke());
             var previous = holder.Set(generation);
             _loadedAt = at;
             Volatile.Write(ref _lastFailure, null);

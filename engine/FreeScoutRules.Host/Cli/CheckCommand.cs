@@ -34,12 +34,13 @@ internal static class CheckCommand
         }
 
         var rulesDirectory = settings.Rules.Directory;
-        HashSet<string>? actions = null;
+        var checks = new RuleChecks(Secrets: settings.SecretNames);
         var pluginErrors = 0;
         if (pluginsDirectory is not null)
         {
             var plugins = PluginLoader.Load(PluginLoader.BuiltInDirectory, pluginsDirectory.ToString());
-            actions = [.. plugins.Handlers.Keys];
+            checks = plugins.Checks(settings.SecretNames);
+            var actions = checks.Actions!;
             foreach (var problem in plugins.Problems)
             {
                 pluginErrors++;
@@ -51,7 +52,7 @@ internal static class CheckCommand
 
         try
         {
-            var generation = RuleSetCompiler.Compile(rulesDirectory, CommonOptions.CompileCache(settings), settings.Severities, actions, settings.SecretNames);
+            var generation = RuleSetCompiler.Compile(rulesDirectory, CommonOptions.CompileCache(settings), settings.Severities, checks);
             foreach (var warning in generation.Warnings)
             {
                 await error.WriteLineAsync(warning.ToString());

@@ -77,7 +77,7 @@ internal static class CommonOptions
     /// (a bad setting; every compiler diagnostic as <c>file(line,col): error CODE: message</c>) and returns <c>null</c>.
     /// </summary>
     public static async Task<(EngineSettings Settings, RuleSetGeneration Rules, EvaluationPipeline Pipeline)?> LoadAsync(
-        Dictionary<string, string?>? flags, TextWriter error, IReadOnlySet<string>? knownActions = null)
+        Dictionary<string, string?>? flags, TextWriter error)
     {
         if (flags is null || EngineSettings.Load(flags, error) is not { } settings)
         {
@@ -87,7 +87,7 @@ internal static class CommonOptions
         try
         {
             var generation = RuleSetCompiler.Compile(
-                settings.Rules.Directory, CompileCache(settings), settings.Severities, knownActions, settings.SecretNames);
+                settings.Rules.Directory, CompileCache(settings), settings.Severities, new RuleChecks(Secrets: settings.SecretNames));
             foreach (var warning in generation.Warnings)
             {
                 await error.WriteLineAsync(warning.ToString());

@@ -46,6 +46,8 @@ internal static class ServeCommand
         try
         {
             await using var app = ServerApp.Build(flags);
+            // Settings first, before the host starts (whose failure would be logged with a stack trace).
+            app.Services.GetRequiredService<IStartupValidator>().Validate();
             var supervisor = app.Services.GetRequiredService<Engine.Supervision.LoopSupervisor>(); // RunAsync disposes the services
             await app.RunAsync(cancellationToken);
             if (supervisor.FatalError is { } fatal)
@@ -63,6 +65,12 @@ internal static class ServeCommand
                 await error.WriteLineAsync($"configuration: {failure}");
             }
 
+            await error.WriteLineAsync("Set these in appsettings.json next to the executable, in the environment (Section__Key) or with flags; the server did not start.");
+            return ExitCodes.CannotRun;
+        }
+        catch (InvalidOperationException ex) when (ex.InnerException is not Engine.Rules.RuleCompilationException && ex.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+        {
+            await error.WriteLineAsync($"configuration: {ex.Message} Set it in appsettings.json next to the executable, in the environment (Section__Key) or with flags; the server did not start.");
             return ExitCodes.CannotRun;
         }
         catch (InvalidOperationException ex) when (ex.InnerException is Engine.Rules.RuleCompilationException)

@@ -35,6 +35,7 @@ internal static class AdminApi
         api.MapGet("/plugins", (PluginSetHolder plugins) => Results.Ok(new
         {
             actions = plugins.Current.Handlers.Keys.Order(StringComparer.Ordinal),
+            unconfigured = plugins.Current.Unconfigured(),
             problems = plugins.Current.Problems.Select(p => new { path = p.Path, reason = p.Reason }),
         }));
         api.MapGet("/deliveries/{id:long}/actions", async (IOutbox outbox, long id, CancellationToken ct) =>

@@ -62,8 +62,7 @@ internal static class ServerComposition
             sp.GetRequiredService<ILogger<RulesReloader>>(),
             new RuleCompileCache(Path.Combine(Options<StorageOptions>(sp).DataDirectory, "rules-cache")),
             RuleDiagnosticSeverities.With(Options<RulesOptions>(sp).Severity!),
-            () => sp.GetRequiredService<PluginSetHolder>().Current.Handlers.Keys.ToHashSet(StringComparer.Ordinal),
-            sp.GetRequiredService<SecretStore>().Names));
+            () => sp.GetRequiredService<PluginSetHolder>().Current.Checks(sp.GetRequiredService<SecretStore>().Names)));
 
         // The one evaluation pipeline, and dispatch around it.
         services.AddSingleton(sp => new EvaluationPipeline(Options<DispatchOptions>(sp).PipelineSettings()));

@@ -23,12 +23,12 @@ public sealed class RuleFileAnalyzerTests : IDisposable
         }
         """;
 
-    private List<RuleDiagnostic> Diagnostics(string code, RuleDiagnosticSeverities? severities = null)
+    private List<RuleDiagnostic> Diagnostics(string code, RuleDiagnosticSeverities? severities = null, RuleChecks? checks = null)
     {
         _rules.Write("checked.csx", code);
         try
         {
-            return [.. RuleSetCompiler.Compile(_rules.Path, severities: severities).Warnings];
+            return [.. RuleSetCompiler.Compile(_rules.Path, severities: severities, checks: checks).Warnings];
         }
         catch (RuleCompilationException ex)
         {
@@ -114,5 +114,24 @@ public sealed class RuleFileAnalyzerTests : IDisposable
     {
         Assert.Throws<ArgumentException>(() => RuleDiagnosticSeverities.With([new("FSR9999", "error")]));
         Assert.Throws<ArgumentException>(() => RuleDiagnosticSeverities.With([new("FSR0001", "fatal")]));
+    }
+
+    [Fact]
+    public void ActionOfAnUnreadyPlugin_AndAnUnknownSecret_AreWarnedAbout()
+    {
+        var checks = new RuleChecks(
+            new HashSet<string>(["http", "freescout"]),
+            new Dictionary<string, string> { ["freescout"] = "FREESCOUTRULES_FREESCOUT_URL is not set" },
+            new HashSet<string>(["hook_token"]));
+
+        var unready = Assert.Single(Diagnostics(RuleWith("c.IsClose", "ctx.Enqueue(\"freescout\", new { operation = \"note\" })"), checks: checks));
+        var secret = Assert.Single(Diagnostics(RuleWith("c.IsClose", "ctx.Enqueue(\"http\", new { token = Secret.Ref(\"hook_tokn\") })"), checks: checks));
+        var fine = Diagnostics(RuleWith("c.IsClose", "ctx.Enqueue(\"http\", new { token = Secret.Ref(\"hook_token\") })"), checks: checks);
+
+        Assert.Equal("FSR0008", unready.Id);
+        Assert.Contains("The plugin of the action 'freescout' is not ready: FREESCOUTRULES_FREESCOUT_URL is not set", unready.Message, StringComparison.Ordinal);
+        Assert.Equal("FSR0007", secret.Id);
+        Assert.Contains("No secret 'hook_tokn' is configured; did you mean 'hook_token'?", secret.Message, StringComparison.Ordinal);
+        Assert.Empty(fine);
     }
 }

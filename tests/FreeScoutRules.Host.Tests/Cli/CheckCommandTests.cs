@@ -100,4 +100,38 @@ public sealed class CheckCommandTests() : CliTestBase(withSampleRule: false)
             Directory.Delete(plugins, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task Check_RuleUsingAnUnconfiguredPlugin_IsWarnedAboutWithWhatToSet()
+    {
+        File.WriteAllText(Path.Combine(RulesDirectory, "note.csx"), """
+            public class NoteOnClose : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => ctx.Enqueue("freescout", new { operation = "note", conversationId = change.ConversationId, text = "closed" }));
+                }
+            }
+            """);
+        var plugins = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"fsr-plugins-{Guid.NewGuid():N}")).FullName;
+        try
+        {
+            var secretOnly = SampleRule.Environment.Where(v => v.Key.StartsWith("Secrets__", StringComparison.Ordinal)).ToDictionary();
+            var unconfigured = await CliProcess.RunWithEnvironmentAsync(secretOnly, null, "check", "--rules", RulesDirectory, "--plugins", plugins);
+            var configured = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "check", "--rules", RulesDirectory, "--plugins", plugins);
+
+            Assert.Equal(0, unconfigured.ExitCode);
+            var warning = Assert.Single(unconfigured.ErrorLines, l => l.Contains("FSR0008", StringComparison.Ordinal));
+            Assert.Contains("note.csx(7,", warning, StringComparison.Ordinal);
+            Assert.Contains("warning FSR0008: The plugin of the action 'freescout' is not ready: FREESCOUTRULES_FREESCOUT_URL is not set", warning, StringComparison.Ordinal);
+            Assert.Contains("FREESCOUTRULES_FREESCOUT_API_KEY is not set", warning, StringComparison.Ordinal);
+            Assert.DoesNotContain(configured.ErrorLines, l => l.Contains("FSR0008", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(plugins, recursive: true);
+        }
+    }
 }

@@ -72,4 +72,30 @@ public sealed class ConfigurationTests
         Assert.Equal("Healthy", await server.Client.GetStringAsync("/readyz"));
         Assert.Contains("freescout_rules", await server.Client.GetStringAsync("/metrics"), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("FREESCOUTRULES_ADMIN_TOKEN", "short", "configuration: Admin:Token: the admin token must be at least 16 characters long")]
+    [InlineData("Dispatch__Workers", "many", "configuration: Failed to convert configuration value")]
+    [InlineData("Secrets__bad-name", "x", "configuration: Secrets:")]
+    public async Task Serve_BadSetting_PrintsOneClearLine_NoStackTrace_AndExits2(string variable, string value, string expected)
+    {
+        var data = Path.Combine(Path.GetTempPath(), $"fsr-config-{Guid.NewGuid():N}");
+        try
+        {
+            var result = await CliProcess.RunWithEnvironmentAsync(
+                new Dictionary<string, string> { ["FREESCOUTRULES_WEBHOOK_SECRET"] = "a-secret", [variable] = value },
+                null, "serve", "--urls", "http://127.0.0.1:0", "--data-dir", data, "--rules", Path.Combine(AppContext.BaseDirectory, "rules"));
+
+            Assert.Equal(2, result.ExitCode);
+            Assert.StartsWith(expected, result.ErrorLines[0], StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", result.Output + result.Error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
 }
