@@ -15,6 +15,13 @@ internal static class CommonOptions
         AllowMultipleArgumentsPerToken = false,
     };
 
+    /// <summary><c>--events FILE</c>, required: recorded deliveries, JSON Lines.</summary>
+    public static Option<FileInfo> Events() => new("--events")
+    {
+        Description = "JSON Lines of deliveries, one a line: {\"event\": \"<X-FreeScout-Event>\", \"body\": <webhook body>}; - reads standard input.",
+        Required = true,
+    };
+
     /// <summary><c>--rules DIR</c>: the rules folder (<c>Rules:Directory</c>, default <c>./rules</c>).</summary>
     public static Option<DirectoryInfo> RulesFolder() => new("--rules")
     {

@@ -17,11 +17,7 @@ internal static class SendCommand
 {
     public static Command Create()
     {
-        var events = new Option<FileInfo>("--events")
-        {
-            Description = "JSON Lines of deliveries, one a line: {\"event\": \"<X-FreeScout-Event>\", \"body\": <webhook body>}; - reads standard input.",
-            Required = true,
-        };
+        var events = CommonOptions.Events();
         var url = new Option<string>("--url")
         {
             Description = "The webhook endpoint or the server, e.g. http://127.0.0.1:5080 (default: the server's urls setting, else http://localhost:5000; /webhooks/freescout is added to a bare address).",

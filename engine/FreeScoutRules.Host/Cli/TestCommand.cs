@@ -18,11 +18,7 @@ internal static class TestCommand
     public static Command Create()
     {
         var rules = CommonOptions.RulesFolder();
-        var events = new Option<FileInfo>("--events")
-        {
-            Description = "JSON Lines of deliveries, one a line: {\"event\": \"<X-FreeScout-Event>\", \"body\": <webhook body>}; - reads standard input.",
-            Required = true,
-        };
+        var events = CommonOptions.Events();
         var json = new Option<bool>("--json")
         {
             Description = "Print one JSON object a line (statusChanged, action) instead of text for people.",
