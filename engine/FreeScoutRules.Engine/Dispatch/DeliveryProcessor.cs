@@ -107,6 +107,12 @@ internal sealed partial class DeliveryProcessor(
         var record = result.ToRecord(pipeline.Settings.BotUserId);
         var next = result.NextState;
         var changes = result.StatusChanges;
+        if (queued.Previous is { } earlier && (earlier.RuleFailures is { Count: > 0 } || earlier.EarlierRuleFailures is { Count: > 0 }))
+        {
+            // A re-run keeps the record of what failed before it, for people asking what happened.
+            record = record with { EarlierRuleFailures = [.. earlier.EarlierRuleFailures ?? [], .. earlier.RuleFailures ?? []] };
+        }
+
         if (queued.RerunRules is not null && queued.Previous is { } previous)
         {
             // A re-run of a done delivery: its status changes and state were committed the first time;

@@ -51,15 +51,15 @@ internal sealed class Reruns(IInbox inbox, IDeliveryHistory history, Dispatcher 
         return (RerunOutcome.Requeued, "requeued");
     }
 
-    /// <summary>Re-runs every parked delivery, oldest first; returns how many were put back in line.</summary>
-    public Task<int> RerunParkedAsync(CancellationToken cancellationToken) =>
+    /// <summary>Re-runs every parked delivery, oldest first; returns how many were put back in line, and those that could not be, with why.</summary>
+    public Task<(int Requeued, IReadOnlyList<(long Id, string Reason)> Skipped)> RerunParkedAsync(CancellationToken cancellationToken) =>
         RerunAllAsync(new DeliveryFilter(Outcome: DeliveryOutcome.Parked, PageSize: 500), cancellationToken);
 
-    /// <summary>Re-runs every done delivery on which a rule failed, oldest first; returns how many were put back in line.</summary>
-    public Task<int> RerunRuleFailedAsync(CancellationToken cancellationToken) =>
+    /// <summary>Re-runs every done delivery on which a rule failed, oldest first; returns how many were put back in line, and those that could not be, with why.</summary>
+    public Task<(int Requeued, IReadOnlyList<(long Id, string Reason)> Skipped)> RerunRuleFailedAsync(CancellationToken cancellationToken) =>
         RerunAllAsync(new DeliveryFilter(Outcome: DeliveryOutcome.Done, PageSize: 500, RuleFailed: true), cancellationToken);
 
-    private async Task<int> RerunAllAsync(DeliveryFilter filter, CancellationToken cancellationToken)
+    private async Task<(int Requeued, IReadOnlyList<(long Id, string Reason)> Skipped)> RerunAllAsync(DeliveryFilter filter, CancellationToken cancellationToken)
     {
         // The ids first, then the re-runs: a re-run that fails again must not be picked up again.
         var ids = new List<long>();
@@ -74,14 +74,20 @@ internal sealed class Reruns(IInbox inbox, IDeliveryHistory history, Dispatcher 
         }
 
         var count = 0;
+        var skipped = new List<(long, string)>();
         foreach (var id in ids.Order())
         {
-            if ((await RerunAsync(id, cancellationToken)).Outcome == RerunOutcome.Requeued)
+            var (outcome, reason) = await RerunAsync(id, cancellationToken);
+            if (outcome == RerunOutcome.Requeued)
             {
                 count++;
             }
+            else
+            {
+                skipped.Add((id, reason));
+            }
         }
 
-        return count;
+        return (count, skipped);
     }
 }

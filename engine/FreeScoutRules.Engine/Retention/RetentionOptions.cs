@@ -2,8 +2,8 @@ namespace FreeScoutRules.Engine.Retention;
 
 /// <summary>
 /// How long stored data is kept, so that the database stops growing under steady load. Pruning runs in
-/// the background in small batches through the single writer. Pending and parked deliveries, and the
-/// deliveries of intents still pending, are never pruned.
+/// the background in small batches through the single writer. Pending and parked deliveries, those with a
+/// pending or dead intent, and the bodies of those a rule failed on (a re-run needs them) are never pruned.
 /// </summary>
 internal sealed class RetentionOptions
 {

@@ -16,7 +16,8 @@ internal sealed record DeliveryResult(
     IReadOnlyList<string>? SuppressedIntents = null,
     IReadOnlyList<RuleFailureRecord>? RuleFailures = null,
     IReadOnlyList<string>? Facts = null,
-    PriorRecord? Prior = null)
+    PriorRecord? Prior = null,
+    IReadOnlyList<RuleFailureRecord>? EarlierRuleFailures = null)
 {
     public string ToJson() => JsonSerializer.Serialize(this, StorageJsonContext.Default.DeliveryResult);
 

@@ -10,7 +10,11 @@ internal sealed record DueIntent(
 /// <summary>An intent with its attempts, as the admin API shows it.</summary>
 internal sealed record IntentRecord(
     long Id, long DeliveryId, int ConversationId, string Rule, string Action, string Arguments, string State, int Attempts,
-    DateTimeOffset CreatedAt, DateTimeOffset? NextAttemptAt, DateTimeOffset? CompletedAt, string? LastError, IReadOnlyList<AttemptRecord> AttemptLog);
+    DateTimeOffset CreatedAt, DateTimeOffset? NextAttemptAt, DateTimeOffset? CompletedAt, string? LastError, IReadOnlyList<AttemptRecord> AttemptLog)
+{
+    /// <summary>For a pending intent held back to keep its conversation's order: the earlier pending intent it waits for.</summary>
+    public long? WaitingFor { get; init; }
+}
 
 /// <summary>One attempt of an intent.</summary>
 internal sealed record AttemptRecord(int Attempt, DateTimeOffset StartedAt, double DurationMs, string Outcome, string? Error);

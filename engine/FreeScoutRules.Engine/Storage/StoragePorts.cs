@@ -70,7 +70,7 @@ internal interface IOutbox
     Task RecordAttemptAsync(AttemptCommit attempt, CancellationToken cancellationToken);
 
     /// <summary>Puts a dead intent back in line with fresh attempts. False when it is not dead.</summary>
-    Task<bool> RetryDeadAsync(long intentId, CancellationToken cancellationToken);
+    Task<bool> RetryDeadAsync(long intentId, DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>Intents pending and dead, and when the oldest pending one was queued.</summary>
     Task<OutboxStats> StatsAsync(CancellationToken cancellationToken);
@@ -88,7 +88,8 @@ internal interface IRetentionStore
 
     /// <summary>
     /// Deletes up to <paramref name="batch"/> processed deliveries received before <paramref name="before"/>
-    /// whose intents are all done or dead, with their bodies, status changes, intents and attempts.
+    /// whose intents are all done (a dead letter keeps its delivery until it is retried), with their bodies,
+    /// status changes, intents and attempts. The newest delivery and intent are never deleted, so ids are never reused.
     /// </summary>
     Task<int> PruneRecordsAsync(DateTimeOffset before, int batch, CancellationToken cancellationToken);
 }

@@ -74,6 +74,7 @@ internal sealed class EngineMetrics
             _refused.Add(0, new KeyValuePair<string, object?>("reason", reason));
         }
 
+        _duplicates.Add(0);
         _reloads.Add(0, new KeyValuePair<string, object?>("outcome", "loaded"));
         _reloads.Add(0, new KeyValuePair<string, object?>("outcome", "failed"));
         _storageFailures.Add(0, new KeyValuePair<string, object?>("where", "dispatch"));

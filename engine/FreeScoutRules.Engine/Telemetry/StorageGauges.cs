@@ -21,8 +21,8 @@ internal sealed partial class StorageGauges(IOutbox outbox, IDeliveryHistory his
         metrics.ObserveGauge("freescout_rules.deliveries.parked", "Deliveries parked (their status rules failed every attempt): re-run them once fixed.", () => Volatile.Read(ref _last).Parked);
         metrics.ObserveGauge("freescout_rules.actions.pending", "Action intents waiting for their next attempt.", () => Volatile.Read(ref _last).Pending);
         metrics.ObserveGauge("freescout_rules.actions.dead", "Action intents dead-lettered: failed permanently or ran out of attempts.", () => Volatile.Read(ref _last).Dead);
-        metrics.ObserveGauge("freescout_rules.actions.oldest_pending_age", "Seconds since the oldest pending action intent was queued (0 when none).", () =>
-            Volatile.Read(ref _last).OldestPending is { } oldest ? Math.Max(0, (long)(time.GetUtcNow() - oldest).TotalSeconds) : 0);
+        metrics.ObserveGauge("freescout_rules.actions.oldest_pending_age", "Seconds the oldest pending action intent has waited since it was queued or last retried by hand (0 when none).", () =>
+            Volatile.Read(ref _last).OldestPending is { } oldest ? Math.Max(0, (long)(time.GetUtcNow() - oldest).TotalSeconds) : 0, "s");
     }
 
     /// <summary>Samples storage now and every <see cref="Interval"/> until cancelled.</summary>

@@ -50,7 +50,7 @@ internal static class ActionsCommand
         }
 
         var loop = database.RunAsync(cancellationToken);
-        var retried = await database.RetryDeadAsync(id, cancellationToken);
+        var retried = await database.RetryDeadAsync(id, TimeProvider.System.GetUtcNow(), cancellationToken);
         database.Complete();
         await loop;
         if (!retried)

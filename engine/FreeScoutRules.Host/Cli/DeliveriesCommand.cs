@@ -64,6 +64,17 @@ internal static class DeliveriesCommand
             if (response.IsSuccessStatusCode)
             {
                 await output.WriteLineAsync(body);
+                using var answer = System.Text.Json.JsonDocument.Parse(body);
+                if (answer.RootElement.TryGetProperty("skipped", out var skipped) && skipped.GetArrayLength() > 0)
+                {
+                    foreach (var item in skipped.EnumerateArray())
+                    {
+                        await error.WriteLineAsync($"delivery {item.GetProperty("id").GetInt64()} not re-run: {item.GetProperty("reason").GetString()}");
+                    }
+
+                    return ExitCodes.BadInput;
+                }
+
                 return ExitCodes.Ok;
             }
 

@@ -88,7 +88,7 @@ internal static class TestCommand
 
         using (reader)
         {
-            var report = json ? (TestReport)new JsonTestReport(output) : new TextTestReport(output);
+            var report = json ? (TestReport)new JsonTestReport(output, pipeline.Settings.BotUserId) : new TextTestReport(output);
             var evaluator = new OfflineEvaluator(generation, pipeline);
             var parser = new DeliveryParser(parserOptions);
             var counts = new TestCounts();

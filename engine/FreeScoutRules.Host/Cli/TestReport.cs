@@ -84,14 +84,14 @@ internal sealed class TextTestReport(TextWriter output) : TestReport(output)
 
 /// <summary>
 /// One JSON object a line, for scripts:
-/// <c>{"kind":"statusChanged","line":6,"conversationId":1187,"from":"active","to":"closed","via":"convo.status"}</c>
+/// <c>{"kind":"statusChanged","line":6,"conversationId":1187,"from":"active","to":"closed","via":"convo.status","by":{"kind":"user","id":2}}</c>
 /// and <c>{"kind":"action","line":6,"rule":"…","action":"…","conversationId":1187,"arguments":{…}}</c>; a rule that threw prints
 /// <c>{"kind":"ruleFailed","line":6,"rule":"…","location":"file(line,col)","where":"…","message":"…"}</c>, an intent
 /// not queued <c>{"kind":"actionSuppressed","line":6,"rule":"…","action":"…","conversationId":1187,"reason":"…"}</c>.
 /// Errors go to standard error as text. Nothing prints for a delivery whose built-in status rules failed
 /// but its <c>ruleFailed</c> lines: nothing of it counts.
 /// </summary>
-internal sealed class JsonTestReport(TextWriter output) : TestReport(output)
+internal sealed class JsonTestReport(TextWriter output, int? botUserId = null) : TestReport(output)
 {
     public override async Task EvaluatedAsync(int lineNumber, Delivery delivery, EvaluationResult evaluation)
     {
@@ -124,6 +124,17 @@ internal sealed class JsonTestReport(TextWriter output) : TestReport(output)
                 w.WriteString("from", change.From);
                 w.WriteString("to", change.To);
                 w.WriteString("via", change.Via);
+                if (Engine.Storage.ActorRecord.Of(change.By, botUserId) is { } by)
+                {
+                    w.WriteStartObject("by");
+                    w.WriteString("kind", by.Kind);
+                    w.WriteNumber("id", by.Id);
+                    w.WriteEndObject();
+                }
+                else
+                {
+                    w.WriteNull("by");
+                }
             }));
         }
 
@@ -162,7 +173,7 @@ internal sealed class JsonTestReport(TextWriter output) : TestReport(output)
     private static string Line(Action<Utf8JsonWriter> write)
     {
         using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             writer.WriteStartObject();
             write(writer);

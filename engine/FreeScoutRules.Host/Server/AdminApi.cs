@@ -15,7 +15,7 @@ namespace FreeScoutRules.Host.Server;
 /// what processing them produced, filtered and paged, and re-runs of parked deliveries and of done ones
 /// on which a rule failed.
 /// </summary>
-internal static class AdminApi
+internal static partial class AdminApi
 {
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder endpoints)
     {
@@ -23,12 +23,17 @@ internal static class AdminApi
         api.MapGet("/deliveries", ListAsync);
         api.MapGet("/deliveries/{id:long}", GetAsync);
         api.MapPost("/deliveries/{id:long}/rerun", RerunAsync);
-        api.MapPost("/deliveries/rerun", async (Reruns reruns, string? outcome, bool? ruleFailed, CancellationToken ct) => (outcome, ruleFailed) switch
+        api.MapPost("/deliveries/rerun", async (Reruns reruns, ILoggerFactory loggers, string? outcome, bool? ruleFailed, CancellationToken ct) =>
         {
-            (DeliveryOutcome.Parked, null) => Results.Accepted("/api/deliveries?outcome=pending", new { requeued = await reruns.RerunParkedAsync(ct) }),
-            (null, true) => Results.Accepted("/api/deliveries?outcome=pending", new { requeued = await reruns.RerunRuleFailedAsync(ct) }),
-            _ => WebhookEndpoint.Problem(StatusCodes.Status400BadRequest, "Bad filter",
-                "Re-run every parked delivery (?outcome=parked) or every done one on which a rule failed (?ruleFailed=true)."),
+            if ((outcome, ruleFailed) is not ((DeliveryOutcome.Parked, null) or (null, true)))
+            {
+                return WebhookEndpoint.Problem(StatusCodes.Status400BadRequest, "Bad filter",
+                    "Re-run every parked delivery (?outcome=parked) or every done one on which a rule failed (?ruleFailed=true).");
+            }
+
+            var (requeued, skipped) = outcome is null ? await reruns.RerunRuleFailedAsync(ct) : await reruns.RerunParkedAsync(ct);
+            LogRerun(loggers.CreateLogger("FreeScoutRules.Admin"), outcome is null ? "every delivery a rule failed on" : "every parked delivery", requeued);
+            return Results.Accepted("/api/deliveries?outcome=pending", new { requeued, skipped = skipped.Select(s => new { id = s.Id, reason = s.Reason }) });
         });
         api.MapGet("/status", StatusAsync);
         api.MapGet("/rules", Rules);
@@ -39,15 +44,21 @@ internal static class AdminApi
             problems = plugins.Current.Problems.Select(p => new { path = p.Path, reason = p.Reason }),
         }));
         api.MapGet("/deliveries/{id:long}/actions", async (IOutbox outbox, long id, CancellationToken ct) =>
-            Results.Ok(await outbox.ListAsync(id, null, 500, ct)));
+            Results.Ok((await outbox.ListAsync(id, null, 500, ct)).Select(IntentView.From)));
         api.MapGet("/actions", async (IOutbox outbox, string? state, int? limit, CancellationToken ct) =>
             state is not null && state is not (IntentState.Pending or IntentState.Done or IntentState.Dead)
                 ? WebhookEndpoint.Problem(StatusCodes.Status400BadRequest, "Bad filter", "state must be pending, done or dead.")
-                : Results.Ok(await outbox.ListAsync(null, state, Math.Clamp(limit ?? 100, 1, 1000), ct)));
-        api.MapPost("/actions/{id:long}/retry", async (IOutbox outbox, long id, CancellationToken ct) =>
-            await outbox.RetryDeadAsync(id, ct)
-                ? Results.Accepted($"/api/actions?state=pending", new { intentId = id, status = "requeued" })
-                : WebhookEndpoint.Problem(StatusCodes.Status409Conflict, "Not dead", $"Action intent {id} does not exist or is not dead; only dead intents are retried."));
+                : Results.Ok((await outbox.ListAsync(null, state, Math.Clamp(limit ?? 100, 1, 1000), ct)).Select(IntentView.From)));
+        api.MapPost("/actions/{id:long}/retry", async (IOutbox outbox, TimeProvider time, ILoggerFactory loggers, long id, CancellationToken ct) =>
+        {
+            if (!await outbox.RetryDeadAsync(id, time.GetUtcNow(), ct))
+            {
+                return WebhookEndpoint.Problem(StatusCodes.Status409Conflict, "Not dead", $"Action intent {id} does not exist or is not dead; only dead intents are retried.");
+            }
+
+            LogRetried(loggers.CreateLogger("FreeScoutRules.Admin"), id);
+            return Results.Accepted($"/api/actions?state=pending", new { intentId = id, status = "requeued" });
+        });
         return endpoints;
     }
 
@@ -94,9 +105,14 @@ internal static class AdminApi
             ? Results.Ok(DeliveryView.From(record))
             : WebhookEndpoint.Problem(StatusCodes.Status404NotFound, "Not found", $"No delivery {id}.");
 
-    private static async Task<IResult> RerunAsync(Reruns reruns, long id, CancellationToken cancellationToken)
+    private static async Task<IResult> RerunAsync(Reruns reruns, ILoggerFactory loggers, long id, CancellationToken cancellationToken)
     {
         var (outcome, reason) = await reruns.RerunAsync(id, cancellationToken);
+        if (outcome == RerunOutcome.Requeued)
+        {
+            LogRerun(loggers.CreateLogger("FreeScoutRules.Admin"), $"delivery {id}", 1);
+        }
+
         return outcome switch
         {
             RerunOutcome.Requeued => Results.Accepted($"/api/deliveries/{id}", new WebhookEndpoint.WebhookAnswer(id, "requeued")),
@@ -149,6 +165,26 @@ internal static class AdminApi
             new(d.File, d.Line, d.Column, d.Id, d.IsError ? "error" : "warning", d.Message, d.ToString());
     }
 
+    [LoggerMessage(EventId = 8001, Level = LogLevel.Information, Message = "Action intent {IntentId} was put back in line by hand (admin API); it runs after any earlier pending intent of its conversation and action")]
+    private static partial void LogRetried(ILogger logger, long intentId);
+
+    [LoggerMessage(EventId = 8002, Level = LogLevel.Information, Message = "Re-run asked through the admin API: {What}: {Requeued} put back in line")]
+    private static partial void LogRerun(ILogger logger, string what, int requeued);
+
+    /// <summary>An action intent as the admin API shows it: its arguments as JSON (secrets as their references).</summary>
+    internal sealed record IntentView(
+        long Id, long DeliveryId, int ConversationId, string Rule, string Action, System.Text.Json.JsonElement Arguments, string State, int Attempts,
+        DateTimeOffset CreatedAt, DateTimeOffset? NextAttemptAt, DateTimeOffset? CompletedAt, string? LastError, long? WaitingFor,
+        IReadOnlyList<AttemptRecord> AttemptLog)
+    {
+        public static IntentView From(IntentRecord i)
+        {
+            using var arguments = System.Text.Json.JsonDocument.Parse(i.Arguments);
+            return new(i.Id, i.DeliveryId, i.ConversationId, i.Rule, i.Action, arguments.RootElement.Clone(), i.State, i.Attempts,
+                i.CreatedAt, i.NextAttemptAt, i.CompletedAt, i.LastError, i.WaitingFor, i.AttemptLog);
+        }
+    }
+
     internal sealed record DeliveryPage(int Page, int PageSize, IReadOnlyList<DeliveryView> Items);
 
     /// <summary>A delivery as the admin API shows it.</summary>
@@ -156,10 +192,10 @@ internal static class AdminApi
         long Id, string Event, int? ConversationId, long? Sequence, DateTimeOffset ReceivedAt, string Outcome, int Attempts,
         string? Error, DateTimeOffset? ProcessedAt, bool? Stale, string? RulesGeneration,
         IReadOnlyList<StatusChangeRecord> StatusChanges, IReadOnlyList<string> RulesFired, IReadOnlyList<ActionIntentRecord> ActionIntents,
-        IReadOnlyList<string> SuppressedIntents, IReadOnlyList<RuleFailureRecord> RuleFailures)
+        IReadOnlyList<string> SuppressedIntents, IReadOnlyList<RuleFailureRecord> RuleFailures, IReadOnlyList<RuleFailureRecord> EarlierRuleFailures)
     {
         public static DeliveryView From(DeliveryRecord r) => new(
             r.Id, r.Event, r.ConversationId, r.Sequence, r.ReceivedAt, r.Outcome, r.Attempts, r.Error, r.ProcessedAt, r.Result?.Stale, r.RulesGeneration,
-            r.Result?.StatusChanges ?? [], r.Result?.RulesFired ?? [], r.Result?.ActionIntents ?? [], r.Result?.SuppressedIntents ?? [], r.Result?.RuleFailures ?? []);
+            r.Result?.StatusChanges ?? [], r.Result?.RulesFired ?? [], r.Result?.ActionIntents ?? [], r.Result?.SuppressedIntents ?? [], r.Result?.RuleFailures ?? [], r.Result?.EarlierRuleFailures ?? []);
     }
 }

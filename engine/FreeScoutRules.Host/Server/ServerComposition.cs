@@ -98,7 +98,13 @@ internal static class ServerComposition
         var resilience = configuration.GetSection("Actions:Resilience");
         services.ConfigureHttpClientDefaults(http =>
         {
-            var pipeline = http.AddStandardResilienceHandler();
+            // The action runner retries an attempt with its own backoff for up to a day; inside one attempt
+            // the pipeline retries once, soon, so that a blip costs seconds and an attempt stays one or two requests.
+            var pipeline = http.AddStandardResilienceHandler(options =>
+            {
+                options.Retry.MaxRetryAttempts = 1;
+                options.Retry.Delay = TimeSpan.FromMilliseconds(200);
+            });
             if (resilience.Exists())
             {
                 pipeline.Configure(resilience);

@@ -122,8 +122,8 @@ internal sealed class RetentionOptionsValidator : AbstractValidator<RetentionOpt
     {
         RuleFor(o => o.Bodies).GreaterThanOrEqualTo(TimeSpan.Zero).WithMessage("must be 0 (keep forever) or more (got {PropertyValue}).");
         RuleFor(o => o.Records).GreaterThanOrEqualTo(TimeSpan.Zero).WithMessage("must be 0 (keep forever) or more (got {PropertyValue}).");
-        RuleFor(o => o.Records).GreaterThanOrEqualTo(o => o.Bodies).When(o => o.Records > TimeSpan.Zero)
-            .WithMessage(o => $"must not be shorter than Retention:Bodies ({o.Bodies}): a record outlives its body (got {o.Records}).");
+        RuleFor(o => o.Bodies).LessThanOrEqualTo(o => o.Records).When(o => o.Records > TimeSpan.Zero)
+            .WithMessage(o => $"must not be longer than Retention:Records ({o.Records}), which deletes a delivery with its body (got {o.Bodies}); raise Retention:Records too, or set it to 00:00:00 to keep records forever.");
         RuleFor(o => o.Interval).InclusiveBetween(TimeSpan.FromMilliseconds(100), TimeSpan.FromDays(1)).WithMessage("must be between 100 ms and 1 day (got {PropertyValue}).");
         RuleFor(o => o.BatchSize).InclusiveBetween(1, 10_000).WithMessage("must be between 1 and 10000 (got {PropertyValue}).");
         RuleFor(o => o.BatchPause).InclusiveBetween(TimeSpan.Zero, TimeSpan.FromMinutes(1)).WithMessage("must be between 0 and 1 minute (got {PropertyValue}).");

@@ -97,6 +97,7 @@ public sealed class PrunerTests : IAsyncLifetime
     {
         await CommitAsync(await StoreAsync(5, "first", Start), 5);
         await CommitAsync(await StoreAsync(5, "second", Start), 5);
+        await CommitAsync(await StoreAsync(6, "newer, of another conversation", Start.AddDays(190)), 6);
         _time.SetUtcNow(Start.AddDays(200));
         Assert.Equal(2, (await Pruner(TimeSpan.FromDays(30), TimeSpan.FromDays(180)).PruneOnceAsync(default)).Records);
         Assert.Empty(await _storage.LoadHistoryAsync(5, default));
@@ -108,6 +109,34 @@ public sealed class PrunerTests : IAsyncLifetime
         var next = await StoreAsync(5, "after retention and a restart", Start.AddDays(200));
 
         Assert.Equal(3, next.Sequence);
+    }
+
+    [Fact]
+    public async Task DeadLettersAndTheBodiesOfFailedRulesWait_AndTheNewestIdsAreNeverFreed()
+    {
+        var dead = await StoreAsync(1, "its intent died", Start);
+        await CommitAsync(dead, 1, new ActionIntent("r", "http", 1, "{}"));
+        var intent = (await _storage.DueAsync(Start.AddDays(1), 10, new HashSet<long>(), new HashSet<string>(), default)).Single();
+        await _storage.RecordAttemptAsync(new AttemptCommit(intent.Id, 1, Start, TimeSpan.Zero, AttemptOutcome.Failed, "400", IntentState.Dead, null), default);
+        var failed = await StoreAsync(2, "a rule failed on it", Start);
+        await _storage.CommitEvaluationAsync(
+            new EvaluationCommit(failed.DeliveryId, 2, failed.Sequence!.Value, Start, "g", null, [], [],
+                new DeliveryResult([], [], [], false, RuleFailures: [new RuleFailureRecord("r", "x.csx(1,1)", "condition", "boom", false)])),
+            default);
+        var newest = await StoreAsync(3, "the newest", Start);
+        await CommitAsync(newest, 3);
+
+        _time.SetUtcNow(Start.AddDays(31));
+        var bodies = (await Pruner(TimeSpan.FromDays(30), TimeSpan.FromDays(180)).PruneOnceAsync(default)).Bodies;
+        _time.SetUtcNow(Start.AddDays(181));
+        var records = (await Pruner(TimeSpan.FromDays(30), TimeSpan.FromDays(180)).PruneOnceAsync(default)).Records;
+
+        Assert.Equal(1, bodies); // only the newest one's: the dead letter's and the failed one's wait
+        Assert.Equal(1, records); // only the failed one's record: the dead letter waits, the newest row keeps its id taken
+        var left = (await _storage.LoadHistoryAsync(null, default)).ToDictionary(d => d.Id);
+        Assert.Equal([dead.DeliveryId, newest.DeliveryId], left.Keys.Order());
+        Assert.NotNull(left[dead.DeliveryId].Body);
+        Assert.Equal(1, (await _storage.StatsAsync(default)).Dead);
     }
 
     [Fact]

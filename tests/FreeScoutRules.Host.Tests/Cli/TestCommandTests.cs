@@ -22,10 +22,10 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         Assert.Equal(0, result.ExitCode);
         Assert.Equal(
             [
-                """{"kind":"statusChanged","line":2,"conversationId":1187,"from":"active","to":"pending","via":"convo.agent.reply.created"}""",
-                """{"kind":"statusChanged","line":3,"conversationId":1187,"from":"pending","to":"closed","via":"convo.agent.reply.created"}""",
+                """{"kind":"statusChanged","line":2,"conversationId":1187,"from":"active","to":"pending","via":"convo.agent.reply.created","by":{"kind":"user","id":2}}""",
+                """{"kind":"statusChanged","line":3,"conversationId":1187,"from":"pending","to":"closed","via":"convo.agent.reply.created","by":{"kind":"user","id":2}}""",
                 """{"kind":"action","line":3,"rule":"notify-support-on-close","action":"http","conversationId":1187,"arguments":{"url":"https://hooks.example.com/support","headers":{"Authorization":"Bearer secret://support_hook_token"},"body":{"text":"Conversation #1187 \"Invoice #4521 – wrong amount\" was closed (was pending)."}}}""",
-                """{"kind":"statusChanged","line":6,"conversationId":1187,"from":"closed","to":"active","via":"convo.customer.reply.created"}""",
+                """{"kind":"statusChanged","line":6,"conversationId":1187,"from":"closed","to":"active","via":"convo.customer.reply.created","by":{"kind":"customer","id":27}}""",
             ],
             result.OutputLines);
         Assert.Equal("", result.Error);
@@ -58,7 +58,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         Assert.Equal(2, failures.Count);
         Assert.All(failures, l => Assert.Contains("bad.csx(1,14)", l, StringComparison.Ordinal));
         Assert.All(failures, l => Assert.Contains("FormatException", l, StringComparison.Ordinal));
-        Assert.Contains("""{"kind":"statusChanged","line":2,"conversationId":1187,"from":"active","to":"closed","via":"convo.status"}""", json.OutputLines);
+        Assert.Contains("""{"kind":"statusChanged","line":2,"conversationId":1187,"from":"active","to":"closed","via":"convo.status","by":{"kind":"user","id":2}}""", json.OutputLines);
         Assert.Contains(json.OutputLines, l => l.StartsWith("""{"kind":"action","line":2,"rule":"notify-support-on-close","action":"http","conversationId":1187,"arguments":{"url":""", StringComparison.Ordinal));
         Assert.Equal("", json.Error); // reported once, with its delivery
         Assert.Contains(text.OutputLines, l => l.StartsWith("line 1: convo.created", StringComparison.Ordinal) && l.Contains("rule ParsesTheSubject FAILED", StringComparison.Ordinal));
@@ -105,7 +105,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--json");
 
         Assert.Equal(
-            """{"kind":"statusChanged","line":1,"conversationId":1187,"from":null,"to":"closed","via":"convo.status"}""",
+            """{"kind":"statusChanged","line":1,"conversationId":1187,"from":null,"to":"closed","via":"convo.status","by":{"kind":"user","id":2}}""",
             result.OutputLines[0]);
     }
 

@@ -144,6 +144,15 @@ public sealed class ActionRunnerTests : IAsyncLifetime
             samplePlugin: true);
 
         await server.PostFixtureAsync("convo.status.closed");
+        await Eventually.UntilAsync("the second intent to show it waits for the first", async () =>
+        {
+            var pending = (await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=pending")).EnumerateArray().ToList();
+            var second = pending.FirstOrDefault(i => i.GetProperty("arguments").GetProperty("url").GetString()!.EndsWith("/second", StringComparison.Ordinal));
+            var first = pending.FirstOrDefault(i => i.GetProperty("arguments").GetProperty("url").GetString()!.EndsWith("/first", StringComparison.Ordinal));
+            return (second.ValueKind == JsonValueKind.Object && first.ValueKind == JsonValueKind.Object
+                && second.GetProperty("waitingFor") is { ValueKind: JsonValueKind.Number } waiting
+                && waiting.GetInt64() == first.GetProperty("id").GetInt64(), $"pending: {pending.Count}");
+        });
         await Eventually.UntilAsync("both intents to be done", async () =>
         {
             var done = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=done");
@@ -151,7 +160,7 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         });
 
         Assert.Equal(["/first", "/first", "/first", "/first", "/first", "/second"], _receiver.Requests.Select(r => r.Path));
-        var first = (await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=done")).EnumerateArray().Single(i => i.GetProperty("arguments").GetString()!.Contains("/first", StringComparison.Ordinal));
+        var first = (await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions?state=done")).EnumerateArray().Single(i => i.GetProperty("arguments").GetProperty("url").GetString()!.EndsWith("/first", StringComparison.Ordinal));
         Assert.Equal(["retryable", "retryable", "done"], first.GetProperty("attemptLog").EnumerateArray().Select(a => a.GetProperty("outcome").GetString()));
     }
 

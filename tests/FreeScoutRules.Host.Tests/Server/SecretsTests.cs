@@ -58,8 +58,8 @@ public sealed class SecretsTests : IAsyncLifetime
         var call = Assert.Single(_receiver.Calls, c => c.Path == "/hook");
         Assert.Equal($"Bearer {HeaderValue}", call.Headers["Authorization"]);
         Assert.Contains(_receiver.Calls, c => c.Path == $"/refused/{PathValue}");
-        var byUrl = intents.EnumerateArray().ToDictionary(i => JsonDocument.Parse(i.GetProperty("arguments").GetString()!).RootElement.GetProperty("url").GetString()!);
-        Assert.Contains("Bearer secret://hook_token", byUrl[$"{_receiver.Address}hook"].GetProperty("arguments").GetString(), StringComparison.Ordinal);
+        var byUrl = intents.EnumerateArray().ToDictionary(i => i.GetProperty("arguments").GetProperty("url").GetString()!);
+        Assert.Equal("Bearer secret://hook_token", byUrl[$"{_receiver.Address}hook"].GetProperty("arguments").GetProperty("headers").GetProperty("Authorization").GetString());
         var refused = byUrl[$"{_receiver.Address}refused/secret://path_token"];
         Assert.Equal("dead", refused.GetProperty("state").GetString());
         Assert.Contains("refused/secret://path_token answered 400", refused.GetProperty("lastError").GetString(), StringComparison.Ordinal);

@@ -156,7 +156,7 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         command.CommandText = $"""
             SELECT d.id, d.received_at FROM deliveries d
             WHERE (d.received_at > $from OR (d.received_at = $from AND d.id > $fromId)) AND d.received_at < $before AND d.outcome IN ('{DeliveryOutcome.Done}', '{DeliveryOutcome.Skipped}')
-              {(withoutPendingIntents ? $"AND NOT EXISTS (SELECT 1 FROM action_intents i WHERE i.delivery_id = d.id AND i.state = '{IntentState.Pending}')" : "")}
+              {(withoutPendingIntents ? $"AND NOT EXISTS (SELECT 1 FROM action_intents i WHERE i.delivery_id = d.id AND i.state <> '{IntentState.Done}')" : "")}
             ORDER BY d.received_at, d.id LIMIT $limit
             """;
         command.Parameters.AddWithValue("$from", (after?.ReceivedAt ?? DateTimeOffset.UnixEpoch).ToUnixTimeMilliseconds());

@@ -101,6 +101,7 @@ internal static class Migrations
         """
         -- Attempts keep counting across manual retries; the attempt limit counts from the last retry.
         ALTER TABLE action_intents ADD COLUMN retry_base INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE action_intents ADD COLUMN retried_at INTEGER;
         -- Order per conversation and action: is an earlier intent still pending?
         CREATE INDEX ix_action_intents_pending_order ON action_intents (conversation_id, action, id) WHERE state = 'pending';
         """,

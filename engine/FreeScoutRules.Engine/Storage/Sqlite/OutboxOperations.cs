@@ -39,10 +39,10 @@ internal sealed class RecordAttemptOperation(AttemptCommit attempt) : WriteOpera
 }
 
 /// <summary>Puts a dead intent back in line with fresh attempts (manual retry). False when it is not dead.</summary>
-internal sealed class RetryDeadIntentOperation(long intentId) : WriteOperation<bool>
+internal sealed class RetryDeadIntentOperation(long intentId, DateTimeOffset now) : WriteOperation<bool>
 {
     private const string Revive = $"""
-            UPDATE action_intents SET state = '{IntentState.Pending}', retry_base = attempts, next_attempt_at = NULL, completed_at = NULL
+            UPDATE action_intents SET state = '{IntentState.Pending}', retry_base = attempts, retried_at = $now, next_attempt_at = NULL, completed_at = NULL
             WHERE id = $id AND state = '{IntentState.Dead}'
             """;
 
@@ -50,6 +50,7 @@ internal sealed class RetryDeadIntentOperation(long intentId) : WriteOperation<b
     {
         var update = session.Command(Revive);
         update.Parameters.AddWithValue("$id", intentId);
+        update.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
         return update.ExecuteNonQuery() == 1;
     }
 }

@@ -58,7 +58,7 @@ internal sealed class OutboxQueries(SqliteDatabase database)
         command.CommandText = $"""
             SELECT (SELECT COUNT(*) FROM action_intents WHERE state = '{IntentState.Pending}'),
                    (SELECT COUNT(*) FROM action_intents WHERE state = '{IntentState.Dead}'),
-                   (SELECT MIN(created_at) FROM action_intents WHERE state = '{IntentState.Pending}')
+                   (SELECT MIN(COALESCE(retried_at, created_at)) FROM action_intents WHERE state = '{IntentState.Pending}')
             """;
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
@@ -84,7 +84,10 @@ internal sealed class OutboxQueries(SqliteDatabase database)
         }
 
         command.CommandText = $"""
-            SELECT id, delivery_id, conversation_id, rule, action, arguments, state, attempts, created_at, next_attempt_at, completed_at, last_error
+            SELECT id, delivery_id, conversation_id, rule, action, arguments, state, attempts, created_at, next_attempt_at, completed_at, last_error,
+                   CASE WHEN state = '{IntentState.Pending}' THEN (SELECT MIN(e.id) FROM action_intents e
+                        WHERE e.conversation_id = action_intents.conversation_id AND e.action = action_intents.action
+                          AND e.state = '{IntentState.Pending}' AND e.id < action_intents.id) END
             FROM action_intents {(where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where))} ORDER BY id DESC LIMIT $limit
             """;
         command.Parameters.AddWithValue("$limit", limit);
@@ -96,7 +99,10 @@ internal sealed class OutboxQueries(SqliteDatabase database)
                 intents.Add(new IntentRecord(
                     reader.GetInt64(0), reader.GetInt64(1), reader.GetInt32(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
                     reader.GetString(6), reader.GetInt32(7), Time(reader, 8)!.Value, Time(reader, 9), Time(reader, 10),
-                    reader.IsDBNull(11) ? null : reader.GetString(11), []));
+                    reader.IsDBNull(11) ? null : reader.GetString(11), [])
+                {
+                    WaitingFor = reader.IsDBNull(12) ? null : reader.GetInt64(12),
+                });
             }
         }
 

@@ -107,8 +107,8 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
     public Task RecordAttemptAsync(AttemptCommit attempt, CancellationToken cancellationToken) =>
         Guard(() => _writer.SubmitAsync(new RecordAttemptOperation(attempt), cancellationToken));
 
-    public Task<bool> RetryDeadAsync(long intentId, CancellationToken cancellationToken) =>
-        Guard(() => _writer.SubmitAsync(new RetryDeadIntentOperation(intentId), cancellationToken));
+    public Task<bool> RetryDeadAsync(long intentId, DateTimeOffset now, CancellationToken cancellationToken) =>
+        Guard(() => _writer.SubmitAsync(new RetryDeadIntentOperation(intentId, now), cancellationToken));
 
     public Task RecordAsync(string contentHash, DateTimeOffset at, bool loaded, int rules, string? diagnostics, CancellationToken cancellationToken) =>
         Guard(() => _writer.SubmitAsync(new RecordGenerationOperation(contentHash, at, loaded, rules, diagnostics), cancellationToken));
