@@ -22,6 +22,21 @@ internal static class CommonOptions
         Required = true,
     };
 
+    /// <summary>Opens an <c>--events</c> file (<c>-</c>: standard input), or says why not on <paramref name="error"/> and returns <c>null</c>.</summary>
+    public static async Task<TextReader?> OpenEventsAsync(FileInfo eventsFile, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(eventsFile);
+        try
+        {
+            return eventsFile.ToString() == "-" ? Console.In : new StreamReader(eventsFile.FullName);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            await error.WriteLineAsync($"{eventsFile}: cannot read: {ex.Message}");
+            return null;
+        }
+    }
+
     /// <summary><c>--rules DIR</c>: the rules folder (<c>Rules:Directory</c>, default <c>./rules</c>).</summary>
     public static Option<DirectoryInfo> RulesFolder() => new("--rules")
     {

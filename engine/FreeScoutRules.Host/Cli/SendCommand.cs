@@ -51,14 +51,8 @@ internal static class SendCommand
         }
 
         var endpoint = address.AbsolutePath is "" or "/" ? new Uri(address, "/webhooks/freescout") : address;
-        TextReader reader;
-        try
+        if (await CommonOptions.OpenEventsAsync(eventsFile, error) is not { } reader)
         {
-            reader = eventsFile.ToString() == "-" ? Console.In : new StreamReader(eventsFile.FullName);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            await error.WriteLineAsync($"{eventsFile}: cannot read: {ex.Message}");
             return ExitCodes.CannotRun;
         }
 

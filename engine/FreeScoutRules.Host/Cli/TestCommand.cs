@@ -75,14 +75,8 @@ internal static class TestCommand
             return ExitCodes.CannotRun;
         }
 
-        TextReader reader;
-        try
+        if (await CommonOptions.OpenEventsAsync(eventsFile, error) is not { } reader)
         {
-            reader = eventsFile.ToString() == "-" ? Console.In : new StreamReader(eventsFile.FullName);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            await error.WriteLineAsync($"{eventsFile}: cannot read: {ex.Message}");
             return ExitCodes.CannotRun;
         }
 
