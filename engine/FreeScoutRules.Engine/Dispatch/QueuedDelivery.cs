@@ -30,7 +30,7 @@ internal sealed record QueuedDelivery(
     /// </summary>
     public PriorRecord? EvaluatedAgainst => Previous?.Prior;
 
-    public IReadOnlySet<string>? RerunRules =>
+    public IReadOnlySet<string>? RerunRules { get; } =
         Previous is { } previous && previous.RuleFailures?.Any(f => f.BuiltIn) != true
             ? (previous.RuleFailures ?? []).Select(f => f.Rule).ToHashSet(StringComparer.Ordinal)
             : null;

@@ -25,29 +25,26 @@ internal sealed class Reruns(IInbox inbox, IDeliveryHistory history, Dispatcher 
 {
     public async Task<(RerunOutcome Outcome, string Reason)> RerunAsync(long deliveryId, CancellationToken cancellationToken)
     {
-        if (await history.GetAsync(deliveryId, cancellationToken) is not { ConversationId: not null } record)
+        if (await inbox.GetStoredAsync(deliveryId, cancellationToken) is not { } stored)
         {
             return (RerunOutcome.NotFound, $"No conversation delivery {deliveryId}.");
         }
 
-        if (await inbox.GetStoredAsync(deliveryId, cancellationToken) is { Body: null })
+        if (stored.Body is null)
         {
             return (RerunOutcome.NothingToRerun, $"Delivery {deliveryId} has no body any more (pruned after Retention:Bodies): it cannot run again.");
         }
 
-        var rerunnable = record.Outcome == DeliveryOutcome.Parked
-            || (record.Outcome == DeliveryOutcome.Done && record.Result?.RuleFailures is { Count: > 0 });
+        var rerunnable = stored.Outcome == DeliveryOutcome.Parked
+            || (stored.Outcome == DeliveryOutcome.Done && stored.Result?.RuleFailures is { Count: > 0 });
         if (!rerunnable || !await inbox.RequeueAsync(deliveryId, cancellationToken))
         {
             return (RerunOutcome.NothingToRerun,
-                $"Delivery {deliveryId} is {record.Outcome}{(record.Outcome == DeliveryOutcome.Done ? " and no rule failed on it" : "")}: only parked deliveries, and done ones on which a rule failed, are re-run.");
+                $"Delivery {deliveryId} is {stored.Outcome}{(stored.Outcome == DeliveryOutcome.Done ? " and no rule failed on it" : "")}: only parked deliveries, and done ones on which a rule failed, are re-run.");
         }
 
-        if (await inbox.GetStoredAsync(deliveryId, cancellationToken) is { } stored)
-        {
-            dispatcher.Enqueue(QueuedDelivery.From(stored));
-        }
-
+        // Requeued as it was read, with fresh attempts (what the requeue wrote).
+        dispatcher.Enqueue(QueuedDelivery.From(stored with { Outcome = DeliveryOutcome.Pending, Attempts = 0 }));
         return (RerunOutcome.Requeued, "requeued");
     }
 

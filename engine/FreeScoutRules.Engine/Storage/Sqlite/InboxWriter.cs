@@ -100,7 +100,7 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
         if (batch.Count == 1)
         {
             LogBatchFailed(logger, error, 1);
-            batch[0].Fail(error);
+            batch[0].Fail(AsStorageError(error));
             return;
         }
 
@@ -116,7 +116,7 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
             {
                 session.Forget();
                 LogBatchFailed(logger, singleError, 1);
-                operation.Fail(singleError);
+                operation.Fail(AsStorageError(singleError));
             }
         }
     }
@@ -174,6 +174,10 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
             }
         }
     }
+
+    /// <summary>SQLite's own errors (disk full, locked, corrupt) reach the engine as <see cref="StorageException"/>.</summary>
+    private Exception AsStorageError(Exception error) =>
+        error is Microsoft.Data.Sqlite.SqliteException sqlite ? database.Failed(sqlite) : error;
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Error, Message = "Work that follows a commit failed; the write itself is stored")]
     private static partial void LogCommittedHookFailed(ILogger logger, Exception exception);

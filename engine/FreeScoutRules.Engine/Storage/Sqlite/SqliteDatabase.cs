@@ -38,6 +38,9 @@ internal sealed class SqliteDatabase
 
     public string Path { get; }
 
+    /// <summary>SQLite's own error (disk full, locked, corrupt) as the engine sees it: a <see cref="StorageException"/> naming the file.</summary>
+    public StorageException Failed(SqliteException error) => new($"{Path}: {error.Message}", error);
+
     public async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken = default)
     {
         var connection = new SqliteConnection(_connectionString);

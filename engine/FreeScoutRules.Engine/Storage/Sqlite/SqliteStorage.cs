@@ -6,7 +6,8 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// <summary>
 /// The embedded SQLite implementation of the storage ports: one database file in WAL mode, reads on
 /// pooled connections, every write through the single writer (<see cref="InboxWriter"/>, group
-/// commit). Thread-safe. Storage errors reach callers as <see cref="StorageException"/>.
+/// commit). Thread-safe. Storage errors reach callers as <see cref="StorageException"/> (the writer
+/// converts its own; reads are guarded here).
 /// </summary>
 internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGenerationLog, IStorageLifetime, IRetentionStore
 {
@@ -40,7 +41,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
             return (0, null);
         }
 
-        var pruned = await Guard(() => _writer.SubmitAsync(new PruneBodiesOperation([.. candidates.Select(c => c.Id)]), cancellationToken));
+        var pruned = await _writer.SubmitAsync(new PruneBodiesOperation([.. candidates.Select(c => c.Id)]), cancellationToken);
         return (pruned, candidates[^1]);
     }
 
@@ -49,7 +50,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
         var candidates = await Guard(() => _deliveries.ProcessedAsync(null, before, batch, withoutPendingIntents: true, cancellationToken));
         return candidates.Count == 0
             ? 0
-            : await Guard(() => _writer.SubmitAsync(new PruneRecordsOperation([.. candidates.Select(c => c.Id)]), cancellationToken));
+            : await _writer.SubmitAsync(new PruneRecordsOperation([.. candidates.Select(c => c.Id)]), cancellationToken);
     }
 
     public Task InitializeAsync(CancellationToken cancellationToken) => Guard(() => _database.InitializeAsync(cancellationToken));
@@ -59,7 +60,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
     public void Complete() => _writer.Complete();
 
     public Task<StoreResult> StoreAsync(NewDelivery delivery, Action<StoreResult>? onCommitted, CancellationToken cancellationToken) =>
-        Guard(() => _writer.SubmitAsync(new StoreDeliveryOperation(delivery, onCommitted), cancellationToken));
+        _writer.SubmitAsync(new StoreDeliveryOperation(delivery, onCommitted), cancellationToken);
 
     public async Task<IReadOnlyList<StoredDelivery>> LoadPendingAsync(CancellationToken cancellationToken) =>
         await Guard(() => _deliveries.LoadPendingAsync(cancellationToken));
@@ -71,13 +72,13 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
         Guard(() => _deliveries.GetConversationStateAsync(conversationId, intentsSince, cancellationToken));
 
     public Task CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken) =>
-        Guard(() => _writer.SubmitAsync(new ApplyEvaluationOperation(commit), cancellationToken));
+        _writer.SubmitAsync(new ApplyEvaluationOperation(commit), cancellationToken);
 
     public Task RecordFailureAsync(DeliveryFailure failure, CancellationToken cancellationToken) =>
-        Guard(() => _writer.SubmitAsync(new RecordFailureOperation(failure), cancellationToken));
+        _writer.SubmitAsync(new RecordFailureOperation(failure), cancellationToken);
 
     public Task<bool> RequeueAsync(long deliveryId, CancellationToken cancellationToken) =>
-        Guard(() => _writer.SubmitAsync(new RequeueOperation(deliveryId), cancellationToken));
+        _writer.SubmitAsync(new RequeueOperation(deliveryId), cancellationToken);
 
     public Task<DeliveryRecord?> GetAsync(long deliveryId, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.GetAsync(deliveryId, cancellationToken));
@@ -105,13 +106,13 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
         await Guard(() => _outbox.ListAsync(deliveryId, state, limit, cancellationToken));
 
     public Task RecordAttemptAsync(AttemptCommit attempt, CancellationToken cancellationToken) =>
-        Guard(() => _writer.SubmitAsync(new RecordAttemptOperation(attempt), cancellationToken));
+        _writer.SubmitAsync(new RecordAttemptOperation(attempt), cancellationToken);
 
     public Task<bool> RetryDeadAsync(long intentId, DateTimeOffset now, CancellationToken cancellationToken) =>
-        Guard(() => _writer.SubmitAsync(new RetryDeadIntentOperation(intentId, now), cancellationToken));
+        _writer.SubmitAsync(new RetryDeadIntentOperation(intentId, now), cancellationToken);
 
     public Task RecordAsync(string contentHash, DateTimeOffset at, bool loaded, int rules, string? diagnostics, CancellationToken cancellationToken) =>
-        Guard(() => _writer.SubmitAsync(new RecordGenerationOperation(contentHash, at, loaded, rules, diagnostics), cancellationToken));
+        _writer.SubmitAsync(new RecordGenerationOperation(contentHash, at, loaded, rules, diagnostics), cancellationToken);
 
     /// <summary>SQLite's own errors (disk full, locked, corrupt) reach the engine as <see cref="StorageException"/>.</summary>
     private async Task Guard(Func<Task> operation)
@@ -122,7 +123,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
         }
         catch (SqliteException ex)
         {
-            throw new StorageException($"{_database.Path}: {ex.Message}", ex);
+            throw _database.Failed(ex);
         }
     }
 
@@ -134,7 +135,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
         }
         catch (SqliteException ex)
         {
-            throw new StorageException($"{_database.Path}: {ex.Message}", ex);
+            throw _database.Failed(ex);
         }
     }
 }

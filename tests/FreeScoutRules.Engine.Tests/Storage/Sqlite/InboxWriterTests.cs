@@ -97,6 +97,29 @@ public sealed class InboxWriterTests : IAsyncLifetime
         Assert.Null((await _queries.GetConversationStateAsync(99, DateTimeOffset.MinValue)).Known);
     }
 
+    [Fact]
+    public async Task SqliteError_ReachesTheCallerAsStorageErrorNamingTheFile_AndLeavesNoTrace()
+    {
+        await using (var connection = await _database.OpenAsync())
+        {
+            // SQLite itself refuses the write (as it would a full disk or a corrupt page), after the sequence was taken.
+            await SqliteDatabase.ExecuteAsync(connection, """
+                CREATE TRIGGER refuse_31 BEFORE INSERT ON deliveries WHEN NEW.conversation_id = 31
+                BEGIN SELECT RAISE(ABORT, 'simulated I/O error'); END;
+                """);
+        }
+
+        var tasks = new[] { 30, 31, 32 }.Select(id => _writer.SubmitAsync(Store(Deliveries.Of(Events.ConversationStatus, Status.Closed, 1, conversationId: id)))).ToArray();
+        var error = await Assert.ThrowsAsync<StorageException>(() => tasks[1]);
+
+        Assert.StartsWith(_database.Path + ": ", error.Message, StringComparison.Ordinal);
+        Assert.Contains("simulated I/O error", error.Message, StringComparison.Ordinal);
+        Assert.False((await tasks[0]).Duplicate);
+        Assert.False((await tasks[2]).Duplicate);
+        Assert.Equal([30, 32], (await _queries.LoadPendingAsync()).Select(d => d.ConversationId).Order());
+        Assert.Null((await _queries.GetConversationStateAsync(31, DateTimeOffset.MinValue)).Known);
+    }
+
     /// <summary>Writes a conversation row, then fails like a full disk would.</summary>
     private sealed class HalfWriteThenThrow : WriteOperation<StoreResult>
     {
