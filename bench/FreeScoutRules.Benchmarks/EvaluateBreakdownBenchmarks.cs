@@ -12,7 +12,7 @@ namespace FreeScoutRules.Benchmarks;
 /// <summary>
 /// Where the time of <see cref="EvaluationPipeline.Evaluate"/> goes: the same steps as the engine, cut off
 /// after each one (cumulative), plus the result queries measured alone on an already fired session.
-/// These replicate RuleEvaluator's code in the benchmark (the engine is not changed); the engine's own
+/// These replicate the pipeline's code in the benchmark (the engine is not changed); the engine's own
 /// call is the baseline.
 /// </summary>
 [MemoryDiagnoser]
@@ -158,7 +158,7 @@ public class EvaluateBreakdownBenchmarks
         return session;
     }
 
-    /// <summary>As RuleEvaluator's: lets ctx.Enqueue find the delivery.</summary>
+    /// <summary>As the pipeline's: lets ctx.Enqueue find the delivery.</summary>
     private sealed class DeliveryResolver(Delivery delivery) : IDependencyResolver
     {
         public object Resolve(IResolutionContext context, Type serviceType) =>

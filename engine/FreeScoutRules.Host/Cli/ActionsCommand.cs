@@ -2,7 +2,6 @@ using System.CommandLine;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Host.Settings;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FreeScoutRules.Host.Cli;
 
@@ -63,19 +62,8 @@ internal static class ActionsCommand
         return ExitCodes.Ok;
     }
 
-    private static SqliteStorage? Database(DirectoryInfo? dataDir, bool readOnly, TextWriter error)
-    {
-        if (EngineSettings.Load(CommonOptions.Flags(null, dataDir, null, error)!, error) is not { } settings)
-        {
-            return null;
-        }
-
-        if (File.Exists(settings.Storage.DatabasePath))
-        {
-            return new SqliteStorage(settings.Storage, NullLogger<InboxWriter>.Instance, readOnly);
-        }
-
-        error.WriteLine($"{settings.Storage.DatabasePath}: no database here (give the server's --data-dir).");
-        return null;
-    }
+    private static SqliteStorage? Database(DirectoryInfo? dataDir, bool readOnly, TextWriter error) =>
+        EngineSettings.Load(CommonOptions.Flags(null, dataDir, null, error)!, error) is { } settings
+            ? CommonOptions.ServerStorage(settings, readOnly, error)
+            : null;
 }

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Host.Settings;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FreeScoutRules.Host.Cli;
 
@@ -80,6 +82,22 @@ internal static class CommonOptions
         }
 
         return flags;
+    }
+
+    /// <summary>
+    /// Opens the database of a server (its <c>--data-dir</c>) for a verb, or says on <paramref name="error"/>
+    /// that there is none there and returns <c>null</c>: a verb never creates an empty database by mistake.
+    /// </summary>
+    public static SqliteStorage? ServerStorage(EngineSettings settings, bool readOnly, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (File.Exists(settings.Storage.DatabasePath))
+        {
+            return new SqliteStorage(settings.Storage, NullLogger<InboxWriter>.Instance, readOnly);
+        }
+
+        error.WriteLine($"{settings.Storage.DatabasePath}: no database here (give the server's --data-dir).");
+        return null;
     }
 
     /// <summary>

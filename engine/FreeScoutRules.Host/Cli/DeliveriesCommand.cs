@@ -43,7 +43,7 @@ internal static class DeliveriesCommand
             return ExitCodes.CannotRun;
         }
 
-        if (ServerAddress(url ?? AppConfiguration.Build(new Dictionary<string, string?>())["urls"]) is not { } server)
+        if (ServerAddress(url ?? settings.Urls) is not { } server)
         {
             await error.WriteLineAsync($"--url: '{url}' is not an http(s) address such as http://127.0.0.1:5080.");
             return ExitCodes.CannotRun;

@@ -7,9 +7,7 @@ using FreeScoutRules.Engine.JsonLines;
 using FreeScoutRules.Engine.Parsing;
 using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Storage;
-using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Facts;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FreeScoutRules.Host.Cli;
 
@@ -67,13 +65,11 @@ internal static class ExplainCommand
             return ExitCodes.CannotRun;
         }
 
-        if (!File.Exists(settings.Storage.DatabasePath))
+        if (CommonOptions.ServerStorage(settings, readOnly: true, error) is not { } storage)
         {
-            await error.WriteLineAsync($"{settings.Storage.DatabasePath}: no database here (give the server's --data-dir).");
             return ExitCodes.CannotRun;
         }
 
-        var storage = new SqliteStorage(settings.Storage, NullLogger<InboxWriter>.Instance, readOnly: true);
         IReadOnlyList<StoredDelivery> history;
         try
         {

@@ -4,8 +4,6 @@ using System.Text.Json;
 using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Replay;
 using FreeScoutRules.Engine.Storage;
-using FreeScoutRules.Engine.Storage.Sqlite;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FreeScoutRules.Host.Cli;
 
@@ -48,16 +46,15 @@ internal static class ReplayCommand
             return ExitCodes.CannotRun;
         }
 
-        if (!File.Exists(settings.Storage.DatabasePath))
+        if (CommonOptions.ServerStorage(settings, readOnly: true, error) is not { } storage)
         {
-            await error.WriteLineAsync($"{settings.Storage.DatabasePath}: no database here (give the server's --data-dir).");
             return ExitCodes.CannotRun;
         }
 
         IReadOnlyList<StoredDelivery> history;
         try
         {
-            history = await new SqliteStorage(settings.Storage, NullLogger<InboxWriter>.Instance, readOnly: true).LoadHistoryAsync(conversation, cancellationToken);
+            history = await storage.LoadHistoryAsync(conversation, cancellationToken);
         }
         catch (StorageException ex)
         {

@@ -16,6 +16,9 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
 
     public RuleDiagnosticSeverities Severities => RuleDiagnosticSeverities.With(Rules.Severity!);
 
+    /// <summary>Where the server listens (<c>urls</c>, as <c>serve --urls</c>), if set: the CLI's way to reach it.</summary>
+    public string? Urls { get; init; }
+
     /// <summary>
     /// Reads the settings with <paramref name="flags"/> on top; a bad setting is printed on
     /// <paramref name="error"/> as <c>configuration: Section:Key: problem</c> and yields <c>null</c>.
@@ -30,7 +33,10 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
             Bind<RulesOptions, RulesOptionsValidator>(configuration, RulesOptions.Section, failures),
             Bind<DispatchOptions, DispatchOptionsValidator>(configuration, DispatchOptions.Section, failures),
             Bind<AdminOptions, AdminOptionsValidator>(configuration, AdminOptions.Section, failures),
-            Secrets(configuration, failures));
+            Secrets(configuration, failures))
+        {
+            Urls = configuration["urls"],
+        };
         foreach (var failure in failures)
         {
             error.WriteLine($"configuration: {failure}");

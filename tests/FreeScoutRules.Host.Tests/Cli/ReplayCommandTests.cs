@@ -106,9 +106,25 @@ public sealed class ReplayCommandTests : IAsyncLifetime
     [Fact]
     public async Task Replay_WithoutADatabase_IsAClearError()
     {
-        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "replay", "--data-dir", Path.Combine(_root, "nope"), "--rules", RulesDirectory);
+        var nope = Path.Combine(_root, "nope");
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "replay", "--data-dir", nope, "--rules", RulesDirectory);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("no database here", result.Error, StringComparison.Ordinal);
+
+        // Every verb that reads or writes a server's database says the same, and none creates an empty one.
+        string[][] others =
+        [
+            ["explain", "--data-dir", nope, "--rules", RulesDirectory, "--delivery", "1"],
+            ["actions", "list", "--data-dir", nope],
+            ["actions", "retry", "--data-dir", nope, "--id", "1"],
+        ];
+        foreach (var verb in others)
+        {
+            var other = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, verb);
+            Assert.Equal((2, true), (other.ExitCode, other.Error.Contains("no database here", StringComparison.Ordinal)));
+        }
+
+        Assert.False(Directory.Exists(nope) && Directory.EnumerateFileSystemEntries(nope).Any());
     }
 }
