@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Ingestion load test (issue 3): unique signed 7 KB convo.status deliveries over 16 connections,
-# against a bare Kestrel endpoint (reads the body, answers 202) and against `freescout-rules serve`
-# (durable: verify, validate, store with fsync, dispatch), in the same run; then a paced run at
-# RATE deliveries/s sampling the dispatcher's queue depth.
-# Usage: bench/load/run.sh [seconds per run, default 20] [paced rate, default 5000]
+# Ingestion load test (issues 3 and 14): unique signed 7 KB convo.status deliveries over 16
+# connections, in one run and one after the other, against
+#   1. a bare Kestrel endpoint (reads the body, answers 202),
+#   2. the naive Node-RED flow an ops team would write instead (../shared/bench/nodered: parse, status
+#      change in flow memory, no signature, no persistence), when Node.js is on the machine,
+#   3. `freescout-rules serve` (verify, validate, store durably with fsync, dedupe, dispatch),
+# each with a 3 s warm-up, then a paced run of `serve` at 80% of its flat-out rate (or RATE) sampling
+# the dispatcher's queue depth. For each server it prints the rate, p50/p99, the server's CPU time per
+# delivery (/proc/PID/stat over the measured run) and the bytes it wrote per delivery (/proc/PID/io).
+# Usage: bench/load/run.sh [seconds per run, default 15] [paced rate, default 80% of serve's flat-out]
+# Env: NODERED_DIR (default ~/.cache/nodered: Node-RED 4 is installed there with npm when missing),
+#      NODERED_FLOW (default ../shared/bench/nodered); SKIP_BARE=1, SKIP_NODERED=1, SKIP_PACED=1 leave
+#      those runs out (for quick comparisons of serve alone).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-DURATION=${1:-20}
-RATE=${2:-5000}
+DURATION=${1:-15}
+RATE=${2:-}
 CONNECTIONS=16
 SECRET=53c5b91fa80f92634e3931d58dc6e7b4   # the fixtures' TEST secret
 TEMPLATE=tests/fixtures/freescout/wire/convo.status.closed.body
 SCRIPT=bench/load/signed-post.lua
+NODERED_DIR=${NODERED_DIR:-$HOME/.cache/nodered}
+NODERED_FLOW=${NODERED_FLOW:-../shared/bench/nodered}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -19,19 +29,53 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 [ -e /usr/lib/x86_64-linux-gnu/libcrypto.so ] || [ -e /usr/lib/aarch64-linux-gnu/libcrypto.so ] || apt-get install -y -qq libssl-dev >/dev/null
 for project in engine/FreeScoutRules.Host bench/FreeScoutRules.BareKestrel; do dotnet build -c Release -v q --nologo "$project" >/dev/null; done
 
-wait_ready() { for _ in $(seq 1 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "not ready: $1" >&2; exit 1; }
+wait_ready() { for _ in $(seq 1 150); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "not ready: $1" >&2; exit 1; }
 queue_depth() { curl -fs http://127.0.0.1:5092/metrics | awk '/^freescout_rules_dispatch_queue_depth/ {print $NF}'; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+written() { awk '/^write_bytes/ { print $2 }' "/proc/$1/io"; }
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(dotnet --version)"
-echo "== bare Kestrel (read body, 202) =="
-dotnet bench/FreeScoutRules.BareKestrel/bin/Release/net10.0/FreeScoutRules.BareKestrel.dll --urls http://127.0.0.1:5091 >/dev/null 2>&1 &
-BARE=$!
-sleep 2
-wrk -t2 -c$CONNECTIONS -d3s -s $SCRIPT http://127.0.0.1:5091/webhooks/freescout -- $TEMPLATE $SECRET >/dev/null   # warm-up
-wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency -s $SCRIPT http://127.0.0.1:5091/webhooks/freescout -- $TEMPLATE $SECRET | tail -n 1
-kill $BARE; wait $BARE 2>/dev/null || true
+# load NAME URL PID [per-thread rate]: warm-up, then the measured run with the server's CPU and writes.
+load() {
+  local name=$1 url=$2 pid=$3 pace=${4:-0}
+  wrk -t2 -c$CONNECTIONS -d3s -s $SCRIPT "$url" -- $TEMPLATE $SECRET "$pace" >/dev/null
+  local ticks0 bytes0 ticks1 bytes1 line requests
+  ticks0=$(cpu_ticks "$pid"); bytes0=$(written "$pid")
+  line=$(wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency -s $SCRIPT "$url" -- $TEMPLATE $SECRET "$pace" | tail -n 1)
+  ticks1=$(cpu_ticks "$pid"); bytes1=$(written "$pid")
+  requests=$(echo "$line" | sed -E 's/^requests ([0-9]+).*/\1/')
+  LAST_RATE=$(echo "$line" | sed -E 's/.*rate ([0-9]+)\/s.*/\1/')
+  printf '%-14s %s; server CPU %.0f µs/delivery (%.2f cores), written %.1f KB/delivery\n' "$name" "$line" \
+    "$(awk -v t=$((ticks1 - ticks0)) -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN { print t / hz * 1e6 / n }')" \
+    "$(awk -v t=$((ticks1 - ticks0)) -v d="$DURATION" -v hz="$(getconf CLK_TCK)" 'BEGIN { print t / hz / d }')" \
+    "$(awk -v b=$((bytes1 - bytes0)) -v n="$requests" 'BEGIN { print b / 1024 / n }')"
+}
 
-echo "== freescout-rules serve (durable SQLite, built-in rules) =="
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(dotnet --version), commit $(git rev-parse --short HEAD)"
+
+BARE_RATE=
+if [ "${SKIP_BARE:-0}" != 1 ]; then
+  dotnet bench/FreeScoutRules.BareKestrel/bin/Release/net10.0/FreeScoutRules.BareKestrel.dll --urls http://127.0.0.1:5091 >/dev/null 2>&1 &
+  BARE=$!
+  sleep 2
+  load "bare Kestrel" http://127.0.0.1:5091/webhooks/freescout $BARE
+  BARE_RATE=$LAST_RATE
+  kill $BARE; wait $BARE 2>/dev/null || true
+fi
+
+NODERED_RATE=
+if [ "${SKIP_NODERED:-0}" != 1 ] && command -v node >/dev/null; then
+  if [ ! -e "$NODERED_DIR/node_modules/node-red/red.js" ]; then
+    mkdir -p "$NODERED_DIR" && (cd "$NODERED_DIR" && npm install --silent --no-audit --no-fund node-red@4 >/dev/null)
+  fi
+  cp "$NODERED_FLOW/flows.json" "$NODERED_FLOW/settings.js" "$WORK/"
+  node "$NODERED_DIR/node_modules/node-red/red.js" -u "$WORK" -s "$WORK/settings.js" >"$WORK/nodered.log" 2>&1 &
+  NODERED=$!
+  for _ in $(seq 1 150); do curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d '{}' http://127.0.0.1:1880/webhooks/freescout && break; sleep 0.2; done
+  load "Node-RED flow" http://127.0.0.1:1880/webhooks/freescout $NODERED
+  NODERED_RATE=$LAST_RATE
+  kill $NODERED; wait $NODERED 2>/dev/null || true
+fi
+
 mkdir -p "$WORK/rules" && cp rules/status-change.csx "$WORK/rules/"
 FREESCOUTRULES_WEBHOOK_SECRET=$SECRET FREESCOUTRULES_ADMIN_TOKEN=load-test-admin-token \
   Logging__LogLevel__Default=Warning \
@@ -39,17 +83,20 @@ FREESCOUTRULES_WEBHOOK_SECRET=$SECRET FREESCOUTRULES_ADMIN_TOKEN=load-test-admin
   --urls http://127.0.0.1:5092 --data-dir "$WORK/data" --rules "$WORK/rules" >"$WORK/serve.log" 2>&1 &
 SERVE=$!
 wait_ready http://127.0.0.1:5092/readyz
-wrk -t2 -c$CONNECTIONS -d3s -s $SCRIPT http://127.0.0.1:5092/webhooks/freescout -- $TEMPLATE $SECRET >/dev/null   # warm-up
-wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency -s $SCRIPT http://127.0.0.1:5092/webhooks/freescout -- $TEMPLATE $SECRET | tail -n 1
+load "serve" http://127.0.0.1:5092/webhooks/freescout $SERVE
+SERVE_RATE=$LAST_RATE
 echo "queue depth right after: $(queue_depth)"
 start=$(date +%s.%N); while [ "$(queue_depth)" != "0" ]; do sleep 0.2; done
 echo "drained in $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s"
+[ -n "$BARE_RATE" ] && printf 'serve: %.0f%% of bare Kestrel\n' "$(awk -v a="$SERVE_RATE" -v b="$BARE_RATE" 'BEGIN { print 100 * a / b }')"
+[ -n "$NODERED_RATE" ] && printf 'serve: %.2fx the Node-RED flow\n' "$(awk -v a="$SERVE_RATE" -v b="$NODERED_RATE" 'BEGIN { print a / b }')"
+[ "${SKIP_PACED:-0}" = 1 ] && { kill $SERVE; wait $SERVE 2>/dev/null || true; exit 0; }
 
-echo "== paced: $RATE deliveries/s, queue depth sampled every second =="
-PER_THREAD=$(( RATE / 2 ))   # wrk -t2
+RATE=${RATE:-$((SERVE_RATE * 8 / 10))}
+echo "== serve paced at $RATE deliveries/s, queue depth sampled every second =="
 ( for _ in $(seq 1 "$DURATION"); do sleep 1; printf '%s ' "$(queue_depth)"; done; echo ) &
 SAMPLER=$!
-wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency -s $SCRIPT http://127.0.0.1:5092/webhooks/freescout -- $TEMPLATE $SECRET $PER_THREAD | tail -n 1
+load "serve paced" http://127.0.0.1:5092/webhooks/freescout $SERVE $((RATE / 2))   # wrk -t2: per thread
 wait $SAMPLER
 echo "queue depth after: $(queue_depth)"
 echo "stored: $(du -h "$WORK/data" | tail -n 1 | cut -f1)"
