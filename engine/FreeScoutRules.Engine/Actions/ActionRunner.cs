@@ -126,7 +126,7 @@ internal sealed partial class ActionRunner(
                 Intent = new ActionIntent(intent.Rule, intent.Action, intent.ConversationId, arguments),
                 IdempotencyKey = IdempotencyKey(intent.Id),
                 Attempt = attempt,
-                Conversation = intent.Delivery is { } source ? _parser.Parse(source.Event, source.Body).Delivery?.Conversation : null,
+                Conversation = intent.Delivery?.Conversation((name, body) => _parser.Parse(name, body).Delivery?.Conversation),
                 Logger = loggerFactory.CreateLogger("FreeScoutRules.Actions." + intent.Action),
                 HttpClientFactory = httpClientFactory,
                 Time = time,

@@ -1,11 +1,42 @@
 namespace FreeScoutRules.Engine.Storage;
 
 /// <summary>An intent waiting in the outbox.</summary>
-/// <remarks>Delivery: The event and body of the delivery that caused the intent, for the conversation snapshot.</remarks>
+/// <remarks>Delivery: The delivery that caused the intent, for the conversation snapshot (one instance for the intents of one delivery); <c>null</c> once its body is pruned.</remarks>
 /// <remarks>Attempts: every attempt so far, manual retries included. RetryBase: the attempts made before the last manual retry (the limit counts from there).</remarks>
 internal sealed record DueIntent(
-    long Id, long DeliveryId, int ConversationId, string Rule, string Action, string Arguments, int Attempts, (string Event, byte[] Body)? Delivery = null,
+    long Id, long DeliveryId, int ConversationId, string Rule, string Action, string Arguments, int Attempts, DeliverySource? Delivery = null,
     int RetryBase = 0);
+
+/// <summary>
+/// The event and body of the delivery behind due intents. Its conversation snapshot is parsed on first
+/// use and kept, so that the intents of one delivery share one parse.
+/// </summary>
+internal sealed class DeliverySource(string eventName, byte[] body)
+{
+    private readonly Lock _gate = new();
+    private FreeScout.Conversation? _conversation;
+    private bool _parsed;
+
+    public string Event { get; } = eventName;
+
+    public byte[] Body { get; } = body;
+
+    /// <summary>The conversation in the body, parsed once with <paramref name="parse"/>; <c>null</c> when it holds none.</summary>
+    public FreeScout.Conversation? Conversation(Func<string, byte[], FreeScout.Conversation?> parse)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        lock (_gate)
+        {
+            if (!_parsed)
+            {
+                _conversation = parse(Event, Body);
+                _parsed = true;
+            }
+
+            return _conversation;
+        }
+    }
+}
 
 /// <summary>An intent with its attempts, as the admin API shows it.</summary>
 internal sealed record IntentRecord(

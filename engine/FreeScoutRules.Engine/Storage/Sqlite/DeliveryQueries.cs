@@ -7,7 +7,7 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 internal sealed class DeliveryQueries(SqliteDatabase database)
 {
     private const string StoredSelect =
-        "SELECT d.id, d.event, b.body, d.conversation_id, d.seq, d.received_at, d.attempts, d.outcome, d.result FROM deliveries d LEFT JOIN delivery_bodies b ON b.delivery_id = d.id WHERE d.conversation_id IS NOT NULL";
+        "SELECT d.id, d.event, b.body, d.conversation_id, d.seq, d.received_at, d.attempts, d.outcome, d.result, b.encoding FROM deliveries d LEFT JOIN delivery_bodies b ON b.delivery_id = d.id WHERE d.conversation_id IS NOT NULL";
 
     private const string RecordColumns =
         "id, event, conversation_id, seq, received_at, outcome, attempts, last_error, processed_at, result, rules_generation";
@@ -76,7 +76,7 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         while (await reader.ReadAsync(cancellationToken))
         {
             stored.Add(new StoredDelivery(
-                reader.GetInt64(0), reader.GetString(1), reader.IsDBNull(2) ? null : (byte[])reader.GetValue(2), reader.GetInt32(3), reader.GetInt64(4),
+                reader.GetInt64(0), reader.GetString(1), reader.IsDBNull(2) ? null : BodyEncoding.Decode((byte[])reader.GetValue(2), reader.IsDBNull(9) ? null : reader.GetString(9)), reader.GetInt32(3), reader.GetInt64(4),
                 DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)), reader.GetInt32(6), reader.GetString(7),
                 DeliveryResult.FromJson(reader.IsDBNull(8) ? null : reader.GetString(8))));
         }

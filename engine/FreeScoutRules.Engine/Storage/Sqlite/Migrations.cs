@@ -110,11 +110,49 @@ internal static class Migrations
         CREATE INDEX ix_action_intents_delivery ON action_intents (delivery_id);
         CREATE INDEX ix_status_changes_delivery ON status_changes (delivery_id);
         """,
+        """
+        -- Issue 14: fewer pages written per delivery.
+        -- Bodies are stored compressed ('deflate'); rows stored before keep encoding NULL, the bytes as received.
+        ALTER TABLE delivery_bodies ADD COLUMN encoding TEXT;
+        -- Nothing reads status changes by conversation (a delivery's result holds them): its index cost a random page per change.
+        DROP INDEX ix_status_changes_conversation;
+        -- The dedupe key moves from a table-wide unique index on the body's hash (a random page per delivery)
+        -- into the conversation's index entries, which the insert writes anyway: the same event and body bytes
+        -- always name the same conversation. Deliveries of no conversation keep a unique index of their own.
+        -- SQLite drops a UNIQUE constraint only by rebuilding the table.
+        CREATE TABLE deliveries_v8 (
+            id               INTEGER PRIMARY KEY,
+            event            TEXT    NOT NULL,
+            body_sha256      BLOB    NOT NULL,
+            conversation_id  INTEGER,
+            seq              INTEGER,
+            received_at      INTEGER NOT NULL,
+            outcome          TEXT    NOT NULL,
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            last_error       TEXT,
+            processed_at     INTEGER,
+            result           TEXT,
+            rules_generation TEXT,
+            rule_failures    INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT INTO deliveries_v8 (id, event, body_sha256, conversation_id, seq, received_at, outcome, attempts, last_error, processed_at, result, rules_generation, rule_failures)
+            SELECT id, event, body_sha256, conversation_id, seq, received_at, outcome, attempts, last_error, processed_at, result, rules_generation, rule_failures FROM deliveries;
+        DROP TABLE deliveries;
+        ALTER TABLE deliveries_v8 RENAME TO deliveries;
+        CREATE INDEX ix_deliveries_conversation ON deliveries (conversation_id, seq, body_sha256);
+        CREATE UNIQUE INDEX ux_deliveries_body_without_conversation ON deliveries (event, body_sha256) WHERE conversation_id IS NULL;
+        CREATE INDEX ix_deliveries_outcome ON deliveries (outcome, id);
+        CREATE INDEX ix_deliveries_received ON deliveries (received_at);
+        CREATE INDEX ix_deliveries_rule_failures ON deliveries (id) WHERE rule_failures > 0;
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;
 
-    public static async Task ApplyAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    /// <param name="connection">An open connection to the database.</param>
+    /// <param name="cancellationToken">Stops between migrations.</param>
+    /// <param name="upTo">The version to stop at (tests build older databases with it); the latest when <c>null</c>.</param>
+    public static async Task ApplyAsync(SqliteConnection connection, CancellationToken cancellationToken, int? upTo = null)
     {
         var version = await CurrentVersionAsync(connection, cancellationToken);
         if (version > Steps.Length)
@@ -123,18 +161,47 @@ internal static class Migrations
                 $"The database schema is version {version}, newer than this FreeScoutRules knows ({Steps.Length}). Use a newer release or another --data-dir.");
         }
 
-        for (var step = version; step < Steps.Length; step++)
+        if (version >= (upTo ?? Steps.Length))
         {
-            await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
-            await using (var command = connection.CreateCommand())
-            {
-                command.Transaction = transaction;
-                command.CommandText = Steps[step] + $"\nPRAGMA user_version = {step + 1};";
-                await command.ExecuteNonQueryAsync(cancellationToken);
-            }
-
-            await transaction.CommitAsync(cancellationToken);
+            return;
         }
+
+        // A migration may rebuild a table that others reference (SQLite's way to drop a constraint):
+        // foreign keys are off while it runs (they cannot change inside a transaction) and checked before it commits.
+        var foreignKeys = Convert.ToInt64(await ScalarAsync(connection, null, "PRAGMA foreign_keys;", cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+        await SqliteDatabase.ExecuteAsync(connection, "PRAGMA foreign_keys = OFF;", cancellationToken);
+        try
+        {
+            for (var step = version; step < (upTo ?? Steps.Length); step++)
+            {
+                await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+                await using (var command = connection.CreateCommand())
+                {
+                    command.Transaction = transaction;
+                    command.CommandText = Steps[step] + $"\nPRAGMA user_version = {step + 1};";
+                    await command.ExecuteNonQueryAsync(cancellationToken);
+                }
+
+                if (await ScalarAsync(connection, transaction, "PRAGMA foreign_key_check;", cancellationToken) is not null)
+                {
+                    throw new InvalidOperationException($"Schema migration {step + 1} would break a reference between tables; nothing of it was applied.");
+                }
+
+                await transaction.CommitAsync(cancellationToken);
+            }
+        }
+        finally
+        {
+            await SqliteDatabase.ExecuteAsync(connection, $"PRAGMA foreign_keys = {foreignKeys};", CancellationToken.None);
+        }
+    }
+
+    private static async Task<object?> ScalarAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return await command.ExecuteScalarAsync(cancellationToken);
     }
 
     public static async Task<int> CurrentVersionAsync(SqliteConnection connection, CancellationToken cancellationToken)

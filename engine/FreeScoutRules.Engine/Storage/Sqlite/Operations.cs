@@ -7,32 +7,53 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 internal sealed class StoreDeliveryOperation(NewDelivery delivery, Action<StoreResult>? onCommitted = null)
     : WriteOperation<StoreResult>
 {
+    // Same event and body bytes: the same conversation, so a conversation's redelivery is found among
+    // its own index entries (ix_deliveries_conversation covers the hash); others have a unique index.
+    private const string FindInConversation =
+        "SELECT id FROM deliveries WHERE conversation_id = $conversation AND body_sha256 = $sha AND event = $event LIMIT 1";
+
+    private const string FindWithoutConversation =
+        "SELECT id FROM deliveries WHERE conversation_id IS NULL AND event = $event AND body_sha256 = $sha";
+
+    private const string Insert = """
+        INSERT INTO deliveries (event, body_sha256, conversation_id, seq, received_at, outcome)
+        VALUES ($event, $sha, $conversation, $seq, $received, $outcome) RETURNING id
+        """;
+
+    private const string InsertBody = $"INSERT INTO delivery_bodies (delivery_id, body, encoding) VALUES ($id, $body, '{BodyEncoding.Deflate}')";
+
+    // Compressed here, on the caller's thread, not on the single writer's.
+    private readonly byte[] _body = BodyEncoding.Compress(delivery.Body);
+
     protected override StoreResult Run(WriterSession session)
     {
         var conversationId = delivery.ConversationId;
+        var find = session.Command(conversationId is null ? FindWithoutConversation : FindInConversation);
+        find.Parameters.AddWithValue("$event", delivery.Event);
+        find.Parameters.AddWithValue("$sha", delivery.BodySha256);
+        if (conversationId is not null)
+        {
+            find.Parameters.AddWithValue("$conversation", conversationId.Value);
+        }
+
+        if (find.ExecuteScalar() is long earlier)
+        {
+            return new StoreResult(earlier, Duplicate: true, null);
+        }
+
         long? sequence = conversationId is null ? null : session.LastSequence(conversationId.Value) + 1;
-        var insert = session.Command("""
-            INSERT INTO deliveries (event, body_sha256, conversation_id, seq, received_at, outcome)
-            VALUES ($event, $sha, $conversation, $seq, $received, $outcome)
-            ON CONFLICT (event, body_sha256) DO NOTHING RETURNING id
-            """);
+        var insert = session.Command(Insert);
         insert.Parameters.AddWithValue("$event", delivery.Event);
         insert.Parameters.AddWithValue("$sha", delivery.BodySha256);
         insert.Parameters.AddWithValue("$conversation", (object?)conversationId ?? DBNull.Value);
         insert.Parameters.AddWithValue("$seq", (object?)sequence ?? DBNull.Value);
         insert.Parameters.AddWithValue("$received", delivery.ReceivedAt.ToUnixTimeMilliseconds());
         insert.Parameters.AddWithValue("$outcome", conversationId is null ? DeliveryOutcome.Skipped : DeliveryOutcome.Pending);
-        if (insert.ExecuteScalar() is not long id)
-        {
-            var find = session.Command("SELECT id FROM deliveries WHERE event = $event AND body_sha256 = $sha");
-            find.Parameters.AddWithValue("$event", delivery.Event);
-            find.Parameters.AddWithValue("$sha", delivery.BodySha256);
-            return new StoreResult((long)find.ExecuteScalar()!, Duplicate: true, null);
-        }
+        var id = (long)insert.ExecuteScalar()!;
 
-        var body = session.Command("INSERT INTO delivery_bodies (delivery_id, body) VALUES ($id, $body)");
+        var body = session.Command(InsertBody);
         body.Parameters.AddWithValue("$id", id);
-        body.Parameters.AddWithValue("$body", delivery.Body);
+        body.Parameters.AddWithValue("$body", _body);
         body.ExecuteNonQuery();
         if (conversationId is not null)
         {

@@ -23,8 +23,8 @@ internal sealed class OutboxQueries(SqliteDatabase database)
         }
 
         command.CommandText = $"""
-            SELECT i.id, i.delivery_id, i.conversation_id, i.rule, i.action, i.arguments, i.attempts, d.event, b.body, i.retry_base
-            FROM action_intents i LEFT JOIN deliveries d ON d.id = i.delivery_id LEFT JOIN delivery_bodies b ON b.delivery_id = i.delivery_id
+            SELECT i.id, i.delivery_id, i.conversation_id, i.rule, i.action, i.arguments, i.attempts, i.retry_base
+            FROM action_intents i
             WHERE i.state = '{IntentState.Pending}' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $now)
               AND ({(exempt.Count == 0 ? "" : $"i.action IN ({string.Join(", ", exempt)}) OR ")}NOT EXISTS (
                 SELECT 1 FROM action_intents e
@@ -34,20 +34,53 @@ internal sealed class OutboxQueries(SqliteDatabase database)
         command.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
         command.Parameters.AddWithValue("$limit", limit + running.Count);
         var due = new List<DueIntent>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken) && due.Count < limit)
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
-            var id = reader.GetInt64(0);
-            if (!running.Contains(id))
+            while (await reader.ReadAsync(cancellationToken) && due.Count < limit)
             {
-                due.Add(new DueIntent(
-                    id, reader.GetInt64(1), reader.GetInt32(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), reader.GetInt32(6),
-                    reader.IsDBNull(7) || reader.IsDBNull(8) ? null : (reader.GetString(7), (byte[])reader.GetValue(8)),
-                    reader.GetInt32(9)));
+                var id = reader.GetInt64(0);
+                if (!running.Contains(id))
+                {
+                    due.Add(new DueIntent(
+                        id, reader.GetInt64(1), reader.GetInt32(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), reader.GetInt32(6),
+                        RetryBase: reader.GetInt32(7)));
+                }
             }
         }
 
-        return due;
+        if (due.Count == 0)
+        {
+            return due;
+        }
+
+        // The snapshots: each delivery's body read and decoded once, for the intents about to run only.
+        var sources = await SourcesAsync(connection, due.Select(i => i.DeliveryId).Distinct().ToList(), cancellationToken);
+        return due.ConvertAll(i => sources.TryGetValue(i.DeliveryId, out var source) ? i with { Delivery = source } : i);
+    }
+
+    private static async Task<Dictionary<long, DeliverySource>> SourcesAsync(SqliteConnection connection, List<long> deliveryIds, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        var names = new List<string>(deliveryIds.Count);
+        foreach (var id in deliveryIds)
+        {
+            names.Add($"$d{names.Count}");
+            command.Parameters.AddWithValue(names[^1], id);
+        }
+
+        command.CommandText = $"""
+            SELECT d.id, d.event, b.body, b.encoding FROM deliveries d JOIN delivery_bodies b ON b.delivery_id = d.id
+            WHERE d.id IN ({string.Join(", ", names)})
+            """;
+        var sources = new Dictionary<long, DeliverySource>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            sources[reader.GetInt64(0)] = new DeliverySource(
+                reader.GetString(1), BodyEncoding.Decode((byte[])reader.GetValue(2), reader.IsDBNull(3) ? null : reader.GetString(3)));
+        }
+
+        return sources;
     }
 
     /// <summary>Intents pending and dead, and the oldest pending one's time (index ranges of the state index).</summary>

@@ -1,0 +1,50 @@
+using System.IO.Compression;
+
+namespace FreeScoutRules.Engine.Storage.Sqlite;
+
+/// <summary>
+/// How a delivery's raw bytes are kept in <c>delivery_bodies</c>: compressed with raw DEFLATE (RFC 1951,
+/// zlib's fastest level) since schema version 8, marked <c>encoding = 'deflate'</c>; rows stored before
+/// have no encoding and hold the bytes as received. Readers get the bytes as received either way.
+/// A 7 KB FreeScout payload becomes about 1.8 KB: a quarter of the pages written, for about 8 µs of CPU
+/// on the request's thread (Brotli at quality 0 saves 230 bytes more for 11 µs; docs/benchmarks.md §9).
+/// </summary>
+internal static class BodyEncoding
+{
+    /// <summary>The <c>encoding</c> of a compressed body.</summary>
+    public const string Deflate = "deflate";
+
+    public static byte[] Compress(byte[] raw)
+    {
+        ArgumentNullException.ThrowIfNull(raw);
+        using var compressed = new MemoryStream(raw.Length / 3 + 64);
+        using (var deflate = new DeflateStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            deflate.Write(raw);
+        }
+
+        return compressed.ToArray();
+    }
+
+    /// <summary>The bytes as received from a stored body and its <paramref name="encoding"/>.</summary>
+    /// <exception cref="InvalidDataException">The encoding is unknown, or the stored bytes do not decode.</exception>
+    public static byte[] Decode(byte[] stored, string? encoding)
+    {
+        ArgumentNullException.ThrowIfNull(stored);
+        switch (encoding)
+        {
+            case null:
+                return stored;
+            case Deflate:
+                using (var deflate = new DeflateStream(new MemoryStream(stored, writable: false), CompressionMode.Decompress))
+                using (var raw = new MemoryStream(stored.Length * 5))
+                {
+                    deflate.CopyTo(raw);
+                    return raw.ToArray();
+                }
+
+            default:
+                throw new InvalidDataException($"A stored body has the encoding '{encoding}', which this FreeScoutRules does not know. Use a newer release.");
+        }
+    }
+}

@@ -1,0 +1,158 @@
+using System.Security.Cryptography;
+using System.Text;
+using FreeScoutRules.Actions;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Storage.Sqlite;
+using FreeScoutRules.Engine.Tests.Support;
+using FreeScoutRules.Facts;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FreeScoutRules.Engine.Tests.Storage.Sqlite;
+
+/// <summary>
+/// The storage format of issue 14: compressed bodies that every reader gets back byte for byte, the
+/// dedupe key in the conversation's index, and databases of the earlier format migrated with nothing lost.
+/// </summary>
+public sealed class StorageFormatTests : IDisposable
+{
+    private static readonly DateTimeOffset At = new(2026, 12, 1, 10, 0, 0, TimeSpan.Zero);
+    private readonly TempDirectory _data = new();
+
+    public void Dispose() => _data.Dispose();
+
+    private StorageOptions Options => new() { DataDirectory = _data.Path, Durable = false };
+
+    private static NewDelivery Delivery(string eventName, byte[] body, int? conversationId) =>
+        new(eventName, body, SHA256.HashData(body), conversationId, At);
+
+    private async Task<T> WithStorageAsync<T>(Func<SqliteStorage, Task<T>> use)
+    {
+        var storage = new SqliteStorage(Options, NullLogger<InboxWriter>.Instance);
+        await storage.InitializeAsync(default);
+        var writer = storage.RunAsync(default);
+        try
+        {
+            return await use(storage);
+        }
+        finally
+        {
+            storage.Complete();
+            await writer;
+        }
+    }
+
+    private async Task<List<(long Id, long Length, string? Encoding)>> RawBodiesAsync()
+    {
+        await using var connection = await new SqliteDatabase(Options).OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT delivery_id, length(body), encoding FROM delivery_bodies ORDER BY delivery_id";
+        var rows = new List<(long, long, string?)>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            rows.Add((reader.GetInt64(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2)));
+        }
+
+        return rows;
+    }
+
+    [Fact]
+    public async Task Bodies_AreStoredCompressed_AndEveryReaderGetsTheBytesAsReceived()
+    {
+        var wire = Fixtures.Wire("convo.status.closed.on-reply");
+        var stored = await WithStorageAsync(async storage =>
+        {
+            var result = await storage.StoreAsync(Delivery("convo.status", wire, 1187), null, default);
+            await storage.CommitEvaluationAsync(new EvaluationCommit(
+                result.DeliveryId, 1187, 1, At, "g", null, [], [new ActionIntent("rule", "http", 1187, "{}")], new DeliveryResult([], [], [], false)), default);
+
+            Assert.Equal(wire, (await storage.GetStoredAsync(result.DeliveryId, default))!.Body);
+            Assert.Equal(wire, Assert.Single(await storage.LoadHistoryAsync(1187, default)).Body);
+            var due = Assert.Single(await storage.DueAsync(At, 10, new HashSet<long>(), new HashSet<string>(), default));
+            Assert.Equal("convo.status", due.Delivery!.Event);
+            Assert.Equal(wire, due.Delivery.Body);
+            return result;
+        });
+
+        var raw = Assert.Single(await RawBodiesAsync());
+        Assert.Equal((stored.DeliveryId, BodyEncoding.Deflate), (raw.Id, raw.Encoding));
+        Assert.True(raw.Length < wire.Length / 3, $"{raw.Length} bytes stored for {wire.Length}");
+    }
+
+    [Fact]
+    public async Task Redeliveries_AreRecognised_WithinTheirConversation_AndWithoutOne()
+    {
+        var body = Encoding.UTF8.GetBytes("""{"id":7,"status":"closed"}""");
+        var customer = Encoding.UTF8.GetBytes("""{"id":42,"email":"a@example.com"}""");
+        await WithStorageAsync(async storage =>
+        {
+            var first = await storage.StoreAsync(Delivery("convo.status", body, 7), null, default);
+            var again = await storage.StoreAsync(Delivery("convo.status", body, 7), null, default);
+            var otherEvent = await storage.StoreAsync(Delivery("convo.agent.reply.created", body, 7), null, default);
+            var noConversation = await storage.StoreAsync(Delivery("customer.created", customer, null), null, default);
+            var noConversationAgain = await storage.StoreAsync(Delivery("customer.created", customer, null), null, default);
+
+            Assert.Equal((false, true, false), (first.Duplicate, again.Duplicate, otherEvent.Duplicate));
+            Assert.Equal(first.DeliveryId, again.DeliveryId);
+            Assert.Equal(2L, otherEvent.Sequence);
+            Assert.Equal((false, true), (noConversation.Duplicate, noConversationAgain.Duplicate));
+            Assert.Equal(noConversation.DeliveryId, noConversationAgain.DeliveryId);
+            return 0;
+        });
+    }
+
+    [Fact]
+    public async Task ADatabaseOfTheEarlierFormat_IsMigrated_AndKeepsEveryDeliveryItsBodyAndItsDedupe()
+    {
+        var wire = Fixtures.Wire("convo.status.closed.on-reply");
+        var customer = Encoding.UTF8.GetBytes("""{"id":42,"email":"a@example.com"}""");
+        Directory.CreateDirectory(_data.Path);
+        await using (var connection = new SqliteConnection($"Data Source={Options.DatabasePath}"))
+        {
+            // Schema version 7, as the release before issue 14 left it, with bodies as received.
+            await connection.OpenAsync();
+            await Migrations.ApplyAsync(connection, default, upTo: 7);
+            await SqliteDatabase.ExecuteAsync(connection, """
+                INSERT INTO deliveries (id, event, body_sha256, conversation_id, seq, received_at, outcome, result, rules_generation, rule_failures)
+                VALUES (1, 'convo.status', $sha, 1187, 1, 1764583200000, 'done', '{"statusChanges":[]}', 'g1', 1),
+                       (2, 'customer.created', $customerSha, NULL, NULL, 1764583200000, 'skipped', NULL, NULL, 0);
+                INSERT INTO delivery_bodies (delivery_id, body) VALUES (1, $wire), (2, $customer);
+                INSERT INTO conversations (id, last_applied_seq, status, updated_at) VALUES (1187, 1, 'closed', 1764583200000);
+                """.Replace("$customerSha", Hex(SHA256.HashData(customer)), StringComparison.Ordinal)
+                   .Replace("$sha", Hex(SHA256.HashData(wire)), StringComparison.Ordinal)
+                   .Replace("$wire", Hex(wire), StringComparison.Ordinal)
+                   .Replace("$customer", Hex(customer), StringComparison.Ordinal));
+        }
+
+        await WithStorageAsync(async storage =>
+        {
+            var old = (await storage.GetStoredAsync(1, default))!;
+            Assert.Equal(wire, old.Body);
+            Assert.Equal(("done", "g1"), (old.Outcome, (await storage.GetAsync(1, default))!.RulesGeneration));
+            Assert.Equal(1, Assert.Single(await storage.ListAsync(new DeliveryFilter(RuleFailed: true), default)).Id);
+            Assert.True((await storage.StoreAsync(Delivery("convo.status", wire, 1187), null, default)).Duplicate);
+            Assert.True((await storage.StoreAsync(Delivery("customer.created", customer, null), null, default)).Duplicate);
+
+            var next = Encoding.UTF8.GetBytes("""{"id":1187,"status":"active"}""");
+            var stored = await storage.StoreAsync(Delivery("convo.status", next, 1187), null, default);
+            Assert.Equal((3L, 2L), (stored.DeliveryId, stored.Sequence!.Value));
+            Assert.Equal(next, (await storage.GetStoredAsync(3, default))!.Body);
+            return 0;
+        });
+
+        Assert.Equal([(1L, (long)wire.Length, (string?)null), (2L, customer.Length, null)], (await RawBodiesAsync()).Take(2));
+        Assert.Equal(BodyEncoding.Deflate, (await RawBodiesAsync())[2].Encoding);
+    }
+
+    [Fact]
+    public void ABodyThatDoesNotDecode_FailsWithAClearError()
+    {
+        var unknown = Assert.Throws<InvalidDataException>(() => BodyEncoding.Decode([1, 2, 3], "zstd"));
+        Assert.Contains("encoding 'zstd'", unknown.Message, StringComparison.Ordinal);
+        Assert.ThrowsAny<InvalidDataException>(() => BodyEncoding.Decode([0xFF, 0xFF, 0xFF, 0xFF], BodyEncoding.Deflate));
+        Assert.Equal("raw"u8.ToArray(), BodyEncoding.Decode(BodyEncoding.Compress("raw"u8.ToArray()), BodyEncoding.Deflate));
+    }
+
+    private static string Hex(byte[] bytes) => "X'" + Convert.ToHexString(bytes) + "'";
+}
