@@ -109,6 +109,9 @@ internal interface IStorageLifetime
     /// <summary>Write operations waiting to be committed.</summary>
     int WriteQueueLength { get; }
 
+    /// <summary>Transactions committed since start, and the write operations they held (their ratio is the group-commit size).</summary>
+    (long Commits, long Operations) Committed { get; }
+
     /// <summary>Bytes the data takes on disk now (the database and its log).</summary>
     long SizeBytes { get; }
 

@@ -114,6 +114,10 @@ internal sealed class EngineMetrics
             "{diagnostic}",
             "Diagnostics (warnings) of the rule generation in force, by id and severity.");
 
+    /// <summary>Reports <paramref name="read"/>, a total that only grows, as an observable counter.</summary>
+    public void ObserveCounter(string name, string description, Func<long> read, string unit = "{item}") =>
+        Meter.CreateObservableCounter(name, read, unit, description);
+
     /// <summary>Reports <paramref name="read"/> as an observable gauge.</summary>
     public void ObserveGauge(string name, string description, Func<long> read, string unit = "{item}") =>
         Meter.CreateObservableGauge(name, read, unit, description);

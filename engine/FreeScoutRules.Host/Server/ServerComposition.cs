@@ -149,6 +149,8 @@ internal static class ServerComposition
         var storage = app.Services.GetRequiredService<IStorageLifetime>();
         metrics.ObserveGauge("freescout_rules.dispatch.queue_depth", "Deliveries stored and not yet processed.", () => dispatcher.QueueDepth);
         metrics.ObserveGauge("freescout_rules.storage.write_queue", "Write operations waiting for the single writer.", () => storage.WriteQueueLength);
+        metrics.ObserveCounter("freescout_rules.storage.commits", "Transactions the single writer committed (each one fsync when durable).", () => storage.Committed.Commits, "{commit}");
+        metrics.ObserveCounter("freescout_rules.storage.committed_operations", "Write operations committed; divided by the commits, the group-commit size.", () => storage.Committed.Operations, "{operation}");
         metrics.ObserveGauge("freescout_rules.storage.size", "Bytes the database takes on disk (with its write-ahead log).", () => storage.SizeBytes, "By");
         app.Services.GetRequiredService<StorageGauges>().Register();
         var rules = app.Services.GetRequiredService<RuleSetHolder>();

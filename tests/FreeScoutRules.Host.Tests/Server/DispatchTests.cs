@@ -67,7 +67,10 @@ public sealed class DispatchTests
         Assert.Contains("FailsOnSeven.Explode", failure.GetProperty("where").GetString(), StringComparison.Ordinal);
         Assert.Equal("InvalidOperationException: cannot handle 7", failure.GetProperty("message").GetString());
         Assert.Equal("done", Assert.Single(deliveries, d => d.GetProperty("conversationId").GetInt32() == 8).GetProperty("outcome").GetString());
-        Assert.Contains("freescout_rules_rules_failures_total{otel_scope_name=\"FreeScoutRules\",rule=\"FailsOnSeven\"} 1", await server.Client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        var metrics = await server.Client.GetStringAsync("/metrics");
+        Assert.Contains("freescout_rules_rules_failures_total{otel_scope_name=\"FreeScoutRules\",rule=\"FailsOnSeven\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Matches("freescout_rules_storage_commits_total\\{[^}]*\\} [1-9]", metrics);
+        Assert.Matches("freescout_rules_storage_committed_operations_total\\{[^}]*\\} [1-9]", metrics);
         Assert.Contains(server.Logs, l => l.Contains("Rule FailsOnSeven", StringComparison.Ordinal) && l.Contains("cannot handle 7", StringComparison.Ordinal));
         Assert.Equal(HttpStatusCode.OK, (await server.Client.GetAsync("/readyz")).StatusCode);
 

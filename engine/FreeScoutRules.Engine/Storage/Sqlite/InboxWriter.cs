@@ -14,8 +14,14 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
     private readonly Channel<WriteOperation> _queue = Channel.CreateBounded<WriteOperation>(
         new BoundedChannelOptions(16_384) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
+    private long _commits;
+    private long _operations;
+
     /// <summary>Operations waiting to be committed.</summary>
     public int QueueLength => _queue.Reader.Count;
+
+    /// <summary>Transactions committed so far, and the operations they held.</summary>
+    public (long Commits, long Operations) Committed => (Interlocked.Read(ref _commits), Interlocked.Read(ref _operations));
 
     /// <summary>Queues <paramref name="operation"/> and returns once it is committed (or failed).</summary>
     /// <exception cref="ChannelClosedException">The writer has stopped.</exception>
@@ -121,7 +127,7 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
         }
     }
 
-    private static bool TryCommit(WriterSession session, List<WriteOperation> batch, List<bool> failed, out Exception error)
+    private bool TryCommit(WriterSession session, List<WriteOperation> batch, List<bool> failed, out Exception error)
     {
         failed.Clear();
         error = null!;
@@ -144,6 +150,8 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
             }
 
             transaction.Commit();
+            Interlocked.Increment(ref _commits);
+            Interlocked.Add(ref _operations, batch.Count);
             return true;
         }
         catch (Exception ex)

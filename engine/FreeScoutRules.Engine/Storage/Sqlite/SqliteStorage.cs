@@ -30,6 +30,8 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
 
     public int WriteQueueLength => _writer.QueueLength;
 
+    public (long Commits, long Operations) Committed => _writer.Committed;
+
     public long SizeBytes =>
         new[] { _database.Path, _database.Path + "-wal" }.Select(p => new FileInfo(p)).Where(f => f.Exists).Sum(f => f.Length);
 

@@ -61,6 +61,17 @@ public sealed class InboxWriterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Committed_CountsTheTransactionsAndTheOperationsTheyHeld()
+    {
+        var before = _writer.Committed;
+        await Task.WhenAll(Enumerable.Range(1, 5).Select(i => _writer.SubmitAsync(Store(Deliveries.Of(Events.ConversationStatus, Status.Closed, 1, conversationId: 100 + i)))));
+        var after = _writer.Committed;
+
+        Assert.Equal(5, after.Operations - before.Operations);
+        Assert.InRange(after.Commits - before.Commits, 1, 5);
+    }
+
+    [Fact]
     public async Task Batch_OneFailingOperation_DoesNotUndoTheOthers()
     {
         var delivery = Deliveries.Of(Events.ConversationStatus, Status.Closed, 1);
