@@ -28,12 +28,12 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, Action<StoreR
     protected override StoreResult Run(WriterSession session)
     {
         var conversationId = delivery.ConversationId;
-        var find = session.Command(conversationId is null ? FindWithoutConversation : FindInConversation);
-        find.Parameters.AddWithValue("$event", delivery.Event);
-        find.Parameters.AddWithValue("$sha", delivery.BodySha256);
+        var find = session.Prepared(conversationId is null ? FindWithoutConversation : FindInConversation);
+        WriterSession.Set(find, "$event", delivery.Event);
+        WriterSession.Set(find, "$sha", delivery.BodySha256);
         if (conversationId is not null)
         {
-            find.Parameters.AddWithValue("$conversation", conversationId.Value);
+            WriterSession.Set(find, "$conversation", conversationId.Value);
         }
 
         if (find.ExecuteScalar() is long earlier)
@@ -42,18 +42,18 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, Action<StoreR
         }
 
         long? sequence = conversationId is null ? null : session.LastSequence(conversationId.Value) + 1;
-        var insert = session.Command(Insert);
-        insert.Parameters.AddWithValue("$event", delivery.Event);
-        insert.Parameters.AddWithValue("$sha", delivery.BodySha256);
-        insert.Parameters.AddWithValue("$conversation", (object?)conversationId ?? DBNull.Value);
-        insert.Parameters.AddWithValue("$seq", (object?)sequence ?? DBNull.Value);
-        insert.Parameters.AddWithValue("$received", delivery.ReceivedAt.ToUnixTimeMilliseconds());
-        insert.Parameters.AddWithValue("$outcome", conversationId is null ? DeliveryOutcome.Skipped : DeliveryOutcome.Pending);
+        var insert = session.Prepared(Insert);
+        WriterSession.Set(insert, "$event", delivery.Event);
+        WriterSession.Set(insert, "$sha", delivery.BodySha256);
+        WriterSession.Set(insert, "$conversation", conversationId);
+        WriterSession.Set(insert, "$seq", sequence);
+        WriterSession.Set(insert, "$received", delivery.ReceivedAt.ToUnixTimeMilliseconds());
+        WriterSession.Set(insert, "$outcome", conversationId is null ? DeliveryOutcome.Skipped : DeliveryOutcome.Pending);
         var id = (long)insert.ExecuteScalar()!;
 
-        var body = session.Command(InsertBody);
-        body.Parameters.AddWithValue("$id", id);
-        body.Parameters.AddWithValue("$body", _body);
+        var body = session.Prepared(InsertBody);
+        WriterSession.Set(body, "$id", id);
+        WriterSession.Set(body, "$body", _body);
         body.ExecuteNonQuery();
         if (conversationId is not null)
         {
@@ -94,53 +94,53 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
 
     protected override bool Run(WriterSession session)
     {
-        var done = session.Command(MarkDone);
-        done.Parameters.AddWithValue("$id", commit.DeliveryId);
-        done.Parameters.AddWithValue("$generation", commit.RulesGeneration);
-        done.Parameters.AddWithValue("$at", commit.ProcessedAt.ToUnixTimeMilliseconds());
-        done.Parameters.AddWithValue("$result", _resultJson);
-        done.Parameters.AddWithValue("$failures", commit.Result.RuleFailures?.Count ?? 0);
+        var done = session.Prepared(MarkDone);
+        WriterSession.Set(done, "$id", commit.DeliveryId);
+        WriterSession.Set(done, "$generation", commit.RulesGeneration);
+        WriterSession.Set(done, "$at", commit.ProcessedAt.ToUnixTimeMilliseconds());
+        WriterSession.Set(done, "$result", _resultJson);
+        WriterSession.Set(done, "$failures", commit.Result.RuleFailures?.Count ?? 0);
         if (done.ExecuteNonQuery() != 1)
         {
             throw new WriteRefusedException(new DeliveryNotPendingException(commit.DeliveryId));
         }
 
-        var state = session.Command("""
+        var state = session.Prepared("""
             INSERT INTO conversations (id, last_applied_seq, status, updated_at) VALUES ($id, $seq, $status, $updated)
             ON CONFLICT (id) DO UPDATE SET last_applied_seq = MAX(last_applied_seq, excluded.last_applied_seq),
                 status = COALESCE(excluded.status, status), updated_at = COALESCE(excluded.updated_at, updated_at)
             """);
-        state.Parameters.AddWithValue("$id", commit.ConversationId);
-        state.Parameters.AddWithValue("$seq", commit.Sequence);
-        state.Parameters.AddWithValue("$status", (object?)commit.NextState?.Status ?? DBNull.Value);
-        state.Parameters.AddWithValue("$updated", (object?)commit.NextState?.UpdatedAt.ToUnixTimeMilliseconds() ?? DBNull.Value);
+        WriterSession.Set(state, "$id", commit.ConversationId);
+        WriterSession.Set(state, "$seq", commit.Sequence);
+        WriterSession.Set(state, "$status", commit.NextState?.Status);
+        WriterSession.Set(state, "$updated", commit.NextState?.UpdatedAt.ToUnixTimeMilliseconds());
         state.ExecuteNonQuery();
 
         foreach (var change in commit.StatusChanges)
         {
-            var insert = session.Command("""
+            var insert = session.Prepared("""
                 INSERT INTO status_changes (delivery_id, conversation_id, number, from_status, to_status, via, at)
                 VALUES ($delivery, $conversation, $number, $from, $to, $via, $at)
                 """);
-            insert.Parameters.AddWithValue("$delivery", commit.DeliveryId);
-            insert.Parameters.AddWithValue("$conversation", change.ConversationId);
-            insert.Parameters.AddWithValue("$number", change.Number);
-            insert.Parameters.AddWithValue("$from", (object?)change.From ?? DBNull.Value);
-            insert.Parameters.AddWithValue("$to", change.To);
-            insert.Parameters.AddWithValue("$via", change.Via);
-            insert.Parameters.AddWithValue("$at", change.At.ToUnixTimeMilliseconds());
+            WriterSession.Set(insert, "$delivery", commit.DeliveryId);
+            WriterSession.Set(insert, "$conversation", change.ConversationId);
+            WriterSession.Set(insert, "$number", change.Number);
+            WriterSession.Set(insert, "$from", change.From);
+            WriterSession.Set(insert, "$to", change.To);
+            WriterSession.Set(insert, "$via", change.Via);
+            WriterSession.Set(insert, "$at", change.At.ToUnixTimeMilliseconds());
             insert.ExecuteNonQuery();
         }
 
         foreach (var intent in commit.Intents)
         {
-            var insert = session.Command(InsertIntent);
-            insert.Parameters.AddWithValue("$delivery", commit.DeliveryId);
-            insert.Parameters.AddWithValue("$conversation", intent.ConversationId);
-            insert.Parameters.AddWithValue("$rule", intent.Rule);
-            insert.Parameters.AddWithValue("$action", intent.Action);
-            insert.Parameters.AddWithValue("$arguments", intent.Arguments);
-            insert.Parameters.AddWithValue("$at", commit.ProcessedAt.ToUnixTimeMilliseconds());
+            var insert = session.Prepared(InsertIntent);
+            WriterSession.Set(insert, "$delivery", commit.DeliveryId);
+            WriterSession.Set(insert, "$conversation", intent.ConversationId);
+            WriterSession.Set(insert, "$rule", intent.Rule);
+            WriterSession.Set(insert, "$action", intent.Action);
+            WriterSession.Set(insert, "$arguments", intent.Arguments);
+            WriterSession.Set(insert, "$at", commit.ProcessedAt.ToUnixTimeMilliseconds());
             insert.ExecuteNonQuery();
         }
 

@@ -76,6 +76,36 @@ internal sealed class WriterSession(SqliteConnection connection, int sequenceCac
     /// <summary>A prepared command for <paramref name="sql"/>, its parameters cleared, bound to the current transaction.</summary>
     public SqliteCommand Command(string sql)
     {
+        var command = Cached(sql);
+        command.Parameters.Clear();
+        return command;
+    }
+
+    /// <summary>
+    /// For the statements every delivery runs: a prepared command for <paramref name="sql"/> that keeps
+    /// its parameter objects from one run to the next (half the cost of adding them again, measured in
+    /// docs/benchmarks.md §9). Set every parameter with <see cref="Set"/> on every run: a value left
+    /// out would be the previous run's.
+    /// </summary>
+    public SqliteCommand Prepared(string sql) => Cached(sql);
+
+    /// <summary>Sets parameter <paramref name="name"/> of a <see cref="Prepared"/> command (<c>null</c>: SQL NULL).</summary>
+    public static void Set(SqliteCommand command, string name, object? value)
+    {
+        var parameters = command.Parameters;
+        var index = parameters.IndexOf(name);
+        if (index < 0)
+        {
+            parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+        else
+        {
+            parameters[index].Value = value ?? DBNull.Value;
+        }
+    }
+
+    private SqliteCommand Cached(string sql)
+    {
         if (!_commands.TryGetValue(sql, out var command))
         {
             command = Connection.CreateCommand();
@@ -83,7 +113,6 @@ internal sealed class WriterSession(SqliteConnection connection, int sequenceCac
             _commands[sql] = command;
         }
 
-        command.Parameters.Clear();
         command.Transaction = Transaction;
         return command;
     }
