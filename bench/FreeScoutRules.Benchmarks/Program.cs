@@ -37,6 +37,12 @@ internal static class Program
             return;
         }
 
+        if (args is ["fill-database", var directory, ..])
+        {
+            FillDatabase.RunAsync(directory, args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 5_000_000).GetAwaiter().GetResult();
+            return;
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -11,7 +11,9 @@
 # Usage: bench/load/run.sh [seconds per run, default 15] [paced rate, default 80% of serve's flat-out]
 # Env: NODERED_DIR (default ~/.cache/nodered: Node-RED 4 is installed there with npm when missing),
 #      NODERED_FLOW (default ../shared/bench/nodered); SKIP_BARE=1, SKIP_NODERED=1, SKIP_PACED=1 leave
-#      those runs out (for quick comparisons of serve alone).
+#      those runs out (for quick comparisons of serve alone); DATA_FROM=DIR starts serve on a copy of
+#      that data directory (a full database: `dotnet run -c Release --project bench/FreeScoutRules.Benchmarks
+#      -- fill-database DIR 5000000`), with the bodies kept 7 days as that database assumes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${1:-15}
@@ -77,6 +79,11 @@ if [ "${SKIP_NODERED:-0}" != 1 ] && command -v node >/dev/null; then
 fi
 
 mkdir -p "$WORK/rules" && cp rules/status-change.csx "$WORK/rules/"
+if [ -n "${DATA_FROM:-}" ]; then
+  cp -r "$DATA_FROM" "$WORK/data"
+  echo "serve starts on a copy of $DATA_FROM ($(du -sh "$DATA_FROM" | cut -f1)), Retention:Bodies=7 days"
+  export Retention__Bodies=7.00:00:00
+fi
 FREESCOUTRULES_WEBHOOK_SECRET=$SECRET FREESCOUTRULES_ADMIN_TOKEN=load-test-admin-token \
   Logging__LogLevel__Default=Warning \
   dotnet engine/FreeScoutRules.Host/bin/Release/net10.0/freescout-rules.dll serve \

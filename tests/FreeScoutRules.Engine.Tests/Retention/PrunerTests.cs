@@ -93,6 +93,30 @@ public sealed class PrunerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AFirstPass_StartsAtTheOldestBodyStillStored_NotAtTheOldestRecord()
+    {
+        // 300 old records whose bodies went long ago, then two old deliveries that still have theirs.
+        for (var i = 0; i < 300; i++)
+        {
+            await CommitAsync(await StoreAsync(10 + i, "body pruned earlier", Start), 10 + i);
+        }
+
+        _time.SetUtcNow(Start.AddDays(31));
+        Assert.Equal(300, (await Pruner(TimeSpan.FromDays(30), TimeSpan.FromDays(180)).PruneOnceAsync(default)).Bodies);
+        var kept = new[] { await StoreAsync(1, "still has its body", Start.AddDays(2)), await StoreAsync(2, "this one too", Start.AddDays(2)) };
+        await CommitAsync(kept[0], 1);
+        await CommitAsync(kept[1], 2);
+
+        // A fresh start (no cursor): one batch of 100 reaches them, past the 300 records without bodies.
+        _time.SetUtcNow(Start.AddDays(33));
+        var (pruned, last) = await _storage.PruneBodiesAsync(null, _time.GetUtcNow() - TimeSpan.FromDays(30), 100, default);
+
+        Assert.Equal(2, pruned);
+        Assert.Equal(kept[1].DeliveryId, last!.Id);
+        Assert.Equal((0, null), await _storage.PruneBodiesAsync(null, _time.GetUtcNow() - TimeSpan.FromDays(30), 100, default));
+    }
+
+    [Fact]
     public async Task AConversationWhoseRecordsAllWent_ContinuesItsSequenceAfterARestart()
     {
         await CommitAsync(await StoreAsync(5, "first", Start), 5);

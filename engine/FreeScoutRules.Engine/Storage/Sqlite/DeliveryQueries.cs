@@ -173,6 +173,20 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         return rows;
     }
 
+    /// <summary>
+    /// A retention cursor just before the oldest delivery that still has its body (a minute earlier, as
+    /// receipt times and ids may disagree by moments), or <c>null</c> when no body is stored.
+    /// </summary>
+    public async Task<RetentionCursor?> BeforeOldestBodyAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT d.received_at FROM delivery_bodies b JOIN deliveries d ON d.id = b.delivery_id ORDER BY b.delivery_id LIMIT 1";
+        return await command.ExecuteScalarAsync(cancellationToken) is long receivedAt
+            ? new RetentionCursor(DateTimeOffset.FromUnixTimeMilliseconds(receivedAt) - TimeSpan.FromMinutes(1), 0)
+            : null;
+    }
+
     /// <summary>How many deliveries have <paramref name="outcome"/> (an index range: cheap for rare outcomes).</summary>
     public async Task<long> CountAsync(string outcome, CancellationToken cancellationToken = default)
     {

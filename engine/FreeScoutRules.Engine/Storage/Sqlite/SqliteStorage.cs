@@ -37,6 +37,14 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
 
     public async Task<(int Pruned, RetentionCursor? Last)> PruneBodiesAsync(RetentionCursor? after, DateTimeOffset before, int batch, CancellationToken cancellationToken)
     {
+        // A first pass (after a start) begins at the oldest body still stored, not at the oldest record:
+        // months of records whose bodies went long ago would otherwise be walked again after every restart.
+        after ??= await Guard(() => _deliveries.BeforeOldestBodyAsync(cancellationToken));
+        if (after is null)
+        {
+            return (0, null);
+        }
+
         var candidates = await Guard(() => _deliveries.ProcessedAsync(after, before, batch, withoutPendingIntents: false, cancellationToken));
         if (candidates.Count == 0)
         {
