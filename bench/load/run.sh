@@ -36,20 +36,32 @@ queue_depth() { curl -fs http://127.0.0.1:5092/metrics | awk '/^freescout_rules_
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 written() { awk '/^write_bytes/ { print $2 }' "/proc/$1/io"; }
 
+# serve's own counters (0 for the other servers): bytes allocated, transactions committed.
+serve_counter() { curl -fs "$1" 2>/dev/null | awk -v m="^$2" '$0 ~ m { print $NF; found = 1 } END { if (!found) print 0 }'; }
+
 # load NAME URL PID [per-thread rate]: warm-up, then the measured run with the server's CPU and writes.
 load() {
   local name=$1 url=$2 pid=$3 pace=${4:-0}
+  local metrics=${url%/webhooks/freescout}/metrics
   wrk -t2 -c$CONNECTIONS -d3s -s $SCRIPT "$url" -- $TEMPLATE $SECRET "$pace" >/dev/null
-  local ticks0 bytes0 ticks1 bytes1 line requests
+  local ticks0 bytes0 ticks1 bytes1 line requests alloc0 alloc1 commits0 commits1
   ticks0=$(cpu_ticks "$pid"); bytes0=$(written "$pid")
+  alloc0=$(serve_counter "$metrics" dotnet_gc_heap_total_allocated_bytes_total); commits0=$(serve_counter "$metrics" freescout_rules_storage_commits_total)
   line=$(wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency -s $SCRIPT "$url" -- $TEMPLATE $SECRET "$pace" | tail -n 1)
   ticks1=$(cpu_ticks "$pid"); bytes1=$(written "$pid")
+  alloc1=$(serve_counter "$metrics" dotnet_gc_heap_total_allocated_bytes_total); commits1=$(serve_counter "$metrics" freescout_rules_storage_commits_total)
   requests=$(echo "$line" | sed -E 's/^requests ([0-9]+).*/\1/')
   LAST_RATE=$(echo "$line" | sed -E 's/.*rate ([0-9]+)\/s.*/\1/')
-  printf '%-14s %s; server CPU %.0f µs/delivery (%.2f cores), written %.1f KB/delivery\n' "$name" "$line" \
+  printf '%-14s %s; server CPU %.0f µs/delivery (%.2f cores), written %.1f KB/delivery' "$name" "$line" \
     "$(awk -v t=$((ticks1 - ticks0)) -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN { print t / hz * 1e6 / n }')" \
     "$(awk -v t=$((ticks1 - ticks0)) -v d="$DURATION" -v hz="$(getconf CLK_TCK)" 'BEGIN { print t / hz / d }')" \
     "$(awk -v b=$((bytes1 - bytes0)) -v n="$requests" 'BEGIN { print b / 1024 / n }')"
+  if [ "$commits1" != 0 ]; then
+    printf ', allocated %.1f KB/delivery, %.1f deliveries/commit' \
+      "$(awk -v a="$alloc0" -v b="$alloc1" -v n="$requests" 'BEGIN { print (b - a) / 1024 / n }')" \
+      "$(awk -v a="$commits0" -v b="$commits1" -v n="$requests" 'BEGIN { print n / (b - a) }')"
+  fi
+  echo
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(dotnet --version), commit $(git rev-parse --short HEAD)"

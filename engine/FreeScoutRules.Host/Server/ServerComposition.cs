@@ -138,6 +138,8 @@ internal static class ServerComposition
         services.AddProblemDetails();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(EngineMetrics.MeterName)
+            // .NET's own: GC (collections, heap, bytes allocated), thread pool, CPU time, memory.
+            .AddMeter("System.Runtime")
             .AddPrometheusExporter());
         return services;
     }

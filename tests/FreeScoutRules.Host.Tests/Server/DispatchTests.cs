@@ -71,6 +71,7 @@ public sealed class DispatchTests
         Assert.Contains("freescout_rules_rules_failures_total{otel_scope_name=\"FreeScoutRules\",rule=\"FailsOnSeven\"} 1", metrics, StringComparison.Ordinal);
         Assert.Matches("freescout_rules_storage_commits_total\\{[^}]*\\} [1-9]", metrics);
         Assert.Matches("freescout_rules_storage_committed_operations_total\\{[^}]*\\} [1-9]", metrics);
+        Assert.Matches("dotnet_gc_heap_total_allocated_bytes_total\\{[^}]*\\} [1-9]", metrics); // .NET's own meter
         Assert.Contains(server.Logs, l => l.Contains("Rule FailsOnSeven", StringComparison.Ordinal) && l.Contains("cannot handle 7", StringComparison.Ordinal));
         Assert.Equal(HttpStatusCode.OK, (await server.Client.GetAsync("/readyz")).StatusCode);
 
