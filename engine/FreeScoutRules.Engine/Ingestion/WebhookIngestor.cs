@@ -17,10 +17,13 @@ internal sealed class WebhookIngestor(
     private readonly SignatureVerifier? _verifier = options.SkipsSignatures ? null : new SignatureVerifier(options.Secret!);
     private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = options.AcceptCustomEvents });
 
-    public async Task<IngestionResult> IngestAsync(string? eventName, string? signature, byte[] body, CancellationToken cancellationToken)
+    /// <param name="eventName">The X-FreeScout-Event header.</param>
+    /// <param name="signature">The X-FreeScout-Signature header.</param>
+    /// <param name="body">The raw bytes; not read once the returned task is running asynchronously, so a pooled buffer may be returned after it completes.</param>
+    /// <param name="cancellationToken">Stops waiting for the commit (the write may still commit).</param>
+    public async Task<IngestionResult> IngestAsync(string? eventName, string? signature, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(body);
-        if (_verifier is not null && !_verifier.IsValid(body, signature))
+        if (_verifier is not null && !_verifier.IsValid(body.Span, signature))
         {
             metrics.Refused("signature");
             return new IngestionResult(IngestionStatus.BadSignature, Problem: string.IsNullOrWhiteSpace(signature)
@@ -28,7 +31,7 @@ internal sealed class WebhookIngestor(
                 : "The X-FreeScout-Signature header does not match the body: check that the configured secret is FreeScout's Secret Key.");
         }
 
-        var parsed = _parser.Parse(eventName, body);
+        var parsed = _parser.Parse(eventName, body.Span);
         if (!parsed.IsValid)
         {
             var (status, reason) = parsed.Problem.Kind switch
@@ -45,7 +48,7 @@ internal sealed class WebhookIngestor(
         var receivedAt = time.GetUtcNow();
         var conversation = delivery.Conversation;
         var stored = await inbox.StoreAsync(
-            new NewDelivery(delivery.Event, body, SHA256.HashData(body), conversation?.Id, receivedAt),
+            new NewDelivery(delivery.Event, body, SHA256.HashData(body.Span), conversation?.Id, receivedAt),
             conversation is null
                 ? null
                 : result => dispatcher.Enqueue(new QueuedDelivery(

@@ -11,7 +11,8 @@ internal interface IInbox
     /// <summary>
     /// Stores <paramref name="delivery"/> durably (or finds the identical earlier one) and returns once
     /// it is committed. <paramref name="onCommitted"/> runs for a new delivery right after its commit,
-    /// in commit order across callers (dispatch relies on it for per-conversation order).
+    /// in commit order across callers (dispatch relies on it for per-conversation order). The body's
+    /// bytes are read before the task is returned: the caller may reuse their buffer from then on.
     /// </summary>
     Task<StoreResult> StoreAsync(NewDelivery delivery, Action<StoreResult>? onCommitted, CancellationToken cancellationToken);
 

@@ -38,10 +38,15 @@ internal static class WebhookEndpoint
                 $"Expected application/json or application/hal+json, got '{http.Request.ContentType}'.");
         }
 
-        byte[]? body;
+        // The body in a pooled buffer: returned once the ingestor is done with it (it keeps no reference).
+        using var body = new PooledBody();
         try
         {
-            body = await ReadBoundedAsync(http.Request.Body, http.Request.ContentLength, max, cancellationToken);
+            if (!await body.ReadBoundedAsync(http.Request.Body, http.Request.ContentLength, max, cancellationToken))
+            {
+                metrics.Refused("too_large");
+                return TooLarge(max);
+            }
         }
         catch (BadHttpRequestException ex)
         {
@@ -55,17 +60,11 @@ internal static class WebhookEndpoint
             return Problem(StatusCodes.Status400BadRequest, "Incomplete body", "The body ended before its Content-Length.");
         }
 
-        if (body is null)
-        {
-            metrics.Refused("too_large");
-            return TooLarge(max);
-        }
-
         IngestionResult result;
         try
         {
             result = await ingestor.IngestAsync(
-                http.Request.Headers["X-FreeScout-Event"].ToString(), http.Request.Headers["X-FreeScout-Signature"].ToString(), body, cancellationToken);
+                http.Request.Headers["X-FreeScout-Event"].ToString(), http.Request.Headers["X-FreeScout-Signature"].ToString(), body.Bytes, cancellationToken);
         }
         catch (System.Threading.Channels.ChannelClosedException)
         {
@@ -88,36 +87,6 @@ internal static class WebhookEndpoint
         && (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
             || media.MediaType.Equals("application/hal+json", StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>Reads the body, or returns <c>null</c> as soon as it exceeds <paramref name="max"/> bytes (chunked bodies have no Content-Length).</summary>
-    private static async Task<byte[]?> ReadBoundedAsync(Stream body, long? length, long max, CancellationToken cancellationToken)
-    {
-        if (length is { } announced and <= int.MaxValue)
-        {
-            // The usual case: FreeScout sends Content-Length (already checked against the limit), and
-            // Kestrel ends the body there or fails the read, so one array of that size is enough.
-            var exact = new byte[announced];
-            await body.ReadExactlyAsync(exact, cancellationToken);
-            return exact;
-        }
-
-        var buffer = new ArrayBufferWriter<byte>(16 * 1024);
-        while (true)
-        {
-            var memory = buffer.GetMemory(16 * 1024);
-            var read = await body.ReadAsync(memory, cancellationToken);
-            if (read == 0)
-            {
-                return buffer.WrittenSpan.ToArray();
-            }
-
-            buffer.Advance(read);
-            if (buffer.WrittenCount > max)
-            {
-                return null;
-            }
-        }
-    }
-
     private static IResult TooLarge(long max) =>
         Problem(StatusCodes.Status413PayloadTooLarge, "Body too large", $"The body exceeds the limit of {max} bytes (Webhook:MaxBodyBytes).");
 
@@ -126,4 +95,65 @@ internal static class WebhookEndpoint
 
     /// <summary>The body of a 202 or 200 answer.</summary>
     internal sealed record WebhookAnswer(long DeliveryId, string Status);
+
+    /// <summary>A request body read into a buffer rented from the shared pool, returned on dispose.</summary>
+    private sealed class PooledBody : IDisposable
+    {
+        private byte[] _buffer = [];
+        private int _length;
+
+        public ReadOnlyMemory<byte> Bytes => _buffer.AsMemory(0, _length);
+
+        /// <summary>Reads the body; false as soon as it exceeds <paramref name="max"/> bytes (chunked bodies have no Content-Length).</summary>
+        public async Task<bool> ReadBoundedAsync(Stream body, long? length, long max, CancellationToken cancellationToken)
+        {
+            if (length is { } announced and <= int.MaxValue)
+            {
+                // The usual case: FreeScout sends Content-Length (already checked against the limit), and
+                // Kestrel ends the body there or fails the read, so a buffer of that size is enough.
+                Grow((int)announced);
+                await body.ReadExactlyAsync(_buffer.AsMemory(0, (int)announced), cancellationToken);
+                _length = (int)announced;
+                return true;
+            }
+
+            Grow(16 * 1024);
+            while (true)
+            {
+                if (_length == _buffer.Length)
+                {
+                    Grow(_buffer.Length * 2);
+                }
+
+                var read = await body.ReadAsync(_buffer.AsMemory(_length), cancellationToken);
+                if (read == 0)
+                {
+                    return true;
+                }
+
+                _length += read;
+                if (_length > max)
+                {
+                    return false;
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            if (_buffer.Length > 0)
+            {
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = [];
+            }
+        }
+
+        private void Grow(int size)
+        {
+            var bigger = ArrayPool<byte>.Shared.Rent(size);
+            _buffer.AsSpan(0, _length).CopyTo(bigger);
+            Dispose();
+            _buffer = bigger;
+        }
+    }
 }

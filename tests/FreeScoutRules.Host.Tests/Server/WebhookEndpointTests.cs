@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using FreeScoutRules.Host.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace FreeScoutRules.Host.Tests.Server;
 
@@ -140,6 +141,38 @@ public sealed class WebhookEndpointTests : IAsyncLifetime
         await ProblemAsync(withLength, HttpStatusCode.RequestEntityTooLarge);
         await ProblemAsync(chunked, HttpStatusCode.RequestEntityTooLarge);
         await AssertNothingStoredAsync();
+    }
+
+    [Fact]
+    public async Task Ingest_ManyAtOnce_WithAndWithoutContentLength_EachStoresItsOwnBytes()
+    {
+        // Request bodies are read into pooled buffers: each stored body must be its own request's bytes.
+        var (eventName, template, _) = SignedDeliveries.Get("convo.status.closed");
+        var text = Encoding.UTF8.GetString(template);
+        var bodies = Enumerable.Range(0, 40)
+            .Select(i => Encoding.UTF8.GetBytes(System.Text.RegularExpressions.Regex.Replace(text, "^\\{\"id\":\\d+", $"{{\"id\":{5000 + i}") + new string(' ', i * 97)))
+            .ToArray();
+
+        var answers = await Task.WhenAll(bodies.Select(async (body, i) =>
+        {
+            var request = SignedDeliveries.Request(eventName, body, SignedDeliveries.Sign(body));
+            if (i % 2 == 1)
+            {
+                request.Content = new StreamContent(new MemoryStream(body));
+                request.Content.Headers.ContentType = new("application/json");
+                request.Headers.TransferEncodingChunked = true;
+            }
+
+            var response = await _server.Client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("deliveryId").GetInt64();
+        }));
+
+        var inbox = _server.Services.GetRequiredService<FreeScoutRules.Engine.Storage.IInbox>();
+        for (var i = 0; i < bodies.Length; i++)
+        {
+            Assert.Equal(bodies[i], (await inbox.GetStoredAsync(answers[i], default))!.Body);
+        }
     }
 
     [Fact]

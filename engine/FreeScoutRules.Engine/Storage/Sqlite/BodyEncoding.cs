@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Compression;
 
 namespace FreeScoutRules.Engine.Storage.Sqlite;
@@ -14,16 +15,25 @@ internal static class BodyEncoding
     /// <summary>The <c>encoding</c> of a compressed body.</summary>
     public const string Deflate = "deflate";
 
-    public static byte[] Compress(byte[] raw)
+    public static byte[] Compress(ReadOnlySpan<byte> raw)
     {
-        ArgumentNullException.ThrowIfNull(raw);
-        using var compressed = new MemoryStream(raw.Length / 3 + 64);
-        using (var deflate = new DeflateStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
+        // Into a pooled buffer that fits even bytes that do not compress (DEFLATE then stores them, with
+        // 5 bytes per block of at most 64 KB and a little framing), then copied out at its exact size.
+        var buffer = ArrayPool<byte>.Shared.Rent(raw.Length + (raw.Length / 16_384 * 5) + 64);
+        try
         {
-            deflate.Write(raw);
-        }
+            using var compressed = new MemoryStream(buffer, 0, buffer.Length, writable: true, publiclyVisible: true);
+            using (var deflate = new DeflateStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
+            {
+                deflate.Write(raw);
+            }
 
-        return compressed.ToArray();
+            return buffer.AsSpan(0, (int)compressed.Position).ToArray();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>The bytes as received from a stored body and its <paramref name="encoding"/>.</summary>

@@ -7,6 +7,11 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 internal sealed class StoreDeliveryOperation(NewDelivery delivery, Action<StoreResult>? onCommitted = null)
     : WriteOperation<StoreResult>
 {
+    // Compressed here, on the caller's thread, not on the single writer's; the raw bytes are not kept
+    // (the caller may reuse their buffer once this is queued).
+    private readonly byte[] _body = BodyEncoding.Compress(delivery.Body.Span);
+    private readonly NewDelivery _delivery = delivery with { Body = ReadOnlyMemory<byte>.Empty };
+
     // Same event and body bytes: the same conversation, so a conversation's redelivery is found among
     // its own index entries (ix_deliveries_conversation covers the hash); others have a unique index.
     private const string FindInConversation =
@@ -22,15 +27,12 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, Action<StoreR
 
     private const string InsertBody = $"INSERT INTO delivery_bodies (delivery_id, body, encoding) VALUES ($id, $body, '{BodyEncoding.Deflate}')";
 
-    // Compressed here, on the caller's thread, not on the single writer's.
-    private readonly byte[] _body = BodyEncoding.Compress(delivery.Body);
-
     protected override StoreResult Run(WriterSession session)
     {
-        var conversationId = delivery.ConversationId;
+        var conversationId = _delivery.ConversationId;
         var find = session.Prepared(conversationId is null ? FindWithoutConversation : FindInConversation);
-        WriterSession.Set(find, "$event", delivery.Event);
-        WriterSession.Set(find, "$sha", delivery.BodySha256);
+        WriterSession.Set(find, "$event", _delivery.Event);
+        WriterSession.Set(find, "$sha", _delivery.BodySha256);
         if (conversationId is not null)
         {
             WriterSession.Set(find, "$conversation", conversationId.Value);
@@ -43,11 +45,11 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, Action<StoreR
 
         long? sequence = conversationId is null ? null : session.LastSequence(conversationId.Value) + 1;
         var insert = session.Prepared(Insert);
-        WriterSession.Set(insert, "$event", delivery.Event);
-        WriterSession.Set(insert, "$sha", delivery.BodySha256);
+        WriterSession.Set(insert, "$event", _delivery.Event);
+        WriterSession.Set(insert, "$sha", _delivery.BodySha256);
         WriterSession.Set(insert, "$conversation", conversationId);
         WriterSession.Set(insert, "$seq", sequence);
-        WriterSession.Set(insert, "$received", delivery.ReceivedAt.ToUnixTimeMilliseconds());
+        WriterSession.Set(insert, "$received", _delivery.ReceivedAt.ToUnixTimeMilliseconds());
         WriterSession.Set(insert, "$outcome", conversationId is null ? DeliveryOutcome.Skipped : DeliveryOutcome.Pending);
         var id = (long)insert.ExecuteScalar()!;
 
