@@ -37,7 +37,7 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 written() { awk '/^write_bytes/ { print $2 }' "/proc/$1/io"; }
 
 # serve's own counters (0 for the other servers): bytes allocated, transactions committed.
-serve_counter() { curl -fs "$1" 2>/dev/null | awk -v m="^$2" '$0 ~ m { print $NF; found = 1 } END { if (!found) print 0 }'; }
+serve_counter() { { curl -fs "$1" 2>/dev/null || true; } | awk -v m="^$2" '$0 ~ m { print $NF; found = 1 } END { if (!found) print 0 }'; }
 
 # load NAME URL PID [per-thread rate]: warm-up, then the measured run with the server's CPU and writes.
 load() {
@@ -77,7 +77,9 @@ if [ "${SKIP_BARE:-0}" != 1 ]; then
 fi
 
 NODERED_RATE=
-if [ "${SKIP_NODERED:-0}" != 1 ] && command -v node >/dev/null; then
+if [ "${SKIP_NODERED:-0}" != 1 ] && ! [ -e "$NODERED_FLOW/flows.json" ]; then
+  echo "Node-RED flow not found in $NODERED_FLOW (set NODERED_FLOW): left out"
+elif [ "${SKIP_NODERED:-0}" != 1 ] && command -v node >/dev/null; then
   if [ ! -e "$NODERED_DIR/node_modules/node-red/red.js" ]; then
     mkdir -p "$NODERED_DIR" && (cd "$NODERED_DIR" && npm install --silent --no-audit --no-fund node-red@4 >/dev/null)
   fi
