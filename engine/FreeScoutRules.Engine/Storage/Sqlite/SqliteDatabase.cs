@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
 
 namespace FreeScoutRules.Engine.Storage.Sqlite;
 
@@ -7,7 +8,7 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// (WAL, busy timeout, durability), and creates or migrates the schema once at start.
 /// Thread-safe. Readers open their own pooled connections; only <see cref="InboxWriter"/> writes.
 /// </summary>
-internal sealed class SqliteDatabase
+internal sealed partial class SqliteDatabase
 {
     private readonly string _connectionString;
     private readonly string _synchronous;
@@ -49,13 +50,36 @@ internal sealed class SqliteDatabase
         return connection;
     }
 
-    /// <summary>Switches the file to WAL and applies pending migrations. Idempotent.</summary>
-    public async Task InitializeAsync(CancellationToken cancellationToken = default)
+    /// <summary>Switches the file to WAL and applies pending migrations, saying so in <paramref name="logger"/>. Idempotent.</summary>
+    public async Task InitializeAsync(ILogger? logger = null, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
         await ExecuteAsync(connection, "PRAGMA journal_mode=WAL;", cancellationToken);
+        var from = await Migrations.CurrentVersionAsync(connection, cancellationToken);
+        if (from is > 0 && from < Migrations.LatestVersion && logger is not null)
+        {
+            LogUpgrading(logger, Path, from, Migrations.LatestVersion);
+        }
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await Migrations.ApplyAsync(connection, cancellationToken);
+        if (from is > 0 && from < Migrations.LatestVersion)
+        {
+            // An upgrade may have rewritten whole tables through the log: give its space back now.
+            await ExecuteAsync(connection, "PRAGMA wal_checkpoint(TRUNCATE);", cancellationToken);
+            if (logger is not null)
+            {
+                LogUpgraded(logger, Migrations.LatestVersion, clock.Elapsed.TotalSeconds);
+            }
+        }
     }
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Warning,
+        Message = "Upgrading the database {Path} from schema version {From} to {To}: the server starts once it is done (a large database takes a while, about 5 s per million deliveries, and needs free disk space of about the size of its deliveries table)")]
+    private static partial void LogUpgrading(ILogger logger, string path, int from, int to);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Database upgraded to schema version {To} in {Seconds:F1} s")]
+    private static partial void LogUpgraded(ILogger logger, int to, double seconds);
 
     public static async Task ExecuteAsync(SqliteConnection connection, string sql, CancellationToken cancellationToken = default)
     {

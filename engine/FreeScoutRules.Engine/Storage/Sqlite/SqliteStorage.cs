@@ -15,6 +15,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
     private readonly InboxWriter _writer;
     private readonly DeliveryQueries _deliveries;
     private readonly OutboxQueries _outbox;
+    private readonly ILogger _logger;
 
     /// <remarks>options: Where the database is and how it commits.</remarks>
     /// <remarks>readOnly: Open an existing database without writing to it (replay, explain).</remarks>
@@ -22,6 +23,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
     {
         _database = new SqliteDatabase(options, readOnly);
         _writer = new InboxWriter(_database, options, logger);
+        _logger = logger;
         _deliveries = new DeliveryQueries(_database);
         _outbox = new OutboxQueries(_database);
     }
@@ -63,7 +65,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
             : await _writer.SubmitAsync(new PruneRecordsOperation([.. candidates.Select(c => c.Id)]), cancellationToken);
     }
 
-    public Task InitializeAsync(CancellationToken cancellationToken) => Guard(() => _database.InitializeAsync(cancellationToken));
+    public Task InitializeAsync(CancellationToken cancellationToken) => Guard(() => _database.InitializeAsync(_logger, cancellationToken));
 
     public Task RunAsync(CancellationToken cancellationToken) => _writer.RunAsync(cancellationToken);
 

@@ -26,9 +26,11 @@ public sealed class StorageFormatTests : IDisposable
     private static NewDelivery Delivery(string eventName, byte[] body, int? conversationId) =>
         new(eventName, body, SHA256.HashData(body), conversationId, At);
 
+    private readonly CollectingLogger<InboxWriter> _log = new();
+
     private async Task<T> WithStorageAsync<T>(Func<SqliteStorage, Task<T>> use)
     {
-        var storage = new SqliteStorage(Options, NullLogger<InboxWriter>.Instance);
+        var storage = new SqliteStorage(Options, _log);
         await storage.InitializeAsync(default);
         var writer = storage.RunAsync(default);
         try
@@ -125,6 +127,9 @@ public sealed class StorageFormatTests : IDisposable
                    .Replace("$customer", Hex(customer), StringComparison.Ordinal));
         }
 
+        await new SqliteDatabase(Options).InitializeAsync(_log);
+        Assert.Equal(0, new FileInfo(Options.DatabasePath + "-wal").Length); // the space the upgrade took in the log is given back
+
         await WithStorageAsync(async storage =>
         {
             var old = (await storage.GetStoredAsync(1, default))!;
@@ -141,8 +146,19 @@ public sealed class StorageFormatTests : IDisposable
             return 0;
         });
 
+        Assert.Contains(_log.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Warning
+            && e.Message.StartsWith($"Upgrading the database {Path.GetFullPath(Options.DatabasePath)} from schema version 7 to {Migrations.LatestVersion}", StringComparison.Ordinal));
+        Assert.Contains(_log.Entries, e => e.Message.StartsWith($"Database upgraded to schema version {Migrations.LatestVersion} in ", StringComparison.Ordinal));
         Assert.Equal([(1L, (long)wire.Length, (string?)null), (2L, customer.Length, null)], (await RawBodiesAsync()).Take(2));
         Assert.Equal(BodyEncoding.Deflate, (await RawBodiesAsync())[2].Encoding);
+    }
+
+    [Fact]
+    public async Task ANewDatabase_IsCreatedWithoutAnUpgradeWarning()
+    {
+        await WithStorageAsync(_ => Task.FromResult(0));
+
+        Assert.DoesNotContain(_log.Entries, e => e.Message.Contains("schema version", StringComparison.Ordinal));
     }
 
     [Fact]
