@@ -94,7 +94,7 @@ fi
 
 mkdir -p "$WORK/rules" && cp rules/status-change.csx "$WORK/rules/"
 if [ -n "${DATA_FROM:-}" ]; then
-  cp -r "$DATA_FROM" "$WORK/data"
+  cp -r "$DATA_FROM" "$WORK/data" && sync   # the copy's dirty pages written out first, not during the run
   echo "serve starts on a copy of $DATA_FROM ($(du -sh "$DATA_FROM" | cut -f1)), Retention:Bodies=7 days"
   export Retention__Bodies=7.00:00:00
 fi

@@ -153,12 +153,7 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"""
-            SELECT d.id, d.received_at FROM deliveries d
-            WHERE (d.received_at > $from OR (d.received_at = $from AND d.id > $fromId)) AND d.received_at < $before AND d.outcome IN ('{DeliveryOutcome.Done}', '{DeliveryOutcome.Skipped}')
-              {(withoutPendingIntents ? $"AND NOT EXISTS (SELECT 1 FROM action_intents i WHERE i.delivery_id = d.id AND i.state <> '{IntentState.Done}')" : "")}
-            ORDER BY d.received_at, d.id LIMIT $limit
-            """;
+        command.CommandText = ProcessedSql(withoutPendingIntents);
         command.Parameters.AddWithValue("$from", (after?.ReceivedAt ?? DateTimeOffset.UnixEpoch).ToUnixTimeMilliseconds());
         command.Parameters.AddWithValue("$fromId", after?.Id ?? 0);
         command.Parameters.AddWithValue("$before", before.ToUnixTimeMilliseconds());
@@ -172,6 +167,19 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
 
         return rows;
     }
+
+    /// <summary>
+    /// The retention candidates' query: a range of the receipt-time index from the cursor on, in index
+    /// order. The outcome is only checked on the rows (the <c>+</c>): offered the outcome index, SQLite
+    /// takes it and sorts every done delivery for each batch (0.7 s a batch with 5,000,000 stored).
+    /// </summary>
+    internal static string ProcessedSql(bool withoutPendingIntents) => $"""
+        SELECT d.id, d.received_at FROM deliveries d
+        WHERE d.received_at >= $from AND (d.received_at > $from OR d.id > $fromId) AND d.received_at < $before
+          AND +d.outcome IN ('{DeliveryOutcome.Done}', '{DeliveryOutcome.Skipped}')
+          {(withoutPendingIntents ? $"AND NOT EXISTS (SELECT 1 FROM action_intents i WHERE i.delivery_id = d.id AND i.state <> '{IntentState.Done}')" : "")}
+        ORDER BY d.received_at, d.id LIMIT $limit
+        """;
 
     /// <summary>
     /// A retention cursor just before the oldest delivery that still has its body (a minute earlier, as

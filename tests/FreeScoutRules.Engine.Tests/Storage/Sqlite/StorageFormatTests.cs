@@ -161,6 +161,33 @@ public sealed class StorageFormatTests : IDisposable
         Assert.DoesNotContain(_log.Entries, e => e.Message.Contains("schema version", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RetentionCandidates_AreARangeOfTheReceiptTimeIndex_NotASortOfEveryDoneDelivery(bool withoutPendingIntents)
+    {
+        await WithStorageAsync(_ => Task.FromResult(0));
+        await using var connection = await new SqliteDatabase(Options).OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "EXPLAIN QUERY PLAN " + DeliveryQueries.ProcessedSql(withoutPendingIntents);
+        foreach (var name in new[] { "$from", "$fromId", "$before", "$limit" })
+        {
+            command.Parameters.AddWithValue(name, 1);
+        }
+
+        var plan = new List<string>();
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                plan.Add(reader.GetString(3));
+            }
+        }
+
+        Assert.Contains(plan, step => step.Contains("USING INDEX ix_deliveries_received (received_at>? AND received_at<?)", StringComparison.Ordinal));
+        Assert.DoesNotContain(plan, step => step.Contains("TEMP B-TREE", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void ABodyThatDoesNotDecode_FailsWithAClearError()
     {
