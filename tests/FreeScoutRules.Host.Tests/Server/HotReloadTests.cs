@@ -101,7 +101,11 @@ public sealed class HotReloadTests : IAsyncLifetime
         var good = (await RulesAsync()).GetProperty("generation").GetString();
         var broken = Path.Combine(RulesDirectory, "close.csx");
 
-        await File.WriteAllTextAsync(broken, CloseRule.Replace("ctx.Enqueue(", "ctx.Enqueu(", StringComparison.Ordinal));
+        // Written elsewhere and moved in, as editors save: the watcher never sees a half-written (empty,
+        // and so valid) file, which would be a generation of its own and not the last good one.
+        var staged = Path.Combine(_server.Root, "close.csx.tmp");
+        await File.WriteAllTextAsync(staged, CloseRule.Replace("ctx.Enqueue(", "ctx.Enqueu(", StringComparison.Ordinal));
+        File.Move(staged, broken);
         var failed = await WaitForReloadFailureAsync();
         await _server.PostFixtureAsync("convo.status.closed");
         var delivery = Assert.Single(await _server.SettledDeliveriesAsync());
