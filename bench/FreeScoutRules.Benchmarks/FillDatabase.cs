@@ -64,7 +64,7 @@ internal static class FillDatabase
         await transaction.CommitAsync();
         await SqliteDatabase.ExecuteAsync(connection, "PRAGMA wal_checkpoint(TRUNCATE);");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{database.Path}: {count} deliveries ({withBodies} with bodies) in {Conversations} conversations, {new FileInfo(database.Path).Length / 1e9:F2} GB, in {clock.Elapsed.TotalSeconds:F0} s"));
+            $"{database.Path}: {count} deliveries ({withBodies} with bodies) in {Math.Min(count, Conversations)} conversations, {new FileInfo(database.Path).Length / 1e9:F2} GB, in {clock.Elapsed.TotalSeconds:F0} s"));
     }
 
     private static async Task<long> CountAsync(Microsoft.Data.Sqlite.SqliteConnection connection)

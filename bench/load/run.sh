@@ -11,12 +11,18 @@
 # Usage: bench/load/run.sh [seconds per run, default 15] [paced rate, default 80% of serve's flat-out]
 # Env: NODERED_DIR (default ~/.cache/nodered: Node-RED 4 is installed there with npm when missing),
 #      NODERED_FLOW (default ../shared/bench/nodered); SKIP_BARE=1, SKIP_NODERED=1, SKIP_PACED=1 leave
-#      those runs out (for quick comparisons of serve alone); DATA_FROM=DIR starts serve on a copy of
+#      those runs out (for quick comparisons of serve alone); WARMUP seconds before each measured run
+#      (default 3, as the issue's protocol); DATA_FROM=DIR starts serve on a copy of
 #      that data directory (a full database: `dotnet run -c Release --project bench/FreeScoutRules.Benchmarks
 #      -- fill-database DIR 5000000`), with the bodies kept 7 days as that database assumes.
 set -euo pipefail
+# Paths given in the environment are taken from where the script was started, before it moves to the
+# repository root (the default Node-RED flow, ../shared/bench/nodered, is relative to that root).
+[ -n "${DATA_FROM:-}" ] && DATA_FROM=$(realpath -m "$DATA_FROM")
+[ -n "${NODERED_FLOW:-}" ] && NODERED_FLOW=$(realpath -m "$NODERED_FLOW")
 cd "$(dirname "$0")/../.."
 DURATION=${1:-15}
+WARMUP=${WARMUP:-3}
 RATE=${2:-}
 CONNECTIONS=16
 SECRET=53c5b91fa80f92634e3931d58dc6e7b4   # the fixtures' TEST secret
@@ -43,7 +49,7 @@ serve_counter() { { curl -fs "$1" 2>/dev/null || true; } | awk -v m="^$2" '$0 ~ 
 load() {
   local name=$1 url=$2 pid=$3 pace=${4:-0}
   local metrics=${url%/webhooks/freescout}/metrics
-  wrk -t2 -c$CONNECTIONS -d3s -s $SCRIPT "$url" -- $TEMPLATE $SECRET "$pace" >/dev/null
+  wrk -t2 -c$CONNECTIONS -d${WARMUP}s -s $SCRIPT "$url" -- $TEMPLATE $SECRET "$pace" >/dev/null
   local ticks0 bytes0 ticks1 bytes1 line requests alloc0 alloc1 commits0 commits1
   ticks0=$(cpu_ticks "$pid"); bytes0=$(written "$pid")
   alloc0=$(serve_counter "$metrics" dotnet_gc_heap_total_allocated_bytes_total); commits0=$(serve_counter "$metrics" freescout_rules_storage_commits_total)
@@ -64,6 +70,11 @@ load() {
   echo
 }
 
+if [ "$DURATION" -lt 15 ] && [ "$WARMUP" -lt 10 ]; then
+  echo "note: runs under 15 s under-report serve: its first seconds are slower (the JIT's tiers; the first delivery"
+  echo "      of each of the load's 20,000 conversations reads its state from storage). 5 s runs show about half"
+  echo "      the rate and twice the CPU per delivery: compare runs of 15 s or more (or set WARMUP=15)"
+fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(dotnet --version), commit $(git rev-parse --short HEAD)"
 
 BARE_RATE=

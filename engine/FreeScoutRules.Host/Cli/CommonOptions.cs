@@ -86,18 +86,27 @@ internal static class CommonOptions
 
     /// <summary>
     /// Opens the database of a server (its <c>--data-dir</c>) for a verb, or says on <paramref name="error"/>
-    /// that there is none there and returns <c>null</c>: a verb never creates an empty database by mistake.
+    /// that there is none there, or that its schema is not this release's, and returns <c>null</c>: a verb
+    /// never creates an empty database by mistake, and never upgrades one (the server does, at start).
     /// </summary>
     public static SqliteStorage? ServerStorage(EngineSettings settings, bool readOnly, TextWriter error)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        if (File.Exists(settings.Storage.DatabasePath))
+        ArgumentNullException.ThrowIfNull(error);
+        if (!File.Exists(settings.Storage.DatabasePath))
         {
-            return new SqliteStorage(settings.Storage, NullLogger<InboxWriter>.Instance, readOnly);
+            error.WriteLine($"{settings.Storage.DatabasePath}: no database here (give the server's --data-dir).");
+            return null;
         }
 
-        error.WriteLine($"{settings.Storage.DatabasePath}: no database here (give the server's --data-dir).");
-        return null;
+        var storage = new SqliteStorage(settings.Storage, NullLogger<InboxWriter>.Instance, readOnly);
+        if (storage.SchemaProblem() is { } problem)
+        {
+            error.WriteLine(problem);
+            return null;
+        }
+
+        return storage;
     }
 
     /// <summary>

@@ -127,4 +127,39 @@ public sealed class ReplayCommandTests : IAsyncLifetime
 
         Assert.False(Directory.Exists(nope) && Directory.EnumerateFileSystemEntries(nope).Any());
     }
+
+    [Fact]
+    public async Task EveryVerb_OnADatabaseOfAnotherSchemaVersion_SaysWhatToDo_AndChangesNothing()
+    {
+        var path = Path.Combine(DataDirectory, "freescout-rules.db");
+        await SetSchemaVersionAsync(path, FreeScoutRules.Engine.Storage.Sqlite.Migrations.LatestVersion - 1);
+        string[][] verbs =
+        [
+            ["replay", "--data-dir", DataDirectory, "--rules", RulesDirectory],
+            ["explain", "--data-dir", DataDirectory, "--rules", RulesDirectory, "--delivery", "1"],
+            ["actions", "list", "--data-dir", DataDirectory],
+            ["actions", "retry", "--data-dir", DataDirectory, "--id", "1"],
+        ];
+        foreach (var verb in verbs)
+        {
+            var older = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, verb);
+            Assert.Equal(2, older.ExitCode);
+            Assert.Contains($"the database is at schema version {FreeScoutRules.Engine.Storage.Sqlite.Migrations.LatestVersion - 1}", older.Error, StringComparison.Ordinal);
+            Assert.Contains("start `serve` once on it to upgrade it", older.Error, StringComparison.Ordinal);
+        }
+
+        await SetSchemaVersionAsync(path, FreeScoutRules.Engine.Storage.Sqlite.Migrations.LatestVersion + 1);
+        var newer = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, verbs[0]);
+        Assert.Equal(2, newer.ExitCode);
+        Assert.Contains("newer than this freescout-rules knows", newer.Error, StringComparison.Ordinal);
+    }
+
+    private static async Task SetSchemaVersionAsync(string path, int version)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path}");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"PRAGMA user_version = {version};";
+        await command.ExecuteNonQueryAsync();
+    }
 }

@@ -30,6 +30,22 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
 
     public string Location => _database.Path;
 
+    /// <summary>
+    /// For the CLI verbs, which never migrate a server's database: what is wrong with its schema version
+    /// (older: start <c>serve</c> once to upgrade it; newer: a newer release wrote it), or <c>null</c> when it fits.
+    /// </summary>
+    public string? SchemaProblem()
+    {
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _database.Path, Mode = SqliteOpenMode.ReadOnly }.ToString());
+        connection.Open();
+        var version = Migrations.CurrentVersionAsync(connection, CancellationToken.None).GetAwaiter().GetResult();
+        return version == Migrations.LatestVersion
+            ? null
+            : version < Migrations.LatestVersion
+                ? $"{_database.Path}: the database is at schema version {version}, this freescout-rules reads version {Migrations.LatestVersion}; start `serve` once on it to upgrade it (docs/deploy.md, \"Upgrading\")."
+                : $"{_database.Path}: the database is at schema version {version}, newer than this freescout-rules knows ({Migrations.LatestVersion}); use the release that wrote it.";
+    }
+
     public int WriteQueueLength => _writer.QueueLength;
 
     public (long Commits, long Operations) Committed => _writer.Committed;
