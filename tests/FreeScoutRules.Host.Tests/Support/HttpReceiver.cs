@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -15,13 +13,13 @@ internal sealed class HttpReceiver : IAsyncDisposable
     private readonly ConcurrentQueue<int> _script = new();
     private readonly ConcurrentQueue<TimeSpan> _delays = new();
 
-    private HttpReceiver(WebApplication app, Uri address)
+    private HttpReceiver(WebApplication app)
     {
         _app = app;
-        Address = address;
     }
 
-    public Uri Address { get; }
+    /// <summary>Where it listens: a port the system gave it when it started (never one chosen beforehand, which another test could take first).</summary>
+    public Uri Address { get; private set; } = null!;
 
     public ConcurrentQueue<(string Path, string Body, string? IdempotencyKey, DateTimeOffset At)> Requests { get; } = new();
 
@@ -48,12 +46,11 @@ internal sealed class HttpReceiver : IAsyncDisposable
 
     public static async Task<HttpReceiver> StartAsync()
     {
-        var port = FreePort();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
         var app = builder.Build();
-        var receiver = new HttpReceiver(app, new Uri($"http://127.0.0.1:{port}/"));
+        var receiver = new HttpReceiver(app);
         app.MapMethods("/{**path}", ["GET", "POST", "PUT", "PATCH", "DELETE"], async (HttpContext http) =>
         {
             using var reader = new StreamReader(http.Request.Body);
@@ -74,6 +71,7 @@ internal sealed class HttpReceiver : IAsyncDisposable
             return Results.StatusCode(status);
         });
         await app.StartAsync();
+        receiver.Address = new Uri(app.Urls.Single().TrimEnd('/') + "/");
         return receiver;
     }
 
@@ -81,12 +79,5 @@ internal sealed class HttpReceiver : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 
@@ -14,11 +13,11 @@ internal sealed class ServeProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _log = new();
 
-    private ServeProcess(Process process, Uri address)
+    private ServeProcess(Process process)
     {
         _process = process;
-        Client = new HttpClient { BaseAddress = address };
-        Admin = new HttpClient { BaseAddress = address };
+        Client = new HttpClient();
+        Admin = new HttpClient();
         Admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TestServerHost.AdminToken);
         _process.OutputDataReceived += (_, e) => Append(e.Data);
         _process.ErrorDataReceived += (_, e) => Append(e.Data);
@@ -47,7 +46,8 @@ internal sealed class ServeProcess : IAsyncDisposable
         var rules = Path.Combine(root, "rules");
         Directory.CreateDirectory(rules);
         File.Copy(Path.Combine(AppContext.BaseDirectory, "rules", "status-change.csx"), Path.Combine(rules, "status-change.csx"), overwrite: true);
-        var address = new Uri($"http://127.0.0.1:{FreePort()}");
+        // Port 0: the system gives serve a free port as it binds, read back from its "Now listening on" line
+        // (a port chosen beforehand could be taken by another test's server in between, and answer for it).
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -58,7 +58,7 @@ internal sealed class ServeProcess : IAsyncDisposable
         foreach (var argument in new[]
         {
             Path.Combine(AppContext.BaseDirectory, "freescout-rules.dll"), "serve",
-            "--urls", address.ToString().TrimEnd('/'), "--data-dir", Path.Combine(root, "data"), "--rules", rules,
+            "--urls", "http://127.0.0.1:0", "--data-dir", Path.Combine(root, "data"), "--rules", rules,
             "--plugins", Path.Combine(root, "plugins"),
         })
         {
@@ -71,9 +71,23 @@ internal sealed class ServeProcess : IAsyncDisposable
         {
             start.Environment[key] = value;
         }
-        var server = new ServeProcess(Process.Start(start)!, address);
+        var server = new ServeProcess(Process.Start(start)!);
         try
         {
+            Uri? address = null;
+            await Eventually.UntilAsync("serve to log the address it listens on", () =>
+            {
+                if (server._process.HasExited)
+                {
+                    throw new InvalidOperationException($"serve exited with {server._process.ExitCode}:\n{server.Log}");
+                }
+
+                var listening = System.Text.RegularExpressions.Regex.Match(server.Log, @"Now listening on: (http://127\.0\.0\.1:\d+)");
+                address = listening.Success ? new Uri(listening.Groups[1].Value) : null;
+                return Task.FromResult((address is not null, "no \"Now listening on\" line yet"));
+            }, TimeSpan.FromSeconds(60));
+            server.Client.BaseAddress = address;
+            server.Admin.BaseAddress = address;
             await Eventually.UntilAsync($"serve on {address} to answer /readyz with 200", async () =>
             {
                 if (server._process.HasExited)
@@ -185,12 +199,5 @@ internal sealed class ServeProcess : IAsyncDisposable
                 _log.AppendLine(line);
             }
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
