@@ -31,4 +31,46 @@ public static class RuleContextExtensions
             context.Rule.Name, action, delivery.ConversationId, ArgumentsJson.From(arguments).ToJsonString(ArgumentsJson.WriteOptions));
         context.TryInsert(intent);
     }
+
+    /// <summary>
+    /// Schedules the timer <paramref name="name"/> of <paramref name="conversationId"/> to be due
+    /// <paramref name="after"/> the time of the delivery being processed (its receipt, not the wall clock:
+    /// <c>test</c> and <c>replay</c> compute the same due time). Scheduling a name again for the same
+    /// conversation replaces the earlier timer. Stored with the rest of this evaluation's result, and listed
+    /// by <c>GET /api/timers</c>; running the rules when a timer is due is being built (issue 11).
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is empty or longer than <see cref="TimerChange.MaxNameLength"/>, the conversation id is not positive, or <paramref name="after"/> is negative.</exception>
+    /// <exception cref="InvalidOperationException">The session was not started by the FreeScoutRules engine.</exception>
+    public static void Schedule(this IContext context, string name, int conversationId, TimeSpan after)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(after, TimeSpan.Zero);
+        Record(context, name, conversationId, Clock(context) + after);
+    }
+
+    /// <summary>
+    /// Schedules the timer <paramref name="name"/> of <paramref name="conversationId"/> to be due at
+    /// <paramref name="at"/>; see <see cref="Schedule(IContext, string, int, TimeSpan)"/>.
+    /// </summary>
+    public static void Schedule(this IContext context, string name, int conversationId, DateTimeOffset at) =>
+        Record(context, name, conversationId, at);
+
+    /// <summary>Cancels the pending timer <paramref name="name"/> of <paramref name="conversationId"/>, if there is one.</summary>
+    public static void CancelTimer(this IContext context, string name, int conversationId) =>
+        Record(context, name, conversationId, null);
+
+    private static DateTimeOffset Clock(IContext context) =>
+        (context.Resolve(typeof(Delivery)) as Delivery ?? throw new InvalidOperationException("No delivery is being processed in this session.")).ReceivedAt;
+
+    private static void Record(IContext context, string name, int conversationId, DateTimeOffset? dueAt)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (name.Length > TimerChange.MaxNameLength)
+        {
+            throw new ArgumentException($"A timer's name has at most {TimerChange.MaxNameLength} characters.", nameof(name));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(conversationId);
+        context.TryInsert(new TimerChange(context.Rule.Name, name, conversationId, dueAt));
+    }
 }

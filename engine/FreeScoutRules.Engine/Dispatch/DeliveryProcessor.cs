@@ -122,6 +122,7 @@ internal sealed partial class DeliveryProcessor(
             {
                 StatusChanges = previous.StatusChanges,
                 ActionIntents = [.. previous.ActionIntents, .. record.ActionIntents],
+                Timers = previous.Timers is null && record.Timers is null ? null : [.. previous.Timers ?? [], .. record.Timers ?? []],
                 Stale = previous.Stale,
                 Prior = previous.Prior,
             };
@@ -136,7 +137,7 @@ internal sealed partial class DeliveryProcessor(
         {
             await inbox.CommitEvaluationAsync(
                 new EvaluationCommit(queued.Id, queued.ConversationId, queued.Sequence, now, generation.ContentHash,
-                    next, changes, result.Intents, record),
+                    next, changes, result.Intents, record, result.TimerChanges),
                 cancellationToken);
         }
         catch (DeliveryNotPendingException ex)

@@ -83,7 +83,29 @@ internal sealed class EvaluationPipeline(PipelineSettings settings)
             suppressed,
             session.Query<NextState>().AsEnumerable().FirstOrDefault(s => s.ConversationId == delivery.ConversationId),
             failures,
-            state.Known);
+            state.Known,
+            KeepTimers(session.Query<TimerChange>().AsEnumerable(), failures, rerunRules));
+    }
+
+    /// <summary>
+    /// The timer changes to store: those of rules that did not fail (and, in a re-run, of the rules re-run),
+    /// the last one recorded per conversation and name.
+    /// </summary>
+    private static List<TimerChange> KeepTimers(IEnumerable<TimerChange> recorded, List<RuleFailureRecord> failures, IReadOnlySet<string>? rerunRules)
+    {
+        var kept = new List<TimerChange>();
+        foreach (var change in recorded)
+        {
+            if (HasFailed(failures, change.Rule) || (rerunRules is not null && !rerunRules.Contains(change.Rule)))
+            {
+                continue;
+            }
+
+            kept.RemoveAll(k => k.ConversationId == change.ConversationId && string.Equals(k.Name, change.Name, StringComparison.Ordinal));
+            kept.Add(change);
+        }
+
+        return kept;
     }
 
     private void Insert(ISession session, Delivery delivery, KnownConversation state, List<string> facts)

@@ -14,6 +14,7 @@ namespace FreeScoutRules.Engine.Pipeline;
 /// <param name="NextState">The known state to record, or <c>null</c> to keep the prior one (a stale delivery).</param>
 /// <param name="Failures">Rules that threw; each failed alone, the others ran.</param>
 /// <param name="Prior">The known state it was evaluated against (<c>null</c>: nothing was known).</param>
+/// <param name="Timers">Timers to schedule or cancel, one change per conversation and name (<c>null</c>: none).</param>
 internal sealed record EvaluationResult(
     IReadOnlyList<string> Facts,
     IReadOnlyList<string> RulesFired,
@@ -22,8 +23,12 @@ internal sealed record EvaluationResult(
     IReadOnlyList<SuppressedIntent> Suppressed,
     NextState? NextState,
     IReadOnlyList<RuleFailureRecord> Failures,
-    PriorState? Prior = null)
+    PriorState? Prior = null,
+    IReadOnlyList<TimerChange>? Timers = null)
 {
+    /// <summary>The timer changes, none when <see cref="Timers"/> is <c>null</c>.</summary>
+    public IReadOnlyList<TimerChange> TimerChanges => Timers ?? [];
+
     /// <summary>
     /// A built-in status rule failed: the status semantics of this delivery are unknown, so nothing of
     /// it may be committed. The server retries it and then parks it; offline runs keep the state as it was.
@@ -51,7 +56,10 @@ internal sealed record EvaluationResult(
         Suppressed.Count == 0 ? null : [.. Suppressed.Select(s => s.Reason)],
         Failures.Count == 0 ? null : Failures,
         Facts,
-        PriorRecord.Of(Prior));
+        PriorRecord.Of(Prior))
+    {
+        Timers = BuiltInFailed || TimerChanges.Count == 0 ? null : [.. TimerChanges.Select(TimerRecord.Of)],
+    };
 }
 
 /// <summary>An intent a rule recorded that is not queued, and why (the runaway limit, the rule failed, a re-run).</summary>

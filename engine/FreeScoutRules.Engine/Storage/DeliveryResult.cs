@@ -19,6 +19,9 @@ internal sealed record DeliveryResult(
     PriorRecord? Prior = null,
     IReadOnlyList<RuleFailureRecord>? EarlierRuleFailures = null)
 {
+    /// <summary>The timers the evaluation scheduled or cancelled (<c>null</c>: none).</summary>
+    public IReadOnlyList<TimerRecord>? Timers { get; init; }
+
     public string ToJson() => JsonSerializer.Serialize(this, StorageJsonContext.Default.DeliveryResult);
 
     public static DeliveryResult? FromJson(string? json) =>
@@ -73,3 +76,9 @@ internal sealed record RuleFailureRecord(string Rule, string Location, string Wh
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(DeliveryResult))]
 internal sealed partial class StorageJsonContext : JsonSerializerContext;
+
+/// <summary>A timer an evaluation scheduled (<see cref="DueAt"/>) or cancelled (<c>null</c>), as kept in the delivery's record.</summary>
+internal sealed record TimerRecord(string Rule, string Name, int ConversationId, DateTimeOffset? DueAt)
+{
+    public static TimerRecord Of(FreeScoutRules.Facts.TimerChange change) => new(change.Rule, change.Name, change.ConversationId, change.DueAt);
+}

@@ -95,6 +95,13 @@ internal interface IRetentionStore
     Task<int> PruneRecordsAsync(DateTimeOffset before, int batch, CancellationToken cancellationToken);
 }
 
+/// <summary>Timers rules scheduled (written with each evaluation's commit through <see cref="IInbox"/>). Thread-safe.</summary>
+internal interface ITimers
+{
+    /// <summary>Pending timers matching <paramref name="filter"/>, soonest due first.</summary>
+    Task<IReadOnlyList<StoredTimer>> ListAsync(TimerFilter filter, CancellationToken cancellationToken);
+}
+
 /// <summary>The record of rule generations loaded or refused. Thread-safe.</summary>
 internal interface IRuleGenerationLog
 {

@@ -49,6 +49,8 @@ internal static partial class AdminApi
             state is not null && state is not (IntentState.Pending or IntentState.Done or IntentState.Dead)
                 ? WebhookEndpoint.Problem(StatusCodes.Status400BadRequest, "Bad filter", "state must be pending, done or dead.")
                 : Results.Ok((await outbox.ListAsync(null, state, Math.Clamp(limit ?? 100, 1, 1000), ct)).Select(IntentView.From)));
+        api.MapGet("/timers", async (ITimers timers, int? conversationId, DateTimeOffset? dueBefore, int? limit, CancellationToken ct) =>
+            Results.Ok(await timers.ListAsync(new TimerFilter(conversationId, dueBefore, Math.Clamp(limit ?? 100, 1, 1000)), ct)));
         api.MapPost("/actions/{id:long}/retry", async (IOutbox outbox, TimeProvider time, ILoggerFactory loggers, long id, CancellationToken ct) =>
         {
             if (!await outbox.RetryDeadAsync(id, time.GetUtcNow(), ct))
@@ -192,10 +194,12 @@ internal static partial class AdminApi
         long Id, string Event, int? ConversationId, long? Sequence, DateTimeOffset ReceivedAt, string Outcome, int Attempts,
         string? Error, DateTimeOffset? ProcessedAt, bool? Stale, string? RulesGeneration,
         IReadOnlyList<StatusChangeRecord> StatusChanges, IReadOnlyList<string> RulesFired, IReadOnlyList<ActionIntentRecord> ActionIntents,
-        IReadOnlyList<string> SuppressedIntents, IReadOnlyList<RuleFailureRecord> RuleFailures, IReadOnlyList<RuleFailureRecord> EarlierRuleFailures)
+        IReadOnlyList<string> SuppressedIntents, IReadOnlyList<RuleFailureRecord> RuleFailures, IReadOnlyList<RuleFailureRecord> EarlierRuleFailures,
+        IReadOnlyList<TimerRecord> Timers)
     {
         public static DeliveryView From(DeliveryRecord r) => new(
             r.Id, r.Event, r.ConversationId, r.Sequence, r.ReceivedAt, r.Outcome, r.Attempts, r.Error, r.ProcessedAt, r.Result?.Stale, r.RulesGeneration,
-            r.Result?.StatusChanges ?? [], r.Result?.RulesFired ?? [], r.Result?.ActionIntents ?? [], r.Result?.SuppressedIntents ?? [], r.Result?.RuleFailures ?? [], r.Result?.EarlierRuleFailures ?? []);
+            r.Result?.StatusChanges ?? [], r.Result?.RulesFired ?? [], r.Result?.ActionIntents ?? [], r.Result?.SuppressedIntents ?? [], r.Result?.RuleFailures ?? [], r.Result?.EarlierRuleFailures ?? [],
+            r.Result?.Timers ?? []);
     }
 }

@@ -45,6 +45,7 @@ internal static class ServerComposition
         services.AddSingleton<IInbox>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IDeliveryHistory>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IOutbox>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<ITimers>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IRuleGenerationLog>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IStorageLifetime>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IRetentionStore>(sp => sp.GetRequiredService<SqliteStorage>());

@@ -195,6 +195,34 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
             : null;
     }
 
+    /// <summary>Pending timers matching <paramref name="filter"/>, soonest due first (the due-time index).</summary>
+    public async Task<List<StoredTimer>> ListTimersAsync(TimerFilter filter, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT conversation_id, name, number, due_at, state, rule, delivery_id, set_at, fired_at FROM timers
+            WHERE state = '{TimerState.Pending}' {(filter.ConversationId is null ? "" : "AND conversation_id = $conversation")}
+              {(filter.DueBefore is null ? "" : "AND due_at < $before")}
+            ORDER BY due_at, conversation_id, name LIMIT $limit
+            """;
+        command.Parameters.AddWithValue("$conversation", (object?)filter.ConversationId ?? DBNull.Value);
+        command.Parameters.AddWithValue("$before", (object?)filter.DueBefore?.ToUnixTimeMilliseconds() ?? DBNull.Value);
+        command.Parameters.AddWithValue("$limit", filter.Limit);
+        var timers = new List<StoredTimer>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            timers.Add(new StoredTimer(
+                reader.GetInt32(0), reader.GetString(1), reader.GetInt32(2), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)), reader.GetString(4),
+                reader.GetString(5), reader.IsDBNull(6) ? null : reader.GetInt64(6), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(7)),
+                reader.IsDBNull(8) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(8))));
+        }
+
+        return timers;
+    }
+
     /// <summary>How many deliveries have <paramref name="outcome"/> (an index range: cheap for rare outcomes).</summary>
     public async Task<long> CountAsync(string outcome, CancellationToken cancellationToken = default)
     {

@@ -145,6 +145,23 @@ internal static class Migrations
         CREATE INDEX ix_deliveries_received ON deliveries (received_at);
         CREATE INDEX ix_deliveries_rule_failures ON deliveries (id) WHERE rule_failures > 0;
         """,
+        """
+        -- Issue 11: timers rules schedule, one per conversation and name. number counts its schedulings,
+        -- so that a firing can tell the timer it read from one scheduled again meanwhile.
+        CREATE TABLE timers (
+            conversation_id  INTEGER NOT NULL,
+            name             TEXT    NOT NULL,
+            number           INTEGER NOT NULL,
+            due_at           INTEGER NOT NULL,
+            state            TEXT    NOT NULL,
+            rule             TEXT    NOT NULL,
+            delivery_id      INTEGER,
+            set_at           INTEGER NOT NULL,
+            fired_at         INTEGER,
+            PRIMARY KEY (conversation_id, name)
+        ) WITHOUT ROWID;
+        CREATE INDEX ix_timers_due ON timers (due_at) WHERE state = 'pending';
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;

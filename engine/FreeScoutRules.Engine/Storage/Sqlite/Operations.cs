@@ -92,6 +92,18 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
                 VALUES ($delivery, $conversation, $rule, $action, $arguments, '{IntentState.Pending}', $at)
                 """;
 
+    private const string ScheduleTimer = $"""
+                INSERT INTO timers (conversation_id, name, number, due_at, state, rule, delivery_id, set_at)
+                VALUES ($conversation, $name, 1, $due, '{TimerState.Pending}', $rule, $delivery, $at)
+                ON CONFLICT (conversation_id, name) DO UPDATE SET number = number + 1, due_at = excluded.due_at,
+                    state = '{TimerState.Pending}', rule = excluded.rule, delivery_id = excluded.delivery_id, set_at = excluded.set_at, fired_at = NULL
+                """;
+
+    private const string CancelTimer = $"""
+                UPDATE timers SET state = '{TimerState.Cancelled}', rule = $rule, delivery_id = $delivery, set_at = $at
+                WHERE conversation_id = $conversation AND name = $name AND state = '{TimerState.Pending}'
+                """;
+
     private readonly string _resultJson = commit.Result.ToJson();
 
     protected override bool Run(WriterSession session)
@@ -144,6 +156,22 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
             WriterSession.Set(insert, "$arguments", intent.Arguments);
             WriterSession.Set(insert, "$at", commit.ProcessedAt.ToUnixTimeMilliseconds());
             insert.ExecuteNonQuery();
+        }
+
+        foreach (var timer in commit.Timers ?? [])
+        {
+            var write = session.Command(timer.DueAt is null ? CancelTimer : ScheduleTimer);
+            write.Parameters.AddWithValue("$conversation", timer.ConversationId);
+            write.Parameters.AddWithValue("$name", timer.Name);
+            write.Parameters.AddWithValue("$rule", timer.Rule);
+            write.Parameters.AddWithValue("$delivery", commit.DeliveryId);
+            write.Parameters.AddWithValue("$at", commit.ProcessedAt.ToUnixTimeMilliseconds());
+            if (timer.DueAt is { } due)
+            {
+                write.Parameters.AddWithValue("$due", due.ToUnixTimeMilliseconds());
+            }
+
+            write.ExecuteNonQuery();
         }
 
         return true;

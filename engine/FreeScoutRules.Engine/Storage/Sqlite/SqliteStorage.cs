@@ -9,7 +9,7 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// commit). Thread-safe. Storage errors reach callers as <see cref="StorageException"/> (the writer
 /// converts its own; reads are guarded here).
 /// </summary>
-internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGenerationLog, IStorageLifetime, IRetentionStore
+internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers, IRuleGenerationLog, IStorageLifetime, IRetentionStore
 {
     private readonly SqliteDatabase _database;
     private readonly InboxWriter _writer;
@@ -122,6 +122,9 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, IRuleGe
 
     public Task<OutboxStats> StatsAsync(CancellationToken cancellationToken) =>
         Guard(() => _outbox.StatsAsync(cancellationToken));
+
+    public async Task<IReadOnlyList<StoredTimer>> ListAsync(TimerFilter filter, CancellationToken cancellationToken) =>
+        await Guard(() => _deliveries.ListTimersAsync(filter, cancellationToken));
 
     public async Task<IReadOnlyList<StoredDelivery>> LoadHistoryAsync(int? conversationId, CancellationToken cancellationToken) =>
         await Guard(() => _deliveries.LoadHistoryAsync(conversationId, cancellationToken));

@@ -1,0 +1,75 @@
+using System.Security.Cryptography;
+using System.Text;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Storage.Sqlite;
+using FreeScoutRules.Engine.Tests.Support;
+using FreeScoutRules.Facts;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FreeScoutRules.Engine.Tests.Storage.Sqlite;
+
+/// <summary>Timers written with an evaluation's commit (issue 11, first part): all or nothing, one per conversation and name.</summary>
+public sealed class TimerStorageTests : IAsyncLifetime
+{
+    private static readonly DateTimeOffset At = new(2026, 12, 1, 10, 0, 0, TimeSpan.Zero);
+    private readonly TempDirectory _data = new();
+    private SqliteStorage _storage = null!;
+    private Task _writer = Task.CompletedTask;
+
+    public async Task InitializeAsync()
+    {
+        _storage = new SqliteStorage(new StorageOptions { DataDirectory = _data.Path, Durable = false }, NullLogger<InboxWriter>.Instance);
+        await _storage.InitializeAsync(default);
+        _writer = _storage.RunAsync(default);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _storage.Complete();
+        await _writer;
+        _data.Dispose();
+    }
+
+    private async Task<long> CommitAsync(int conversationId, string text, params TimerChange[] timers)
+    {
+        var body = Encoding.UTF8.GetBytes($"{{\"id\":{conversationId},\"text\":\"{text}\"}}");
+        var stored = await _storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, At), null, default);
+        await _storage.CommitEvaluationAsync(
+            new EvaluationCommit(stored.DeliveryId, conversationId, stored.Sequence!.Value, At, "g", null, [], [], new DeliveryResult([], [], [], false), timers),
+            default);
+        return stored.DeliveryId;
+    }
+
+    private Task<IReadOnlyList<StoredTimer>> PendingAsync(TimerFilter? filter = null) => _storage.ListAsync(filter ?? new TimerFilter(), default);
+
+    [Fact]
+    public async Task ScheduledTimers_AreListedSoonestFirst_ASecondSchedulingReplacesTheFirst_AndACancelEndsIt()
+    {
+        var first = await CommitAsync(7, "a", new TimerChange("R", "survey", 7, At.AddHours(24)), new TimerChange("R", "reminder", 7, At.AddHours(12)));
+        await CommitAsync(8, "b", new TimerChange("R", "survey", 8, At.AddHours(1)));
+
+        var pending = await PendingAsync();
+        Assert.Equal([(8, "survey"), (7, "reminder"), (7, "survey")], pending.Select(t => (t.ConversationId, t.Name)));
+        Assert.Equal((1, "R", first, TimerState.Pending), (pending[2].Number, pending[2].Rule, pending[2].DeliveryId, pending[2].State));
+        Assert.Equal([(7, "reminder")], (await PendingAsync(new TimerFilter(ConversationId: 7, DueBefore: At.AddHours(13)))).Select(t => (t.ConversationId, t.Name)));
+
+        var second = await CommitAsync(7, "c", new TimerChange("S", "survey", 7, At.AddHours(48)), new TimerChange("S", "reminder", 7, null));
+        var seven = await PendingAsync(new TimerFilter(ConversationId: 7));
+
+        var survey = Assert.Single(seven);
+        Assert.Equal(("survey", 2, At.AddHours(48), "S", second), (survey.Name, survey.Number, survey.DueAt, survey.Rule, survey.DeliveryId));
+        await CommitAsync(7, "d", new TimerChange("S", "reminder", 7, null)); // cancelling what is not pending changes nothing
+        Assert.Single(await PendingAsync(new TimerFilter(ConversationId: 7)));
+    }
+
+    [Fact]
+    public async Task ARefusedCommit_WritesNoTimer()
+    {
+        var delivery = await CommitAsync(9, "done once");
+        var again = new EvaluationCommit(delivery, 9, 1, At, "g", null, [], [], new DeliveryResult([], [], [], false), [new TimerChange("R", "survey", 9, At.AddHours(1))]);
+
+        await Assert.ThrowsAsync<DeliveryNotPendingException>(() => _storage.CommitEvaluationAsync(again, default));
+
+        Assert.Empty(await PendingAsync());
+    }
+}
