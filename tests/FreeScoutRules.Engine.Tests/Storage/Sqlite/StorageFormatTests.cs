@@ -197,5 +197,22 @@ public sealed class StorageFormatTests : IDisposable
         Assert.Equal("raw"u8.ToArray(), BodyEncoding.Decode(BodyEncoding.Compress("raw"u8.ToArray()), BodyEncoding.Deflate));
     }
 
+    [Fact]
+    public void BodiesThatDoNotCompress_RoundTripToo()
+    {
+        // The worst inputs for DEFLATE's fastest level: random bytes, and text of bytes at or above 144
+        // (9-bit literals), about 1 MB (the default body limit): their output is up to an eighth larger,
+        // more than a pooled buffer of the next power of two above 1,000,000 bytes holds.
+        var random = new byte[1_000_000];
+        new Random(14).NextBytes(random);
+        var high = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Range(0, 333_000).Select(i => (char)(0x4E00 + ((i * 7919) % 20_000)))));
+
+        foreach (var raw in new[] { random, high, [] })
+        {
+            var compressed = BodyEncoding.Compress(raw);
+            Assert.Equal(raw, BodyEncoding.Decode(compressed, BodyEncoding.Deflate));
+        }
+    }
+
     private static string Hex(byte[] bytes) => "X'" + Convert.ToHexString(bytes) + "'";
 }
