@@ -19,34 +19,29 @@ public sealed class PrunerTests : IAsyncLifetime
     private readonly TempDirectory _data = new();
     private readonly FakeTimeProvider _time = new(Start);
     private readonly TestMeterFactory _meters = new();
-    private SqliteStorage _storage = null!;
-    private Task _writer = Task.CompletedTask;
+    private RunningStorage _running = null!;
 
-    public async Task InitializeAsync()
-    {
-        _storage = new SqliteStorage(new StorageOptions { DataDirectory = _data.Path, Durable = false }, NullLogger<InboxWriter>.Instance);
-        await _storage.InitializeAsync(default);
-        _writer = _storage.RunAsync(default);
-    }
+    private SqliteStorage Storage => _running.Storage;
+
+    public async Task InitializeAsync() => _running = await RunningStorage.StartAsync(_data.Path);
 
     public async Task DisposeAsync()
     {
-        _storage.Complete();
-        await _writer;
+        await _running.DisposeAsync();
         _meters.Dispose();
         _data.Dispose();
     }
 
     private Pruner Pruner(TimeSpan bodies, TimeSpan records) =>
-        new(_storage, new RetentionOptions { Bodies = bodies, Records = records, BatchSize = 2, BatchPause = TimeSpan.Zero }, _time, new EngineMetrics(_meters), NullLogger<Pruner>.Instance);
+        new(Storage, new RetentionOptions { Bodies = bodies, Records = records, BatchSize = 2, BatchPause = TimeSpan.Zero }, _time, new EngineMetrics(_meters), NullLogger<Pruner>.Instance);
 
     private async Task<StoreResult> StoreAsync(int conversationId, string text, DateTimeOffset at)
     {
         var body = Encoding.UTF8.GetBytes($"{{\"id\":{conversationId},\"text\":\"{text}\"}}");
-        return await _storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, at), null, default);
+        return await Storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, at), null, default);
     }
 
-    private Task CommitAsync(StoreResult stored, int conversationId, params ActionIntent[] intents) => _storage.CommitEvaluationAsync(
+    private Task CommitAsync(StoreResult stored, int conversationId, params ActionIntent[] intents) => Storage.CommitEvaluationAsync(
         new EvaluationCommit(stored.DeliveryId, conversationId, stored.Sequence!.Value, _time.GetUtcNow(), "g",
             new NextState(conversationId, "closed", _time.GetUtcNow()), [], intents, new DeliveryResult([], [], [], false)),
         default);
@@ -65,7 +60,7 @@ public sealed class PrunerTests : IAsyncLifetime
         var waiting = await StoreAsync(2, "its intent is pending", Start);
         await CommitAsync(waiting, 2, new ActionIntent("r", "http", 2, "{}"));
         var parked = await StoreAsync(3, "parked", Start);
-        await _storage.RecordFailureAsync(new DeliveryFailure(parked.DeliveryId, 3, parked.Sequence!.Value, "failed", true), default);
+        await Storage.RecordFailureAsync(new DeliveryFailure(parked.DeliveryId, 3, parked.Sequence!.Value, "failed", true), default);
         var pending = await StoreAsync(4, "pending", Start);
         var fresh = await StoreAsync(1, "fresh", Start.AddDays(40));
         await CommitAsync(fresh, 1);
@@ -74,21 +69,21 @@ public sealed class PrunerTests : IAsyncLifetime
         var (records, bodies) = await Pruner(TimeSpan.FromDays(30), TimeSpan.FromDays(180)).PruneOnceAsync(default);
 
         Assert.Equal((0, 5), (records, bodies));
-        var history = (await _storage.LoadHistoryAsync(null, default)).ToDictionary(d => d.Id);
+        var history = (await Storage.LoadHistoryAsync(null, default)).ToDictionary(d => d.Id);
         Assert.All(done, d => Assert.Null(history[d.DeliveryId].Body));
         Assert.NotNull(history[waiting.DeliveryId].Body);
         Assert.NotNull(history[parked.DeliveryId].Body);
         Assert.NotNull(history[pending.DeliveryId].Body);
         Assert.NotNull(history[fresh.DeliveryId].Body);
-        Assert.Single(await _storage.LoadPendingAsync(default));
+        Assert.Single(await Storage.LoadPendingAsync(default));
 
         _time.SetUtcNow(Start.AddDays(181));
         (records, bodies) = await Pruner(TimeSpan.FromDays(30), TimeSpan.FromDays(180)).PruneOnceAsync(default);
 
         Assert.Equal(5, records);
-        var left = (await _storage.LoadHistoryAsync(null, default)).Select(d => d.Id).Order().ToList();
+        var left = (await Storage.LoadHistoryAsync(null, default)).Select(d => d.Id).Order().ToList();
         Assert.Equal([waiting.DeliveryId, parked.DeliveryId, pending.DeliveryId, fresh.DeliveryId], left);
-        Assert.Equal(1, (await _storage.StatsAsync(default)).Pending);
+        Assert.Equal(1, (await Storage.StatsAsync(default)).Pending);
 
     }
 
@@ -109,11 +104,11 @@ public sealed class PrunerTests : IAsyncLifetime
 
         // A fresh start (no cursor): one batch of 100 reaches them, past the 300 records without bodies.
         _time.SetUtcNow(Start.AddDays(33));
-        var (pruned, last) = await _storage.PruneBodiesAsync(null, _time.GetUtcNow() - TimeSpan.FromDays(30), 100, default);
+        var (pruned, last) = await Storage.PruneBodiesAsync(null, _time.GetUtcNow() - TimeSpan.FromDays(30), 100, default);
 
         Assert.Equal(2, pruned);
         Assert.Equal(kept[1].DeliveryId, last!.Id);
-        Assert.Equal((0, null), await _storage.PruneBodiesAsync(null, _time.GetUtcNow() - TimeSpan.FromDays(30), 100, default));
+        Assert.Equal((0, null), await Storage.PruneBodiesAsync(null, _time.GetUtcNow() - TimeSpan.FromDays(30), 100, default));
     }
 
     [Fact]
@@ -124,12 +119,10 @@ public sealed class PrunerTests : IAsyncLifetime
         await CommitAsync(await StoreAsync(6, "newer, of another conversation", Start.AddDays(190)), 6);
         _time.SetUtcNow(Start.AddDays(200));
         Assert.Equal(2, (await Pruner(TimeSpan.FromDays(30), TimeSpan.FromDays(180)).PruneOnceAsync(default)).Records);
-        Assert.Empty(await _storage.LoadHistoryAsync(5, default));
+        Assert.Empty(await Storage.LoadHistoryAsync(5, default));
 
-        _storage.Complete();
-        await _writer;
-        _storage = new SqliteStorage(new StorageOptions { DataDirectory = _data.Path, Durable = false }, NullLogger<InboxWriter>.Instance);
-        _writer = _storage.RunAsync(default);
+        await _running.DisposeAsync();
+        _running = await RunningStorage.StartAsync(_data.Path);
         var next = await StoreAsync(5, "after retention and a restart", Start.AddDays(200));
 
         Assert.Equal(3, next.Sequence);
@@ -140,10 +133,10 @@ public sealed class PrunerTests : IAsyncLifetime
     {
         var dead = await StoreAsync(1, "its intent died", Start);
         await CommitAsync(dead, 1, new ActionIntent("r", "http", 1, "{}"));
-        var intent = (await _storage.DueAsync(Start.AddDays(1), 10, new HashSet<long>(), new HashSet<string>(), default)).Single();
-        await _storage.RecordAttemptAsync(new AttemptCommit(intent.Id, 1, Start, TimeSpan.Zero, AttemptOutcome.Failed, "400", IntentState.Dead, null), default);
+        var intent = (await Storage.DueAsync(Start.AddDays(1), 10, new HashSet<long>(), new HashSet<string>(), default)).Single();
+        await Storage.RecordAttemptAsync(new AttemptCommit(intent.Id, 1, Start, TimeSpan.Zero, AttemptOutcome.Failed, "400", IntentState.Dead, null), default);
         var failed = await StoreAsync(2, "a rule failed on it", Start);
-        await _storage.CommitEvaluationAsync(
+        await Storage.CommitEvaluationAsync(
             new EvaluationCommit(failed.DeliveryId, 2, failed.Sequence!.Value, Start, "g", null, [], [],
                 new DeliveryResult([], [], [], false, RuleFailures: [new RuleFailureRecord("r", "x.csx(1,1)", "condition", "boom", false)])),
             default);
@@ -157,10 +150,10 @@ public sealed class PrunerTests : IAsyncLifetime
 
         Assert.Equal(1, bodies); // only the newest one's: the dead letter's and the failed one's wait
         Assert.Equal(1, records); // only the failed one's record: the dead letter waits, the newest row keeps its id taken
-        var left = (await _storage.LoadHistoryAsync(null, default)).ToDictionary(d => d.Id);
+        var left = (await Storage.LoadHistoryAsync(null, default)).ToDictionary(d => d.Id);
         Assert.Equal([dead.DeliveryId, newest.DeliveryId], left.Keys.Order());
         Assert.NotNull(left[dead.DeliveryId].Body);
-        Assert.Equal(1, (await _storage.StatsAsync(default)).Dead);
+        Assert.Equal(1, (await Storage.StatsAsync(default)).Dead);
     }
 
     [Fact]
@@ -171,6 +164,6 @@ public sealed class PrunerTests : IAsyncLifetime
         _time.SetUtcNow(Start.AddYears(5));
 
         Assert.Equal((0, 0), await Pruner(TimeSpan.Zero, TimeSpan.Zero).PruneOnceAsync(default));
-        Assert.NotNull(Assert.Single(await _storage.LoadHistoryAsync(null, default)).Body);
+        Assert.NotNull(Assert.Single(await Storage.LoadHistoryAsync(null, default)).Body);
     }
 }

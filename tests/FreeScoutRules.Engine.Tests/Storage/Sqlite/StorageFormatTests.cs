@@ -6,7 +6,6 @@ using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Engine.Tests.Support;
 using FreeScoutRules.Facts;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FreeScoutRules.Engine.Tests.Storage.Sqlite;
 
@@ -30,18 +29,8 @@ public sealed class StorageFormatTests : IDisposable
 
     private async Task<T> WithStorageAsync<T>(Func<SqliteStorage, Task<T>> use)
     {
-        var storage = new SqliteStorage(Options, _log);
-        await storage.InitializeAsync(default);
-        var writer = storage.RunAsync(default);
-        try
-        {
-            return await use(storage);
-        }
-        finally
-        {
-            storage.Complete();
-            await writer;
-        }
+        await using var running = await RunningStorage.StartAsync(_data.Path, _log);
+        return await use(running.Storage);
     }
 
     private async Task<List<(long Id, long Length, string? Encoding)>> RawBodiesAsync()

@@ -4,7 +4,6 @@ using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Engine.Tests.Support;
 using FreeScoutRules.Facts;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FreeScoutRules.Engine.Tests.Storage.Sqlite;
 
@@ -13,34 +12,29 @@ public sealed class TimerStorageTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset At = new(2026, 12, 1, 10, 0, 0, TimeSpan.Zero);
     private readonly TempDirectory _data = new();
-    private SqliteStorage _storage = null!;
-    private Task _writer = Task.CompletedTask;
+    private RunningStorage _running = null!;
 
-    public async Task InitializeAsync()
-    {
-        _storage = new SqliteStorage(new StorageOptions { DataDirectory = _data.Path, Durable = false }, NullLogger<InboxWriter>.Instance);
-        await _storage.InitializeAsync(default);
-        _writer = _storage.RunAsync(default);
-    }
+    private SqliteStorage Storage => _running.Storage;
+
+    public async Task InitializeAsync() => _running = await RunningStorage.StartAsync(_data.Path);
 
     public async Task DisposeAsync()
     {
-        _storage.Complete();
-        await _writer;
+        await _running.DisposeAsync();
         _data.Dispose();
     }
 
     private async Task<long> CommitAsync(int conversationId, string text, params TimerChange[] timers)
     {
         var body = Encoding.UTF8.GetBytes($"{{\"id\":{conversationId},\"text\":\"{text}\"}}");
-        var stored = await _storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, At), null, default);
-        await _storage.CommitEvaluationAsync(
+        var stored = await Storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, At), null, default);
+        await Storage.CommitEvaluationAsync(
             new EvaluationCommit(stored.DeliveryId, conversationId, stored.Sequence!.Value, At, "g", null, [], [], new DeliveryResult([], [], [], false), timers),
             default);
         return stored.DeliveryId;
     }
 
-    private Task<IReadOnlyList<StoredTimer>> PendingAsync(TimerFilter? filter = null) => _storage.ListAsync(filter ?? new TimerFilter(), default);
+    private Task<IReadOnlyList<StoredTimer>> PendingAsync(TimerFilter? filter = null) => Storage.ListAsync(filter ?? new TimerFilter(), default);
 
     [Fact]
     public async Task ScheduledTimers_AreListedSoonestFirst_ASecondSchedulingReplacesTheFirst_AndACancelEndsIt()
@@ -68,7 +62,7 @@ public sealed class TimerStorageTests : IAsyncLifetime
         var delivery = await CommitAsync(9, "done once");
         var again = new EvaluationCommit(delivery, 9, 1, At, "g", null, [], [], new DeliveryResult([], [], [], false), [new TimerChange("R", "survey", 9, At.AddHours(1))]);
 
-        await Assert.ThrowsAsync<DeliveryNotPendingException>(() => _storage.CommitEvaluationAsync(again, default));
+        await Assert.ThrowsAsync<DeliveryNotPendingException>(() => Storage.CommitEvaluationAsync(again, default));
 
         Assert.Empty(await PendingAsync());
     }
