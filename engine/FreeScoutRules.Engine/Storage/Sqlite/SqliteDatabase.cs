@@ -50,6 +50,16 @@ internal sealed partial class SqliteDatabase
         return connection;
     }
 
+    /// <summary>The schema version of the database file (<c>PRAGMA user_version</c>; 0 for a new one), read without changing it.</summary>
+    public int SchemaVersion()
+    {
+        using var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA user_version;";
+        return Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Switches the file to WAL and applies pending migrations, saying so in <paramref name="logger"/>. Idempotent.</summary>
     public async Task InitializeAsync(ILogger? logger = null, CancellationToken cancellationToken = default)
     {

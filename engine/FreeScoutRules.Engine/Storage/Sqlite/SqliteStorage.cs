@@ -36,9 +36,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     /// </summary>
     public string? SchemaProblem()
     {
-        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _database.Path, Mode = SqliteOpenMode.ReadOnly }.ToString());
-        connection.Open();
-        var version = Migrations.CurrentVersionAsync(connection, CancellationToken.None).GetAwaiter().GetResult();
+        var version = _database.SchemaVersion();
         return version == Migrations.LatestVersion
             ? null
             : version < Migrations.LatestVersion
