@@ -81,4 +81,36 @@ public sealed class TimerSchedulingTests : IDisposable
         Assert.Contains(result.Failures, f => f.Message.StartsWith("ArgumentOutOfRangeException:", StringComparison.Ordinal));
         Assert.Single(result.StatusChanges); // the status change still commits
     }
+
+    [Fact]
+    public void ANameTooLongOrAConversationIdOfZero_FailsTheRuleNamingTheLimit()
+    {
+        _rules.Write("bad.csx", """
+            public class LongName : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => ctx.Schedule(new string('x', 101), change.ConversationId, TimeSpan.FromHours(1)));
+                }
+            }
+
+            public class NoConversation : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => ctx.CancelTimer("survey", 0));
+                }
+            }
+            """);
+
+        var result = Evaluator().Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+
+        Assert.Empty(result.TimerChanges);
+        Assert.Contains("at most 100 characters", Assert.Single(result.Failures, f => f.Rule == "LongName").Message, StringComparison.Ordinal);
+        Assert.StartsWith("ArgumentOutOfRangeException:", Assert.Single(result.Failures, f => f.Rule == "NoConversation").Message, StringComparison.Ordinal);
+    }
 }
