@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using FreeScoutRules.Facts;
+using FreeScoutRules.Timers;
 using NRules.RuleModel;
 
 namespace FreeScoutRules.Actions;
@@ -9,7 +10,7 @@ public static class RuleContextExtensions
 {
     /// <summary>
     /// Records that <paramref name="action"/> should run with <paramref name="arguments"/> for the
-    /// conversation of the delivery being processed. No I/O happens here.
+    /// conversation of the delivery (or timer) being processed. No I/O happens here.
     /// </summary>
     /// <param name="context">The rule's context (<c>ctx</c> in <c>Then().Do(ctx => …)</c>).</param>
     /// <param name="action">The action's name, as a plugin declares it.</param>
@@ -25,19 +26,19 @@ public static class RuleContextExtensions
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentException.ThrowIfNullOrWhiteSpace(action);
-        var delivery = context.Resolve(typeof(Delivery)) as Delivery
-            ?? throw new InvalidOperationException("No delivery is being processed in this session.");
+        var (conversationId, _) = Subject(context);
         var intent = new ActionIntent(
-            context.Rule.Name, action, delivery.ConversationId, ArgumentsJson.From(arguments).ToJsonString(ArgumentsJson.WriteOptions));
+            context.Rule.Name, action, conversationId, ArgumentsJson.From(arguments).ToJsonString(ArgumentsJson.WriteOptions));
         context.TryInsert(intent);
     }
 
     /// <summary>
     /// Schedules the timer <paramref name="name"/> of <paramref name="conversationId"/> to be due
-    /// <paramref name="after"/> the time of the delivery being processed (its receipt, not the wall clock:
-    /// <c>test</c> and <c>replay</c> compute the same due time). Scheduling a name again for the same
-    /// conversation replaces the earlier timer. Stored with the rest of this evaluation's result, and listed
-    /// by <c>GET /api/timers</c>; running the rules when a timer is due is being built (issue 11).
+    /// <paramref name="after"/> the evaluation's clock: a delivery's receipt, or the due time of the timer being
+    /// handled (never the wall clock, so <c>test</c> and <c>replay</c> compute the same due time, and a chain of
+    /// reminders stays on its grid however late one fired). Scheduling a name again for the same conversation
+    /// replaces the earlier timer. Stored with the rest of this evaluation's result, all or nothing; when it is
+    /// due, the rules run with a <see cref="TimerElapsed"/> fact, once.
     /// </summary>
     /// <exception cref="ArgumentException">The name is empty or longer than <see cref="TimerChange.MaxNameLength"/>, the conversation id is not positive, or <paramref name="after"/> is negative.</exception>
     /// <exception cref="InvalidOperationException">The session was not started by the FreeScoutRules engine.</exception>
@@ -54,12 +55,41 @@ public static class RuleContextExtensions
     public static void Schedule(this IContext context, string name, int conversationId, DateTimeOffset at) =>
         Record(context, name, conversationId, at);
 
+    /// <summary>
+    /// Schedules the timer <paramref name="name"/> of <paramref name="conversationId"/> to be due once
+    /// <paramref name="after"/>'s duration of opening hours of its calendar (<c>Calendars:NAME</c> in the
+    /// configuration) has passed after the evaluation's clock; see <see cref="Schedule(IContext, string, int, TimeSpan)"/>.
+    /// </summary>
+    /// <example><code>Then().Do(ctx => ctx.Schedule("first-response", change.ConversationId, BusinessTime.After("support", TimeSpan.FromHours(4))));</code></example>
+    /// <exception cref="ArgumentException">No calendar of that name is configured (the rule fails, naming the calendars there are).</exception>
+    public static void Schedule(this IContext context, string name, int conversationId, BusinessTime after)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(after);
+        var calendars = context.Resolve(typeof(IBusinessCalendars)) as IBusinessCalendars
+            ?? throw new InvalidOperationException("No business calendars in this session.");
+        Record(context, name, conversationId, calendars.Add(after.Calendar, Clock(context), after.Duration));
+    }
+
     /// <summary>Cancels the pending timer <paramref name="name"/> of <paramref name="conversationId"/>, if there is one.</summary>
     public static void CancelTimer(this IContext context, string name, int conversationId) =>
         Record(context, name, conversationId, null);
 
-    private static DateTimeOffset Clock(IContext context) =>
-        (context.Resolve(typeof(Delivery)) as Delivery ?? throw new InvalidOperationException("No delivery is being processed in this session.")).ReceivedAt;
+    private static DateTimeOffset Clock(IContext context) => Subject(context).Clock;
+
+    /// <summary>The conversation and the clock of what is being evaluated: a delivery (its receipt) or a timer (its due time).</summary>
+    private static (int ConversationId, DateTimeOffset Clock) Subject(IContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.Resolve(typeof(Delivery)) is Delivery delivery)
+        {
+            return (delivery.ConversationId, delivery.ReceivedAt);
+        }
+
+        return context.Resolve(typeof(TimerElapsed)) is TimerElapsed timer
+            ? (timer.ConversationId, timer.DueAt)
+            : throw new InvalidOperationException("No delivery or timer is being processed in this session.");
+    }
 
     private static void Record(IContext context, string name, int conversationId, DateTimeOffset? dueAt)
     {

@@ -4,6 +4,7 @@ using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Telemetry;
+using FreeScoutRules.Engine.Timers;
 using FreeScoutRules.Facts;
 using Microsoft.Extensions.Logging;
 
@@ -28,7 +29,8 @@ internal sealed partial class DeliveryProcessor(
     DispatchOptions options,
     TimeProvider time,
     EngineMetrics metrics,
-    ILogger<DeliveryProcessor> logger)
+    ILogger<DeliveryProcessor> logger,
+    TimerSignal? timerSignal = null)
 {
     private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = true });
     private readonly SemaphoreSlim _evaluators = new(Math.Max(1, options.Workers));
@@ -41,8 +43,13 @@ internal sealed partial class DeliveryProcessor(
     public async Task<KnownConversation?> ProcessAsync(QueuedDelivery queued, KnownConversation? state, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(queued);
+        if (string.Equals(queued.Event, TimerFiring.Event, StringComparison.Ordinal))
+        {
+            return await ProcessTimerAsync(queued, state, cancellationToken);
+        }
+
         string? problem = null;
-        var conversation = queued.Conversation ?? Parse(queued, out problem);
+        var conversation = queued.Conversation ?? Parse(queued.Event, queued.Body, out problem);
         if (conversation is null)
         {
             await ParkAsync(queued, problem ?? "The stored body is not a conversation.", null, cancellationToken);
@@ -50,17 +57,58 @@ internal sealed partial class DeliveryProcessor(
         }
 
         var delivery = new Delivery(queued.Id.ToString(CultureInfo.InvariantCulture), queued.Event, queued.ReceivedAt, conversation);
-        state ??= await inbox.LoadConversationAsync(queued.ConversationId, queued.ReceivedAt - pipeline.Settings.RuleActionWindow, cancellationToken);
+        state ??= await LoadStateAsync(queued, cancellationToken);
+        return await RunAsync(
+            queued, state, delivery.ReceivedAt, null,
+            (generation, against, probe) => pipeline.Evaluate(generation, delivery, against, probe, rerunRules: queued.RerunRules),
+            cancellationToken);
+    }
 
+    /// <summary>
+    /// A timer's firing: evaluated with a <see cref="TimerElapsed"/> fact carrying the conversation's known
+    /// status and its latest snapshot (read from storage: every delivery before the firing is committed, the
+    /// lane saw to it), committed with its done mark like a delivery.
+    /// </summary>
+    private async Task<KnownConversation?> ProcessTimerAsync(QueuedDelivery queued, KnownConversation? state, CancellationToken cancellationToken)
+    {
+        var firing = TimerFiring.FromJson(queued.Body ?? [], out var problem);
+        if (firing is null)
+        {
+            await ParkAsync(queued, problem!, null, cancellationToken);
+            return state;
+        }
+
+        state ??= await LoadStateAsync(queued, cancellationToken);
+        var stored = await inbox.LoadSnapshotAsync(queued.ConversationId, queued.Sequence, cancellationToken);
+        var snapshot = stored?.Body is { } body ? Parse(stored.Event, body, out _) : null;
+        return await RunAsync(
+            queued, state, firing.DueAt, firing,
+            (generation, against, probe) => pipeline.Evaluate(
+                generation, firing.ToFact(queued.Id.ToString(CultureInfo.InvariantCulture), against.Known?.Status, snapshot), against, probe, rerunRules: queued.RerunRules),
+            cancellationToken);
+    }
+
+    private Task<KnownConversation> LoadStateAsync(QueuedDelivery queued, CancellationToken cancellationToken) =>
+        inbox.LoadConversationAsync(queued.ConversationId, queued.ReceivedAt - pipeline.Settings.RuleActionWindow, cancellationToken);
+
+    /// <summary>
+    /// Evaluates (with retries, then parking when the built-in status rules keep failing) and commits. The
+    /// clock is the evaluation's: the delivery's receipt, the timer's due time; the evaluate function runs one
+    /// evaluation with a generation, against a known state, under the watchdog's probe.
+    /// </summary>
+    private async Task<KnownConversation?> RunAsync(
+        QueuedDelivery queued, KnownConversation state, DateTimeOffset clock, TimerFiring? timer,
+        Func<RuleSetGeneration, KnownConversation, RuleProbe, EvaluationResult> evaluate, CancellationToken cancellationToken)
+    {
         // A re-run is evaluated against the known state of its first run, so that it derives the same
         // status changes again (and the rules matching them can run); the state itself never moves back.
         var against = queued.EvaluatedAgainst is { } then ? state with { Known = then.ToPriorState(queued.ConversationId) } : state;
         for (var attempt = queued.Attempts + 1; ; attempt++)
         {
-            var (result, generation, error) = await EvaluateAsync(queued, delivery, against, cancellationToken);
+            var (result, generation, error) = await EvaluateAsync(queued, against, evaluate, cancellationToken);
             if (result is { BuiltInFailed: false })
             {
-                return await CommitAsync(queued, delivery, state, result, generation!, cancellationToken);
+                return await CommitAsync(queued, clock, timer, state, result, generation!, cancellationToken);
             }
 
             error ??= result!.DescribeFailures();
@@ -78,7 +126,8 @@ internal sealed partial class DeliveryProcessor(
     }
 
     private async Task<(EvaluationResult? Result, RuleSetGeneration? Generation, string? Error)> EvaluateAsync(
-        QueuedDelivery queued, Delivery delivery, KnownConversation state, CancellationToken cancellationToken)
+        QueuedDelivery queued, KnownConversation state, Func<RuleSetGeneration, KnownConversation, RuleProbe, EvaluationResult> evaluate,
+        CancellationToken cancellationToken)
     {
         await _evaluators.WaitAsync(cancellationToken);
         try
@@ -86,7 +135,7 @@ internal sealed partial class DeliveryProcessor(
             // Taken once a worker is free: the newest rules, not those of when this delivery queued.
             var generation = rules();
             using var watched = watchdog.Begin(queued);
-            return (pipeline.Evaluate(generation, delivery, state, watched.Probe, rerunRules: queued.RerunRules), generation, null);
+            return (evaluate(generation, state, watched.Probe), generation, null);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -100,7 +149,7 @@ internal sealed partial class DeliveryProcessor(
     }
 
     private async Task<KnownConversation?> CommitAsync(
-        QueuedDelivery queued, Delivery delivery, KnownConversation state, EvaluationResult result, RuleSetGeneration generation,
+        QueuedDelivery queued, DateTimeOffset clock, TimerFiring? timer, KnownConversation state, EvaluationResult result, RuleSetGeneration generation,
         CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
@@ -158,8 +207,22 @@ internal sealed partial class DeliveryProcessor(
             metrics.StatusChanged(change.To);
         }
 
+        foreach (var change in result.TimerChanges)
+        {
+            metrics.TimerChanged(change.Cancels);
+            if (change.DueAt is { } due)
+            {
+                timerSignal?.Scheduled(due);
+            }
+        }
+
+        if (timer is not null)
+        {
+            metrics.TimerHandled((now - timer.DueAt).TotalSeconds);
+        }
+
         metrics.Processed(DeliveryOutcome.Done, (now - queued.ReceivedAt).TotalMilliseconds);
-        return pipeline.Advance(state, delivery, result);
+        return pipeline.Advance(state, clock, result);
     }
 
     private async Task ParkAsync(QueuedDelivery queued, string error, DeliveryResult? record, CancellationToken cancellationToken)
@@ -169,9 +232,9 @@ internal sealed partial class DeliveryProcessor(
         LogParked(logger, queued.Id, queued.ConversationId, error);
     }
 
-    private FreeScout.Conversation? Parse(QueuedDelivery queued, out string? error)
+    private FreeScout.Conversation? Parse(string eventName, byte[]? body, out string? error)
     {
-        var result = _parser.Parse(queued.Event, queued.Body ?? []);
+        var result = _parser.Parse(eventName, body ?? []);
         error = result.Problem?.Message;
         return result.Delivery?.Conversation;
     }

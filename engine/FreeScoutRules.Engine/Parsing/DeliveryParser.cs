@@ -29,6 +29,13 @@ internal sealed class DeliveryParser(DeliveryParserOptions options)
             return ParseResult.Fail(DeliveryProblemKind.UnknownEvent, "The event name is missing (X-FreeScout-Event).");
         }
 
+        if (string.Equals(eventName, Timers.TimerFiring.Event, StringComparison.OrdinalIgnoreCase))
+        {
+            return ParseResult.Fail(
+                DeliveryProblemKind.UnknownEvent,
+                $"The event '{eventName}' is reserved for the engine's own timers; FreeScout never sends it.");
+        }
+
         if (!WebhookEvents.IsKnown(eventName) && !Options.AcceptCustomEvents)
         {
             return ParseResult.Fail(

@@ -31,11 +31,31 @@ internal sealed class EvaluationPipeline(PipelineSettings settings)
         RuleSetGeneration rules, Delivery delivery, KnownConversation state,
         RuleProbe? probe = null, Action<ISession>? observer = null, IReadOnlySet<string>? rerunRules = null)
     {
-        ArgumentNullException.ThrowIfNull(rules);
         ArgumentNullException.ThrowIfNull(delivery);
+        return Run(rules, new EvaluationResolver(delivery, null, Settings.Calendars), state, probe, observer, rerunRules);
+    }
+
+    /// <summary>
+    /// Evaluates a timer's firing: the rules see <paramref name="timer"/> (no <see cref="Delivery"/>) and the
+    /// conversation's known state; the built-in status rules match deliveries only, so nothing about the status
+    /// is derived and the state stays. Its clock (for <c>ctx.Schedule</c> and the runaway limit) is the due time.
+    /// </summary>
+    public EvaluationResult Evaluate(
+        RuleSetGeneration rules, TimerElapsed timer, KnownConversation state,
+        RuleProbe? probe = null, Action<ISession>? observer = null, IReadOnlySet<string>? rerunRules = null)
+    {
+        ArgumentNullException.ThrowIfNull(timer);
+        return Run(rules, new EvaluationResolver(null, timer, Settings.Calendars), state, probe, observer, rerunRules);
+    }
+
+    private EvaluationResult Run(
+        RuleSetGeneration rules, EvaluationResolver subject, KnownConversation state,
+        RuleProbe? probe, Action<ISession>? observer, IReadOnlySet<string>? rerunRules)
+    {
+        ArgumentNullException.ThrowIfNull(rules);
         ArgumentNullException.ThrowIfNull(state);
         var session = rules.SessionFactory.CreateSession();
-        session.DependencyResolver = new DeliveryResolver(delivery);
+        session.DependencyResolver = subject;
         var fired = new List<string>();
         var failures = new List<RuleFailureRecord>();
         session.Events.RuleFiredEvent += (_, e) => fired.Add(e.Rule.Name);
@@ -61,10 +81,10 @@ internal sealed class EvaluationPipeline(PipelineSettings settings)
 
         // Conditions run as facts are inserted, not only when firing: the watchdog must see them too.
         RuleProbe.Active = probe;
-        List<string> facts = [nameof(Delivery)];
+        List<string> facts = [subject.Delivery is null ? nameof(TimerElapsed) : nameof(Delivery)];
         try
         {
-            Insert(session, delivery, state, facts);
+            Insert(session, subject, state, facts);
             session.Fire();
         }
         finally
@@ -74,14 +94,14 @@ internal sealed class EvaluationPipeline(PipelineSettings settings)
 
         // Query<T>() is an IQueryable: LINQ operators on it compile an expression tree per call
         // (~250 µs). AsEnumerable() keeps every operator in memory.
-        var (intents, suppressed) = Keep(session.Query<ActionIntent>().AsEnumerable(), delivery, state, failures, rerunRules);
+        var (intents, suppressed) = Keep(session.Query<ActionIntent>().AsEnumerable(), subject.Clock, state, failures, rerunRules);
         return new EvaluationResult(
             facts,
             fired,
             [.. session.Query<StatusChanged>().AsEnumerable()],
             intents,
             suppressed,
-            session.Query<NextState>().AsEnumerable().FirstOrDefault(s => s.ConversationId == delivery.ConversationId),
+            subject.Delivery is null ? null : session.Query<NextState>().AsEnumerable().FirstOrDefault(s => s.ConversationId == subject.ConversationId),
             failures,
             state.Known,
             KeepTimers(session.Query<TimerChange>().AsEnumerable(), failures, rerunRules));
@@ -108,16 +128,16 @@ internal sealed class EvaluationPipeline(PipelineSettings settings)
         return kept;
     }
 
-    private void Insert(ISession session, Delivery delivery, KnownConversation state, List<string> facts)
+    private void Insert(ISession session, EvaluationResolver subject, KnownConversation state, List<string> facts)
     {
-        session.Insert(delivery);
+        session.Insert(subject.Delivery ?? (object)subject.Timer!);
         if (state.Known is { } known)
         {
             session.Insert(known);
             facts.Add(nameof(PriorState));
         }
 
-        if (Settings.BotUserId is { } bot && OwnWrite.IsOwnWrite(delivery, bot))
+        if (subject.Delivery is { } delivery && Settings.BotUserId is { } bot && OwnWrite.IsOwnWrite(delivery, bot))
         {
             session.Insert(new OwnWrite(delivery.ConversationId, bot));
             facts.Add(nameof(OwnWrite));
@@ -127,32 +147,38 @@ internal sealed class EvaluationPipeline(PipelineSettings settings)
     /// <summary>The conversation's state after <paramref name="result"/> is committed.</summary>
     public KnownConversation Advance(KnownConversation before, Delivery delivery, EvaluationResult result)
     {
-        ArgumentNullException.ThrowIfNull(before);
         ArgumentNullException.ThrowIfNull(delivery);
+        return Advance(before, delivery.ReceivedAt, result);
+    }
+
+    /// <summary>The conversation's state after <paramref name="result"/> of an evaluation at <paramref name="clock"/> is committed.</summary>
+    public KnownConversation Advance(KnownConversation before, DateTimeOffset clock, EvaluationResult result)
+    {
+        ArgumentNullException.ThrowIfNull(before);
         ArgumentNullException.ThrowIfNull(result);
         var known = result.NextState is { } next
             // Milliseconds, the precision storage keeps: the same state whether it comes from memory or from disk.
             ? new PriorState(next.ConversationId, next.Status, DateTimeOffset.FromUnixTimeMilliseconds(next.UpdatedAt.ToUnixTimeMilliseconds()))
             : before.Known;
-        var since = delivery.ReceivedAt - Settings.RuleActionWindow;
+        var since = clock - Settings.RuleActionWindow;
         var recent = before.RecentIntents.Count == 0 && result.Intents.Count == 0
             ? before.RecentIntents
-            : [.. before.RecentIntents.Where(i => i.At >= since), .. result.Intents.Select(i => new RecentIntent(i.Rule, delivery.ReceivedAt))];
+            : [.. before.RecentIntents.Where(i => i.At >= since), .. result.Intents.Select(i => new RecentIntent(i.Rule, clock))];
         return new KnownConversation(before.ConversationId, known, recent);
     }
 
     private (List<ActionIntent> Kept, List<SuppressedIntent> Suppressed) Keep(
-        IEnumerable<ActionIntent> recorded, Delivery delivery, KnownConversation state, List<RuleFailureRecord> failures, IReadOnlySet<string>? rerunRules)
+        IEnumerable<ActionIntent> recorded, DateTimeOffset clock, KnownConversation state, List<RuleFailureRecord> failures, IReadOnlySet<string>? rerunRules)
     {
         var kept = new List<ActionIntent>();
         var suppressed = new List<SuppressedIntent>();
-        var since = delivery.ReceivedAt - Settings.RuleActionWindow;
+        var since = clock - Settings.RuleActionWindow;
         foreach (var intent in recorded)
         {
             string? reason = null;
             if (HasFailed(failures, intent.Rule))
             {
-                reason = $"Rule '{intent.Rule}' failed on this delivery: its action '{intent.Action}' was not queued.";
+                reason = $"Rule '{intent.Rule}' failed on this evaluation: its action '{intent.Action}' was not queued.";
             }
             else if (rerunRules is not null && !rerunRules.Contains(intent.Rule))
             {
@@ -237,11 +263,25 @@ internal sealed class EvaluationPipeline(PipelineSettings settings)
     }
 }
 
-/// <summary>Lets <see cref="RuleContextExtensions.Enqueue"/> find the delivery being processed.</summary>
-internal sealed class DeliveryResolver(Delivery delivery) : IDependencyResolver
+/// <summary>
+/// What rules resolve through <c>ctx.Resolve</c>: the delivery or timer being evaluated (the other is
+/// <c>null</c>; <see cref="RuleContextExtensions"/> take the conversation and the clock from whichever is
+/// there) and the business calendars.
+/// </summary>
+internal sealed class EvaluationResolver(Delivery? delivery, TimerElapsed? timer, FreeScoutRules.Timers.IBusinessCalendars calendars) : IDependencyResolver
 {
+    public Delivery? Delivery { get; } = delivery;
+
+    public TimerElapsed? Timer { get; } = timer;
+
+    public int ConversationId => Delivery?.ConversationId ?? Timer!.ConversationId;
+
+    /// <summary>"Now" for the evaluation: a delivery's receipt, a timer's due time. Never the wall clock.</summary>
+    public DateTimeOffset Clock => Delivery?.ReceivedAt ?? Timer!.DueAt;
+
     public object Resolve(IResolutionContext context, Type serviceType) =>
-        serviceType == typeof(Delivery)
-            ? delivery
-            : throw new InvalidOperationException($"Rules can resolve only the delivery, not {serviceType.Name}.");
+        serviceType == typeof(Delivery) ? Delivery!
+        : serviceType == typeof(TimerElapsed) ? Timer!
+        : serviceType == typeof(FreeScoutRules.Timers.IBusinessCalendars) ? calendars
+        : throw new InvalidOperationException($"Rules can resolve only the delivery, the timer and the business calendars, not {serviceType.Name}.");
 }

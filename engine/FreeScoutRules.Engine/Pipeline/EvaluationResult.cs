@@ -35,8 +35,11 @@ internal sealed record EvaluationResult(
     /// </summary>
     public bool BuiltInFailed => Failures.Any(f => f.BuiltIn);
 
-    /// <summary>Older than the known state: nothing derived, the state stays.</summary>
-    public bool Stale => NextState is null && !BuiltInFailed;
+    /// <summary>A delivery older than the known state: nothing derived, the state stays. Never a timer's evaluation.</summary>
+    public bool Stale => NextState is null && !BuiltInFailed && !IsTimer;
+
+    /// <summary>The evaluation of a timer's firing, not of a delivery.</summary>
+    public bool IsTimer => Facts.Count > 0 && Facts[0] == nameof(TimerElapsed);
 
     /// <summary>One line for people naming the failed rules.</summary>
     public string DescribeFailures() =>

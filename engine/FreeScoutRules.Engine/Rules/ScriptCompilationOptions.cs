@@ -23,6 +23,7 @@ internal static class ScriptCompilationOptions
     [
         "System", "System.Linq", "System.Collections.Generic", "System.Text.Json.Nodes",
         "NRules.Fluent.Dsl", "FreeScoutRules.FreeScout", "FreeScoutRules.Facts", "FreeScoutRules.Actions",
+        "FreeScoutRules.Timers",
     ];
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(LoadReferences);

@@ -22,6 +22,13 @@ internal interface IInbox
     /// <summary>One conversation delivery with its body and result, whatever its outcome, or <c>null</c>.</summary>
     Task<StoredDelivery?> GetStoredAsync(long deliveryId, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The delivery the conversation's known state came from as of sequence <paramref name="beforeSequence"/>
+    /// (the newest processed, not stale, not a timer, before it), with its body (<c>null</c> once pruned);
+    /// <c>null</c> when there is none: what a firing timer shows as the conversation's latest snapshot.
+    /// </summary>
+    Task<StoredDelivery?> LoadSnapshotAsync(int conversationId, long beforeSequence, CancellationToken cancellationToken);
+
     /// <summary>The conversation's known state, with the intents of deliveries received at or after <paramref name="intentsSince"/>.</summary>
     Task<KnownConversation> LoadConversationAsync(int conversationId, DateTimeOffset intentsSince, CancellationToken cancellationToken);
 
@@ -100,6 +107,17 @@ internal interface ITimers
 {
     /// <summary>Pending timers matching <paramref name="filter"/>, soonest due first.</summary>
     Task<IReadOnlyList<StoredTimer>> ListAsync(TimerFilter filter, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Fires a pending timer: marks that scheduling fired and stores <paramref name="firing"/> as the next
+    /// delivery of its conversation, in one transaction. <paramref name="onCommitted"/> runs right after the
+    /// commit in commit order (as for <see cref="IInbox.StoreAsync"/>: dispatch queues it there). Returns
+    /// <c>null</c>, and writes nothing, when that scheduling is no longer pending.
+    /// </summary>
+    Task<StoreResult?> FireAsync(Timers.TimerFiring firing, Action<StoreResult>? onCommitted, CancellationToken cancellationToken);
+
+    /// <summary>Timers pending now.</summary>
+    Task<long> CountPendingAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>The record of rule generations loaded or refused. Thread-safe.</summary>

@@ -22,6 +22,9 @@ internal sealed class EngineMetrics
     private readonly Counter<long> _storageFailures;
     private readonly Counter<long> _loopFailures;
     private readonly Counter<long> _actionAttempts;
+    private readonly Counter<long> _timersFired;
+    private readonly Counter<long> _timersChanged;
+    private readonly Histogram<double> _timerLateness;
 
     public EngineMetrics(IMeterFactory meterFactory)
     {
@@ -38,7 +41,23 @@ internal sealed class EngineMetrics
         _loopFailures = Meter.CreateCounter<long>("freescout_rules.loops.failures", "{failure}", "Background loops that failed unexpectedly, by loop.");
         _actionAttempts = Meter.CreateCounter<long>("freescout_rules.actions.attempts", "{attempt}", "Action attempts, by action and outcome (done, retryable, failed, dead).");
         _latency = Meter.CreateHistogram<double>("freescout_rules.processing.latency", "ms", "From receipt to committed processing.");
+        _timersFired = Meter.CreateCounter<long>("freescout_rules.timers.fired", "{timer}", "Timers that fell due and were queued in their conversation's turn.");
+        _timersChanged = Meter.CreateCounter<long>("freescout_rules.timers.changes", "{change}", "Timer changes rules committed, by kind (scheduled, cancelled).");
+        _timerLateness = Meter.CreateHistogram<double>(
+            "freescout_rules.timers.lateness", "s", "From a timer's due time to its rules' committed result.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400] });
     }
+
+
+    /// <summary>A timer fell due and was stored as its conversation's next delivery.</summary>
+    public void TimerFired() => _timersFired.Add(1);
+
+    /// <summary>A rule's timer change was committed.</summary>
+    public void TimerChanged(bool cancelled) =>
+        _timersChanged.Add(1, new KeyValuePair<string, object?>("kind", cancelled ? "cancelled" : "scheduled"));
+
+    /// <summary>A timer's rules committed their result <paramref name="latenessSeconds"/> after its due time.</summary>
+    public void TimerHandled(double latenessSeconds) => _timerLateness.Record(Math.Max(0, latenessSeconds));
 
     public Meter Meter { get; }
 

@@ -4,13 +4,19 @@ using Microsoft.Extensions.Logging;
 namespace FreeScoutRules.Engine.Telemetry;
 
 /// <summary>
-/// Gauges of what waits for people in storage: parked deliveries, intents pending and dead, and the age
-/// of the oldest pending intent. Sampled every <see cref="Interval"/> by a supervised loop (a scrape never
+/// Gauges of what waits for people in storage: parked deliveries, intents pending and dead, the age
+/// of the oldest pending intent, and the timers pending. Sampled every <see cref="Interval"/> by a supervised loop (a scrape never
 /// waits for the database); until the first sample they read 0. Thread-safe.
 /// </summary>
-internal sealed partial class StorageGauges(IOutbox outbox, IDeliveryHistory history, EngineMetrics metrics, TimeProvider time, ILogger<StorageGauges> logger)
+internal sealed partial class StorageGauges(
+    IOutbox outbox, IDeliveryHistory history, EngineMetrics metrics, TimeProvider time, ILogger<StorageGauges> logger, ITimers? timers = null)
 {
+    /// <summary>Pending timers are counted every this many samples: a count over a million of them takes tens of milliseconds.</summary>
+    private const int TimerSampleEvery = 6;
+
     private Sample _last = new(0, 0, 0, null);
+    private long _pendingTimers;
+    private int _samples;
 
     /// <summary>How often storage is sampled. Default 5 s.</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(5);
@@ -23,6 +29,7 @@ internal sealed partial class StorageGauges(IOutbox outbox, IDeliveryHistory his
         metrics.ObserveGauge("freescout_rules.actions.dead", "Action intents dead-lettered: failed permanently or ran out of attempts.", () => Volatile.Read(ref _last).Dead);
         metrics.ObserveGauge("freescout_rules.actions.oldest_pending_age", "Seconds the oldest pending action intent has waited since it was queued or last retried by hand (0 when none).", () =>
             Volatile.Read(ref _last).OldestPending is { } oldest ? Math.Max(0, (long)(time.GetUtcNow() - oldest).TotalSeconds) : 0, "s");
+        metrics.ObserveGauge("freescout_rules.timers.pending", "Timers scheduled and not yet due, fired or cancelled (sampled every 30 s).", () => Interlocked.Read(ref _pendingTimers), "{timer}");
     }
 
     /// <summary>Samples storage now and every <see cref="Interval"/> until cancelled.</summary>
@@ -42,6 +49,10 @@ internal sealed partial class StorageGauges(IOutbox outbox, IDeliveryHistory his
             var stats = await outbox.StatsAsync(cancellationToken);
             var parked = await history.CountAsync(DeliveryOutcome.Parked, cancellationToken);
             Volatile.Write(ref _last, new Sample(parked, stats.Pending, stats.Dead, stats.OldestPending));
+            if (timers is not null && _samples++ % TimerSampleEvery == 0)
+            {
+                Interlocked.Exchange(ref _pendingTimers, await timers.CountPendingAsync(cancellationToken));
+            }
         }
         catch (StorageException ex)
         {

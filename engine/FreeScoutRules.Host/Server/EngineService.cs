@@ -25,6 +25,7 @@ internal sealed partial class EngineService(
     ActionRunner actions,
     StorageGauges gauges,
     Engine.Retention.Pruner pruner,
+    Engine.Timers.TimerLoop timers,
     RuleSetHolder rules,
     EngineMetrics metrics,
     LoopSupervisor supervisor,
@@ -70,6 +71,8 @@ internal sealed partial class EngineService(
         ];
         await dispatcher.RecoverAsync(cancellationToken);
         _dispatcherLoop = supervisor.Run("dispatcher", dispatcher.RunAsync, LoopFailurePolicy.StopProcess, _stopping.Token);
+        // After recovery: a timer fired now queues behind every delivery a previous run left pending.
+        _otherLoops = [.. _otherLoops, supervisor.Run("timers", timers.RunAsync, LoopFailurePolicy.Restart, _stopping.Token)];
         IsRunning = true;
     }
 

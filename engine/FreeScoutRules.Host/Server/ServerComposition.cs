@@ -9,6 +9,7 @@ using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Engine.Supervision;
+using FreeScoutRules.Engine.Timers;
 using FreeScoutRules.Engine.Telemetry;
 using FreeScoutRules.Host.Settings;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -76,7 +77,8 @@ internal static class ServerComposition
             Options<DispatchOptions>(sp),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(),
-            sp.GetRequiredService<ILogger<DeliveryProcessor>>()));
+            sp.GetRequiredService<ILogger<DeliveryProcessor>>(),
+            sp.GetRequiredService<TimerSignal>()));
         services.AddSingleton(sp => new Dispatcher(
             sp.GetRequiredService<IInbox>(),
             sp.GetRequiredService<DeliveryProcessor>(),
@@ -84,6 +86,14 @@ internal static class ServerComposition
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(),
             sp.GetRequiredService<ILogger<Dispatcher>>()));
+        services.AddSingleton<TimerSignal>();
+        services.AddSingleton(sp => new TimerLoop(
+            sp.GetRequiredService<ITimers>(),
+            sp.GetRequiredService<Dispatcher>(),
+            sp.GetRequiredService<TimerSignal>(),
+            sp.GetRequiredService<EngineMetrics>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<TimerLoop>>()));
         services.AddSingleton(sp => new Reruns(sp.GetRequiredService<IInbox>(), sp.GetRequiredService<IDeliveryHistory>(), sp.GetRequiredService<Dispatcher>()));
         services.AddSingleton(sp => new WebhookIngestor(
             Options<WebhookOptions>(sp),
@@ -131,7 +141,8 @@ internal static class ServerComposition
             sp.GetRequiredService<IDeliveryHistory>(),
             sp.GetRequiredService<EngineMetrics>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<StorageGauges>>()));
+            sp.GetRequiredService<ILogger<StorageGauges>>(),
+            sp.GetRequiredService<ITimers>()));
         services.AddSingleton<EngineService>();
         services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
 

@@ -63,6 +63,9 @@ internal sealed class FakeInbox : IInbox
     public Task<StoredDelivery?> GetStoredAsync(long deliveryId, CancellationToken cancellationToken) =>
         Task.FromResult(Pending.FirstOrDefault(p => p.Id == deliveryId));
 
+    public Task<StoredDelivery?> LoadSnapshotAsync(int conversationId, long beforeSequence, CancellationToken cancellationToken) =>
+        Task.FromResult<StoredDelivery?>(null);
+
     public Task<KnownConversation> LoadConversationAsync(int conversationId, DateTimeOffset intentsSince, CancellationToken cancellationToken) =>
         Task.FromResult(_states.GetValueOrDefault(conversationId) ?? KnownConversation.Unknown(conversationId));
 

@@ -47,7 +47,7 @@ internal sealed class TestServerHost : IAsyncDisposable
 
     public static async Task<TestServerHost> StartAsync(
         Dictionary<string, string?>? settings = null, IReadOnlyDictionary<string, string>? extraRules = null, string? root = null,
-        bool samplePlugin = false)
+        bool samplePlugin = false, TimeProvider? time = null)
     {
         root ??= Path.Combine(Path.GetTempPath(), $"fsr-server-{Guid.NewGuid():N}");
         var rules = Path.Combine(root, "rules");
@@ -84,6 +84,11 @@ internal sealed class TestServerHost : IAsyncDisposable
         {
             builder.WebHost.UseTestServer();
             builder.Logging.AddProvider(logs);
+            if (time is not null)
+            {
+                // The clock of receipts, timers, retries and sleeps: a test moves it with FakeTimeProvider.Advance.
+                builder.Services.AddSingleton(time);
+            }
         });
         await app.StartAsync();
         return new TestServerHost(app, root, logs);

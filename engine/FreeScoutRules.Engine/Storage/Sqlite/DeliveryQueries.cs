@@ -30,6 +30,30 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
     public async Task<StoredDelivery?> GetStoredAsync(long id, CancellationToken cancellationToken = default) =>
         (await LoadStoredAsync($"{StoredSelect} AND d.id = $id", c => c.Parameters.AddWithValue("$id", id), cancellationToken)).FirstOrDefault();
 
+    /// <summary>The newest processed, not stale, non-timer delivery of the conversation before <paramref name="beforeSequence"/>, with its body.</summary>
+    public async Task<StoredDelivery?> LoadSnapshotAsync(int conversationId, long beforeSequence, CancellationToken cancellationToken = default) =>
+        (await LoadStoredAsync(
+            $"""
+            {StoredSelect} AND d.conversation_id = $conversation AND d.seq < $seq AND d.outcome = '{DeliveryOutcome.Done}'
+              AND d.event <> '{Timers.TimerFiring.Event}' AND json_extract(d.result, '$.stale') = 0
+            ORDER BY d.seq DESC LIMIT 1
+            """,
+            c =>
+            {
+                c.Parameters.AddWithValue("$conversation", conversationId);
+                c.Parameters.AddWithValue("$seq", beforeSequence);
+            },
+            cancellationToken)).FirstOrDefault();
+
+    /// <summary>How many timers are pending (the partial due-time index holds exactly those).</summary>
+    public async Task<long> CountPendingTimersAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT COUNT(*) FROM timers WHERE state = '{TimerState.Pending}'";
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
     /// <summary>The known state of a conversation and the intents of its deliveries received since <paramref name="intentsSince"/>.</summary>
     public async Task<KnownConversation> GetConversationStateAsync(int conversationId, DateTimeOffset intentsSince, CancellationToken cancellationToken = default)
     {

@@ -27,12 +27,15 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, Action<StoreR
 
     private const string InsertBody = $"INSERT INTO delivery_bodies (delivery_id, body, encoding) VALUES ($id, $body, '{BodyEncoding.Deflate}')";
 
-    protected override StoreResult Run(WriterSession session)
+    protected override StoreResult Run(WriterSession session) => Store(session, _delivery, _body);
+
+    /// <summary>Stores <paramref name="delivery"/> with its already compressed body, or finds its earlier copy; for operations that store a delivery among other writes.</summary>
+    internal static StoreResult Store(WriterSession session, NewDelivery delivery, byte[] compressedBody)
     {
-        var conversationId = _delivery.ConversationId;
+        var conversationId = delivery.ConversationId;
         var find = session.Prepared(conversationId is null ? FindWithoutConversation : FindInConversation);
-        WriterSession.Set(find, "$event", _delivery.Event);
-        WriterSession.Set(find, "$sha", _delivery.BodySha256);
+        WriterSession.Set(find, "$event", delivery.Event);
+        WriterSession.Set(find, "$sha", delivery.BodySha256);
         if (conversationId is not null)
         {
             WriterSession.Set(find, "$conversation", conversationId.Value);
@@ -45,17 +48,17 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, Action<StoreR
 
         long? sequence = conversationId is null ? null : session.LastSequence(conversationId.Value) + 1;
         var insert = session.Prepared(Insert);
-        WriterSession.Set(insert, "$event", _delivery.Event);
-        WriterSession.Set(insert, "$sha", _delivery.BodySha256);
+        WriterSession.Set(insert, "$event", delivery.Event);
+        WriterSession.Set(insert, "$sha", delivery.BodySha256);
         WriterSession.Set(insert, "$conversation", conversationId);
         WriterSession.Set(insert, "$seq", sequence);
-        WriterSession.Set(insert, "$received", _delivery.ReceivedAt.ToUnixTimeMilliseconds());
+        WriterSession.Set(insert, "$received", delivery.ReceivedAt.ToUnixTimeMilliseconds());
         WriterSession.Set(insert, "$outcome", conversationId is null ? DeliveryOutcome.Skipped : DeliveryOutcome.Pending);
         var id = (long)insert.ExecuteScalar()!;
 
         var body = session.Prepared(InsertBody);
         WriterSession.Set(body, "$id", id);
-        WriterSession.Set(body, "$body", _body);
+        WriterSession.Set(body, "$body", compressedBody);
         body.ExecuteNonQuery();
         if (conversationId is not null)
         {

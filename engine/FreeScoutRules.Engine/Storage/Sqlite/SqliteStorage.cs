@@ -94,6 +94,15 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     public Task<StoredDelivery?> GetStoredAsync(long deliveryId, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.GetStoredAsync(deliveryId, cancellationToken));
 
+    public Task<StoredDelivery?> LoadSnapshotAsync(int conversationId, long beforeSequence, CancellationToken cancellationToken) =>
+        Guard(() => _deliveries.LoadSnapshotAsync(conversationId, beforeSequence, cancellationToken));
+
+    public Task<StoreResult?> FireAsync(Timers.TimerFiring firing, Action<StoreResult>? onCommitted, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new FireTimerOperation(firing, onCommitted), cancellationToken);
+
+    public Task<long> CountPendingAsync(CancellationToken cancellationToken) =>
+        Guard(() => _deliveries.CountPendingTimersAsync(cancellationToken));
+
     public Task<KnownConversation> LoadConversationAsync(int conversationId, DateTimeOffset intentsSince, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.GetConversationStateAsync(conversationId, intentsSince, cancellationToken));
 

@@ -1,0 +1,37 @@
+using FreeScoutRules.Engine.Timers;
+
+namespace FreeScoutRules.Engine.Storage.Sqlite;
+
+/// <summary>
+/// Fires a pending timer, all or nothing: marks it <c>fired</c> and stores its firing as the next delivery
+/// of its conversation (<c>timer.elapsed</c>). Writes nothing, and returns <c>null</c>, when that scheduling
+/// is not pending any more (scheduled again, cancelled, or fired already): each scheduling fires once.
+/// </summary>
+internal sealed class FireTimerOperation(TimerFiring firing, Action<StoreResult>? onCommitted) : WriteOperation<StoreResult?>
+{
+    private const string MarkFired = $"""
+        UPDATE timers SET state = '{TimerState.Fired}', fired_at = $at
+        WHERE conversation_id = $conversation AND name = $name AND number = $number AND state = '{TimerState.Pending}'
+        """;
+
+    private readonly byte[] _body = BodyEncoding.Compress(firing.ToJson());
+    private readonly NewDelivery _delivery = new(TimerFiring.Event, ReadOnlyMemory<byte>.Empty, firing.DedupeKey(), firing.ConversationId, firing.FiredAt);
+
+    protected override StoreResult? Run(WriterSession session)
+    {
+        var mark = session.Prepared(MarkFired);
+        WriterSession.Set(mark, "$at", firing.FiredAt.ToUnixTimeMilliseconds());
+        WriterSession.Set(mark, "$conversation", firing.ConversationId);
+        WriterSession.Set(mark, "$name", firing.Name);
+        WriterSession.Set(mark, "$number", firing.Number);
+        return mark.ExecuteNonQuery() == 1 ? StoreDeliveryOperation.Store(session, _delivery, _body) : null;
+    }
+
+    protected override void OnCommitted(StoreResult? result)
+    {
+        if (result is { Duplicate: false })
+        {
+            onCommitted?.Invoke(result);
+        }
+    }
+}

@@ -1,0 +1,89 @@
+using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Telemetry;
+using Microsoft.Extensions.Logging;
+
+namespace FreeScoutRules.Engine.Timers;
+
+/// <summary>
+/// Fires timers when they fall due. Reads the soonest pending timers from storage by due time (never all
+/// of them: a million pending timers stay on disk), fires each in one transaction (the timer marked fired,
+/// its firing stored as its conversation's next delivery: <see cref="ITimers.FireAsync"/>) and queues it in
+/// the conversation's lane, behind every delivery stored before it. Then sleeps until the next due time, or
+/// until a commit schedules an earlier one (<see cref="TimerSignal"/>). After downtime the overdue timers
+/// fire first, in due order, with their lateness. Runs supervised; keeps no state of its own, so a restart
+/// is exact.
+/// </summary>
+internal sealed partial class TimerLoop(
+    ITimers timers, Dispatcher dispatcher, TimerSignal signal, EngineMetrics metrics, TimeProvider time, ILogger<TimerLoop> logger)
+{
+    /// <summary>Timers read and fired at once (group-committed together). Default 500.</summary>
+    public int Batch { get; init; } = 500;
+
+    /// <summary>Longest sleep, whatever the next due time (a safety net against a clock that jumps). Default 1 min.</summary>
+    public TimeSpan MaxSleep { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Waits after a storage error before reading again. Default 1 s.</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            signal.Arm();
+            DateTimeOffset wakeAt;
+            try
+            {
+                var now = time.GetUtcNow();
+                var due = await timers.ListAsync(new TimerFilter(DueBefore: now.AddTicks(TimeSpan.TicksPerMillisecond), Limit: Batch), cancellationToken);
+                if (due.Count > 0)
+                {
+                    await FireAsync(due, now, cancellationToken);
+                    continue;
+                }
+
+                var next = await timers.ListAsync(new TimerFilter(Limit: 1), cancellationToken);
+                wakeAt = next.Count > 0 && next[0].DueAt - now < MaxSleep ? next[0].DueAt : now + MaxSleep;
+            }
+            catch (StorageException ex)
+            {
+                metrics.StorageFailed("timers");
+                LogStorageFailed(logger, ex);
+                wakeAt = time.GetUtcNow() + RetryDelay;
+            }
+
+            await signal.SleepAsync(wakeAt, time, cancellationToken);
+        }
+    }
+
+    private async Task FireAsync(IReadOnlyList<StoredTimer> due, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var fired = await Task.WhenAll(due.Select(timer =>
+        {
+            var firing = new TimerFiring(timer.ConversationId, timer.Name, timer.Number, timer.DueAt, now, timer.Rule);
+            // Queued for dispatch right after its commit, in commit order: behind every delivery of the
+            // conversation stored before it.
+            return timers.FireAsync(firing, stored =>
+            {
+                metrics.TimerFired();
+                dispatcher.Enqueue(new QueuedDelivery(stored.DeliveryId, TimerFiring.Event, firing.ConversationId, stored.Sequence!.Value, firing.FiredAt, null, firing.ToJson()));
+            }, cancellationToken);
+        }));
+        var late = due.Where(t => now - t.DueAt > TimeSpan.FromMinutes(1)).ToList();
+        if (late.Count > 0)
+        {
+            LogFiredLate(logger, late.Count, now - late[0].DueAt);
+        }
+
+        LogFired(logger, fired.Count(f => f is not null), due.Count);
+    }
+
+    [LoggerMessage(EventId = 9001, Level = LogLevel.Debug, Message = "Fired {Fired} of {Due} due timers")]
+    private static partial void LogFired(ILogger logger, int fired, int due);
+
+    [LoggerMessage(EventId = 9002, Level = LogLevel.Warning, Message = "{Count} timers fired more than a minute late (the latest by {Lateness}): the server was down or busy; rules see each one's lateness")]
+    private static partial void LogFiredLate(ILogger logger, int count, TimeSpan lateness);
+
+    [LoggerMessage(EventId = 9003, Level = LogLevel.Error, Message = "Storage failed while firing timers; trying again shortly (nothing fires twice: each firing is one transaction)")]
+    private static partial void LogStorageFailed(ILogger logger, Exception exception);
+}
