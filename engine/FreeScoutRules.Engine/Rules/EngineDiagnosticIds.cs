@@ -27,6 +27,18 @@ internal static class EngineDiagnosticIds
     /// <summary>A rule enqueues an action whose plugin reports a configuration problem (a missing URL, key…).</summary>
     public const string ActionNotConfigured = "FSR0008";
 
+    /// <summary>
+    /// A rule schedules a timer (<c>ctx.Schedule("auto-close", …)</c>) that no rule handles: no <c>TimerElapsed</c>
+    /// condition matches its name, and no rule matches <c>TimerElapsed</c> without testing the name. Across files.
+    /// </summary>
+    public const string TimerNotHandled = "FSR0009";
+
+    /// <summary>
+    /// A rule tests <c>TimerElapsed.Name</c> against a name (or cancels a timer) that no rule schedules, such as
+    /// the typo <c>"auto-clsoe"</c>; not reported while a scheduled name is computed and could be it. Across files.
+    /// </summary>
+    public const string TimerNotScheduled = "FSR0010";
+
     /// <summary>The rules folder's <c>status-change.csx</c> differs from the built-in status rules, and so replaces them.</summary>
     public const string OverridesBuiltInRules = "FSR0006";
 

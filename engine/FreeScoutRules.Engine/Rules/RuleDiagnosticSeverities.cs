@@ -17,6 +17,8 @@ internal sealed class RuleDiagnosticSeverities
         [EngineDiagnosticIds.OverridesBuiltInRules] = RuleDiagnosticSeverity.Warning,
         [EngineDiagnosticIds.UnknownSecret] = RuleDiagnosticSeverity.Warning,
         [EngineDiagnosticIds.ActionNotConfigured] = RuleDiagnosticSeverity.Warning,
+        [EngineDiagnosticIds.TimerNotHandled] = RuleDiagnosticSeverity.Warning,
+        [EngineDiagnosticIds.TimerNotScheduled] = RuleDiagnosticSeverity.Warning,
     };
 
     private readonly Dictionary<string, RuleDiagnosticSeverity?> _severities;

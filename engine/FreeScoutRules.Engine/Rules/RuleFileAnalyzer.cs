@@ -7,10 +7,11 @@ using Microsoft.CodeAnalysis.CSharp.Syntax;
 namespace FreeScoutRules.Engine.Rules;
 
 /// <summary>
-/// The engine's own checks of a compiled rule file (ids <c>FSR0001</c>–<c>FSR0005</c>, documented in
+/// The engine's own checks of a compiled rule file (ids <c>FSR0001</c>–<c>FSR0008</c>, documented in
 /// docs/writing-rules.md): mistakes the C# compiler cannot see because they are about FreeScout or
 /// about how rules run. Runs on the semantic model of every syntax tree of the file's compilation,
-/// <c>#load</c>ed helpers included. Stateless.
+/// <c>#load</c>ed helpers included, and on the same walk collects the file's timer names for the checks
+/// across files (<see cref="TimerNameCollector"/>, FSR0009 and FSR0010). Stateless.
 /// </summary>
 internal static class RuleFileAnalyzer
 {
@@ -35,7 +36,9 @@ internal static class RuleFileAnalyzer
     /// <param name="compilation">The rule file's compilation.</param>
     /// <param name="severities">Severities per id.</param>
     /// <param name="checks">The actions (FSR0003), unready plugins (FSR0008) and secrets (FSR0007) to check against; unknown ones are skipped.</param>
-    public static List<RuleDiagnostic> Analyze(Compilation compilation, RuleDiagnosticSeverities severities, RuleChecks? checks = null)
+    /// <param name="timers">Collects the file's timer names on the way, when given.</param>
+    public static List<RuleDiagnostic> Analyze(
+        Compilation compilation, RuleDiagnosticSeverities severities, RuleChecks? checks = null, TimerNameCollector? timers = null)
     {
         var found = new List<RuleDiagnostic>();
         foreach (var tree in compilation.SyntaxTrees)
@@ -43,6 +46,7 @@ internal static class RuleFileAnalyzer
             var model = compilation.GetSemanticModel(tree);
             foreach (var node in tree.GetRoot().DescendantNodes())
             {
+                timers?.Visit(model, node);
                 switch (node)
                 {
                     case BinaryExpressionSyntax { RawKind: (int)SyntaxKind.EqualsExpression or (int)SyntaxKind.NotEqualsExpression } binary:
@@ -176,7 +180,7 @@ internal static class RuleFileAnalyzer
     }
 
     /// <summary>"; did you mean 'x'?" for the closest known value within two edits, else nothing.</summary>
-    private static string Suggest(string text, IReadOnlyList<string> known)
+    public static string Suggest(string text, IReadOnlyList<string> known)
     {
         if (known.Count == 0)
         {

@@ -13,7 +13,8 @@ namespace FreeScoutRules.Engine.Rules;
 /// folder is a rule file; files in subfolders are helpers, compiled only where a rule file
 /// <c>#load</c>s them. Each file is compiled with Roslyn scripting and emitted into one collectible
 /// load context per generation (never <c>CSharpScript.RunAsync</c>, whose assemblies never unload).
-/// Every public non-abstract <see cref="Rule"/> class in a file becomes a rule. Stateless and thread-safe.
+/// Every public non-abstract <see cref="Rule"/> class in a file becomes a rule. The checks across files
+/// (FSR0009, FSR0010: timer names) run once every file compiled. Stateless and thread-safe.
 /// </summary>
 internal static class RuleSetCompiler
 {
@@ -39,24 +40,27 @@ internal static class RuleSetCompiler
             ? ""
             : HashHelpers(rulesDirectory) + severities + (checks ?? RuleChecks.None).Key;
         var keys = new HashSet<string>(StringComparer.Ordinal);
+        var timers = new List<TimerNameUses>(sources.Count);
         var cacheHits = 0;
         foreach (var (file, code) in sources)
         {
             var key = cache is null ? null : RuleCompileCache.KeyOf(Path.GetRelativePath(rulesDirectory, file), code, helpersHash);
             byte[]? image;
-            if (key is not null && cache!.TryGet(key) is var (cached, warnings))
+            if (key is not null && cache!.TryGet(key) is var (cached, warnings, uses))
             {
                 image = cached;
                 diagnostics.AddRange(warnings);
+                timers.Add(uses);
                 cacheHits++;
             }
             else
             {
                 var before = diagnostics.Count;
-                image = CompileFile(file, code, diagnostics, severities, checks ?? RuleChecks.None);
+                (image, var compiledUses) = CompileFile(file, code, diagnostics, severities, checks ?? RuleChecks.None);
+                timers.Add(compiledUses);
                 if (image is not null && key is not null && !diagnostics.Skip(before).Any(d => d.IsError))
                 {
-                    cache!.Put(key, image, diagnostics[before..]);
+                    cache!.Put(key, image, diagnostics[before..], compiledUses);
                 }
             }
 
@@ -68,6 +72,12 @@ internal static class RuleSetCompiler
                     keys.Add(key);
                 }
             }
+        }
+
+        if (!diagnostics.Any(d => d.IsError))
+        {
+            // Only over a whole rule set: a file that did not compile would hide its timers.
+            diagnostics.AddRange(TimerNameAnalyzer.Check(timers, severities));
         }
 
         ThrowIfErrors(diagnostics);
@@ -135,7 +145,8 @@ internal static class RuleSetCompiler
         return sources;
     }
 
-    private static byte[]? CompileFile(
+    /// <returns>The file's image, <c>null</c> when it has an error; and its timer names.</returns>
+    private static (byte[]? Image, TimerNameUses Timers) CompileFile(
         string file, string code, List<RuleDiagnostic> diagnostics, RuleDiagnosticSeverities severities, RuleChecks? checks = null)
     {
         var compilation = CSharpScript.Create(code, ScriptCompilationOptions.For(file)).GetCompilation()
@@ -147,12 +158,13 @@ internal static class RuleSetCompiler
             .Select(ToRuleDiagnostic));
         if (!result.Success)
         {
-            return null;
+            return (null, TimerNameUses.None);
         }
 
-        var own = RuleFileAnalyzer.Analyze(compilation, severities, checks ?? RuleChecks.None);
+        var timers = new TimerNameCollector(compilation);
+        var own = RuleFileAnalyzer.Analyze(compilation, severities, checks ?? RuleChecks.None, timers);
         diagnostics.AddRange(own);
-        return own.Any(d => d.IsError) ? null : image.ToArray();
+        return (own.Any(d => d.IsError) ? null : image.ToArray(), timers.Uses);
     }
 
     private static (List<IRuleDefinition> Definitions, List<CompiledRule> Rules) Define(
