@@ -52,5 +52,6 @@ internal sealed class DispatchOptions
     public TimeSpan RuleActionWindow { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>The settings of the evaluation pipeline, the same for <c>serve</c> and the CLI verbs.</summary>
-    public Pipeline.PipelineSettings PipelineSettings() => new(BotUserId, RuleActionLimit, RuleActionWindow);
+    public Pipeline.PipelineSettings PipelineSettings(FreeScoutRules.Timers.IBusinessCalendars? calendars = null) =>
+        new(BotUserId, RuleActionLimit, RuleActionWindow) { Calendars = calendars ?? Timers.BusinessCalendars.Empty };
 }

@@ -26,9 +26,17 @@ internal static class RuleExplainer
     {
         ArgumentNullException.ThrowIfNull(evaluator);
         ArgumentNullException.ThrowIfNull(delivery);
+        return Explain(evaluator, observer => evaluator.Process(delivery, observer));
+    }
+
+    /// <summary>Explains what <paramref name="evaluate"/> evaluates (a delivery, a timer's firing) with the observer it is given.</summary>
+    public static (IReadOnlyList<RuleExplanation> Rules, EvaluationResult Result) Explain(OfflineEvaluator evaluator, Func<Action<ISession>, EvaluationResult> evaluate)
+    {
+        ArgumentNullException.ThrowIfNull(evaluator);
+        ArgumentNullException.ThrowIfNull(evaluate);
         var firstFailure = new Dictionary<string, string>(StringComparer.Ordinal);
         HashSet<Type> present = [];
-        var result = evaluator.Process(delivery, session =>
+        var result = evaluate(session =>
         {
             session.Events.LhsExpressionEvaluatedEvent += (_, e) =>
             {

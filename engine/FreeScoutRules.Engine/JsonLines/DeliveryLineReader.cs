@@ -6,7 +6,8 @@ namespace FreeScoutRules.Engine.JsonLines;
 
 /// <summary>
 /// Reads JSON Lines of recorded deliveries, one a line: <c>{"event": "convo.status", "body": {…}}</c>,
-/// where <c>event</c> is the <c>X-FreeScout-Event</c> value and <c>body</c> the webhook body.
+/// where <c>event</c> is the <c>X-FreeScout-Event</c> value and <c>body</c> the webhook body, and an optional
+/// <c>"at"</c> (ISO 8601, with an offset: when it arrived). A line <c>{"clock": "…"}</c> moves time forward.
 /// Blank lines are skipped. A bad line yields a <see cref="DeliveryLine"/> with its problem; reading goes on.
 /// </summary>
 internal static class DeliveryLineReader
@@ -48,6 +49,19 @@ internal static class DeliveryLineReader
                 return Bad(number, null, DeliveryProblemKind.MalformedJson, """expected an object {"event": "...", "body": {...}}""");
             }
 
+            if (root.TryGetProperty("clock", out var clockElement))
+            {
+                return Time(clockElement) is { } clock
+                    ? new DeliveryLine(number, null, default, Clock: clock)
+                    : Bad(number, null, DeliveryProblemKind.MalformedJson, "\"clock\" must be a time with its offset, such as \"2026-12-01T09:00:00Z\"");
+            }
+
+            DateTimeOffset? at = null;
+            if (root.TryGetProperty("at", out var atElement) && (at = Time(atElement)) is null)
+            {
+                return Bad(number, null, DeliveryProblemKind.MalformedJson, "\"at\" must be a time with its offset, such as \"2026-12-01T09:00:00Z\"");
+            }
+
             if (!root.TryGetProperty("event", out var eventElement) || eventElement.ValueKind != JsonValueKind.String)
             {
                 return Bad(number, null, DeliveryProblemKind.MalformedJson, "\"event\" is missing or not a string");
@@ -59,9 +73,17 @@ internal static class DeliveryLineReader
                 return Bad(number, eventName, DeliveryProblemKind.MalformedJson, "\"body\" is missing");
             }
 
-            return new DeliveryLine(number, eventName, parser.Parse(eventName, Encoding.UTF8.GetBytes(body.GetRawText())));
+            return new DeliveryLine(number, eventName, parser.Parse(eventName, Encoding.UTF8.GetBytes(body.GetRawText())), at);
         }
     }
+
+    /// <summary>An ISO 8601 time with an explicit offset (a time without one would depend on the machine's zone), or <c>null</c>.</summary>
+    private static DateTimeOffset? Time(JsonElement element) =>
+        element.ValueKind == JsonValueKind.String && element.GetString() is { } text
+            && DateTimeOffset.TryParseExact(text, ["yyyy-MM-ddTHH:mm:ssK", "yyyy-MM-ddTHH:mm:ss.FFFFFFFK", "yyyy-MM-dd HH:mm:ssK"], System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out var time)
+            && (text.EndsWith('Z') || text.Length > 6 && text[^6] is '+' or '-')
+            ? time
+            : null;
 
     private static DeliveryLine Bad(int number, string? eventName, DeliveryProblemKind kind, string message) =>
         new(number, eventName, ParseResult.Fail(kind, message));

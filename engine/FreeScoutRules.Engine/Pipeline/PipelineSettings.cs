@@ -11,23 +11,13 @@ namespace FreeScoutRules.Engine.Pipeline;
 internal sealed record PipelineSettings(int? BotUserId, int RuleActionLimit, TimeSpan RuleActionWindow)
 {
     /// <summary>The business calendars <c>BusinessTime.After</c> counts in (<c>Calendars:NAME</c>); none by default.</summary>
-    public FreeScoutRules.Timers.IBusinessCalendars Calendars { get; init; } = NoCalendars.Instance;
+    public FreeScoutRules.Timers.IBusinessCalendars Calendars { get; init; } = Timers.BusinessCalendars.Empty;
 
     /// <summary>No bot user; 20 intents per rule and conversation per hour.</summary>
     public static PipelineSettings Default { get; } = new(null, 20, TimeSpan.FromHours(1));
 
     /// <summary>The settings for people: what a rule's result may depend on.</summary>
     public override string ToString() =>
-        $"Dispatch:BotUserId={(BotUserId?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "(none)")}, Dispatch:RuleActionLimit={RuleActionLimit}, Dispatch:RuleActionWindow={RuleActionWindow}";
+        $"Calendars={(Calendars.Names.Count == 0 ? "(none)" : string.Join(",", Calendars.Names))}, Dispatch:BotUserId={(BotUserId?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "(none)")}, Dispatch:RuleActionLimit={RuleActionLimit}, Dispatch:RuleActionWindow={RuleActionWindow}";
 }
 
-/// <summary>No business calendar configured: naming one fails the rule with a message that says where to configure it.</summary>
-internal sealed class NoCalendars : FreeScoutRules.Timers.IBusinessCalendars
-{
-    public static NoCalendars Instance { get; } = new();
-
-    public IReadOnlyCollection<string> Names => [];
-
-    public DateTimeOffset Add(string calendar, DateTimeOffset start, TimeSpan duration) =>
-        throw new ArgumentException($"No business calendar '{calendar}' is configured (Calendars:{calendar}:TimeZone, Calendars:{calendar}:Hours); none are configured.", nameof(calendar));
-}

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using FreeScoutRules.Engine.Parsing;
 using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Timers;
 
 namespace FreeScoutRules.Engine.Replay;
 
@@ -46,15 +47,12 @@ internal static class Replayer
                 continue;
             }
 
-            var parsed = parser.Parse(stored.Event, stored.Body);
-            if (parsed.Delivery?.Conversation is not { } conversation)
+            if (Evaluate(stored, evaluator, parser, out var problem) is not { } result)
             {
-                failures.Add($"delivery {stored.Id}: {parsed.Problem?.Message ?? "The stored body is not a conversation."}");
+                failures.Add($"delivery {stored.Id}: {problem}");
                 continue;
             }
 
-            var delivery = new Facts.Delivery(stored.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), stored.Event, stored.ReceivedAt, conversation);
-            var result = evaluator.Process(delivery);
             if (result.Failures.Count > 0)
             {
                 failures.Add($"delivery {stored.Id}: {result.DescribeFailures()}");
@@ -70,15 +68,46 @@ internal static class Replayer
             var after = Describe(result.BuiltInFailed ? null : result.ToRecord());
             Diff(stored, before.Changes, after.Changes, "statusChanged", differences);
             Diff(stored, before.Intents, after.Intents, "action", differences);
+            Diff(stored, before.Timers, after.Timers, "timer", differences);
         }
 
         return new ReplayReport(history.Count - pruned, compared, differences, failures, pruned);
     }
 
-    private static (List<string> Changes, List<string> Intents) Describe(DeliveryResult? result) => result is null
-        ? ([], [])
+    /// <summary>
+    /// Runs one stored delivery again: a webhook's as a delivery, a timer's firing as that firing (the history
+    /// holds the firings that happened; timers the new rules schedule differently show as <c>timer</c> differences).
+    /// </summary>
+    internal static EvaluationResult? Evaluate(StoredDelivery stored, OfflineEvaluator evaluator, DeliveryParser parser, out string? problem)
+    {
+        ArgumentNullException.ThrowIfNull(stored);
+        ArgumentNullException.ThrowIfNull(evaluator);
+        ArgumentNullException.ThrowIfNull(parser);
+        var id = stored.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (string.Equals(stored.Event, TimerFiring.Event, StringComparison.Ordinal))
+        {
+            var firing = TimerFiring.FromJson(stored.Body ?? [], out problem);
+            return firing is null ? null : evaluator.FireStored(firing, id).Result;
+        }
+
+        var parsed = parser.Parse(stored.Event, stored.Body ?? []);
+        if (parsed.Delivery?.Conversation is not { } conversation)
+        {
+            problem = parsed.Problem?.Message ?? "The stored body is not a conversation.";
+            return null;
+        }
+
+        problem = null;
+        return evaluator.Process(new Facts.Delivery(id, stored.Event, stored.ReceivedAt, conversation));
+    }
+
+    private static (List<string> Changes, List<string> Intents, List<string> Timers) Describe(DeliveryResult? result) => result is null
+        ? ([], [], [])
         : ([.. result.StatusChanges.Select(c => $"status {c.From ?? "(unknown)"} -> {c.To} via {c.Via}")],
-           [.. result.ActionIntents.Select(i => $"action {i.Action} {JsonNode.Parse(i.Arguments.GetRawText())?.ToJsonString(Canonical)} (rule {i.Rule})")]);
+           [.. result.ActionIntents.Select(i => $"action {i.Action} {JsonNode.Parse(i.Arguments.GetRawText())?.ToJsonString(Canonical)} (rule {i.Rule})")],
+           [.. (result.Timers ?? []).Select(t => t.DueAt is { } due
+               ? $"timer {t.Name} of conversation {t.ConversationId} due {due.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ} (rule {t.Rule})"
+               : $"timer {t.Name} of conversation {t.ConversationId} cancelled (rule {t.Rule})")]);
 
     /// <summary>Multiset difference: what only one side has, each item once per extra occurrence.</summary>
     private static void Diff(StoredDelivery stored, List<string> before, List<string> after, string kind, List<ReplayDifference> differences)

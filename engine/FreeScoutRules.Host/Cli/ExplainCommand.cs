@@ -6,7 +6,9 @@ using FreeScoutRules.Engine.Explain;
 using FreeScoutRules.Engine.JsonLines;
 using FreeScoutRules.Engine.Parsing;
 using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Replay;
 using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Timers;
 using FreeScoutRules.Facts;
 
 namespace FreeScoutRules.Host.Cli;
@@ -105,31 +107,60 @@ internal static class ExplainCommand
                 continue; // pruned: the state it would have recorded is missing from what follows
             }
 
-            if (parser.Parse(stored.Event, stored.Body).Delivery?.Conversation is not { } conversation)
-            {
-                continue;
-            }
-
-            var delivery = new Delivery(stored.Id.ToString(CultureInfo.InvariantCulture), stored.Event, stored.ReceivedAt, conversation);
             if (stored.Id != deliveryId)
             {
-                evaluator.Process(delivery);
+                Replayer.Evaluate(stored, evaluator, parser, out _);
                 continue;
             }
 
-            var (explanations, result) = RuleExplainer.Explain(evaluator, delivery);
-            await WriteAsync(output, json, $"delivery {deliveryId}", delivery, explanations, result, pipeline.Settings);
+            var id = stored.Id.ToString(CultureInfo.InvariantCulture);
+            (IReadOnlyList<RuleExplanation> Rules, EvaluationResult Result, string Header) explained;
+            if (string.Equals(stored.Event, TimerFiring.Event, StringComparison.Ordinal))
+            {
+                if (TimerFiring.FromJson(stored.Body, out var problem) is not { } firing)
+                {
+                    await error.WriteLineAsync($"delivery {deliveryId}: {problem}");
+                    return ExitCodes.BadInput;
+                }
+
+                TimerElapsed? timer = null;
+                var (rules, result) = RuleExplainer.Explain(evaluator, observer =>
+                {
+                    var fired = evaluator.FireStored(firing, id, observer);
+                    timer = fired.Timer;
+                    return fired.Result;
+                });
+                explained = (rules, result, Header(timer!));
+            }
+            else if (parser.Parse(stored.Event, stored.Body).Delivery?.Conversation is { } conversation)
+            {
+                var delivery = new Delivery(id, stored.Event, stored.ReceivedAt, conversation);
+                var (rules, result) = RuleExplainer.Explain(evaluator, delivery);
+                explained = (rules, result, Header(delivery));
+            }
+            else
+            {
+                break;
+            }
+
+            await WriteAsync(output, json, $"delivery {deliveryId}", explained.Header, explained.Rules, explained.Result, pipeline.Settings);
             if (!json && stored.Result is { } recorded)
             {
                 await output.WriteLineAsync($"  the server recorded: {(recorded.RulesFired.Count == 0 ? "no rule fired" : "fired " + string.Join(", ", recorded.RulesFired))} ({stored.Outcome})");
             }
 
-            return result.Failures.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
+            return explained.Result.Failures.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
         }
 
         await error.WriteLineAsync($"delivery {deliveryId}: its stored body is not a conversation.");
         return ExitCodes.BadInput;
     }
+
+    private static string Header(Delivery delivery) =>
+        $"{delivery.Event} #{delivery.Conversation.Number} (id {delivery.ConversationId}), status {delivery.Status} at {delivery.UpdatedAt:u}";
+
+    private static string Header(TimerElapsed timer) =>
+        $"timer {timer.Name} (number {timer.Number}) of conversation {timer.ConversationId}, due {timer.DueAt:u}, fired {timer.FiredAt:u}, known status {timer.KnownStatus ?? "(none)"}";
 
     private static async Task<int> RunAsync(
         Dictionary<string, string?>? flags, FileInfo eventsFile, int target, bool acceptCustom, bool json, TextWriter output, TextWriter error,
@@ -155,6 +186,19 @@ internal static class ExplainCommand
                 break;
             }
 
+            // Time as `test` runs it: timers due before a line fire first, in due order.
+            if (line.Clock is { } clock)
+            {
+                if (line.LineNumber == target)
+                {
+                    await error.WriteLineAsync($"line {target}: a clock line; explain a delivery's line.");
+                    return ExitCodes.BadInput;
+                }
+
+                evaluator.FireDue(clock, (_, _) => { });
+                continue;
+            }
+
             if (line.Result.Delivery?.Conversation is not { } conversation)
             {
                 if (line.LineNumber == target)
@@ -166,7 +210,9 @@ internal static class ExplainCommand
                 continue;
             }
 
-            var delivery = new Delivery($"line:{line.LineNumber}", line.Event!, TimeProvider.System.GetUtcNow(), conversation);
+            var at = line.At ?? conversation.UpdatedAt!.Value;
+            evaluator.FireDue(at, (_, _) => { });
+            var delivery = new Delivery($"line:{line.LineNumber}", line.Event!, at, conversation);
             if (line.LineNumber < target)
             {
                 evaluator.Process(delivery);
@@ -174,7 +220,7 @@ internal static class ExplainCommand
             }
 
             var (explanations, result) = RuleExplainer.Explain(evaluator, delivery);
-            await WriteAsync(output, json, $"line {target}", delivery, explanations, result, pipeline.Settings);
+            await WriteAsync(output, json, $"line {target}", Header(delivery), explanations, result, pipeline.Settings);
             return result.Failures.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
         }
 
@@ -183,12 +229,12 @@ internal static class ExplainCommand
     }
 
     private static async Task WriteAsync(
-        TextWriter output, bool json, string where, Delivery delivery, IReadOnlyList<RuleExplanation> explanations, EvaluationResult result,
+        TextWriter output, bool json, string where, string header, IReadOnlyList<RuleExplanation> explanations, EvaluationResult result,
         PipelineSettings settings)
     {
         if (!json)
         {
-            await output.WriteLineAsync($"{where}: {delivery.Event} #{delivery.Conversation.Number} (id {delivery.ConversationId}), status {delivery.Status} at {delivery.UpdatedAt:u}");
+            await output.WriteLineAsync($"{where}: {header}");
             await output.WriteLineAsync($"  facts: {string.Join(", ", result.Facts)}; settings: {settings}");
             if (result.BuiltInFailed)
             {

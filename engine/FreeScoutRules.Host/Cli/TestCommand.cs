@@ -10,7 +10,9 @@ namespace FreeScoutRules.Host.Cli;
 /// <c>freescout-rules test --rules DIR --events FILE [--json] [--expect FILE [--update-expected]]</c>: runs recorded deliveries through a
 /// rules folder with fresh in-memory state, in file order, through the evaluation pipeline and with
 /// the settings <c>serve</c> would use, and prints what the rules derived. No action is executed. A rule
-/// that throws is reported on its line; the other rules' results still print. With <c>--expect</c> the
+/// that throws is reported on its line; the other rules' results still print. Timers run on the file's clock:
+/// a line arrives at its <c>"at"</c> (else its snapshot's <c>updatedAt</c>), a <c>{"clock": …}</c> line moves
+/// time on, and the timers due by then fire in due order before the next line. With <c>--expect</c> the
 /// <c>--json</c> output is compared with a golden file, for rule tests in CI.
 /// </summary>
 internal static class TestCommand
@@ -86,12 +88,28 @@ internal static class TestCommand
             var evaluator = new OfflineEvaluator(generation, pipeline);
             var parser = new DeliveryParser(parserOptions);
             var counts = new TestCounts();
+            DateTimeOffset? clock = null;
             await foreach (var line in DeliveryLineReader.ReadAsync(reader, parser, cancellationToken))
             {
+                if (line.Clock is { } moveTo)
+                {
+                    if (clock is { } now && moveTo < now)
+                    {
+                        counts.Errors++;
+                        await error.WriteLineAsync($"line {line.LineNumber}: the clock cannot move back (from {now:O} to {moveTo:O}).");
+                        continue;
+                    }
+
+                    await FireDueAsync(evaluator, moveTo, report, counts);
+                    clock = moveTo;
+                    continue;
+                }
+
                 counts.Deliveries++;
-                await RunLineAsync(line, evaluator, report, error, counts);
+                clock = await RunLineAsync(line, evaluator, clock, report, error, counts);
             }
 
+            counts.TimersPending = evaluator.PendingTimers.Count;
             await report.SummaryAsync(counts);
             if (counts.Deliveries == 0)
             {
@@ -103,14 +121,35 @@ internal static class TestCommand
         }
     }
 
-    private static async Task RunLineAsync(
-        DeliveryLine line, OfflineEvaluator evaluator, TestReport report, TextWriter error, TestCounts counts)
+    /// <summary>Fires the timers due by <paramref name="until"/>, in due order, each reported with what it produced.</summary>
+    private static async Task FireDueAsync(OfflineEvaluator evaluator, DateTimeOffset until, TestReport report, TestCounts counts)
+    {
+        var fired = new List<(TimerElapsed Timer, EvaluationResult Result)>();
+        evaluator.FireDue(until, (timer, result) => fired.Add((timer, result)));
+        foreach (var (timer, result) in fired)
+        {
+            counts.TimersFired++;
+            Count(result, counts);
+            await report.TimerFiredAsync(timer, result);
+        }
+    }
+
+    private static void Count(EvaluationResult result, TestCounts counts)
+    {
+        counts.StatusChanges += result.BuiltInFailed ? 0 : result.StatusChanges.Count;
+        counts.Intents += result.BuiltInFailed ? 0 : result.Intents.Count;
+        counts.RuleFailures += result.Failures.Count;
+    }
+
+    /// <returns>The clock after the line: its arrival time, when later than <paramref name="clock"/>.</returns>
+    private static async Task<DateTimeOffset?> RunLineAsync(
+        DeliveryLine line, OfflineEvaluator evaluator, DateTimeOffset? clock, TestReport report, TextWriter error, TestCounts counts)
     {
         if (!line.Result.IsValid)
         {
             counts.Errors++;
             await error.WriteLineAsync($"line {line.LineNumber}: {line.Result.Problem.Message}");
-            return;
+            return clock;
         }
 
         var parsed = line.Result.Delivery;
@@ -118,14 +157,16 @@ internal static class TestCommand
         {
             counts.Skipped++;
             await report.SkippedAsync(line.LineNumber, parsed.Event, "not a conversation event; rules run on conversation events only");
-            return;
+            return clock;
         }
 
-        var delivery = new Delivery($"line:{line.LineNumber}", parsed.Event, TimeProvider.System.GetUtcNow(), parsed.Conversation);
+        // It arrived at its "at", or else when FreeScout says the conversation changed: the same on every run.
+        var at = line.At ?? parsed.Conversation.UpdatedAt!.Value;
+        await FireDueAsync(evaluator, at, report, counts);
+        var delivery = new Delivery($"line:{line.LineNumber}", parsed.Event, at, parsed.Conversation);
         var result = evaluator.Process(delivery);
-        counts.StatusChanges += result.BuiltInFailed ? 0 : result.StatusChanges.Count;
-        counts.Intents += result.BuiltInFailed ? 0 : result.Intents.Count;
-        counts.RuleFailures += result.Failures.Count;
+        Count(result, counts);
         await report.EvaluatedAsync(line.LineNumber, delivery, result);
+        return clock is { } now && now > at ? now : at;
     }
 }

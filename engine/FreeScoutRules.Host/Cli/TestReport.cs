@@ -21,6 +21,11 @@ internal sealed class TestCounts
 
     /// <summary>Rules that threw, counted once per rule and delivery (reported with the delivery).</summary>
     public int RuleFailures { get; set; }
+
+    public int TimersFired { get; set; }
+
+    /// <summary>Timers still pending when the file ended (a <c>{"clock": …}</c> line fires them).</summary>
+    public int TimersPending { get; set; }
 }
 
 /// <summary>How <c>test</c> prints what each delivery produced.</summary>
@@ -30,6 +35,9 @@ internal abstract class TestReport(TextWriter output)
 
     public abstract Task EvaluatedAsync(int lineNumber, Delivery delivery, EvaluationResult evaluation);
 
+    /// <summary>A timer fired (at its due time) and produced <paramref name="evaluation"/>.</summary>
+    public abstract Task TimerFiredAsync(TimerElapsed timer, EvaluationResult evaluation);
+
     public abstract Task SkippedAsync(int lineNumber, string eventName, string reason);
 
     public abstract Task SummaryAsync(TestCounts counts);
@@ -38,9 +46,23 @@ internal abstract class TestReport(TextWriter output)
 /// <summary>Text for people: a line per finding, then a summary.</summary>
 internal sealed class TextTestReport(TextWriter output) : TestReport(output)
 {
-    public override async Task EvaluatedAsync(int lineNumber, Delivery delivery, EvaluationResult evaluation)
+    public override Task EvaluatedAsync(int lineNumber, Delivery delivery, EvaluationResult evaluation) =>
+        WriteAsync($"line {lineNumber}: {delivery.Event} #{delivery.Conversation.Number} (id {delivery.ConversationId})", evaluation);
+
+    public override async Task TimerFiredAsync(TimerElapsed timer, EvaluationResult evaluation)
     {
-        var prefix = $"line {lineNumber}: {delivery.Event} #{delivery.Conversation.Number} (id {delivery.ConversationId})";
+        var prefix = $"timer {timer.Name} of conversation {timer.ConversationId} (due {timer.DueAt:u})";
+        if (evaluation.RulesFired.Count == 0 && evaluation.Failures.Count == 0)
+        {
+            await Output.WriteLineAsync($"{prefix}: fired; no rule handled it");
+            return;
+        }
+
+        await WriteAsync(prefix, evaluation);
+    }
+
+    private async Task WriteAsync(string prefix, EvaluationResult evaluation)
+    {
         foreach (var failure in evaluation.Failures)
         {
             await Output.WriteLineAsync($"{prefix}: rule {failure.Rule} FAILED ({failure.Location}) in {failure.Where}: {failure.Message}");
@@ -52,7 +74,8 @@ internal sealed class TextTestReport(TextWriter output) : TestReport(output)
             return;
         }
 
-        if (evaluation.StatusChanges.Count == 0 && evaluation.Intents.Count == 0 && evaluation.Suppressed.Count == 0 && evaluation.Failures.Count == 0)
+        if (evaluation.StatusChanges.Count == 0 && evaluation.Intents.Count == 0 && evaluation.Suppressed.Count == 0 && evaluation.Failures.Count == 0
+            && evaluation.TimerChanges.Count == 0 && !evaluation.IsTimer)
         {
             var why = evaluation.Stale ? "stale (older than the known state), ignored" : "no status change";
             await Output.WriteLineAsync($"{prefix}: {why}");
@@ -72,6 +95,13 @@ internal sealed class TextTestReport(TextWriter output) : TestReport(output)
         {
             await Output.WriteLineAsync($"{prefix}: not queued: action {held.Intent.Action} (rule {held.Intent.Rule}): {held.Reason}");
         }
+
+        foreach (var timer in evaluation.TimerChanges)
+        {
+            await Output.WriteLineAsync(timer.DueAt is { } due
+                ? $"{prefix}: timer {timer.Name} of conversation {timer.ConversationId} scheduled for {due:u} (rule {timer.Rule})"
+                : $"{prefix}: timer {timer.Name} of conversation {timer.ConversationId} cancelled (rule {timer.Rule})");
+        }
     }
 
     public override Task SkippedAsync(int lineNumber, string eventName, string reason) =>
@@ -79,7 +109,8 @@ internal sealed class TextTestReport(TextWriter output) : TestReport(output)
 
     public override Task SummaryAsync(TestCounts counts) =>
         Output.WriteLineAsync(
-            $"{counts.Deliveries} deliveries: {counts.StatusChanges} status changes, {counts.Intents} action intents, {counts.Skipped} skipped, {counts.RuleFailures} rule failures, {counts.Errors} bad lines");
+            $"{counts.Deliveries} deliveries: {counts.StatusChanges} status changes, {counts.Intents} action intents, {counts.Skipped} skipped, {counts.RuleFailures} rule failures, {counts.Errors} bad lines"
+            + (counts.TimersFired + counts.TimersPending == 0 ? "" : $"; {counts.TimersFired} timers fired, {counts.TimersPending} still pending at the end"));
 }
 
 /// <summary>
@@ -87,25 +118,45 @@ internal sealed class TextTestReport(TextWriter output) : TestReport(output)
 /// <c>{"kind":"statusChanged","line":6,"conversationId":1187,"from":"active","to":"closed","via":"convo.status","by":{"kind":"user","id":2}}</c>
 /// and <c>{"kind":"action","line":6,"rule":"…","action":"…","conversationId":1187,"arguments":{…}}</c>; a rule that threw prints
 /// <c>{"kind":"ruleFailed","line":6,"rule":"…","location":"file(line,col)","where":"…","message":"…"}</c>, an intent
-/// not queued <c>{"kind":"actionSuppressed","line":6,"rule":"…","action":"…","conversationId":1187,"reason":"…"}</c>.
+/// not queued <c>{"kind":"actionSuppressed","line":6,"rule":"…","action":"…","conversationId":1187,"reason":"…"}</c>,
+/// a timer scheduled or cancelled <c>{"kind":"timerScheduled","line":6,"rule":"…","name":"survey","conversationId":1187,"dueAt":"…"}</c>
+/// (<c>timerCancelled</c> without <c>dueAt</c>). A timer that fires prints
+/// <c>{"kind":"timer","name":"survey","conversationId":1187,"dueAt":"…"}</c>, then what it produced, with <c>"timer": name</c>
+/// in place of <c>"line"</c>.
 /// Errors go to standard error as text. Nothing prints for a delivery whose built-in status rules failed
 /// but its <c>ruleFailed</c> lines: nothing of it counts.
 /// </summary>
 internal sealed class JsonTestReport(TextWriter output, int? botUserId = null) : TestReport(output)
 {
-    public override async Task EvaluatedAsync(int lineNumber, Delivery delivery, EvaluationResult evaluation)
+    public override Task EvaluatedAsync(int lineNumber, Delivery delivery, EvaluationResult evaluation) =>
+        WriteAsync(w => w.WriteNumber("line", lineNumber), delivery.ConversationId, evaluation);
+
+    public override async Task TimerFiredAsync(TimerElapsed timer, EvaluationResult evaluation)
+    {
+        await Output.WriteLineAsync(Line(w =>
+        {
+            w.WriteString("kind", "timer");
+            w.WriteString("name", timer.Name);
+            w.WriteNumber("conversationId", timer.ConversationId);
+            w.WriteString("dueAt", timer.DueAt);
+        }));
+        await WriteAsync(w => w.WriteString("timer", timer.Name), timer.ConversationId, evaluation);
+    }
+
+    /// <summary>Writes the lines of what an evaluation produced; origin writes what caused it: <c>"line": N</c>, or <c>"timer": name</c>.</summary>
+    private async Task WriteAsync(Action<Utf8JsonWriter> origin, int conversationId, EvaluationResult evaluation)
     {
         foreach (var failure in evaluation.Failures)
         {
             await Output.WriteLineAsync(Line(w =>
             {
                 w.WriteString("kind", "ruleFailed");
-                w.WriteNumber("line", lineNumber);
+                origin(w);
                 w.WriteString("rule", failure.Rule);
                 w.WriteString("location", failure.Location);
                 w.WriteString("where", failure.Where);
                 w.WriteString("message", failure.Message);
-                w.WriteNumber("conversationId", delivery.ConversationId);
+                w.WriteNumber("conversationId", conversationId);
             }));
         }
 
@@ -119,7 +170,7 @@ internal sealed class JsonTestReport(TextWriter output, int? botUserId = null) :
             await Output.WriteLineAsync(Line(w =>
             {
                 w.WriteString("kind", "statusChanged");
-                w.WriteNumber("line", lineNumber);
+                origin(w);
                 w.WriteNumber("conversationId", change.ConversationId);
                 w.WriteString("from", change.From);
                 w.WriteString("to", change.To);
@@ -143,7 +194,7 @@ internal sealed class JsonTestReport(TextWriter output, int? botUserId = null) :
             await Output.WriteLineAsync(Line(w =>
             {
                 w.WriteString("kind", "action");
-                w.WriteNumber("line", lineNumber);
+                origin(w);
                 w.WriteString("rule", intent.Rule);
                 w.WriteString("action", intent.Action);
                 w.WriteNumber("conversationId", intent.ConversationId);
@@ -157,11 +208,27 @@ internal sealed class JsonTestReport(TextWriter output, int? botUserId = null) :
             await Output.WriteLineAsync(Line(w =>
             {
                 w.WriteString("kind", "actionSuppressed");
-                w.WriteNumber("line", lineNumber);
+                origin(w);
                 w.WriteString("rule", held.Intent.Rule);
                 w.WriteString("action", held.Intent.Action);
                 w.WriteNumber("conversationId", held.Intent.ConversationId);
                 w.WriteString("reason", held.Reason);
+            }));
+        }
+
+        foreach (var timer in evaluation.TimerChanges)
+        {
+            await Output.WriteLineAsync(Line(w =>
+            {
+                w.WriteString("kind", timer.Cancels ? "timerCancelled" : "timerScheduled");
+                origin(w);
+                w.WriteString("rule", timer.Rule);
+                w.WriteString("name", timer.Name);
+                w.WriteNumber("conversationId", timer.ConversationId);
+                if (timer.DueAt is { } due)
+                {
+                    w.WriteString("dueAt", due);
+                }
             }));
         }
     }

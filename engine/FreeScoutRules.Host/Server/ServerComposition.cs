@@ -36,6 +36,8 @@ internal static class ServerComposition
         services.AddOptions<SecretsOptions>().Configure(secrets => secrets.ReadFrom(configuration)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<SecretsOptions>>(new FluentOptionsValidator<SecretsOptions>(new SecretsOptionsValidator(), SecretsOptions.Section));
         services.AddSingleton(sp => new SecretStore(Options<SecretsOptions>(sp).Values));
+        services.AddOptions<CalendarsOptions>().Configure(calendars => calendars.ReadFrom(configuration)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CalendarsOptions>, CalendarsOptionsValidator>();
 
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<EngineMetrics>();
@@ -67,7 +69,7 @@ internal static class ServerComposition
             () => sp.GetRequiredService<PluginSetHolder>().Current.Checks(sp.GetRequiredService<SecretStore>().Names)));
 
         // The one evaluation pipeline, and dispatch around it.
-        services.AddSingleton(sp => new EvaluationPipeline(Options<DispatchOptions>(sp).PipelineSettings()));
+        services.AddSingleton(sp => new EvaluationPipeline(Options<DispatchOptions>(sp).PipelineSettings(Options<CalendarsOptions>(sp).ToCalendars())));
         services.AddSingleton(sp => new Watchdog(Options<DispatchOptions>(sp).RuleTimeout, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Watchdog>>()));
         services.AddSingleton(sp => new DeliveryProcessor(
             sp.GetRequiredService<IInbox>(),

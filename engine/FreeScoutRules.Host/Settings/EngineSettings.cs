@@ -12,7 +12,10 @@ namespace FreeScoutRules.Host.Settings;
 /// </summary>
 internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules, DispatchOptions Dispatch, AdminOptions Admin, IReadOnlySet<string> SecretNames)
 {
-    public PipelineSettings Pipeline => Dispatch.PipelineSettings();
+    public PipelineSettings Pipeline => Dispatch.PipelineSettings(Calendars);
+
+    /// <summary>The business calendars (<c>Calendars:NAME</c>), as <c>serve</c> has them.</summary>
+    public FreeScoutRules.Timers.IBusinessCalendars Calendars { get; init; } = Engine.Timers.BusinessCalendars.Empty;
 
     public RuleDiagnosticSeverities Severities => RuleDiagnosticSeverities.With(Rules.Severity!);
 
@@ -36,6 +39,7 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
             Secrets(configuration, failures))
         {
             Urls = configuration["urls"],
+            Calendars = ReadCalendars(configuration, failures),
         };
         foreach (var failure in failures)
         {
@@ -43,6 +47,20 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
         }
 
         return failures.Count == 0 ? settings : null;
+    }
+
+    private static Engine.Timers.BusinessCalendars ReadCalendars(IConfiguration configuration, List<string> failures)
+    {
+        var calendars = new CalendarsOptions();
+        calendars.ReadFrom(configuration);
+        var problems = new CalendarsOptionsValidator().Validate(null, calendars);
+        if (problems.Failed)
+        {
+            failures.AddRange(problems.Failures);
+            return Engine.Timers.BusinessCalendars.Empty;
+        }
+
+        return calendars.ToCalendars();
     }
 
     private static HashSet<string> Secrets(IConfiguration configuration, List<string> failures)
