@@ -198,6 +198,19 @@ public sealed class DeliveryParserTests
         Assert.Contains(eventName is { Length: > 0 } ? $"'{eventName}'" : "missing", result.Problem.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("timer.elapsed")]
+    [InlineData("TIMER.Elapsed")]
+    public void Parse_TheEventNameOfTimers_IsRefusedFromOutside_EvenWithCustomEventsOn(string eventName)
+    {
+        var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true });
+
+        var result = parser.Parse(eventName, Fixtures.Wire("convo.status.closed"));
+
+        Assert.Equal(DeliveryProblemKind.UnknownEvent, result.Problem!.Kind);
+        Assert.Contains("reserved for the engine's own timers", result.Problem.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Parse_CustomWorkflowsEvent_IsAConversationWhenSwitchedOn()
     {

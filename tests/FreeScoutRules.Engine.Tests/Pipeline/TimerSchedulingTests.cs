@@ -113,4 +113,125 @@ public sealed class TimerSchedulingTests : IDisposable
         Assert.Contains("at most 100 characters", Assert.Single(result.Failures, f => f.Rule == "LongName").Message, StringComparison.Ordinal);
         Assert.StartsWith("ArgumentOutOfRangeException:", Assert.Single(result.Failures, f => f.Rule == "NoConversation").Message, StringComparison.Ordinal);
     }
+
+    private const string Chain = """
+        public class FirstResponse : Rule
+        {
+            public override void Define()
+            {
+                StatusChanged change = default!;
+                When().Match(() => change, c => c.IsClose);
+                Then().Do(ctx => ctx.Schedule("first", change.ConversationId, BusinessTime.After("support", TimeSpan.FromHours(2))));
+            }
+        }
+
+        public class OnFirst : Rule
+        {
+            public override void Define()
+            {
+                TimerElapsed timer = default!;
+                When().Match(() => timer, t => t.Name == "first");
+                Then()
+                    .Do(ctx => ctx.Enqueue("notify", new { status = timer.KnownStatus, number = timer.Snapshot!.Number, timer.Number }))
+                    .Do(ctx => ctx.Schedule("second", timer.ConversationId, TimeSpan.FromMinutes(30)));
+            }
+        }
+
+        public class OnSecond : Rule
+        {
+            public override void Define()
+            {
+                TimerElapsed timer = default!;
+                When().Match(() => timer, t => t.Name == "second");
+                Then().Do(ctx => ctx.Enqueue("notify", new { second = timer.DueAt }));
+            }
+        }
+        """;
+
+    private static PipelineSettings WithSupportCalendar() => PipelineSettings.Default with
+    {
+        Calendars = new Engine.Timers.BusinessCalendars(new Dictionary<string, Engine.Timers.CalendarOptions>
+        {
+            ["support"] = new() { TimeZone = "UTC", Hours = { ["Monday"] = "09:00-17:00", ["Tuesday"] = "09:00-17:00", ["Wednesday"] = "09:00-17:00", ["Thursday"] = "09:00-17:00", ["Friday"] = "09:00-17:00" } },
+        }),
+    };
+
+    [Fact]
+    public void ATimersRules_SeeTheKnownStatusAndSnapshot_RunOnItsDueTime_AndDeriveNoStatusChange()
+    {
+        _rules.Write("chain.csx", Chain);
+        var evaluator = new OfflineEvaluator(RuleSetCompiler.Compile(_rules.Path), new EvaluationPipeline(WithSupportCalendar()));
+        var close = Deliveries.Of(Events.ConversationStatus, Status.Closed, 60);
+
+        var scheduled = evaluator.Process(close);
+        var fired = new List<(FreeScoutRules.Facts.TimerElapsed Timer, EvaluationResult Result)>();
+        evaluator.FireDue(DateTimeOffset.MaxValue, (t, r) => fired.Add((t, r)));
+
+        var due = Assert.Single(scheduled.TimerChanges).DueAt!.Value;
+        Assert.True(due > close.ReceivedAt);
+        Assert.Equal(["first", "second"], fired.Select(f => f.Timer.Name));
+        var (first, result) = fired[0];
+        Assert.Equal((1187, "closed", 11187, 1, due), (first.ConversationId, first.KnownStatus, first.Snapshot!.Number, first.Number, first.DueAt));
+        Assert.Equal(TimeSpan.Zero, first.Lateness);
+        Assert.Equal(["TimerElapsed", "PriorState"], result.Facts);
+        Assert.Empty(result.StatusChanges);
+        Assert.Null(result.NextState);
+        Assert.False(result.Stale);
+        Assert.Equal("""{"status":"closed","number":11187,"Number":1}""", Assert.Single(result.Intents).Arguments);
+        Assert.Equal(1187, Assert.Single(result.Intents).ConversationId);
+        Assert.Equal(due + TimeSpan.FromMinutes(30), fired[1].Timer.DueAt); // the clock of a timer's rules is its due time
+        Assert.Equal(evaluator.StateOf(1187).Known, result.Prior);
+        Assert.Empty(evaluator.PendingTimers);
+    }
+
+    [Fact]
+    public void BusinessTime_WithACalendarNotConfigured_FailsTheRule_NamingWhereToConfigureIt()
+    {
+        _rules.Write("chain.csx", Chain);
+
+        var result = Evaluator().Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+
+        Assert.Empty(result.TimerChanges);
+        var failure = Assert.Single(result.Failures);
+        Assert.Equal("FirstResponse", failure.Rule);
+        Assert.Contains("No calendar 'support' is configured (Calendars:support)", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SchedulingANameAgain_ReplacesThePendingTimer_AndCancellingEndsIt()
+    {
+        _rules.Write("survey.csx", """
+            public class SurveyAfterClose : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => ctx.Schedule("survey", change.ConversationId, TimeSpan.FromHours(24)));
+                }
+            }
+
+            public class NoSurveyOnReopen : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsReopen);
+                    Then().Do(ctx => ctx.CancelTimer("survey", change.ConversationId));
+                }
+            }
+            """);
+        var evaluator = Evaluator();
+        var fired = new List<FreeScoutRules.Facts.TimerElapsed>();
+
+        evaluator.Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+        evaluator.Process(Deliveries.Of(Events.CustomerReplyCreated, Status.Active, 120));
+        evaluator.FireDue(DateTimeOffset.MaxValue, (t, _) => fired.Add(t));
+        Assert.Empty(fired);
+
+        evaluator.Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 180));
+        Assert.Equal(2, Assert.Single(evaluator.PendingTimers).Number);
+        evaluator.FireDue(DateTimeOffset.MaxValue, (t, _) => fired.Add(t));
+        Assert.Equal(("survey", 2), (Assert.Single(fired).Name, fired[0].Number));
+    }
 }

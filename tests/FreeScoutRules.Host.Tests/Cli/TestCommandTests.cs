@@ -188,4 +188,77 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         Assert.NotEqual(0, noOption.ExitCode);
         Assert.Contains("--events", noOption.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Test_BadTimesAndAClockMovingBack_AreReportedOnTheirLines_AndTheOthersStillRun()
+    {
+        var file = Events
+            .AddRaw("""{"clock": "2026-12-01T10:00:00Z"}""")
+            .AddRaw("""{"clock": "tomorrow"}""")
+            .AddRaw("""{"clock": "2026-12-01T10:00:00"}""")
+            .AddRaw("""{"event": "convo.created", "at": 17, "body": {"id": 5, "number": 5, "status": "active", "updatedAt": "2026-12-01T09:00:00Z"}}""")
+            .AddRaw("""{"clock": "2026-11-30T10:00:00Z"}""")
+            .AddRaw("""{"event": "convo.status", "at": "2026-12-01T11:00:00+01:00", "body": {"id": 5, "number": 5, "status": "closed", "updatedAt": "2026-12-01T09:30:00Z"}}""")
+            .Save();
+
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--json");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal(
+            [
+                "line 2: \"clock\" must be a time with its offset, such as \"2026-12-01T09:00:00Z\"",
+                "line 3: \"clock\" must be a time with its offset, such as \"2026-12-01T09:00:00Z\"",
+                "line 4: \"at\" must be a time with its offset, such as \"2026-12-01T09:00:00Z\"",
+                "line 5: the clock cannot move back (from 2026-12-01T10:00:00.0000000+00:00 to 2026-11-30T10:00:00.0000000+00:00).",
+            ],
+            result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(result.OutputLines, l => l.StartsWith("""{"kind":"statusChanged","line":6,"conversationId":5""", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Test_TimersFireBetweenLinesInDueOrder_AndThoseStillPendingAreCounted()
+    {
+        File.WriteAllText(Path.Combine(RulesDirectory, "timers.csx"), """
+            public class Later : Rule
+            {
+                public override void Define()
+                {
+                    Delivery delivery = default!;
+                    When().Match(() => delivery, d => d.Event == WebhookEvents.ConversationCreated);
+                    Then()
+                        .Do(ctx => ctx.Schedule("b", delivery.ConversationId, TimeSpan.FromHours(2)))
+                        .Do(ctx => ctx.Schedule("a", delivery.ConversationId, TimeSpan.FromHours(1)))
+                        .Do(ctx => ctx.Schedule("c", delivery.ConversationId, TimeSpan.FromDays(30)));
+                }
+            }
+
+            public class Handle : Rule
+            {
+                public override void Define()
+                {
+                    TimerElapsed timer = default!;
+                    When().Match(() => timer, t => t.Name == "a" || t.Name == "b" || t.Name == "c");
+                    Then().Do(ctx => ctx.Enqueue("http", new { url = "https://example.com/" + timer.Name }));
+                }
+            }
+            """);
+        var file = Events
+            .AddRaw("""{"event": "convo.created", "at": "2026-12-01T09:00:00Z", "body": {"id": 5, "number": 5, "status": "active", "updatedAt": "2026-12-01T08:59:00Z"}}""")
+            .AddRaw("""{"event": "convo.note.created", "body": {"id": 5, "number": 5, "status": "active", "updatedAt": "2026-12-01T12:00:00Z"}}""")
+            .Save();
+
+        var json = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--json");
+        var text = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file);
+
+        Assert.True(json.ExitCode == 0, json.Error);
+        Assert.Equal(
+            [
+                """{"kind":"timer","name":"a","conversationId":5,"dueAt":"2026-12-01T10:00:00+00:00"}""",
+                """{"kind":"action","timer":"a","rule":"Handle","action":"http","conversationId":5,"arguments":{"url":"https://example.com/a"}}""",
+                """{"kind":"timer","name":"b","conversationId":5,"dueAt":"2026-12-01T11:00:00+00:00"}""",
+                """{"kind":"action","timer":"b","rule":"Handle","action":"http","conversationId":5,"arguments":{"url":"https://example.com/b"}}""",
+            ],
+            json.OutputLines.Where(l => l.Contains("\"timer\"", StringComparison.Ordinal)));
+        Assert.EndsWith("; 2 timers fired, 1 still pending at the end", text.OutputLines[^1], StringComparison.Ordinal);
+    }
 }

@@ -66,4 +66,60 @@ public sealed class TimerStorageTests : IAsyncLifetime
 
         Assert.Empty(await PendingAsync());
     }
+
+    private static Engine.Timers.TimerFiring Firing(StoredTimer timer, DateTimeOffset at) =>
+        new(timer.ConversationId, timer.Name, timer.Number, timer.DueAt, at, timer.Rule);
+
+    [Fact]
+    public async Task FiringATimer_StoresItAsTheConversationsNextDelivery_AndMarksItFired_Once()
+    {
+        await CommitAsync(7, "a", new TimerChange("R", "survey", 7, At.AddHours(1)));
+        var timer = Assert.Single(await PendingAsync());
+        var committed = new List<StoreResult>();
+
+        var fired = await Storage.FireAsync(Firing(timer, At.AddHours(2)), committed.Add, default);
+        var again = await Storage.FireAsync(Firing(timer, At.AddHours(3)), committed.Add, default);
+
+        Assert.NotNull(fired);
+        Assert.Null(again);
+        Assert.Equal([fired], committed);
+        Assert.Equal(2, fired.Sequence);
+        Assert.Empty(await PendingAsync());
+        var stored = await Storage.GetStoredAsync(fired.DeliveryId, default);
+        Assert.Equal((Engine.Timers.TimerFiring.Event, 7, DeliveryOutcome.Pending, At.AddHours(2)), (stored!.Event, stored.ConversationId, stored.Outcome, stored.ReceivedAt));
+        Assert.Equal(Firing(timer, At.AddHours(2)), Engine.Timers.TimerFiring.FromJson(stored.Body, out _));
+        Assert.Equal([stored.Id], (await Storage.LoadPendingAsync(default)).Select(d => d.Id));
+    }
+
+    [Fact]
+    public async Task ATimerScheduledAgainAfterItWasRead_IsNotFiredByThatReading()
+    {
+        await CommitAsync(7, "a", new TimerChange("R", "survey", 7, At.AddHours(1)));
+        var read = Assert.Single(await PendingAsync());
+        await CommitAsync(7, "b", new TimerChange("R", "survey", 7, At.AddHours(5)));
+
+        Assert.Null(await Storage.FireAsync(Firing(read, At.AddHours(2)), null, default));
+
+        var pending = Assert.Single(await PendingAsync());
+        Assert.Equal((2, At.AddHours(5)), (pending.Number, pending.DueAt));
+        Assert.Equal(1, await Storage.CountPendingAsync(default));
+    }
+
+    [Fact]
+    public async Task TheSnapshotOfAFiring_IsTheNewestProcessedDeliveryThatWasNotStale_BeforeIt()
+    {
+        var first = await CommitAsync(9, "newest known");
+        var body = Encoding.UTF8.GetBytes("""{"id":9,"text":"stale"}""");
+        var stale = await Storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), 9, At), null, default);
+        await Storage.CommitEvaluationAsync(
+            new EvaluationCommit(stale.DeliveryId, 9, stale.Sequence!.Value, At, "g", null, [], [], new DeliveryResult([], [], [], true)), default);
+        await CommitAsync(9, "after the timer");
+
+        var snapshot = await Storage.LoadSnapshotAsync(9, stale.Sequence.Value + 1, default);
+
+        Assert.Equal(first, snapshot!.Id);
+        Assert.Contains("newest known", Encoding.UTF8.GetString(snapshot.Body!), StringComparison.Ordinal);
+        Assert.Null(await Storage.LoadSnapshotAsync(9, 1, default));
+        Assert.Null(await Storage.LoadSnapshotAsync(10, 100, default));
+    }
 }
