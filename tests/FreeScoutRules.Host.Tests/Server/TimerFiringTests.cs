@@ -90,6 +90,12 @@ public sealed class TimerFiringTests
         time.Advance(TimeSpan.FromMinutes(60));
         await Task.Delay(300);
         Assert.Single(await TimerDeliveriesAsync(server, 1));
+
+        var metrics = await server.Client.GetStringAsync("/metrics");
+        Assert.Matches(@"(?m)^freescout_rules_timers_fired_total(\{[^}]*\})? 1( |$)", metrics);
+        Assert.Matches(@"(?m)^freescout_rules_timers_lateness_seconds_count(\{[^}]*\})? 1( |$)", metrics);
+        Assert.Matches(@"(?m)^freescout_rules_timers_changes_total\{[^}]*kind=""scheduled""[^}]*\} 1( |$)", metrics);
+        Assert.Matches(@"(?m)^freescout_rules_timers_pending(\{[^}]*\})? \d", metrics);
     }
 
     [Fact]
