@@ -46,6 +46,7 @@ public sealed class ConfigurationTests
     [InlineData("Dispatch:InFlight", "0", "Dispatch:InFlight: must be between 1 and 4096 (got 0).")]
     [InlineData("Dispatch:Workers", "100", "Dispatch:InFlight: must be at least Dispatch:Workers (100): only conversations in flight can be evaluated (got 64).")]
     [InlineData("Storage:CheckpointPages", "0", "Storage:CheckpointPages: must be between 10 and 100000 (got 0).")]
+    [InlineData("Calendars:support:TimeZone", "Europe/Berlln", "Calendars:support:TimeZone: 'Europe/Berlln' is not a time zone this server knows")]
     public async Task Start_WithABadSetting_RefusesNamingIt(string key, string value, string expected)
     {
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => TestServerHost.StartAsync(new() { [key] = value }));
@@ -77,6 +78,7 @@ public sealed class ConfigurationTests
     [InlineData("FREESCOUTRULES_ADMIN_TOKEN", "short", "configuration: Admin:Token: the admin token must be at least 16 characters long")]
     [InlineData("Dispatch__Workers", "many", "configuration: Failed to convert configuration value")]
     [InlineData("Secrets__bad-name", "x", "configuration: Secrets:")]
+    [InlineData("Calendars__support__Hours__Mon", "09:00-17:00", "configuration: Calendars:support:")]
     public async Task Serve_BadSetting_PrintsOneClearLine_NoStackTrace_AndExits2(string variable, string value, string expected)
     {
         var data = Path.Combine(Path.GetTempPath(), $"fsr-config-{Guid.NewGuid():N}");
