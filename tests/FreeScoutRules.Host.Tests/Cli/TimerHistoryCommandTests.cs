@@ -7,28 +7,6 @@ namespace FreeScoutRules.Host.Tests.Cli;
 /// <summary><c>replay</c> and <c>explain</c> on a history in which a timer fired (a <c>timer.elapsed</c> delivery).</summary>
 public sealed class TimerHistoryCommandTests : IAsyncLifetime
 {
-    private const string Survey = """
-        public class SurveyAfterClose : Rule
-        {
-            public override void Define()
-            {
-                StatusChanged change = default!;
-                When().Match(() => change, c => c.IsClose);
-                Then().Do(ctx => ctx.Schedule("survey", change.ConversationId, TimeSpan.FromMinutes(30)));
-            }
-        }
-
-        public class SendSurvey : Rule
-        {
-            public override void Define()
-            {
-                TimerElapsed timer = default!;
-                When().Match(() => timer, t => t.Name == "survey", t => t.KnownStatus == ConversationStatus.Closed);
-                Then().Do(ctx => ctx.Enqueue("survey-mailer", new { number = timer.Snapshot!.Number }));
-            }
-        }
-        """;
-
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-timer-history-{Guid.NewGuid():N}");
     private long _timerDelivery;
 
@@ -39,7 +17,7 @@ public sealed class TimerHistoryCommandTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 10, 0, 0, TimeSpan.Zero));
-        await using var server = await TestServerHost.StartAsync(extraRules: new Dictionary<string, string> { ["survey.csx"] = Survey }, root: _root, time: time);
+        await using var server = await TestServerHost.StartAsync(extraRules: new Dictionary<string, string> { ["survey.csx"] = TimerRules.Survey }, root: _root, time: time);
         server.DeleteRootOnDispose = false;
         await server.PostFixtureAsync("convo.status.closed");
         await server.SettledDeliveriesAsync();
@@ -70,7 +48,7 @@ public sealed class TimerHistoryCommandTests : IAsyncLifetime
     [Fact]
     public async Task Replay_WithoutTheHandler_ShowsItsIntentGone_AndWithALaterSurvey_TheTimerMoved()
     {
-        File.WriteAllText(Path.Combine(RulesDirectory, "survey.csx"), Survey
+        File.WriteAllText(Path.Combine(RulesDirectory, "survey.csx"), TimerRules.Survey
             .Replace("TimeSpan.FromMinutes(30)", "TimeSpan.FromHours(2)", StringComparison.Ordinal)
             .Replace("t.Name == \"survey\"", "t.Name == \"survey-v2\"", StringComparison.Ordinal));
 
@@ -78,7 +56,7 @@ public sealed class TimerHistoryCommandTests : IAsyncLifetime
             SampleRule.Environment, null, "replay", "--data-dir", DataDirectory, "--rules", RulesDirectory, "--severity", "FSR0009=none", "--severity", "FSR0010=none");
 
         Assert.True(result.ExitCode == 0, result.Error);
-        Assert.Contains(result.OutputLines, l => l.Contains("- action survey-mailer {\"number\":1187} (rule SendSurvey)", StringComparison.Ordinal));
+        Assert.Contains(result.OutputLines, l => l.Contains("- action survey-mailer {\"text\":\"survey for #1187 (closed), number 1, 1 min late\"} (rule SendSurvey)", StringComparison.Ordinal));
         Assert.Contains(result.OutputLines, l => l.Contains("+ timer survey of conversation 1187 due 2026-12-01T12:00:00.000Z (rule SurveyAfterClose)", StringComparison.Ordinal));
         Assert.Contains(result.OutputLines, l => l.Contains("- timer survey of conversation 1187 due 2026-12-01T10:30:00.000Z (rule SurveyAfterClose)", StringComparison.Ordinal));
     }
