@@ -1,0 +1,124 @@
+using System.Security.Cryptography;
+using System.Text;
+using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Storage.Sqlite;
+using FreeScoutRules.Engine.Telemetry;
+using FreeScoutRules.Engine.Tests.Support;
+using FreeScoutRules.Engine.Timers;
+using FreeScoutRules.Facts;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace FreeScoutRules.Engine.Tests.Timers;
+
+/// <summary>
+/// The timer loop on the real storage with fake time and a dispatcher whose lanes are not worked (what it
+/// queues stays queued): when it fires, in what order, and that it stops firing while dispatch is behind.
+/// </summary>
+public sealed class TimerLoopTests : IAsyncLifetime
+{
+    private static readonly DateTimeOffset At = new(2026, 12, 1, 10, 0, 0, TimeSpan.Zero);
+    private readonly TempDirectory _data = new();
+    private readonly FakeTimeProvider _time = new(At);
+    private readonly TestMeterFactory _meters = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TimerSignal _signal = new();
+    private RunningStorage _running = null!;
+    private Dispatcher _dispatcher = null!;
+
+    private SqliteStorage Storage => _running.Storage;
+
+    public async Task InitializeAsync()
+    {
+        _running = await RunningStorage.StartAsync(_data.Path);
+        var options = new DispatchOptions();
+        var metrics = new EngineMetrics(_meters);
+        var processor = new DeliveryProcessor(
+            Storage, () => throw new InvalidOperationException("not run"), new EvaluationPipeline(PipelineSettings.Default),
+            new Watchdog(options.RuleTimeout, _time, NullLogger<Watchdog>.Instance), options, _time, metrics, NullLogger<DeliveryProcessor>.Instance);
+        _dispatcher = new Dispatcher(Storage, processor, options, _time, metrics, NullLogger<Dispatcher>.Instance);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _stop.Dispose();
+        await _running.DisposeAsync();
+        _meters.Dispose();
+        _data.Dispose();
+    }
+
+    private Task StartLoop(int maxQueued = 2_000) =>
+        new TimerLoop(Storage, _dispatcher, _signal, new EngineMetrics(_meters), _time, NullLogger<TimerLoop>.Instance) { MaxQueued = maxQueued, Batch = 2 }
+            .RunAsync(_stop.Token);
+
+    private async Task ScheduleAsync(int conversationId, TimeSpan after)
+    {
+        var body = Encoding.UTF8.GetBytes($"{{\"id\":{conversationId},\"after\":\"{after}\"}}");
+        var stored = await Storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, At), null, default);
+        await Storage.CommitEvaluationAsync(
+            new EvaluationCommit(stored.DeliveryId, conversationId, stored.Sequence!.Value, At, "g", null, [], [], new DeliveryResult([], [], [], false),
+                [new TimerChange("R", "t", conversationId, At + after)]),
+            default);
+        _signal.Scheduled(At + after);
+    }
+
+    private static async Task Until(string condition, Func<Task<bool>> holds)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!await holds())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Waited 10 s for {condition}.");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+
+    [Fact]
+    public async Task DueTimersFire_InDueOrder_NoneBeforeItsTime_AndAnEarlierSchedulingWakesTheLoop()
+    {
+        await ScheduleAsync(1, TimeSpan.FromMinutes(10));
+        await ScheduleAsync(2, TimeSpan.FromMinutes(5));
+        _ = StartLoop();
+
+        await Task.Delay(200);
+        Assert.Equal(2, await Storage.CountPendingAsync(default));
+
+        _time.Advance(TimeSpan.FromMinutes(10));
+        await Until("both fired", async () => await Storage.CountPendingAsync(default) == 0);
+        var fired = await Storage.LoadPendingAsync(default);
+        Assert.Equal([(2, TimerFiring.Event), (1, TimerFiring.Event)], fired.OrderBy(f => f.Id).Select(f => (f.ConversationId, f.Event)));
+        Assert.Equal(2, _dispatcher.QueueDepth);
+
+        // The loop now sleeps until its safety net (a minute); a timer due sooner is scheduled and wakes it.
+        await ScheduleAsync(3, TimeSpan.FromMinutes(10) + TimeSpan.FromSeconds(1));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await Until("the third fired", async () => await Storage.CountPendingAsync(default) == 0);
+    }
+
+    [Fact]
+    public async Task WhileDispatchIsBehind_TheLoopFiresNothingMore_TheBacklogStaysOnDisk()
+    {
+        for (var conversation = 1; conversation <= 5; conversation++)
+        {
+            await ScheduleAsync(conversation, TimeSpan.FromMinutes(1));
+        }
+
+        _time.Advance(TimeSpan.FromMinutes(2));
+        _ = StartLoop(maxQueued: 1);
+
+        await Until("a batch fired", async () => await Storage.CountPendingAsync(default) <= 3);
+        await Task.Delay(300);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await Task.Delay(300);
+
+        Assert.Equal(3, await Storage.CountPendingAsync(default));
+        Assert.Equal(2, _dispatcher.QueueDepth);
+    }
+}
