@@ -166,4 +166,174 @@ public sealed class ServeEndToEndTests : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Rules for the timer kill test. Every delivery schedules "followup" at the second half-second mark after its
+    /// receipt, so that timers fall due in bursts of dozens (fired together, then handled one by one: wide windows
+    /// for the kill). Its first firing schedules "followup" again (number 2, 0.5 s after its due time: the same
+    /// timer row, fired then pending again), whose firing schedules "second" (another row), all on the marks; each
+    /// firing queues an action naming it. The actions have no plugin: their intents stay in the outbox (attempted
+    /// and retried later), where the test counts them.
+    /// </summary>
+    private const string FollowUpRules = """
+        public class ScheduleFollowUp : Rule
+        {
+            public override void Define()
+            {
+                Delivery delivery = default!;
+                When().Match(() => delivery);
+                Then().Do(ctx => ctx.Schedule("followup", delivery.ConversationId,
+                    new DateTimeOffset((delivery.ReceivedAt.UtcTicks / 5_000_000 + 2) * 5_000_000, TimeSpan.Zero)));
+            }
+        }
+
+        public class FollowUp : Rule
+        {
+            public override void Define()
+            {
+                TimerElapsed timer = default!;
+                When().Match(() => timer, t => t.Name == "followup" || t.Name == "second");
+                Then().Do(ctx => ctx.Enqueue(timer.Name + "-mailer", new { conversation = timer.ConversationId, timer = timer.Name, number = timer.Number, firing = timer.Id }));
+            }
+        }
+
+        public class FollowUpAgain : Rule
+        {
+            public override void Define()
+            {
+                TimerElapsed timer = default!;
+                When().Match(() => timer, t => t.Name == "followup");
+                Then().Do(ctx => ctx.Schedule(timer.Number == 1 ? "followup" : "second", timer.ConversationId, TimeSpan.FromMilliseconds(500)));
+            }
+        }
+        """;
+
+    [Fact]
+    public async Task Serve_KilledWithSigkillWhileTimersAreDueAndFiring_EveryTimerFiresExactlyOnce()
+    {
+        const int Conversations = 300;
+        const int FirstConversation = 7001;
+        Directory.CreateDirectory(Path.Combine(_root, "rules"));
+        await File.WriteAllTextAsync(Path.Combine(_root, "rules", "followup.csx"), FollowUpRules);
+        var template = JsonNode.Parse(SignedDeliveries.Get("convo.created").Body)!.AsObject();
+        var acknowledged = new ConcurrentDictionary<int, long>(); // conversation -> its delivery
+        var counter = 0;
+
+        // New conversations at a steady pace (6 senders, 20 ms apart), still arriving at the kill: some deliveries
+        // are pending, some have scheduled their timer, timers are due, just fired (their delivery pending) or handled.
+        var server = await ServeProcess.StartAsync(_root);
+        var senders = Enumerable.Range(0, 6).Select(sender => Task.Run(async () =>
+        {
+            for (var n = Interlocked.Increment(ref counter); n <= Conversations; n = Interlocked.Increment(ref counter))
+            {
+                var json = template.DeepClone().AsObject();
+                json["id"] = FirstConversation - 1 + n;
+                json["number"] = FirstConversation - 1 + n;
+                var body = Encoding.UTF8.GetBytes(json.ToJsonString());
+                try
+                {
+                    var response = await server.PostAsync("convo.created", body, SignedDeliveries.Sign(body));
+                    if (response.StatusCode == HttpStatusCode.Accepted)
+                    {
+                        var answer = await response.Content.ReadFromJsonAsync<JsonElement>();
+                        acknowledged[FirstConversation - 1 + n] = answer.GetProperty("deliveryId").GetInt64();
+                    }
+
+                    await Task.Delay(20);
+                }
+                catch (HttpRequestException)
+                {
+                    return;
+                }
+                catch (TaskCanceledException)
+                {
+                    return;
+                }
+            }
+        })).ToArray();
+
+        await Eventually.UntilAsync("the first timers to fire", async () =>
+            System.Text.RegularExpressions.Regex.IsMatch(
+                await server.Client.GetStringAsync("/metrics"), @"^freescout_rules_timers_fired_total\{[^}]*\} [1-9]", System.Text.RegularExpressions.RegexOptions.Multiline),
+            TimeSpan.FromSeconds(30));
+        // Timers fall due on half-second marks: kill just after the next one, as its burst is fired and handled.
+        var mark = new DateTimeOffset((DateTimeOffset.UtcNow.UtcTicks / 5_000_000 + 1) * 5_000_000, TimeSpan.Zero);
+        var wait = mark.AddMilliseconds(10) - DateTimeOffset.UtcNow;
+        await Task.Delay(wait > TimeSpan.Zero ? wait : TimeSpan.Zero);
+        server.Kill();
+        var killedAt = DateTimeOffset.UtcNow;
+        await Task.WhenAll(senders);
+        await server.DisposeAsync();
+        Assert.True(acknowledged.Count > 20, $"only {acknowledged.Count} deliveries were acknowledged before the kill");
+
+        await using var restarted = await ServeProcess.StartAsync(_root);
+        // Settled: no delivery pending, then no timer pending, then still no delivery pending and none new. (A
+        // delivery done in between would have been pending at the first look; a timer fired in between is a new
+        // delivery.) From there nothing can fire any more.
+        await Eventually.UntilAsync("no delivery and no timer pending", async () =>
+        {
+            var before = await CountDeliveriesAsync(restarted);
+            var timers = (await restarted.Admin.GetFromJsonAsync<JsonElement>("/api/timers?limit=1000")).GetArrayLength();
+            var after = await CountDeliveriesAsync(restarted);
+            return (before.Pending == 0 && timers == 0 && after == before,
+                $"{before.Pending} of {before.All} deliveries pending, {timers} timers pending, then {after.Pending} of {after.All}");
+        }, TimeSpan.FromSeconds(60));
+
+        var deliveries = await restarted.SettledDeliveriesAsync(TimeSpan.FromSeconds(10));
+        var intents = (await restarted.Admin.GetFromJsonAsync<JsonElement>("/api/actions?limit=1000")).EnumerateArray().ToArray();
+        var byConversation = deliveries.GroupBy(d => d.GetProperty("conversationId").GetInt32()).ToDictionary(g => g.Key, g => g.OrderBy(d => d.GetProperty("sequence").GetInt64()).ToArray());
+
+        // Every acknowledged conversation is there with the delivery it was acknowledged with (others may have been
+        // stored without their answer reaching the sender: they count as well).
+        Assert.All(acknowledged, a => Assert.True(
+            byConversation.TryGetValue(a.Key, out var stored) && stored[0].GetProperty("id").GetInt64() == a.Value,
+            $"acknowledged delivery {a.Value} of conversation {a.Key} was lost"));
+        Assert.All(byConversation.Keys, c => Assert.InRange(c, FirstConversation, FirstConversation + Conversations - 1));
+        Assert.True(intents.Length < 1000, "more intents than one page of /api/actions"); // else some were not read
+
+        // Each conversation: its delivery, then each timer fired exactly once, in order, each done once with
+        // exactly one intent from its handler, in the delivery's record and in the outbox alike.
+        var intentsByDelivery = intents.GroupBy(i => i.GetProperty("deliveryId").GetInt64()).ToDictionary(g => g.Key, g => g.ToArray());
+        foreach (var (conversation, stored) in byConversation)
+        {
+            Assert.True(
+                stored.Select(d => (d.GetProperty("sequence").GetInt64(), d.GetProperty("event").GetString()))
+                    .SequenceEqual([(1L, "convo.created"), (2L, "timer.elapsed"), (3L, "timer.elapsed"), (4L, "timer.elapsed")]),
+                $"conversation {conversation}: {string.Join(", ", stored.Select(d => $"#{d.GetProperty("id")} seq {d.GetProperty("sequence")} {d.GetProperty("event")}"))}");
+            Assert.All(stored, d =>
+            {
+                Assert.Equal("done", d.GetProperty("outcome").GetString());
+                Assert.Equal(1, d.GetProperty("attempts").GetInt32());
+                Assert.Empty(d.GetProperty("ruleFailures").EnumerateArray());
+            });
+            Assert.Empty(stored[0].GetProperty("actionIntents").EnumerateArray());
+            foreach (var (firing, name, number) in new[] { (stored[1], "followup", 1), (stored[2], "followup", 2), (stored[3], "second", 1) })
+            {
+                var id = firing.GetProperty("id").GetInt64();
+                var recorded = Assert.Single(firing.GetProperty("actionIntents").EnumerateArray());
+                var queued = Assert.Single(intentsByDelivery.GetValueOrDefault(id) ?? []);
+                foreach (var (intentAction, arguments) in new[] { (recorded.GetProperty("action"), recorded.GetProperty("arguments")), (queued.GetProperty("action"), queued.GetProperty("arguments")) })
+                {
+                    Assert.Equal($"{name}-mailer", intentAction.GetString());
+                    Assert.Equal(
+                        (conversation, name, number, id.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                        (arguments.GetProperty("conversation").GetInt32(), arguments.GetProperty("timer").GetString(), arguments.GetProperty("number").GetInt32(), arguments.GetProperty("firing").GetString()));
+                }
+            }
+        }
+
+        Assert.Equal(3 * byConversation.Count, intents.Length);
+        Assert.Empty((await restarted.Admin.GetFromJsonAsync<JsonElement>("/api/timers?limit=1000")).EnumerateArray());
+        // The kill fell among the firings: some timers fired before it and some after the restart.
+        var firings = deliveries.Where(d => d.GetProperty("event").GetString() == "timer.elapsed").Select(d => d.GetProperty("receivedAt").GetDateTimeOffset()).ToArray();
+        Assert.True(firings.Any(f => f < killedAt) && firings.Any(f => f > killedAt),
+            $"{firings.Count(f => f < killedAt)} timers fired before the kill, {firings.Count(f => f > killedAt)} after the restart");
+        Assert.DoesNotContain("was not committed", restarted.Log, StringComparison.Ordinal);
+    }
+
+    private static async Task<(long Pending, long All)> CountDeliveriesAsync(ServeProcess server)
+    {
+        var counts = (await server.Admin.GetFromJsonAsync<JsonElement>("/api/status")).GetProperty("deliveries").EnumerateObject().ToArray();
+        return (counts.Where(c => c.Name == "pending").Sum(c => c.Value.GetInt64()), counts.Sum(c => c.Value.GetInt64()));
+    }
 }
