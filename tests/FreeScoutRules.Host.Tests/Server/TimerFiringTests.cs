@@ -8,7 +8,7 @@ namespace FreeScoutRules.Host.Tests.Server;
 /// <summary>
 /// Timers firing in <c>serve</c> (issue 11): on the server's clock (a fake one here, moved by the test), in the
 /// conversation's turn, through the same pipeline as deliveries, exactly once, and after downtime. The action
-/// the timer's rule queues has no plugin (its attempts wait for one): an HTTP attempt's retry delays would run on
+/// the timer's rule queues has no plugin (each attempt ends at once, without a request): an HTTP attempt's retry delays would run on
 /// the fake clock and hold the server's stop.
 /// </summary>
 public sealed class TimerFiringTests

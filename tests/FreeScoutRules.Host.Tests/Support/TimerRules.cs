@@ -5,7 +5,8 @@ internal static class TimerRules
 {
     /// <summary>
     /// A survey 30 minutes after a close, cancelled by a reopen; its handler queues <c>survey-mailer</c> (no plugin
-    /// provides it: its attempts wait, no HTTP request runs on a test's fake clock) with the fact's fields in a text.
+    /// provides it: each attempt ends at once, to be retried later, and no HTTP request runs on a test's fake clock) with
+    /// the fact's fields in a text.
     /// </summary>
     public const string Survey = """
         public class SurveyAfterClose : Rule
