@@ -105,7 +105,7 @@ internal interface IRetentionStore
 /// <summary>Timers rules scheduled (written with each evaluation's commit through <see cref="IInbox"/>). Thread-safe.</summary>
 internal interface ITimers
 {
-    /// <summary>Pending timers matching <paramref name="filter"/>, soonest due first.</summary>
+    /// <summary>Timers matching <paramref name="filter"/>, soonest due first.</summary>
     Task<IReadOnlyList<StoredTimer>> ListAsync(TimerFilter filter, CancellationToken cancellationToken);
 
     /// <summary>

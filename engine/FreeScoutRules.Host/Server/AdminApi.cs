@@ -49,8 +49,11 @@ internal static partial class AdminApi
             state is not null && state is not (IntentState.Pending or IntentState.Done or IntentState.Dead)
                 ? WebhookEndpoint.Problem(StatusCodes.Status400BadRequest, "Bad filter", "state must be pending, done or dead.")
                 : Results.Ok((await outbox.ListAsync(null, state, Math.Clamp(limit ?? 100, 1, 1000), ct)).Select(IntentView.From)));
-        api.MapGet("/timers", async (ITimers timers, int? conversationId, DateTimeOffset? dueBefore, int? limit, CancellationToken ct) =>
-            Results.Ok(await timers.ListAsync(new TimerFilter(conversationId, dueBefore, Math.Clamp(limit ?? 100, 1, 1000)), ct)));
+        api.MapGet("/timers", async (ITimers timers, int? conversationId, DateTimeOffset? dueBefore, int? limit, string? state, CancellationToken ct) =>
+            state is not null && state != "all" && !TimerState.All.Contains(state)
+                ? Results.Problem(statusCode: 400, detail: $"state must be {string.Join(", ", TimerState.All)} or all.")
+                : Results.Ok(await timers.ListAsync(
+                    new TimerFilter(conversationId, dueBefore, Math.Clamp(limit ?? 100, 1, 1000), state == "all" ? null : state ?? TimerState.Pending), ct)));
         api.MapPost("/actions/{id:long}/retry", async (IOutbox outbox, TimeProvider time, ILoggerFactory loggers, long id, CancellationToken ct) =>
         {
             if (!await outbox.RetryDeadAsync(id, time.GetUtcNow(), ct))

@@ -37,5 +37,10 @@ public sealed class TimersApiTests
         Assert.Equal(delivery.GetProperty("id").GetInt64(), timer.GetProperty("deliveryId").GetInt64());
         Assert.Empty((await server.Admin.GetFromJsonAsync<JsonElement>("/api/timers?dueBefore=2000-01-01T00:00:00Z")).EnumerateArray());
         Assert.Equal(HttpStatusCode.Unauthorized, (await server.Client.GetAsync("/api/timers")).StatusCode);
+        Assert.Empty((await server.Admin.GetFromJsonAsync<JsonElement>("/api/timers?state=fired")).EnumerateArray());
+        Assert.Single((await server.Admin.GetFromJsonAsync<JsonElement>("/api/timers?state=all&conversationId=1187")).EnumerateArray());
+        var bad = await server.Admin.GetAsync("/api/timers?state=done");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("state must be pending, fired, cancelled or all", await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 }

@@ -225,15 +225,11 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         ArgumentNullException.ThrowIfNull(filter);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"""
-            SELECT conversation_id, name, number, due_at, state, rule, delivery_id, set_at, fired_at FROM timers
-            WHERE state = '{TimerState.Pending}' {(filter.ConversationId is null ? "" : "AND conversation_id = $conversation")}
-              {(filter.DueBefore is null ? "" : "AND due_at < $before")}
-            ORDER BY due_at, conversation_id, name LIMIT $limit
-            """;
+        command.CommandText = TimersSql(filter);
         command.Parameters.AddWithValue("$conversation", (object?)filter.ConversationId ?? DBNull.Value);
         command.Parameters.AddWithValue("$before", (object?)filter.DueBefore?.ToUnixTimeMilliseconds() ?? DBNull.Value);
         command.Parameters.AddWithValue("$limit", filter.Limit);
+        command.Parameters.AddWithValue("$state", (object?)filter.State ?? DBNull.Value);
         var timers = new List<StoredTimer>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -246,6 +242,25 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
 
         return timers;
     }
+
+    /// <summary>The query of <see cref="ListTimersAsync"/> (parameters <c>$conversation</c>, <c>$before</c>, <c>$limit</c>, <c>$state</c>).</summary>
+    internal static string TimersSql(TimerFilter filter) => $"""
+            SELECT conversation_id, name, number, due_at, state, rule, delivery_id, set_at, fired_at FROM timers
+            WHERE {State(filter.State)} {(filter.ConversationId is null ? "" : "AND conversation_id = $conversation")}
+              {(filter.DueBefore is null ? "" : "AND due_at < $before")}
+            ORDER BY due_at, conversation_id, name LIMIT $limit
+            """;
+
+    /// <summary>
+    /// The state condition: pending as a literal, which lets SQLite use the partial index of pending timers by due time
+    /// (a parameter would not prove the index's condition, and the timer loop would scan the table).
+    /// </summary>
+    private static string State(string? state) => state switch
+    {
+        null => "1",
+        TimerState.Pending => $"state = '{TimerState.Pending}'",
+        _ => "state = $state",
+    };
 
     /// <summary>How many deliveries have <paramref name="outcome"/> (an index range: cheap for rare outcomes).</summary>
     public async Task<long> CountAsync(string outcome, CancellationToken cancellationToken = default)

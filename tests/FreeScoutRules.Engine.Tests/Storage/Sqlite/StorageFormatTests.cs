@@ -151,6 +151,31 @@ public sealed class StorageFormatTests : IDisposable
     }
 
     [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task TheTimerLoopsQueries_AreARangeOfThePendingTimersIndex_NotAScanOfEveryTimer(bool dueBefore)
+    {
+        await WithStorageAsync(_ => Task.FromResult(0));
+        await using var connection = await new SqliteDatabase(Options).OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "EXPLAIN QUERY PLAN " + DeliveryQueries.TimersSql(new TimerFilter(DueBefore: dueBefore ? DateTimeOffset.UnixEpoch : null, Limit: 500));
+        command.Parameters.AddWithValue("$before", 1);
+        command.Parameters.AddWithValue("$limit", 500);
+
+        var plan = new List<string>();
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                plan.Add(reader.GetString(3));
+            }
+        }
+
+        Assert.Contains(plan, step => step.Contains("USING INDEX ix_timers_due", StringComparison.Ordinal));
+        Assert.DoesNotContain(plan, step => step.StartsWith("SCAN timers", StringComparison.Ordinal) && !step.Contains("INDEX", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task RetentionCandidates_AreARangeOfTheReceiptTimeIndex_NotASortOfEveryDoneDelivery(bool withoutPendingIntents)

@@ -85,6 +85,9 @@ public sealed class TimerStorageTests : IAsyncLifetime
         Assert.Equal([fired], committed);
         Assert.Equal(2, fired.Sequence);
         Assert.Empty(await PendingAsync());
+        var done = Assert.Single(await Storage.ListAsync(new TimerFilter(State: TimerState.Fired), default));
+        Assert.Equal((TimerState.Fired, At.AddHours(2)), (done.State, done.FiredAt));
+        Assert.Single(await Storage.ListAsync(new TimerFilter(ConversationId: 7, State: null), default));
         var stored = await Storage.GetStoredAsync(fired.DeliveryId, default);
         Assert.Equal((Engine.Timers.TimerFiring.Event, 7, DeliveryOutcome.Pending, At.AddHours(2)), (stored!.Event, stored.ConversationId, stored.Outcome, stored.ReceivedAt));
         Assert.Equal(Firing(timer, At.AddHours(2)), Engine.Timers.TimerFiring.FromJson(stored.Body, out _));
