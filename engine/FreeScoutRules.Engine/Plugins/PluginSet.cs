@@ -40,9 +40,9 @@ internal sealed class PluginSet(IReadOnlyDictionary<string, IActionHandler> hand
         return unconfigured;
     }
 
-    /// <summary>What rules are checked against with these plugins and <paramref name="secrets"/>.</summary>
-    public Rules.RuleChecks Checks(IReadOnlySet<string>? secrets) =>
-        new(Handlers.Keys.ToHashSet(StringComparer.Ordinal), Unconfigured(), secrets);
+    /// <summary>What rules are checked against with these plugins, <paramref name="secrets"/> and <paramref name="calendars"/>.</summary>
+    public Rules.RuleChecks Checks(IReadOnlySet<string>? secrets, IReadOnlyCollection<string>? calendars = null) =>
+        new(Handlers.Keys.ToHashSet(StringComparer.Ordinal), Unconfigured(), secrets, calendars);
 
     /// <summary>Starts unloading every plugin; returns weak references to their load contexts.</summary>
     public IReadOnlyList<WeakReference> Unload()

@@ -39,6 +39,9 @@ internal static class EngineDiagnosticIds
     /// </summary>
     public const string TimerNotScheduled = "FSR0010";
 
+    /// <summary><c>BusinessTime.After("name", …)</c> names a business calendar the server does not have configured (<c>Calendars:name</c>).</summary>
+    public const string UnknownCalendar = "FSR0011";
+
     /// <summary>The rules folder's <c>status-change.csx</c> differs from the built-in status rules, and so replaces them.</summary>
     public const string OverridesBuiltInRules = "FSR0006";
 

@@ -2,13 +2,15 @@ namespace FreeScoutRules.Engine.Rules;
 
 /// <summary>
 /// What rule files are checked against besides themselves: the actions the loaded plugins provide
-/// (FSR0003), those whose plugin reports a configuration problem (FSR0008), and the names of the
-/// configured secrets (FSR0007). <c>null</c> members are unknown and skip their check. Immutable.
+/// (FSR0003), those whose plugin reports a configuration problem (FSR0008), the names of the
+/// configured secrets (FSR0007) and business calendars (FSR0011, compared ignoring case). <c>null</c>
+/// members are unknown and skip their check. Immutable.
 /// </summary>
 internal sealed record RuleChecks(
     IReadOnlySet<string>? Actions = null,
     IReadOnlyDictionary<string, string>? UnconfiguredActions = null,
-    IReadOnlySet<string>? Secrets = null)
+    IReadOnlySet<string>? Secrets = null,
+    IReadOnlyCollection<string>? Calendars = null)
 {
     public static RuleChecks None { get; } = new();
 
@@ -16,5 +18,6 @@ internal sealed record RuleChecks(
     public string Key =>
         (Actions is null ? "" : "|actions:" + string.Join(",", Actions.Order(StringComparer.Ordinal)))
         + (UnconfiguredActions is null ? "" : "|unconfigured:" + string.Join(",", UnconfiguredActions.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key + "=" + p.Value)))
-        + (Secrets is null ? "" : "|secrets:" + string.Join(",", Secrets.Order(StringComparer.Ordinal)));
+        + (Secrets is null ? "" : "|secrets:" + string.Join(",", Secrets.Order(StringComparer.Ordinal)))
+        + (Calendars is null ? "" : "|calendars:" + string.Join(",", Calendars.Order(StringComparer.OrdinalIgnoreCase)));
 }

@@ -19,6 +19,7 @@ internal sealed class RuleDiagnosticSeverities
         [EngineDiagnosticIds.ActionNotConfigured] = RuleDiagnosticSeverity.Warning,
         [EngineDiagnosticIds.TimerNotHandled] = RuleDiagnosticSeverity.Warning,
         [EngineDiagnosticIds.TimerNotScheduled] = RuleDiagnosticSeverity.Warning,
+        [EngineDiagnosticIds.UnknownCalendar] = RuleDiagnosticSeverity.Warning,
     };
 
     private readonly Dictionary<string, RuleDiagnosticSeverity?> _severities;

@@ -60,6 +60,7 @@ internal static class RuleFileAnalyzer
                         CheckBlocking(model, invocation, severities, found);
                         CheckAction(model, invocation, severities, checks ?? RuleChecks.None, found);
                         CheckSecret(model, invocation, severities, (checks ?? RuleChecks.None).Secrets, found);
+                        CheckCalendar(model, invocation, severities, (checks ?? RuleChecks.None).Calendars, found);
                         break;
                     case ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax:
                         CheckBlocking(model, (ExpressionSyntax)node, severities, found);
@@ -119,6 +120,25 @@ internal static class RuleFileAnalyzer
         {
             Report(found, severities, EngineDiagnosticIds.UnknownSecret, argument,
                 $"No secret '{name}' is configured{Suggest(name, [.. knownSecrets])}: set Secrets:{name} (environment Secrets__{name}); until then its actions fail at once.");
+        }
+    }
+
+    private static void CheckCalendar(
+        SemanticModel model, InvocationExpressionSyntax invocation, RuleDiagnosticSeverities severities, IReadOnlyCollection<string>? calendars, List<RuleDiagnostic> found)
+    {
+        if (calendars is null
+            || model.GetSymbolInfo(invocation).Symbol is not IMethodSymbol { Name: nameof(FreeScoutRules.Timers.BusinessTime.After) } method
+            || method.ContainingType.ToDisplayString() != typeof(FreeScoutRules.Timers.BusinessTime).FullName
+            || invocation.ArgumentList.Arguments.Count == 0)
+        {
+            return;
+        }
+
+        var argument = invocation.ArgumentList.Arguments[0].Expression;
+        if (model.GetConstantValue(argument) is { HasValue: true, Value: string name } && !calendars.Contains(name, StringComparer.OrdinalIgnoreCase))
+        {
+            Report(found, severities, EngineDiagnosticIds.UnknownCalendar, argument,
+                $"No business calendar '{name}' is configured{Suggest(name, [.. calendars])}: set Calendars:{name}:TimeZone and Calendars:{name}:Hours (docs/writing-rules.md, \"Business hours\"); until then the rule fails when it schedules.");
         }
     }
 

@@ -34,12 +34,12 @@ internal static class CheckCommand
         }
 
         var rulesDirectory = settings.Rules.Directory;
-        var checks = new RuleChecks(Secrets: settings.SecretNames);
+        var checks = new RuleChecks(Secrets: settings.SecretNames, Calendars: settings.Calendars.Names);
         var pluginErrors = 0;
         if (pluginsDirectory is not null)
         {
             var plugins = PluginLoader.Load(PluginLoader.BuiltInDirectory, pluginsDirectory.ToString());
-            checks = plugins.Checks(settings.SecretNames);
+            checks = plugins.Checks(settings.SecretNames, settings.Calendars.Names);
             var actions = checks.Actions!;
             foreach (var problem in plugins.Problems)
             {

@@ -136,7 +136,7 @@ internal static class CommonOptions
         try
         {
             var generation = RuleSetCompiler.Compile(
-                settings.Rules.Directory, CompileCache(settings), settings.Severities, new RuleChecks(Secrets: settings.SecretNames));
+                settings.Rules.Directory, CompileCache(settings), settings.Severities, new RuleChecks(Secrets: settings.SecretNames, Calendars: settings.Calendars.Names));
             foreach (var warning in generation.Warnings)
             {
                 await error.WriteLineAsync(warning.ToString());

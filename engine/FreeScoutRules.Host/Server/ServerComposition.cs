@@ -66,7 +66,8 @@ internal static class ServerComposition
             sp.GetRequiredService<ILogger<RulesReloader>>(),
             new RuleCompileCache(Path.Combine(Options<StorageOptions>(sp).DataDirectory, "rules-cache")),
             RuleDiagnosticSeverities.With(Options<RulesOptions>(sp).Severity!),
-            () => sp.GetRequiredService<PluginSetHolder>().Current.Checks(sp.GetRequiredService<SecretStore>().Names)));
+            () => sp.GetRequiredService<PluginSetHolder>().Current.Checks(
+                sp.GetRequiredService<SecretStore>().Names, sp.GetRequiredService<EvaluationPipeline>().Settings.Calendars.Names)));
 
         // The one evaluation pipeline, and dispatch around it.
         services.AddSingleton(sp => new EvaluationPipeline(Options<DispatchOptions>(sp).PipelineSettings(Options<CalendarsOptions>(sp).ToCalendars())));

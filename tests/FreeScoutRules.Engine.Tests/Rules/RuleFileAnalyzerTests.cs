@@ -134,4 +134,21 @@ public sealed class RuleFileAnalyzerTests : IDisposable
         Assert.Contains("No secret 'hook_tokn' is configured; did you mean 'hook_token'?", secret.Message, StringComparison.Ordinal);
         Assert.Empty(fine);
     }
+
+    [Fact]
+    public void ABusinessCalendarNotConfigured_IsWarnedAbout_AtItsName_IgnoringCase()
+    {
+        var checks = new RuleChecks(Calendars: ["support"]);
+        var quiet = RuleDiagnosticSeverities.With([new("FSR0009", "none")]); // the timer has no handler here
+        const string Schedule = "ctx.Schedule(\"first-response\", change.ConversationId, BusinessTime.After(\"{0}\", TimeSpan.FromHours(4)))";
+
+        var typo = Assert.Single(Diagnostics(RuleWith("c.IsClose", string.Format(System.Globalization.CultureInfo.InvariantCulture, Schedule, "suport")), quiet, checks));
+        var fine = Diagnostics(RuleWith("c.IsClose", string.Format(System.Globalization.CultureInfo.InvariantCulture, Schedule, "Support")), quiet, checks);
+        var unknownChecks = Diagnostics(RuleWith("c.IsClose", string.Format(System.Globalization.CultureInfo.InvariantCulture, Schedule, "suport")), quiet);
+
+        Assert.Equal(("FSR0011", RuleDiagnosticSeverity.Warning), (typo.Id, typo.Severity));
+        Assert.Contains("No business calendar 'suport' is configured; did you mean 'support'?: set Calendars:suport:TimeZone", typo.Message, StringComparison.Ordinal);
+        Assert.Empty(fine);
+        Assert.Empty(unknownChecks);
+    }
 }

@@ -32,7 +32,9 @@ public sealed partial class WritingRulesExamplesTests : IDisposable
 
         File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(_rules, "sample.csx"));
         var plugins = Directory.CreateDirectory(Path.Combine(_rules, "..", Path.GetFileName(_rules) + "-plugins")).FullName;
-        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "check", "--rules", _rules, "--plugins", plugins);
+        // The business-hours example names the calendar "support": configured as the docs show it.
+        var environment = new Dictionary<string, string>(SampleRule.Environment) { ["Calendars__support__TimeZone"] = "Europe/Berlin", ["Calendars__support__Hours__Monday"] = "09:00-17:00" };
+        var result = await CliProcess.RunWithEnvironmentAsync(environment, null, "check", "--rules", _rules, "--plugins", plugins);
         Directory.Delete(plugins);
 
         Assert.True(blocks.Count >= 4, $"only {blocks.Count} code blocks found");
