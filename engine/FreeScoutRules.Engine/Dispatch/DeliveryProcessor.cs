@@ -154,6 +154,11 @@ internal sealed partial class DeliveryProcessor(
     {
         var now = time.GetUtcNow();
         var record = result.ToRecord(pipeline.Settings.BotUserId);
+        if (timer is not null)
+        {
+            record = record with { Fired = new FiredTimerRecord(timer.Name, timer.Number, timer.DueAt, timer.FiredAt, timer.ScheduledBy) };
+        }
+
         var next = result.NextState;
         var changes = result.StatusChanges;
         if (queued.Previous is { } earlier && (earlier.RuleFailures is { Count: > 0 } || earlier.EarlierRuleFailures is { Count: > 0 }))

@@ -22,6 +22,9 @@ internal sealed record DeliveryResult(
     /// <summary>The timers the evaluation scheduled or cancelled (<c>null</c>: none).</summary>
     public IReadOnlyList<TimerRecord>? Timers { get; init; }
 
+    /// <summary>For a <c>timer.elapsed</c> delivery: the timer that fired (<c>null</c> for a webhook's).</summary>
+    public FiredTimerRecord? Fired { get; init; }
+
     public string ToJson() => JsonSerializer.Serialize(this, StorageJsonContext.Default.DeliveryResult);
 
     public static DeliveryResult? FromJson(string? json) =>
@@ -76,6 +79,9 @@ internal sealed record RuleFailureRecord(string Rule, string Location, string Wh
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(DeliveryResult))]
 internal sealed partial class StorageJsonContext : JsonSerializerContext;
+
+/// <summary>The timer a <c>timer.elapsed</c> delivery ran: which scheduling of which name, due when, fired when, set by which rule.</summary>
+internal sealed record FiredTimerRecord(string Name, int Number, DateTimeOffset DueAt, DateTimeOffset FiredAt, string ScheduledBy);
 
 /// <summary>A timer an evaluation scheduled (<see cref="DueAt"/>) or cancelled (<c>null</c>), as kept in the delivery's record.</summary>
 internal sealed record TimerRecord(string Rule, string Name, int ConversationId, DateTimeOffset? DueAt)

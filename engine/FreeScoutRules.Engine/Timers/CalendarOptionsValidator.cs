@@ -95,6 +95,11 @@ internal sealed class CalendarsValidator : AbstractValidator<IReadOnlyDictionary
                     continue;
                 }
 
+                foreach (var (key, problem) in options.Misplaced)
+                {
+                    context.AddFailure(new ValidationFailure($"{name}:{key}", problem.Replace("NAME", name, StringComparison.Ordinal), key));
+                }
+
                 foreach (var failure in One.Validate(options).Errors)
                 {
                     context.AddFailure(new ValidationFailure($"{name}:{failure.PropertyName}", failure.ErrorMessage, failure.AttemptedValue));

@@ -20,7 +20,7 @@ internal static class CommonOptions
     /// <summary><c>--events FILE</c>, required: recorded deliveries, JSON Lines.</summary>
     public static Option<FileInfo> Events() => new("--events")
     {
-        Description = "JSON Lines of deliveries, one a line: {\"event\": \"<X-FreeScout-Event>\", \"body\": <webhook body>}; - reads standard input.",
+        Description = "JSON Lines of deliveries, one a line: {\"event\": \"<X-FreeScout-Event>\", \"body\": <webhook body>, \"at\": \"<arrival, optional>\"}, and {\"clock\": \"<time>\"} lines that move time on (timers due by then fire); - reads standard input.",
         Required = true,
     };
 

@@ -23,7 +23,7 @@ internal static class TestCommand
         var events = CommonOptions.Events();
         var json = new Option<bool>("--json")
         {
-            Description = "Print one JSON object a line (statusChanged, action) instead of text for people.",
+            Description = "Print one JSON object a line (statusChanged, action, ruleFailed, actionSuppressed, timer, timerScheduled, timerCancelled) instead of text for people.",
         };
         var acceptCustom = new Option<bool>("--accept-custom-events")
         {
@@ -38,7 +38,7 @@ internal static class TestCommand
             Description = "With --expect: write the output to the file instead of comparing (review the change, then commit it).",
         };
         var severity = CommonOptions.Severity();
-        var command = new Command("test", "Run recorded deliveries through the rules and print the derived status changes and action intents; no action runs.")
+        var command = new Command("test", "Run recorded deliveries through the rules and print the derived status changes, action intents and timers (firing those due on the file's clock); no action runs.")
         {
             rules, events, json, acceptCustom, expect, update, severity,
         };

@@ -138,7 +138,7 @@ internal sealed class JsonTestReport(TextWriter output, int? botUserId = null) :
             w.WriteString("kind", "timer");
             w.WriteString("name", timer.Name);
             w.WriteNumber("conversationId", timer.ConversationId);
-            w.WriteString("dueAt", timer.DueAt);
+            w.WriteString("dueAt", timer.DueAt.ToUniversalTime());
         }));
         await WriteAsync(w => w.WriteString("timer", timer.Name), timer.ConversationId, evaluation);
     }
@@ -227,7 +227,7 @@ internal sealed class JsonTestReport(TextWriter output, int? botUserId = null) :
                 w.WriteNumber("conversationId", timer.ConversationId);
                 if (timer.DueAt is { } due)
                 {
-                    w.WriteString("dueAt", due);
+                    w.WriteString("dueAt", due.ToUniversalTime());
                 }
             }));
         }

@@ -198,11 +198,11 @@ internal static partial class AdminApi
         string? Error, DateTimeOffset? ProcessedAt, bool? Stale, string? RulesGeneration,
         IReadOnlyList<StatusChangeRecord> StatusChanges, IReadOnlyList<string> RulesFired, IReadOnlyList<ActionIntentRecord> ActionIntents,
         IReadOnlyList<string> SuppressedIntents, IReadOnlyList<RuleFailureRecord> RuleFailures, IReadOnlyList<RuleFailureRecord> EarlierRuleFailures,
-        IReadOnlyList<TimerRecord> Timers)
+        IReadOnlyList<TimerRecord> Timers, FiredTimerRecord? Timer)
     {
         public static DeliveryView From(DeliveryRecord r) => new(
             r.Id, r.Event, r.ConversationId, r.Sequence, r.ReceivedAt, r.Outcome, r.Attempts, r.Error, r.ProcessedAt, r.Result?.Stale, r.RulesGeneration,
             r.Result?.StatusChanges ?? [], r.Result?.RulesFired ?? [], r.Result?.ActionIntents ?? [], r.Result?.SuppressedIntents ?? [], r.Result?.RuleFailures ?? [], r.Result?.EarlierRuleFailures ?? [],
-            r.Result?.Timers ?? []);
+            r.Result?.Timers ?? [], r.Result?.Fired);
     }
 }

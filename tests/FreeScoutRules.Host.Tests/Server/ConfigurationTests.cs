@@ -47,6 +47,9 @@ public sealed class ConfigurationTests
     [InlineData("Dispatch:Workers", "100", "Dispatch:InFlight: must be at least Dispatch:Workers (100): only conversations in flight can be evaluated (got 64).")]
     [InlineData("Storage:CheckpointPages", "0", "Storage:CheckpointPages: must be between 10 and 100000 (got 0).")]
     [InlineData("Calendars:support:TimeZone", "Europe/Berlln", "Calendars:support:TimeZone: 'Europe/Berlln' is not a time zone this server knows")]
+    [InlineData("Calendars:support:Holiday:0", "2026-12-07", "Calendars:support:Holiday: not a calendar setting: a calendar has TimeZone, Hours and Holidays.")]
+    [InlineData("Calendars:support:Holidays", "2026-12-07", "Calendars:support:Holidays: holidays are a list: Holidays:0, Holidays:1 … (environment Calendars__support__Holidays__0=2026-12-25)")]
+    [InlineData("Calendars:support:Hours:Monday:0", "09:00-12:00", "Calendars:support:Hours:Monday: give a day's intervals as one value, separated by commas")]
     public async Task Start_WithABadSetting_RefusesNamingIt(string key, string value, string expected)
     {
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => TestServerHost.StartAsync(new() { [key] = value }));

@@ -47,6 +47,9 @@ public sealed class TimerFiringTests
 
         Assert.Equal(("done", 1187, 2L), (fired.GetProperty("outcome").GetString(), fired.GetProperty("conversationId").GetInt32(), fired.GetProperty("sequence").GetInt64()));
         Assert.False(fired.GetProperty("stale").GetBoolean());
+        var timer = fired.GetProperty("timer");
+        Assert.Equal(("survey", 1, "SurveyAfterClose"), (timer.GetProperty("name").GetString(), timer.GetProperty("number").GetInt32(), timer.GetProperty("scheduledBy").GetString()));
+        Assert.Equal(Start + TimeSpan.FromMinutes(30), timer.GetProperty("dueAt").GetDateTimeOffset());
         Assert.Empty(fired.GetProperty("statusChanges").EnumerateArray());
         var intent = Assert.Single(fired.GetProperty("actionIntents").EnumerateArray());
         Assert.Equal("survey for #1187 (closed), number 1, 0 min late", intent.GetProperty("arguments").GetProperty("text").GetString());
