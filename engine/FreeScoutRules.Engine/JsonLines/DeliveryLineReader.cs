@@ -51,6 +51,11 @@ internal static class DeliveryLineReader
 
             if (root.TryGetProperty("clock", out var clockElement))
             {
+                if (root.TryGetProperty("event", out _))
+                {
+                    return Bad(number, null, DeliveryProblemKind.MalformedJson, "a line is a delivery or a clock, not both: give the delivery its \"at\", or put the clock on a line of its own");
+                }
+
                 return Time(clockElement) is { } clock
                     ? new DeliveryLine(number, null, default, Clock: clock)
                     : Bad(number, null, DeliveryProblemKind.MalformedJson, "\"clock\" must be a time with its offset, such as \"2026-12-01T09:00:00Z\"");

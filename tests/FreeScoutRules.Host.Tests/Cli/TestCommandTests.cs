@@ -195,8 +195,8 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         var file = Events
             .AddRaw("""{"clock": "2026-12-01T10:00:00Z"}""")
             .AddRaw("""{"clock": "tomorrow"}""")
-            .AddRaw("""{"clock": "2026-12-01T10:00:00"}""")
-            .AddRaw("""{"event": "convo.created", "at": 17, "body": {"id": 5, "number": 5, "status": "active", "updatedAt": "2026-12-01T09:00:00Z"}}""")
+            .AddRaw("""{"clock": "2026-12-01T10:00:00", "event": "convo.created"}""")
+            .AddRaw("""{"event": "convo.created", "at": "2026-12-01T10:00:00", "body": {"id": 5, "number": 5, "status": "active", "updatedAt": "2026-12-01T09:00:00Z"}}""")
             .AddRaw("""{"clock": "2026-11-30T10:00:00Z"}""")
             .AddRaw("""{"event": "convo.status", "at": "2026-12-01T11:00:00+01:00", "body": {"id": 5, "number": 5, "status": "closed", "updatedAt": "2026-12-01T09:30:00Z"}}""")
             .Save();
@@ -207,7 +207,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         Assert.Equal(
             [
                 "line 2: \"clock\" must be a time with its offset, such as \"2026-12-01T09:00:00Z\"",
-                "line 3: \"clock\" must be a time with its offset, such as \"2026-12-01T09:00:00Z\"",
+                "line 3: a line is a delivery or a clock, not both: give the delivery its \"at\", or put the clock on a line of its own",
                 "line 4: \"at\" must be a time with its offset, such as \"2026-12-01T09:00:00Z\"",
                 "line 5: the clock cannot move back (from 2026-12-01T10:00:00.0000000+00:00 to 2026-11-30T10:00:00.0000000+00:00).",
             ],
