@@ -15,7 +15,10 @@
 #      (processed per second), sampled every 0.5 s, with the peak dispatch queue and resident memory.
 # Usage: bench/load/timers.sh [seconds of load, default 30] [deliveries/s, default 1000] [pending timers, default 1000000]
 # Env: FIRE (timers due at start in part 3, default the pending timers), WARMUP (default 10), SETTLE
-#      (default 20), FOLLOW_UP (default 3); SKIP_LATENESS=1, SKIP_MEMORY=1, SKIP_FIRING=1 leave parts out.
+#      (default 20), FOLLOW_UP (default 3); SKIP_LATENESS=1, SKIP_MEMORY=1, SKIP_FIRING=1 leave parts out;
+#      FILL_DELIVERIES=N fills part 3's database with `fill-database` first (N processed deliveries in up to
+#      1,000,000 conversations, the timers' conversations among them), so each firing reads a known state
+#      and a stored snapshot (its body when within the newest 7/90 of the fill).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_LOAD=${1:-30}
@@ -46,8 +49,8 @@ sed "s/TimeSpan.FromSeconds(3)/TimeSpan.FromSeconds($FOLLOW_UP)/" bench/load/tim
 
 now() { date +%s.%N; }
 metrics() { curl -fs "$URL/metrics" 2>/dev/null || true; }
-# value METRICS-TEXT NAME-REGEX: the sample's value, the sum of all matching samples (0 when none).
-value() { awk -v m="^$2" '$0 ~ m { v += $NF } END { printf "%.0f\n", v }' <<<"$1"; }
+# value METRICS-TEXT NAME-REGEX [DECIMALS]: the sum of the matching samples' values (0 when none).
+value() { awk -v m="^$2" -v f="%.${3:-0}f\n" '$0 ~ m { v += $NF } END { printf f, v }' <<<"$1"; }
 rss_mb() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 
@@ -82,13 +85,15 @@ if [ "${SKIP_LATENESS:-0}" != 1 ]; then
   wait $SAMPLER
   echo "load: $line"
   awk 'FILENAME == ARGV[1] { before[$1] = $2; next } { print $1, before[$1] + 0, $2 }' <(buckets "$before") <(buckets "$after") | awk -v fired0="$(value "$before" freescout_rules_timers_fired_total)" \
-      -v fired1="$(value "$after" freescout_rules_timers_fired_total)" -v seconds="$SECONDS_LOAD" '
+      -v fired1="$(value "$after" freescout_rules_timers_fired_total)" -v seconds="$SECONDS_LOAD" \
+      -v sum="$(awk -v a="$(value "$before" freescout_rules_timers_lateness_seconds_sum 3)" -v b="$(value "$after" freescout_rules_timers_lateness_seconds_sum 3)" 'BEGIN { print b - a }')" '
     { le[NR] = $1; count[NR] = $3 - $2; n = NR }
     function quantile(q,   target, i, lower, below) {
       target = q * count[n]; lower = 0; below = 0
       for (i = 1; i <= n; i++) {
         if (count[i] >= target) {
           if (le[i] == "+Inf") return "> " le[i - 1] " s"
+          if (i == 1) return "≤ " le[i] " s (the first bucket)"
           return sprintf("%.3f s (bucket %s–%s s)", lower + (le[i] - lower) * (target - below) / (count[i] - below), lower, le[i])
         }
         lower = le[i]; below = count[i]
@@ -98,8 +103,8 @@ if [ "${SKIP_LATENESS:-0}" != 1 ]; then
       total = count[n]
       for (i = 1; i <= n; i++) if (le[i] == "1") within = count[i]
       for (i = 1; i <= n; i++) if (count[i] == total) { top = le[i]; break }
-      printf "timers: fired %d in the measured run (%.0f/s), lateness committed %d: p50 %s, p99 %s; within 1 s: %.3f%%; all within %s s\n",
-        fired1 - fired0, (fired1 - fired0) / seconds, total, quantile(0.5), quantile(0.99), total ? 100 * within / total : 0, top
+      printf "timers: fired %d in the measured run (%.0f/s), lateness committed %d: mean %.3f s, p50 %s, p99 %s; within 1 s: %.3f%%; all within %s s\n",
+        fired1 - fired0, (fired1 - fired0) / seconds, total, total ? sum / total : 0, quantile(0.5), quantile(0.99), total ? 100 * within / total : 0, top
     }'
   printf 'serve CPU %.2f cores over the measured run; dispatch queue at most %s (sampled each second)\n' \
     "$(awk -v a="$cpu0" -v b="$cpu1" -v s="$SECONDS_LOAD" 'BEGIN { print (b - a) / s }')" "$(cat "$WORK/queue-max")"
@@ -130,6 +135,7 @@ fi
 if [ "${SKIP_FIRING:-0}" != 1 ]; then
   echo "== 3. firing: $FIRE timers due when serve starts =="
   dir="$WORK/firing"
+  if [ "${FILL_DELIVERIES:-0}" != 0 ]; then dotnet $BENCH fill-database "$dir" "$FILL_DELIVERIES" | sed 's/^/fill: /'; fi
   dotnet $BENCH fill-timers "$dir" "$FIRE" -1 | sed 's/^/fill: /'
   sync
   start_serve "$dir"
