@@ -43,6 +43,15 @@ internal static class Program
             return;
         }
 
+        if (args is ["fill-timers", var timersDirectory, ..])
+        {
+            FillTimers.RunAsync(
+                timersDirectory,
+                args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000,
+                args.Length > 3 ? double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : TimeSpan.FromDays(30).TotalSeconds).GetAwaiter().GetResult();
+            return;
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -31,9 +31,41 @@ internal sealed partial class Dispatcher(
     private readonly Channel<Lane> _runnable = Channel.CreateUnbounded<Lane>();
     private readonly IdleStates _idle = new(options.StateCacheSize);
     private long _depth;
+    private long _waitingForDepth = -1;
+    private TaskCompletionSource? _depthReached;
 
     /// <summary>Deliveries queued and not yet committed as processed.</summary>
     public long QueueDepth => Interlocked.Read(ref _depth);
+
+    /// <summary>
+    /// Returns once at most <paramref name="depth"/> deliveries are queued: how a producer that could queue
+    /// faster than the rules run (the timer loop, with a million timers overdue) keeps the queue, which is
+    /// in memory, short. One waiter at a time.
+    /// </summary>
+    public Task WaitForQueueDepthAsync(long depth, CancellationToken cancellationToken)
+    {
+        if (QueueDepth <= depth)
+        {
+            return Task.CompletedTask;
+        }
+
+        lock (_gate)
+        {
+            // The limit is published (a full fence) before the depth is read, and a worker decrements (a
+            // full fence) before it reads the limit: either this sees its decrement or it sees the limit.
+            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _depthReached = waiter;
+            Interlocked.Exchange(ref _waitingForDepth, depth);
+            if (Interlocked.Read(ref _depth) <= depth)
+            {
+                _depthReached = null;
+                Interlocked.Exchange(ref _waitingForDepth, -1);
+                return Task.CompletedTask;
+            }
+
+            return waiter.Task.WaitAsync(cancellationToken);
+        }
+    }
 
     /// <summary>Queues a committed delivery behind the others of its conversation. Call in commit order.</summary>
     public void Enqueue(QueuedDelivery delivery)
@@ -129,10 +161,27 @@ internal sealed partial class Dispatcher(
                 lane.Queue.Dequeue();
             }
 
-            Interlocked.Decrement(ref _depth);
+            var depth = Interlocked.Decrement(ref _depth);
+            if (depth <= Volatile.Read(ref _waitingForDepth))
+            {
+                DepthReached(depth);
+            }
         }
 
         _runnable.Writer.TryWrite(lane);
+    }
+
+    private void DepthReached(long depth)
+    {
+        lock (_gate)
+        {
+            if (_depthReached is { } waiter && depth <= _waitingForDepth)
+            {
+                _depthReached = null;
+                Interlocked.Exchange(ref _waitingForDepth, -1);
+                waiter.TrySetResult();
+            }
+        }
     }
 
     private sealed class Lane(int conversationId)

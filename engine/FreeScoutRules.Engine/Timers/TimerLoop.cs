@@ -12,7 +12,8 @@ namespace FreeScoutRules.Engine.Timers;
 /// the conversation's lane, behind every delivery stored before it. Then sleeps until the next due time, or
 /// until a commit schedules an earlier one (<see cref="TimerSignal"/>). After downtime the overdue timers
 /// fire first, in due order, with their lateness. Runs supervised; keeps no state of its own, so a restart
-/// is exact.
+/// is exact. Fires the next batch only once the dispatcher's queue is down to a batch: fired timers wait
+/// there, in memory, until their rules run.
 /// </summary>
 internal sealed partial class TimerLoop(
     ITimers timers, Dispatcher dispatcher, TimerSignal signal, EngineMetrics metrics, TimeProvider time, ILogger<TimerLoop> logger)
@@ -40,6 +41,9 @@ internal sealed partial class TimerLoop(
             DateTimeOffset wakeAt;
             try
             {
+                // Fired timers wait in the dispatcher's queue, in memory, until their rules run: fire no
+                // faster than they run (a million overdue timers at start would otherwise all be queued).
+                await dispatcher.WaitForQueueDepthAsync(Batch, cancellationToken);
                 var now = time.GetUtcNow();
                 var due = await timers.ListAsync(new TimerFilter(DueBefore: now.AddTicks(TimeSpan.TicksPerMillisecond), Limit: Batch), cancellationToken);
                 if (due.Count > 0)

@@ -107,6 +107,29 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task WaitForQueueDepth_ReturnsOnceTheQueueIsDownToTheLimit()
+    {
+        var hold = new TaskCompletionSource();
+        _inbox.OnCommit = commit => commit.DeliveryId <= 7 ? hold.Task : Task.CompletedTask;
+        var dispatcher = Start(new DispatchOptions { InFlight = 1, Workers = 1 });
+        Assert.True(dispatcher.WaitForQueueDepthAsync(0, _stop.Token).IsCompleted);
+        for (var i = 1; i <= 10; i++)
+        {
+            dispatcher.Enqueue(Queued(i, 1, i, i % 2 == 0 ? Status.Closed : Status.Active, i));
+        }
+
+        var down = dispatcher.WaitForQueueDepthAsync(3, _stop.Token);
+        await Task.Delay(50);
+        Assert.False(down.IsCompleted);
+        Assert.True(dispatcher.WaitForQueueDepthAsync(10, _stop.Token).IsCompleted);
+
+        hold.SetResult();
+        await down.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(dispatcher.QueueDepth <= 3);
+        await Until("the queue to drain", () => dispatcher.QueueDepth == 0);
+    }
+
+    [Fact]
     public async Task FailingStatusRules_AreRetriedWithBackoff_ThenParked_WhileOthersGoOn()
     {
         var builtIn = File.ReadAllText(Path.Combine(Fixtures.RulesDirectory, BuiltInRules.FileName));
