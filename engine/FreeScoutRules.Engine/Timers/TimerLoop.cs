@@ -24,12 +24,6 @@ internal sealed partial class TimerLoop(
     /// <summary>Longest sleep, whatever the next due time (a safety net against a clock that jumps). Default 1 min.</summary>
     public TimeSpan MaxSleep { get; init; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>
-    /// Deliveries waiting in dispatch above which the loop fires nothing more until they are fewer. Default 2,000:
-    /// after downtime a backlog of due timers stays on disk, not in memory, and webhooks keep their turn.
-    /// </summary>
-    public int MaxQueued { get; init; } = 2_000;
-
     /// <summary>Waits after a storage error before reading again. Default 1 s.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -49,11 +43,6 @@ internal sealed partial class TimerLoop(
                 if (due.Count > 0)
                 {
                     await FireAsync(due, now, cancellationToken);
-                    while (dispatcher.QueueDepth > MaxQueued)
-                    {
-                        await Task.Delay(TimeSpan.FromMilliseconds(20), time, cancellationToken);
-                    }
-
                     continue;
                 }
 
