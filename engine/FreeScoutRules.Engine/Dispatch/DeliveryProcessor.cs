@@ -223,7 +223,7 @@ internal sealed partial class DeliveryProcessor(
 
         if (timer is not null)
         {
-            metrics.TimerHandled((now - timer.DueAt).TotalSeconds);
+            metrics.TimerHandled((time.GetUtcNow() - timer.DueAt).TotalSeconds); // to the result committed, not submitted
         }
 
         metrics.Processed(DeliveryOutcome.Done, (now - queued.ReceivedAt).TotalMilliseconds);
