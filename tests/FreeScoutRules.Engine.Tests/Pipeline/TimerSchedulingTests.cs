@@ -6,7 +6,7 @@ using Status = FreeScoutRules.FreeScout.ConversationStatus;
 
 namespace FreeScoutRules.Engine.Tests.Pipeline;
 
-/// <summary>Timers scheduled from rules (issue 11, first part): what the evaluation keeps, on the delivery's own clock.</summary>
+/// <summary>Timers from rules (issue 11): what an evaluation keeps, on its own clock, and what a timer's rules see offline.</summary>
 public sealed class TimerSchedulingTests : IDisposable
 {
     private readonly TempDirectory _rules = new();

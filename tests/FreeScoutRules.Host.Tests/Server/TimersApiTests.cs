@@ -5,7 +5,7 @@ using FreeScoutRules.Host.Tests.Support;
 
 namespace FreeScoutRules.Host.Tests.Server;
 
-/// <summary>Timers scheduled by a rule in <c>serve</c> (issue 11, first part): stored with the delivery, listed by the admin API.</summary>
+/// <summary>Timers scheduled by a rule in <c>serve</c> (issue 11): stored with the delivery, listed by the admin API by state.</summary>
 public sealed class TimersApiTests
 {
     private const string SurveyAfterClose = """

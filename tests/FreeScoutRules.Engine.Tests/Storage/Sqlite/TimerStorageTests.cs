@@ -7,7 +7,7 @@ using FreeScoutRules.Facts;
 
 namespace FreeScoutRules.Engine.Tests.Storage.Sqlite;
 
-/// <summary>Timers written with an evaluation's commit (issue 11, first part): all or nothing, one per conversation and name.</summary>
+/// <summary>Timers in storage (issue 11): written with an evaluation's commit, all or nothing, one per conversation and name; fired once; the snapshot a firing sees.</summary>
 public sealed class TimerStorageTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset At = new(2026, 12, 1, 10, 0, 0, TimeSpan.Zero);
