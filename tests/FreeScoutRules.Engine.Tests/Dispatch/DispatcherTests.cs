@@ -204,4 +204,23 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
         Assert.Equal(2, parked.DeliveryId);
         Assert.Equal("active->closed", _inbox.Commits[1].StatusChanges.Select(c => $"{c.From}->{c.To}").Single());
     }
+
+    [Fact]
+    public async Task AStoredTimerThatCannotBeRead_IsParkedSayingSo_AndItsConversationGoesOn()
+    {
+        var firing = new Engine.Timers.TimerFiring(3, "survey", 1, Deliveries.T0, Deliveries.T0, "R").ToJson();
+        _inbox.Pending.Add(new StoredDelivery(1, Engine.Timers.TimerFiring.Event, "{\"name\":"u8.ToArray(), 3, 1, Deliveries.T0, 0));
+        _inbox.Pending.Add(new StoredDelivery(2, Engine.Timers.TimerFiring.Event, """{"conversationId":3}"""u8.ToArray(), 3, 2, Deliveries.T0, 0));
+        _inbox.Pending.Add(new StoredDelivery(3, Engine.Timers.TimerFiring.Event, firing, 3, 3, Deliveries.T0, 0));
+        var dispatcher = Start(new DispatchOptions());
+
+        await dispatcher.RecoverAsync(CancellationToken.None);
+        await Until("one commit and two parked", () => _inbox.CommitCount == 1 && _inbox.FailureCount == 2);
+
+        Assert.Equal([3L], _inbox.CommittedIds());
+        Assert.All(_inbox.Failures, f => Assert.True(f.Park));
+        Assert.StartsWith("The stored timer is not readable:", _inbox.Failures.Single(f => f.DeliveryId == 1).Error, StringComparison.Ordinal);
+        Assert.Equal("The stored timer misses its name, conversation or rule.", _inbox.Failures.Single(f => f.DeliveryId == 2).Error);
+        Assert.Empty(_inbox.Commits[0].StatusChanges);
+    }
 }
