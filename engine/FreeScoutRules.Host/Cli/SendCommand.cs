@@ -69,14 +69,14 @@ internal static class SendCommand
                     continue;
                 }
 
-                if (IsClockLine(line))
+                if (!TryRead(line, out var eventName, out var body, out var problem, out var clock))
                 {
-                    clocks++; // test's {"clock": …} lines move its offline clock; a server keeps its own time
-                    continue;
-                }
+                    if (clock)
+                    {
+                        clocks++; // test's {"clock": …} lines move its offline clock; a server keeps its own time
+                        continue;
+                    }
 
-                if (!TryRead(line, out var eventName, out var body, out var problem))
-                {
                     failed++;
                     await error.WriteLineAsync($"line {number}: {problem}");
                     continue;
@@ -107,28 +107,20 @@ internal static class SendCommand
         }
     }
 
-    /// <summary>A <c>{"clock": …}</c> line of a <c>test</c> file.</summary>
-    private static bool IsClockLine(string line)
+    /// <summary>The event and the body's exact bytes of one line; <paramref name="clock"/> for a <c>{"clock": …}</c> line of a <c>test</c> file.</summary>
+    private static bool TryRead(string line, out string eventName, out byte[] body, out string problem, out bool clock)
     {
+        (eventName, body, problem, clock) = ("", [], "", false);
         try
         {
             using var document = JsonDocument.Parse(line);
-            return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("clock", out _)
-                && !document.RootElement.TryGetProperty("event", out _);
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
+            if (document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("clock", out _) && !document.RootElement.TryGetProperty("event", out _))
+            {
+                clock = true;
+                return false;
+            }
 
-    /// <summary>The event and the body's exact bytes of one line.</summary>
-    private static bool TryRead(string line, out string eventName, out byte[] body, out string problem)
-    {
-        (eventName, body, problem) = ("", [], "");
-        try
-        {
-            using var document = JsonDocument.Parse(line);
             if (document.RootElement.ValueKind != JsonValueKind.Object
                 || !document.RootElement.TryGetProperty("event", out var name) || name.ValueKind != JsonValueKind.String
                 || !document.RootElement.TryGetProperty("body", out var payload))
