@@ -63,7 +63,7 @@ internal sealed class OfflineEvaluator(RuleSetGeneration rules, EvaluationPipeli
     public void FireDue(DateTimeOffset until, Action<TimerElapsed, EvaluationResult> fired)
     {
         ArgumentNullException.ThrowIfNull(fired);
-        while (PendingTimers is [var next, ..] && next.DueAt <= until)
+        while (NextDue() is { } next && next.DueAt <= until)
         {
             var firing = new TimerFiring(next.ConversationId, next.Name, next.Number, next.DueAt, next.DueAt, next.Rule);
             var (timer, result) = FireStored(firing, $"timer:{++_firings}");
@@ -98,6 +98,26 @@ internal sealed class OfflineEvaluator(RuleSetGeneration rules, EvaluationPipeli
 
         return (timer, result);
     }
+
+    /// <summary>The soonest pending timer (ties: conversation, then name), or <c>null</c>: one pass, not a sort per firing.</summary>
+    private PendingTimer? NextDue()
+    {
+        PendingTimer? next = null;
+        foreach (var timer in _timers.Values)
+        {
+            if (next is null || Earlier(timer, next))
+            {
+                next = timer;
+            }
+        }
+
+        return next;
+    }
+
+    private static bool Earlier(PendingTimer a, PendingTimer b) =>
+        a.DueAt != b.DueAt ? a.DueAt < b.DueAt
+        : a.ConversationId != b.ConversationId ? a.ConversationId < b.ConversationId
+        : string.CompareOrdinal(a.Name, b.Name) < 0;
 
     /// <summary>Schedules and cancels as the server's commit would (a scheduling replaces the pending timer of its name).</summary>
     private void Apply(EvaluationResult result, DateTimeOffset clock)
