@@ -39,9 +39,9 @@ public sealed record FreeScoutArguments
 /// and only <c>note</c> and <c>message</c> threads are written (an unknown type would silently
 /// become a customer message). Threads it writes carry <c>source.type == "api"</c> and the bot as
 /// author, which is how rules recognise our own writes echoed back as webhooks.
-/// Configuration, from the environment: <c>FREESCOUTRULES_FREESCOUT_URL</c> (e.g.
-/// https://support.example.com), <c>FREESCOUTRULES_FREESCOUT_API_KEY</c>,
-/// <c>FREESCOUTRULES_FREESCOUT_BOT_USER_ID</c>.
+/// Configuration: the host's one FreeScout connection (<c>FREESCOUTRULES_FREESCOUT_URL</c>,
+/// <c>FREESCOUTRULES_FREESCOUT_API_KEY</c>, <c>FREESCOUTRULES_FREESCOUT_BOT_USER_ID</c>, or <c>FreeScout:*</c>),
+/// through its named client, which sends the key: this plugin never holds it.
 /// </summary>
 public sealed class FreeScoutAction : ActionHandler<FreeScoutArguments>
 {
@@ -54,35 +54,20 @@ public sealed class FreeScoutAction : ActionHandler<FreeScoutArguments>
     protected override IValidator<FreeScoutArguments> Validator => Rules;
 
     /// <inheritdoc />
-    public override IReadOnlyList<string> ConfigurationProblems()
+    public override IReadOnlyList<string> ConfigurationProblems(FreeScoutConnection? freeScout)
     {
-        var problems = new List<string>();
-        var url = Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_URL");
-        if (string.IsNullOrWhiteSpace(url))
+        if (freeScout is null)
         {
-            problems.Add("FREESCOUTRULES_FREESCOUT_URL is not set: the address of your FreeScout, e.g. https://support.example.com, in the server's environment");
-        }
-        else if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-        {
-            problems.Add($"FREESCOUTRULES_FREESCOUT_URL is '{url}', not an http(s) address such as https://support.example.com");
+            return
+            [
+                "the FreeScout connection is not configured: set FREESCOUTRULES_FREESCOUT_URL (the address of your FreeScout, e.g. https://support.example.com) "
+                + "and FREESCOUTRULES_FREESCOUT_API_KEY (the key of its API & Webhooks module, Manage » API & Webhooks) in the server's environment, or FreeScout:Url and FreeScout:ApiKey",
+            ];
         }
 
-        if (string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_API_KEY")))
-        {
-            problems.Add("FREESCOUTRULES_FREESCOUT_API_KEY is not set: the key of FreeScout's API & Webhooks module (Manage » API & Webhooks), in the server's environment");
-        }
-
-        var bot = Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_BOT_USER_ID");
-        if (string.IsNullOrWhiteSpace(bot))
-        {
-            problems.Add("FREESCOUTRULES_FREESCOUT_BOT_USER_ID is not set: the id of the FreeScout user this action writes as, in the server's environment");
-        }
-        else if (!int.TryParse(bot, out var id) || id <= 0)
-        {
-            problems.Add($"FREESCOUTRULES_FREESCOUT_BOT_USER_ID is '{bot}', not a FreeScout user id");
-        }
-
-        return problems;
+        return freeScout.BotUserId is null
+            ? ["FREESCOUTRULES_FREESCOUT_BOT_USER_ID is not set: the id of the FreeScout user this action writes as, in the server's environment (or FreeScout:BotUserId)"]
+            : [];
     }
 
     /// <inheritdoc />
@@ -90,24 +75,24 @@ public sealed class FreeScoutAction : ActionHandler<FreeScoutArguments>
     {
         ArgumentNullException.ThrowIfNull(arguments);
         ArgumentNullException.ThrowIfNull(context);
-        if (Settings.Read() is not { } settings)
+        if (context.FreeScout is not { BotUserId: { } bot } freeScout)
         {
             return ActionResult.Retry(
                 "FreeScout is not configured: set FREESCOUTRULES_FREESCOUT_URL, FREESCOUTRULES_FREESCOUT_API_KEY and FREESCOUTRULES_FREESCOUT_BOT_USER_ID.");
         }
 
-        var conversation = $"{settings.BaseUrl}/api/conversations/{arguments.ConversationId}";
-        var (method, url, body) = arguments.Operation switch
+        var conversation = $"conversations/{arguments.ConversationId}";
+        var (method, path, body) = arguments.Operation switch
         {
             "note" or "reply" => (HttpMethod.Post, $"{conversation}/threads", (object)new Dictionary<string, object?>
             {
                 ["type"] = arguments.Operation == "note" ? "note" : "message",
                 ["text"] = arguments.Text,
-                ["user"] = settings.BotUserId,
+                ["user"] = bot,
                 ["status"] = arguments.Status,
             }.Where(p => p.Value is not null).ToDictionary()),
-            "status" => (HttpMethod.Put, conversation, new { byUser = settings.BotUserId, status = arguments.Status }),
-            "assign" => (HttpMethod.Put, conversation, new { byUser = settings.BotUserId, assignTo = arguments.UserId }),
+            "status" => (HttpMethod.Put, conversation, new { byUser = bot, status = arguments.Status }),
+            "assign" => (HttpMethod.Put, conversation, new { byUser = bot, assignTo = arguments.UserId }),
             "tags" => (HttpMethod.Put, $"{conversation}/tags", new { tags = arguments.Tags }),
             _ => (HttpMethod.Put, $"{conversation}/custom_fields", (object)new
             {
@@ -115,9 +100,9 @@ public sealed class FreeScoutAction : ActionHandler<FreeScoutArguments>
             }),
         };
 
-        using var client = context.HttpClientFactory.CreateClient(Name);
-        using var request = new HttpRequestMessage(method, url) { Content = JsonContent.Create(body) };
-        request.Headers.Add("X-FreeScout-API-Key", settings.ApiKey);
+        // The host's FreeScout client: the connection's address, the API key header, the resilience pipeline.
+        using var client = context.HttpClientFactory.CreateClient(FreeScoutConnection.HttpClientName);
+        using var request = new HttpRequestMessage(method, freeScout.Api(path)) { Content = JsonContent.Create(body) };
         request.Headers.Add("Idempotency-Key", context.IdempotencyKey);
         try
         {
@@ -135,16 +120,6 @@ public sealed class FreeScoutAction : ActionHandler<FreeScoutArguments>
         {
             return ActionResult.Retry($"FreeScout did not answer: {ex.Message}");
         }
-    }
-
-    private sealed record Settings(string BaseUrl, string ApiKey, int BotUserId)
-    {
-        public static Settings? Read() =>
-            Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_URL") is { Length: > 0 } url
-            && Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_API_KEY") is { Length: > 0 } key
-            && int.TryParse(Environment.GetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_BOT_USER_ID"), out var bot) && bot > 0
-                ? new Settings(url.TrimEnd('/'), key, bot)
-                : null;
     }
 
     private sealed class ArgumentsRules : AbstractValidator<FreeScoutArguments>

@@ -30,6 +30,13 @@ public sealed class ActionContext
     /// <summary>Named clients configured by the host (for example with resilience); do not create HttpClient yourself.</summary>
     public required IHttpClientFactory HttpClientFactory { get; init; }
 
+    /// <summary>
+    /// The configured FreeScout connection (address, bot user), or <c>null</c> when none is configured. Call
+    /// FreeScout through <c>HttpClientFactory.CreateClient(FreeScoutConnection.HttpClientName)</c>: that client
+    /// sends the API key.
+    /// </summary>
+    public FreeScoutConnection? FreeScout { get; init; }
+
     /// <summary>The clock; use it instead of <see cref="DateTimeOffset.UtcNow"/>.</summary>
     public required TimeProvider Time { get; init; }
 

@@ -24,6 +24,9 @@ public abstract class ActionHandler<TArguments> : IActionHandler
     /// <inheritdoc />
     public virtual IReadOnlyList<string> ConfigurationProblems() => [];
 
+    /// <inheritdoc />
+    public virtual IReadOnlyList<string> ConfigurationProblems(FreeScout.FreeScoutConnection? freeScout) => ConfigurationProblems();
+
     /// <summary>The arguments' validator, or <c>null</c> for none.</summary>
     protected virtual IValidator<TArguments>? Validator => null;
 

@@ -36,4 +36,10 @@ public interface IActionHandler
     /// or do I/O beyond reading its configuration.
     /// </summary>
     IReadOnlyList<string> ConfigurationProblems() => [];
+
+    /// <summary>
+    /// <see cref="ConfigurationProblems()"/> with the host's FreeScout connection (<c>null</c> when none is
+    /// configured), for actions that call FreeScout. The host calls this one; by default it asks the other.
+    /// </summary>
+    IReadOnlyList<string> ConfigurationProblems(FreeScout.FreeScoutConnection? freeScout) => ConfigurationProblems();
 }

@@ -19,6 +19,12 @@ public sealed record StatusChanged(
     /// <summary>True when the conversation became closed.</summary>
     public bool IsClose => To == ConversationStatus.Closed;
 
+    /// <summary>
+    /// True when no webhook reported this change: reconciliation with FreeScout's REST API found it
+    /// (<see cref="Via"/> is <see cref="EngineEvents.Reconciliation"/>). Usually a sign that webhooks are being lost.
+    /// </summary>
+    public bool IsFoundByReconciliation => Via == EngineEvents.Reconciliation;
+
     /// <summary>True when a closed conversation became active again.</summary>
     public bool IsReopen => From == ConversationStatus.Closed && To == ConversationStatus.Active;
 

@@ -24,10 +24,11 @@ internal sealed partial class ActionRunner(
     TimeProvider time,
     ILoggerFactory loggerFactory,
     EngineMetrics? metrics = null,
-    SecretStore? secrets = null)
+    SecretStore? secrets = null,
+    FreeScoutRules.FreeScout.FreeScoutConnection? freeScout = null)
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<ActionRunner>();
-    private readonly Parsing.DeliveryParser _parser = new(new Parsing.DeliveryParserOptions { AcceptCustomEvents = true });
+    private readonly Parsing.DeliveryParser _parser = new(new Parsing.DeliveryParserOptions { AcceptCustomEvents = true, AcceptReconciled = true });
     private readonly HashSet<long> _running = [];
     private readonly Lock _gate = new();
 
@@ -129,6 +130,7 @@ internal sealed partial class ActionRunner(
                 Conversation = intent.Delivery?.Conversation((name, body) => _parser.Parse(name, body).Delivery?.Conversation),
                 Logger = loggerFactory.CreateLogger("FreeScoutRules.Actions." + intent.Action),
                 HttpClientFactory = httpClientFactory,
+                FreeScout = freeScout,
                 Time = time,
                 CancellationToken = timeout.Token,
             };

@@ -32,7 +32,7 @@ internal sealed partial class DeliveryProcessor(
     ILogger<DeliveryProcessor> logger,
     TimerSignal? timerSignal = null)
 {
-    private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = true });
+    private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = true, AcceptReconciled = true });
     private readonly SemaphoreSlim _evaluators = new(Math.Max(1, options.Workers));
 
     /// <summary>
@@ -210,6 +210,11 @@ internal sealed partial class DeliveryProcessor(
         foreach (var change in result.StatusChanges)
         {
             metrics.StatusChanged(change.To);
+            if (change.IsFoundByReconciliation)
+            {
+                metrics.FoundByReconciliation(change.To);
+                LogFoundByReconciliation(logger, change.Number, change.ConversationId, change.From ?? "unknown", change.To, change.At);
+            }
         }
 
         foreach (var change in result.TimerChanges)
@@ -252,6 +257,9 @@ internal sealed partial class DeliveryProcessor(
 
     [LoggerMessage(EventId = 2007, Level = LogLevel.Error, Message = "Delivery {DeliveryId} of conversation {ConversationId} is parked: {Error}. Re-run it once fixed (POST /api/deliveries/ID/rerun, or freescout-rules deliveries rerun)")]
     private static partial void LogParked(ILogger logger, long deliveryId, int conversationId, string error);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Warning, Message = "Conversation #{Number} ({ConversationId}) changed from {From} to {To} at {At:o} and no webhook reported it: reconciliation with FreeScout's API found it. Webhooks are being lost: check that FreeScout's queue worker runs (php artisan queue:work, or the cron that runs schedule:run), that the webhook's URL in Manage » API & Webhooks reaches this server, and whether this server was down longer than FreeScout retries (about 75 minutes)")]
+    private static partial void LogFoundByReconciliation(ILogger logger, int number, int conversationId, string from, string to, DateTimeOffset at);
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Delivery {DeliveryId} was not committed: {Reason}")]
     private static partial void LogNotPending(ILogger logger, long deliveryId, string reason);

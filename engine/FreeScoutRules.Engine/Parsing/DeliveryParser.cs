@@ -1,5 +1,6 @@
 using System.Text.Json;
 using FluentValidation;
+using FreeScoutRules.Facts;
 using FreeScoutRules.FreeScout;
 using FreeScoutRules.Engine.Parsing.Validation;
 
@@ -36,7 +37,14 @@ internal sealed class DeliveryParser(DeliveryParserOptions options)
                 $"The event '{eventName}' is reserved for the engine's own timers; FreeScout never sends it.");
         }
 
-        if (!WebhookEvents.IsKnown(eventName) && !Options.AcceptCustomEvents)
+        if (string.Equals(eventName, EngineEvents.Reconciliation, StringComparison.OrdinalIgnoreCase) && !Options.AcceptReconciled)
+        {
+            return ParseResult.Fail(
+                DeliveryProblemKind.UnknownEvent,
+                $"The event '{eventName}' is reserved for snapshots the engine reads from FreeScout's REST API; FreeScout never sends it.");
+        }
+
+        if (!WebhookEvents.IsKnown(eventName) && !Options.AcceptCustomEvents && !string.Equals(eventName, EngineEvents.Reconciliation, StringComparison.Ordinal))
         {
             return ParseResult.Fail(
                 DeliveryProblemKind.UnknownEvent,

@@ -9,4 +9,10 @@ internal sealed record DeliveryParserOptions
     /// in a webhook subscription should be noticed, not silently processed.
     /// </summary>
     public bool AcceptCustomEvents { get; init; }
+
+    /// <summary>
+    /// Accept <c>reconciliation</c>, the engine's own snapshots read from FreeScout's REST API (stored deliveries,
+    /// <c>test</c> lines). Default <c>false</c>: ingestion refuses the name from outside.
+    /// </summary>
+    public bool AcceptReconciled { get; init; }
 }

@@ -18,15 +18,18 @@ internal sealed class PluginSet(IReadOnlyDictionary<string, IActionHandler> hand
 
     public IReadOnlyList<PluginProblem> Problems { get; } = problems;
 
-    /// <summary>The actions provided, and what each one's plugin says keeps it from working (a plugin that throws says so too).</summary>
-    public IReadOnlyDictionary<string, string> Unconfigured()
+    /// <summary>
+    /// The actions provided, and what each one's plugin says keeps it from working with the FreeScout connection
+    /// <paramref name="freeScout"/> (a plugin that throws says so too).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Unconfigured(FreeScoutRules.FreeScout.FreeScoutConnection? freeScout)
     {
         var unconfigured = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (name, handler) in Handlers)
         {
             try
             {
-                if (handler.ConfigurationProblems() is { Count: > 0 } problems)
+                if (handler.ConfigurationProblems(freeScout) is { Count: > 0 } problems)
                 {
                     unconfigured[name] = string.Join("; ", problems);
                 }
@@ -40,9 +43,9 @@ internal sealed class PluginSet(IReadOnlyDictionary<string, IActionHandler> hand
         return unconfigured;
     }
 
-    /// <summary>What rules are checked against with these plugins, <paramref name="secrets"/> and <paramref name="calendars"/>.</summary>
-    public Rules.RuleChecks Checks(IReadOnlySet<string>? secrets, IReadOnlyCollection<string>? calendars = null) =>
-        new(Handlers.Keys.ToHashSet(StringComparer.Ordinal), Unconfigured(), secrets, calendars);
+    /// <summary>What rules are checked against with these plugins, <paramref name="secrets"/>, <paramref name="calendars"/> and the FreeScout connection.</summary>
+    public Rules.RuleChecks Checks(IReadOnlySet<string>? secrets, IReadOnlyCollection<string>? calendars, FreeScoutRules.FreeScout.FreeScoutConnection? freeScout) =>
+        new(Handlers.Keys.ToHashSet(StringComparer.Ordinal), Unconfigured(freeScout), secrets, calendars);
 
     /// <summary>Starts unloading every plugin; returns weak references to their load contexts.</summary>
     public IReadOnlyList<WeakReference> Unload()

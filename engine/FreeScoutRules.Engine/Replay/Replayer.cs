@@ -34,7 +34,7 @@ internal static class Replayer
     {
         ArgumentNullException.ThrowIfNull(history);
         ArgumentNullException.ThrowIfNull(evaluator);
-        var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true });
+        var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true, AcceptReconciled = true });
         var differences = new List<ReplayDifference>();
         var failures = new List<string>();
         var compared = 0;

@@ -150,3 +150,16 @@ internal interface IStorageLifetime
     /// <summary>Stops accepting writes; <see cref="RunAsync"/> commits what is queued, then ends.</summary>
     void Complete();
 }
+
+/// <summary>What reconciliation with FreeScout's API keeps: its watermark, and what it compares snapshots with. Thread-safe.</summary>
+internal interface IReconciliationStore
+{
+    /// <summary>The <c>updatedAt</c> up to which every conversation FreeScout listed has been stored or found not newer; <c>null</c> before the first pass.</summary>
+    Task<DateTimeOffset?> LoadWatermarkAsync(CancellationToken cancellationToken);
+
+    /// <summary>Moves the watermark on to <paramref name="watermark"/> (at <paramref name="at"/>), durably; never back (an older value changes nothing).</summary>
+    Task AdvanceWatermarkAsync(DateTimeOffset watermark, DateTimeOffset at, CancellationToken cancellationToken);
+
+    /// <summary>The <c>updatedAt</c> of the known state of each of <paramref name="conversationIds"/> that has one.</summary>
+    Task<IReadOnlyDictionary<int, DateTimeOffset>> KnownUpdatedAtAsync(IReadOnlyCollection<int> conversationIds, CancellationToken cancellationToken);
+}

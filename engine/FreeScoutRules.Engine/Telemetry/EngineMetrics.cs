@@ -25,6 +25,9 @@ internal sealed class EngineMetrics
     private readonly Counter<long> _timersFired;
     private readonly Counter<long> _timersChanged;
     private readonly Histogram<double> _timerLateness;
+    private readonly Counter<long> _reconciliationPasses;
+    private readonly Counter<long> _reconciledSnapshots;
+    private readonly Counter<long> _reconciliationChanges;
 
     public EngineMetrics(IMeterFactory meterFactory)
     {
@@ -46,6 +49,37 @@ internal sealed class EngineMetrics
         _timerLateness = Meter.CreateHistogram<double>(
             "freescout_rules.timers.lateness", "s", "From a timer's due time to its rules' committed result.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400] });
+        _reconciliationPasses = Meter.CreateCounter<long>("freescout_rules.reconciliation.passes", "{pass}", "Reconciliation passes over FreeScout's API, by result (ok, failed).");
+        _reconciledSnapshots = Meter.CreateCounter<long>(
+            "freescout_rules.reconciliation.snapshots", "{conversation}",
+            "Conversations reconciliation read from FreeScout's API, by result (stored: newer than the known state; not_newer; duplicate; invalid).");
+        _reconciliationChanges = Meter.CreateCounter<long>(
+            "freescout_rules.reconciliation.changes", "{change}",
+            "Status changes that only reconciliation found (no webhook reported them), by new status: webhooks are being lost.");
+    }
+
+    /// <summary>A reconciliation pass ended.</summary>
+    public void ReconciliationPassed(bool ok) => _reconciliationPasses.Add(1, new KeyValuePair<string, object?>("result", ok ? "ok" : "failed"));
+
+    /// <summary>Reconciliation read <paramref name="count"/> conversations with <paramref name="result"/>.</summary>
+    public void Reconciled(string result, long count = 1)
+    {
+        if (count > 0)
+        {
+            _reconciledSnapshots.Add(count, new KeyValuePair<string, object?>("result", result));
+        }
+    }
+
+    /// <summary>A status change was derived from a reconciled snapshot: no webhook had reported it.</summary>
+    public void FoundByReconciliation(string to) =>
+        _reconciliationChanges.Add(1, new KeyValuePair<string, object?>("to", FreeScout.ConversationStatus.IsKnown(to) ? to : "other"));
+
+    /// <summary>Makes the reconciliation series exist from the start (0), for alerts on their increase.</summary>
+    public void PrimeReconciliation()
+    {
+        _reconciliationPasses.Add(0, new KeyValuePair<string, object?>("result", "ok"));
+        _reconciliationPasses.Add(0, new KeyValuePair<string, object?>("result", "failed"));
+        _reconciliationChanges.Add(0, new KeyValuePair<string, object?>("to", FreeScout.ConversationStatus.Closed));
     }
 
 

@@ -21,7 +21,7 @@ namespace FreeScoutRules.Engine.Timers;
 internal sealed record TimerFiring(int ConversationId, string Name, int Number, DateTimeOffset DueAt, DateTimeOffset FiredAt, string ScheduledBy)
 {
     /// <summary>The event name of a timer's delivery. Reserved: ingestion refuses it from outside.</summary>
-    public const string Event = "timer.elapsed";
+    public const string Event = EngineEvents.TimerElapsed;
 
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, TimerJsonContext.Default.TimerFiring);
 

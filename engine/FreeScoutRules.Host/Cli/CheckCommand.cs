@@ -39,7 +39,7 @@ internal static class CheckCommand
         if (pluginsDirectory is not null)
         {
             var plugins = PluginLoader.Load(PluginLoader.BuiltInDirectory, pluginsDirectory.ToString());
-            checks = plugins.Checks(settings.SecretNames, settings.Calendars.Names);
+            checks = plugins.Checks(settings.SecretNames, settings.Calendars.Names, settings.FreeScout.Connection());
             var actions = checks.Actions!;
             foreach (var problem in plugins.Problems)
             {

@@ -15,6 +15,7 @@ internal static class CliApplication
             ReplayCommand.Create(),
             ActionsCommand.Create(),
             DeliveriesCommand.Create(),
+            ReconcileCommand.Create(),
             SendCommand.Create(),
         };
 }

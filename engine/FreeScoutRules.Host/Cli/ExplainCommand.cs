@@ -93,7 +93,7 @@ internal static class ExplainCommand
 
         // The conversation's earlier deliveries first, so that the known state is what these rules would have built.
         var evaluator = new OfflineEvaluator(generation, pipeline);
-        var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true });
+        var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true, AcceptReconciled = true });
         foreach (var stored in history)
         {
             if (stored.Body is null)
@@ -179,7 +179,7 @@ internal static class ExplainCommand
 
         var evaluator = new OfflineEvaluator(generation, pipeline);
         using var reader = new StreamReader(eventsFile.FullName);
-        await foreach (var line in DeliveryLineReader.ReadAsync(reader, new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = acceptCustom }), cancellationToken))
+        await foreach (var line in DeliveryLineReader.ReadAsync(reader, new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = acceptCustom, AcceptReconciled = true }), cancellationToken))
         {
             if (line.LineNumber > target)
             {

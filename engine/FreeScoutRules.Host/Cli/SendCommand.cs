@@ -44,7 +44,7 @@ internal static class SendCommand
             return ExitCodes.CannotRun;
         }
 
-        if (DeliveriesCommand.ServerAddress(url ?? configuration["urls"]) is not { } address)
+        if (AdminApiClient.ServerAddress(url ?? configuration["urls"]) is not { } address)
         {
             await error.WriteLineAsync($"--url: '{url}' is not an http(s) address such as http://127.0.0.1:5080.");
             return ExitCodes.CannotRun;

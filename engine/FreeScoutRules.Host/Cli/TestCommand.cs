@@ -53,7 +53,7 @@ internal static class TestCommand
         {
             var (output, error) = (result.InvocationConfiguration.Output, result.InvocationConfiguration.Error);
             var flags = CommonOptions.Flags(result.GetValue(rules), null, result.GetValue(severity), error);
-            var parserOptions = new DeliveryParserOptions { AcceptCustomEvents = result.GetValue(acceptCustom) };
+            var parserOptions = new DeliveryParserOptions { AcceptCustomEvents = result.GetValue(acceptCustom), AcceptReconciled = true };
             if (result.GetValue(expect) is not { } expected)
             {
                 return await RunAsync(flags, result.GetRequiredValue(events), result.GetValue(json), parserOptions, output, error, cancellationToken);

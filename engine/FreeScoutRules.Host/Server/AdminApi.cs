@@ -37,10 +37,10 @@ internal static partial class AdminApi
         });
         api.MapGet("/status", StatusAsync);
         api.MapGet("/rules", Rules);
-        api.MapGet("/plugins", (PluginSetHolder plugins) => Results.Ok(new
+        api.MapGet("/plugins", (PluginSetHolder plugins, IOptions<Engine.FreeScoutApi.FreeScoutOptions> freeScout) => Results.Ok(new
         {
             actions = plugins.Current.Handlers.Keys.Order(StringComparer.Ordinal),
-            unconfigured = plugins.Current.Unconfigured(),
+            unconfigured = plugins.Current.Unconfigured(freeScout.Value.Connection()),
             problems = plugins.Current.Problems.Select(p => new { path = p.Path, reason = p.Reason }),
         }));
         api.MapGet("/deliveries/{id:long}/actions", async (IOutbox outbox, long id, CancellationToken ct) =>
@@ -54,6 +54,22 @@ internal static partial class AdminApi
                 ? Results.Problem(statusCode: 400, detail: $"state must be {string.Join(", ", TimerState.All)} or all.")
                 : Results.Ok(await timers.ListAsync(
                     new TimerFilter(conversationId, dueBefore, Math.Clamp(limit ?? 100, 1, 1000), state == "all" ? null : state ?? TimerState.Pending), ct)));
+        api.MapGet("/reconciliation", (Engine.Reconciliation.Reconciler reconciler) => Results.Ok(ReconciliationView(reconciler.Status)));
+        api.MapPost("/reconciliation/passes", async (
+            Engine.Reconciliation.Reconciler reconciler, IOptions<Engine.FreeScoutApi.FreeScoutOptions> freeScout, ILoggerFactory loggers, DateTimeOffset? since, CancellationToken ct) =>
+        {
+            if (freeScout.Value.Connection() is null)
+            {
+                return WebhookEndpoint.Problem(StatusCodes.Status409Conflict, "FreeScout not configured",
+                    "Reconciliation reads FreeScout's API: set FREESCOUTRULES_FREESCOUT_URL and FREESCOUTRULES_FREESCOUT_API_KEY (FreeScout:Url, FreeScout:ApiKey) on the server.");
+            }
+
+            LogReconcileAsked(loggers.CreateLogger("FreeScoutRules.Admin"), since?.ToString("o", System.Globalization.CultureInfo.InvariantCulture) ?? "the watermark");
+            var pass = await reconciler.PassAsync(since, Engine.Reconciliation.ReconciliationPass.Manual, ct);
+            return pass.Error is null
+                ? Results.Ok(pass)
+                : Results.Json(pass, statusCode: StatusCodes.Status502BadGateway);
+        });
         api.MapPost("/actions/{id:long}/retry", async (IOutbox outbox, TimeProvider time, ILoggerFactory loggers, long id, CancellationToken ct) =>
         {
             if (!await outbox.RetryDeadAsync(id, time.GetUtcNow(), ct))
@@ -126,8 +142,21 @@ internal static partial class AdminApi
         };
     }
 
+    private static object ReconciliationView(Engine.Reconciliation.ReconcilerStatus status) => new
+    {
+        state = status.State,
+        interval = status.Interval,
+        watermark = status.Watermark,
+        running = status.Running,
+        lastSuccessAt = status.LastSuccessAt,
+        lastError = status.LastError,
+        consecutiveFailures = status.ConsecutiveFailures,
+        lastPass = status.LastPass,
+    };
+
     private static async Task<IResult> StatusAsync(
-        IDeliveryHistory queries, Dispatcher dispatcher, RuleSetHolder rules, IStorageLifetime storage, CancellationToken cancellationToken)
+        IDeliveryHistory queries, Dispatcher dispatcher, RuleSetHolder rules, IStorageLifetime storage, Engine.Reconciliation.Reconciler reconciler,
+        CancellationToken cancellationToken)
     {
         var generation = rules.IsLoaded ? rules.Current : null;
         return Results.Ok(new
@@ -140,6 +169,7 @@ internal static partial class AdminApi
                 generation = generation.ContentHash,
                 names = generation.Rules.Select(r => r.Name),
             },
+            reconciliation = ReconciliationView(reconciler.Status),
         });
     }
 
@@ -172,6 +202,9 @@ internal static partial class AdminApi
 
     [LoggerMessage(EventId = 8001, Level = LogLevel.Information, Message = "Action intent {IntentId} was put back in line by hand (admin API); it runs after any earlier pending intent of its conversation and action")]
     private static partial void LogRetried(ILogger logger, long intentId);
+
+    [LoggerMessage(EventId = 8003, Level = LogLevel.Information, Message = "Reconciliation pass asked through the admin API, from {Since}")]
+    private static partial void LogReconcileAsked(ILogger logger, string since);
 
     [LoggerMessage(EventId = 8002, Level = LogLevel.Information, Message = "Re-run asked through the admin API: {What}: {Requeued} put back in line")]
     private static partial void LogRerun(ILogger logger, string what, int requeued);

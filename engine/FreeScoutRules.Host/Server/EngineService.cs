@@ -26,6 +26,7 @@ internal sealed partial class EngineService(
     StorageGauges gauges,
     Engine.Retention.Pruner pruner,
     Engine.Timers.TimerLoop timers,
+    Engine.Reconciliation.Reconciler reconciler,
     RuleSetHolder rules,
     EngineMetrics metrics,
     LoopSupervisor supervisor,
@@ -73,6 +74,18 @@ internal sealed partial class EngineService(
         _dispatcherLoop = supervisor.Run("dispatcher", dispatcher.RunAsync, LoopFailurePolicy.StopProcess, _stopping.Token);
         // After recovery: a timer fired now queues behind every delivery a previous run left pending.
         _otherLoops = [.. _otherLoops, supervisor.Run("timers", timers.RunAsync, LoopFailurePolicy.Restart, _stopping.Token)];
+        metrics.PrimeReconciliation();
+        if (reconciler.Status.Interval > TimeSpan.Zero)
+        {
+            // After recovery too: its first pass catches up from the watermark, behind what a previous run left.
+            _otherLoops = [.. _otherLoops, supervisor.Run("reconciler", reconciler.RunAsync, LoopFailurePolicy.Restart, _stopping.Token)];
+            LogReconciling(logger, reconciler.Status.Interval);
+        }
+        else
+        {
+            LogNotReconciling(logger);
+        }
+
         IsRunning = true;
     }
 
@@ -103,6 +116,12 @@ internal sealed partial class EngineService(
 
     [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Stopping while a rule evaluation still runs (see the watchdog); its delivery stays pending and runs again at the next start")]
     private static partial void LogAbandoned(ILogger logger);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Reconciling with FreeScout's API every {Interval}")]
+    private static partial void LogReconciling(ILogger logger, TimeSpan interval);
+
+    [LoggerMessage(EventId = 1008, Level = LogLevel.Information, Message = "Reconciliation with FreeScout's API is off (it needs FREESCOUTRULES_FREESCOUT_URL and FREESCOUTRULES_FREESCOUT_API_KEY; Reconciliation:Interval=00:00:00 switches it off): a change whose webhook is lost is not found")]
+    private static partial void LogNotReconciling(ILogger logger);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Database {Path}")]
     private static partial void LogDatabase(ILogger logger, string path);

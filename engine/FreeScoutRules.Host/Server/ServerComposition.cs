@@ -1,9 +1,11 @@
 using FluentValidation;
 using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.FreeScoutApi;
 using FreeScoutRules.Engine.Ingestion;
 using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Plugins;
+using FreeScoutRules.Engine.Reconciliation;
 using FreeScoutRules.Engine.Retention;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
@@ -15,6 +17,7 @@ using FreeScoutRules.Host.Settings;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Http.Resilience;
+using Polly;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 
@@ -32,6 +35,13 @@ internal static class ServerComposition
         AddValidatedOptions<RulesOptions, RulesOptionsValidator>(services, configuration, RulesOptions.Section);
         AddValidatedOptions<ActionsOptions, ActionsOptionsValidator>(services, configuration, ActionsOptions.Section);
         AddValidatedOptions<RetentionOptions, RetentionOptionsValidator>(services, configuration, RetentionOptions.Section);
+        AddValidatedOptions<FreeScoutOptions, FreeScoutOptionsValidator>(services, configuration, FreeScoutOptions.Section);
+        AddValidatedOptions<ReconciliationOptions, ReconciliationOptionsValidator>(services, configuration, ReconciliationOptions.Section);
+        services.AddOptions<ReconciliationOptions>().Validate<IOptions<FreeScoutOptions>>(
+            (reconciliation, freeScout) => !(reconciliation.Interval > TimeSpan.Zero && freeScout.Value.Connection() is null),
+            "Reconciliation:Interval: reconciliation reads FreeScout's API, but the FreeScout connection is not configured: set FREESCOUTRULES_FREESCOUT_URL and FREESCOUTRULES_FREESCOUT_API_KEY (FreeScout:Url, FreeScout:ApiKey), or Reconciliation:Interval=00:00:00.");
+        // The bot user is set once, for the connection; own-write detection takes it unless Dispatch:BotUserId says otherwise.
+        services.PostConfigure<DispatchOptions>(dispatch => dispatch.BotUserId ??= configuration.GetValue<int?>("FreeScout:BotUserId"));
 
         services.AddOptions<SecretsOptions>().Configure(secrets => secrets.ReadFrom(configuration)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<SecretsOptions>>(new FluentOptionsValidator<SecretsOptions>(new SecretsOptionsValidator(), SecretsOptions.Section));
@@ -52,6 +62,7 @@ internal static class ServerComposition
         services.AddSingleton<IRuleGenerationLog>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IStorageLifetime>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IRetentionStore>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<IReconciliationStore>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton(sp => new Pruner(
             sp.GetRequiredService<IRetentionStore>(), Options<RetentionOptions>(sp), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<Pruner>>()));
@@ -67,7 +78,8 @@ internal static class ServerComposition
             new RuleCompileCache(Path.Combine(Options<StorageOptions>(sp).DataDirectory, "rules-cache")),
             RuleDiagnosticSeverities.With(Options<RulesOptions>(sp).Severity!),
             () => sp.GetRequiredService<PluginSetHolder>().Current.Checks(
-                sp.GetRequiredService<SecretStore>().Names, sp.GetRequiredService<EvaluationPipeline>().Settings.Calendars.Names)));
+                sp.GetRequiredService<SecretStore>().Names, sp.GetRequiredService<EvaluationPipeline>().Settings.Calendars.Names,
+                Options<FreeScoutOptions>(sp).Connection())));
 
         // The one evaluation pipeline, and dispatch around it.
         services.AddSingleton(sp => new EvaluationPipeline(Options<DispatchOptions>(sp).PipelineSettings(Options<CalendarsOptions>(sp).ToCalendars())));
@@ -124,6 +136,7 @@ internal static class ServerComposition
                 pipeline.Configure(resilience);
             }
         });
+        AddFreeScoutConnection(services);
         services.AddSingleton<PluginSetHolder>();
         services.AddSingleton(sp => new PluginsReloader(
             Options<RulesOptions>(sp).PluginsDirectory,
@@ -138,7 +151,8 @@ internal static class ServerComposition
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<EngineMetrics>(),
-            sp.GetRequiredService<SecretStore>()));
+            sp.GetRequiredService<SecretStore>(),
+            Options<FreeScoutOptions>(sp).Connection()));
         services.AddSingleton(sp => new StorageGauges(
             sp.GetRequiredService<IOutbox>(),
             sp.GetRequiredService<IDeliveryHistory>(),
@@ -170,6 +184,11 @@ internal static class ServerComposition
         metrics.ObserveCounter("freescout_rules.storage.committed_operations", "Write operations committed; divided by the commits, the group-commit size.", () => storage.Committed.Operations, "{operation}");
         metrics.ObserveGauge("freescout_rules.storage.size", "Bytes the database takes on disk (with its write-ahead log).", () => storage.SizeBytes, "By");
         app.Services.GetRequiredService<StorageGauges>().Register();
+        var reconciler = app.Services.GetRequiredService<Reconciler>();
+        metrics.ObserveGauge("freescout_rules.reconciliation.failing", "1 while the last reconciliation pass failed (/api/status says why), else 0.",
+            () => reconciler.Status.State == ReconcilerStatus.Failing ? 1 : 0);
+        metrics.ObserveGauge("freescout_rules.reconciliation.last_success", "When the last reconciliation pass succeeded (Unix time; 0 before the first).",
+            () => reconciler.Status.LastSuccessAt?.ToUnixTimeSeconds() ?? 0, "s");
         var rules = app.Services.GetRequiredService<RuleSetHolder>();
         metrics.ObserveRuleDiagnostics(() => rules.IsLoaded
             ? rules.Current.Warnings.Select(w => (w.Id, w.IsError ? "error" : "warning"))
@@ -189,6 +208,74 @@ internal static class ServerComposition
         });
         app.MapPrometheusScrapingEndpoint("/metrics");
         return app;
+    }
+
+    /// <summary>
+    /// The one FreeScout connection: the named client <see cref="FreeScoutRules.FreeScout.FreeScoutConnection.HttpClientName"/> for
+    /// actions (the standard resilience pipeline, like every client), and the reconciler's client, whose own pipeline
+    /// backs off on 429 and 5xx (honouring Retry-After), with a <see cref="RequestPacer"/> inside it that keeps every attempt,
+    /// retries too, to <c>Reconciliation:RequestsPerSecond</c>. Both send the API key, which goes nowhere else.
+    /// </summary>
+    private static void AddFreeScoutConnection(IServiceCollection services)
+    {
+        services.AddHttpClient(FreeScoutRules.FreeScout.FreeScoutConnection.HttpClientName).ConfigureHttpClient((sp, client) => Connect(sp, client));
+        services.AddSingleton(sp => new RequestPacer(Options<ReconciliationOptions>(sp).RequestsPerSecond, sp.GetRequiredService<TimeProvider>()));
+#pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers: the reconciler's client replaces the default pipeline with its own.
+        var reconcilerClient = services.AddHttpClient(ReconcilerClientName)
+            .ConfigureHttpClient((sp, client) =>
+            {
+                Connect(sp, client);
+                client.Timeout = Timeout.InfiniteTimeSpan; // the pipeline's timeouts govern, retries included
+            })
+            .RemoveAllResilienceHandlers();
+#pragma warning restore EXTEXP0001
+        reconcilerClient.AddResilienceHandler("freescout-reconciliation", (pipeline, context) =>
+            {
+                var options = context.ServiceProvider.GetRequiredService<IOptions<ReconciliationOptions>>().Value;
+                pipeline
+                    .AddTimeout(options.RequestTimeout * (options.Retries + 1) + TimeSpan.FromMinutes(2))
+                    .AddRetry(new HttpRetryStrategyOptions
+                    {
+                        MaxRetryAttempts = Math.Max(1, options.Retries),
+                        ShouldHandle = options.Retries == 0 ? _ => ValueTask.FromResult(false) : new HttpRetryStrategyOptions().ShouldHandle,
+                        BackoffType = DelayBackoffType.Exponential,
+                        UseJitter = true,
+                        Delay = TimeSpan.FromSeconds(2),
+                        MaxDelay = TimeSpan.FromMinutes(1),
+                    })
+                    .AddTimeout(options.RequestTimeout);
+            });
+        // Inside the retries: every attempt waits for its turn (Reconciliation:RequestsPerSecond).
+        reconcilerClient.AddHttpMessageHandler(sp => new RequestPacer.Handler(sp.GetRequiredService<RequestPacer>()));
+        services.AddSingleton(sp => new FreeScoutClient(sp.GetRequiredService<IHttpClientFactory>().CreateClient(ReconcilerClientName)));
+        services.AddSingleton(sp =>
+        {
+            var connected = Options<FreeScoutOptions>(sp).Connection() is not null;
+            var options = Options<ReconciliationOptions>(sp);
+            return new Reconciler(
+                sp.GetRequiredService<FreeScoutClient>(),
+                sp.GetRequiredService<IReconciliationStore>(),
+                sp.GetRequiredService<IInbox>(),
+                sp.GetRequiredService<Dispatcher>(),
+                options,
+                connected ? options.EffectiveInterval(connected) : TimeSpan.Zero,
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<EngineMetrics>(),
+                sp.GetRequiredService<ILogger<Reconciler>>());
+        });
+    }
+
+    /// <summary>The reconciler's named client.</summary>
+    internal const string ReconcilerClientName = "freescout-reconciliation";
+
+    private static void Connect(IServiceProvider services, HttpClient client)
+    {
+        var options = Options<FreeScoutOptions>(services);
+        if (options.Connection() is { } connection)
+        {
+            client.BaseAddress = connection.BaseAddress;
+            client.DefaultRequestHeaders.Add("X-FreeScout-API-Key", options.ApiKey);
+        }
     }
 
     private static T Options<T>(IServiceProvider services)

@@ -32,6 +32,9 @@ internal static class AppConfiguration
     {
         var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         Shortcut(values, "FREESCOUTRULES_WEBHOOK_SECRET", "Webhook:Secret");
+        Shortcut(values, "FREESCOUTRULES_FREESCOUT_URL", "FreeScout:Url");
+        Shortcut(values, "FREESCOUTRULES_FREESCOUT_API_KEY", "FreeScout:ApiKey");
+        Shortcut(values, "FREESCOUTRULES_FREESCOUT_BOT_USER_ID", "FreeScout:BotUserId");
         Shortcut(values, "FREESCOUTRULES_FREESCOUT_BOT_USER_ID", "Dispatch:BotUserId");
         Shortcut(values, "FREESCOUTRULES_ADMIN_TOKEN", "Admin:Token");
         return values;

@@ -19,6 +19,9 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
 
     public RuleDiagnosticSeverities Severities => RuleDiagnosticSeverities.With(Rules.Severity!);
 
+    /// <summary>The FreeScout connection (<c>FreeScout:*</c>), as <c>serve</c> has it.</summary>
+    public Engine.FreeScoutApi.FreeScoutOptions FreeScout { get; init; } = new();
+
     /// <summary>Where the server listens (<c>urls</c>, as <c>serve --urls</c>), if set: the CLI's way to reach it.</summary>
     public string? Urls { get; init; }
 
@@ -31,14 +34,18 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
         ArgumentNullException.ThrowIfNull(error);
         var configuration = AppConfiguration.Build(flags);
         var failures = new List<string>();
+        var freeScout = Bind<Engine.FreeScoutApi.FreeScoutOptions, FreeScoutOptionsValidator>(configuration, Engine.FreeScoutApi.FreeScoutOptions.Section, failures);
+        var dispatch = Bind<DispatchOptions, DispatchOptionsValidator>(configuration, DispatchOptions.Section, failures);
+        dispatch.BotUserId ??= freeScout.BotUserId; // as serve does
         var settings = new EngineSettings(
             Bind<StorageOptions, StorageOptionsValidator>(configuration, StorageOptions.Section, failures),
             Bind<RulesOptions, RulesOptionsValidator>(configuration, RulesOptions.Section, failures),
-            Bind<DispatchOptions, DispatchOptionsValidator>(configuration, DispatchOptions.Section, failures),
+            dispatch,
             Bind<AdminOptions, AdminOptionsValidator>(configuration, AdminOptions.Section, failures),
             Secrets(configuration, failures))
         {
             Urls = configuration["urls"],
+            FreeScout = freeScout,
             Calendars = ReadCalendars(configuration, failures),
         };
         foreach (var failure in failures)

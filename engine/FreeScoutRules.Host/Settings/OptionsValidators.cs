@@ -129,3 +129,30 @@ internal sealed class RetentionOptionsValidator : AbstractValidator<RetentionOpt
         RuleFor(o => o.BatchPause).InclusiveBetween(TimeSpan.Zero, TimeSpan.FromMinutes(1)).WithMessage("must be between 0 and 1 minute (got {PropertyValue}).");
     }
 }
+
+internal sealed class FreeScoutOptionsValidator : AbstractValidator<Engine.FreeScoutApi.FreeScoutOptions>
+{
+    public FreeScoutOptionsValidator()
+    {
+        // The key is never printed, only whether it is there.
+        RuleFor(o => o.Url).Must(url => Engine.FreeScoutApi.FreeScoutOptions.TryParseUrl(url, out _)).When(o => !string.IsNullOrWhiteSpace(o.Url))
+            .WithMessage("'{PropertyValue}' is not an http(s) address such as https://support.example.com (FREESCOUTRULES_FREESCOUT_URL).");
+        RuleFor(o => o.BotUserId).GreaterThan(0).When(o => o.BotUserId is not null).WithMessage("must be a FreeScout user id (got {PropertyValue}) (FREESCOUTRULES_FREESCOUT_BOT_USER_ID).");
+    }
+}
+
+internal sealed class ReconciliationOptionsValidator : AbstractValidator<Engine.Reconciliation.ReconciliationOptions>
+{
+    public ReconciliationOptionsValidator()
+    {
+        RuleFor(o => o.Interval).Must(i => i == TimeSpan.Zero || (i >= TimeSpan.FromSeconds(10) && i <= TimeSpan.FromDays(1))).When(o => o.Interval is not null)
+            .WithMessage("must be 00:00:00 (off) or between 10 seconds and 1 day (got {PropertyValue}).");
+        RuleFor(o => o.Overlap).InclusiveBetween(TimeSpan.Zero, TimeSpan.FromDays(1)).WithMessage("must be between 0 and 1 day (got {PropertyValue}).");
+        RuleFor(o => o.SettleTime).InclusiveBetween(TimeSpan.Zero, TimeSpan.FromHours(6)).WithMessage("must be between 0 and 6 hours (got {PropertyValue}).");
+        RuleFor(o => o.InitialLookback).InclusiveBetween(TimeSpan.Zero, TimeSpan.FromDays(3650)).WithMessage("must be between 0 and 3650 days (got {PropertyValue}).");
+        RuleFor(o => o.PageSize).InclusiveBetween(1, 500).WithMessage("must be between 1 and 500 (got {PropertyValue}).");
+        RuleFor(o => o.RequestsPerSecond).Must(r => r is > 0 and <= 100).WithMessage("must be more than 0 and at most 100 (got {PropertyValue}).");
+        RuleFor(o => o.RequestTimeout).InclusiveBetween(TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10)).WithMessage("must be between 1 second and 10 minutes (got {PropertyValue}).");
+        RuleFor(o => o.Retries).InclusiveBetween(0, 10).WithMessage("must be between 0 and 10 (got {PropertyValue}).");
+    }
+}

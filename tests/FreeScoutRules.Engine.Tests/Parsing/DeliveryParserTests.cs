@@ -211,6 +211,46 @@ public sealed class DeliveryParserTests
         Assert.Contains("reserved for the engine's own timers", result.Problem.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("reconciliation")]
+    [InlineData("Reconciliation")]
+    public void Parse_TheEventNameOfReconciledSnapshots_IsRefusedFromOutside_EvenWithCustomEventsOn(string eventName)
+    {
+        var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true });
+
+        var result = parser.Parse(eventName, Fixtures.Wire("convo.status.closed"));
+
+        Assert.Equal(DeliveryProblemKind.UnknownEvent, result.Problem!.Kind);
+        Assert.Contains("reserved for snapshots the engine reads from FreeScout's REST API", result.Problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_AReconciledSnapshot_IsAConversation_WhereStoredOnesAreRead()
+    {
+        var parser = new DeliveryParser(new DeliveryParserOptions { AcceptReconciled = true });
+
+        var result = parser.Parse("reconciliation", Fixtures.Wire("convo.status.closed"));
+
+        Assert.True(result.IsValid, result.Problem?.Message);
+        Assert.Equal("closed", result.Delivery!.Conversation!.Status);
+    }
+
+    [Fact]
+    public void Parse_AConversationAsTheApiListsIt_WithAThreadCountAndNoThreads_IsValid()
+    {
+        // GET /api/conversations documents "threads": <count> where a webhook has "threadsCount", and embeds no threads.
+        var json = System.Text.Json.Nodes.JsonNode.Parse(Fixtures.Wire("convo.status.closed"))!.AsObject();
+        json.Remove("threadsCount");
+        json["threads"] = 2;
+        json["_embedded"] = new System.Text.Json.Nodes.JsonObject { ["threads"] = new System.Text.Json.Nodes.JsonArray() };
+        var parser = new DeliveryParser(new DeliveryParserOptions { AcceptReconciled = true });
+
+        var result = parser.Parse("reconciliation", System.Text.Encoding.UTF8.GetBytes(json.ToJsonString()));
+
+        Assert.True(result.IsValid, result.Problem?.Message);
+        Assert.Null(result.Delivery!.Conversation!.LatestThread);
+    }
+
     [Fact]
     public void Parse_CustomWorkflowsEvent_IsAConversationWhenSwitchedOn()
     {

@@ -125,8 +125,8 @@ public sealed class CheckCommandTests() : CliTestBase(withSampleRule: false)
             Assert.Equal(0, unconfigured.ExitCode);
             var warning = Assert.Single(unconfigured.ErrorLines, l => l.Contains("FSR0008", StringComparison.Ordinal));
             Assert.Contains("note.csx(7,", warning, StringComparison.Ordinal);
-            Assert.Contains("warning FSR0008: The plugin of the action 'freescout' is not ready: FREESCOUTRULES_FREESCOUT_URL is not set", warning, StringComparison.Ordinal);
-            Assert.Contains("FREESCOUTRULES_FREESCOUT_API_KEY is not set", warning, StringComparison.Ordinal);
+            Assert.Contains("warning FSR0008: The plugin of the action 'freescout' is not ready: the FreeScout connection is not configured: set FREESCOUTRULES_FREESCOUT_URL", warning, StringComparison.Ordinal);
+            Assert.Contains("FREESCOUTRULES_FREESCOUT_API_KEY", warning, StringComparison.Ordinal);
             Assert.DoesNotContain(configured.ErrorLines, l => l.Contains("FSR0008", StringComparison.Ordinal));
         }
         finally

@@ -110,6 +110,18 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
     }
 
     [Fact]
+    public async Task Test_AReconciledSnapshotLine_DerivesTheChangeViaReconciliation()
+    {
+        // The conversation as FreeScout's API lists it (the same object as a webhook's), newer than the last webhook.
+        var file = Events.Add("convo.created", "convo.created").Add("reconciliation", "convo.status.closed").Save();
+
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains(result.OutputLines, l => l.StartsWith("""{"kind":"statusChanged","line":2,"conversationId":1187,"from":"active","to":"closed","via":"reconciliation",""", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Test_Text_IsForPeopleAndReadsStandardInput()
     {
         var file = Events.Add("convo.created", "convo.created").Add("convo.status", "convo.status.closed").Add("customer.created", "customer.created").Save();

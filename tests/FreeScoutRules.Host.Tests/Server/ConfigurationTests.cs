@@ -50,6 +50,11 @@ public sealed class ConfigurationTests
     [InlineData("Calendars:support:Holiday:0", "2026-12-07", "Calendars:support:Holiday: not a calendar setting: a calendar has TimeZone, Hours and Holidays.")]
     [InlineData("Calendars:support:Holidays", "2026-12-07", "Calendars:support:Holidays: holidays are a list: Holidays:0, Holidays:1 … (environment Calendars__support__Holidays__0=2026-12-25)")]
     [InlineData("Calendars:support:Hours:Monday:0", "09:00-12:00", "Calendars:support:Hours:Monday: give a day's intervals as one value, separated by commas")]
+    [InlineData("FreeScout:Url", "support.example.com", "FreeScout:Url: 'support.example.com' is not an http(s) address such as https://support.example.com")]
+    [InlineData("Reconciliation:Interval", "00:00:01", "Reconciliation:Interval: must be 00:00:00 (off) or between 10 seconds and 1 day")]
+    [InlineData("Reconciliation:Interval", "00:10:00", "Reconciliation:Interval: reconciliation reads FreeScout's API, but the FreeScout connection is not configured")]
+    [InlineData("Reconciliation:RequestsPerSecond", "0", "Reconciliation:RequestsPerSecond: must be more than 0 and at most 100")]
+    [InlineData("Reconciliation:PageSize", "1000", "Reconciliation:PageSize: must be between 1 and 500")]
     public async Task Start_WithABadSetting_RefusesNamingIt(string key, string value, string expected)
     {
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => TestServerHost.StartAsync(new() { [key] = value }));
@@ -82,6 +87,7 @@ public sealed class ConfigurationTests
     [InlineData("Dispatch__Workers", "many", "configuration: Failed to convert configuration value")]
     [InlineData("Secrets__bad-name", "x", "configuration: Secrets:")]
     [InlineData("Calendars__support__Hours__Mon", "09:00-17:00", "configuration: Calendars:support:")]
+    [InlineData("FREESCOUTRULES_FREESCOUT_URL", "ftp://support.example.com", "configuration: FreeScout:Url: 'ftp://support.example.com' is not an http(s) address")]
     public async Task Serve_BadSetting_PrintsOneClearLine_NoStackTrace_AndExits2(string variable, string value, string expected)
     {
         var data = Path.Combine(Path.GetTempPath(), $"fsr-config-{Guid.NewGuid():N}");

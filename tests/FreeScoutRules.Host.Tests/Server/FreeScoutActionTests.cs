@@ -4,33 +4,32 @@ using FreeScoutRules.Host.Tests.Support;
 
 namespace FreeScoutRules.Host.Tests.Server;
 
-/// <summary>The built-in <c>freescout</c> action against a real HTTP server standing in for FreeScout's REST API.</summary>
+/// <summary>
+/// The built-in <c>freescout</c> action against a real HTTP server standing in for FreeScout's REST API (a receiver of
+/// its writes; reconciliation, which would read from it, is off: Reconciliation/ReconciliationTests covers it).
+/// </summary>
 public sealed class FreeScoutActionTests : IAsyncLifetime
 {
-    private static readonly string[] EnvironmentVariables =
-        ["FREESCOUTRULES_FREESCOUT_URL", "FREESCOUTRULES_FREESCOUT_API_KEY", "FREESCOUTRULES_FREESCOUT_BOT_USER_ID"];
-
-    private readonly Dictionary<string, string?> _previousEnvironment = EnvironmentVariables.ToDictionary(name => name, Environment.GetEnvironmentVariable);
     private HttpReceiver _freescout = null!;
 
-    public async Task InitializeAsync()
-    {
-        _freescout = await HttpReceiver.StartAsync();
-        Environment.SetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_URL", _freescout.Address.ToString());
-        Environment.SetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_API_KEY", "test-api-key");
-        Environment.SetEnvironmentVariable("FREESCOUTRULES_FREESCOUT_BOT_USER_ID", "5");
-    }
+    public async Task InitializeAsync() => _freescout = await HttpReceiver.StartAsync();
 
-    /// <summary>Stops the stand-in FreeScout and puts back the environment variables as they were before this test.</summary>
-    public async Task DisposeAsync()
-    {
-        foreach (var (name, value) in _previousEnvironment)
+    public async Task DisposeAsync() => await _freescout.DisposeAsync();
+
+    /// <summary>
+    /// The server with the FreeScout connection pointing at the receiver, in configuration (never in this process's
+    /// environment, which every server that tests start at the same time would read).
+    /// </summary>
+    private Task<TestServerHost> StartServerAsync(string rules) => TestServerHost.StartAsync(
+        new()
         {
-            Environment.SetEnvironmentVariable(name, value);
-        }
-
-        await _freescout.DisposeAsync();
-    }
+            ["Actions:PollInterval"] = "00:00:00.050",
+            ["FreeScout:Url"] = _freescout.Address.ToString(),
+            ["FreeScout:ApiKey"] = "test-api-key",
+            ["FreeScout:BotUserId"] = "5",
+            ["Reconciliation:Interval"] = "00:00:00",
+        },
+        new Dictionary<string, string> { ["close.csx"] = rules });
 
     private static string OnClose(string arguments) => $$"""
         public class OnClose : Rule
@@ -58,9 +57,7 @@ public sealed class FreeScoutActionTests : IAsyncLifetime
     [Fact]
     public async Task Note_IsPostedAsTheBotWithTheApiKey()
     {
-        await using var server = await TestServerHost.StartAsync(
-            new() { ["Actions:PollInterval"] = "00:00:00.050" },
-            new Dictionary<string, string> { ["close.csx"] = OnClose("new { operation = \"note\", conversationId = change.ConversationId, text = \"Closed; survey sent.\" }") });
+        await using var server = await StartServerAsync(OnClose("new { operation = \"note\", conversationId = change.ConversationId, text = \"Closed; survey sent.\" }"));
 
         await server.PostFixtureAsync("convo.status.closed");
         var intent = await SettledIntentAsync(server);
@@ -80,8 +77,7 @@ public sealed class FreeScoutActionTests : IAsyncLifetime
     public async Task ReplyAssignTagsAndCustomFields_GoToTheirEndpointsAsTheBot()
     {
         const string arguments = "new { operation = \"reply\", conversationId = change.ConversationId, text = \"Thanks!\", status = \"closed\" })).Do(ctx => ctx.Enqueue(\"freescout\", new { operation = \"assign\", conversationId = change.ConversationId, userId = 2 })).Do(ctx => ctx.Enqueue(\"freescout\", new { operation = \"tags\", conversationId = change.ConversationId, tags = new[] { \"refund\", \"vip\" } })).Do(ctx => ctx.Enqueue(\"freescout\", new { operation = \"custom-fields\", conversationId = change.ConversationId, customFields = new Dictionary<string, string> { { \"37\", \"A-1\" } } }";
-        await using var server = await TestServerHost.StartAsync(
-            new() { ["Actions:PollInterval"] = "00:00:00.050" }, new Dictionary<string, string> { ["close.csx"] = OnClose(arguments) });
+        await using var server = await StartServerAsync(OnClose(arguments));
 
         await server.PostFixtureAsync("convo.status.closed");
         await Eventually.UntilAsync("four calls to the stand-in FreeScout API (reply, assign, tags, custom fields)", async () =>
@@ -104,9 +100,7 @@ public sealed class FreeScoutActionTests : IAsyncLifetime
     [Fact]
     public async Task UnknownStatus_IsRefusedBeforeSending_InsteadOfBecomingActive()
     {
-        await using var server = await TestServerHost.StartAsync(
-            new() { ["Actions:PollInterval"] = "00:00:00.050" },
-            new Dictionary<string, string> { ["close.csx"] = OnClose("new { operation = \"status\", conversationId = change.ConversationId, status = \"solved\" }") });
+        await using var server = await StartServerAsync(OnClose("new { operation = \"status\", conversationId = change.ConversationId, status = \"solved\" }"));
 
         await server.PostFixtureAsync("convo.status.closed");
         var intent = await SettledIntentAsync(server);

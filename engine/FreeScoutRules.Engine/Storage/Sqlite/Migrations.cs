@@ -162,6 +162,15 @@ internal static class Migrations
         ) WITHOUT ROWID;
         CREATE INDEX ix_timers_due ON timers (due_at) WHERE state = 'pending';
         """,
+        """
+        -- Reconciliation with FreeScout's REST API: one row, the updatedAt (ms) up to which every listed
+        -- conversation was stored or found not newer, and when it last moved.
+        CREATE TABLE reconciliation (
+            id               INTEGER PRIMARY KEY CHECK (id = 1),
+            watermark        INTEGER NOT NULL,
+            advanced_at      INTEGER NOT NULL
+        );
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;

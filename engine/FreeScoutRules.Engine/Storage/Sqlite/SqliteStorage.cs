@@ -9,12 +9,13 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// commit). Thread-safe. Storage errors reach callers as <see cref="StorageException"/> (the writer
 /// converts its own; reads are guarded here).
 /// </summary>
-internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers, IRuleGenerationLog, IStorageLifetime, IRetentionStore
+internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers, IRuleGenerationLog, IStorageLifetime, IRetentionStore, IReconciliationStore
 {
     private readonly SqliteDatabase _database;
     private readonly InboxWriter _writer;
     private readonly DeliveryQueries _deliveries;
     private readonly OutboxQueries _outbox;
+    private readonly ReconciliationQueries _reconciliation;
     private readonly ILogger _logger;
 
     /// <remarks>options: Where the database is and how it commits.</remarks>
@@ -26,6 +27,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
         _logger = logger;
         _deliveries = new DeliveryQueries(_database);
         _outbox = new OutboxQueries(_database);
+        _reconciliation = new ReconciliationQueries(_database);
     }
 
     public string Location => _database.Path;
@@ -151,6 +153,15 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
 
     public Task RecordAsync(string contentHash, DateTimeOffset at, bool loaded, int rules, string? diagnostics, CancellationToken cancellationToken) =>
         _writer.SubmitAsync(new RecordGenerationOperation(contentHash, at, loaded, rules, diagnostics), cancellationToken);
+
+    public Task<DateTimeOffset?> LoadWatermarkAsync(CancellationToken cancellationToken) =>
+        Guard(() => _reconciliation.LoadWatermarkAsync(cancellationToken));
+
+    public Task AdvanceWatermarkAsync(DateTimeOffset watermark, DateTimeOffset at, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new AdvanceWatermarkOperation(watermark, at), cancellationToken);
+
+    public Task<IReadOnlyDictionary<int, DateTimeOffset>> KnownUpdatedAtAsync(IReadOnlyCollection<int> conversationIds, CancellationToken cancellationToken) =>
+        Guard(() => _reconciliation.KnownUpdatedAtAsync(conversationIds, cancellationToken));
 
     /// <summary>SQLite's own errors (disk full, locked, corrupt) reach the engine as <see cref="StorageException"/>.</summary>
     private async Task Guard(Func<Task> operation)

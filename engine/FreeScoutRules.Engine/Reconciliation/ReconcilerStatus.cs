@@ -1,0 +1,42 @@
+namespace FreeScoutRules.Engine.Reconciliation;
+
+/// <summary>What the reconciler is doing and how its last passes went (for <c>/api/status</c> and the log). Immutable.</summary>
+/// <param name="State"><c>off</c>, <c>waiting</c> (no pass finished yet), <c>ok</c>, or <c>failing</c> (the last pass failed: <see cref="LastError"/> says why).</param>
+/// <param name="Interval">Time between passes (zero when off).</param>
+/// <param name="Watermark">Every conversation FreeScout listed as updated up to here was stored or found not newer.</param>
+/// <param name="Running">A pass is running now.</param>
+/// <param name="LastSuccessAt">When the last pass that succeeded finished.</param>
+/// <param name="LastError">Why the last pass failed, when it did.</param>
+/// <param name="ConsecutiveFailures">Passes that failed in a row.</param>
+/// <param name="LastPass">The last pass that finished, successful or not.</param>
+internal sealed record ReconcilerStatus(
+    string State, TimeSpan Interval, DateTimeOffset? Watermark, bool Running, DateTimeOffset? LastSuccessAt,
+    string? LastError, int ConsecutiveFailures, ReconciliationPass? LastPass)
+{
+    public const string Off = "off";
+    public const string Waiting = "waiting";
+    public const string Ok = "ok";
+    public const string Failing = "failing";
+}
+
+/// <summary>One pass over the conversations FreeScout lists as updated since <see cref="Since"/>.</summary>
+/// <param name="Trigger"><c>interval</c>, or <c>manual</c> (<c>reconcile</c>, the admin API).</param>
+/// <param name="StartedAt">When it started.</param>
+/// <param name="FinishedAt">When it ended (<c>null</c> while it runs).</param>
+/// <param name="Since">Where it started (the watermark minus the overlap, or what was asked).</param>
+/// <param name="Requests">Pages requested.</param>
+/// <param name="Listed">Conversations listed that had settled (updated at least the settle time ago).</param>
+/// <param name="Stored">Snapshots newer than the known state, stored as deliveries.</param>
+/// <param name="NotNewer">Snapshots not newer than the known state (not stored).</param>
+/// <param name="Duplicates">Snapshots stored by an earlier pass already.</param>
+/// <param name="Invalid">Conversations whose JSON did not validate (skipped; the log says why).</param>
+/// <param name="StoredConversations">The numbers of the conversations whose snapshots were stored (at most 20).</param>
+/// <param name="Watermark">The watermark after it.</param>
+/// <param name="Error">Why it failed, or <c>null</c>.</param>
+internal sealed record ReconciliationPass(
+    string Trigger, DateTimeOffset StartedAt, DateTimeOffset? FinishedAt, DateTimeOffset Since, int Requests, int Listed, int Stored,
+    int NotNewer, int Duplicates, int Invalid, IReadOnlyList<int> StoredConversations, DateTimeOffset? Watermark, string? Error)
+{
+    public const string Interval = "interval";
+    public const string Manual = "manual";
+}
