@@ -54,6 +54,12 @@ internal interface IDeliveryHistory
     /// <summary>How many deliveries have each outcome.</summary>
     Task<IReadOnlyDictionary<string, long>> CountByOutcomeAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The conversation a person means by <paramref name="idOrNumber"/>: the one with that id if any delivery has it, else
+    /// the one whose status changes carry it as their ticket number (the number FreeScout shows); <c>null</c> when neither.
+    /// </summary>
+    Task<int?> FindConversationAsync(int idOrNumber, CancellationToken cancellationToken);
+
     /// <summary>How many deliveries have <paramref name="outcome"/> (cheap for the rare outcomes: parked, pending).</summary>
     Task<long> CountAsync(string outcome, CancellationToken cancellationToken);
 

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Plugins;
@@ -96,7 +94,7 @@ internal static partial class AdminApi
         var header = http.Request.Headers.Authorization.ToString();
         const string scheme = "Bearer ";
         var given = header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : "";
-        if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), SHA256.HashData(Encoding.UTF8.GetBytes(token))))
+        if (!AdminToken.Matches(given, token))
         {
             http.Response.Headers.WWWAuthenticate = "Bearer";
             return WebhookEndpoint.Problem(StatusCodes.Status401Unauthorized, "Unauthorized",

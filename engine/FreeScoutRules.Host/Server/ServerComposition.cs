@@ -13,6 +13,7 @@ using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Engine.Supervision;
 using FreeScoutRules.Engine.Timers;
 using FreeScoutRules.Engine.Telemetry;
+using FreeScoutRules.Host.OperatorConsole;
 using FreeScoutRules.Host.Settings;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -163,6 +164,7 @@ internal static class ServerComposition
         services.AddSingleton<EngineService>();
         services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
 
+        services.AddOperatorConsole(configuration.GetSection(StorageOptions.Section).Get<StorageOptions>()?.DataDirectory ?? new StorageOptions().DataDirectory);
         services.AddHealthChecks().AddCheck<EngineReadinessCheck>("engine", tags: ["ready"]);
         services.AddProblemDetails();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
@@ -195,6 +197,7 @@ internal static class ServerComposition
             : []);
 
         app.UseExceptionHandler();
+        app.MapOperatorConsole();
         app.MapWebhookEndpoint();
         app.MapAdminApi();
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });

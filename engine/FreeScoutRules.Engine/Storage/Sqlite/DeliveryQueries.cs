@@ -272,6 +272,20 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
+    /// <summary>The conversation whose id is <paramref name="idOrNumber"/>, else one whose status changes carry it as their number.</summary>
+    public async Task<int?> FindConversationAsync(int idOrNumber, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT conversation_id FROM (SELECT conversation_id FROM deliveries WHERE conversation_id = $q LIMIT 1)
+            UNION ALL SELECT conversation_id FROM (SELECT conversation_id FROM status_changes WHERE number = $q LIMIT 1)
+            LIMIT 1
+            """;
+        command.Parameters.AddWithValue("$q", idOrNumber);
+        return await command.ExecuteScalarAsync(cancellationToken) is long id ? (int)id : null;
+    }
+
     /// <summary>How many deliveries have each outcome.</summary>
     public async Task<Dictionary<string, long>> CountByOutcomeAsync(CancellationToken cancellationToken = default)
     {

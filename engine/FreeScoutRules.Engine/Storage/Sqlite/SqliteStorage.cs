@@ -126,6 +126,9 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     public async Task<IReadOnlyDictionary<string, long>> CountByOutcomeAsync(CancellationToken cancellationToken) =>
         await Guard(() => _deliveries.CountByOutcomeAsync(cancellationToken));
 
+    public Task<int?> FindConversationAsync(int idOrNumber, CancellationToken cancellationToken) =>
+        Guard(() => _deliveries.FindConversationAsync(idOrNumber, cancellationToken));
+
     public Task<long> CountAsync(string outcome, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.CountAsync(outcome, cancellationToken));
 

@@ -1,0 +1,34 @@
+using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.Reconciliation;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace FreeScoutRules.Host.OperatorConsole.Pages;
+
+/// <summary>The overview: what is waiting, what failed, the rules in force and the reconciler, at a glance.</summary>
+internal sealed class OverviewModel(
+    IDeliveryHistory deliveries, IOutbox outbox, ITimers timers, Dispatcher dispatcher, RuleSetHolder rules, Reconciler reconciler) : PageModel
+{
+    public long Done { get; private set; }
+
+    public long Parked { get; private set; }
+
+    public long QueueDepth => dispatcher.QueueDepth;
+
+    internal OutboxStats Outbox { get; private set; } = new(0, 0, null);
+
+    public long TimersPending { get; private set; }
+
+    internal RuleSetGeneration? Generation => rules.IsLoaded ? rules.Current : null;
+
+    internal ReconcilerStatus Reconciliation => reconciler.Status;
+
+    public async Task OnGetAsync(CancellationToken cancellationToken)
+    {
+        Done = await deliveries.CountAsync(DeliveryOutcome.Done, cancellationToken);
+        Parked = await deliveries.CountAsync(DeliveryOutcome.Parked, cancellationToken);
+        Outbox = await outbox.StatsAsync(cancellationToken);
+        TimersPending = await timers.CountPendingAsync(cancellationToken);
+    }
+}

@@ -1,0 +1,46 @@
+using System.Security.Claims;
+using FreeScoutRules.Host.Server;
+using FreeScoutRules.Host.Settings;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.Extensions.Options;
+
+namespace FreeScoutRules.Host.OperatorConsole.Pages;
+
+/// <summary>Sign in with the admin token; the cookie it sets is the console's only key.</summary>
+internal sealed partial class SignInModel(IOptions<AdminOptions> admin, ILogger<SignInModel> logger) : PageModel
+{
+    [BindProperty]
+    public string? Token { get; set; }
+
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
+    public string? Error { get; private set; }
+
+    public bool Enabled => !string.IsNullOrEmpty(admin.Value.Token);
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        if (!Enabled)
+        {
+            return Page();
+        }
+
+        if (!AdminToken.Matches(Token, admin.Value.Token))
+        {
+            LogRefused(logger, HttpContext.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+            Error = "That is not the admin token.";
+            return Page();
+        }
+
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin")], CookieAuthenticationDefaults.AuthenticationScheme);
+        await HttpContext.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));
+        return LocalRedirect(Url.IsLocalUrl(ReturnUrl) ? ReturnUrl! : "/");
+    }
+
+    [LoggerMessage(EventId = 9001, Level = LogLevel.Warning, Message = "Console sign-in refused from {Remote}: not the admin token")]
+    private static partial void LogRefused(ILogger logger, string remote);
+}

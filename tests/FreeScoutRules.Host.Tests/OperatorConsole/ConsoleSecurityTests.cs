@@ -1,0 +1,66 @@
+using System.Net;
+using FreeScoutRules.Host.Tests.Support;
+
+namespace FreeScoutRules.Host.Tests.OperatorConsole;
+
+/// <summary>The console's doors, over plain HTTP: nothing without the cookie, no form without its anti-forgery token, strict headers.</summary>
+public sealed class ConsoleSecurityTests
+{
+    [Theory]
+    [InlineData("/")]
+    [InlineData("/conversations")]
+    [InlineData("/conversations/1187")]
+    public async Task EveryPage_WithoutSigningIn_RedirectsToSignIn_AndShowsNoData(string path)
+    {
+        await using var server = await TestServerHost.StartAsync();
+        await server.PostFixtureAsync("convo.status.closed");
+        var client = server.Client; // no cookies kept, no redirects followed
+
+        using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.StartsWith("/signin", response.Headers.Location!.AbsolutePath, StringComparison.Ordinal);
+        Assert.DoesNotContain("1187", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AForgedSignInOrSignOut_WithoutTheAntiForgeryToken_IsRefused()
+    {
+        await using var server = await TestServerHost.StartAsync();
+        var client = server.Client; // no cookies kept, no redirects followed
+
+        using var signIn = await client.PostAsync(new Uri("/signin", UriKind.Relative),
+            new FormUrlEncodedContent(new Dictionary<string, string> { ["Token"] = TestServerHost.AdminToken }));
+        using var signOut = await client.PostAsync(new Uri("/signout", UriKind.Relative), new FormUrlEncodedContent([]));
+
+        Assert.Equal(HttpStatusCode.BadRequest, signIn.StatusCode);
+        Assert.DoesNotContain(signIn.Headers, h => h.Key == "Set-Cookie" && h.Value.Any(v => v.StartsWith("fsr-console=", StringComparison.Ordinal)));
+        Assert.NotEqual(HttpStatusCode.OK, signOut.StatusCode);
+    }
+
+    [Fact]
+    public async Task Pages_HaveAStrictContentSecurityPolicy_AndTheCookieIsHttpOnlyAndSameSiteStrict()
+    {
+        await using var server = await TestServerHost.StartAsync();
+        var client = server.Client; // no cookies kept, no redirects followed
+
+        using var page = await client.GetAsync(new Uri("/signin", UriKind.Relative));
+        var html = await page.Content.ReadAsStringAsync();
+        var token = System.Text.RegularExpressions.Regex.Match(html, "name=\"__RequestVerificationToken\" type=\"hidden\" value=\"([^\"]+)\"").Groups[1].Value;
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/signin")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["Token"] = TestServerHost.AdminToken, ["__RequestVerificationToken"] = token }),
+        };
+        request.Headers.Add("Cookie", string.Join("; ", page.Headers.GetValues("Set-Cookie").Select(c => c.Split(';')[0])));
+        using var signedIn = await client.SendAsync(request);
+
+        var policy = page.Headers.GetValues("Content-Security-Policy").Single();
+        Assert.Contains("default-src 'none'", policy, StringComparison.Ordinal);
+        Assert.DoesNotContain("unsafe-inline", policy, StringComparison.Ordinal);
+        Assert.DoesNotContain("script-src", policy, StringComparison.Ordinal); // no script at all
+        Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
+        var cookie = signedIn.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("fsr-console=", StringComparison.Ordinal));
+        Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("samesite=strict", cookie, StringComparison.OrdinalIgnoreCase);
+    }
+}
