@@ -60,6 +60,12 @@ internal interface IDeliveryHistory
     /// </summary>
     Task<int?> FindConversationAsync(int idOrNumber, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Deliveries received per minute since <paramref name="deliveriesSince"/>, and status changes per hour (by the time
+    /// FreeScout says they happened) since <paramref name="changesSince"/>: each bucket's start and count, oldest first, empty buckets left out.
+    /// </summary>
+    Task<Activity> ActivityAsync(DateTimeOffset deliveriesSince, DateTimeOffset changesSince, CancellationToken cancellationToken);
+
     /// <summary>How many deliveries have <paramref name="outcome"/> (cheap for the rare outcomes: parked, pending).</summary>
     Task<long> CountAsync(string outcome, CancellationToken cancellationToken);
 
@@ -130,6 +136,9 @@ internal interface ITimers
 internal interface IRuleGenerationLog
 {
     Task RecordAsync(string contentHash, DateTimeOffset at, bool loaded, int rules, string? diagnostics, CancellationToken cancellationToken);
+
+    /// <summary>The generations recorded, newest first.</summary>
+    Task<IReadOnlyList<RuleGenerationRecord>> ListGenerationsAsync(int limit, CancellationToken cancellationToken);
 }
 
 /// <summary>Start and stop of a storage implementation (schema, background writer).</summary>
@@ -169,3 +178,9 @@ internal interface IReconciliationStore
     /// <summary>The <c>updatedAt</c> of the known state of each of <paramref name="conversationIds"/> that has one.</summary>
     Task<IReadOnlyDictionary<int, DateTimeOffset>> KnownUpdatedAtAsync(IReadOnlyCollection<int> conversationIds, CancellationToken cancellationToken);
 }
+
+/// <summary>A rule generation as recorded: loaded (in force from then on) or refused, with its diagnostics' text.</summary>
+internal sealed record RuleGenerationRecord(string ContentHash, DateTimeOffset At, bool Loaded, int Rules, string? Diagnostics);
+
+/// <summary>Deliveries per minute and status changes per hour, for the console's overview.</summary>
+internal sealed record Activity(IReadOnlyList<(DateTimeOffset Start, long Count)> DeliveriesPerMinute, IReadOnlyList<(DateTimeOffset Start, long Count)> StatusChangesPerHour);

@@ -24,9 +24,10 @@ internal sealed record StoredDelivery(
     string Outcome = DeliveryOutcome.Pending, DeliveryResult? Result = null);
 
 /// <summary>Filter and page of <see cref="IDeliveryHistory.ListAsync"/>; <see cref="RuleFailed"/>: only those on which a rule failed (or none did).</summary>
+/// <remarks><see cref="Event"/>: one event name; <see cref="BeforeId"/>: keyset paging, the deliveries older than this one (then <see cref="Page"/> stays 1).</remarks>
 internal sealed record DeliveryFilter(
     int? ConversationId = null, string? Outcome = null, DateTimeOffset? Since = null, DateTimeOffset? Until = null,
-    int Page = 1, int PageSize = 50, bool? RuleFailed = null);
+    int Page = 1, int PageSize = 50, bool? RuleFailed = null, string? Event = null, long? BeforeId = null);
 
 /// <summary>A delivery to store: verified and parsed, with its raw bytes (kept for audit and replay).</summary>
 /// <remarks>ConversationId: Its conversation, or <c>null</c> for events that run no rules (customers).</remarks>

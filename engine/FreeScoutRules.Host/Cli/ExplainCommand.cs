@@ -91,69 +91,20 @@ internal static class ExplainCommand
             return ExitCodes.BadInput;
         }
 
-        // The conversation's earlier deliveries first, so that the known state is what these rules would have built.
-        var evaluator = new OfflineEvaluator(generation, pipeline);
-        var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true, AcceptReconciled = true });
-        foreach (var stored in history)
+        var explained = StoredDeliveryExplainer.Explain(generation, pipeline, history, deliveryId);
+        if (explained.Problem is { } problem)
         {
-            if (stored.Body is null)
-            {
-                if (stored.Id == deliveryId)
-                {
-                    await error.WriteLineAsync($"delivery {deliveryId}: its body was pruned after Retention:Bodies, so it cannot be explained.");
-                    return ExitCodes.BadInput;
-                }
-
-                continue; // pruned: the state it would have recorded is missing from what follows
-            }
-
-            if (stored.Id != deliveryId)
-            {
-                Replayer.Evaluate(stored, evaluator, parser, out _);
-                continue;
-            }
-
-            var id = stored.Id.ToString(CultureInfo.InvariantCulture);
-            (IReadOnlyList<RuleExplanation> Rules, EvaluationResult Result, string Header) explained;
-            if (string.Equals(stored.Event, TimerFiring.Event, StringComparison.Ordinal))
-            {
-                if (TimerFiring.FromJson(stored.Body, out var problem) is not { } firing)
-                {
-                    await error.WriteLineAsync($"delivery {deliveryId}: {problem}");
-                    return ExitCodes.BadInput;
-                }
-
-                TimerElapsed? timer = null;
-                var (rules, result) = RuleExplainer.Explain(evaluator, observer =>
-                {
-                    var fired = evaluator.FireStored(firing, id, observer);
-                    timer = fired.Timer;
-                    return fired.Result;
-                });
-                explained = (rules, result, Header(timer!));
-            }
-            else if (parser.Parse(stored.Event, stored.Body).Delivery?.Conversation is { } conversation)
-            {
-                var delivery = new Delivery(id, stored.Event, stored.ReceivedAt, conversation);
-                var (rules, result) = RuleExplainer.Explain(evaluator, delivery);
-                explained = (rules, result, Header(delivery));
-            }
-            else
-            {
-                break;
-            }
-
-            await WriteAsync(output, json, $"delivery {deliveryId}", explained.Header, explained.Rules, explained.Result, pipeline.Settings);
-            if (!json && stored.Result is { } recorded)
-            {
-                await output.WriteLineAsync($"  the server recorded: {(recorded.RulesFired.Count == 0 ? "no rule fired" : "fired " + string.Join(", ", recorded.RulesFired))} ({stored.Outcome})");
-            }
-
-            return explained.Result.Failures.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
+            await error.WriteLineAsync(problem);
+            return ExitCodes.BadInput;
         }
 
-        await error.WriteLineAsync($"delivery {deliveryId}: its stored body is not a conversation.");
-        return ExitCodes.BadInput;
+        await WriteAsync(output, json, $"delivery {deliveryId}", explained.Header, explained.Rules, explained.Result!, pipeline.Settings);
+        if (!json && history.Single(d => d.Id == deliveryId) is { Result: { } recorded, Outcome: var outcome })
+        {
+            await output.WriteLineAsync($"  the server recorded: {(recorded.RulesFired.Count == 0 ? "no rule fired" : "fired " + string.Join(", ", recorded.RulesFired))} ({outcome})");
+        }
+
+        return explained.Result!.Failures.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
     }
 
     private static string Header(Delivery delivery) =>

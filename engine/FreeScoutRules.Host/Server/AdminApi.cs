@@ -106,7 +106,7 @@ internal static partial class AdminApi
 
     private static async Task<IResult> ListAsync(
         IDeliveryHistory queries, int? conversationId, string? outcome, DateTimeOffset? since, DateTimeOffset? until,
-        int? page, int? pageSize, bool? ruleFailed, CancellationToken cancellationToken)
+        int? page, int? pageSize, bool? ruleFailed, string? @event, long? before, CancellationToken cancellationToken)
     {
         if (outcome is not null && !DeliveryOutcome.All.Contains(outcome))
         {
@@ -114,7 +114,7 @@ internal static partial class AdminApi
                 $"outcome must be one of {string.Join(", ", DeliveryOutcome.All)}.");
         }
 
-        var filter = new DeliveryFilter(conversationId, outcome, since, until, Math.Max(1, page ?? 1), Math.Clamp(pageSize ?? 50, 1, 500), ruleFailed);
+        var filter = new DeliveryFilter(conversationId, outcome, since, until, Math.Max(1, page ?? 1), Math.Clamp(pageSize ?? 50, 1, 500), ruleFailed, @event, before);
         var records = await queries.ListAsync(filter, cancellationToken);
         return Results.Ok(new DeliveryPage(filter.Page, filter.PageSize, [.. records.Select(DeliveryView.From)]));
     }

@@ -13,12 +13,33 @@ namespace FreeScoutRules.Host.Tests.OperatorConsole;
 public sealed class ConsoleBrowserTests : IAsyncLifetime
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-console-{Guid.NewGuid():N}");
+    private HttpReceiver _receiver = null!;
     private ServeProcess _server = null!;
     private Browser _browser = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await ServeProcess.StartAsync(_root);
+        // A rule that notifies a local receiver on every close (through the built-in http action), which the
+        // dead-letter test makes refuse once.
+        _receiver = await HttpReceiver.StartAsync();
+        Directory.CreateDirectory(Path.Combine(_root, "rules"));
+        await File.WriteAllTextAsync(Path.Combine(_root, "rules", "notify.csx"), $$"""
+            [Name("notify-on-close")]
+            public class NotifyOnClose : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => ctx.Enqueue("http", new { url = "{{_receiver.Address}}closed", body = new { conversation = change.ConversationId } }));
+                }
+            }
+            """);
+        _server = await ServeProcess.StartAsync(_root, new Dictionary<string, string>
+        {
+            ["Actions__PollInterval"] = "00:00:00.100",
+            ["Actions__MaxAttempts"] = "1",
+        });
         _browser = Browser.Start();
     }
 
@@ -26,6 +47,7 @@ public sealed class ConsoleBrowserTests : IAsyncLifetime
     {
         _browser.Dispose();
         await _server.DisposeAsync();
+        await _receiver.DisposeAsync();
         Directory.Delete(_root, recursive: true);
     }
 
@@ -36,6 +58,7 @@ public sealed class ConsoleBrowserTests : IAsyncLifetime
         _browser.GoTo(Page("/signin"));
         _browser.Find("#token").SendKeys(token);
         _browser.Find("button[type=submit]").Click();
+        _browser.WaitUntil("the sign-in to be answered", () => _browser.Url.AbsolutePath != "/signin" || _browser.FindAll(".error").Count > 0);
     }
 
     private async Task SendAsync(string eventName, byte[] body)
@@ -55,8 +78,8 @@ public sealed class ConsoleBrowserTests : IAsyncLifetime
 
         SignIn();
         var overview = _browser.Text;
-        _browser.Screenshot("overview");
         _browser.Find("header.top form button").Click();
+        _browser.WaitUntil("the sign-out", () => _browser.Url.AbsolutePath == "/signin");
         var afterSignOut = _browser.Url.AbsolutePath;
         _browser.GoTo(Page("/conversations"));
 
@@ -82,6 +105,7 @@ public sealed class ConsoleBrowserTests : IAsyncLifetime
         _browser.GoTo(Page("/conversations"));
         _browser.Find("#q").SendKeys("1187");
         _browser.Find("button.primary").Click();
+        _browser.WaitUntil("the timeline", () => _browser.Url.AbsolutePath == "/conversations/1187");
         _browser.Screenshot("conversation-timeline");
 
         Assert.Equal("/conversations/1187", _browser.Url.AbsolutePath);
@@ -115,5 +139,83 @@ public sealed class ConsoleBrowserTests : IAsyncLifetime
         Assert.Contains("<b>bold@example.com</b>", heading, StringComparison.Ordinal);
         Assert.NotEqual("owned", _browser.Driver.Title);
         Assert.Empty(_browser.FindAll("h1 script, h1 img, h1 b"));
+    }
+
+    [Fact]
+    public async Task Deliveries_AreFilteredByEvent_AndADeliveryShowsItsPayloadAndEveryRule()
+    {
+        foreach (var name in new[] { "convo.created", "convo.status.closed", "convo.note.created" })
+        {
+            var (eventName, body, _) = SignedDeliveries.Get(name);
+            await SendAsync(eventName, body);
+        }
+
+        await _server.SettledDeliveriesAsync(TimeSpan.FromSeconds(30));
+        SignIn();
+        _browser.Screenshot("overview");
+        _browser.GoTo(Page("/deliveries"));
+        var all = _browser.FindAll("table.deliveries tbody tr").Count;
+        _browser.Find("select[name=event] option[value='convo.status']").Click();
+        _browser.Find("form.filters button").Click();
+        _browser.WaitUntil("the filtered list", () => _browser.Url.Query.Contains("event=", StringComparison.Ordinal));
+        var filterUrl = _browser.Url;
+        _browser.Screenshot("deliveries");
+        var filtered = _browser.FindAll("table.deliveries tbody tr");
+        var only = Assert.Single(filtered);
+        only.FindElement(OpenQA.Selenium.By.CssSelector("a")).Click();
+        _browser.WaitUntil("the delivery's page", () => _browser.FindAll("details pre").Count > 0);
+        _browser.Screenshot("delivery");
+
+        Assert.Equal(3, all);
+        Assert.Contains("event=convo.status", filterUrl.Query, StringComparison.Ordinal);
+        Assert.Contains("active → closed", _browser.Find(".status-change").Text, StringComparison.Ordinal);
+        Assert.Contains("\"status\": \"closed\"", _browser.Find("details pre").Text, StringComparison.Ordinal);
+        var explanation = _browser.FindAll("table.explanation tbody tr").Select(r => r.Text).ToList();
+        Assert.Contains(explanation, r => r.Contains("status.changed-from-known-state", StringComparison.Ordinal) && r.EndsWith("fired", StringComparison.Ordinal));
+        Assert.Contains(explanation, r => r.Contains("status.first-seen-on-convo-status", StringComparison.Ordinal) && !r.EndsWith("fired", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ADeadAction_RetriedFromTheConsole_SucceedsAgainstTheReceiver()
+    {
+        _receiver.Answer(400); // the first attempt is refused for good: with one attempt allowed, a dead letter
+        var (eventName, body, _) = SignedDeliveries.Get("convo.status.closed");
+        await SendAsync(eventName, body);
+        await Eventually.UntilAsync("the notification to be dead", async () =>
+            (await _server.Admin.GetStringAsync("/api/actions?state=dead")).Contains("notify-on-close", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+
+        SignIn();
+        _browser.GoTo(Page("/actions?state=dead"));
+        _browser.Screenshot("actions-dead");
+        var row = Assert.Single(_browser.FindAll("table.actions tbody tr"));
+        Assert.Contains("400", row.Text, StringComparison.Ordinal);
+        row.FindElement(OpenQA.Selenium.By.CssSelector("input[type=checkbox]")).Click();
+        _browser.Find("#retry-selected").Click();
+        _browser.WaitUntil("the retry's answer", () => _browser.FindAll("[role=status]").Count > 0);
+        var message = _browser.Find("[role=status]").Text;
+        await Eventually.UntilAsync("the retried notification to be done", async () =>
+            (await _server.Admin.GetStringAsync("/api/actions?state=done")).Contains("notify-on-close", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        _browser.GoTo(Page("/actions?state=done"));
+        _browser.Screenshot("actions-done");
+
+        Assert.Equal("1 of 1 put back in line.", message);
+        Assert.Equal(2, _receiver.Requests.Count(r => r.Path == "/closed"));
+        Assert.Contains("done", _browser.Find("table.actions tbody tr").Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ARuleThatDoesNotCompile_IsShownWithItsDiagnostic_AndTheRulesInForceKeepRunning()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_root, "rules", "broken.csx"), "public class Broken : Rule\n{\n    public override void Define() { When().Match<Delivery>(d => d.NoSuchThing); }\n}\n");
+        await Eventually.UntilAsync("the server to refuse the broken rule file", async () =>
+            (await _server.Admin.GetStringAsync("/api/rules")).Contains("broken.csx", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+
+        SignIn();
+        _browser.GoTo(Page("/rules"));
+        _browser.Screenshot("rules");
+
+        var failed = Assert.Single(_browser.FindAll("ul.diagnostics.failed li")).Text;
+        Assert.Matches(@"broken\.csx\(3,\d+\): error CS\d+: ", failed);
+        Assert.Contains("notify-on-close", _browser.Text, StringComparison.Ordinal); // the generation in force, still running
     }
 }

@@ -48,6 +48,33 @@ internal sealed class Browser : IDisposable
 
     public Uri Url => new(Driver.Url);
 
+    /// <summary>Waits (up to 10 s) until <paramref name="condition"/> holds, as after a click that loads a page.</summary>
+    public void WaitUntil(string what, Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!Try(condition))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Waited 10 s for {what}; the browser is at {Driver.Url}");
+            }
+
+            Thread.Sleep(50);
+        }
+
+        static bool Try(Func<bool> condition)
+        {
+            try
+            {
+                return condition();
+            }
+            catch (WebDriverException)
+            {
+                return false; // the page is changing under the check
+            }
+        }
+    }
+
     /// <summary>Saves what the browser shows as screenshots/NAME.png.</summary>
     public void Screenshot(string name)
     {

@@ -154,6 +154,18 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
             command.Parameters.AddWithValue("$until", until.ToUnixTimeMilliseconds());
         }
 
+        if (filter.Event is { } eventName)
+        {
+            where.Add("event = $event");
+            command.Parameters.AddWithValue("$event", eventName);
+        }
+
+        if (filter.BeforeId is { } before)
+        {
+            where.Add("id < $before");
+            command.Parameters.AddWithValue("$before", before);
+        }
+
         command.CommandText = $"""
             SELECT {RecordColumns} FROM deliveries
             {(where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where))}
@@ -270,6 +282,50 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         command.CommandText = "SELECT COUNT(*) FROM deliveries WHERE outcome = $outcome";
         command.Parameters.AddWithValue("$outcome", outcome);
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>Deliveries per minute (by receipt, index on received_at) and status changes per hour (by their time, index on at).</summary>
+    public async Task<Activity> ActivityAsync(DateTimeOffset deliveriesSince, DateTimeOffset changesSince, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return new Activity(
+            await BucketsAsync(connection, "SELECT received_at / 60000, COUNT(*) FROM deliveries WHERE received_at >= $since GROUP BY 1 ORDER BY 1", deliveriesSince, 60_000, cancellationToken),
+            await BucketsAsync(connection, "SELECT at / 3600000, COUNT(*) FROM status_changes WHERE at >= $since GROUP BY 1 ORDER BY 1", changesSince, 3_600_000, cancellationToken));
+    }
+
+    private static async Task<List<(DateTimeOffset, long)>> BucketsAsync(
+        Microsoft.Data.Sqlite.SqliteConnection connection, string sql, DateTimeOffset since, long width, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Parameters.AddWithValue("$since", since.ToUnixTimeMilliseconds());
+        var buckets = new List<(DateTimeOffset, long)>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            buckets.Add((DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(0) * width), reader.GetInt64(1)));
+        }
+
+        return buckets;
+    }
+
+    /// <summary>The rule generations recorded, newest first.</summary>
+    public async Task<IReadOnlyList<RuleGenerationRecord>> ListGenerationsAsync(int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT content_hash, loaded_at, outcome, rules, diagnostics FROM rule_generations ORDER BY id DESC LIMIT $limit";
+        command.Parameters.AddWithValue("$limit", limit);
+        var generations = new List<RuleGenerationRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            generations.Add(new RuleGenerationRecord(
+                reader.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), reader.GetString(2) == GenerationOutcome.Active,
+                reader.GetInt32(3), reader.IsDBNull(4) ? null : reader.GetString(4)));
+        }
+
+        return generations;
     }
 
     /// <summary>The conversation whose id is <paramref name="idOrNumber"/>, else one whose status changes carry it as their number.</summary>

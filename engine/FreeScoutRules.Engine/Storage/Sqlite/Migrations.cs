@@ -171,6 +171,10 @@ internal static class Migrations
             advanced_at      INTEGER NOT NULL
         );
         """,
+        """
+        -- The console's overview counts status changes per hour by their time.
+        CREATE INDEX ix_status_changes_at ON status_changes (at);
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;

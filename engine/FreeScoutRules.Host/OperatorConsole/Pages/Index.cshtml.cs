@@ -8,7 +8,7 @@ namespace FreeScoutRules.Host.OperatorConsole.Pages;
 
 /// <summary>The overview: what is waiting, what failed, the rules in force and the reconciler, at a glance.</summary>
 internal sealed class OverviewModel(
-    IDeliveryHistory deliveries, IOutbox outbox, ITimers timers, Dispatcher dispatcher, RuleSetHolder rules, Reconciler reconciler) : PageModel
+    IDeliveryHistory deliveries, IOutbox outbox, ITimers timers, Dispatcher dispatcher, RuleSetHolder rules, Reconciler reconciler, TimeProvider time) : PageModel
 {
     public long Done { get; private set; }
 
@@ -20,6 +20,8 @@ internal sealed class OverviewModel(
 
     public long TimersPending { get; private set; }
 
+    internal IReadOnlyList<BarChart> Charts { get; private set; } = [];
+
     internal RuleSetGeneration? Generation => rules.IsLoaded ? rules.Current : null;
 
     internal ReconcilerStatus Reconciliation => reconciler.Status;
@@ -30,5 +32,12 @@ internal sealed class OverviewModel(
         Parked = await deliveries.CountAsync(DeliveryOutcome.Parked, cancellationToken);
         Outbox = await outbox.StatsAsync(cancellationToken);
         TimersPending = await timers.CountPendingAsync(cancellationToken);
+        var now = time.GetUtcNow();
+        var activity = await deliveries.ActivityAsync(now.AddMinutes(-59).AddSeconds(-now.Second), now.AddHours(-23).AddMinutes(-now.Minute).AddSeconds(-now.Second), cancellationToken);
+        Charts =
+        [
+            BarChart.Of("Deliveries per minute, last hour", activity.DeliveriesPerMinute, now, TimeSpan.FromMinutes(1), 60, "HH:mm"),
+            BarChart.Of("Status changes per hour, last day", activity.StatusChangesPerHour, now, TimeSpan.FromHours(1), 24, "MM-dd HH:00"),
+        ];
     }
 }

@@ -1,0 +1,93 @@
+using System.Globalization;
+using FreeScoutRules.Engine.Parsing;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Replay;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Timers;
+using FreeScoutRules.Facts;
+
+namespace FreeScoutRules.Engine.Explain;
+
+/// <summary>What every rule did with one stored delivery, or why it cannot be explained.</summary>
+/// <param name="Header">The delivery (or fired timer) in one line.</param>
+/// <param name="Rules">Each rule: fired, or its first condition that was false.</param>
+/// <param name="Result">What the evaluation produced (<c>null</c> when it could not run).</param>
+/// <param name="Problem">Why it cannot be explained (its body was pruned, it is not a conversation), or <c>null</c>.</param>
+internal sealed record StoredExplanation(string Header, IReadOnlyList<RuleExplanation> Rules, EvaluationResult? Result, string? Problem);
+
+/// <summary>
+/// Explains a stored delivery the way <c>explain --delivery</c> and the console do, with one code path: the
+/// conversation's earlier deliveries are evaluated first (so the known state is what these rules would have built),
+/// then this one, with every rule's first false condition (<see cref="RuleExplainer"/>). Nothing is written.
+/// </summary>
+internal static class StoredDeliveryExplainer
+{
+    /// <param name="rules">The rules to explain with (the generation in force, or a rules folder's).</param>
+    /// <param name="pipeline">The evaluation pipeline with the server's settings.</param>
+    /// <param name="history">The delivery's conversation, every stored delivery in sequence order (<see cref="IDeliveryHistory.LoadHistoryAsync"/>).</param>
+    /// <param name="deliveryId">The delivery to explain.</param>
+    public static StoredExplanation Explain(RuleSetGeneration rules, EvaluationPipeline pipeline, IReadOnlyList<StoredDelivery> history, long deliveryId)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        var evaluator = new OfflineEvaluator(rules, pipeline);
+        var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true, AcceptReconciled = true });
+        foreach (var stored in history)
+        {
+            if (stored.Body is null)
+            {
+                if (stored.Id == deliveryId)
+                {
+                    return Unexplained($"delivery {deliveryId}: its body was pruned after Retention:Bodies, so it cannot be explained.");
+                }
+
+                continue; // pruned: the state it would have recorded is missing from what follows
+            }
+
+            if (stored.Id != deliveryId)
+            {
+                Replayer.Evaluate(stored, evaluator, parser, out _);
+                continue;
+            }
+
+            var id = stored.Id.ToString(CultureInfo.InvariantCulture);
+            if (string.Equals(stored.Event, TimerFiring.Event, StringComparison.Ordinal))
+            {
+                if (TimerFiring.FromJson(stored.Body, out var problem) is not { } firing)
+                {
+                    return Unexplained($"delivery {deliveryId}: {problem}");
+                }
+
+                TimerElapsed? timer = null;
+                var (explained, result) = RuleExplainer.Explain(evaluator, observer =>
+                {
+                    var fired = evaluator.FireStored(firing, id, observer);
+                    timer = fired.Timer;
+                    return fired.Result;
+                });
+                return new StoredExplanation(Header(timer!), explained, result, null);
+            }
+
+            if (parser.Parse(stored.Event, stored.Body).Delivery?.Conversation is { } conversation)
+            {
+                var delivery = new Delivery(id, stored.Event, stored.ReceivedAt, conversation);
+                var (explained, result) = RuleExplainer.Explain(evaluator, delivery);
+                return new StoredExplanation(Header(delivery), explained, result, null);
+            }
+
+            break;
+        }
+
+        return Unexplained(history.Any(d => d.Id == deliveryId)
+            ? $"delivery {deliveryId}: its stored body is not a conversation."
+            : $"delivery {deliveryId}: no such conversation delivery.");
+    }
+
+    private static StoredExplanation Unexplained(string problem) => new("", [], null, problem);
+
+    private static string Header(Delivery delivery) =>
+        $"{delivery.Event} #{delivery.Conversation.Number} (id {delivery.ConversationId}), status {delivery.Status} at {delivery.UpdatedAt:u}";
+
+    private static string Header(TimerElapsed timer) =>
+        $"timer {timer.Name} (number {timer.Number}) of conversation {timer.ConversationId}, due {timer.DueAt:u}, fired {timer.FiredAt:u}, known status {timer.KnownStatus ?? "(none)"}";
+}

@@ -1,0 +1,92 @@
+using System.Text.Json;
+using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.Explain;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace FreeScoutRules.Host.OperatorConsole.Pages.Deliveries;
+
+/// <summary>
+/// One delivery: its record, its raw payload (pretty), what every rule in force makes of it (the evaluation
+/// <c>explain --delivery</c> runs, through <see cref="StoredDeliveryExplainer"/>), and a re-run where the engine allows one.
+/// </summary>
+internal sealed partial class DeliveryModel(
+    IDeliveryHistory deliveries, IInbox inbox, IOutbox outbox, RuleSetHolder rules, EvaluationPipeline pipeline, Reruns reruns, ILogger<DeliveryModel> logger)
+    : PageModel
+{
+    private static readonly JsonSerializerOptions Pretty = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    [BindProperty(SupportsGet = true)]
+    public long Id { get; set; }
+
+    internal DeliveryRecord? Record { get; private set; }
+
+    /// <summary>The payload, indented; <c>null</c> when retention pruned it.</summary>
+    public string? Payload { get; private set; }
+
+    internal StoredExplanation? Explanation { get; private set; }
+
+    internal IReadOnlyList<IntentRecord> Intents { get; private set; } = [];
+
+    /// <summary>What the re-run button did, after a POST.</summary>
+    public string? Message { get; private set; }
+
+    /// <summary>True when the engine would re-run it: parked, or done with a rule that failed.</summary>
+    public bool CanRerun => Record is { Outcome: DeliveryOutcome.Parked } or { Outcome: DeliveryOutcome.Done, Result.RuleFailures.Count: > 0 };
+
+    public async Task<IActionResult> OnGetAsync(CancellationToken cancellationToken) =>
+        await LoadAsync(cancellationToken) ? Page() : NotFound();
+
+    public async Task<IActionResult> OnPostRerunAsync(CancellationToken cancellationToken)
+    {
+        var (outcome, reason) = await reruns.RerunAsync(Id, cancellationToken);
+        if (outcome == RerunOutcome.Requeued)
+        {
+            LogRerun(logger, Id);
+        }
+
+        Message = outcome == RerunOutcome.Requeued ? "Put back in line: it runs with the rules now in force." : reason;
+        return await LoadAsync(cancellationToken) ? Page() : NotFound();
+    }
+
+    private async Task<bool> LoadAsync(CancellationToken cancellationToken)
+    {
+        Record = await deliveries.GetAsync(Id, cancellationToken);
+        if (Record is null)
+        {
+            return false;
+        }
+
+        if (Record.ConversationId is { } conversation && await inbox.GetStoredAsync(Id, cancellationToken) is { } stored)
+        {
+            Payload = stored.Body is { } body ? Indent(body) : null;
+            if (rules.IsLoaded && Payload is not null)
+            {
+                var history = await deliveries.LoadHistoryAsync(conversation, cancellationToken);
+                Explanation = StoredDeliveryExplainer.Explain(rules.Current, pipeline, history, Id);
+            }
+        }
+
+        Intents = [.. (await outbox.ListAsync(Id, null, 100, cancellationToken)).Reverse()];
+        return true;
+    }
+
+    private static string Indent(byte[] body)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            return JsonSerializer.Serialize(document.RootElement, Pretty);
+        }
+        catch (JsonException)
+        {
+            return System.Text.Encoding.UTF8.GetString(body);
+        }
+    }
+
+    [LoggerMessage(EventId = 9002, Level = LogLevel.Information, Message = "Delivery {DeliveryId} was put back in line from the console")]
+    private static partial void LogRerun(ILogger logger, long deliveryId);
+}
