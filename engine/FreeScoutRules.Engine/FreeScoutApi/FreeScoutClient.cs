@@ -42,12 +42,12 @@ internal sealed class FreeScoutClient(HttpClient http)
         }
         catch (HttpRequestException ex)
         {
-            throw new FreeScoutApiException($"FreeScout at {Site(where)} did not answer: {ex.Message} (is FreeScout:Url, FREESCOUTRULES_FREESCOUT_URL, right and FreeScout up?)", ex);
+            throw new FreeScoutApiException($"FreeScout at {Site(where)} did not answer: {Describe(ex)} (is FreeScout:Url, FREESCOUTRULES_FREESCOUT_URL, right and FreeScout up?)", ex);
         }
         catch (Exception ex) when (ex is not FreeScoutApiException && !cancellationToken.IsCancellationRequested)
         {
             // The resilience pipeline's own refusals (a timeout, a rate limiter queue that is full), a cancelled attempt.
-            throw new FreeScoutApiException($"FreeScout at {Site(where)} did not answer: {ex.GetType().Name}: {ex.Message}", ex);
+            throw new FreeScoutApiException($"FreeScout at {Site(where)} did not answer: {ex.GetType().Name}: {Describe(ex)}", ex);
         }
 
         return Read(body, where);
@@ -124,6 +124,21 @@ internal sealed class FreeScoutClient(HttpClient http)
     }
 
     private static string Site(Uri where) => where.GetLeftPart(UriPartial.Authority);
+
+    /// <summary>The message with its causes ("The SSL connection could not be established" says why only inside).</summary>
+    private static string Describe(Exception exception)
+    {
+        var messages = new List<string>();
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (!messages.Contains(e.Message, StringComparer.Ordinal))
+            {
+                messages.Add(e.Message);
+            }
+        }
+
+        return string.Join(": ", messages);
+    }
 }
 
 /// <summary>A conversation as FreeScout's API lists it: parsed, and its exact JSON (stored as the reconciled snapshot's body).</summary>

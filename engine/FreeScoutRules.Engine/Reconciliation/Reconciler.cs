@@ -17,6 +17,8 @@ namespace FreeScoutRules.Engine.Reconciliation;
 /// is recognised). A pass that fails (FreeScout down, a wrong key) is recorded and logged, and the next one starts
 /// from the same watermark. Runs supervised; one pass at a time. Thread-safe.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage(
+    "Design", "CA1001", Justification = "The SemaphoreSlim's wait handle is never asked for, so it owns nothing to free; not disposing it keeps a loop that outlives the container (a start that failed) from failing on a disposed semaphore.")]
 internal sealed partial class Reconciler(
     FreeScoutClient api,
     IReconciliationStore store,
@@ -26,7 +28,7 @@ internal sealed partial class Reconciler(
     TimeSpan interval,
     TimeProvider time,
     EngineMetrics metrics,
-    ILogger<Reconciler> logger) : IDisposable
+    ILogger<Reconciler> logger)
 {
     private const int NamedConversations = 20;
     private readonly SemaphoreSlim _passes = new(1, 1);
@@ -42,6 +44,20 @@ internal sealed partial class Reconciler(
             {
                 return _status;
             }
+        }
+    }
+
+    /// <summary>Reads the stored watermark into <see cref="Status"/> (at start: it shows before the first pass ends).</summary>
+    public async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var watermark = await store.LoadWatermarkAsync(cancellationToken);
+            Update(s => s with { Watermark = s.Watermark ?? watermark });
+        }
+        catch (StorageException)
+        {
+            // The first pass reads it again and reports a storage failure the usual way.
         }
     }
 
@@ -77,7 +93,7 @@ internal sealed partial class Reconciler(
         }
         finally
         {
-            Update(s => s with { Running = false });
+            Update(s => s with { Running = false, Current = null });
             _passes.Release();
         }
     }
@@ -97,8 +113,10 @@ internal sealed partial class Reconciler(
             var page = 1;
             while (true)
             {
+                pass = pass with { Requests = pass.Requests + 1 };
+                Update(s => s with { Current = pass });
                 var listed = await api.ListUpdatedSinceAsync(cursor, page, options.PageSize, cancellationToken);
-                pass = pass with { Requests = pass.Requests + 1, Invalid = pass.Invalid + listed.Invalid.Count };
+                pass = pass with { Invalid = pass.Invalid + listed.Invalid.Count };
                 foreach (var problem in listed.Invalid)
                 {
                     LogInvalid(logger, problem);
@@ -108,13 +126,16 @@ internal sealed partial class Reconciler(
                 // Oldest first: the first conversation too recent to settle ends the pass (all after it are newer).
                 var settled = listed.Conversations.TakeWhile(c => c.UpdatedAt <= cutoff)
                     .Where(c => c.Conversation.State != "draft" && seen.Add((c.Conversation.Id, c.UpdatedAt))).ToList();
-                var reachedCutoff = listed.Conversations.Any(c => c.UpdatedAt > cutoff);
+                var unsettled = listed.Conversations.Count(c => c.UpdatedAt > cutoff);
+                var reachedCutoff = unsettled > 0;
+                pass = pass with { LeftForNextPass = unsettled };
                 if (settled.Count > 0)
                 {
                     pass = await StoreNewerAsync(settled, pass, stored, cancellationToken);
                     var newest = settled.Max(c => c.UpdatedAt);
                     await store.AdvanceWatermarkAsync(newest, time.GetUtcNow(), cancellationToken);
                     pass = pass with { Watermark = pass.Watermark is { } before && before > newest ? before : newest };
+                    Update(s => s with { Watermark = pass.Watermark, Current = pass });
                 }
 
                 if (reachedCutoff || listed.Count < options.PageSize)
@@ -134,6 +155,12 @@ internal sealed partial class Reconciler(
         catch (Exception ex) when (ex is FreeScoutApiException or StorageException)
         {
             return pass with { FinishedAt = time.GetUtcNow(), StoredConversations = stored, Error = ex.Message };
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopped with the server: what was stored is committed, the watermark is past it; the next pass goes on from there.
+            LogStopped(logger, pass.Requests, pass.Stored);
+            throw;
         }
     }
 
@@ -223,8 +250,6 @@ internal sealed partial class Reconciler(
         }
     }
 
-    public void Dispose() => _passes.Dispose();
-
     [LoggerMessage(EventId = 7001, Level = LogLevel.Warning, Message = "Reconciliation with FreeScout failed ({Failures} in a row): {Error}; {Next}. Webhooks are processed as usual meanwhile")]
     private static partial void LogFailed(ILogger logger, int failures, string error, string next);
 
@@ -233,6 +258,9 @@ internal sealed partial class Reconciler(
 
     [LoggerMessage(EventId = 7003, Level = LogLevel.Debug, Message = "Reconciliation found nothing newer among {Listed} conversations updated since {Since:o}; {Requests} requests, {Seconds:0.0} s")]
     private static partial void LogNothingNew(ILogger logger, int listed, DateTimeOffset since, int requests, double seconds);
+
+    [LoggerMessage(EventId = 7005, Level = LogLevel.Information, Message = "Reconciliation pass stopped with the server after {Requests} requests and {Stored} snapshots stored; the next pass starts from the watermark")]
+    private static partial void LogStopped(ILogger logger, int requests, int stored);
 
     [LoggerMessage(EventId = 7004, Level = LogLevel.Warning, Message = "Reconciliation skipped a conversation FreeScout listed: {Problem}")]
     private static partial void LogInvalid(ILogger logger, string problem);

@@ -13,6 +13,9 @@ internal sealed record ReconcilerStatus(
     string State, TimeSpan Interval, DateTimeOffset? Watermark, bool Running, DateTimeOffset? LastSuccessAt,
     string? LastError, int ConsecutiveFailures, ReconciliationPass? LastPass)
 {
+    /// <summary>The pass running now, as far as it got (requests, stored, watermark), or <c>null</c>.</summary>
+    public ReconciliationPass? Current { get; init; }
+
     public const string Off = "off";
     public const string Waiting = "waiting";
     public const string Ok = "ok";
@@ -24,13 +27,13 @@ internal sealed record ReconcilerStatus(
 /// <param name="StartedAt">When it started.</param>
 /// <param name="FinishedAt">When it ended (<c>null</c> while it runs).</param>
 /// <param name="Since">Where it started (the watermark minus the overlap, or what was asked).</param>
-/// <param name="Requests">Pages requested.</param>
+/// <param name="Requests">Pages requested (a failed request counts; retries inside one do not).</param>
 /// <param name="Listed">Conversations listed that had settled (updated at least the settle time ago).</param>
 /// <param name="Stored">Snapshots newer than the known state, stored as deliveries.</param>
 /// <param name="NotNewer">Snapshots not newer than the known state (not stored).</param>
 /// <param name="Duplicates">Snapshots stored by an earlier pass already.</param>
 /// <param name="Invalid">Conversations whose JSON did not validate (skipped; the log says why).</param>
-/// <param name="StoredConversations">The numbers of the conversations whose snapshots were stored (at most 20).</param>
+/// <param name="StoredConversations">The numbers of the first 20 conversations whose snapshots were stored.</param>
 /// <param name="Watermark">The watermark after it.</param>
 /// <param name="Error">Why it failed, or <c>null</c>.</param>
 internal sealed record ReconciliationPass(
@@ -39,4 +42,7 @@ internal sealed record ReconciliationPass(
 {
     public const string Interval = "interval";
     public const string Manual = "manual";
+
+    /// <summary>Conversations FreeScout listed as updated within the settle time: left to their webhooks until the next pass.</summary>
+    public int LeftForNextPass { get; init; }
 }

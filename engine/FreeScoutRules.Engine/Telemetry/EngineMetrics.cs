@@ -79,7 +79,11 @@ internal sealed class EngineMetrics
     {
         _reconciliationPasses.Add(0, new KeyValuePair<string, object?>("result", "ok"));
         _reconciliationPasses.Add(0, new KeyValuePair<string, object?>("result", "failed"));
-        _reconciliationChanges.Add(0, new KeyValuePair<string, object?>("to", FreeScout.ConversationStatus.Closed));
+        foreach (var status in FreeScout.ConversationStatus.All)
+        {
+            // Every series from 0: an alert on increase() misses a series whose first sample is already 1.
+            _reconciliationChanges.Add(0, new KeyValuePair<string, object?>("to", status));
+        }
     }
 
 

@@ -31,7 +31,16 @@ internal static class ReconcileCommand
             },
         };
         var url = AdminApiClient.UrlOption();
-        var command = new Command("reconcile", "Run a reconciliation pass with FreeScout's REST API now, on a running server, and print what it found.") { since, url };
+        var command = new Command(
+            "reconcile",
+            "Run a reconciliation pass with FreeScout's REST API now, on a running server (through its admin API: FREESCOUTRULES_ADMIN_TOKEN), "
+            + "and print what it found. The server reads FreeScout with its own connection (FREESCOUTRULES_FREESCOUT_URL and _API_KEY set on the server). "
+            + "Ctrl+C stops waiting; the pass goes on on the server (GET /api/reconciliation). Exit codes: 0 done, 1 refused (a bad --since, the token, "
+            + "no FreeScout connection on the server), 2 could not ask (no token here, the server unreachable), 3 the pass failed (FreeScout unreachable, a wrong key).")
+        {
+            since,
+            url,
+        };
         command.SetAction((result, cancellationToken) => RunAsync(
             result.GetValue(since), result.GetValue(url), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken));
         return command;
@@ -62,6 +71,11 @@ internal static class ReconcileCommand
         }
 
         await output.WriteLineAsync(summary);
+        if (pass.LeftForNextPass > 0)
+        {
+            await output.WriteLineAsync($"{pass.LeftForNextPass} conversations updated within Reconciliation:SettleTime were left to their webhooks, for the next pass.");
+        }
+
         if (pass.StoredConversations.Count > 0)
         {
             await output.WriteLineAsync($"Stored: {string.Join(", ", pass.StoredConversations.Select(n => "#" + n.ToString(CultureInfo.InvariantCulture)))}{(pass.Stored > pass.StoredConversations.Count ? ", …" : "")}; the server runs them through the rules now, as deliveries with the event reconciliation.");

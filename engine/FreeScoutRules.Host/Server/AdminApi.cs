@@ -54,7 +54,8 @@ internal static partial class AdminApi
                     new TimerFilter(conversationId, dueBefore, Math.Clamp(limit ?? 100, 1, 1000), state == "all" ? null : state ?? TimerState.Pending), ct)));
         api.MapGet("/reconciliation", (Engine.Reconciliation.Reconciler reconciler) => Results.Ok(ReconciliationView(reconciler.Status)));
         api.MapPost("/reconciliation/passes", async (
-            Engine.Reconciliation.Reconciler reconciler, IOptions<Engine.FreeScoutApi.FreeScoutOptions> freeScout, ILoggerFactory loggers, DateTimeOffset? since, CancellationToken ct) =>
+            Engine.Reconciliation.Reconciler reconciler, IOptions<Engine.FreeScoutApi.FreeScoutOptions> freeScout, ILoggerFactory loggers,
+            IHostApplicationLifetime lifetime, DateTimeOffset? since) =>
         {
             if (freeScout.Value.Connection() is null)
             {
@@ -63,7 +64,9 @@ internal static partial class AdminApi
             }
 
             LogReconcileAsked(loggers.CreateLogger("FreeScoutRules.Admin"), since?.ToString("o", System.Globalization.CultureInfo.InvariantCulture) ?? "the watermark");
-            var pass = await reconciler.PassAsync(since, Engine.Reconciliation.ReconciliationPass.Manual, ct);
+            // Not the request's token: a pass asked for runs to its end even if the caller goes away (Ctrl+C, a dropped
+            // SSH session), and stops only with the server.
+            var pass = await reconciler.PassAsync(since, Engine.Reconciliation.ReconciliationPass.Manual, lifetime.ApplicationStopping);
             return pass.Error is null
                 ? Results.Ok(pass)
                 : Results.Json(pass, statusCode: StatusCodes.Status502BadGateway);
@@ -150,6 +153,7 @@ internal static partial class AdminApi
         lastError = status.LastError,
         consecutiveFailures = status.ConsecutiveFailures,
         lastPass = status.LastPass,
+        currentPass = status.Current,
     };
 
     private static async Task<IResult> StatusAsync(

@@ -27,6 +27,7 @@ internal sealed partial class EngineService(
     Engine.Retention.Pruner pruner,
     Engine.Timers.TimerLoop timers,
     Engine.Reconciliation.Reconciler reconciler,
+    Microsoft.Extensions.Options.IOptions<Engine.FreeScoutApi.FreeScoutOptions> freeScout,
     RuleSetHolder rules,
     EngineMetrics metrics,
     LoopSupervisor supervisor,
@@ -74,12 +75,18 @@ internal sealed partial class EngineService(
         _dispatcherLoop = supervisor.Run("dispatcher", dispatcher.RunAsync, LoopFailurePolicy.StopProcess, _stopping.Token);
         // After recovery: a timer fired now queues behind every delivery a previous run left pending.
         _otherLoops = [.. _otherLoops, supervisor.Run("timers", timers.RunAsync, LoopFailurePolicy.Restart, _stopping.Token)];
+        var reconcilingConfigured = freeScout.Value.Connection() is not null;
         metrics.PrimeReconciliation();
+        await reconciler.LoadAsync(cancellationToken); // the watermark shows at once, not only once a pass ends
         if (reconciler.Status.Interval > TimeSpan.Zero)
         {
             // After recovery too: its first pass catches up from the watermark, behind what a previous run left.
             _otherLoops = [.. _otherLoops, supervisor.Run("reconciler", reconciler.RunAsync, LoopFailurePolicy.Restart, _stopping.Token)];
             LogReconciling(logger, reconciler.Status.Interval);
+        }
+        else if (reconcilingConfigured)
+        {
+            LogReconcilingOff(logger);
         }
         else
         {
@@ -119,6 +126,9 @@ internal sealed partial class EngineService(
 
     [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Reconciling with FreeScout's API every {Interval}")]
     private static partial void LogReconciling(ILogger logger, TimeSpan interval);
+
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Information, Message = "Reconciliation with FreeScout's API is off (Reconciliation:Interval=00:00:00): a change whose webhook is lost is found only by `freescout-rules reconcile`")]
+    private static partial void LogReconcilingOff(ILogger logger);
 
     [LoggerMessage(EventId = 1008, Level = LogLevel.Information, Message = "Reconciliation with FreeScout's API is off (it needs FREESCOUTRULES_FREESCOUT_URL and FREESCOUTRULES_FREESCOUT_API_KEY; Reconciliation:Interval=00:00:00 switches it off): a change whose webhook is lost is not found")]
     private static partial void LogNotReconciling(ILogger logger);

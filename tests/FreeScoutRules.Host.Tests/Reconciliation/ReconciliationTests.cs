@@ -23,7 +23,7 @@ public sealed class ReconciliationTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _freescout.DisposeAsync();
 
-    private Task<TestServerHost> StartServerAsync(string apiKey = "the-right-key", Dictionary<string, string?>? more = null)
+    private Task<TestServerHost> StartServerAsync(string apiKey = "the-right-key", Dictionary<string, string?>? more = null, string? root = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -40,7 +40,7 @@ public sealed class ReconciliationTests : IAsyncLifetime
             settings[key] = value;
         }
 
-        return TestServerHost.StartAsync(settings);
+        return TestServerHost.StartAsync(settings, root: root);
     }
 
     /// <summary>A conversation body as FreeScout's webhook sends it, with the given id, status and updatedAt.</summary>
@@ -201,6 +201,7 @@ public sealed class ReconciliationTests : IAsyncLifetime
         var deliveries = await server.SettledDeliveriesAsync();
 
         Assert.Equal(1, pass.GetProperty("stored").GetInt32());
+        Assert.Equal(1, pass.GetProperty("leftForNextPass").GetInt32());
         Assert.Equal(1, Reconciled(deliveries, 1));
         Assert.Equal(0, Reconciled(deliveries, 2));
         Assert.True(pass.GetProperty("watermark").GetDateTimeOffset() < now.AddMinutes(-10));
@@ -218,6 +219,7 @@ public sealed class ReconciliationTests : IAsyncLifetime
         var ready = await server.Client.GetAsync(new Uri("/readyz", UriKind.Relative));
 
         Assert.Equal(HttpStatusCode.BadGateway, status);
+        Assert.Equal(1, pass.GetProperty("requests").GetInt32()); // the refused request counts
         Assert.Contains("FreeScout refused the API key (401", pass.GetProperty("error").GetString(), StringComparison.Ordinal);
         Assert.Contains("FREESCOUTRULES_FREESCOUT_API_KEY", pass.GetProperty("error").GetString(), StringComparison.Ordinal);
         Assert.Equal("failing", overview.GetProperty("reconciliation").GetProperty("state").GetString());
@@ -318,8 +320,44 @@ public sealed class ReconciliationTests : IAsyncLifetime
         var off = (await alone.Admin.GetFromJsonAsync<JsonElement>("/api/status")).GetProperty("reconciliation");
         using var refused = await alone.Admin.PostAsync(new Uri("/api/reconciliation/passes", UriKind.Relative), null);
 
+        var fresh = await alone.Client.GetStringAsync("/metrics");
         Assert.Equal("off", off.GetProperty("state").GetString());
+        foreach (var to in new[] { "active", "pending", "closed", "spam" })
+        {
+            // From 0 at start: Prometheus' increase() misses a series whose first sample is already 1.
+            Assert.Matches($@"(?m)^freescout_rules_reconciliation_changes_total\{{[^}}]*to=""{to}""[^}}]*\}} 0$", fresh);
+        }
+
         Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
         Assert.Contains("FREESCOUTRULES_FREESCOUT_URL", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task APassAskedFor_GoesOnWhenTheCallerGoesAway_AndTheWatermarkShowsAtTheNextStartBeforeAnyPass()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"fsr-server-{Guid.NewGuid():N}");
+        _freescout.PutAll(FreeScoutStandIn.FreeScoutStandIn.Generate(40, T0, TimeSpan.FromSeconds(1)));
+        _freescout.Latency = TimeSpan.FromMilliseconds(150);
+        await using (var server = await StartServerAsync(more: new() { ["Reconciliation:PageSize"] = "10" }, root: root))
+        {
+            server.DeleteRootOnDispose = false;
+            using var impatient = new CancellationTokenSource();
+            var asked = server.Admin.PostAsync(
+                new Uri("/api/reconciliation/passes?since=" + Uri.EscapeDataString(T0.AddMinutes(-1).ToString("o", System.Globalization.CultureInfo.InvariantCulture)), UriKind.Relative),
+                null, impatient.Token);
+            await Eventually.UntilAsync("the pass to show while it runs", async () =>
+                (await server.Admin.GetFromJsonAsync<JsonElement>("/api/reconciliation")).GetProperty("currentPass").ValueKind == JsonValueKind.Object);
+            await impatient.CancelAsync(); // the caller goes away (Ctrl+C, a dropped session)
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => asked);
+            await Eventually.UntilAsync("the pass to finish without its caller", async () =>
+                (await server.Admin.GetFromJsonAsync<JsonElement>("/api/reconciliation")).GetProperty("lastPass") is { ValueKind: JsonValueKind.Object } last
+                && last.GetProperty("stored").GetInt32() == 40);
+        }
+
+        await using var restarted = await StartServerAsync(root: root);
+        var status = await restarted.Admin.GetFromJsonAsync<JsonElement>("/api/reconciliation");
+
+        Assert.Equal(T0.AddSeconds(39), status.GetProperty("watermark").GetDateTimeOffset());
+        Assert.Equal(JsonValueKind.Null, status.GetProperty("lastPass").ValueKind);
     }
 }
