@@ -176,6 +176,8 @@ internal static class Migrations
         -- would otherwise mean a walk through every delivery).
         CREATE INDEX ix_status_changes_at ON status_changes (at);
         CREATE INDEX ix_deliveries_event ON deliveries (event, id);
+        -- The console finds a conversation by the number people see, which its status changes carry.
+        CREATE INDEX ix_status_changes_number ON status_changes (number);
         """,
     ];
 
