@@ -91,6 +91,22 @@ public sealed class ConsoleBrowserTests : IAsyncLifetime
     }
 
     [Fact]
+    public void AFormPostedWithoutItsAntiForgeryToken_IsRefused_AndNothingChanges()
+    {
+        SignIn();
+        _browser.GoTo(Page("/signout"));
+        // What a forged post from another site looks like: the same form without the token this page was given.
+        _browser.Driver.ExecuteScript("document.querySelectorAll('input[name=__RequestVerificationToken]').forEach(i => i.remove());");
+        _browser.Find("main form button").Click();
+        _browser.WaitUntil("the answer to the forged post", () => _browser.FindAll("main form").Count == 0);
+        var answer = _browser.Driver.PageSource;
+        _browser.GoTo(Page("/"));
+
+        Assert.DoesNotContain("Overview", answer, StringComparison.Ordinal);
+        Assert.Equal("/", _browser.Url.AbsolutePath); // still signed in: the forged sign-out did nothing
+    }
+
+    [Fact]
     public async Task Timeline_OfASendAndClose_ShowsBothDeliveriesAndOneStatusChange()
     {
         var created = SignedDeliveries.Get("convo.created");
