@@ -54,11 +54,15 @@ internal interface IDeliveryHistory
     /// <summary>How many deliveries have each outcome.</summary>
     Task<IReadOnlyDictionary<string, long>> CountByOutcomeAsync(CancellationToken cancellationToken);
 
+    /// <summary>The raw body of any delivery (customer events too), or <c>null</c> when there is none (pruned, or no such delivery).</summary>
+    Task<byte[]?> GetBodyAsync(long deliveryId, CancellationToken cancellationToken);
+
     /// <summary>
-    /// The conversation a person means by <paramref name="idOrNumber"/>: the one with that id if any delivery has it, else
-    /// the one whose status changes carry it as their ticket number (the number FreeScout shows); <c>null</c> when neither.
+    /// The conversations a person may mean by <paramref name="idOrNumber"/>: the one with that id (if any delivery has it),
+    /// and the one whose status changes carry it as their ticket number (the number FreeScout shows). FreeScout's ids and
+    /// numbers overlap, so both may exist and differ. Empty when neither does.
     /// </summary>
-    Task<int?> FindConversationAsync(int idOrNumber, CancellationToken cancellationToken);
+    Task<IReadOnlyList<ConversationMatch>> FindConversationsAsync(int idOrNumber, CancellationToken cancellationToken);
 
     /// <summary>
     /// Deliveries received per minute since <paramref name="deliveriesSince"/>, and status changes per hour (by the time
@@ -184,3 +188,6 @@ internal sealed record RuleGenerationRecord(string ContentHash, DateTimeOffset A
 
 /// <summary>Deliveries per minute and status changes per hour, for the console's overview.</summary>
 internal sealed record Activity(IReadOnlyList<(DateTimeOffset Start, long Count)> DeliveriesPerMinute, IReadOnlyList<(DateTimeOffset Start, long Count)> StatusChangesPerHour);
+
+/// <summary>A conversation found by a number a person typed: <see cref="ByNumber"/> when that was its ticket number, else its id.</summary>
+internal sealed record ConversationMatch(int ConversationId, bool ByNumber);

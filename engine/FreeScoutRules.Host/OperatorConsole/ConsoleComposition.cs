@@ -1,4 +1,5 @@
 using System.Reflection;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
 
@@ -36,8 +37,10 @@ internal static class ConsoleComposition
             cookie.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
             cookie.LoginPath = "/signin";
             cookie.LogoutPath = "/signout";
+            // Eight hours from signing in, not renewed by use: a copied cookie does not live on while it is used.
             cookie.ExpireTimeSpan = TimeSpan.FromHours(8);
-            cookie.SlidingExpiration = true;
+            cookie.SlidingExpiration = false;
+            cookie.Events.OnValidatePrincipal = RejectUnlessSignedInWithTheCurrentToken;
         });
         services.AddAuthorization();
         services.AddAntiforgery(antiforgery =>
@@ -49,12 +52,31 @@ internal static class ConsoleComposition
         return services;
     }
 
+    /// <summary>The claim that ties a sign-in to the admin token it was made with (a hash, never the token).</summary>
+    public const string TokenClaim = "fsr:token";
+
+    /// <summary>A one-way fingerprint of the admin token, for the sign-in cookie: changing or removing the token ends every session.</summary>
+    public static string Fingerprint(string token) =>
+        Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("fsr-console\n" + token)));
+
+    private static async Task RejectUnlessSignedInWithTheCurrentToken(CookieValidatePrincipalContext context)
+    {
+        var token = context.HttpContext.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<Settings.AdminOptions>>().Value.Token;
+        var claim = context.Principal?.FindFirst(TokenClaim)?.Value;
+        if (string.IsNullOrEmpty(token) || claim is null
+            || !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(claim), System.Text.Encoding.ASCII.GetBytes(Fingerprint(token))))
+        {
+            context.RejectPrincipal();
+            await context.HttpContext.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
+        }
+    }
+
     /// <summary>Security headers on every console answer, the stylesheet, and the pages.</summary>
     public static WebApplication MapOperatorConsole(this WebApplication app)
     {
         app.Use(async (http, next) =>
         {
-            if (!http.Request.Path.StartsWithSegments("/api") && !http.Request.Path.StartsWithSegments("/webhooks"))
+            if (IsConsole(http.Request.Path))
             {
                 var headers = http.Response.Headers;
                 headers.ContentSecurityPolicy =
@@ -66,12 +88,39 @@ internal static class ConsoleComposition
 
             await next(http);
         });
+        // A console page that fails says so in a page of the console (the browser's own error screen has no way back);
+        // the admin API, the webhook endpoint and the probes keep their own answers.
+        app.UseStatusCodePages(async context =>
+        {
+            var http = context.HttpContext;
+            if (!IsConsole(http.Request.Path))
+            {
+                return;
+            }
+
+            var (title, detail) = http.Response.StatusCode switch
+            {
+                StatusCodes.Status400BadRequest => ("The form was refused",
+                    "Its anti-forgery token was missing or out of date (a form kept open across a restart, or posted from elsewhere). Go back, reload the page and try again."),
+                StatusCodes.Status404NotFound => ("Not found", "There is no such page, delivery or conversation (it may have been pruned by retention)."),
+                _ => ($"Error {http.Response.StatusCode}", "The server could not answer this page; its log says why."),
+            };
+            http.Response.ContentType = "text/html; charset=utf-8";
+            await http.Response.WriteAsync(
+                $"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · FreeScoutRules</title><link rel=\"stylesheet\" href=\"/console.css\"></head>"
+                + $"<body><main><h1>{title}</h1><p>{detail}</p><p><a href=\"/\">Back to the console</a></p></main></body></html>");
+        });
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapGet("/console.css", () => Results.Text(Stylesheet.Value, "text/css; charset=utf-8")).AllowAnonymous();
         app.MapRazorPages();
         return app;
     }
+
+    /// <summary>Everything but the admin API, the webhook endpoint, metrics and the health probes.</summary>
+    private static bool IsConsole(PathString path) =>
+        !path.StartsWithSegments("/api") && !path.StartsWithSegments("/webhooks") && !path.StartsWithSegments("/metrics")
+        && !path.StartsWithSegments("/healthz") && !path.StartsWithSegments("/readyz");
 
     private static readonly Lazy<string> Stylesheet = new(() =>
     {

@@ -38,6 +38,41 @@ public sealed class ConsoleSecurityTests
         Assert.NotEqual(HttpStatusCode.OK, signOut.StatusCode);
     }
 
+    [Theory]
+    [InlineData("another-admin-token-0123456789")]
+    [InlineData("")]
+    public async Task ChangingOrRemovingTheAdminToken_EndsEverySession(string newToken)
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"fsr-server-{Guid.NewGuid():N}");
+        string cookie;
+        await using (var before = await TestServerHost.StartAsync(root: root))
+        {
+            before.DeleteRootOnDispose = false;
+            cookie = await ConsoleClient.SignInAsync(before.Client);
+            Assert.Equal(HttpStatusCode.OK, await ConsoleClient.GetStatusAsync(before.Client, "/actions", cookie));
+        }
+
+        await using var after = await TestServerHost.StartAsync(new() { ["Admin:Token"] = newToken }, root: root);
+
+        Assert.Equal(HttpStatusCode.Redirect, await ConsoleClient.GetStatusAsync(after.Client, "/actions", cookie));
+    }
+
+    [Fact]
+    public async Task ASession_LastsEightHoursFromSigningIn_AndSurvivesARestart()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"fsr-server-{Guid.NewGuid():N}");
+        string cookie;
+        await using (var before = await TestServerHost.StartAsync(root: root))
+        {
+            before.DeleteRootOnDispose = false;
+            cookie = await ConsoleClient.SignInAsync(before.Client);
+        }
+
+        await using var after = await TestServerHost.StartAsync(root: root);
+
+        Assert.Equal(HttpStatusCode.OK, await ConsoleClient.GetStatusAsync(after.Client, "/actions", cookie)); // the keys are in the data directory
+    }
+
     [Fact]
     public async Task Pages_HaveAStrictContentSecurityPolicy_AndTheCookieIsHttpOnlyAndSameSiteStrict()
     {

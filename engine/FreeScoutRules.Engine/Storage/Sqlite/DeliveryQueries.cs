@@ -309,6 +309,19 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         return buckets;
     }
 
+    /// <summary>The raw body of any delivery, decoded, or <c>null</c>.</summary>
+    public async Task<byte[]?> GetBodyAsync(long deliveryId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT body, encoding FROM delivery_bodies WHERE delivery_id = $id";
+        command.Parameters.AddWithValue("$id", deliveryId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? BodyEncoding.Decode((byte[])reader.GetValue(0), reader.IsDBNull(1) ? null : reader.GetString(1))
+            : null;
+    }
+
     /// <summary>The rule generations recorded, newest first.</summary>
     public async Task<IReadOnlyList<RuleGenerationRecord>> ListGenerationsAsync(int limit, CancellationToken cancellationToken = default)
     {
@@ -328,18 +341,25 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         return generations;
     }
 
-    /// <summary>The conversation whose id is <paramref name="idOrNumber"/>, else one whose status changes carry it as their number.</summary>
-    public async Task<int?> FindConversationAsync(int idOrNumber, CancellationToken cancellationToken = default)
+    /// <summary>The conversation whose id is <paramref name="idOrNumber"/>, and the one whose status changes carry it as their number.</summary>
+    public async Task<IReadOnlyList<ConversationMatch>> FindConversationsAsync(int idOrNumber, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT conversation_id FROM (SELECT conversation_id FROM deliveries WHERE conversation_id = $q LIMIT 1)
-            UNION ALL SELECT conversation_id FROM (SELECT conversation_id FROM status_changes WHERE number = $q LIMIT 1)
-            LIMIT 1
+            SELECT conversation_id, 0 FROM (SELECT conversation_id FROM deliveries WHERE conversation_id = $q LIMIT 1)
+            UNION ALL SELECT conversation_id, 1 FROM (SELECT conversation_id FROM status_changes WHERE number = $q LIMIT 1)
             """;
         command.Parameters.AddWithValue("$q", idOrNumber);
-        return await command.ExecuteScalarAsync(cancellationToken) is long id ? (int)id : null;
+        var matches = new List<ConversationMatch>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            matches.Add(new ConversationMatch(reader.GetInt32(0), reader.GetInt64(1) == 1));
+        }
+
+        // The same conversation found both ways (its id is its number) is one match.
+        return matches.Count == 2 && matches[0].ConversationId == matches[1].ConversationId ? [matches[1]] : matches;
     }
 
     /// <summary>How many deliveries have each outcome.</summary>

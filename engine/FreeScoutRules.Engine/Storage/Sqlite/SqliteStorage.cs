@@ -126,14 +126,17 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     public async Task<IReadOnlyDictionary<string, long>> CountByOutcomeAsync(CancellationToken cancellationToken) =>
         await Guard(() => _deliveries.CountByOutcomeAsync(cancellationToken));
 
+    public Task<byte[]?> GetBodyAsync(long deliveryId, CancellationToken cancellationToken) =>
+        Guard(() => _deliveries.GetBodyAsync(deliveryId, cancellationToken));
+
     public Task<Activity> ActivityAsync(DateTimeOffset deliveriesSince, DateTimeOffset changesSince, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.ActivityAsync(deliveriesSince, changesSince, cancellationToken));
 
     public Task<IReadOnlyList<RuleGenerationRecord>> ListGenerationsAsync(int limit, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.ListGenerationsAsync(limit, cancellationToken));
 
-    public Task<int?> FindConversationAsync(int idOrNumber, CancellationToken cancellationToken) =>
-        Guard(() => _deliveries.FindConversationAsync(idOrNumber, cancellationToken));
+    public Task<IReadOnlyList<ConversationMatch>> FindConversationsAsync(int idOrNumber, CancellationToken cancellationToken) =>
+        Guard(() => _deliveries.FindConversationsAsync(idOrNumber, cancellationToken));
 
     public Task<long> CountAsync(string outcome, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.CountAsync(outcome, cancellationToken));

@@ -8,7 +8,7 @@ namespace FreeScoutRules.Host.OperatorConsole.Pages;
 
 /// <summary>The overview: what is waiting, what failed, the rules in force and the reconciler, at a glance.</summary>
 internal sealed class OverviewModel(
-    IDeliveryHistory deliveries, IOutbox outbox, ITimers timers, Dispatcher dispatcher, RuleSetHolder rules, Reconciler reconciler, TimeProvider time) : PageModel
+    IDeliveryHistory deliveries, IOutbox outbox, ITimers timers, Dispatcher dispatcher, RuleSetHolder rules, Reconciler reconciler, RulesReloader reloader, TimeProvider time) : PageModel
 {
     public long Done { get; private set; }
 
@@ -26,6 +26,9 @@ internal sealed class OverviewModel(
 
     internal ReconcilerStatus Reconciliation => reconciler.Status;
 
+    /// <summary>The latest change of the rules folder, when it did not compile (the generation before it runs on).</summary>
+    internal ReloadReport? RefusedChange => reloader.LastFailure is { } failure && failure.At > reloader.LoadedAt ? failure : null;
+
     public async Task OnGetAsync(CancellationToken cancellationToken)
     {
         Done = await deliveries.CountAsync(DeliveryOutcome.Done, cancellationToken);
@@ -37,7 +40,7 @@ internal sealed class OverviewModel(
         Charts =
         [
             BarChart.Of("Deliveries per minute, last hour", activity.DeliveriesPerMinute, now, TimeSpan.FromMinutes(1), 60, "HH:mm"),
-            BarChart.Of("Status changes per hour, last day", activity.StatusChangesPerHour, now, TimeSpan.FromHours(1), 24, "MM-dd HH:00"),
+            BarChart.Of("Status changes per hour (when FreeScout says they happened), last day", activity.StatusChangesPerHour, now, TimeSpan.FromHours(1), 24, "MM-dd HH:00"),
         ];
     }
 }

@@ -36,8 +36,11 @@ internal sealed partial class SignInModel(IOptions<AdminOptions> admin, ILogger<
             return Page();
         }
 
-        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin")], CookieAuthenticationDefaults.AuthenticationScheme);
-        await HttpContext.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));
+        var identity = new ClaimsIdentity(
+            [new Claim(ClaimTypes.Name, "admin"), new Claim(ConsoleComposition.TokenClaim, ConsoleComposition.Fingerprint(admin.Value.Token!))],
+            CookieAuthenticationDefaults.AuthenticationScheme);
+        await HttpContext.SignInAsync(
+            CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity), new AuthenticationProperties { IsPersistent = true });
         return LocalRedirect(Url.IsLocalUrl(ReturnUrl) ? ReturnUrl! : "/");
     }
 

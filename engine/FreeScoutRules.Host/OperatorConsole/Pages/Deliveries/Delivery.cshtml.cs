@@ -14,7 +14,7 @@ namespace FreeScoutRules.Host.OperatorConsole.Pages.Deliveries;
 /// <c>explain --delivery</c> runs, through <see cref="StoredDeliveryExplainer"/>), and a re-run where the engine allows one.
 /// </summary>
 internal sealed partial class DeliveryModel(
-    IDeliveryHistory deliveries, IInbox inbox, IOutbox outbox, RuleSetHolder rules, EvaluationPipeline pipeline, Reruns reruns, ILogger<DeliveryModel> logger)
+    IDeliveryHistory deliveries, IOutbox outbox, RuleSetHolder rules, RulesReloader reloader, EvaluationPipeline pipeline, Reruns reruns, ILogger<DeliveryModel> logger)
     : PageModel
 {
     private static readonly JsonSerializerOptions Pretty = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -48,27 +48,30 @@ internal sealed partial class DeliveryModel(
             LogRerun(logger, Id);
         }
 
-        Message = outcome == RerunOutcome.Requeued ? "Put back in line: it runs with the rules now in force." : reason;
-        return await LoadAsync(cancellationToken) ? Page() : NotFound();
+        TempData["Message"] = outcome == RerunOutcome.Requeued ? "Put back in line: it runs with the rules now in force." : reason;
+        return RedirectToPage(new { id = Id });
     }
+
+    /// <summary>True when the latest change of the rules folder did not compile: a re-run now runs the rules before it.</summary>
+    public bool RulesChangeRefused { get; private set; }
 
     private async Task<bool> LoadAsync(CancellationToken cancellationToken)
     {
+        Message = TempData["Message"] as string;
         Record = await deliveries.GetAsync(Id, cancellationToken);
         if (Record is null)
         {
             return false;
         }
 
-        if (Record.ConversationId is { } conversation && await inbox.GetStoredAsync(Id, cancellationToken) is { } stored)
+        Payload = await deliveries.GetBodyAsync(Id, cancellationToken) is { } body ? Indent(body) : null;
+        if (Record.ConversationId is { } conversation && rules.IsLoaded && Payload is not null)
         {
-            Payload = stored.Body is { } body ? Indent(body) : null;
-            if (rules.IsLoaded && Payload is not null)
-            {
-                var history = await deliveries.LoadHistoryAsync(conversation, cancellationToken);
-                Explanation = StoredDeliveryExplainer.Explain(rules.Current, pipeline, history, Id);
-            }
+            var history = await deliveries.LoadHistoryAsync(conversation, cancellationToken);
+            Explanation = StoredDeliveryExplainer.Explain(rules.Current, pipeline, history, Id);
         }
+
+        RulesChangeRefused = reloader.LastFailure is { } failure && failure.At > reloader.LoadedAt;
 
         Intents = [.. (await outbox.ListAsync(Id, null, 100, cancellationToken)).Reverse()];
         return true;

@@ -10,7 +10,7 @@ internal sealed class DeliveryListModel(IDeliveryHistory deliveries) : PageModel
     public const int PageSize = 50;
 
     public static readonly IReadOnlyList<string> Events =
-        [.. FreeScout.WebhookEvents.All.Where(e => !FreeScout.WebhookEvents.IsCustomerEvent(e)).Order(StringComparer.Ordinal), Facts.EngineEvents.Reconciliation, Facts.EngineEvents.TimerElapsed];
+        [.. FreeScout.WebhookEvents.All.Order(StringComparer.Ordinal), Facts.EngineEvents.Reconciliation, Facts.EngineEvents.TimerElapsed];
 
     [BindProperty(SupportsGet = true)]
     public string? Event { get; set; }
@@ -18,7 +18,7 @@ internal sealed class DeliveryListModel(IDeliveryHistory deliveries) : PageModel
     [BindProperty(SupportsGet = true)]
     public string? Outcome { get; set; }
 
-    /// <summary>A conversation's id or number.</summary>
+    /// <summary>A conversation's id (the conversation page finds one by its number).</summary>
     [BindProperty(SupportsGet = true)]
     public int? Conversation { get; set; }
 
@@ -46,16 +46,13 @@ internal sealed class DeliveryListModel(IDeliveryHistory deliveries) : PageModel
             return;
         }
 
-        int? conversationId = null;
-        if (Conversation is { } wanted)
+        if (!ModelState.IsValid)
         {
-            conversationId = await deliveries.FindConversationAsync(wanted, cancellationToken);
-            if (conversationId is null)
-            {
-                Problem = $"No delivery of conversation {wanted} is stored.";
-                return;
-            }
+            Problem = "A filter does not read: " + string.Join("; ", ModelState.Where(e => e.Value!.Errors.Count > 0).Select(e => $"{e.Key} '{e.Value!.AttemptedValue}'")) + ".";
+            return;
         }
+
+        var conversationId = Conversation;
 
         Items = await deliveries.ListAsync(
             new DeliveryFilter(conversationId, NullIfEmpty(Outcome), Utc(Since), Utc(Until), PageSize: PageSize, Event: NullIfEmpty(Event), BeforeId: Before),
@@ -67,8 +64,8 @@ internal sealed class DeliveryListModel(IDeliveryHistory deliveries) : PageModel
                 ["event"] = NullIfEmpty(Event),
                 ["outcome"] = NullIfEmpty(Outcome),
                 ["conversation"] = Conversation?.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["since"] = Since?.ToString("yyyy-MM-ddTHH:mm", System.Globalization.CultureInfo.InvariantCulture),
-                ["until"] = Until?.ToString("yyyy-MM-ddTHH:mm", System.Globalization.CultureInfo.InvariantCulture),
+                ["since"] = Since?.ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture),
+                ["until"] = Until?.ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture),
                 ["before"] = Items[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
             }.Where(p => p.Value is not null)).ToUriComponent();
         }

@@ -1,0 +1,75 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using FreeScoutRules.Host.Tests.Support;
+
+namespace FreeScoutRules.Host.Tests.OperatorConsole;
+
+/// <summary>Console pages over plain HTTP (the in-memory server): lookups, customer events, error pages.</summary>
+public sealed class ConsolePagesTests
+{
+    /// <summary>A delivery of conversation <paramref name="id"/> numbered <paramref name="number"/> that changes its status.</summary>
+    private static async Task SendAsync(TestServerHost server, int id, int number)
+    {
+        var json = JsonNode.Parse(SignedDeliveries.Get("convo.status.closed").Body)!.AsObject();
+        json["id"] = id;
+        json["number"] = number;
+        var body = Encoding.UTF8.GetBytes(json.ToJsonString());
+        Assert.Equal(HttpStatusCode.Accepted, (await server.PostAsync("convo.status", body, SignedDeliveries.Sign(body))).StatusCode);
+    }
+
+    [Fact]
+    public async Task LookingUpANumber_ThatIsAlsoAnotherConversationsId_OffersBoth_AndHashMeansTheNumber()
+    {
+        await using var server = await TestServerHost.StartAsync();
+        await SendAsync(server, 2001, 777);
+        await SendAsync(server, 9001, 2001);
+        await server.SettledDeliveriesAsync();
+        var cookie = await ConsoleClient.SignInAsync(server.Client);
+
+        var both = await ConsoleClient.GetAsync(server.Client, "/conversations?q=2001", cookie);
+        var hash = await ConsoleClient.GetAsync(server.Client, "/conversations?q=%232001", cookie);
+        var id = await ConsoleClient.GetAsync(server.Client, "/conversations?q=9001", cookie);
+        var garbage = await ConsoleClient.GetAsync(server.Client, "/conversations?q=%23BB8", cookie);
+
+        Assert.Equal(HttpStatusCode.OK, both.Status);
+        Assert.Contains("href=\"/conversations/2001\"", both.Html, StringComparison.Ordinal);
+        Assert.Contains("href=\"/conversations/9001\"", both.Html, StringComparison.Ordinal);
+        Assert.Equal("/conversations/9001", hash.Location?.OriginalString);
+        Assert.Equal("/conversations/9001", id.Location?.OriginalString);
+        Assert.Contains("is not a conversation number (#1187) or id", garbage.Html, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ACustomerEvent_ShowsItsPayload_AndSaysItRunsNoRules()
+    {
+        await using var server = await TestServerHost.StartAsync();
+        var answer = await (await server.PostFixtureAsync("customer.updated")).Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
+        var id = answer.GetProperty("deliveryId").GetInt64();
+        await server.SettledDeliveriesAsync();
+        var cookie = await ConsoleClient.SignInAsync(server.Client);
+
+        var page = await ConsoleClient.GetAsync(server.Client, $"/deliveries/{id}", cookie);
+
+        Assert.Equal(HttpStatusCode.OK, page.Status);
+        Assert.Contains("customer events run no rules", page.Html, StringComparison.Ordinal);
+        Assert.DoesNotContain("pruned", page.Html, StringComparison.Ordinal);
+        Assert.Contains("&quot;firstName&quot;", page.Html, StringComparison.Ordinal); // the payload, HTML-encoded
+    }
+
+    [Fact]
+    public async Task AMissingDelivery_AnswersAConsolePageWithAWayBack_WhileTheApiKeepsItsJson()
+    {
+        await using var server = await TestServerHost.StartAsync();
+        var cookie = await ConsoleClient.SignInAsync(server.Client);
+
+        var page = await ConsoleClient.GetAsync(server.Client, "/deliveries/99999", cookie);
+        using var api = await server.Admin.GetAsync(new Uri("/api/deliveries/99999", UriKind.Relative));
+
+        Assert.Equal(HttpStatusCode.NotFound, page.Status);
+        Assert.Contains("Back to the console", page.Html, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, api.StatusCode);
+        Assert.Equal("application/problem+json", api.Content.Headers.ContentType?.MediaType);
+    }
+}
