@@ -72,4 +72,31 @@ public sealed class ConsolePagesTests
         Assert.Equal(HttpStatusCode.NotFound, api.StatusCode);
         Assert.Equal("application/problem+json", api.Content.Headers.ContentType?.MediaType);
     }
+
+    [Fact]
+    public async Task ARuleThatThrows_IsShownAsFailed_OnTheDeliverysExplanation_NotAsFired()
+    {
+        const string throws = """
+            [Name("throws-on-close")]
+            public class ThrowsOnClose : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => Explode(change));
+                }
+
+                private static void Explode(StatusChanged c) => throw new InvalidOperationException($"boom for {c.ConversationId}");
+            }
+            """;
+        await using var server = await TestServerHost.StartAsync(extraRules: new Dictionary<string, string> { ["throws.csx"] = throws });
+        var answer = await (await server.PostFixtureAsync("convo.status.closed")).Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
+        await server.SettledDeliveriesAsync();
+        var cookie = await ConsoleClient.SignInAsync(server.Client);
+
+        var page = await ConsoleClient.GetAsync(server.Client, $"/deliveries/{answer.GetProperty("deliveryId").GetInt64()}", cookie);
+
+        Assert.Matches("throws-on-close</code></td><td class=\"muted\">[^<]*</td>\\s*<td class=\"bad\">fired, then failed in [^:]+: [^<]*boom for 1187", page.Html);
+    }
 }

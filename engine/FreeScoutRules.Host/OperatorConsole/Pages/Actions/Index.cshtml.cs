@@ -33,7 +33,8 @@ internal sealed partial class ActionListModel(IOutbox outbox, TimeProvider time,
     {
         var retried = 0;
         var now = time.GetUtcNow();
-        foreach (var id in Selected.Distinct())
+        Selected = [.. Selected.Distinct()];
+        foreach (var id in Selected)
         {
             if (await outbox.RetryDeadAsync(id, now, cancellationToken))
             {

@@ -14,7 +14,8 @@ namespace FreeScoutRules.Host.OperatorConsole.Pages.Deliveries;
 /// <c>explain --delivery</c> runs, through <see cref="StoredDeliveryExplainer"/>), and a re-run where the engine allows one.
 /// </summary>
 internal sealed partial class DeliveryModel(
-    IDeliveryHistory deliveries, IOutbox outbox, RuleSetHolder rules, RulesReloader reloader, EvaluationPipeline pipeline, Reruns reruns, ILogger<DeliveryModel> logger)
+    IDeliveryHistory deliveries, IOutbox outbox, RuleSetHolder rules, RulesReloader reloader, EvaluationPipeline pipeline, Reruns reruns,
+    TimeProvider time, ILogger<DeliveryModel> logger)
     : PageModel
 {
     private static readonly JsonSerializerOptions Pretty = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -49,6 +50,19 @@ internal sealed partial class DeliveryModel(
         }
 
         TempData["Message"] = outcome == RerunOutcome.Requeued ? "Put back in line: it runs with the rules now in force." : reason;
+        return RedirectToPage(new { id = Id });
+    }
+
+    /// <summary>Puts one of this delivery's dead action intents back in line.</summary>
+    public async Task<IActionResult> OnPostRetryIntentAsync(long intent, CancellationToken cancellationToken)
+    {
+        var retried = await outbox.RetryDeadAsync(intent, time.GetUtcNow(), cancellationToken);
+        if (retried)
+        {
+            LogIntentRetried(logger, intent);
+        }
+
+        TempData["Message"] = retried ? $"Action intent {intent} put back in line." : $"Action intent {intent} is not dead; nothing to retry.";
         return RedirectToPage(new { id = Id });
     }
 
@@ -89,6 +103,9 @@ internal sealed partial class DeliveryModel(
             return System.Text.Encoding.UTF8.GetString(body);
         }
     }
+
+    [LoggerMessage(EventId = 9005, Level = LogLevel.Information, Message = "Action intent {IntentId} was put back in line from the console (its delivery's page)")]
+    private static partial void LogIntentRetried(ILogger logger, long intentId);
 
     [LoggerMessage(EventId = 9002, Level = LogLevel.Information, Message = "Delivery {DeliveryId} was put back in line from the console")]
     private static partial void LogRerun(ILogger logger, long deliveryId);

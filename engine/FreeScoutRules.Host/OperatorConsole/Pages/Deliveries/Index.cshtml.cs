@@ -55,21 +55,28 @@ internal sealed class DeliveryListModel(IDeliveryHistory deliveries) : PageModel
         var conversationId = Conversation;
 
         Items = await deliveries.ListAsync(
-            new DeliveryFilter(conversationId, NullIfEmpty(Outcome), Utc(Since), Utc(Until), PageSize: PageSize, Event: NullIfEmpty(Event), BeforeId: Before),
+            new DeliveryFilter(conversationId, NullIfEmpty(Outcome), Utc(Since), Utc(Until)?.AddSeconds(1), PageSize: PageSize, Event: NullIfEmpty(Event), BeforeId: Before),
             cancellationToken);
+        NewestQuery = Query(null);
         if (Items.Count == PageSize)
         {
-            OlderQuery = QueryString.Create(new Dictionary<string, string?>
+            OlderQuery = Query(Items[^1].Id);
+        }
+    }
+
+    /// <summary>The query of the newest page with these filters.</summary>
+    public string NewestQuery { get; private set; } = "";
+
+    private string Query(long? before) =>
+            QueryString.Create(new Dictionary<string, string?>
             {
                 ["event"] = NullIfEmpty(Event),
                 ["outcome"] = NullIfEmpty(Outcome),
                 ["conversation"] = Conversation?.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["since"] = Since?.ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture),
                 ["until"] = Until?.ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture),
-                ["before"] = Items[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["before"] = before?.ToString(System.Globalization.CultureInfo.InvariantCulture),
             }.Where(p => p.Value is not null)).ToUriComponent();
-        }
-    }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 
