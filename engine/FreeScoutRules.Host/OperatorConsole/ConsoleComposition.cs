@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.DataProtection;
 namespace FreeScoutRules.Host.OperatorConsole;
 
 /// <summary>
-/// The operator console: server-rendered Razor Pages under <c>/</c> on the server's own port, for the people who run
+/// The operator console: server-rendered Razor Pages under <c>/</c> on the server's port, for the people who run
 /// the help desk's automation. Signed in with the admin token (a form, then an HttpOnly, SameSite=Strict cookie,
 /// Secure over HTTPS); every form carries an anti-forgery token (Razor Pages validate them on every POST); every
 /// page is sent with a Content-Security-Policy that allows no inline script or style. The pages read through the
@@ -74,9 +74,10 @@ internal static class ConsoleComposition
     /// <summary>Security headers on every console answer, the stylesheet, and the pages.</summary>
     public static WebApplication MapOperatorConsole(this WebApplication app)
     {
-        app.Use(async (http, next) =>
+        // Only on the console's paths: the webhook endpoint (the hot path), the admin API and the probes skip all of it.
+        app.UseWhen(http => IsConsole(http.Request.Path), console =>
         {
-            if (IsConsole(http.Request.Path))
+            console.Use(async (http, next) =>
             {
                 var headers = http.Response.Headers;
                 headers.ContentSecurityPolicy =
@@ -84,34 +85,28 @@ internal static class ConsoleComposition
                 headers.XContentTypeOptions = "nosniff";
                 headers["Referrer-Policy"] = "no-referrer";
                 headers.XFrameOptions = "DENY";
-            }
+                await next(http);
+            });
 
-            await next(http);
-        });
-        // A console page that fails says so in a page of the console (the browser's own error screen has no way back);
-        // the admin API, the webhook endpoint and the probes keep their own answers.
-        app.UseStatusCodePages(async context =>
-        {
-            var http = context.HttpContext;
-            if (!IsConsole(http.Request.Path))
+            // A console page that fails says so in a page of the console (the browser's own error screen has no way back).
+            console.UseStatusCodePages(async context =>
             {
-                return;
-            }
-
-            var (title, detail) = http.Response.StatusCode switch
-            {
-                StatusCodes.Status400BadRequest => ("The form was refused",
-                    "Its anti-forgery token was missing or out of date (a form kept open across a restart, or posted from elsewhere). Go back, reload the page and try again."),
-                StatusCodes.Status404NotFound => ("Not found", "There is no such page, delivery or conversation (it may have been pruned by retention)."),
-                _ => ($"Error {http.Response.StatusCode}", "The server could not answer this page; its log says why."),
-            };
-            http.Response.ContentType = "text/html; charset=utf-8";
-            await http.Response.WriteAsync(
-                $"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · FreeScoutRules</title><link rel=\"stylesheet\" href=\"/console.css\"></head>"
-                + $"<body><main><h1>{title}</h1><p>{detail}</p><p><a href=\"/\">Back to the console</a></p></main></body></html>");
+                var http = context.HttpContext;
+                var (title, detail) = http.Response.StatusCode switch
+                {
+                    StatusCodes.Status400BadRequest => ("The form was refused",
+                        "Its anti-forgery token was missing or out of date (a form kept open across a restart, or posted from elsewhere). Go back, reload the page and try again."),
+                    StatusCodes.Status404NotFound => ("Not found", "There is no such page, delivery or conversation (it may have been pruned by retention)."),
+                    _ => ($"Error {http.Response.StatusCode}", "The server could not answer this page; its log says why."),
+                };
+                http.Response.ContentType = "text/html; charset=utf-8";
+                await http.Response.WriteAsync(
+                    $"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · FreeScoutRules</title><link rel=\"stylesheet\" href=\"/console.css\"></head>"
+                    + $"<body><main><h1>{title}</h1><p>{detail}</p><p><a href=\"/\">Back to the console</a></p></main></body></html>");
+            });
+            console.UseAuthentication();
+            console.UseAuthorization();
         });
-        app.UseAuthentication();
-        app.UseAuthorization();
         app.MapGet("/console.css", () => Results.Text(Stylesheet.Value, "text/css; charset=utf-8")).AllowAnonymous();
         app.MapRazorPages();
         return app;
