@@ -85,7 +85,8 @@ internal static class StoredDeliveryExplainer
 
     private static StoredExplanation Unexplained(string problem) => new("", [], null, problem);
 
-    private static string Header(Delivery delivery) =>
+    /// <summary>A delivery in one line, as <c>explain</c> prints it.</summary>
+    public static string Header(Delivery delivery) =>
         $"{delivery.Event} #{delivery.Conversation.Number} (id {delivery.ConversationId}), status {delivery.Status} at {delivery.UpdatedAt:u}";
 
     private static string Header(TimerElapsed timer) =>

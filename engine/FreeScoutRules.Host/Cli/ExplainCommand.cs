@@ -107,12 +107,6 @@ internal static class ExplainCommand
         return explained.Result!.Failures.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
     }
 
-    private static string Header(Delivery delivery) =>
-        $"{delivery.Event} #{delivery.Conversation.Number} (id {delivery.ConversationId}), status {delivery.Status} at {delivery.UpdatedAt:u}";
-
-    private static string Header(TimerElapsed timer) =>
-        $"timer {timer.Name} (number {timer.Number}) of conversation {timer.ConversationId}, due {timer.DueAt:u}, fired {timer.FiredAt:u}, known status {timer.KnownStatus ?? "(none)"}";
-
     private static async Task<int> RunAsync(
         Dictionary<string, string?>? flags, FileInfo eventsFile, int target, bool acceptCustom, bool json, TextWriter output, TextWriter error,
         CancellationToken cancellationToken)
@@ -171,7 +165,7 @@ internal static class ExplainCommand
             }
 
             var (explanations, result) = RuleExplainer.Explain(evaluator, delivery);
-            await WriteAsync(output, json, $"line {target}", Header(delivery), explanations, result, pipeline.Settings);
+            await WriteAsync(output, json, $"line {target}", StoredDeliveryExplainer.Header(delivery), explanations, result, pipeline.Settings);
             return result.Failures.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
         }
 
