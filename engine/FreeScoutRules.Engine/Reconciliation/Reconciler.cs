@@ -33,7 +33,7 @@ internal sealed partial class Reconciler(
     private const int NamedConversations = 20;
     private readonly SemaphoreSlim _passes = new(1, 1);
     private readonly Lock _gate = new();
-    private ReconcilerStatus _status = new(interval > TimeSpan.Zero ? ReconcilerStatus.Waiting : ReconcilerStatus.Off, interval, null, false, null, null, 0, null);
+    private ReconcilerStatus _status = new(interval > TimeSpan.Zero ? ReconcilerStatus.Waiting : ReconcilerStatus.Off, interval, null, null, null, 0, null);
 
     /// <summary>The reconciler's state now.</summary>
     public ReconcilerStatus Status
@@ -86,14 +86,13 @@ internal sealed partial class Reconciler(
         await _passes.WaitAsync(cancellationToken);
         try
         {
-            Update(s => s with { Running = true });
             var pass = await RunPassAsync(since, trigger, cancellationToken);
             Finish(pass);
             return pass;
         }
         finally
         {
-            Update(s => s with { Running = false, Current = null });
+            Update(s => s with { Current = null });
             _passes.Release();
         }
     }
@@ -105,6 +104,7 @@ internal sealed partial class Reconciler(
         var pass = new ReconciliationPass(trigger, started, null, since ?? started, 0, 0, 0, 0, 0, 0, [], null, null);
         var stored = new List<int>();
         var seen = new HashSet<(int, DateTimeOffset)>(); // keyset paging lists the newest of a page again
+        Update(s => s with { Current = pass });
         try
         {
             var watermark = await store.LoadWatermarkAsync(cancellationToken);

@@ -4,17 +4,19 @@ namespace FreeScoutRules.Engine.Reconciliation;
 /// <param name="State"><c>off</c>, <c>waiting</c> (no pass finished yet), <c>ok</c>, or <c>failing</c> (the last pass failed: <see cref="LastError"/> says why).</param>
 /// <param name="Interval">Time between passes (zero when off).</param>
 /// <param name="Watermark">Every conversation FreeScout listed as updated up to here was stored or found not newer.</param>
-/// <param name="Running">A pass is running now.</param>
 /// <param name="LastSuccessAt">When the last pass that succeeded finished.</param>
 /// <param name="LastError">Why the last pass failed, when it did.</param>
 /// <param name="ConsecutiveFailures">Passes that failed in a row.</param>
 /// <param name="LastPass">The last pass that finished, successful or not.</param>
 internal sealed record ReconcilerStatus(
-    string State, TimeSpan Interval, DateTimeOffset? Watermark, bool Running, DateTimeOffset? LastSuccessAt,
+    string State, TimeSpan Interval, DateTimeOffset? Watermark, DateTimeOffset? LastSuccessAt,
     string? LastError, int ConsecutiveFailures, ReconciliationPass? LastPass)
 {
     /// <summary>The pass running now, as far as it got (requests, stored, watermark), or <c>null</c>.</summary>
     public ReconciliationPass? Current { get; init; }
+
+    /// <summary>A pass is running now.</summary>
+    public bool Running => Current is not null;
 
     public const string Off = "off";
     public const string Waiting = "waiting";

@@ -31,11 +31,16 @@ public sealed class ConsoleSecurityTests
 
         using var signIn = await client.PostAsync(new Uri("/signin", UriKind.Relative),
             new FormUrlEncodedContent(new Dictionary<string, string> { ["Token"] = TestServerHost.AdminToken }));
-        using var signOut = await client.PostAsync(new Uri("/signout", UriKind.Relative), new FormUrlEncodedContent([]));
+        // Signed in, but posting without the token: refused before the handler signs anyone out.
+        var session = await ConsoleClient.SignInAsync(client);
+        using var forgedSignOut = new HttpRequestMessage(HttpMethod.Post, "/signout") { Content = new FormUrlEncodedContent([]) };
+        forgedSignOut.Headers.Add("Cookie", session);
+        using var signOut = await client.SendAsync(forgedSignOut);
 
         Assert.Equal(HttpStatusCode.BadRequest, signIn.StatusCode);
         Assert.DoesNotContain(signIn.Headers, h => h.Key == "Set-Cookie" && h.Value.Any(v => v.StartsWith("fsr-console=", StringComparison.Ordinal)));
-        Assert.NotEqual(HttpStatusCode.OK, signOut.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, signOut.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, await ConsoleClient.GetStatusAsync(client, "/actions", session)); // still signed in
     }
 
     [Theory]

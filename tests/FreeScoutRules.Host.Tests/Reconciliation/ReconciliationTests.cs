@@ -148,12 +148,10 @@ public sealed class ReconciliationTests : IAsyncLifetime
         // FreeScout's retry of a webhook from before the close (pending at minute 3) arrives last.
         await SendAsync(server, 5, "pending", T0.AddMinutes(3));
         var deliveries = await server.SettledDeliveriesAsync();
-        var state = await server.Admin.GetFromJsonAsync<JsonElement>("/api/deliveries?conversationId=5");
 
         Assert.Equal("?->active via convo.status,active->closed via reconciliation", Changes(deliveries, 5));
         var last = deliveries.Where(d => d.GetProperty("conversationId").GetInt32() == 5).MaxBy(d => d.GetProperty("id").GetInt64());
         Assert.True(last.GetProperty("stale").GetBoolean(), last.ToString());
-        Assert.NotEqual(JsonValueKind.Undefined, state.ValueKind);
     }
 
     [Fact]
