@@ -18,6 +18,12 @@ public sealed class ActionContext
     /// <summary>Stable across every attempt of this intent, also after a restart: send it as an idempotency key.</summary>
     public required string IdempotencyKey { get; init; }
 
+    /// <summary>
+    /// True when the rule put a secret into the arguments (<see cref="Secret.Ref"/>): then nothing of this attempt may
+    /// go to an origin other than the one the rule named (a redirect elsewhere is refused).
+    /// </summary>
+    public bool CarriesSecrets { get; init; }
+
     /// <summary>1 for the first attempt.</summary>
     public required int Attempt { get; init; }
 

@@ -27,7 +27,7 @@ internal static class ArgumentsJson
     public static JsonObject From(object? arguments) => arguments switch
     {
         null => [],
-        JsonObject json => json,
+        JsonObject json => (JsonObject)json.DeepClone(), // a copy: recording secret places changes it
         _ => ToNode(arguments, 0) as JsonObject
             ?? throw new ArgumentException($"Action arguments must be an object (an anonymous object such as new {{ text = \"…\" }}), not {arguments.GetType().Name}.", nameof(arguments)),
     };

@@ -27,8 +27,10 @@ public static class RuleContextExtensions
         ArgumentNullException.ThrowIfNull(context);
         ArgumentException.ThrowIfNullOrWhiteSpace(action);
         var (conversationId, _) = Subject(context);
-        var intent = new ActionIntent(
-            context.Rule.Name, action, conversationId, ArgumentsJson.From(arguments).ToJsonString(ArgumentsJson.WriteOptions));
+        var json = ArgumentsJson.From(arguments);
+        // The places of Secret.Ref's markers, which become secret://NAME in the arguments recorded.
+        var places = SecretPlaces.Extract(json);
+        var intent = new ActionIntent(context.Rule.Name, action, conversationId, json.ToJsonString(ArgumentsJson.WriteOptions)) { SecretPlaces = places };
         context.TryInsert(intent);
     }
 

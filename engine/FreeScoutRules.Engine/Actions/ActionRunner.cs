@@ -109,14 +109,18 @@ internal sealed partial class ActionRunner(
         var clock = Stopwatch.StartNew();
         ActionResult result;
         var store = secrets ?? NoSecrets;
+        var resolution = ResolveSecrets(store, intent);
         if (!plugins.Current.Handlers.TryGetValue(intent.Action, out var handler))
         {
             result = ActionResult.Retry($"No plugin provides the action '{intent.Action}'.");
         }
-        else if (!store.TryResolve(intent.Arguments, out var arguments, out var unknown))
+        else if (resolution.Arguments is not { } arguments)
         {
-            result = ActionResult.Fail(
-                $"Unknown secret {string.Join(", ", unknown.Select(n => $"'{n}'"))}: configure it as Secrets:{unknown[0]} (environment Secrets__{unknown[0]}), then retry the intent.");
+            // The rule put a secret there that the server does not have: the author's to fix, not worth retrying.
+            result = resolution.Unknown.Count > 0
+                ? ActionResult.Fail(
+                    $"Unknown secret {string.Join(", ", resolution.Unknown.Select(n => $"'{n}'"))}: configure it as Secrets:{resolution.Unknown[0]} (environment Secrets__{resolution.Unknown[0]}), then retry the intent.")
+                : ActionResult.Fail("The intent's secret places do not fit its arguments (was its row changed by hand?); record the intent again (re-run its delivery).");
         }
         else
         {
@@ -126,6 +130,7 @@ internal sealed partial class ActionRunner(
             {
                 Intent = new ActionIntent(intent.Rule, intent.Action, intent.ConversationId, arguments),
                 IdempotencyKey = IdempotencyKey(intent.Id),
+                CarriesSecrets = resolution.CarriesSecrets,
                 Attempt = attempt,
                 Conversation = intent.Delivery?.Conversation((name, body) => _parser.Parse(name, body).Delivery?.Conversation),
                 Logger = loggerFactory.CreateLogger("FreeScoutRules.Actions." + intent.Action),
@@ -178,6 +183,19 @@ internal sealed partial class ActionRunner(
         else if (state == IntentState.Pending)
         {
             LogAttemptFailed(_logger, intent.Id, intent.Action, intent.Rule, intent.ConversationId, attempt, result.Reason ?? "", next!.Value);
+        }
+    }
+
+    /// <summary>The intent's arguments with its secrets' values where the rule put them; no arguments when that cannot be done.</summary>
+    private static SecretResolution ResolveSecrets(SecretStore store, DueIntent intent)
+    {
+        try
+        {
+            return store.Resolve(intent.Arguments, intent.SecretPlaces);
+        }
+        catch (FormatException)
+        {
+            return new SecretResolution(null, [], CarriesSecrets: true);
         }
     }
 

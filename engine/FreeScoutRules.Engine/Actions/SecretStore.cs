@@ -4,9 +4,15 @@ using FreeScoutRules.Actions;
 
 namespace FreeScoutRules.Engine.Actions;
 
+/// <summary>What <see cref="SecretStore.Resolve"/> made of an intent's arguments.</summary>
+/// <param name="Arguments">The arguments with the values in; <c>null</c> when a secret is not configured.</param>
+/// <param name="Unknown">The names of the secrets referenced but not configured.</param>
+/// <param name="CarriesSecrets">True when the rule put a secret in (the arguments must not go to another origin).</param>
+internal sealed record SecretResolution(string? Arguments, IReadOnlyList<string> Unknown, bool CarriesSecrets);
+
 /// <summary>
-/// The secrets configured under <c>Secrets:NAME</c>. Resolves <c>secret://NAME</c> references in an
-/// intent's arguments for one attempt, and redacts the values from whatever a plugin answers, so that a
+/// The secrets configured under <c>Secrets:NAME</c>. Puts their values into an intent's arguments for one
+/// attempt, where the rule put the references, and redacts the values from whatever a plugin answers, so that a
 /// value never reaches storage or the log. Thread-safe; immutable.
 /// </summary>
 internal sealed partial class SecretStore
@@ -18,33 +24,43 @@ internal sealed partial class SecretStore
         _values = new Dictionary<string, string>(values ?? new Dictionary<string, string>(), StringComparer.Ordinal);
     }
 
+    /// <summary>Where an intent's rule put secrets (JSON Pointers into its arguments, and the names), for display.</summary>
+    public static IReadOnlyList<(string Path, string Name)> Places(string? places) => SecretPlaces.Describe(places);
+
     /// <summary>The names configured (never the values), for FSR0007.</summary>
     public IReadOnlySet<string> Names => _values.Keys.ToHashSet(StringComparer.Ordinal);
 
     /// <summary>
-    /// <paramref name="arguments"/> (JSON) with every reference in its string values replaced by the
-    /// secret's value; false with the unknown names when some are not configured.
+    /// <paramref name="arguments"/> (JSON) with each secret's value put where the rule put its reference
+    /// (<paramref name="places"/>, <see cref="SecretPlaces"/>); nothing else changes, so text that merely looks like a
+    /// reference (a customer's subject) stays text. <c>null</c> places: no secret. Intents recorded before places
+    /// existed (<see cref="SecretPlaces.Legacy"/>) resolve every reference-shaped text, as they did then.
     /// </summary>
-    public bool TryResolve(string arguments, out string resolved, out IReadOnlyList<string> unknown)
+    public SecretResolution Resolve(string arguments, string? places)
     {
-        resolved = arguments;
-        unknown = [];
-        if (!arguments.Contains(Secret.Scheme, StringComparison.Ordinal))
+        ArgumentNullException.ThrowIfNull(arguments);
+        if (places is null)
         {
-            return true;
+            return new SecretResolution(arguments, [], CarriesSecrets: false);
         }
 
         var missing = new List<string>();
-        var node = JsonNode.Parse(arguments);
-        var replaced = Resolve(node, missing);
-        unknown = missing.Distinct(StringComparer.Ordinal).ToList();
-        if (unknown.Count > 0)
+        string resolved;
+        if (places == SecretPlaces.Legacy)
         {
-            return false;
+            resolved = ResolveLegacy(JsonNode.Parse(arguments), missing)?.ToJsonString(ArgumentsWriteOptions) ?? "null";
+        }
+        else
+        {
+            var node = JsonNode.Parse(arguments) ?? throw new FormatException("The intent's arguments are null.");
+            SecretPlaces.Apply(node, places, name => _values.GetValueOrDefault(name), missing);
+            resolved = node.ToJsonString(ArgumentsWriteOptions);
         }
 
-        resolved = replaced?.ToJsonString(ArgumentsWriteOptions) ?? "null";
-        return true;
+        var unknown = missing.Distinct(StringComparer.Ordinal).ToList();
+        return unknown.Count > 0
+            ? new SecretResolution(null, unknown, CarriesSecrets: true)
+            : new SecretResolution(resolved, [], CarriesSecrets: places != SecretPlaces.Legacy || !string.Equals(resolved, arguments, StringComparison.Ordinal));
     }
 
     /// <summary><paramref name="text"/> with every configured value replaced by its reference.</summary>
@@ -71,10 +87,11 @@ internal sealed partial class SecretStore
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    private JsonNode? Resolve(JsonNode? node, List<string> missing) => node switch
+    /// <summary>Before places were recorded: every reference-shaped text in a string value.</summary>
+    private JsonNode? ResolveLegacy(JsonNode? node, List<string> missing) => node switch
     {
-        JsonObject obj => new JsonObject(obj.Select(p => KeyValuePair.Create(p.Key, Resolve(p.Value, missing)))),
-        JsonArray array => new JsonArray([.. array.Select(i => Resolve(i, missing))]),
+        JsonObject obj => new JsonObject(obj.Select(p => KeyValuePair.Create(p.Key, ResolveLegacy(p.Value, missing)))),
+        JsonArray array => new JsonArray([.. array.Select(i => ResolveLegacy(i, missing))]),
         JsonValue value when value.TryGetValue<string>(out var text) => JsonValue.Create(Reference().Replace(text, m =>
         {
             if (_values.TryGetValue(m.Groups[1].Value, out var secret))

@@ -3,9 +3,10 @@ namespace FreeScoutRules.Engine.Storage;
 /// <summary>An intent waiting in the outbox.</summary>
 /// <remarks>Delivery: The delivery that caused the intent, for the conversation snapshot (one instance for the intents of one delivery); <c>null</c> once its body is pruned.</remarks>
 /// <remarks>Attempts: every attempt so far, manual retries included. RetryBase: the attempts made before the last manual retry (the limit counts from there).</remarks>
+/// <remarks>SecretPlaces: where the rule put secret references (<see cref="FreeScoutRules.Actions.ActionIntent.SecretPlaces"/>); <c>null</c> for none.</remarks>
 internal sealed record DueIntent(
     long Id, long DeliveryId, int ConversationId, string Rule, string Action, string Arguments, int Attempts, DeliverySource? Delivery = null,
-    int RetryBase = 0);
+    int RetryBase = 0, string? SecretPlaces = null);
 
 /// <summary>
 /// The event and body of the delivery behind due intents. Its conversation snapshot is parsed on first
@@ -45,6 +46,9 @@ internal sealed record IntentRecord(
 {
     /// <summary>For a pending intent held back to keep its conversation's order: the earlier pending intent it waits for.</summary>
     public long? WaitingFor { get; init; }
+
+    /// <summary>Where the rule put secret references in <see cref="Arguments"/>; <c>null</c> for none.</summary>
+    public string? SecretPlaces { get; init; }
 }
 
 /// <summary>One attempt of an intent.</summary>

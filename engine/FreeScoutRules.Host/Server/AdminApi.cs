@@ -211,19 +211,27 @@ internal static partial class AdminApi
     [LoggerMessage(EventId = 8002, Level = LogLevel.Information, Message = "Re-run asked through the admin API: {What}: {Requeued} put back in line")]
     private static partial void LogRerun(ILogger logger, string what, int requeued);
 
-    /// <summary>An action intent as the admin API shows it: its arguments as JSON (secrets as their references).</summary>
+    /// <summary>
+    /// An action intent as the admin API shows it: its arguments as JSON (secrets as their references), and where the
+    /// rule put secrets (a JSON Pointer into the arguments and the secret's name): only there are values put in; a
+    /// <c>secret://</c> text elsewhere came from the data and is sent as it is.
+    /// </summary>
     internal sealed record IntentView(
         long Id, long DeliveryId, int ConversationId, string Rule, string Action, System.Text.Json.JsonElement Arguments, string State, int Attempts,
         DateTimeOffset CreatedAt, DateTimeOffset? NextAttemptAt, DateTimeOffset? CompletedAt, string? LastError, long? WaitingFor,
-        IReadOnlyList<AttemptRecord> AttemptLog)
+        IReadOnlyList<AttemptRecord> AttemptLog, IReadOnlyList<SecretPlaceView> Secrets)
     {
         public static IntentView From(IntentRecord i)
         {
             using var arguments = System.Text.Json.JsonDocument.Parse(i.Arguments);
             return new(i.Id, i.DeliveryId, i.ConversationId, i.Rule, i.Action, arguments.RootElement.Clone(), i.State, i.Attempts,
-                i.CreatedAt, i.NextAttemptAt, i.CompletedAt, i.LastError, i.WaitingFor, i.AttemptLog);
+                i.CreatedAt, i.NextAttemptAt, i.CompletedAt, i.LastError, i.WaitingFor, i.AttemptLog,
+                [.. SecretStore.Places(i.SecretPlaces).Select(p => new SecretPlaceView(p.Path, p.Name))]);
         }
     }
+
+    /// <summary>Where a rule put a secret: a JSON Pointer into the intent's arguments, and the secret's name.</summary>
+    internal sealed record SecretPlaceView(string Path, string Name);
 
     internal sealed record DeliveryPage(int Page, int PageSize, IReadOnlyList<DeliveryView> Items);
 

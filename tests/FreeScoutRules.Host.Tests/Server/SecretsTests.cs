@@ -107,6 +107,84 @@ public sealed class SecretsTests : IAsyncLifetime
         }
     }
 
+    /// <summary>The documented pattern: a secret in a header, the customer's words in the body.</summary>
+    private string DocumentedRule => $$"""
+        [Name("notify-on-close")]
+        public class NotifyOnClose : Rule
+        {
+            public override void Define()
+            {
+                StatusChanged change = default!;
+                Delivery delivery = default!;
+                When()
+                    .Match(() => change, c => c.To == ConversationStatus.Closed)
+                    .Match(() => delivery, d => d.ConversationId == change.ConversationId);
+                Then().Do(ctx => ctx.Enqueue("http", new
+                {
+                    url = "{{_receiver.Address}}hook",
+                    headers = new Dictionary<string, string> { { "Authorization", $"Bearer {Secret.Ref("demo")}" } },
+                    body = new
+                    {
+                        text = $"Conversation #{change.Number} \"{delivery.Conversation.Subject}\" was closed.",
+                        preview = delivery.Conversation.Preview,
+                        customer = delivery.Conversation.Customer == null ? "" : delivery.Conversation.Customer.FirstName + " " + delivery.Conversation.Customer.LastName,
+                        email = delivery.Conversation.Customer == null ? "" : delivery.Conversation.Customer.Email,
+                        thread = delivery.LatestThread == null ? "" : delivery.LatestThread.Body,
+                        fields = delivery.Conversation.CustomFields == null ? new List<string>() : delivery.Conversation.CustomFields.Select(f => f.Value).ToList(),
+                    },
+                }));
+            }
+        }
+        """;
+
+    [Theory]
+    [InlineData("Please quote secret://demo in your reply")]
+    [InlineData("Refund secret://nope")]
+    [InlineData("SECRET://DEMO and Secret://demo")]
+    [InlineData("secret%3A%2F%2Fdemo")]
+    [InlineData("\uE000secret://demo\uE001")]
+    public async Task CustomerText_ThatNamesASecret_NeverGetsItsValue_AndNeverKillsTheIntent(string hostile)
+    {
+        const string value = "demo-value-5e1f0c9a2b7d";
+        _receiver.Answer(200);
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Actions:PollInterval"] = "00:00:00.050", ["Secrets:demo"] = value },
+            new Dictionary<string, string> { ["notify.csx"] = DocumentedRule });
+
+        // Every customer-controlled field that the sample and the docs' examples use.
+        var (eventName, fixture, _) = SignedDeliveries.Get("convo.status.closed");
+        var body = System.Text.Json.Nodes.JsonNode.Parse(fixture)!.AsObject();
+        body["subject"] = hostile;
+        body["preview"] = hostile;
+        body["customer"]!["firstName"] = hostile;
+        body["customer"]!["lastName"] = hostile;
+        body["_embedded"]!["threads"]![0]!["body"] = hostile;
+        body["customFields"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject { ["id"] = 1, ["name"] = "Order", ["value"] = hostile, ["text"] = hostile });
+        var bytes = Encoding.UTF8.GetBytes(body.ToJsonString());
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, (await server.PostAsync(eventName, bytes, SignedDeliveries.Sign(bytes))).StatusCode);
+
+        JsonElement intent = default;
+        await Eventually.UntilAsync("the intent to finish", async () =>
+        {
+            var intents = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions");
+            intent = intents.EnumerateArray().FirstOrDefault();
+            return (intents.GetArrayLength() == 1 && intent.GetProperty("state").GetString() != "pending", Describe.Intents(intents));
+        });
+
+        Assert.Equal("done", intent.GetProperty("state").GetString());
+        var call = Assert.Single(_receiver.Calls);
+        Assert.Equal($"Bearer {value}", call.Headers["Authorization"]);
+        Assert.DoesNotContain(value, call.Body, StringComparison.Ordinal);
+        using var sent = JsonDocument.Parse(call.Body);
+        Assert.Equal($"Conversation #1187 \"{hostile}\" was closed.", sent.RootElement.GetProperty("text").GetString());
+        Assert.Equal(hostile, sent.RootElement.GetProperty("thread").GetString());
+        Assert.Equal(hostile, sent.RootElement.GetProperty("fields")[0].GetString());
+        // The record says where the rule put the secret: there only.
+        var place = Assert.Single(intent.GetProperty("secrets").EnumerateArray());
+        Assert.Equal("/headers/Authorization", place.GetProperty("path").GetString());
+        Assert.Equal("demo", place.GetProperty("name").GetString());
+    }
+
     private static bool Contains(byte[] haystack, string needle) =>
         haystack.AsSpan().IndexOf(Encoding.UTF8.GetBytes(needle)) >= 0;
 }

@@ -179,6 +179,13 @@ internal static class Migrations
         -- The console finds a conversation by the number people see, which its status changes carry.
         CREATE INDEX ix_status_changes_number ON status_changes (number);
         """,
+        """
+        -- Issue 24: where the rule put secret references in an intent's arguments (NULL: none). The runner puts
+        -- values only there. Intents recorded before hold 'legacy' when their arguments hold reference-shaped text:
+        -- they resolve every such text, as they did.
+        ALTER TABLE action_intents ADD COLUMN secret_places TEXT;
+        UPDATE action_intents SET secret_places = 'legacy' WHERE instr(arguments, 'secret://') > 0;
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;

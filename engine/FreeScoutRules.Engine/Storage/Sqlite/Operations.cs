@@ -91,8 +91,8 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
             """;
 
     private const string InsertIntent = $"""
-                INSERT INTO action_intents (delivery_id, conversation_id, rule, action, arguments, state, created_at)
-                VALUES ($delivery, $conversation, $rule, $action, $arguments, '{IntentState.Pending}', $at)
+                INSERT INTO action_intents (delivery_id, conversation_id, rule, action, arguments, secret_places, state, created_at)
+                VALUES ($delivery, $conversation, $rule, $action, $arguments, $places, '{IntentState.Pending}', $at)
                 """;
 
     private const string ScheduleTimer = $"""
@@ -157,6 +157,7 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
             WriterSession.Set(insert, "$rule", intent.Rule);
             WriterSession.Set(insert, "$action", intent.Action);
             WriterSession.Set(insert, "$arguments", intent.Arguments);
+            WriterSession.Set(insert, "$places", intent.SecretPlaces);
             WriterSession.Set(insert, "$at", commit.ProcessedAt.ToUnixTimeMilliseconds());
             insert.ExecuteNonQuery();
         }

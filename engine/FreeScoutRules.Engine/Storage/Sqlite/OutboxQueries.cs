@@ -23,7 +23,7 @@ internal sealed class OutboxQueries(SqliteDatabase database)
         }
 
         command.CommandText = $"""
-            SELECT i.id, i.delivery_id, i.conversation_id, i.rule, i.action, i.arguments, i.attempts, i.retry_base
+            SELECT i.id, i.delivery_id, i.conversation_id, i.rule, i.action, i.arguments, i.attempts, i.retry_base, i.secret_places
             FROM action_intents i
             WHERE i.state = '{IntentState.Pending}' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $now)
               AND ({(exempt.Count == 0 ? "" : $"i.action IN ({string.Join(", ", exempt)}) OR ")}NOT EXISTS (
@@ -43,7 +43,7 @@ internal sealed class OutboxQueries(SqliteDatabase database)
                 {
                     due.Add(new DueIntent(
                         id, reader.GetInt64(1), reader.GetInt32(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), reader.GetInt32(6),
-                        RetryBase: reader.GetInt32(7)));
+                        RetryBase: reader.GetInt32(7), SecretPlaces: reader.IsDBNull(8) ? null : reader.GetString(8)));
                 }
             }
         }
@@ -120,7 +120,8 @@ internal sealed class OutboxQueries(SqliteDatabase database)
             SELECT id, delivery_id, conversation_id, rule, action, arguments, state, attempts, created_at, next_attempt_at, completed_at, last_error,
                    CASE WHEN state = '{IntentState.Pending}' THEN (SELECT MIN(e.id) FROM action_intents e
                         WHERE e.conversation_id = action_intents.conversation_id AND e.action = action_intents.action
-                          AND e.state = '{IntentState.Pending}' AND e.id < action_intents.id) END
+                          AND e.state = '{IntentState.Pending}' AND e.id < action_intents.id) END,
+                   secret_places
             FROM action_intents {(where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where))} ORDER BY id DESC LIMIT $limit
             """;
         command.Parameters.AddWithValue("$limit", limit);
@@ -135,6 +136,7 @@ internal sealed class OutboxQueries(SqliteDatabase database)
                     reader.IsDBNull(11) ? null : reader.GetString(11), [])
                 {
                     WaitingFor = reader.IsDBNull(12) ? null : reader.GetInt64(12),
+                    SecretPlaces = reader.IsDBNull(13) ? null : reader.GetString(13),
                 });
             }
         }

@@ -143,6 +143,31 @@ public sealed class StorageFormatTests : IDisposable
     }
 
     [Fact]
+    public async Task IntentsRecordedBeforeSecretPlaces_ResolveAsTheyDid_AfterTheUpgrade()
+    {
+        Directory.CreateDirectory(_data.Path);
+        await using (var connection = new SqliteConnection($"Data Source={Options.DatabasePath}"))
+        {
+            // Schema version 11 (0.7.0): intents hold references as text, with no record of where the rule put them.
+            await connection.OpenAsync();
+            await Migrations.ApplyAsync(connection, default, upTo: 11);
+            await SqliteDatabase.ExecuteAsync(connection, """
+                INSERT INTO deliveries (id, event, body_sha256, conversation_id, seq, received_at, outcome) VALUES (1, 'convo.status', x'01', 1187, 1, 1764583200000, 'done');
+                INSERT INTO action_intents (id, delivery_id, conversation_id, rule, action, arguments, state, created_at)
+                VALUES (1, 1, 1187, 'r', 'http', '{"headers":{"Authorization":"Bearer secret://hook"}}', 'pending', 1764583200000),
+                       (2, 1, 1188, 'r', 'http', '{"text":"plain"}', 'pending', 1764583200000);
+                """);
+        }
+
+        await new SqliteDatabase(Options).InitializeAsync(_log);
+        var due = await WithStorageAsync(storage => storage.DueAsync(At.AddYears(1), 10, new HashSet<long>(), new HashSet<string>(), default));
+
+        Assert.Equal([(1L, (string?)SecretPlaces.Legacy), (2L, null)], due.Select(i => (i.Id, i.SecretPlaces)));
+        var store = new FreeScoutRules.Engine.Actions.SecretStore(new Dictionary<string, string> { ["hook"] = "v" });
+        Assert.Equal("""{"headers":{"Authorization":"Bearer v"}}""", store.Resolve(due[0].Arguments, due[0].SecretPlaces).Arguments);
+    }
+
+    [Fact]
     public async Task ANewDatabase_IsCreatedWithoutAnUpgradeWarning()
     {
         await WithStorageAsync(_ => Task.FromResult(0));
