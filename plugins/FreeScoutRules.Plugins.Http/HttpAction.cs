@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
@@ -22,6 +23,12 @@ public sealed record HttpArguments
 
     /// <summary>Sent as JSON; none when absent.</summary>
     public JsonElement? Body { get; init; }
+
+    /// <summary>
+    /// Follow a redirect to another origin (scheme, host or port). Off by default: only same-origin redirects are
+    /// followed. Never honoured when the intent carries a secret, which never goes to another origin.
+    /// </summary>
+    public bool FollowCrossOriginRedirects { get; init; }
 }
 
 /// <summary>
@@ -30,6 +37,10 @@ public sealed record HttpArguments
 /// Retry-After, circuit breaker, rate limiter), with the intent's key as <c>Idempotency-Key</c>.
 /// 2xx is done; 408, 429 and 5xx are worth another attempt; other answers are permanent failures.
 /// An open circuit surfaces as an exception, which the runner counts as a retryable failure.
+/// Redirects are followed here, not by the HttpClient (the engine turns that off for every client): up to
+/// <see cref="MaxRedirects"/> to the same origin; to another origin only with <c>followCrossOriginRedirects = true</c>
+/// and never when the intent carries a secret (a 307/308 would re-send the body too), so a secret header never
+/// reaches an origin the rule did not name. Cross-origin hops drop <c>Authorization</c> and <c>Cookie</c>.
 /// </summary>
 public sealed class HttpAction : ActionHandler<HttpArguments>
 {
@@ -42,19 +53,99 @@ public sealed class HttpAction : ActionHandler<HttpArguments>
     /// <inheritdoc />
     protected override IValidator<HttpArguments> Validator => ArgumentsValidator;
 
+    /// <summary>The most redirects one attempt follows.</summary>
+    public const int MaxRedirects = 5;
+
+    /// <summary>Headers a cross-origin hop never carries, whatever the rule set.</summary>
+    private static readonly string[] OriginBoundHeaders = ["Authorization", "Proxy-Authorization", "Cookie"];
+
     /// <inheritdoc />
     protected override async ValueTask<ActionResult> ExecuteAsync(HttpArguments arguments, ActionContext context)
     {
         ArgumentNullException.ThrowIfNull(arguments);
         ArgumentNullException.ThrowIfNull(context);
         using var client = context.HttpClientFactory.CreateClient(Name);
-        using var request = new HttpRequestMessage(new HttpMethod(arguments.Method.ToUpperInvariant()), arguments.Url);
-        if (arguments.Body is { } body)
+        var first = new Uri(arguments.Url);
+        var target = first;
+        var method = new HttpMethod(arguments.Method.ToUpperInvariant());
+        var body = arguments.Body;
+        var headers = new Dictionary<string, string>(arguments.Headers, StringComparer.OrdinalIgnoreCase);
+        for (var hop = 0; ; hop++)
         {
-            request.Content = new StringContent(body.GetRawText(), Encoding.UTF8, new MediaTypeHeaderValue("application/json"));
+            var what = $"{method} {Redacted(target)}{(hop == 0 ? "" : $" (redirected from {Redacted(first)})")}";
+            using var request = Request(method, target, body, headers, context.IdempotencyKey);
+            HttpResponseMessage response;
+            try
+            {
+                response = await client.SendAsync(request, context.CancellationToken);
+            }
+            catch (HttpRequestException ex)
+            {
+                return ActionResult.Retry($"{what} failed: {ex.Message}");
+            }
+
+            using (response)
+            {
+                if (!IsRedirect(response.StatusCode) || response.Headers.Location is not { } location)
+                {
+                    var result = ActionResult.FromResponse(response, what);
+                    // A redirected call's record names where it ended.
+                    return hop > 0 && result.Outcome == ActionOutcome.Done ? result with { Reason = $"{what} answered {(int)response.StatusCode}" } : result;
+                }
+
+                var next = new Uri(target, location);
+                if (hop == MaxRedirects)
+                {
+                    return ActionResult.Fail($"{what} redirected more than {MaxRedirects} times (last to {Redacted(next)}).");
+                }
+
+                if (next.Scheme is not ("http" or "https"))
+                {
+                    return ActionResult.Fail($"{what} redirected to {Redacted(next)}, which is not an http(s) URL.");
+                }
+
+                if (!SameOrigin(target, next))
+                {
+                    if (context.CarriesSecrets)
+                    {
+                        return ActionResult.Fail(
+                            $"{what} redirected to another origin, {Redacted(next)}: not followed, because the intent carries a secret (a secret never leaves the origin the rule named). Point the rule at the final URL.");
+                    }
+
+                    if (!arguments.FollowCrossOriginRedirects)
+                    {
+                        return ActionResult.Fail(
+                            $"{what} redirected to another origin, {Redacted(next)}: not followed. Point the rule at the final URL, or set followCrossOriginRedirects = true in the action's arguments.");
+                    }
+
+                    foreach (var name in OriginBoundHeaders)
+                    {
+                        headers.Remove(name);
+                    }
+                }
+
+                // As browsers and HttpClient do: 303 (and 301/302 after a POST) continue as a GET without the body; 307/308 repeat the request.
+                if (response.StatusCode == HttpStatusCode.SeeOther
+                    || (response.StatusCode is HttpStatusCode.MovedPermanently or HttpStatusCode.Found && method == HttpMethod.Post))
+                {
+                    method = HttpMethod.Get;
+                    body = null;
+                }
+
+                target = next;
+            }
+        }
+    }
+
+    private static HttpRequestMessage Request(HttpMethod method, Uri url, JsonElement? body, Dictionary<string, string> headers, string idempotencyKey)
+    {
+        var request = new HttpRequestMessage(method, url);
+        if (body is { } json)
+        {
+            request.Content = new StringContent(json.GetRawText(), Encoding.UTF8, new MediaTypeHeaderValue("application/json"));
         }
 
-        foreach (var (name, value) in arguments.Headers)
+        foreach (var (name, value) in headers)
         {
             if (!request.Headers.TryAddWithoutValidation(name, value))
             {
@@ -63,17 +154,19 @@ public sealed class HttpAction : ActionHandler<HttpArguments>
         }
 
         request.Headers.Remove("Idempotency-Key");
-        request.Headers.TryAddWithoutValidation("Idempotency-Key", context.IdempotencyKey);
-        try
-        {
-            using var response = await client.SendAsync(request, context.CancellationToken);
-            return ActionResult.FromResponse(response, $"{arguments.Method} {Redacted(arguments.Url)}");
-        }
-        catch (HttpRequestException ex)
-        {
-            return ActionResult.Retry($"{arguments.Method} {Redacted(arguments.Url)} failed: {ex.Message}");
-        }
+        request.Headers.TryAddWithoutValidation("Idempotency-Key", idempotencyKey);
+        return request;
     }
+
+    private static bool IsRedirect(HttpStatusCode status) => status is HttpStatusCode.MovedPermanently or HttpStatusCode.Found
+        or HttpStatusCode.SeeOther or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect;
+
+    private static bool SameOrigin(Uri a, Uri b) =>
+        string.Equals(a.Scheme, b.Scheme, StringComparison.OrdinalIgnoreCase)
+        && string.Equals(a.IdnHost, b.IdnHost, StringComparison.OrdinalIgnoreCase)
+        && a.Port == b.Port;
+
+    private static string Redacted(Uri url) => Redacted(url.GetLeftPart(UriPartial.Path));
 
     /// <summary>The URL without its query string, which often carries tokens (Slack, Teams): never in logs or errors.</summary>
     private static string Redacted(string url) => url.Split('?', 2)[0];

@@ -125,6 +125,21 @@ internal static class ServerComposition
         var resilience = configuration.GetSection("Actions:Resilience");
         services.ConfigureHttpClientDefaults(http =>
         {
+            // No client the engine hands out follows a redirect by itself (plugins' too): a redirect to another origin
+            // would carry the request's headers, secrets included. The http action follows redirects itself, by its rules.
+            http.ConfigurePrimaryHttpMessageHandler(static (handler, _) =>
+            {
+                switch (handler)
+                {
+                    case SocketsHttpHandler sockets:
+                        sockets.AllowAutoRedirect = false;
+                        break;
+                    case HttpClientHandler client:
+                        client.AllowAutoRedirect = false;
+                        break;
+                }
+            });
+
             // The action runner retries an attempt with its own backoff for up to a day; inside one attempt
             // the pipeline retries once, soon, so that a blip costs seconds and an attempt stays one or two requests.
             var pipeline = http.AddStandardResilienceHandler(options =>

@@ -12,6 +12,7 @@ internal sealed class HttpReceiver : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<int> _script = new();
     private readonly ConcurrentQueue<TimeSpan> _delays = new();
+    private readonly ConcurrentDictionary<string, (int Status, string Location)> _redirects = new(StringComparer.Ordinal);
 
     private HttpReceiver(WebApplication app)
     {
@@ -44,6 +45,9 @@ internal sealed class HttpReceiver : IAsyncDisposable
         }
     }
 
+    /// <summary>Answers every request to <paramref name="path"/> with <paramref name="status"/> and <c>Location: <paramref name="location"/></c>.</summary>
+    public void Redirect(string path, int status, string location) => _redirects[path] = (status, location);
+
     public static async Task<HttpReceiver> StartAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -60,6 +64,12 @@ internal sealed class HttpReceiver : IAsyncDisposable
             if (receiver._delays.TryDequeue(out var delay))
             {
                 await Task.Delay(delay, http.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+
+            if (receiver._redirects.TryGetValue(http.Request.Path, out var redirect))
+            {
+                http.Response.Headers.Location = redirect.Location;
+                return Results.StatusCode(redirect.Status);
             }
 
             var status = receiver._script.TryDequeue(out var scripted) ? scripted : 200;
