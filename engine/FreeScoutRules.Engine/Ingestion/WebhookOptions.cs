@@ -23,6 +23,29 @@ internal sealed class WebhookOptions
     /// </summary>
     public bool InsecureSkipSignature { get; set; }
 
+    /// <summary>
+    /// The addresses FreeScout posts from, as CIDR ranges (<c>203.0.113.7/32</c>, <c>2001:db8::/48</c>) or single addresses;
+    /// an entry may list several, separated by commas. Empty (the default): any source. A delivery from elsewhere gets 403
+    /// before its body is read. Behind a reverse proxy the source is the client the proxy names (forwarded headers from a
+    /// known proxy), otherwise the connection's address; a connection without one (a Unix socket) is refused when set.
+    /// </summary>
+    public List<string> AllowedSources { get; set; } = [];
+
+    /// <summary>The networks of <see cref="AllowedSources"/>; <c>null</c> when any source is allowed.</summary>
+    /// <exception cref="FormatException">An entry is not an address or CIDR range (the options validator says which).</exception>
+    public IReadOnlyList<System.Net.IPNetwork>? AllowedNetworks() =>
+        AllowedSources.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList() is { Count: > 0 } entries
+            ? [.. entries.Select(ParseNetwork)]
+            : null;
+
+    /// <summary>A CIDR range, or a single address as a range of one.</summary>
+    public static System.Net.IPNetwork ParseNetwork(string entry) =>
+        entry.Contains('/', StringComparison.Ordinal)
+            ? System.Net.IPNetwork.Parse(entry)
+            : System.Net.IPAddress.Parse(entry) is var address
+                ? new System.Net.IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128)
+                : throw new FormatException(entry);
+
     /// <summary>True when deliveries are accepted unsigned: insecure mode and no secret.</summary>
     public bool SkipsSignatures => InsecureSkipSignature && string.IsNullOrEmpty(Secret);
 }

@@ -56,11 +56,50 @@ internal sealed class DeliveryParser(DeliveryParserOptions options)
             return ParseResult.Fail(DeliveryProblemKind.MalformedJson, "The body is empty; FreeScout sends a JSON object.");
         }
 
-        return WebhookEvents.IsCustomerEvent(eventName)
-            ? ParseAndValidate(eventName, body, FreeScoutJsonContext.Default.Customer, CustomerValidator,
-                customer => new ParsedDelivery(eventName, null, customer))
-            : ParseAndValidate(eventName, body, FreeScoutJsonContext.Default.Conversation, ConversationValidator,
-                conversation => new ParsedDelivery(eventName, conversation, null));
+        // FreeScout signs only the body, not the event name: a signed body re-posted under an event of another kind
+        // (a conversation as customer.created, a customer as convo.note.created) is refused as not what that event carries.
+        if (WebhookEvents.IsCustomerEvent(eventName))
+        {
+            return IsConversationShaped(body)
+                ? ParseResult.Fail(DeliveryProblemKind.Invalid,
+                    $"{eventName}: the body is a conversation (it has number and mailboxId), not a customer; FreeScout sends a customer with {eventName}.")
+                : ParseAndValidate(eventName, body, FreeScoutJsonContext.Default.Customer, CustomerValidator,
+                    customer => new ParsedDelivery(eventName, null, customer), static _ => null);
+        }
+
+        return ParseAndValidate(eventName, body, FreeScoutJsonContext.Default.Conversation, ConversationValidator,
+            conversation => new ParsedDelivery(eventName, conversation, null),
+            static c => c.Id > 0 && c.Number <= 0 && string.IsNullOrEmpty(c.Status)
+                ? "the body is not a conversation (it has no number and no status; a customer's body?); FreeScout sends a conversation with every convo.* event."
+                : null);
+    }
+
+    /// <summary>True when the top level of the JSON object has a conversation's <c>number</c> and <c>mailboxId</c>, which a customer never has.</summary>
+    private static bool IsConversationShaped(ReadOnlySpan<byte> body)
+    {
+        var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 64 });
+        var (number, mailbox) = (false, false);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return false;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                number |= reader.ValueTextEquals("number"u8);
+                mailbox |= reader.ValueTextEquals("mailboxId"u8);
+                reader.Read();
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+            return false; // the parse that follows says what is wrong
+        }
+
+        return number && mailbox;
     }
 
     private static ParseResult ParseAndValidate<T>(
@@ -68,7 +107,8 @@ internal sealed class DeliveryParser(DeliveryParserOptions options)
         ReadOnlySpan<byte> body,
         System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo,
         IValidator<T> validator,
-        Func<T, ParsedDelivery> wrap)
+        Func<T, ParsedDelivery> wrap,
+        Func<T, string?> wrongKind)
         where T : class
     {
         T? payload;
@@ -84,6 +124,11 @@ internal sealed class DeliveryParser(DeliveryParserOptions options)
         if (payload is null)
         {
             return ParseResult.Fail(DeliveryProblemKind.MalformedJson, $"{eventName}: the body is JSON null, not an object.");
+        }
+
+        if (wrongKind(payload) is { } problem)
+        {
+            return ParseResult.Fail(DeliveryProblemKind.Invalid, $"{eventName}: {problem}");
         }
 
         var validation = validator.Validate(payload);

@@ -111,6 +111,8 @@ internal static class ServerComposition
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<TimerLoop>>()));
         services.AddSingleton(sp => new Reruns(sp.GetRequiredService<IInbox>(), sp.GetRequiredService<IDeliveryHistory>(), sp.GetRequiredService<Dispatcher>()));
+        services.AddSingleton(sp => new WebhookSources(Options<WebhookOptions>(sp).AllowedNetworks()));
+        services.AddSingleton<WebhookSources.Filter>();
         services.AddSingleton(sp => new WebhookIngestor(
             Options<WebhookOptions>(sp),
             sp.GetRequiredService<IInbox>(),

@@ -17,7 +17,7 @@ internal static class WebhookEndpoint
 
     public static IEndpointRouteBuilder MapWebhookEndpoint(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapPost(Path, ReceiveAsync).DisableAntiforgery();
+        endpoints.MapPost(Path, ReceiveAsync).DisableAntiforgery().AddEndpointFilter<WebhookSources.Filter>();
         return endpoints;
     }
 

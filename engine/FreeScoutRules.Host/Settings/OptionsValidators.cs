@@ -31,6 +31,22 @@ internal sealed class WebhookOptionsValidator : AbstractValidator<WebhookOptions
             + "start with --insecure-dev to accept unsigned deliveries.");
         RuleFor(o => o.MaxBodyBytes).InclusiveBetween(1024, 64 * 1024 * 1024)
             .WithMessage("must be between 1 KiB and 64 MiB (got {PropertyValue}).");
+        RuleForEach(o => o.AllowedSources.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+            .Must(IsNetwork).OverridePropertyName("AllowedSources")
+            .WithMessage("'{PropertyValue}' is not an IP address or a CIDR range such as 203.0.113.0/24 or 2001:db8::/48.");
+    }
+
+    private static bool IsNetwork(string entry)
+    {
+        try
+        {
+            _ = WebhookOptions.ParseNetwork(entry);
+            return true;
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException)
+        {
+            return false;
+        }
     }
 }
 

@@ -184,6 +184,29 @@ public sealed class DeliveryParserTests
         Assert.Equal("customer.created: id must be a positive integer (got 0; a missing field reads as 0)", result.Problem.Message);
     }
 
+    /// <summary>
+    /// FreeScout signs the body, not the event name: every signed body of one kind re-posted under an event of the
+    /// other kind is refused, saying so; bodies of the same kind under another event cannot be told apart (docs/deploy.md).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(WireFixtureNames))]
+    public void Parse_AWireBody_UnderAnEventOfTheOtherKind_IsRefusedAsTheWrongKind(string name)
+    {
+        var (_, eventName, body) = Fixtures.WireDeliveries().Single(d => d.Name == name);
+        var customerEvent = eventName.StartsWith("customer.", StringComparison.Ordinal);
+
+        foreach (var other in customerEvent ? new[] { "convo.note.created", "convo.status", "convo.created" } : ["customer.created", "customer.updated"])
+        {
+            var result = _parser.Parse(other, body);
+
+            Assert.False(result.IsValid);
+            Assert.Equal(DeliveryProblemKind.Invalid, result.Problem.Kind);
+            Assert.StartsWith(
+                customerEvent ? $"{other}: the body is not a conversation" : $"{other}: the body is a conversation (it has number and mailboxId), not a customer",
+                result.Problem.Message, StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [InlineData("convo.stauts")]
     [InlineData("CONVO.STATUS")]

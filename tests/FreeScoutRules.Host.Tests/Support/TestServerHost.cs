@@ -47,7 +47,7 @@ internal sealed class TestServerHost : IAsyncDisposable
 
     public static async Task<TestServerHost> StartAsync(
         Dictionary<string, string?>? settings = null, IReadOnlyDictionary<string, string>? extraRules = null, string? root = null,
-        bool samplePlugin = false, TimeProvider? time = null)
+        bool samplePlugin = false, TimeProvider? time = null, Action<WebApplicationBuilder>? configure = null)
     {
         root ??= Path.Combine(Path.GetTempPath(), $"fsr-server-{Guid.NewGuid():N}");
         var rules = Path.Combine(root, "rules");
@@ -89,6 +89,8 @@ internal sealed class TestServerHost : IAsyncDisposable
                 // The clock of receipts, timers, retries and sleeps: a test moves it with FakeTimeProvider.Advance.
                 builder.Services.AddSingleton(time);
             }
+
+            configure?.Invoke(builder);
         });
         await app.StartAsync();
         return new TestServerHost(app, root, logs);
