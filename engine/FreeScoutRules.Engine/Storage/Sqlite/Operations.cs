@@ -14,8 +14,11 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, Action<StoreR
 
     // Same event and body bytes: the same conversation, so a conversation's redelivery is found among
     // its own index entries (ix_deliveries_conversation covers the hash); others have a unique index.
+    // '+event': the event is checked on the rows found, never looked up through ix_deliveries_event (the console's),
+    // which the planner would otherwise pick as often as not, and which holds every delivery of the event: a scan of
+    // the history on each delivery (issue 20). The plan test (StatementPlanTests) keeps it so.
     private const string FindInConversation =
-        "SELECT id FROM deliveries WHERE conversation_id = $conversation AND body_sha256 = $sha AND event = $event LIMIT 1";
+        "SELECT id FROM deliveries WHERE conversation_id = $conversation AND body_sha256 = $sha AND +event = $event LIMIT 1";
 
     private const string FindWithoutConversation =
         "SELECT id FROM deliveries WHERE conversation_id IS NULL AND event = $event AND body_sha256 = $sha";
