@@ -57,7 +57,9 @@ internal static class ScriptCompilationOptions
             .WithImports(Imports)
             .WithFilePath(filePath)
             .WithFileEncoding(System.Text.Encoding.UTF8)
-            .WithSourceResolver(new SourceFileResolver(ImmutableArray<string>.Empty, Path.GetDirectoryName(Path.GetFullPath(filePath))))
+            // #load resolves against the including file's path; a relative one (check --rules rules) is relative to the
+            // current directory, so that is the base of what is still relative then (not the file's folder: rules/rules/lib).
+            .WithSourceResolver(new SourceFileResolver(ImmutableArray<string>.Empty, Directory.GetCurrentDirectory()))
             .WithMetadataResolver(NoMetadataResolver.Instance)
             .WithOptimizationLevel(OptimizationLevel.Release)
             .WithEmitDebugInformation(false)

@@ -18,7 +18,11 @@ internal static class CliProcess
     /// Runs the executable with <paramref name="environment"/> on top of a clean one: the child never sees
     /// the <c>FREESCOUTRULES_*</c> variables another test may have set in this process.
     /// </summary>
-    public static async Task<Result> RunWithEnvironmentAsync(IReadOnlyDictionary<string, string>? environment, string? standardInput, params string[] arguments)
+    public static Task<Result> RunWithEnvironmentAsync(IReadOnlyDictionary<string, string>? environment, string? standardInput, params string[] arguments) =>
+        RunInAsync(AppContext.BaseDirectory, environment, standardInput, arguments);
+
+    /// <summary>As <see cref="RunWithEnvironmentAsync"/>, in <paramref name="workingDirectory"/> (for relative paths as a user types them).</summary>
+    public static async Task<Result> RunInAsync(string workingDirectory, IReadOnlyDictionary<string, string>? environment, string? standardInput, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -26,7 +30,7 @@ internal static class CliProcess
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
-            WorkingDirectory = AppContext.BaseDirectory,
+            WorkingDirectory = workingDirectory,
         };
         foreach (var variable in start.Environment.Keys.Where(k => k.StartsWith("FREESCOUTRULES_", StringComparison.Ordinal)).ToList())
         {

@@ -41,7 +41,10 @@ internal sealed class ServeProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>serve</c> on <paramref name="root"/>/data with <paramref name="root"/>/rules and waits until <c>/readyz</c> says ready.</summary>
-    public static async Task<ServeProcess> StartAsync(string root, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="root">The server's folder, and its working directory.</param>
+    /// <param name="environment">Variables on top of the secret and the admin token.</param>
+    /// <param name="rulesArgument">What <c>--rules</c> says: the absolute rules folder unless given (a relative path is relative to <paramref name="root"/>).</param>
+    public static async Task<ServeProcess> StartAsync(string root, IReadOnlyDictionary<string, string>? environment = null, string? rulesArgument = null)
     {
         var rules = Path.Combine(root, "rules");
         Directory.CreateDirectory(rules);
@@ -58,7 +61,7 @@ internal sealed class ServeProcess : IAsyncDisposable
         foreach (var argument in new[]
         {
             Path.Combine(AppContext.BaseDirectory, "freescout-rules.dll"), "serve",
-            "--urls", "http://127.0.0.1:0", "--data-dir", Path.Combine(root, "data"), "--rules", rules,
+            "--urls", "http://127.0.0.1:0", "--data-dir", Path.Combine(root, "data"), "--rules", rulesArgument ?? rules,
             "--plugins", Path.Combine(root, "plugins"),
         })
         {
