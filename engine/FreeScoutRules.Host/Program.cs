@@ -1,3 +1,3 @@
 using FreeScoutRules.Host.Cli;
 
-return await CliApplication.Build().Parse(args).InvokeAsync();
+return await CliApplication.RunAsync(args);

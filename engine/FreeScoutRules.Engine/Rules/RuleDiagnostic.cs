@@ -22,4 +22,8 @@ internal sealed record RuleDiagnostic(
     /// <summary>A problem of the engine's own (not the C# compiler's), reported at a file's start.</summary>
     public static RuleDiagnostic Error(string file, string id, string message, int line = 1, int column = 1) =>
         new(file, line, column, RuleDiagnosticSeverity.Error, id, message);
+
+    /// <summary>A warning of the engine's own, reported at a file's (or folder's) start.</summary>
+    public static RuleDiagnostic Warning(string file, string id, string message) =>
+        new(file, 1, 1, RuleDiagnosticSeverity.Warning, id, message);
 }

@@ -26,15 +26,20 @@ internal static class RuleSetCompiler
     /// <exception cref="RuleCompilationException">Any error in any file; all of them are listed.</exception>
     /// <param name="severities">Severities of the engine's own diagnostics; <see cref="RuleDiagnosticSeverities.Default"/> when <c>null</c>.</param>
     /// <param name="checks">The actions, plugin configuration and secrets the rules are checked against (FSR0003, FSR0007, FSR0008).</param>
+    /// <param name="folderOptional">
+    /// The folder is the default one, not named by the user: when it does not exist the built-in rules run alone (a
+    /// warning says where to put ops rules). A folder named explicitly must exist.
+    /// </param>
     public static RuleSetGeneration Compile(
-        string rulesDirectory, RuleCompileCache? cache = null, RuleDiagnosticSeverities? severities = null, RuleChecks? checks = null)
+        string rulesDirectory, RuleCompileCache? cache = null, RuleDiagnosticSeverities? severities = null, RuleChecks? checks = null,
+        bool folderOptional = false)
     {
         severities ??= RuleDiagnosticSeverities.Default;
         // Hash before reading: a file changed meanwhile then differs from this hash, and the
         // next reload compiles it, rather than being taken for what was compiled.
         var hash = HashDirectory(rulesDirectory);
         var diagnostics = new List<RuleDiagnostic>();
-        var sources = ReadRuleFiles(rulesDirectory, diagnostics, severities);
+        var sources = ReadRuleFiles(rulesDirectory, diagnostics, severities, folderOptional);
         var images = new List<(string File, byte[] Image)>();
         var helpersHash = cache is null
             ? ""
@@ -112,20 +117,30 @@ internal static class RuleSetCompiler
             RuleDiagnosticSeverities.Default);
     }
 
-    private static List<(string File, string Code)> ReadRuleFiles(string rulesDirectory, List<RuleDiagnostic> diagnostics, RuleDiagnosticSeverities severities)
+    private static List<(string File, string Code)> ReadRuleFiles(
+        string rulesDirectory, List<RuleDiagnostic> diagnostics, RuleDiagnosticSeverities severities, bool folderOptional)
     {
-        if (!Directory.Exists(rulesDirectory))
+        string[] files = [];
+        if (Directory.Exists(rulesDirectory))
         {
-            throw new RuleCompilationException(
-                [RuleDiagnostic.Error(rulesDirectory, EngineDiagnosticIds.NoRules, "The rules folder does not exist.")]);
+            files = Directory.GetFiles(rulesDirectory, "*.csx", SearchOption.TopDirectoryOnly);
+            Array.Sort(files, StringComparer.Ordinal);
+            if (files.Length == 0)
+            {
+                // The built-in status rules are always in force: an empty folder is a setup to finish, not an error.
+                diagnostics.Add(RuleDiagnostic.Warning(rulesDirectory, EngineDiagnosticIds.NoRules,
+                    $"The rules folder holds no .csx rule file: only the built-in status rules are in force. Put ops rules in {Path.GetFullPath(rulesDirectory)}; they load without a restart."));
+            }
         }
-
-        var files = Directory.GetFiles(rulesDirectory, "*.csx", SearchOption.TopDirectoryOnly);
-        Array.Sort(files, StringComparer.Ordinal);
-        if (files.Length == 0)
+        else if (folderOptional)
+        {
+            diagnostics.Add(RuleDiagnostic.Warning(rulesDirectory, EngineDiagnosticIds.NoRules,
+                $"There is no rules folder at {Path.GetFullPath(rulesDirectory)}: only the built-in status rules are in force. Create it and put ops rules (*.csx) in it; they load without a restart (or name another folder with --rules, Rules:Directory)."));
+        }
+        else
         {
             throw new RuleCompilationException(
-                [RuleDiagnostic.Error(rulesDirectory, EngineDiagnosticIds.NoRules, "The rules folder holds no .csx rule file.")]);
+                [RuleDiagnostic.Error(rulesDirectory, EngineDiagnosticIds.NoRules, $"The rules folder {Path.GetFullPath(rulesDirectory)} does not exist (--rules, Rules:Directory).")]);
         }
 
         var sources = new List<(string File, string Code)>(files.Length);
@@ -326,7 +341,7 @@ internal static class RuleSetCompiler
     private static string HashHelpers(string rulesDirectory)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var folders = Directory.GetDirectories(rulesDirectory);
+        string[] folders = Directory.Exists(rulesDirectory) ? Directory.GetDirectories(rulesDirectory) : [];
         Array.Sort(folders, StringComparer.Ordinal);
         foreach (var folder in folders)
         {
@@ -342,12 +357,8 @@ internal static class RuleSetCompiler
     /// </summary>
     public static string HashDirectory(string rulesDirectory)
     {
-        if (!Directory.Exists(rulesDirectory))
-        {
-            return "";
-        }
-
-        var files = Directory.GetFiles(rulesDirectory, "*.csx", SearchOption.AllDirectories);
+        // No folder: the built-in rules alone (a default folder not created yet), hashed as such.
+        string[] files = Directory.Exists(rulesDirectory) ? Directory.GetFiles(rulesDirectory, "*.csx", SearchOption.AllDirectories) : [];
         Array.Sort(files, StringComparer.Ordinal);
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(Encoding.UTF8.GetBytes($"built-in\n{BuiltInRules.Source}\n")); // a new engine's built-in rules are a new generation

@@ -24,7 +24,8 @@ internal sealed partial class RulesReloader(
     ILogger<RulesReloader> logger,
     RuleCompileCache? cache = null,
     RuleDiagnosticSeverities? severities = null,
-    Func<RuleChecks>? checks = null) : IDisposable
+    Func<RuleChecks>? checks = null,
+    bool folderOptional = false) : IDisposable
 {
     private readonly SemaphoreSlim _signal = new(0);
     private readonly Lock _gate = new();
@@ -49,7 +50,7 @@ internal sealed partial class RulesReloader(
     /// <exception cref="RuleCompilationException">The rules do not compile.</exception>
     public async Task LoadInitialAsync(CancellationToken cancellationToken)
     {
-        var generation = RuleSetCompiler.Compile(directory, cache, severities, checks?.Invoke());
+        var generation = RuleSetCompiler.Compile(directory, cache, severities, checks?.Invoke(), folderOptional);
         holder.Set(generation);
         _loadedAt = time.GetUtcNow();
         await log.RecordAsync(generation.ContentHash, _loadedAt, true, generation.Rules.Count, null, cancellationToken);
@@ -111,7 +112,7 @@ internal sealed partial class RulesReloader(
         var at = time.GetUtcNow();
         try
         {
-            var generation = RuleSetCompiler.Compile(directory, cache, severities, checks?.Invoke());
+            var generation = RuleSetCompiler.Compile(directory, cache, severities, checks?.Invoke(), folderOptional);
             var previous = holder.Set(generation);
             _loadedAt = at;
             Volatile.Write(ref _lastFailure, null);

@@ -6,10 +6,9 @@ using FreeScoutRules.Host.Settings;
 namespace FreeScoutRules.Host.Cli;
 
 /// <summary>
-/// <c>freescout-rules actions list --data-dir DIR [--state dead]</c> and
-/// <c>freescout-rules actions retry --data-dir DIR --id N</c>: the outbox of a server, from the shell.
-/// Safe while the server runs (SQLite serialises the writers; the server picks a retried intent up
-/// at its next poll).
+/// <c>freescout-rules actions list --data-dir DIR [--state dead]</c> (reads the database, read-only, beside the running
+/// server) and <c>freescout-rules actions retry --id N [--url URL]</c> (asks the running server through its admin API:
+/// only the server writes its database).
 /// </summary>
 internal static class ActionsCommand
 {
@@ -18,10 +17,11 @@ internal static class ActionsCommand
         var dataDir = CommonOptions.DataDirectory("The server's data directory.");
         var state = new Option<string?>("--state") { Description = "pending, done or dead." };
         var id = new Option<long>("--id") { Description = "The action intent to retry (a dead one).", Required = true };
+        var url = AdminApiClient.UrlOption();
         var list = new Command("list", "List action intents with their attempts, newest first.") { dataDir, state };
         list.SetAction((result, cancellationToken) => ListAsync(result.GetValue(dataDir), result.GetValue(state), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken));
-        var retry = new Command("retry", "Put a dead action intent back in line with fresh attempts.") { dataDir, id };
-        retry.SetAction((result, cancellationToken) => RetryAsync(result.GetValue(dataDir), result.GetValue(id), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken));
+        var retry = new Command("retry", "Put a dead action intent back in line with fresh attempts, on the running server (admin API; FREESCOUTRULES_ADMIN_TOKEN).") { id, url };
+        retry.SetAction((result, cancellationToken) => RetryAsync(result.GetValue(id), result.GetValue(url), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken));
         return new Command("actions", "The outbox of action intents: list them, retry dead ones.") { list, retry };
     }
 
@@ -41,20 +41,17 @@ internal static class ActionsCommand
         return ExitCodes.Ok;
     }
 
-    private static async Task<int> RetryAsync(DirectoryInfo? dataDir, long id, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    private static async Task<int> RetryAsync(long id, string? url, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
-        if (Database(dataDir, readOnly: false, error) is not { } database)
+        var answer = await AdminApiClient.PostAsync($"/api/actions/{id}/retry", url, TimeSpan.FromSeconds(30), error, cancellationToken);
+        if (answer.StatusCode is null)
         {
-            return ExitCodes.CannotRun;
+            return answer.ExitCode;
         }
 
-        var loop = database.RunAsync(cancellationToken);
-        var retried = await database.RetryDeadAsync(id, TimeProvider.System.GetUtcNow(), cancellationToken);
-        database.Complete();
-        await loop;
-        if (!retried)
+        if (!answer.IsSuccess)
         {
-            await error.WriteLineAsync($"action intent {id} does not exist or is not dead; only dead intents are retried.");
+            await error.WriteLineAsync(answer.ToString());
             return ExitCodes.BadInput;
         }
 

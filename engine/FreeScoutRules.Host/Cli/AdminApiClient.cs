@@ -5,7 +5,7 @@ namespace FreeScoutRules.Host.Cli;
 
 /// <summary>
 /// How a CLI verb asks a running server to do something, through its admin API: the server's address
-/// (<c>--url</c>, else its own <c>urls</c> setting, else http://localhost:5000) and the admin token
+/// (<c>--url</c>, else its own <c>FREESCOUTRULES_URLS</c> or <c>urls</c> setting, else http://localhost:5000; <see cref="LocateAsync"/>) and the admin token
 /// (<c>FREESCOUTRULES_ADMIN_TOKEN</c> or <c>Admin:Token</c>), read like <c>serve</c> reads them.
 /// </summary>
 internal static class AdminApiClient
@@ -27,9 +27,8 @@ internal static class AdminApiClient
             return new Answer(null, "", ExitCodes.CannotRun);
         }
 
-        if (ServerAddress(url ?? settings.Urls) is not { } server)
+        if (await LocateAsync(url, settings.Urls, error) is not { } server)
         {
-            await error.WriteLineAsync($"--url: '{url}' is not an http(s) address such as http://127.0.0.1:5080.");
             return new Answer(null, "", ExitCodes.CannotRun);
         }
 
@@ -55,6 +54,31 @@ internal static class AdminApiClient
     }
 
     /// <summary>
+    /// The running server, found from the same settings <c>serve</c> reads, first that is set: <c>--url</c>,
+    /// <c>FREESCOUTRULES_URLS</c> or the <c>urls</c> setting (appsettings.json, the environment), <c>ASPNETCORE_URLS</c>,
+    /// else http://localhost:5000. Says on <paramref name="error"/> which it used (a verb that reaches the wrong server
+    /// should say so), or why <paramref name="url"/> is not an address, and then returns <c>null</c>.
+    /// </summary>
+    public static async Task<Uri?> LocateAsync(string? url, string? urlsSetting, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        var (value, source) =
+            !string.IsNullOrEmpty(url) ? (url, "--url")
+            : Environment.GetEnvironmentVariable("FREESCOUTRULES_URLS") is { Length: > 0 } variable ? (variable, "FREESCOUTRULES_URLS")
+            : !string.IsNullOrEmpty(urlsSetting) ? (urlsSetting, "the urls setting")
+            : Environment.GetEnvironmentVariable("ASPNETCORE_URLS") is { Length: > 0 } aspnet ? (aspnet, "ASPNETCORE_URLS")
+            : ((string?)null, "the default; set FREESCOUTRULES_URLS as serve has it, or give --url");
+        if (ServerAddress(value) is not { } address)
+        {
+            await error.WriteLineAsync($"{(source == "--url" ? "--url" : source)}: '{value}' is not an http(s) address such as http://127.0.0.1:5080.");
+            return null;
+        }
+
+        await error.WriteLineAsync($"server: {address} (from {source})");
+        return address;
+    }
+
+    /// <summary>
     /// Where to reach a server: <paramref name="value"/> (an address, or the first of a server's
     /// <c>urls</c>, whose wildcard hosts are reached on localhost), or http://localhost:5000.
     /// </summary>
@@ -74,6 +98,6 @@ internal static class AdminApiClient
     /// <summary><c>--url</c>: the running server.</summary>
     public static System.CommandLine.Option<string> UrlOption() => new("--url")
     {
-        Description = "The running server, e.g. http://127.0.0.1:5080. Default: the server's own setting (urls, --urls of serve), else http://localhost:5000.",
+        Description = "The running server, e.g. http://127.0.0.1:5080. Default: the server's own setting (FREESCOUTRULES_URLS, urls), else http://localhost:5000.",
     };
 }

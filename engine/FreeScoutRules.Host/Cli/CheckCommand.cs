@@ -52,7 +52,7 @@ internal static class CheckCommand
 
         try
         {
-            var generation = RuleSetCompiler.Compile(rulesDirectory, CommonOptions.CompileCache(settings), settings.Severities, checks);
+            var generation = RuleSetCompiler.Compile(rulesDirectory, CommonOptions.CompileCache(settings), settings.Severities, checks, settings.Rules.DirectoryOptional);
             foreach (var warning in generation.Warnings)
             {
                 await error.WriteLineAsync(warning.ToString());

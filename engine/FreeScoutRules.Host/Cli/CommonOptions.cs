@@ -136,7 +136,8 @@ internal static class CommonOptions
         try
         {
             var generation = RuleSetCompiler.Compile(
-                settings.Rules.Directory, CompileCache(settings), settings.Severities, new RuleChecks(Secrets: settings.SecretNames, Calendars: settings.Calendars.Names));
+                settings.Rules.Directory, CompileCache(settings), settings.Severities, new RuleChecks(Secrets: settings.SecretNames, Calendars: settings.Calendars.Names),
+                settings.Rules.DirectoryOptional);
             foreach (var warning in generation.Warnings)
             {
                 await error.WriteLineAsync(warning.ToString());

@@ -24,7 +24,7 @@ internal static class SendCommand
         };
         var secret = new Option<string>("--secret")
         {
-            Description = "The secret to sign with (default: Webhook:Secret, FREESCOUTRULES_WEBHOOK_SECRET).",
+            Description = "The secret to sign with (default: Webhook:Secret, FREESCOUTRULES_WEBHOOK_SECRET; without one, deliveries go unsigned, for a server started with --insecure-dev).",
         };
         var command = new Command("send", "Post recorded deliveries to a server, signed as FreeScout signs them, and print each answer.") { events, url, secret };
         command.SetAction((result, cancellationToken) => RunAsync(
@@ -40,13 +40,13 @@ internal static class SendCommand
         secret ??= configuration["Webhook:Secret"];
         if (string.IsNullOrWhiteSpace(secret))
         {
-            await error.WriteLineAsync("No secret to sign with: give --secret, or set FREESCOUTRULES_WEBHOOK_SECRET (FreeScout's Secret Key).");
-            return ExitCodes.CannotRun;
+            // A server started with --insecure-dev takes unsigned deliveries; any other answers 401, shown per line.
+            await error.WriteLineAsync("No secret: sending unsigned deliveries (only a server started with --insecure-dev accepts them; give --secret or set FREESCOUTRULES_WEBHOOK_SECRET to sign).");
+            secret = null;
         }
 
-        if (AdminApiClient.ServerAddress(url ?? configuration["urls"]) is not { } address)
+        if (await AdminApiClient.LocateAsync(url, configuration["urls"], error) is not { } address)
         {
-            await error.WriteLineAsync($"--url: '{url}' is not an http(s) address such as http://127.0.0.1:5080.");
             return ExitCodes.CannotRun;
         }
 
@@ -85,7 +85,10 @@ internal static class SendCommand
                 using var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(body) };
                 request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
                 request.Headers.Add("X-FreeScout-Event", eventName);
-                request.Headers.Add("X-FreeScout-Signature", SignatureVerifier.Sign(secret, body));
+                if (secret is not null)
+                {
+                    request.Headers.Add("X-FreeScout-Signature", SignatureVerifier.Sign(secret, body));
+                }
                 try
                 {
                     using var response = await http.SendAsync(request, cancellationToken);

@@ -48,6 +48,8 @@ internal static class ServeCommand
             await using var app = ServerApp.Build(flags);
             // Settings first, before the host starts (whose failure would be logged with a stack trace).
             app.Services.GetRequiredService<IStartupValidator>().Validate();
+            // The data directory's lock, the database and the rules, before the host starts: a failure is one message.
+            await app.Services.GetRequiredService<EngineService>().PrepareAsync(cancellationToken);
             var supervisor = app.Services.GetRequiredService<Engine.Supervision.LoopSupervisor>(); // RunAsync disposes the services
             await app.RunAsync(cancellationToken);
             if (supervisor.FatalError is { } fatal)
@@ -71,6 +73,11 @@ internal static class ServeCommand
         catch (InvalidOperationException ex) when (ex.InnerException is not Engine.Rules.RuleCompilationException && ex.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
         {
             await error.WriteLineAsync($"configuration: {ex.Message} Set it in appsettings.json next to the executable, in the environment (Section__Key) or with flags; the server did not start.");
+            return ExitCodes.CannotRun;
+        }
+        catch (Engine.Storage.Sqlite.DataDirectoryInUseException ex)
+        {
+            await error.WriteLineAsync(ex.Message);
             return ExitCodes.CannotRun;
         }
         catch (InvalidOperationException ex) when (ex.InnerException is Engine.Rules.RuleCompilationException)

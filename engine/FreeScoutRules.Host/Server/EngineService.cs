@@ -42,7 +42,19 @@ internal sealed partial class EngineService(
 
     public bool IsRunning { get; private set; }
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    private Task? _prepared;
+
+    /// <summary>
+    /// What must succeed before anything else starts: the data directory's lock and the schema, the writer, the plugins
+    /// and the rules. <c>serve</c> calls it before the host starts, so that a data directory in use or rules that do not
+    /// compile stop the start in one message, without the host's stack trace; <see cref="StartAsync"/> then goes on from
+    /// there (and calls it itself where nobody did). Once.
+    /// </summary>
+    /// <exception cref="Engine.Storage.Sqlite.DataDirectoryInUseException">Another process has the data directory.</exception>
+    /// <exception cref="InvalidOperationException">The rules do not compile (the inner exception has the diagnostics).</exception>
+    public Task PrepareAsync(CancellationToken cancellationToken) => _prepared ??= PrepareOnceAsync(cancellationToken);
+
+    private async Task PrepareOnceAsync(CancellationToken cancellationToken)
     {
         await storage.InitializeAsync(cancellationToken);
         LogDatabase(logger, storage.Location);
@@ -60,6 +72,11 @@ internal sealed partial class EngineService(
             await _writerLoop;
             throw new InvalidOperationException($"The rules do not compile:{Environment.NewLine}{ex.Message}", ex);
         }
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await PrepareAsync(cancellationToken);
 
         metrics.Prime(rules.Current.Rules.Select(r => r.Name));
         _otherLoops =

@@ -20,6 +20,7 @@ internal static class ServerApp
             ContentRootPath = AppContext.BaseDirectory,
             Args = [],
         });
+        AppConfiguration.InsertConfigFile(builder.Configuration);
         AppConfiguration.AddOverrides(builder.Configuration, flags);
         builder.Logging.AddSimpleConsole(o =>
         {

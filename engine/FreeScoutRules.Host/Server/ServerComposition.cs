@@ -68,6 +68,7 @@ internal static class ServerComposition
             sp.GetRequiredService<IRetentionStore>(), Options<RetentionOptions>(sp), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<Pruner>>()));
 
+        services.PostConfigure<RulesOptions>(rules => rules.ReadDirectoryOptional(configuration));
         services.AddSingleton<RuleSetHolder>();
         services.AddSingleton(sp => new RulesReloader(
             Options<RulesOptions>(sp).Directory,
@@ -80,7 +81,8 @@ internal static class ServerComposition
             RuleDiagnosticSeverities.With(Options<RulesOptions>(sp).Severity!),
             () => sp.GetRequiredService<PluginSetHolder>().Current.Checks(
                 sp.GetRequiredService<SecretStore>().Names, sp.GetRequiredService<EvaluationPipeline>().Settings.Calendars.Names,
-                Options<FreeScoutOptions>(sp).Connection())));
+                Options<FreeScoutOptions>(sp).Connection()),
+            Options<RulesOptions>(sp).DirectoryOptional));
 
         // The one evaluation pipeline, and dispatch around it.
         services.AddSingleton(sp => new EvaluationPipeline(Options<DispatchOptions>(sp).PipelineSettings(Options<CalendarsOptions>(sp).ToCalendars())));

@@ -20,6 +20,16 @@ internal sealed class RulesOptions
     /// <summary>The rules folder. Default <c>rules</c>.</summary>
     public string Directory { get; set; } = "rules";
 
+    /// <summary>
+    /// True when no setting or flag names the folder (it is the default <c>rules</c>): then a missing folder means the
+    /// built-in rules alone, with a warning; a folder named explicitly must exist. Not a setting of its own.
+    /// </summary>
+    public bool DirectoryOptional { get; internal set; }
+
+    /// <summary>Sets <see cref="DirectoryOptional"/> from whether <paramref name="configuration"/> names the folder.</summary>
+    public void ReadDirectoryOptional(IConfiguration configuration) =>
+        DirectoryOptional = string.IsNullOrEmpty(configuration[$"{Section}:{nameof(Directory)}"]);
+
     /// <summary>The plugins folder (action plugins dropped in by ops). Default <c>action-plugins</c> (not the repository's <c>plugins/</c>, which holds their source).</summary>
     public string PluginsDirectory { get; set; } = "action-plugins";
 

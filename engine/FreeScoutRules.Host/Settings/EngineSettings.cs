@@ -37,9 +37,11 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
         var freeScout = Bind<Engine.FreeScoutApi.FreeScoutOptions, FreeScoutOptionsValidator>(configuration, Engine.FreeScoutApi.FreeScoutOptions.Section, failures);
         var dispatch = Bind<DispatchOptions, DispatchOptionsValidator>(configuration, DispatchOptions.Section, failures);
         dispatch.BotUserId ??= freeScout.BotUserId; // as serve does
+        var rules = Bind<RulesOptions, RulesOptionsValidator>(configuration, RulesOptions.Section, failures);
+        rules.ReadDirectoryOptional(configuration);
         var settings = new EngineSettings(
             Bind<StorageOptions, StorageOptionsValidator>(configuration, StorageOptions.Section, failures),
-            Bind<RulesOptions, RulesOptionsValidator>(configuration, RulesOptions.Section, failures),
+            rules,
             dispatch,
             Bind<AdminOptions, AdminOptionsValidator>(configuration, AdminOptions.Section, failures),
             Secrets(configuration, failures))

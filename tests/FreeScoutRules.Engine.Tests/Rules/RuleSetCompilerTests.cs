@@ -139,14 +139,25 @@ public sealed class RuleSetCompilerTests : IDisposable
     }
 
     [Fact]
-    public void Compile_MissingOrEmptyFolder_IsAnError()
+    public void Compile_AMissingFolderNamedExplicitly_IsAnError_TheDefaultOneOrAnEmptyOneRunsTheBuiltInRules()
     {
         var missing = Assert.Throws<RuleCompilationException>(() => RuleSetCompiler.Compile(Path.Combine(_rules.Path, "nope")));
+        var optional = RuleSetCompiler.Compile(Path.Combine(_rules.Path, "nope"), folderOptional: true);
         using var empty = new TempDirectory();
-        var none = Assert.Throws<RuleCompilationException>(() => RuleSetCompiler.Compile(empty.Path));
+        var none = RuleSetCompiler.Compile(empty.Path);
 
         Assert.Equal(EngineDiagnosticIds.NoRules, Assert.Single(missing.Diagnostics).Id);
-        Assert.Contains("holds no .csx", Assert.Single(none.Diagnostics).Message, StringComparison.Ordinal);
+        Assert.Contains("does not exist", missing.Diagnostics[0].Message, StringComparison.Ordinal);
+        foreach (var builtInsOnly in new[] { optional, none })
+        {
+            Assert.NotEmpty(builtInsOnly.Rules);
+            Assert.All(builtInsOnly.Rules, r => Assert.StartsWith("status.", r.Name, StringComparison.Ordinal));
+            Assert.Equal(EngineDiagnosticIds.NoRules, Assert.Single(builtInsOnly.Warnings).Id);
+        }
+
+        Assert.Contains("There is no rules folder at", optional.Warnings[0].Message, StringComparison.Ordinal);
+        Assert.Contains("holds no .csx", none.Warnings[0].Message, StringComparison.Ordinal);
+        Assert.Equal(optional.ContentHash, none.ContentHash); // the same rules: no reload when the folder appears empty
     }
 
     [Fact]

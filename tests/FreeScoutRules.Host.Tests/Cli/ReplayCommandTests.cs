@@ -117,7 +117,6 @@ public sealed class ReplayCommandTests : IAsyncLifetime
         [
             ["explain", "--data-dir", nope, "--rules", RulesDirectory, "--delivery", "1"],
             ["actions", "list", "--data-dir", nope],
-            ["actions", "retry", "--data-dir", nope, "--id", "1"],
         ];
         foreach (var verb in others)
         {
@@ -138,7 +137,6 @@ public sealed class ReplayCommandTests : IAsyncLifetime
             ["replay", "--data-dir", DataDirectory, "--rules", RulesDirectory],
             ["explain", "--data-dir", DataDirectory, "--rules", RulesDirectory, "--delivery", "1"],
             ["actions", "list", "--data-dir", DataDirectory],
-            ["actions", "retry", "--data-dir", DataDirectory, "--id", "1"],
         ];
         foreach (var verb in verbs)
         {

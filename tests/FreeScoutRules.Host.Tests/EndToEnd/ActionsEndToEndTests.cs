@@ -98,13 +98,17 @@ public sealed class ActionsEndToEndTests : IAsyncLifetime
         var id = dead[0].GetProperty("id").GetInt64();
 
         var list = await CliProcess.RunAsync(null, "actions", "list", "--data-dir", Path.Combine(_root, "data"), "--state", "dead");
-        var retry = await CliProcess.RunAsync(null, "actions", "retry", "--data-dir", Path.Combine(_root, "data"), "--id", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        var again = await CliProcess.RunAsync(null, "actions", "retry", "--data-dir", Path.Combine(_root, "data"), "--id", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // retry goes through the running server's admin API (only the server writes its database), found as serve's own setting says.
+        var serverSettings = new Dictionary<string, string> { ["FREESCOUTRULES_URLS"] = server.Client.BaseAddress!.ToString(), ["FREESCOUTRULES_ADMIN_TOKEN"] = TestServerHost.AdminToken };
+        var retry = await CliProcess.RunWithEnvironmentAsync(serverSettings, null, "actions", "retry", "--id", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var again = await CliProcess.RunWithEnvironmentAsync(serverSettings, null, "actions", "retry", "--id", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var done = await IntentsInStateAsync(server, "done", $"the dead intent {id} to be done after 'actions retry'", started.AddSeconds(60) - DateTime.UtcNow);
 
         Assert.Contains(list.OutputLines, l => l.StartsWith($"{id}  dead     sample-notify  rule NotifyOnClose", StringComparison.Ordinal));
-        Assert.Equal(0, retry.ExitCode);
+        Assert.True(retry.ExitCode == 0, retry.Error);
+        Assert.Contains($"server: {server.Client.BaseAddress} (from FREESCOUTRULES_URLS)", retry.Error, StringComparison.Ordinal);
         Assert.Equal(1, again.ExitCode);
+        Assert.Contains("409", again.Error, StringComparison.Ordinal);
         Assert.Equal(id, Assert.Single(done.EnumerateArray()).GetProperty("id").GetInt64());
     }
 }

@@ -27,6 +27,9 @@ internal sealed class ServeProcess : IAsyncDisposable
 
     public HttpClient Client { get; }
 
+    /// <summary>The server's process id.</summary>
+    public int ProcessId => _process.Id;
+
     public HttpClient Admin { get; }
 
     public string Log
@@ -49,6 +52,28 @@ internal sealed class ServeProcess : IAsyncDisposable
         var rules = Path.Combine(root, "rules");
         Directory.CreateDirectory(rules);
         File.Copy(Path.Combine(AppContext.BaseDirectory, "rules", "status-change.csx"), Path.Combine(rules, "status-change.csx"), overwrite: true);
+        var settings = new Dictionary<string, string>
+        {
+            ["FREESCOUTRULES_WEBHOOK_SECRET"] = SignedDeliveries.Secret,
+            ["FREESCOUTRULES_ADMIN_TOKEN"] = TestServerHost.AdminToken,
+        };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            settings[key] = value;
+        }
+
+        return await StartWithAsync(
+            root, settings,
+            "--data-dir", Path.Combine(root, "data"), "--rules", rulesArgument ?? rules, "--plugins", Path.Combine(root, "plugins"));
+    }
+
+    /// <summary>
+    /// Starts <c>serve</c> in <paramref name="workingDirectory"/> with only <paramref name="arguments"/> (and
+    /// <c>--urls http://127.0.0.1:0</c>) and <paramref name="environment"/>, no FREESCOUTRULES_* variable of this
+    /// process: as a user types it there. Waits until <c>/readyz</c> says ready.
+    /// </summary>
+    public static async Task<ServeProcess> StartWithAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] arguments)
+    {
         // Port 0: the system gives serve a free port as it binds, read back from its "Now listening on" line
         // (a port chosen beforehand could be taken by another test's server in between, and answer for it).
         var start = new ProcessStartInfo("dotnet")
@@ -56,24 +81,23 @@ internal sealed class ServeProcess : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = root,
+            WorkingDirectory = workingDirectory,
         };
-        foreach (var argument in new[]
+        foreach (var variable in start.Environment.Keys.Where(k => k.StartsWith("FREESCOUTRULES_", StringComparison.Ordinal)).ToList())
         {
-            Path.Combine(AppContext.BaseDirectory, "freescout-rules.dll"), "serve",
-            "--urls", "http://127.0.0.1:0", "--data-dir", Path.Combine(root, "data"), "--rules", rulesArgument ?? rules,
-            "--plugins", Path.Combine(root, "plugins"),
-        })
+            start.Environment.Remove(variable);
+        }
+
+        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "freescout-rules.dll"), "serve", "--urls", "http://127.0.0.1:0" }.Concat(arguments))
         {
             start.ArgumentList.Add(argument);
         }
 
-        start.Environment["FREESCOUTRULES_WEBHOOK_SECRET"] = SignedDeliveries.Secret;
-        start.Environment["FREESCOUTRULES_ADMIN_TOKEN"] = TestServerHost.AdminToken;
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        foreach (var (key, value) in environment)
         {
             start.Environment[key] = value;
         }
+
         var server = new ServeProcess(Process.Start(start)!);
         try
         {

@@ -17,12 +17,18 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     private readonly OutboxQueries _outbox;
     private readonly ReconciliationQueries _reconciliation;
     private readonly ILogger _logger;
+    private readonly StorageOptions _options;
+    private readonly bool _readOnly;
+    private readonly Lock _lockGate = new();
+    private DataDirectoryLock? _lock;
 
     /// <remarks>options: Where the database is and how it commits.</remarks>
     /// <remarks>readOnly: Open an existing database without writing to it (replay, explain).</remarks>
     public SqliteStorage(StorageOptions options, ILogger<InboxWriter> logger, bool readOnly = false)
     {
         _database = new SqliteDatabase(options, readOnly);
+        _options = options;
+        _readOnly = readOnly;
         _writer = new InboxWriter(_database, options, logger);
         _logger = logger;
         _deliveries = new DeliveryQueries(_database);
@@ -81,9 +87,49 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
             : await _writer.SubmitAsync(new PruneRecordsOperation([.. candidates.Select(c => c.Id)]), cancellationToken);
     }
 
-    public Task InitializeAsync(CancellationToken cancellationToken) => Guard(() => _database.InitializeAsync(_logger, cancellationToken));
+    /// <summary>Takes the data directory's lock (once; <see cref="DataDirectoryInUseException"/> when another process has it), then creates or migrates the schema.</summary>
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        if (!_readOnly)
+        {
+            lock (_lockGate)
+            {
+                _lock ??= DataDirectoryLock.Acquire(_options.DataDirectory);
+            }
+        }
 
-    public Task RunAsync(CancellationToken cancellationToken) => _writer.RunAsync(cancellationToken);
+        try
+        {
+            await Guard(() => _database.InitializeAsync(_logger, cancellationToken));
+        }
+        catch
+        {
+            ReleaseLock();
+            throw;
+        }
+    }
+
+    /// <summary>Runs the writer; the data directory's lock goes when it ends.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _writer.RunAsync(cancellationToken);
+        }
+        finally
+        {
+            ReleaseLock();
+        }
+    }
+
+    private void ReleaseLock()
+    {
+        lock (_lockGate)
+        {
+            _lock?.Dispose();
+            _lock = null;
+        }
+    }
 
     public void Complete() => _writer.Complete();
 

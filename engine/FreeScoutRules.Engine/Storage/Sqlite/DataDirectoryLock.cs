@@ -1,0 +1,84 @@
+using System.Globalization;
+
+namespace FreeScoutRules.Engine.Storage.Sqlite;
+
+/// <summary>
+/// One process per SQLite database: the store holds an OS lock on <c>freescout-rules.lock</c> in its data directory
+/// for as long as it is open for writing (an exclusive <see cref="FileStream"/>, which .NET takes with <c>flock</c> on
+/// Linux and a share-none open on Windows; the OS drops it when the process ends, however it ends). The holder's
+/// PID is written beside it (<c>freescout-rules.pid</c>; the locked file cannot be read by others) to name it.
+/// Read-only opens (replay, explain, actions list) take no lock. Several processes on one shared database server
+/// are another store's business.
+/// </summary>
+internal sealed class DataDirectoryLock : IDisposable
+{
+    public const string FileName = "freescout-rules.lock";
+    public const string OwnerFileName = "freescout-rules.pid";
+
+    private readonly FileStream _lock;
+    private readonly string _owner;
+
+    private DataDirectoryLock(FileStream stream, string owner)
+    {
+        _lock = stream;
+        _owner = owner;
+    }
+
+    /// <exception cref="DataDirectoryInUseException">Another process holds it.</exception>
+    public static DataDirectoryLock Acquire(string directory)
+    {
+        var full = Path.GetFullPath(directory);
+        Directory.CreateDirectory(full);
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(Path.Combine(full, FileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new DataDirectoryInUseException(full, Holder(full));
+        }
+
+        var owner = Path.Combine(full, OwnerFileName);
+        File.WriteAllText(owner, Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        return new DataDirectoryLock(stream, owner);
+    }
+
+    /// <summary>The PID the holder wrote, when it can be read.</summary>
+    private static int? Holder(string directory)
+    {
+        try
+        {
+            return int.TryParse(File.ReadAllText(Path.Combine(directory, OwnerFileName)), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            File.Delete(_owner);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // the next holder writes its own
+        }
+
+        _lock.Dispose();
+    }
+}
+
+/// <summary>The data directory is locked by another process: one line that names it and the holder.</summary>
+internal sealed class DataDirectoryInUseException(string directory, int? holder)
+    : InvalidOperationException(
+        $"The data directory {directory} is in use by another freescout-rules process{(holder is { } pid ? $" (PID {pid})" : "")}: one process per SQLite database. "
+        + "Stop that one, or give this one another --data-dir. Read-only verbs (replay, explain, actions list) work beside it; actions retry and deliveries rerun go through its admin API.")
+{
+    public string Directory { get; } = directory;
+
+    public int? Holder { get; } = holder;
+}
