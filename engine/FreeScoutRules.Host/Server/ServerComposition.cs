@@ -164,6 +164,7 @@ internal static class ServerComposition
         services.AddSingleton<EngineService>();
         services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
 
+        services.AddWebhookLimits();
         services.AddOperatorConsole(configuration.GetSection(StorageOptions.Section).Get<StorageOptions>()?.DataDirectory ?? new StorageOptions().DataDirectory);
         services.AddHealthChecks().AddCheck<EngineReadinessCheck>("engine", tags: ["ready"]);
         services.AddProblemDetails();
@@ -197,6 +198,7 @@ internal static class ServerComposition
             : []);
 
         app.UseExceptionHandler();
+        app.UseRateLimiter(); // only the webhook endpoint has a policy (Webhook:MaxConcurrentRequests)
         app.MapOperatorConsole();
         app.MapWebhookEndpoint();
         app.MapAdminApi();
