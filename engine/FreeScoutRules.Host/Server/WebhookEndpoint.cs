@@ -54,7 +54,8 @@ internal static class WebhookEndpoint
                     return Results.Empty;
                 case BodyRead.Stalled:
                     await limits.RefuseAsync(http, StatusCodes.Status408RequestTimeout, "stalled", "Body stalled",
-                        $"No byte of the body arrived for {limits.IdleTimeout.TotalSeconds:0.###} s (Webhook:BodyIdleTimeout); the connection is closed.");
+                        string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                            $"No byte of the body arrived for {limits.IdleTimeout.TotalSeconds:0.###} s (Webhook:BodyIdleTimeout); the connection is closed."));
                     return Results.Empty;
             }
         }
