@@ -14,6 +14,31 @@ internal sealed class WebhookOptions
     /// <summary>Largest body accepted; larger gets 413. Default 1 MiB (FreeScout's largest are tens of KB).</summary>
     public long MaxBodyBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// Requests the webhook endpoint handles at once; one more is answered 503 with <c>Retry-After</c> at once (FreeScout
+    /// retries it). Default 64: FreeScout's queue worker posts one at a time, a load test 16 at once.
+    /// </summary>
+    public int MaxConcurrentRequests { get; set; } = 64;
+
+    /// <summary>
+    /// Bytes of webhook request bodies in memory at once. Each request in <see cref="MaxConcurrentRequests"/> may hold
+    /// its first <see cref="FirstChunkBytes"/> (ordinary deliveries are tens of KB); bodies larger than that share the
+    /// rest, and a request that would exceed it is answered 503 with <c>Retry-After</c>. Default 32 MiB.
+    /// </summary>
+    public long MaxBufferedBytes { get; set; } = 32 * 1024 * 1024;
+
+    /// <summary>
+    /// A body whose bytes stop arriving for this long is cut (408, connection closed): measured from the last read, not
+    /// averaged over the body as Kestrel's minimum data rate is. Default 10 s.
+    /// </summary>
+    public TimeSpan BodyIdleTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>What every request within <see cref="MaxConcurrentRequests"/> may buffer outside the shared budget.</summary>
+    public const int FirstChunkBytes = 64 * 1024;
+
+    /// <summary>The bytes larger bodies share: <see cref="MaxBufferedBytes"/> less the first chunks of every request at once.</summary>
+    public long SharedBufferBytes => MaxBufferedBytes - ((long)MaxConcurrentRequests * FirstChunkBytes);
+
     /// <summary>Accept event names FreeScout never sends, as custom Workflows events. Default false.</summary>
     public bool AcceptCustomEvents { get; set; }
 

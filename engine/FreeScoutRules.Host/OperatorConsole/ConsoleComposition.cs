@@ -28,6 +28,7 @@ internal static class ConsoleComposition
             pages.RootDirectory = "/OperatorConsole/Pages";
             pages.Conventions.AuthorizeFolder("/");
             pages.Conventions.AllowAnonymousToPage("/SignIn");
+            pages.Conventions.ConfigureFilter(new HandlerRequiredFilter());
         }).AddApplicationPart(typeof(ConsoleComposition).Assembly); // also when the entry assembly is another (a test host)
         services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(cookie =>
         {
@@ -71,23 +72,13 @@ internal static class ConsoleComposition
         }
     }
 
-    /// <summary>Security headers on every console answer, the stylesheet, and the pages.</summary>
+    /// <summary>Status pages and sign-in on the console's paths, the stylesheet, and the pages.</summary>
     public static WebApplication MapOperatorConsole(this WebApplication app)
     {
         // Only on the console's paths: the webhook endpoint (the hot path), the admin API and the probes skip all of it.
         app.UseWhen(http => IsConsole(http.Request.Path), console =>
         {
-            console.Use(async (http, next) =>
-            {
-                var headers = http.Response.Headers;
-                headers.ContentSecurityPolicy =
-                    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-                headers.XContentTypeOptions = "nosniff";
-                headers["Referrer-Policy"] = "no-referrer";
-                headers.XFrameOptions = "DENY";
-                await next(http);
-            });
-
+            // The security headers (a Content-Security-Policy without script, …) are the server's, on every answer: Server/SecurityHeaders.cs.
             // A console page that fails says so in a page of the console (the browser's own error screen has no way back).
             console.UseStatusCodePages(async context =>
             {

@@ -183,9 +183,11 @@ internal static class ServerComposition
         services.AddSingleton<EngineService>();
         services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
 
+        services.AddWebhookLimits();
         services.AddOperatorConsole(configuration.GetSection(StorageOptions.Section).Get<StorageOptions>()?.DataDirectory ?? new StorageOptions().DataDirectory);
         services.AddHealthChecks().AddCheck<EngineReadinessCheck>("engine", tags: ["ready"]);
         services.AddProblemDetails();
+        services.AddSecurityHeaders();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(EngineMetrics.MeterName)
             // .NET's own: GC (collections, heap, bytes allocated), thread pool, CPU time, memory.
@@ -215,7 +217,9 @@ internal static class ServerComposition
             ? rules.Current.Warnings.Select(w => (w.Id, w.IsError ? "error" : "warning"))
             : []);
 
+        app.UseSecurityHeaders();
         app.UseExceptionHandler();
+        app.UseRateLimiter(); // only the webhook endpoint has a policy (Webhook:MaxConcurrentRequests)
         app.MapOperatorConsole();
         app.MapWebhookEndpoint();
         app.MapAdminApi();

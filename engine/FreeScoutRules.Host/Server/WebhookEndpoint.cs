@@ -17,12 +17,13 @@ internal static class WebhookEndpoint
 
     public static IEndpointRouteBuilder MapWebhookEndpoint(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapPost(Path, ReceiveAsync).DisableAntiforgery().AddEndpointFilter<WebhookSources.Filter>();
+        endpoints.MapPost(Path, ReceiveAsync).DisableAntiforgery().RequireRateLimiting(WebhookLimits.Policy).AddEndpointFilter<WebhookSources.Filter>();
         return endpoints;
     }
 
     private static async Task<IResult> ReceiveAsync(
-        HttpContext http, WebhookIngestor ingestor, IOptions<WebhookOptions> options, EngineMetrics metrics, CancellationToken cancellationToken)
+        HttpContext http, WebhookIngestor ingestor, IOptions<WebhookOptions> options, EngineMetrics metrics, WebhookLimits limits,
+        TimeProvider time, CancellationToken cancellationToken)
     {
         var max = options.Value.MaxBodyBytes;
         if (http.Request.ContentLength > max)
@@ -38,14 +39,24 @@ internal static class WebhookEndpoint
                 $"Expected application/json or application/hal+json, got '{http.Request.ContentType}'.");
         }
 
-        // The body in a pooled buffer: returned once the ingestor is done with it (it keeps no reference).
-        using var body = new PooledBody();
+        // The body in pooled buffers, grown as its bytes arrive: returned once the ingestor is done with it (it keeps no reference).
+        using var body = new PooledBody(limits);
         try
         {
-            if (!await body.ReadBoundedAsync(http.Request.Body, http.Request.ContentLength, max, cancellationToken))
+            switch (await body.ReadBoundedAsync(http.Request.Body, http.Request.ContentLength, max, limits.IdleTimeout, time, cancellationToken))
             {
-                metrics.Refused("too_large");
-                return TooLarge(max);
+                case BodyRead.TooLarge:
+                    metrics.Refused("too_large");
+                    return TooLarge(max);
+                case BodyRead.OverBudget:
+                    await limits.RefuseAsync(http, StatusCodes.Status503ServiceUnavailable, "buffer_full", "Too many bytes at once",
+                        $"The bodies being received fill the memory set aside for them (Webhook:MaxBufferedBytes); retry after {limits.RetryAfter} s.");
+                    return Results.Empty;
+                case BodyRead.Stalled:
+                    await limits.RefuseAsync(http, StatusCodes.Status408RequestTimeout, "stalled", "Body stalled",
+                        string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                            $"No byte of the body arrived for {limits.IdleTimeout.TotalSeconds:0.###} s (Webhook:BodyIdleTimeout); the connection is closed."));
+                    return Results.Empty;
             }
         }
         catch (BadHttpRequestException ex)
@@ -96,64 +107,147 @@ internal static class WebhookEndpoint
     /// <summary>The body of a 202 or 200 answer.</summary>
     internal sealed record WebhookAnswer(long DeliveryId, string Status);
 
-    /// <summary>A request body read into a buffer rented from the shared pool, returned on dispose.</summary>
-    private sealed class PooledBody : IDisposable
+    /// <summary>How reading a body ended.</summary>
+    private enum BodyRead
+    {
+        Complete,
+        TooLarge,
+        OverBudget,
+        Stalled,
+    }
+
+    /// <summary>
+    /// A request body read into a buffer rented from the shared pool, returned on dispose. The buffer grows as bytes
+    /// arrive (never to the announced Content-Length up front: a sender that announces a megabyte and stalls would pin
+    /// it); growth beyond <see cref="WebhookOptions.FirstChunkBytes"/> is reserved from <see cref="WebhookLimits"/>'s
+    /// shared budget, and every read waits at most the idle timeout.
+    /// </summary>
+    private sealed class PooledBody(WebhookLimits limits) : IDisposable
     {
         private byte[] _buffer = [];
         private int _length;
+        private System.Threading.RateLimiting.RateLimitLease? _reservation;
 
         public ReadOnlyMemory<byte> Bytes => _buffer.AsMemory(0, _length);
 
-        /// <summary>Reads the body; false as soon as it exceeds <paramref name="max"/> bytes (chunked bodies have no Content-Length).</summary>
-        public async Task<bool> ReadBoundedAsync(Stream body, long? length, long max, CancellationToken cancellationToken)
+        /// <summary>
+        /// Reads the body; <see cref="BodyRead.TooLarge"/> as soon as it exceeds <paramref name="max"/> bytes (chunked bodies
+        /// have no Content-Length), <see cref="BodyRead.OverBudget"/> when the shared budget cannot hold the next chunk,
+        /// <see cref="BodyRead.Stalled"/> when no byte arrived for <paramref name="idle"/>.
+        /// </summary>
+        public async Task<BodyRead> ReadBoundedAsync(Stream body, long? length, long max, TimeSpan idle, TimeProvider time, CancellationToken cancellationToken)
         {
-            if (length is { } announced and <= int.MaxValue)
+            // Kestrel's MinRequestBodyDataRate averages over the whole body, so a sender that sends all but one byte
+            // quickly and then stalls passes it; this timer restarts at every read instead.
+            using var idleTimer = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idleTimer.Token);
+            // Content-Length is already checked against the limit; Kestrel ends the body there or fails the read.
+            var capacity = (int)Math.Min(length ?? max, max);
+            if (!Grow(Math.Min(capacity, length is null ? 16 * 1024 : WebhookOptions.FirstChunkBytes)))
             {
-                // The usual case: FreeScout sends Content-Length (already checked against the limit), and
-                // Kestrel ends the body there or fails the read, so a buffer of that size is enough.
-                Grow((int)announced);
-                await body.ReadExactlyAsync(_buffer.AsMemory(0, (int)announced), cancellationToken);
-                _length = (int)announced;
-                return true;
+                return BodyRead.OverBudget;
             }
 
-            Grow(16 * 1024);
             while (true)
             {
-                if (_length == _buffer.Length)
+                var room = Math.Min(_buffer.Length, capacity) - _length;
+                if (room == 0)
                 {
-                    Grow(_buffer.Length * 2);
+                    if (_length == capacity)
+                    {
+                        // Full: with a Content-Length that is the whole body; without one, one more byte says it is too large.
+                        return length is not null
+                            ? BodyRead.Complete
+                            : await ReadIdleAsync(body, new byte[1], idleTimer, idle, linked.Token, cancellationToken) switch
+                            {
+                                0 => BodyRead.Complete,
+                                < 0 => BodyRead.Stalled,
+                                _ => BodyRead.TooLarge,
+                            };
+                    }
+
+                    if (!Grow((int)Math.Min(capacity, (long)_buffer.Length * 2)))
+                    {
+                        return BodyRead.OverBudget;
+                    }
+
+                    continue;
                 }
 
-                var read = await body.ReadAsync(_buffer.AsMemory(_length), cancellationToken);
+                var read = await ReadIdleAsync(body, _buffer.AsMemory(_length, room), idleTimer, idle, linked.Token, cancellationToken);
+                if (read < 0)
+                {
+                    return BodyRead.Stalled;
+                }
+
                 if (read == 0)
                 {
-                    return true;
+                    if (_length < length)
+                    {
+                        throw new EndOfStreamException();
+                    }
+
+                    return BodyRead.Complete;
                 }
 
                 _length += read;
-                if (_length > max)
-                {
-                    return false;
-                }
+            }
+        }
+
+        /// <summary>One read that waits at most <paramref name="idle"/>: the bytes read, 0 at the end, -1 when none came in time.</summary>
+        private static async Task<int> ReadIdleAsync(
+            Stream body, Memory<byte> into, CancellationTokenSource idleTimer, TimeSpan idle, CancellationToken linked, CancellationToken request)
+        {
+            idleTimer.CancelAfter(idle);
+            try
+            {
+                return await body.ReadAsync(into, linked);
+            }
+            catch (OperationCanceledException) when (idleTimer.IsCancellationRequested && !request.IsCancellationRequested)
+            {
+                return -1;
             }
         }
 
         public void Dispose()
+        {
+            Release();
+            _reservation?.Dispose();
+            _reservation = null;
+        }
+
+        /// <summary>A buffer of at least <paramref name="size"/> with the bytes read so far; false when the budget cannot hold it.</summary>
+        private bool Grow(int size)
+        {
+            // The pool hands out powers of two: that is what the buffer takes, and what is reserved beyond the first chunk.
+            var taken = (int)Math.Min(System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(size, 16)), int.MaxValue);
+            System.Threading.RateLimiting.RateLimitLease? reservation = null;
+            if (taken > WebhookOptions.FirstChunkBytes)
+            {
+                reservation = limits.Reserve(taken - WebhookOptions.FirstChunkBytes);
+                if (!reservation.IsAcquired)
+                {
+                    reservation.Dispose();
+                    return false;
+                }
+            }
+
+            var bigger = ArrayPool<byte>.Shared.Rent(size);
+            _buffer.AsSpan(0, _length).CopyTo(bigger);
+            Release();
+            _reservation?.Dispose();
+            _reservation = reservation;
+            _buffer = bigger;
+            return true;
+        }
+
+        private void Release()
         {
             if (_buffer.Length > 0)
             {
                 ArrayPool<byte>.Shared.Return(_buffer);
                 _buffer = [];
             }
-        }
-
-        private void Grow(int size)
-        {
-            var bigger = ArrayPool<byte>.Shared.Rent(size);
-            _buffer.AsSpan(0, _length).CopyTo(bigger);
-            Dispose();
-            _buffer = bigger;
         }
     }
 }

@@ -31,6 +31,16 @@ internal sealed class WebhookOptionsValidator : AbstractValidator<WebhookOptions
             + "start with --insecure-dev to accept unsigned deliveries.");
         RuleFor(o => o.MaxBodyBytes).InclusiveBetween(1024, 64 * 1024 * 1024)
             .WithMessage("must be between 1 KiB and 64 MiB (got {PropertyValue}).");
+        RuleFor(o => o.MaxConcurrentRequests).InclusiveBetween(1, 10_000).WithMessage("must be between 1 and 10000 (got {PropertyValue}).");
+        RuleFor(o => o.BodyIdleTimeout).InclusiveBetween(TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5))
+            .WithMessage("must be between 100 ms and 5 minutes (got {PropertyValue}).");
+        RuleFor(o => o.MaxBufferedBytes).LessThanOrEqualTo(1024L * 1024 * 1024).WithMessage("must be at most 1 GiB (got {PropertyValue}).");
+        RuleFor(o => o.MaxBufferedBytes)
+            .GreaterThanOrEqualTo(o => ((long)o.MaxConcurrentRequests * WebhookOptions.FirstChunkBytes) + o.MaxBodyBytes)
+            .When(o => o.MaxConcurrentRequests is >= 1 and <= 10_000)
+            .WithMessage(o => $"must hold the first {WebhookOptions.FirstChunkBytes / 1024} KiB of every request at once "
+                + $"(Webhook:MaxConcurrentRequests = {o.MaxConcurrentRequests}) and one body of Webhook:MaxBodyBytes ({o.MaxBodyBytes}): "
+                + $"at least {((long)o.MaxConcurrentRequests * WebhookOptions.FirstChunkBytes) + o.MaxBodyBytes} (got {o.MaxBufferedBytes}).");
         RuleForEach(o => o.AllowedSources.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
             .Must(IsNetwork).OverridePropertyName("AllowedSources")
             .WithMessage("'{PropertyValue}' is not an IP address or a CIDR range such as 203.0.113.0/24 or 2001:db8::/48.");

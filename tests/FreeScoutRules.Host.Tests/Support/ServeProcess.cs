@@ -32,6 +32,16 @@ internal sealed class ServeProcess : IAsyncDisposable
 
     public HttpClient Admin { get; }
 
+    /// <summary>The process's resident memory now, in bytes (its working set: what it holds in RAM, GC heap and native).</summary>
+    public long WorkingSetBytes
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.WorkingSet64;
+        }
+    }
+
     public string Log
     {
         get

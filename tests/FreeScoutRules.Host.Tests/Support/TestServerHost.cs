@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 namespace FreeScoutRules.Host.Tests.Support;
 
 /// <summary>
-/// The real server composition (<see cref="ServerApp"/>) on ASP.NET Core's in-memory TestServer, with
+/// The real server composition (<see cref="ServerApp"/>) on ASP.NET Core's in-memory TestServer (or on Kestrel on loopback), with
 /// its own temporary data directory and the built-in rules (plus extra rule files a test writes).
 /// </summary>
 internal sealed class TestServerHost : IAsyncDisposable
@@ -21,15 +21,19 @@ internal sealed class TestServerHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly LogCapture _logs;
 
-    private TestServerHost(WebApplication app, string root, LogCapture logs)
+    private TestServerHost(WebApplication app, string root, LogCapture logs, bool kestrel)
     {
         _app = app;
         _logs = logs;
         Root = root;
-        Client = app.GetTestClient();
-        Admin = app.GetTestClient();
+        Client = kestrel ? LoopbackClient(app) : app.GetTestClient();
+        Admin = kestrel ? LoopbackClient(app) : app.GetTestClient();
         Admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
     }
+
+    /// <summary>A client of the real Kestrel on loopback that, like the test server's, keeps no cookies and follows no redirects.</summary>
+    private static HttpClient LoopbackClient(WebApplication app) =>
+        new(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false }) { BaseAddress = new Uri(app.Urls.Single()) };
 
     public string Root { get; }
 
@@ -47,7 +51,7 @@ internal sealed class TestServerHost : IAsyncDisposable
 
     public static async Task<TestServerHost> StartAsync(
         Dictionary<string, string?>? settings = null, IReadOnlyDictionary<string, string>? extraRules = null, string? root = null,
-        bool samplePlugin = false, TimeProvider? time = null, Action<WebApplicationBuilder>? configure = null)
+        bool samplePlugin = false, TimeProvider? time = null, bool kestrel = false, Action<WebApplicationBuilder>? configure = null)
     {
         root ??= Path.Combine(Path.GetTempPath(), $"fsr-server-{Guid.NewGuid():N}");
         var rules = Path.Combine(root, "rules");
@@ -74,6 +78,13 @@ internal sealed class TestServerHost : IAsyncDisposable
             ["Rules:Directory"] = rules,
             ["Dispatch:RetryDelay"] = "00:00:00.010",
         };
+        if (kestrel)
+        {
+            // The real Kestrel on a free loopback port, for what the test server does not do as Kestrel does (it checks
+            // response headers, for one).
+            flags["urls"] = "http://127.0.0.1:0";
+        }
+
         foreach (var (key, value) in settings ?? [])
         {
             flags[key] = value;
@@ -82,7 +93,11 @@ internal sealed class TestServerHost : IAsyncDisposable
         var logs = new LogCapture();
         var app = ServerApp.Build(flags, builder =>
         {
-            builder.WebHost.UseTestServer();
+            if (!kestrel)
+            {
+                builder.WebHost.UseTestServer();
+            }
+
             builder.Logging.AddProvider(logs);
             if (time is not null)
             {
@@ -93,7 +108,7 @@ internal sealed class TestServerHost : IAsyncDisposable
             configure?.Invoke(builder);
         });
         await app.StartAsync();
-        return new TestServerHost(app, root, logs);
+        return new TestServerHost(app, root, logs, kestrel);
     }
 
     public Task<HttpResponseMessage> PostAsync(string eventName, byte[] body, string? signature, string contentType = "application/json") =>

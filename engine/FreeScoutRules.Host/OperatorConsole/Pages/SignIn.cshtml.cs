@@ -39,10 +39,20 @@ internal sealed partial class SignInModel(IOptions<AdminOptions> admin, ILogger<
         var identity = new ClaimsIdentity(
             [new Claim(ClaimTypes.Name, "admin"), new Claim(ConsoleComposition.TokenClaim, ConsoleComposition.Fingerprint(admin.Value.Token!))],
             CookieAuthenticationDefaults.AuthenticationScheme);
+        // The cookie handler would redirect to the query's ReturnUrl by itself, unchecked: it is given the checked one.
+        var returnUrl = SafeReturnUrl(ReturnUrl);
         await HttpContext.SignInAsync(
-            CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity), new AuthenticationProperties { IsPersistent = true });
-        return LocalRedirect(Url.IsLocalUrl(ReturnUrl) ? ReturnUrl! : "/");
+            CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity), new AuthenticationProperties { IsPersistent = true, RedirectUri = returnUrl });
+        return LocalRedirect(returnUrl);
     }
+
+    /// <summary>
+    /// Where to go after signing in: a local URL of printable ASCII, else <c>/</c>. The sign-in link the console makes
+    /// itself is already percent-encoded; anything else is a crafted link: a character Kestrel will not put in a
+    /// <c>Location</c> header (<c>/é</c> failed the sign-in with a 500), or one a browser reads otherwise (<c>/\u3000/evil.example</c>).
+    /// </summary>
+    private string SafeReturnUrl(string? returnUrl) =>
+        Url.IsLocalUrl(returnUrl) && returnUrl.All(c => c is > ' ' and <= '~') ? returnUrl : "/";
 
     [LoggerMessage(EventId = 9001, Level = LogLevel.Warning, Message = "Console sign-in refused from {Remote}: not the admin token")]
     private static partial void LogRefused(ILogger logger, string remote);

@@ -55,7 +55,7 @@ internal sealed class DeliveryListModel(IDeliveryHistory deliveries) : PageModel
         var conversationId = Conversation;
 
         Items = await deliveries.ListAsync(
-            new DeliveryFilter(conversationId, NullIfEmpty(Outcome), Utc(Since), Utc(Until)?.AddSeconds(1), PageSize: PageSize, Event: NullIfEmpty(Event), BeforeId: Before),
+            new DeliveryFilter(conversationId, NullIfEmpty(Outcome), Utc(Since), EndOfSecond(Until), PageSize: PageSize, Event: NullIfEmpty(Event), BeforeId: Before),
             cancellationToken);
         NewestQuery = Query(null);
         if (Items.Count == PageSize)
@@ -79,6 +79,13 @@ internal sealed class DeliveryListModel(IDeliveryHistory deliveries) : PageModel
             }.Where(p => p.Value is not null)).ToUriComponent();
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+
+    /// <summary>
+    /// The end of the second <paramref name="until"/> names (the filter includes it); none for the last second there is
+    /// (<c>9999-12-31T23:59:59</c> includes everything, and a second more does not exist).
+    /// </summary>
+    private static DateTimeOffset? EndOfSecond(DateTime? until) =>
+        until is { } u && u < DateTime.MaxValue.AddSeconds(-1) ? Utc(u)!.Value.AddSeconds(1) : null;
 
     /// <summary>The form's times are UTC, as every time the console shows.</summary>
     private static DateTimeOffset? Utc(DateTime? value) => value is { } v ? new DateTimeOffset(DateTime.SpecifyKind(v, DateTimeKind.Utc)) : null;
