@@ -22,20 +22,18 @@ internal static class WebhookEndpoint
     }
 
     private static async Task<IResult> ReceiveAsync(
-        HttpContext http, WebhookIngestor ingestor, IOptions<WebhookOptions> options, EngineMetrics metrics, WebhookLimits limits,
+        HttpContext http, WebhookIngestor ingestor, IOptions<WebhookOptions> options, WebhookRefusals refusals, WebhookLimits limits,
         TimeProvider time, CancellationToken cancellationToken)
     {
         var max = options.Value.MaxBodyBytes;
         if (http.Request.ContentLength > max)
         {
-            metrics.Refused("too_large");
-            return TooLarge(max);
+            return TooLarge(http, refusals, max);
         }
 
         if (!IsJson(http.Request.ContentType))
         {
-            metrics.Refused("content_type");
-            return Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type",
+            return Refuse(http, refusals, "content_type", StatusCodes.Status415UnsupportedMediaType, "Unsupported content type",
                 $"Expected application/json or application/hal+json, got '{http.Request.ContentType}'.");
         }
 
@@ -46,8 +44,7 @@ internal static class WebhookEndpoint
             switch (await body.ReadBoundedAsync(http.Request.Body, http.Request.ContentLength, max, limits.IdleTimeout, time, cancellationToken))
             {
                 case BodyRead.TooLarge:
-                    metrics.Refused("too_large");
-                    return TooLarge(max);
+                    return TooLarge(http, refusals, max);
                 case BodyRead.OverBudget:
                     await limits.RefuseAsync(http, StatusCodes.Status503ServiceUnavailable, "buffer_full", "Too many bytes at once",
                         $"The bodies being received fill the memory set aside for them (Webhook:MaxBufferedBytes); retry after {limits.RetryAfter} s.");
@@ -62,13 +59,11 @@ internal static class WebhookEndpoint
         catch (BadHttpRequestException ex)
         {
             // The sender went away or sent less than it announced: nothing to store.
-            metrics.Refused("incomplete");
-            return Problem(ex.StatusCode, "Incomplete body", ex.Message);
+            return Refuse(http, refusals, "incomplete", ex.StatusCode, "Incomplete body", ex.Message);
         }
         catch (EndOfStreamException)
         {
-            metrics.Refused("incomplete");
-            return Problem(StatusCodes.Status400BadRequest, "Incomplete body", "The body ended before its Content-Length.");
+            return Refuse(http, refusals, "incomplete", StatusCodes.Status400BadRequest, "Incomplete body", "The body ended before its Content-Length.");
         }
 
         IngestionResult result;
@@ -80,6 +75,18 @@ internal static class WebhookEndpoint
         catch (System.Threading.Channels.ChannelClosedException)
         {
             return Problem(StatusCodes.Status503ServiceUnavailable, "Shutting down", "The server is stopping; FreeScout will retry.");
+        }
+
+        // The ingestor counted its refusals; they are logged here, with the sender's address.
+        if (result.Status is not (IngestionStatus.Accepted or IngestionStatus.Duplicate))
+        {
+            refusals.Log(http, result.Status switch
+            {
+                IngestionStatus.BadSignature => "signature",
+                IngestionStatus.Malformed => "malformed",
+                IngestionStatus.UnknownEvent => "unknown_event",
+                _ => "invalid",
+            }, result.Problem!);
         }
 
         return result.Status switch
@@ -98,8 +105,15 @@ internal static class WebhookEndpoint
         && (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
             || media.MediaType.Equals("application/hal+json", StringComparison.OrdinalIgnoreCase));
 
-    private static IResult TooLarge(long max) =>
-        Problem(StatusCodes.Status413PayloadTooLarge, "Body too large", $"The body exceeds the limit of {max} bytes (Webhook:MaxBodyBytes).");
+    private static IResult TooLarge(HttpContext http, WebhookRefusals refusals, long max) =>
+        Refuse(http, refusals, "too_large", StatusCodes.Status413PayloadTooLarge, "Body too large", $"The body exceeds the limit of {max} bytes (Webhook:MaxBodyBytes).");
+
+    /// <summary>A refusal as problem details, counted and logged.</summary>
+    private static IResult Refuse(HttpContext http, WebhookRefusals refusals, string reason, int status, string title, string detail)
+    {
+        refusals.Refused(http, reason, detail);
+        return Problem(status, title, detail);
+    }
 
     internal static IResult Problem(int status, string title, string detail) =>
         Results.Problem(title: title, detail: detail, statusCode: status);

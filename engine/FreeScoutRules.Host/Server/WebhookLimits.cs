@@ -14,23 +14,17 @@ namespace FreeScoutRules.Host.Server;
 /// first <see cref="WebhookOptions.FirstChunkBytes"/> are reserved from a shared budget (a
 /// <see cref="System.Threading.RateLimiting.ConcurrencyLimiter"/> whose permits are bytes). Over either limit the
 /// answer is 503 with <c>Retry-After</c> and the connection is closed; a body whose bytes stop arriving for
-/// <c>Webhook:BodyIdleTimeout</c> is cut with 408. Every refusal is counted (<c>freescout_rules_deliveries_refused_total</c>)
-/// and logged, at most one line a minute for each reason (an attack must not flood the log).
+/// <c>Webhook:BodyIdleTimeout</c> is cut with 408. Every refusal is counted and logged (<see cref="WebhookRefusals"/>).
 /// </summary>
-internal sealed partial class WebhookLimits : IDisposable
+internal sealed class WebhookLimits : IDisposable
 {
     /// <summary>The rate limiting policy of the webhook endpoint.</summary>
     public const string Policy = "webhook";
 
-    private static readonly TimeSpan LogEvery = TimeSpan.FromMinutes(1);
-
     private readonly ConcurrencyLimiter _shared;
-    private readonly EngineMetrics _metrics;
-    private readonly TimeProvider _time;
-    private readonly ILogger<WebhookLimits> _logger;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, LogThrottle> _throttles = new(StringComparer.Ordinal);
+    private readonly WebhookRefusals _refusals;
 
-    public WebhookLimits(IOptions<WebhookOptions> options, EngineMetrics metrics, TimeProvider time, ILogger<WebhookLimits> logger)
+    public WebhookLimits(IOptions<WebhookOptions> options, WebhookRefusals refusals)
     {
         var webhook = options.Value;
         _shared = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
@@ -40,9 +34,7 @@ internal sealed partial class WebhookLimits : IDisposable
         });
         IdleTimeout = webhook.BodyIdleTimeout;
         RetryAfter = Math.Max(1, (int)Math.Ceiling(webhook.BodyIdleTimeout.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-        _metrics = metrics;
-        _time = time;
-        _logger = logger;
+        _refusals = refusals;
     }
 
     /// <summary><c>Webhook:BodyIdleTimeout</c>.</summary>
@@ -69,7 +61,7 @@ internal sealed partial class WebhookLimits : IDisposable
     /// </summary>
     public Task RefuseAsync(HttpContext http, int status, string reason, string title, string detail)
     {
-        Refused(reason, detail);
+        _refusals.Refused(http, reason, detail);
         var response = http.Response;
         response.StatusCode = status;
         response.Headers.Connection = "close";
@@ -81,42 +73,7 @@ internal sealed partial class WebhookLimits : IDisposable
         return WebhookEndpoint.Problem(status, title, detail).ExecuteAsync(http);
     }
 
-    /// <summary>Counts a refusal under <paramref name="reason"/> and logs it, or counts it for the reason's next line.</summary>
-    private void Refused(string reason, string detail)
-    {
-        _metrics.Refused(reason);
-        var throttle = _throttles.GetOrAdd(reason, _ => new LogThrottle());
-        int suppressed;
-        lock (throttle)
-        {
-            var now = _time.GetTimestamp();
-            if (now < throttle.NextAt)
-            {
-                throttle.Unlogged++;
-                return;
-            }
-
-            suppressed = throttle.Unlogged;
-            throttle.Unlogged = 0;
-            throttle.NextAt = now + (long)(LogEvery.TotalSeconds * _time.TimestampFrequency);
-        }
-
-        LogRefused(_logger, reason, detail, suppressed);
-    }
-
-    /// <summary>When a reason's next line may be logged, and how many refusals for it were not.</summary>
-    private sealed class LogThrottle
-    {
-        public long NextAt { get; set; }
-
-        public int Unlogged { get; set; }
-    }
-
     public void Dispose() => _shared.Dispose();
-
-    [LoggerMessage(EventId = 8101, Level = LogLevel.Warning,
-        Message = "Webhook request refused ({Reason}): {Detail} ({Suppressed} more for this reason since its last line, at most one a minute; freescout_rules_deliveries_refused_total counts them by reason)")]
-    private static partial void LogRefused(ILogger logger, string reason, string detail, int suppressed);
 }
 
 /// <summary>
@@ -141,6 +98,7 @@ internal static class WebhookLimitsComposition
 {
     public static IServiceCollection AddWebhookLimits(this IServiceCollection services)
     {
+        services.AddSingleton<WebhookRefusals>();
         services.AddSingleton<WebhookLimits>();
         services.AddRateLimiter(rateLimiting => rateLimiting.AddPolicy<string, WebhookConcurrencyPolicy>(WebhookLimits.Policy));
         return services;

@@ -1,6 +1,5 @@
 using System.Net;
 using FreeScoutRules.Engine.Ingestion;
-using FreeScoutRules.Engine.Telemetry;
 
 namespace FreeScoutRules.Host.Server;
 
@@ -32,7 +31,7 @@ internal sealed class WebhookSources(IReadOnlyList<IPNetwork>? allowed)
     }
 
     /// <summary>Refuses a delivery from a source outside the list with 403, before its body is read.</summary>
-    public sealed class Filter(WebhookSources sources, EngineMetrics metrics) : IEndpointFilter
+    public sealed class Filter(WebhookSources sources, WebhookRefusals refusals) : IEndpointFilter
     {
         public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
         {
@@ -44,9 +43,9 @@ internal sealed class WebhookSources(IReadOnlyList<IPNetwork>? allowed)
                 return await next(context);
             }
 
-            metrics.Refused("source");
-            return WebhookEndpoint.Problem(StatusCodes.Status403Forbidden, "Source not allowed",
-                $"Deliveries are accepted only from Webhook:AllowedSources; {(address is null ? "this connection has no address" : $"{address} is not in it")}.");
+            var detail = $"Deliveries are accepted only from Webhook:AllowedSources; {(address is null ? "this connection has no address" : $"{address} is not in it")}.";
+            refusals.Refused(context.HttpContext, "source", detail);
+            return WebhookEndpoint.Problem(StatusCodes.Status403Forbidden, "Source not allowed", detail);
         }
     }
 }

@@ -95,7 +95,7 @@ public sealed class StalledUploadsTests(ITestOutputHelper output) : IDisposable
         Assert.True(grown < 100, $"serve's resident memory grew {grown} MiB under {Connections} stalled 1 MiB uploads (from {baseline / (1024 * 1024)} MiB)");
         var metrics = await server.Client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains("reason=\"stalled\"", metrics, StringComparison.Ordinal);
-        Assert.Contains("Webhook request refused", server.Log, StringComparison.Ordinal);
+        Assert.Contains("Webhook delivery refused", server.Log, StringComparison.Ordinal);
     }
 
     private static string Describe(IEnumerable<Cut> cut) =>

@@ -42,7 +42,7 @@ public sealed class WebhookLimitsTests
         Assert.Contains("Webhook:MaxConcurrentRequests", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.Unauthorized, firstAnswer.StatusCode); // read whole once released, then refused for its signature
         Assert.Equal(HttpStatusCode.Accepted, third.StatusCode);
-        Assert.Contains(server.Logs, l => l.Contains("Webhook request refused (busy)", StringComparison.Ordinal));
+        Assert.Contains(server.Logs, l => l.Contains("Webhook delivery refused (busy)", StringComparison.Ordinal));
         Assert.Single(await server.SettledDeliveriesAsync());
     }
 
@@ -78,7 +78,7 @@ public sealed class WebhookLimitsTests
         Assert.Equal(HttpStatusCode.Accepted, small.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, firstAnswer.StatusCode); // read whole, then refused for its signature
         Assert.Equal(256 * KiB, limits.SharedBytesAvailable); // every reservation given back
-        Assert.Contains(server.Logs, l => l.Contains("Webhook request refused (buffer_full)", StringComparison.Ordinal));
+        Assert.Contains(server.Logs, l => l.Contains("Webhook delivery refused (buffer_full)", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -98,7 +98,7 @@ public sealed class WebhookLimitsTests
         Assert.True(answer.Headers.ConnectionClose);
         Assert.Contains("Webhook:BodyIdleTimeout", (await answer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.InRange(took, TimeSpan.FromSeconds(1.4), TimeSpan.FromSeconds(5)); // 5 trickled reads, then 500 ms of nothing
-        Assert.Contains(server.Logs, l => l.Contains("Webhook request refused (stalled)", StringComparison.Ordinal));
+        Assert.Contains(server.Logs, l => l.Contains("Webhook delivery refused (stalled)", StringComparison.Ordinal));
         Assert.Empty(await server.SettledDeliveriesAsync());
     }
 
