@@ -17,7 +17,7 @@ namespace FreeScoutRules.Engine.Pipeline;
 /// intents are dropped, the other rules run; a failing built-in status rule fails the evaluation), and
 /// the runaway-rule limit. No I/O. Thread-safe: each call has its own NRules session.
 /// </summary>
-internal sealed class EvaluationPipeline(PipelineSettings settings)
+internal sealed partial class EvaluationPipeline(PipelineSettings settings)
 {
     public PipelineSettings Settings { get; } = settings;
 
@@ -242,20 +242,69 @@ internal sealed class EvaluationPipeline(PipelineSettings settings)
         failures.Add(new RuleFailureRecord(
             rule,
             compiled?.Location ?? "(rules)",
-            frame is null ? expression : $"{expression}, at {frame}",
+            frame is null ? Readable(expression) : $"{Readable(expression)}, at {frame}",
             $"{error.GetType().Name}: {error.Message}",
             compiled?.BuiltIn ?? false));
     }
 
+    /// <summary>
+    /// An expression as the rule's author wrote it, not as the compiler named its parts: an anonymous object
+    /// <c>new &lt;&gt;f__AnonymousType0#1`2(url = "…", text = …)</c> reads <c>new { url = "…", text = … }</c>.
+    /// </summary>
+    internal static string Readable(string expression)
+    {
+        var result = new System.Text.StringBuilder(expression.Length);
+        var at = 0;
+        foreach (System.Text.RegularExpressions.Match match in AnonymousType().Matches(expression))
+        {
+            if (match.Index < at)
+            {
+                continue;
+            }
+
+            // The arguments run to the parenthesis that closes the one the match ends with (strings may hold parentheses).
+            var (depth, end, quoted) = (1, match.Index + match.Length, false);
+            for (; end < expression.Length && depth > 0; end++)
+            {
+                var c = expression[end];
+                if (c == '"' && expression[end - 1] != '\\')
+                {
+                    quoted = !quoted;
+                }
+                else if (!quoted)
+                {
+                    depth += c == '(' ? 1 : c == ')' ? -1 : 0;
+                }
+            }
+
+            if (depth != 0)
+            {
+                break; // not the shape expected: leave the rest as it is
+            }
+
+            result.Append(expression, at, match.Index - at).Append("new { ")
+                .Append(Readable(expression[(match.Index + match.Length)..(end - 1)])).Append(" }");
+            at = end;
+        }
+
+        return result.Append(expression, at, expression.Length - at).ToString();
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"new <>f__AnonymousType\d+(?:#\d+)?`\d+\(")]
+    private static partial System.Text.RegularExpressions.Regex AnonymousType();
+
     /// <summary>The first stack frame in code of a rule file (a helper method the rule called), or <c>null</c>.</summary>
     private static string? FirstRuleFileFrame(Exception exception)
     {
-        foreach (var frame in new StackTrace(exception, fNeedFileInfo: false).GetFrames())
+        foreach (var frame in new StackTrace(exception, fNeedFileInfo: true).GetFrames())
         {
             var method = frame.GetMethod();
             if (method?.DeclaringType is { } type && type.Assembly.GetName().Name?.StartsWith(RuleSetCompiler.AssemblyPrefix, StringComparison.Ordinal) == true)
             {
-                return $"{type.Name}.{method.Name}";
+                var name = $"{type.Name}.{method.Name}";
+                return frame.GetFileName() is { Length: > 0 } file && frame.GetFileLineNumber() > 0
+                    ? $"{file}({frame.GetFileLineNumber()},{frame.GetFileColumnNumber()}) in {name}"
+                    : name;
             }
         }
 

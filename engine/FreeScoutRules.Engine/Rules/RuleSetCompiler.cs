@@ -167,7 +167,8 @@ internal static class RuleSetCompiler
         var compilation = CSharpScript.Create(code, ScriptCompilationOptions.For(file)).GetCompilation()
             .WithAssemblyName($"{AssemblyPrefix}{Path.GetFileNameWithoutExtension(file).Replace(':', '-')}.{Guid.NewGuid():N}");
         using var image = new MemoryStream();
-        var result = compilation.Emit(image);
+        // The PDB embedded in the image: a rule that fails names the line that threw, in its file or a #loaded helper.
+        var result = compilation.Emit(image, options: new Microsoft.CodeAnalysis.Emit.EmitOptions(debugInformationFormat: Microsoft.CodeAnalysis.Emit.DebugInformationFormat.Embedded));
         diagnostics.AddRange(result.Diagnostics
             .Where(d => d.Severity is DiagnosticSeverity.Error or DiagnosticSeverity.Warning && !d.IsSuppressed)
             .Select(ToRuleDiagnostic));

@@ -61,7 +61,7 @@ internal static class ScriptCompilationOptions
             // current directory, so that is the base of what is still relative then (not the file's folder: rules/rules/lib).
             .WithSourceResolver(new SourceFileResolver(ImmutableArray<string>.Empty, Directory.GetCurrentDirectory()))
             .WithMetadataResolver(NoMetadataResolver.Instance)
-            .WithOptimizationLevel(OptimizationLevel.Release)
+            .WithOptimizationLevel(OptimizationLevel.Debug)
             .WithEmitDebugInformation(false)
             .WithAllowUnsafe(false)
             .WithCheckOverflow(false);

@@ -95,6 +95,49 @@ public sealed class EvaluationPipelineTests : IDisposable
     }
 
     [Fact]
+    public void ARuleFailingInALoadedHelper_NamesTheHelpersLineThatThrew_AndTheSourcesOwnNames()
+    {
+        Directory.CreateDirectory(Path.Combine(_rules.Path, "lib"));
+        _rules.Write(Path.Combine("lib", "text.csx"), """
+            public static class Text
+            {
+                public static string Shout(string? value)
+                {
+                    string? none = value == "" ? null : null;
+                    return none!.ToUpperInvariant();
+                }
+            }
+            """);
+        _rules.Write("bad.csx", """
+            #load "lib/text.csx"
+            public class Shouts : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => ctx.Enqueue("http", new { url = "https://hooks.example.com/x", text = Text.Shout(change.To) }));
+                }
+            }
+            """);
+
+        var failure = Assert.Single(Evaluator().Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60)).Failures);
+
+        Assert.Contains("new { url = \"https://hooks.example.com/x\", text = Shout(change.To) }", failure.Where, StringComparison.Ordinal);
+        Assert.DoesNotContain("AnonymousType", failure.Where, StringComparison.Ordinal);
+        Assert.EndsWith($", at {Path.Combine(_rules.Path, "lib", "text.csx")}(6,9) in Text.Shout", failure.Where, StringComparison.Ordinal);
+        Assert.StartsWith("NullReferenceException:", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("ctx => ctx.Enqueue(\"x\", new <>f__AnonymousType0#1`2(a = \"(\", b = f(new <>f__AnonymousType1#1`1(c = 1))))",
+        "ctx => ctx.Enqueue(\"x\", new { a = \"(\", b = f(new { c = 1 }) })")]
+    [InlineData("c => c.IsClose", "c => c.IsClose")]
+    [InlineData("new <>f__AnonymousType0#1`2(a = 1", "new <>f__AnonymousType0#1`2(a = 1")]
+    public void Expressions_ReadAsTheAuthorWroteThem(string compiled, string readable) =>
+        Assert.Equal(readable, EvaluationPipeline.Readable(compiled));
+
+    [Fact]
     public void BuiltInStatusRuleThrows_TheEvaluationFails_AndOfflineStateStays()
     {
         var builtIn = File.ReadAllText(Path.Combine(Fixtures.RulesDirectory, BuiltInRules.FileName));
