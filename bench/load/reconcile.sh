@@ -26,7 +26,7 @@ STANDIN_PORT=5097
 URL=http://127.0.0.1:$PORT
 FREESCOUT=http://127.0.0.1:$STANDIN_PORT
 KEY=reconcile-bench-api-key
-TOKEN=reconcile-bench-admin-token
+TOKEN=reconcile-bench-admin-token-0123456789AbC
 WORK=$(mktemp -d)
 SERVE=
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT

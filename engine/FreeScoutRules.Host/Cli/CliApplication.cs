@@ -17,5 +17,6 @@ internal static class CliApplication
             DeliveriesCommand.Create(),
             ReconcileCommand.Create(),
             SendCommand.Create(),
+            TokenCommand.Create(),
         };
 }

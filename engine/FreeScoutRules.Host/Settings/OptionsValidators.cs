@@ -67,8 +67,13 @@ internal sealed class AdminOptionsValidator : AbstractValidator<AdminOptions>
 {
     public AdminOptionsValidator()
     {
-        RuleFor(o => o.Token).MinimumLength(16).When(o => !string.IsNullOrEmpty(o.Token))
-            .WithMessage("the admin token must be at least 16 characters long (FREESCOUTRULES_ADMIN_TOKEN).");
+        RuleFor(o => o.Token).Custom((token, context) =>
+        {
+            if (!string.IsNullOrEmpty(token) && TokenStrength.Problem(token, "the admin token (FREESCOUTRULES_ADMIN_TOKEN)") is { } problem)
+            {
+                context.AddFailure(problem);
+            }
+        });
     }
 }
 

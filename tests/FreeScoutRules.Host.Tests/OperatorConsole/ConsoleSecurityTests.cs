@@ -44,7 +44,7 @@ public sealed class ConsoleSecurityTests
     }
 
     [Theory]
-    [InlineData("another-admin-token-0123456789")]
+    [InlineData("another-admin-token-0123456789-ABCdef")]
     [InlineData("")]
     public async Task ChangingOrRemovingTheAdminToken_EndsEverySession(string newToken)
     {

@@ -38,7 +38,7 @@ public sealed class ConfigurationTests
     }
 
     [Theory]
-    [InlineData("Admin:Token", "short", "at least 16 characters")]
+    [InlineData("Admin:Token", "short", "Admin:Token: the admin token (FREESCOUTRULES_ADMIN_TOKEN) is 5 characters long; it must be at least 32")]
     [InlineData("Webhook:MaxBodyBytes", "10", "between 1 KiB and 64 MiB")]
     [InlineData("Rules:Severity:FSR0002", "loud", "must be error, warning or none")]
     [InlineData("Rules:Severity:FSR9999", "error", "not a configurable diagnostic")]
@@ -83,7 +83,7 @@ public sealed class ConfigurationTests
     }
 
     [Theory]
-    [InlineData("FREESCOUTRULES_ADMIN_TOKEN", "short", "configuration: Admin:Token: the admin token must be at least 16 characters long")]
+    [InlineData("FREESCOUTRULES_ADMIN_TOKEN", "short", "configuration: Admin:Token: the admin token (FREESCOUTRULES_ADMIN_TOKEN) is 5 characters long; it must be at least 32")]
     [InlineData("Dispatch__Workers", "many", "configuration: Failed to convert configuration value")]
     [InlineData("Secrets__bad-name", "x", "configuration: Secrets:")]
     [InlineData("Calendars__support__Hours__Mon", "09:00-17:00", "configuration: Calendars:support:")]

@@ -16,7 +16,7 @@ namespace FreeScoutRules.Host.Tests.Support;
 /// </summary>
 internal sealed class TestServerHost : IAsyncDisposable
 {
-    public const string AdminToken = "test-admin-token-0123456789";
+    public const string AdminToken = "test-admin-token-0123456789abcdefXYZ";
 
     private readonly WebApplication _app;
     private readonly LogCapture _logs;
