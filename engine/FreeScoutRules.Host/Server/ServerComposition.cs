@@ -16,6 +16,7 @@ using FreeScoutRules.Engine.Telemetry;
 using FreeScoutRules.Host.OperatorConsole;
 using FreeScoutRules.Host.Settings;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Http.Resilience;
 using Polly;
@@ -43,6 +44,27 @@ internal static class ServerComposition
             "Reconciliation:Interval: reconciliation reads FreeScout's API, but the FreeScout connection is not configured: set FREESCOUTRULES_FREESCOUT_URL and FREESCOUTRULES_FREESCOUT_API_KEY (FreeScout:Url, FreeScout:ApiKey), or Reconciliation:Interval=00:00:00.");
         // The bot user is set once, for the connection; own-write detection takes it unless Dispatch:BotUserId says otherwise.
         services.PostConfigure<DispatchOptions>(dispatch => dispatch.BotUserId ??= configuration.GetValue<int?>("FreeScout:BotUserId"));
+
+        services.AddOptions<ForwardedHeadersSettings>().Configure(forwarded => forwarded.ReadFrom(configuration)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ForwardedHeadersSettings>, ForwardedHeadersSettingsValidator>();
+        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ForwardedHeadersSettings>>((options, settings) =>
+        {
+            // Only the configured proxies: ASP.NET Core's defaults (loopback) are cleared.
+            options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
+            options.KnownProxies.Clear();
+            options.KnownIPNetworks.Clear();
+            options.ForwardLimit = settings.Value.ForwardLimit;
+            foreach (var proxy in settings.Value.Proxies())
+            {
+                options.KnownProxies.Add(proxy);
+            }
+
+            foreach (var network in settings.Value.Networks())
+            {
+                options.KnownIPNetworks.Add(network);
+            }
+        });
+        services.AddSingleton<AuthenticationThrottle>();
 
         services.AddOptions<SecretsOptions>().Configure(secrets => secrets.ReadFrom(configuration)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<SecretsOptions>>(new FluentOptionsValidator<SecretsOptions>(new SecretsOptionsValidator(), SecretsOptions.Section));
@@ -195,6 +217,12 @@ internal static class ServerComposition
         metrics.ObserveRuleDiagnostics(() => rules.IsLoaded
             ? rules.Current.Warnings.Select(w => (w.Id, w.IsError ? "error" : "warning"))
             : []);
+
+        if (app.Services.GetRequiredService<IOptions<ForwardedHeadersSettings>>().Value.Configured)
+        {
+            // First: everything after it (throttling, logs, the console's cookies and origin check) sees the real client and scheme.
+            app.UseForwardedHeaders();
+        }
 
         app.UseExceptionHandler();
         app.MapOperatorConsole();

@@ -11,6 +11,9 @@ internal sealed class AdminOptions
     /// Also from <c>FREESCOUTRULES_ADMIN_TOKEN</c>. Without one the admin API refuses every call.
     /// </summary>
     public string? Token { get; set; }
+
+    /// <summary>How many wrong tokens a client may present (<c>Admin:Throttle:*</c>).</summary>
+    public ThrottleOptions Throttle { get; set; } = new();
 }
 
 /// <summary>Where rule files and plugins are read from.</summary>

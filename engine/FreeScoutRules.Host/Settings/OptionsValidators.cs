@@ -74,6 +74,10 @@ internal sealed class AdminOptionsValidator : AbstractValidator<AdminOptions>
                 context.AddFailure(problem);
             }
         });
+        RuleFor(o => o.Throttle.Burst).InclusiveBetween(1, 1000).OverridePropertyName("Throttle:Burst")
+            .WithMessage("must be between 1 and 1000 wrong tokens (got {PropertyValue}).");
+        RuleFor(o => o.Throttle.Refill).InclusiveBetween(TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)).OverridePropertyName("Throttle:Refill")
+            .WithMessage("must be between 100 ms and 1 hour (got {PropertyValue}).");
     }
 }
 

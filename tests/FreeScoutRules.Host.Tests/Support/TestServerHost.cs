@@ -42,6 +42,9 @@ internal sealed class TestServerHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>The in-memory server, for a request with what an HttpClient cannot set (the client's address).</summary>
+    public TestServer TestServer => _app.GetTestServer();
+
     /// <summary>Every log line of the server so far.</summary>
     public IReadOnlyCollection<string> Logs => _logs.Lines;
 
