@@ -110,7 +110,7 @@ if [ -n "${DATA_FROM:-}" ]; then
   export Retention__Bodies=7.00:00:00
 fi
 FREESCOUTRULES_WEBHOOK_SECRET=$SECRET FREESCOUTRULES_ADMIN_TOKEN=load-test-admin-token-0123456789AbCdef \
-  Logging__LogLevel__Default=Warning \
+  Logging__LogLevel__Default=Warning Observability__PublicMetrics=true \
   dotnet engine/FreeScoutRules.Host/bin/Release/net10.0/freescout-rules.dll serve \
   --urls http://127.0.0.1:5092 --data-dir "$WORK/data" --rules "$WORK/rules" >"$WORK/serve.log" 2>&1 &
 SERVE=$!

@@ -48,7 +48,7 @@ cp rules/status-change.csx "$WORK/rules/"
 sed "s/TimeSpan.FromSeconds(3)/TimeSpan.FromSeconds($FOLLOW_UP)/" bench/load/timer-rules/follow-up.csx >"$WORK/rules/follow-up.csx"
 
 now() { date +%s.%N; }
-metrics() { curl -fs "$URL/metrics" 2>/dev/null || true; }
+metrics() { curl -fs -H "Authorization: Bearer $TOKEN" "$URL/metrics" 2>/dev/null || true; }
 # value METRICS-TEXT NAME-REGEX [DECIMALS]: the sum of the matching samples' values (0 when none).
 value() { awk -v m="^$2" -v f="%.${3:-0}f\n" '$0 ~ m { v += $NF } END { printf f, v }' <<<"$1"; }
 rss_mb() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }

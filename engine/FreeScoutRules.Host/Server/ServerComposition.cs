@@ -65,6 +65,11 @@ internal static class ServerComposition
             }
         });
         services.AddSingleton<AuthenticationThrottle>();
+        AddValidatedOptions<ObservabilityOptions, ObservabilityOptionsValidator>(services, configuration, ObservabilityOptions.Section);
+        services.AddOptions<ObservabilityOptions>().Validate<IOptions<AdminOptions>>(
+            (observability, admin) => string.IsNullOrEmpty(observability.MetricsToken) || observability.MetricsToken != admin.Value.Token,
+            "Observability:MetricsToken: the metrics token is the admin token; give the scraper a token of its own (freescout-rules token prints one), so that it reads metrics and nothing else.");
+        services.AddSingleton<ObservabilityGate>();
 
         services.AddOptions<SecretsOptions>().Configure(secrets => secrets.ReadFrom(configuration)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<SecretsOptions>>(new FluentOptionsValidator<SecretsOptions>(new SecretsOptionsValidator(), SecretsOptions.Section));
@@ -232,12 +237,15 @@ internal static class ServerComposition
         app.MapHealthChecks("/readyz", new HealthCheckOptions
         {
             Predicate = check => check.Tags.Contains("ready"),
+            // The status word to anyone (the code says as much); why, only to a caller with the metrics or admin token:
+            // the reasons name rules, loops and conversations.
             ResponseWriter = static (http, report) => http.Response.WriteAsync(
-                report.Status == HealthStatus.Healthy
-                    ? "Healthy"
-                    : $"Unhealthy: {string.Join("; ", report.Entries.Values.Select(e => e.Description))}"),
+                report.Status != HealthStatus.Healthy
+                    && http.RequestServices.GetRequiredService<ObservabilityGate>().Check(http, AuthenticationThrottle.Health).IsReader
+                    ? $"{report.Status}: {string.Join("; ", report.Entries.Values.Select(e => e.Description))}"
+                    : report.Status.ToString()),
         });
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapPrometheusScrapingEndpoint("/metrics", meterProvider: null, configureBranchedPipeline: metrics => metrics.Use(ObservabilityGate.GuardMetricsAsync), optionsName: null);
         return app;
     }
 

@@ -37,6 +37,7 @@ internal static class AppConfiguration
         Shortcut(values, "FREESCOUTRULES_FREESCOUT_BOT_USER_ID", "FreeScout:BotUserId");
         Shortcut(values, "FREESCOUTRULES_FREESCOUT_BOT_USER_ID", "Dispatch:BotUserId");
         Shortcut(values, "FREESCOUTRULES_ADMIN_TOKEN", "Admin:Token");
+        Shortcut(values, "FREESCOUTRULES_METRICS_TOKEN", "Observability:MetricsToken");
         return values;
     }
 

@@ -85,3 +85,24 @@ internal sealed class ForwardedHeadersSettingsValidator : Microsoft.Extensions.O
         return problems.Count == 0 ? Microsoft.Extensions.Options.ValidateOptionsResult.Success : Microsoft.Extensions.Options.ValidateOptionsResult.Fail(problems);
     }
 }
+
+/// <summary>
+/// Who may read what the server says about itself (<c>Observability:*</c>): <c>/metrics</c> (every rule and action
+/// name, the database's size) and the reasons behind an unhealthy <c>/readyz</c> (a stuck rule, a failed loop).
+/// Anonymous callers get <c>/metrics</c> refused (401) unless <see cref="PublicMetrics"/>, and from the probes only
+/// the status word.
+/// </summary>
+internal sealed class ObservabilityOptions
+{
+    public const string Section = "Observability";
+
+    /// <summary>
+    /// A read-only bearer token for <c>/metrics</c> and the probes' reasons (Prometheus' <c>authorization: credentials</c>),
+    /// as strong as the admin token must be and never the same. Also from <c>FREESCOUTRULES_METRICS_TOKEN</c>. The admin
+    /// token is taken there too. None by default.
+    /// </summary>
+    public string? MetricsToken { get; set; }
+
+    /// <summary>Serve <c>/metrics</c> to anyone, as before 0.8 (a scraper on a trusted network without a token). Default false.</summary>
+    public bool PublicMetrics { get; set; }
+}

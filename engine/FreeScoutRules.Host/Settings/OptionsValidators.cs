@@ -81,6 +81,20 @@ internal sealed class AdminOptionsValidator : AbstractValidator<AdminOptions>
     }
 }
 
+internal sealed class ObservabilityOptionsValidator : AbstractValidator<ObservabilityOptions>
+{
+    public ObservabilityOptionsValidator()
+    {
+        RuleFor(o => o.MetricsToken).Custom((token, context) =>
+        {
+            if (!string.IsNullOrEmpty(token) && TokenStrength.Problem(token, "the metrics token (FREESCOUTRULES_METRICS_TOKEN)") is { } problem)
+            {
+                context.AddFailure(problem);
+            }
+        });
+    }
+}
+
 internal sealed class RulesOptionsValidator : AbstractValidator<RulesOptions>
 {
     public RulesOptionsValidator()

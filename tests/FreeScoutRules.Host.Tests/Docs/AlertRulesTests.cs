@@ -20,7 +20,7 @@ public sealed partial class AlertRulesTests
         var metrics = "";
         await Eventually.UntilAsync("every metric the alerts name to be exported", async () =>
         {
-            metrics = await server.Client.GetStringAsync("/metrics");
+            metrics = await server.Admin.GetStringAsync("/metrics");
             var missing = names.Where(n => !Regex.IsMatch(metrics, $@"^{n}[{{ ]", RegexOptions.Multiline)).ToList();
             return (missing.Count == 0, $"missing: {string.Join(", ", missing)}");
         });

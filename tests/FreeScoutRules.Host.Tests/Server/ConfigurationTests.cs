@@ -79,7 +79,7 @@ public sealed class ConfigurationTests
 
         Assert.Equal("Healthy", await server.Client.GetStringAsync("/healthz"));
         Assert.Equal("Healthy", await server.Client.GetStringAsync("/readyz"));
-        Assert.Contains("freescout_rules", await server.Client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        Assert.Contains("freescout_rules", await server.Admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
     }
 
     [Theory]
