@@ -41,6 +41,12 @@ internal static class ConsoleComposition
             cookie.ExpireTimeSpan = TimeSpan.FromHours(8);
             cookie.SlidingExpiration = false;
             cookie.Events.OnValidatePrincipal = RejectUnlessSignedInWithTheCurrentToken;
+            // Redirects name no host: the handler builds absolute ones from the request's Host header, which the client
+            // chooses (with AllowedHosts unset, anything), so a forged Host would be sent back as where to sign in.
+            cookie.Events.OnRedirectToLogin = RedirectWithinThisSite;
+            cookie.Events.OnRedirectToAccessDenied = RedirectWithinThisSite;
+            cookie.Events.OnRedirectToLogout = RedirectWithinThisSite;
+            cookie.Events.OnRedirectToReturnUrl = RedirectWithinThisSite;
         });
         services.AddAuthorization();
         services.AddAntiforgery(antiforgery =>
@@ -50,6 +56,13 @@ internal static class ConsoleComposition
             antiforgery.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
         });
         return services;
+    }
+
+    private static Task RedirectWithinThisSite(RedirectContext<CookieAuthenticationOptions> context)
+    {
+        var target = new Uri(context.RedirectUri, UriKind.RelativeOrAbsolute);
+        context.Response.Redirect(target.IsAbsoluteUri ? target.PathAndQuery : context.RedirectUri);
+        return Task.CompletedTask;
     }
 
     /// <summary>The claim that ties a sign-in to the admin token it was made with (a hash, never the token).</summary>

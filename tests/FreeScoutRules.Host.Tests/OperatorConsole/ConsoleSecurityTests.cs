@@ -19,7 +19,7 @@ public sealed class ConsoleSecurityTests
         using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
 
         Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-        Assert.StartsWith("/signin", response.Headers.Location!.AbsolutePath, StringComparison.Ordinal);
+        Assert.StartsWith("/signin?ReturnUrl=", response.Headers.Location!.OriginalString, StringComparison.Ordinal);
         Assert.DoesNotContain("1187", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
