@@ -2,6 +2,9 @@ using System.Reflection;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.AspNetCore.DataProtection.Repositories;
+using Microsoft.Extensions.Options;
 
 namespace FreeScoutRules.Host.OperatorConsole;
 
@@ -20,9 +23,11 @@ internal static class ConsoleComposition
     {
         // The keys that sign the sign-in cookie and the anti-forgery tokens live with the data, so a restart keeps
         // people signed in; the data directory is the server's own (its database holds more than these keys).
-        services.AddDataProtection()
-            .SetApplicationName("FreeScoutRules")
-            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDirectory, "console-keys")));
+        // PersistKeysToFileSystem's repository, with the keys' folder 0700 and their files 0600 (PrivateKeyRepository).
+        var keys = new DirectoryInfo(Path.Combine(dataDirectory, "console-keys"));
+        services.AddDataProtection().SetApplicationName("FreeScoutRules");
+        services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp => new ConfigureOptions<KeyManagementOptions>(
+            options => options.XmlRepository = new PrivateKeyRepository(keys, sp.GetRequiredService<ILoggerFactory>())));
         services.AddRazorPages(pages =>
         {
             pages.RootDirectory = "/OperatorConsole/Pages";
@@ -137,4 +142,18 @@ internal static class ConsoleComposition
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
     });
+}
+
+/// <summary>
+/// The console's data-protection keys in the data directory, as <c>PersistKeysToFileSystem</c> keeps them, but private:
+/// the folder is created 0700 and each key file, written 0644 under a usual umask, is made 0600 once stored.
+/// </summary>
+internal sealed class PrivateKeyRepository(DirectoryInfo directory, ILoggerFactory loggers) : FileSystemXmlRepository(directory, loggers)
+{
+    public override void StoreElement(System.Xml.Linq.XElement element, string friendlyName)
+    {
+        Engine.Storage.PrivateFiles.CreateDirectory(Directory.FullName);
+        base.StoreElement(element, friendlyName);
+        Engine.Storage.PrivateFiles.Tighten(Directory.FullName);
+    }
 }

@@ -46,6 +46,55 @@ public sealed class ExposureEndToEndTests : IDisposable
         Assert.DoesNotContain("guess-", server.Log, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task TheDataDirectory_Is0700_AndItsFiles0600_UnderUmask022_AndAnEarlierReleasesModesAreTightened()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // no Unix file modes; the server leaves ACLs alone
+        }
+
+        var data = Path.Combine(_root, "data");
+        await using (var first = await ServeProcess.StartAsync(_root, umask: "022"))
+        {
+            using var page = await first.Client.GetAsync(new Uri("/signin", UriKind.Relative)); // an anti-forgery token: the console's key exists
+            var (eventName, body, signature) = SignedDeliveries.Get("convo.status.closed");
+            await first.PostAsync(eventName, body, signature);
+            await first.SettledDeliveriesAsync(TimeSpan.FromSeconds(30));
+            AssertPrivate(data);
+            Assert.Equal(0, await first.StopAsync());
+        }
+
+        // As 0.7 left it: everything readable by all.
+        File.SetUnixFileMode(data, (UnixFileMode)0b111_101_101);
+        foreach (var entry in new DirectoryInfo(data).EnumerateFileSystemInfos("*", SearchOption.AllDirectories))
+        {
+            entry.UnixFileMode = entry is DirectoryInfo ? (UnixFileMode)0b111_101_101 : (UnixFileMode)0b110_100_100;
+        }
+
+        await using var second = await ServeProcess.StartAsync(_root, umask: "022");
+
+        AssertPrivate(data);
+        Assert.Matches(@"Data directory .*: \d+ files and folders were readable by other users; now only by this one", second.Log);
+    }
+
+    /// <summary>The directory 0700, every folder in it 0700 and every file 0600, with the files that matter there.</summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static void AssertPrivate(string data)
+    {
+        const UnixFileMode folder = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        const UnixFileMode file = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        Assert.Equal(folder, File.GetUnixFileMode(data));
+        var entries = new DirectoryInfo(data).EnumerateFileSystemInfos("*", SearchOption.AllDirectories).ToList();
+        var names = entries.Select(e => Path.GetRelativePath(data, e.FullName)).ToList();
+        Assert.Contains("freescout-rules.db", names);
+        Assert.Contains("freescout-rules.db-wal", names);
+        Assert.Contains("freescout-rules.db-shm", names);
+        Assert.Contains(names, n => n.StartsWith("console-keys/key-", StringComparison.Ordinal));
+        Assert.Contains(names, n => n.StartsWith("rules-cache/", StringComparison.Ordinal) && n.EndsWith(".rules", StringComparison.Ordinal));
+        Assert.All(entries, e => Assert.True(e.UnixFileMode == (e is DirectoryInfo ? folder : file), $"{Path.GetRelativePath(data, e.FullName)} is {Convert.ToString((int)e.UnixFileMode, 8)}"));
+    }
+
     /// <summary>A client that keeps no cookies and follows no redirects (each request says what it sends).</summary>
     private static HttpClient Browserless(ServeProcess server) =>
         new(new HttpClientHandler { UseCookies = false, AllowAutoRedirect = false }) { BaseAddress = server.Client.BaseAddress };

@@ -41,20 +41,29 @@ internal sealed class ServeProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>serve</c> on <paramref name="root"/>/data with <paramref name="root"/>/rules and waits until <c>/readyz</c> says ready.</summary>
-    public static async Task<ServeProcess> StartAsync(string root, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="umask">When given (e.g. <c>022</c>), serve runs under a shell that sets this umask first.</param>
+    public static async Task<ServeProcess> StartAsync(string root, IReadOnlyDictionary<string, string>? environment = null, string? umask = null)
     {
         var rules = Path.Combine(root, "rules");
         Directory.CreateDirectory(rules);
         File.Copy(Path.Combine(AppContext.BaseDirectory, "rules", "status-change.csx"), Path.Combine(rules, "status-change.csx"), overwrite: true);
         // Port 0: the system gives serve a free port as it binds, read back from its "Now listening on" line
         // (a port chosen beforehand could be taken by another test's server in between, and answer for it).
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(umask is null ? "dotnet" : "/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = root,
         };
+        if (umask is not null)
+        {
+            foreach (var argument in new[] { "-c", $"umask {umask} && exec dotnet \"$@\"", "sh" })
+            {
+                start.ArgumentList.Add(argument);
+            }
+        }
+
         foreach (var argument in new[]
         {
             Path.Combine(AppContext.BaseDirectory, "freescout-rules.dll"), "serve",
