@@ -70,6 +70,7 @@ internal static class ServerComposition
             (observability, admin) => string.IsNullOrEmpty(observability.MetricsToken) || observability.MetricsToken != admin.Value.Token,
             "Observability:MetricsToken: the metrics token is the admin token; give the scraper a token of its own (freescout-rules token prints one), so that it reads metrics and nothing else.");
         services.AddSingleton<ObservabilityGate>();
+        AddValidatedOptions<ConsoleOptions, ConsoleOptionsValidator>(services, configuration, ConsoleOptions.Section);
 
         services.AddOptions<SecretsOptions>().Configure(secrets => secrets.ReadFrom(configuration)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<SecretsOptions>>(new FluentOptionsValidator<SecretsOptions>(new SecretsOptionsValidator(), SecretsOptions.Section));

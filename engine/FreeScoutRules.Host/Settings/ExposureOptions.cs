@@ -106,3 +106,29 @@ internal sealed class ObservabilityOptions
     /// <summary>Serve <c>/metrics</c> to anyone, as before 0.8 (a scraper on a trusted network without a token). Default false.</summary>
     public bool PublicMetrics { get; set; }
 }
+
+/// <summary>The operator console (<c>Console:*</c>).</summary>
+internal sealed class ConsoleOptions
+{
+    public const string Section = "Console";
+
+    /// <summary>
+    /// The origin people open the console at, e.g. <c>https://rules.example.com</c> (scheme, host and port only): a
+    /// console form posted with an <c>Origin</c> (or, without one, a <c>Referer</c>) naming another origin is refused
+    /// (403). Unset: the request's own scheme and host, which behind a proxy that ends HTTPS is not what the browser
+    /// sends (set this, or <c>ForwardedHeaders:KnownProxies</c> for the scheme and the proxy's <c>Host</c> header).
+    /// </summary>
+    public string? PublicOrigin { get; set; }
+
+    /// <summary><see cref="PublicOrigin"/> as <c>scheme://host[:port]</c>, or null when unset or not an origin.</summary>
+    public string? Origin() => OriginOf(PublicOrigin, allowPath: false);
+
+    /// <summary>The origin of an absolute http(s) URL (<c>https://a.example:8443</c>, default ports left out), or null.</summary>
+    /// <param name="value">An <c>Origin</c> header, a <c>Referer</c>, a setting.</param>
+    /// <param name="allowPath">A <c>Referer</c> has a path; an origin has none.</param>
+    public static string? OriginOf(string? value, bool allowPath) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.UserInfo.Length == 0
+        && (allowPath || (uri.AbsolutePath == "/" && uri.Query.Length == 0 && uri.Fragment.Length == 0))
+            ? uri.GetLeftPart(UriPartial.Authority)
+            : null;
+}

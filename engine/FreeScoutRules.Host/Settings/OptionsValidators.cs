@@ -95,6 +95,15 @@ internal sealed class ObservabilityOptionsValidator : AbstractValidator<Observab
     }
 }
 
+internal sealed class ConsoleOptionsValidator : AbstractValidator<ConsoleOptions>
+{
+    public ConsoleOptionsValidator()
+    {
+        RuleFor(o => o.PublicOrigin).Must((options, _) => options.Origin() is not null).When(o => !string.IsNullOrWhiteSpace(o.PublicOrigin))
+            .WithMessage("'{PropertyValue}' is not an origin: give the scheme, host and port people open the console at, such as https://rules.example.com (no path).");
+    }
+}
+
 internal sealed class RulesOptionsValidator : AbstractValidator<RulesOptions>
 {
     public RulesOptionsValidator()

@@ -52,7 +52,12 @@ internal sealed class SignInModel(IOptions<AdminOptions> admin, AuthenticationTh
         }
 
         var identity = new ClaimsIdentity(
-            [new Claim(ClaimTypes.Name, "admin"), new Claim(ConsoleComposition.TokenClaim, ConsoleComposition.Fingerprint(admin.Value.Token!))],
+            [
+                new Claim(ClaimTypes.Name, "admin"),
+                new Claim(ConsoleComposition.TokenClaim, ConsoleComposition.Fingerprint(admin.Value.Token!)),
+                // This sign-in's own identifier: the anti-forgery tokens of its forms are bound to it (SessionBoundAntiforgery).
+                new Claim(ConsoleComposition.SessionClaim, System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))),
+            ],
             CookieAuthenticationDefaults.AuthenticationScheme);
         await HttpContext.SignInAsync(
             CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity), new AuthenticationProperties { IsPersistent = true });
