@@ -103,7 +103,7 @@ internal sealed class ObservabilityOptions
     /// </summary>
     public string? MetricsToken { get; set; }
 
-    /// <summary>Serve <c>/metrics</c> to anyone, as before 0.8 (a scraper on a trusted network without a token). Default false.</summary>
+    /// <summary>Serve <c>/metrics</c> to anyone, as 0.7 did (a scraper on a trusted network without a token). Default false.</summary>
     public bool PublicMetrics { get; set; }
 }
 
