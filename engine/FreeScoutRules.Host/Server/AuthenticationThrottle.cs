@@ -122,6 +122,7 @@ internal sealed partial class AuthenticationThrottle : IDisposable
     public void Dispose()
     {
         _log.Dispose();
+        LogAndReset(); // the last, partial minute too (the logger factory outlives this singleton)
         _limiter.Dispose();
     }
 
