@@ -106,7 +106,9 @@ internal static class ConsoleComposition
                 headers.ContentSecurityPolicy =
                     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
                 headers.XContentTypeOptions = "nosniff";
-                headers["Referrer-Policy"] = "no-referrer";
+                // Nothing to other sites; to its own pages the referrer and, above all, the real Origin of a form post (under
+                // no-referrer browsers send Origin: null, which the origin check must refuse).
+                headers["Referrer-Policy"] = "same-origin";
                 headers.XFrameOptions = "DENY";
                 await next(http);
             });

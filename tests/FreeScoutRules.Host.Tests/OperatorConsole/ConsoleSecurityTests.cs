@@ -98,6 +98,7 @@ public sealed class ConsoleSecurityTests
         Assert.Contains("default-src 'none'", policy, StringComparison.Ordinal);
         Assert.DoesNotContain("unsafe-inline", policy, StringComparison.Ordinal);
         Assert.DoesNotContain("script-src", policy, StringComparison.Ordinal); // no script at all
+        Assert.Equal("same-origin", page.Headers.GetValues("Referrer-Policy").Single()); // no-referrer would make a form's Origin "null"
         Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
         var cookie = signedIn.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("fsr-console=", StringComparison.Ordinal));
         Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
