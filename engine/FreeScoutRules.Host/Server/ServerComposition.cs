@@ -49,8 +49,9 @@ internal static class ServerComposition
         services.AddSingleton<IValidateOptions<ForwardedHeadersSettings>, ForwardedHeadersSettingsValidator>();
         services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ForwardedHeadersSettings>>((options, settings) =>
         {
-            // Only the configured proxies: ASP.NET Core's defaults (loopback) are cleared.
-            options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
+            // Only the configured proxies: ASP.NET Core's defaults (loopback) are cleared, and with none configured no header
+            // is read at all (also if ASPNETCORE_FORWARDEDHEADERS_ENABLED adds the middleware, which would then trust anyone).
+            options.ForwardedHeaders = settings.Value.Configured ? ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto : ForwardedHeaders.None;
             options.KnownProxies.Clear();
             options.KnownIPNetworks.Clear();
             options.ForwardLimit = settings.Value.ForwardLimit;

@@ -73,6 +73,21 @@ public sealed class ThrottlingTests
     }
 
     [Fact]
+    public async Task ForwardedFor_IsIgnoredWithoutAKnownProxy_EvenWithAspNetCoresForwardedHeadersSwitchOn()
+    {
+        // ASPNETCORE_FORWARDEDHEADERS_ENABLED=true adds ASP.NET Core's middleware trusting anyone; no proxy configured: no header read.
+        await using var server = await TestServerHost.StartAsync(new() { ["FORWARDEDHEADERS_ENABLED"] = "true", ["Admin:Throttle:Burst"] = "3" });
+
+        var statuses = new List<int>();
+        for (var i = 0; i < 5; i++)
+        {
+            statuses.Add((await ApiAsync(server, "10.0.0.6", "wrong-token-0123456789abcdefghij", forwardedFor: $"192.0.2.{i + 1}")).Response.StatusCode);
+        }
+
+        Assert.Equal([401, 401, 401, 429, 429], statuses);
+    }
+
+    [Fact]
     public async Task AnIPv6Client_IsItsSlash64()
     {
         await using var server = await TestServerHost.StartAsync(new() { ["Admin:Throttle:Burst"] = "2" });
