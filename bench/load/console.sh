@@ -11,7 +11,7 @@ N=${1:-1000000}
 RUNS=${2:-7}
 PORT=5098
 URL=http://127.0.0.1:$PORT
-TOKEN=console-bench-admin-token
+TOKEN=console-bench-admin-token-0123456789AbC
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 

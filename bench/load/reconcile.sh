@@ -26,7 +26,7 @@ STANDIN_PORT=5097
 URL=http://127.0.0.1:$PORT
 FREESCOUT=http://127.0.0.1:$STANDIN_PORT
 KEY=reconcile-bench-api-key
-TOKEN=reconcile-bench-admin-token
+TOKEN=reconcile-bench-admin-token-0123456789AbC
 WORK=$(mktemp -d)
 SERVE=
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -83,7 +83,7 @@ for _ in $(seq 1 300); do
   pending=$(curl -fs -H "Authorization: Bearer $TOKEN" "$URL/api/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["deliveries"].get("pending", 0))')
   [ "$pending" = 0 ] && break; sleep 0.2
 done
-curl -fs "$URL/metrics" | grep -E '^freescout_rules_reconciliation_changes_total' | sed 's/otel_scope_name="FreeScoutRules",//'
+curl -fs -H "Authorization: Bearer $TOKEN" "$URL/metrics" | grep -E '^freescout_rules_reconciliation_changes_total' | sed 's/otel_scope_name="FreeScoutRules",//'
 stop_serve
 fi
 

@@ -11,7 +11,7 @@ BODIES=${3:-00:00:30}
 RECORDS=${4:-00:01:00}
 SAMPLE=15
 SECRET=53c5b91fa80f92634e3931d58dc6e7b4   # the fixtures' TEST secret
-TOKEN=retention-soak-admin-token
+TOKEN=retention-soak-admin-token-0123456789AbC
 TEMPLATE=tests/fixtures/freescout/wire/convo.status.closed.body
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -109,8 +109,8 @@ if [ -n "${DATA_FROM:-}" ]; then
   echo "serve starts on a copy of $DATA_FROM ($(du -sh "$DATA_FROM" | cut -f1)), Retention:Bodies=7 days"
   export Retention__Bodies=7.00:00:00
 fi
-FREESCOUTRULES_WEBHOOK_SECRET=$SECRET FREESCOUTRULES_ADMIN_TOKEN=load-test-admin-token \
-  Logging__LogLevel__Default=Warning \
+FREESCOUTRULES_WEBHOOK_SECRET=$SECRET FREESCOUTRULES_ADMIN_TOKEN=load-test-admin-token-0123456789AbCdef \
+  Logging__LogLevel__Default=Warning Observability__PublicMetrics=true \
   dotnet engine/FreeScoutRules.Host/bin/Release/net10.0/freescout-rules.dll serve \
   --urls http://127.0.0.1:5092 --data-dir "$WORK/data" --rules "$WORK/rules" >"$WORK/serve.log" 2>&1 &
 SERVE=$!

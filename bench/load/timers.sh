@@ -31,7 +31,7 @@ FOLLOW_UP=${FOLLOW_UP:-3}
 PORT=5095
 URL=http://127.0.0.1:$PORT
 SECRET=53c5b91fa80f92634e3931d58dc6e7b4   # the fixtures' TEST secret
-TOKEN=timers-bench-admin-token
+TOKEN=timers-bench-admin-token-0123456789AbC
 TEMPLATE=tests/fixtures/freescout/wire/convo.status.closed.body
 SCRIPT=bench/load/signed-post.lua
 WORK=$(mktemp -d)
@@ -48,7 +48,7 @@ cp rules/status-change.csx "$WORK/rules/"
 sed "s/TimeSpan.FromSeconds(3)/TimeSpan.FromSeconds($FOLLOW_UP)/" bench/load/timer-rules/follow-up.csx >"$WORK/rules/follow-up.csx"
 
 now() { date +%s.%N; }
-metrics() { curl -fs "$URL/metrics" 2>/dev/null || true; }
+metrics() { curl -fs -H "Authorization: Bearer $TOKEN" "$URL/metrics" 2>/dev/null || true; }
 # value METRICS-TEXT NAME-REGEX [DECIMALS]: the sum of the matching samples' values (0 when none).
 value() { awk -v m="^$2" -v f="%.${3:-0}f\n" '$0 ~ m { v += $NF } END { printf f, v }' <<<"$1"; }
 rss_mb() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }

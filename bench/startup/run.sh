@@ -29,13 +29,13 @@ done
 now() { date +%s.%N; }
 elapsed() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.2f", e - s }'; }
 start_serve() {
-  FREESCOUTRULES_WEBHOOK_SECRET=x FREESCOUTRULES_ADMIN_TOKEN=startup-admin-token-123 Logging__LogLevel__Default=Warning \
+  FREESCOUTRULES_WEBHOOK_SECRET=x FREESCOUTRULES_ADMIN_TOKEN=startup-admin-token-0123456789AbCdef Logging__LogLevel__Default=Warning \
     dotnet engine/FreeScoutRules.Host/bin/Release/net10.0/freescout-rules.dll serve \
     --urls http://127.0.0.1:5094 --data-dir "$WORK/data" --rules "$WORK/rules" >>"$WORK/serve.log" 2>&1 &
   SERVE=$!
   until curl -fs http://127.0.0.1:5094/readyz >/dev/null 2>&1; do sleep 0.02; done
 }
-generation() { curl -fs -H "Authorization: Bearer startup-admin-token-123" http://127.0.0.1:5094/api/rules | sed 's/.*"generation":"\([0-9a-f]*\)".*/\1/' | head -c 12; }
+generation() { curl -fs -H "Authorization: Bearer startup-admin-token-0123456789AbCdef" http://127.0.0.1:5094/api/rules | sed 's/.*"generation":"\([0-9a-f]*\)".*/\1/' | head -c 12; }
 
 echo "machine: $(nproc) cores, $(dotnet --version), $((FILES + 1)) rule files"
 t=$(now); start_serve; echo "ready, empty compile cache: $(elapsed "$t") s"; kill $SERVE; wait $SERVE 2>/dev/null || true

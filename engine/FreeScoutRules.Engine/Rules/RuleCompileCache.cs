@@ -55,14 +55,14 @@ internal sealed class RuleCompileCache(string directory)
     {
         try
         {
-            System.IO.Directory.CreateDirectory(Directory);
+            Storage.PrivateFiles.CreateDirectory(Directory);
             var temporary = PathOf(key) + $".{Environment.ProcessId}.tmp";
             var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new CachedCompile([.. warnings], timers), RulesJsonContext.Default.CachedCompile);
             var rest = new byte[sizeof(int) + json.Length + image.Length];
             BitConverter.TryWriteBytes(rest, json.Length);
             json.CopyTo(rest, sizeof(int));
             image.CopyTo(rest, sizeof(int) + json.Length);
-            using (var file = File.Create(temporary))
+            using (var file = new FileStream(temporary, Storage.PrivateFiles.Options(FileMode.Create)))
             {
                 file.Write(SHA256.HashData(rest));
                 file.Write(rest);

@@ -26,6 +26,7 @@ internal static class CliApplication
             DeliveriesCommand.Create(),
             ReconcileCommand.Create(),
             SendCommand.Create(),
+            TokenCommand.Create(),
         };
 
     /// <summary>

@@ -94,17 +94,35 @@ internal static partial class AdminApi
                 "No admin token is configured: set FREESCOUTRULES_ADMIN_TOKEN (or Admin:Token) to enable the admin API.");
         }
 
-        var header = http.Request.Headers.Authorization.ToString();
-        const string scheme = "Bearer ";
-        var given = header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : "";
+        var throttle = http.RequestServices.GetRequiredService<AuthenticationThrottle>();
+        if (throttle.Refusal(http) is { } wait)
+        {
+            return TooManyWrongTokens(http, wait);
+        }
+
+        var given = AdminToken.Bearer(http.Request);
         if (!AdminToken.Matches(given, token))
         {
+            if (given.Length > 0)
+            {
+                throttle.Failed(http, AuthenticationThrottle.AdminApi);
+            }
+
             http.Response.Headers.WWWAuthenticate = "Bearer";
             return WebhookEndpoint.Problem(StatusCodes.Status401Unauthorized, "Unauthorized",
                 "A valid admin token is required: Authorization: Bearer <FREESCOUTRULES_ADMIN_TOKEN>.");
         }
 
         return await next(context);
+    }
+
+    /// <summary>429 for a client that presented too many wrong tokens (<see cref="AuthenticationThrottle"/>), with <c>Retry-After</c>.</summary>
+    internal static IResult TooManyWrongTokens(HttpContext http, TimeSpan wait)
+    {
+        var seconds = AuthenticationThrottle.RetryAfterSeconds(wait);
+        http.Response.Headers.RetryAfter = seconds;
+        return WebhookEndpoint.Problem(StatusCodes.Status429TooManyRequests, "Too many wrong tokens",
+            $"Too many wrong tokens from this address; try again in {seconds} s (Admin:Throttle).");
     }
 
     private static async Task<IResult> ListAsync(

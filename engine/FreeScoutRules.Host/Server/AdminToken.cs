@@ -10,4 +10,13 @@ internal static class AdminToken
     public static bool Matches(string? given, string? configured) =>
         !string.IsNullOrEmpty(configured)
         && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given ?? "")), SHA256.HashData(Encoding.UTF8.GetBytes(configured)));
+
+    /// <summary>The token of an <c>Authorization: Bearer …</c> header, or empty.</summary>
+    public static string Bearer(HttpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var header = request.Headers.Authorization.ToString();
+        const string scheme = "Bearer ";
+        return header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : "";
+    }
 }

@@ -19,7 +19,9 @@ internal static class SecurityHeaders
     {
         headers.ContentSecurityPolicy = ContentSecurityPolicy;
         headers.XContentTypeOptions = "nosniff";
-        headers["Referrer-Policy"] = "no-referrer";
+        // Nothing to other sites; to its own pages the referrer and, above all, the real Origin of a console form's post
+        // (under no-referrer browsers send Origin: null, which the console's origin check must refuse).
+        headers["Referrer-Policy"] = "same-origin";
         headers.XFrameOptions = "DENY";
     }
 

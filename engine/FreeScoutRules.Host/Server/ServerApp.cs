@@ -10,7 +10,7 @@ namespace FreeScoutRules.Host.Server;
 /// (<c>Section__Key</c>, and <c>FREESCOUTRULES_WEBHOOK_SECRET</c>, <c>FREESCOUTRULES_ADMIN_TOKEN</c>),
 /// then command-line flags.
 /// </summary>
-internal static class ServerApp
+internal static partial class ServerApp
 {
     public static WebApplication Build(IReadOnlyDictionary<string, string?> flags, Action<WebApplicationBuilder>? configure = null)
     {
@@ -33,10 +33,30 @@ internal static class ServerApp
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        MakeDataDirectoryPrivate(app);
         app.MapFreeScoutRules();
         WarnIfInsecure(app);
         return app;
     }
+
+    /// <summary>
+    /// The data directory 0700 and everything in it private to the server's user (files 0600), whatever the umask and
+    /// whatever an earlier release left (it created the database 0644 and the folders 0755).
+    /// </summary>
+    private static void MakeDataDirectoryPrivate(WebApplication app)
+    {
+        var directory = app.Services.GetRequiredService<IOptions<Engine.Storage.StorageOptions>>().Value.DataDirectory;
+        Engine.Storage.PrivateFiles.CreateDirectory(directory);
+        var changed = Engine.Storage.PrivateFiles.Tighten(directory);
+        if (changed.Count > 0)
+        {
+            LogTightened(app.Logger, Path.GetFullPath(directory), changed.Count);
+        }
+    }
+
+    [LoggerMessage(EventId = 12102, Level = LogLevel.Information,
+        Message = "Data directory {Directory}: {Count} files and folders were readable by other users; now only by this one (folders 0700, files 0600)")]
+    private static partial void LogTightened(ILogger logger, string directory, int count);
 
     private static void WarnIfInsecure(WebApplication app)
     {

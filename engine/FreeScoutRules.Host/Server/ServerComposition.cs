@@ -16,6 +16,7 @@ using FreeScoutRules.Engine.Telemetry;
 using FreeScoutRules.Host.OperatorConsole;
 using FreeScoutRules.Host.Settings;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Http.Resilience;
 using Polly;
@@ -43,6 +44,34 @@ internal static class ServerComposition
             "Reconciliation:Interval: reconciliation reads FreeScout's API, but the FreeScout connection is not configured: set FREESCOUTRULES_FREESCOUT_URL and FREESCOUTRULES_FREESCOUT_API_KEY (FreeScout:Url, FreeScout:ApiKey), or Reconciliation:Interval=00:00:00.");
         // The bot user is set once, for the connection; own-write detection takes it unless Dispatch:BotUserId says otherwise.
         services.PostConfigure<DispatchOptions>(dispatch => dispatch.BotUserId ??= configuration.GetValue<int?>("FreeScout:BotUserId"));
+
+        services.AddOptions<ForwardedHeadersSettings>().Configure(forwarded => forwarded.ReadFrom(configuration)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ForwardedHeadersSettings>, ForwardedHeadersSettingsValidator>();
+        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ForwardedHeadersSettings>>((options, settings) =>
+        {
+            // Only the configured proxies: ASP.NET Core's defaults (loopback) are cleared, and with none configured no header
+            // is read at all (also if ASPNETCORE_FORWARDEDHEADERS_ENABLED adds the middleware, which would then trust anyone).
+            options.ForwardedHeaders = settings.Value.Configured ? ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto : ForwardedHeaders.None;
+            options.KnownProxies.Clear();
+            options.KnownIPNetworks.Clear();
+            options.ForwardLimit = settings.Value.ForwardLimit;
+            foreach (var proxy in settings.Value.Proxies())
+            {
+                options.KnownProxies.Add(proxy);
+            }
+
+            foreach (var network in settings.Value.Networks())
+            {
+                options.KnownIPNetworks.Add(network);
+            }
+        });
+        services.AddSingleton<AuthenticationThrottle>();
+        AddValidatedOptions<ObservabilityOptions, ObservabilityOptionsValidator>(services, configuration, ObservabilityOptions.Section);
+        services.AddOptions<ObservabilityOptions>().Validate<IOptions<AdminOptions>>(
+            (observability, admin) => string.IsNullOrEmpty(observability.MetricsToken) || observability.MetricsToken != admin.Value.Token,
+            "Observability:MetricsToken: the metrics token is the admin token; give the scraper a token of its own (freescout-rules token prints one), so that it reads metrics and nothing else.");
+        services.AddSingleton<ObservabilityGate>();
+        AddValidatedOptions<ConsoleOptions, ConsoleOptionsValidator>(services, configuration, ConsoleOptions.Section);
 
         services.AddOptions<SecretsOptions>().Configure(secrets => secrets.ReadFrom(configuration)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<SecretsOptions>>(new FluentOptionsValidator<SecretsOptions>(new SecretsOptionsValidator(), SecretsOptions.Section));
@@ -217,6 +246,12 @@ internal static class ServerComposition
             ? rules.Current.Warnings.Select(w => (w.Id, w.IsError ? "error" : "warning"))
             : []);
 
+        if (app.Services.GetRequiredService<IOptions<ForwardedHeadersSettings>>().Value.Configured)
+        {
+            // First: everything after it (throttling, logs, the console's cookies and origin check) sees the real client and scheme.
+            app.UseForwardedHeaders();
+        }
+
         app.UseSecurityHeaders();
         app.UseExceptionHandler();
         app.UseRateLimiter(); // only the webhook endpoint has a policy (Webhook:MaxConcurrentRequests)
@@ -227,12 +262,15 @@ internal static class ServerComposition
         app.MapHealthChecks("/readyz", new HealthCheckOptions
         {
             Predicate = check => check.Tags.Contains("ready"),
+            // The status word to anyone (the code says as much); why, only to a caller with the metrics or admin token:
+            // the reasons name rules, loops and conversations.
             ResponseWriter = static (http, report) => http.Response.WriteAsync(
-                report.Status == HealthStatus.Healthy
-                    ? "Healthy"
-                    : $"Unhealthy: {string.Join("; ", report.Entries.Values.Select(e => e.Description))}"),
+                report.Status != HealthStatus.Healthy
+                    && http.RequestServices.GetRequiredService<ObservabilityGate>().Check(http, AuthenticationThrottle.Health).IsReader
+                    ? $"{report.Status}: {string.Join("; ", report.Entries.Values.Select(e => e.Description))}"
+                    : report.Status.ToString()),
         });
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapPrometheusScrapingEndpoint("/metrics", meterProvider: null, configureBranchedPipeline: metrics => metrics.Use(ObservabilityGate.GuardMetricsAsync), optionsName: null);
         return app;
     }
 

@@ -6,10 +6,14 @@ internal sealed class AdminOptions
     public const string Section = "Admin";
 
     /// <summary>
-    /// The bearer token the admin API requires (<c>Authorization: Bearer …</c>), at least 16
-    /// characters. Also from <c>FREESCOUTRULES_ADMIN_TOKEN</c>. Without one the admin API refuses every call.
+    /// The bearer token the admin API requires (<c>Authorization: Bearer …</c>) and the console's sign-in takes: at least
+    /// 32 characters with at least 10 different ones (<see cref="TokenStrength"/>; <c>freescout-rules token</c> prints one).
+    /// Also from <c>FREESCOUTRULES_ADMIN_TOKEN</c>. Without one the admin API refuses every call.
     /// </summary>
     public string? Token { get; set; }
+
+    /// <summary>How many wrong tokens a client may present (<c>Admin:Throttle:*</c>).</summary>
+    public ThrottleOptions Throttle { get; set; } = new();
 }
 
 /// <summary>Where rule files and plugins are read from.</summary>

@@ -78,6 +78,7 @@ internal static class AppConfiguration
         Shortcut(values, "FREESCOUTRULES_ADMIN_TOKEN", "Admin:Token");
         // Where serve listens, and so where the CLI's verbs find it (a --urls flag given to serve is that process's alone).
         Shortcut(values, "FREESCOUTRULES_URLS", "urls");
+        Shortcut(values, "FREESCOUTRULES_METRICS_TOKEN", "Observability:MetricsToken");
         return values;
     }
 

@@ -93,8 +93,40 @@ internal sealed class AdminOptionsValidator : AbstractValidator<AdminOptions>
 {
     public AdminOptionsValidator()
     {
-        RuleFor(o => o.Token).MinimumLength(16).When(o => !string.IsNullOrEmpty(o.Token))
-            .WithMessage("the admin token must be at least 16 characters long (FREESCOUTRULES_ADMIN_TOKEN).");
+        RuleFor(o => o.Token).Custom((token, context) =>
+        {
+            if (!string.IsNullOrEmpty(token) && TokenStrength.Problem(token, "the admin token (FREESCOUTRULES_ADMIN_TOKEN)") is { } problem)
+            {
+                context.AddFailure(problem);
+            }
+        });
+        RuleFor(o => o.Throttle.Burst).InclusiveBetween(1, 1000).OverridePropertyName("Throttle:Burst")
+            .WithMessage("must be between 1 and 1000 wrong tokens (got {PropertyValue}).");
+        RuleFor(o => o.Throttle.Refill).InclusiveBetween(TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)).OverridePropertyName("Throttle:Refill")
+            .WithMessage("must be between 100 ms and 1 hour (got {PropertyValue}).");
+    }
+}
+
+internal sealed class ObservabilityOptionsValidator : AbstractValidator<ObservabilityOptions>
+{
+    public ObservabilityOptionsValidator()
+    {
+        RuleFor(o => o.MetricsToken).Custom((token, context) =>
+        {
+            if (!string.IsNullOrEmpty(token) && TokenStrength.Problem(token, "the metrics token (FREESCOUTRULES_METRICS_TOKEN)") is { } problem)
+            {
+                context.AddFailure(problem);
+            }
+        });
+    }
+}
+
+internal sealed class ConsoleOptionsValidator : AbstractValidator<ConsoleOptions>
+{
+    public ConsoleOptionsValidator()
+    {
+        RuleFor(o => o.PublicOrigin).Must((options, _) => options.Origin() is not null).When(o => !string.IsNullOrWhiteSpace(o.PublicOrigin))
+            .WithMessage("'{PropertyValue}' is not an origin: give the scheme, host and port people open the console at, such as https://rules.example.com (no path).");
     }
 }
 

@@ -58,7 +58,7 @@ public sealed class ServeEndToEndTests : IDisposable
         Assert.Equal(1, rerun.ExitCode);
         Assert.StartsWith("409 Conflict: ", rerun.Error, StringComparison.Ordinal);
         Assert.Contains("no rule failed on it", rerun.Error, StringComparison.Ordinal);
-        Assert.Contains("freescout_rules_loops_failures_total{otel_scope_name=\"FreeScoutRules\",loop=\"dispatcher\"} 0", await server.Client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        Assert.Contains("freescout_rules_loops_failures_total{otel_scope_name=\"FreeScoutRules\",loop=\"dispatcher\"} 0", await server.Admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
 
         Assert.Equal(0, await server.StopAsync());
         Assert.DoesNotContain("   at ", server.Log, StringComparison.Ordinal); // a clean stop prints no stack trace
@@ -254,7 +254,7 @@ public sealed class ServeEndToEndTests : IDisposable
 
         await Eventually.UntilAsync("the first timers to fire", async () =>
             System.Text.RegularExpressions.Regex.IsMatch(
-                await server.Client.GetStringAsync("/metrics"), @"^freescout_rules_timers_fired_total\{[^}]*\} [1-9]", System.Text.RegularExpressions.RegexOptions.Multiline),
+                await server.Admin.GetStringAsync("/metrics"), @"^freescout_rules_timers_fired_total\{[^}]*\} [1-9]", System.Text.RegularExpressions.RegexOptions.Multiline),
             TimeSpan.FromSeconds(30));
         // Timers fall due on half-second marks: kill just after the next one, as its burst is fired and handled.
         var mark = new DateTimeOffset((DateTimeOffset.UtcNow.UtcTicks / 5_000_000 + 1) * 5_000_000, TimeSpan.Zero);

@@ -19,7 +19,7 @@ public sealed class ConsoleSecurityTests
         using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
 
         Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-        Assert.StartsWith("/signin", response.Headers.Location!.AbsolutePath, StringComparison.Ordinal);
+        Assert.StartsWith("/signin?ReturnUrl=", response.Headers.Location!.OriginalString, StringComparison.Ordinal);
         Assert.DoesNotContain("1187", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
@@ -44,7 +44,7 @@ public sealed class ConsoleSecurityTests
     }
 
     [Theory]
-    [InlineData("another-admin-token-0123456789")]
+    [InlineData("another-admin-token-0123456789-ABCdef")]
     [InlineData("")]
     public async Task ChangingOrRemovingTheAdminToken_EndsEverySession(string newToken)
     {
@@ -98,6 +98,7 @@ public sealed class ConsoleSecurityTests
         Assert.Contains("default-src 'none'", policy, StringComparison.Ordinal);
         Assert.DoesNotContain("unsafe-inline", policy, StringComparison.Ordinal);
         Assert.DoesNotContain("script-src", policy, StringComparison.Ordinal); // no script at all
+        Assert.Equal("same-origin", page.Headers.GetValues("Referrer-Policy").Single()); // no-referrer would make a form's Origin "null"
         Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
         var cookie = signedIn.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("fsr-console=", StringComparison.Ordinal));
         Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);

@@ -105,7 +105,7 @@ public sealed class ReconciliationTests : IAsyncLifetime
         Assert.Equal(0, again.GetProperty("stored").GetInt32()); // nothing newer the second time: nothing stored, nothing derived
         Assert.Equal(deliveries.Length, afterAgain.Length);
         Assert.Contains(server.Logs, line => line.Contains("#1001", StringComparison.Ordinal) && line.Contains("no webhook reported it", StringComparison.Ordinal));
-        var metrics = await server.Client.GetStringAsync("/metrics");
+        var metrics = await server.Admin.GetStringAsync("/metrics");
         Assert.Matches(@"(?m)^freescout_rules_reconciliation_changes_total\{[^}]*to=""closed""[^}]*\} 1$", metrics);
         Assert.Matches(@"(?m)^freescout_rules_reconciliation_changes_total\{[^}]*to=""pending""[^}]*\} 1$", metrics);
     }
@@ -213,7 +213,7 @@ public sealed class ReconciliationTests : IAsyncLifetime
 
         var (status, pass) = await PassAsync(server);
         var overview = await server.Admin.GetFromJsonAsync<JsonElement>("/api/status");
-        var metrics = await server.Client.GetStringAsync("/metrics");
+        var metrics = await server.Admin.GetStringAsync("/metrics");
         var ready = await server.Client.GetAsync(new Uri("/readyz", UriKind.Relative));
 
         Assert.Equal(HttpStatusCode.BadGateway, status);
@@ -322,7 +322,7 @@ public sealed class ReconciliationTests : IAsyncLifetime
         var off = (await alone.Admin.GetFromJsonAsync<JsonElement>("/api/status")).GetProperty("reconciliation");
         using var refused = await alone.Admin.PostAsync(new Uri("/api/reconciliation/passes", UriKind.Relative), null);
 
-        var fresh = await alone.Client.GetStringAsync("/metrics");
+        var fresh = await alone.Admin.GetStringAsync("/metrics");
         Assert.Equal("off", off.GetProperty("state").GetString());
         foreach (var to in new[] { "active", "pending", "closed", "spam" })
         {

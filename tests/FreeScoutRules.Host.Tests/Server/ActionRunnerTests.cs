@@ -229,7 +229,7 @@ public sealed class ActionRunnerTests : IAsyncLifetime
             && l.Contains($"Action intent {id} (throws, rule Both, conversation 1187) is dead after attempt 2: The plugin threw InvalidOperationException: kaboom", StringComparison.Ordinal));
         await Eventually.UntilAsync("the metrics to show the dead letters", async () =>
         {
-            var metrics = await server.Client.GetStringAsync("/metrics");
+            var metrics = await server.Admin.GetStringAsync("/metrics");
             return (metrics.Contains("freescout_rules_actions_dead{otel_scope_name=\"FreeScoutRules\"} 2", StringComparison.Ordinal)
                 && metrics.Contains("freescout_rules_actions_attempts_total{otel_scope_name=\"FreeScoutRules\",action=\"throws\",outcome=\"dead\"} 1", StringComparison.Ordinal)
                 && metrics.Contains("freescout_rules_actions_attempts_total{otel_scope_name=\"FreeScoutRules\",action=\"throws\",outcome=\"retryable\"} 1", StringComparison.Ordinal),

@@ -38,11 +38,14 @@ public sealed class ConfigurationTests
     }
 
     [Theory]
-    [InlineData("Admin:Token", "short", "at least 16 characters")]
+    [InlineData("Admin:Token", "short", "Admin:Token: the admin token (FREESCOUTRULES_ADMIN_TOKEN) is 5 characters long; it must be at least 32")]
     [InlineData("Webhook:MaxBodyBytes", "10", "between 1 KiB and 64 MiB")]
     [InlineData("Webhook:MaxConcurrentRequests", "0", "Webhook:MaxConcurrentRequests: must be between 1 and 10000 (got 0).")]
     [InlineData("Webhook:BodyIdleTimeout", "00:00:00", "Webhook:BodyIdleTimeout: must be between 100 ms and 5 minutes")]
     [InlineData("Webhook:MaxBufferedBytes", "1048576", "Webhook:MaxBufferedBytes: must hold the first 64 KiB of every request at once (Webhook:MaxConcurrentRequests = 64) and one body of Webhook:MaxBodyBytes (1048576): at least 5242880 (got 1048576).")]
+    [InlineData("Admin:Throttle:Burst", "0", "Admin:Throttle:Burst: must be between 1 and 1000 wrong tokens (got 0).")]
+    [InlineData("ForwardedHeaders:KnownProxies", "127.0.0.1,10.0.0.300", "ForwardedHeaders:KnownProxies: '10.0.0.300' is not an IP address")]
+    [InlineData("ForwardedHeaders:KnownNetworks:0", "10.0.0.0/33", "ForwardedHeaders:KnownNetworks: '10.0.0.0/33' is not a network in CIDR notation")]
     [InlineData("Rules:Severity:FSR0002", "loud", "must be error, warning or none")]
     [InlineData("Rules:Severity:FSR9999", "error", "not a configurable diagnostic")]
     [InlineData("Dispatch:Workers", "0", "Dispatch:Workers: must be between 1 and 256 (got 0).")]
@@ -82,11 +85,11 @@ public sealed class ConfigurationTests
 
         Assert.Equal("Healthy", await server.Client.GetStringAsync("/healthz"));
         Assert.Equal("Healthy", await server.Client.GetStringAsync("/readyz"));
-        Assert.Contains("freescout_rules", await server.Client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        Assert.Contains("freescout_rules", await server.Admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
     }
 
     [Theory]
-    [InlineData("FREESCOUTRULES_ADMIN_TOKEN", "short", "configuration: Admin:Token: the admin token must be at least 16 characters long")]
+    [InlineData("FREESCOUTRULES_ADMIN_TOKEN", "short", "configuration: Admin:Token: the admin token (FREESCOUTRULES_ADMIN_TOKEN) is 5 characters long; it must be at least 32")]
     [InlineData("Dispatch__Workers", "many", "configuration: Failed to convert configuration value")]
     [InlineData("Secrets__bad-name", "x", "configuration: Secrets:")]
     [InlineData("Calendars__support__Hours__Mon", "09:00-17:00", "configuration: Calendars:support:")]

@@ -67,7 +67,7 @@ public sealed class DispatchTests
         Assert.Contains("FailsOnSeven.Explode", failure.GetProperty("where").GetString(), StringComparison.Ordinal);
         Assert.Equal("InvalidOperationException: cannot handle 7", failure.GetProperty("message").GetString());
         Assert.Equal("done", Assert.Single(deliveries, d => d.GetProperty("conversationId").GetInt32() == 8).GetProperty("outcome").GetString());
-        var metrics = await server.Client.GetStringAsync("/metrics");
+        var metrics = await server.Admin.GetStringAsync("/metrics");
         Assert.Contains("freescout_rules_rules_failures_total{otel_scope_name=\"FreeScoutRules\",rule=\"FailsOnSeven\"} 1", metrics, StringComparison.Ordinal);
         Assert.Matches("freescout_rules_storage_commits_total\\{[^}]*\\} [1-9]", metrics);
         Assert.Matches("freescout_rules_storage_committed_operations_total\\{[^}]*\\} [1-9]", metrics);
@@ -231,7 +231,7 @@ public sealed class DispatchTests
         HttpResponseMessage ready = null!;
         await Eventually.UntilAsync("/readyz to report the stuck evaluation", async () =>
         {
-            ready = await server.Client.GetAsync("/readyz");
+            ready = await server.Admin.GetAsync("/readyz");
             return (!ready.IsSuccessStatusCode, $"it answered {(int)ready.StatusCode}");
         });
         var done = await server.Admin.GetFromJsonAsync<JsonElement>("/api/deliveries?conversationId=12");
@@ -359,12 +359,12 @@ public sealed class DispatchTests
         HttpResponseMessage ready = null!;
         await Eventually.UntilAsync("/readyz to name the failed loop", async () =>
         {
-            ready = await server.Client.GetAsync("/readyz");
+            ready = await server.Admin.GetAsync("/readyz");
             return (!ready.IsSuccessStatusCode, $"it answered {(int)ready.StatusCode}");
         });
 
         Assert.Contains("loop 'test-loop' failed: IOException: the disk went away", await ready.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        Assert.Contains("freescout_rules_loops_failures_total{otel_scope_name=\"FreeScoutRules\",loop=\"test-loop\"}", await server.Client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        Assert.Contains("freescout_rules_loops_failures_total{otel_scope_name=\"FreeScoutRules\",loop=\"test-loop\"}", await server.Admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
         Assert.Contains(server.Logs, l => l.Contains("Loop test-loop failed unexpectedly", StringComparison.Ordinal));
         await stop.CancelAsync();
         await loop;

@@ -214,7 +214,7 @@ public sealed class HostileInputTests
             missing.Add("X-Content-Type-Options");
         }
 
-        if (Header("Referrer-Policy") != "no-referrer")
+        if (Header("Referrer-Policy") != "same-origin")
         {
             missing.Add("Referrer-Policy");
         }

@@ -92,7 +92,7 @@ public sealed class HotReloadTests : IAsyncLifetime
         Assert.Equal(6, diagnostic.GetProperty("line").GetInt32());
         Assert.Contains("did you mean 'closed'?", diagnostic.GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.Contains(_server.Logs, l => l.StartsWith("Warning", StringComparison.Ordinal) && l.Contains("warning FSR0002", StringComparison.Ordinal) && l.Contains("close.csx(6,", StringComparison.Ordinal));
-        Assert.Contains("freescout_rules_rules_diagnostics{otel_scope_name=\"FreeScoutRules\",id=\"FSR0002\",severity=\"warning\"} 1", await _server.Client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        Assert.Contains("freescout_rules_rules_diagnostics{otel_scope_name=\"FreeScoutRules\",id=\"FSR0002\",severity=\"warning\"} 1", await _server.Admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -140,7 +140,7 @@ public sealed class HotReloadTests : IAsyncLifetime
 
         var rules = await WaitForRuleAsync("TellSlackOnClose");
 
-        var metrics = await _server.Client.GetStringAsync("/metrics");
+        var metrics = await _server.Admin.GetStringAsync("/metrics");
 
         Assert.True(HasRule(rules, "TellSlackOnClose"));
         Assert.Contains("freescout_rules_rules_reloads_total{otel_scope_name=\"FreeScoutRules\",outcome=\"loaded\"} 1", metrics, StringComparison.Ordinal);

@@ -69,7 +69,7 @@ public sealed class TimerFiringTests
         ];
         await Eventually.UntilAsync("the timer metrics", async () =>
         {
-            var metrics = await server.Client.GetStringAsync("/metrics");
+            var metrics = await server.Admin.GetStringAsync("/metrics");
             var missing = expected.Where(p => !System.Text.RegularExpressions.Regex.IsMatch(metrics, p)).ToList();
             return (missing.Count == 0, $"not matched: {string.Join(", ", missing)}");
         });

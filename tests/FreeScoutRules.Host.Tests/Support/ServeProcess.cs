@@ -57,7 +57,8 @@ internal sealed class ServeProcess : IAsyncDisposable
     /// <param name="root">The server's folder, and its working directory.</param>
     /// <param name="environment">Variables on top of the secret and the admin token.</param>
     /// <param name="rulesArgument">What <c>--rules</c> says: the absolute rules folder unless given (a relative path is relative to <paramref name="root"/>).</param>
-    public static async Task<ServeProcess> StartAsync(string root, IReadOnlyDictionary<string, string>? environment = null, string? rulesArgument = null)
+    /// <param name="umask">When given (e.g. <c>022</c>), serve runs under a shell that sets this umask first.</param>
+    public static async Task<ServeProcess> StartAsync(string root, IReadOnlyDictionary<string, string>? environment = null, string? rulesArgument = null, string? umask = null)
     {
         var rules = Path.Combine(root, "rules");
         Directory.CreateDirectory(rules);
@@ -72,9 +73,9 @@ internal sealed class ServeProcess : IAsyncDisposable
             settings[key] = value;
         }
 
-        return await StartWithAsync(
-            root, settings,
-            "--data-dir", Path.Combine(root, "data"), "--rules", rulesArgument ?? rules, "--plugins", Path.Combine(root, "plugins"));
+        return await LaunchAsync(
+            root, settings, umask,
+            ["--data-dir", Path.Combine(root, "data"), "--rules", rulesArgument ?? rules, "--plugins", Path.Combine(root, "plugins")]);
     }
 
     /// <summary>
@@ -82,17 +83,29 @@ internal sealed class ServeProcess : IAsyncDisposable
     /// <c>--urls http://127.0.0.1:0</c>) and <paramref name="environment"/>, no FREESCOUTRULES_* variable of this
     /// process: as a user types it there. Waits until <c>/readyz</c> says ready.
     /// </summary>
-    public static async Task<ServeProcess> StartWithAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] arguments)
+    public static Task<ServeProcess> StartWithAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
+        LaunchAsync(workingDirectory, environment, null, arguments);
+
+    /// <summary>As <see cref="StartWithAsync"/>, under <paramref name="umask"/> when given.</summary>
+    private static async Task<ServeProcess> LaunchAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, string? umask, string[] arguments)
     {
         // Port 0: the system gives serve a free port as it binds, read back from its "Now listening on" line
         // (a port chosen beforehand could be taken by another test's server in between, and answer for it).
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(umask is null ? "dotnet" : "/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = workingDirectory,
         };
+        if (umask is not null)
+        {
+            foreach (var argument in new[] { "-c", $"umask {umask} && exec dotnet \"$@\"", "sh" })
+            {
+                start.ArgumentList.Add(argument);
+            }
+        }
+
         foreach (var variable in start.Environment.Keys.Where(k => k.StartsWith("FREESCOUTRULES_", StringComparison.Ordinal)).ToList())
         {
             start.Environment.Remove(variable);

@@ -16,7 +16,7 @@ namespace FreeScoutRules.Host.Tests.Support;
 /// </summary>
 internal sealed class TestServerHost : IAsyncDisposable
 {
-    public const string AdminToken = "test-admin-token-0123456789";
+    public const string AdminToken = "test-admin-token-0123456789abcdefXYZ";
 
     private readonly WebApplication _app;
     private readonly LogCapture _logs;
@@ -45,6 +45,9 @@ internal sealed class TestServerHost : IAsyncDisposable
     public HttpClient Admin { get; }
 
     public IServiceProvider Services => _app.Services;
+
+    /// <summary>The in-memory server, for a request with what an HttpClient cannot set (the client's address).</summary>
+    public TestServer TestServer => _app.GetTestServer();
 
     /// <summary>Every log line of the server so far.</summary>
     public IReadOnlyCollection<string> Logs => _logs.Lines;

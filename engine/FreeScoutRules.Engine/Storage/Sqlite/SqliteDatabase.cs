@@ -18,12 +18,14 @@ internal sealed partial class SqliteDatabase
     public SqliteDatabase(StorageOptions options, bool readOnly = false)
     {
         ArgumentNullException.ThrowIfNull(options);
+        Path = System.IO.Path.GetFullPath(options.DatabasePath);
         if (!readOnly)
         {
-            Directory.CreateDirectory(options.DataDirectory);
+            // 0700 and 0600 whatever the umask; SQLite gives -wal and -shm the database file's mode.
+            PrivateFiles.CreateDirectory(options.DataDirectory);
+            PrivateFiles.CreateFile(Path);
         }
 
-        Path = System.IO.Path.GetFullPath(options.DatabasePath);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = Path,

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Options;
 namespace FreeScoutRules.Host.OperatorConsole.Pages;
 
 /// <summary>Sign in with the admin token; the cookie it sets is the console's only key.</summary>
-internal sealed partial class SignInModel(IOptions<AdminOptions> admin, ILogger<SignInModel> logger) : PageModel
+internal sealed class SignInModel(IOptions<AdminOptions> admin, AuthenticationThrottle throttle) : PageModel
 {
     [BindProperty]
     public string? Token { get; set; }
@@ -29,15 +29,35 @@ internal sealed partial class SignInModel(IOptions<AdminOptions> admin, ILogger<
             return Page();
         }
 
+        if (throttle.Refusal(HttpContext) is { } wait)
+        {
+            // Refused before the token is compared: a guess from here now tells nothing.
+            var seconds = AuthenticationThrottle.RetryAfterSeconds(wait);
+            Response.Headers.RetryAfter = seconds;
+            Error = $"Too many wrong tokens from your address: try again in {seconds} seconds.";
+            var page = Page();
+            page.StatusCode = StatusCodes.Status429TooManyRequests;
+            return page;
+        }
+
         if (!AdminToken.Matches(Token, admin.Value.Token))
         {
-            LogRefused(logger, HttpContext.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+            if (!string.IsNullOrEmpty(Token))
+            {
+                throttle.Failed(HttpContext, AuthenticationThrottle.ConsoleSignIn); // logged once a minute with a count, not once per try
+            }
+
             Error = "That is not the admin token.";
             return Page();
         }
 
         var identity = new ClaimsIdentity(
-            [new Claim(ClaimTypes.Name, "admin"), new Claim(ConsoleComposition.TokenClaim, ConsoleComposition.Fingerprint(admin.Value.Token!))],
+            [
+                new Claim(ClaimTypes.Name, "admin"),
+                new Claim(ConsoleComposition.TokenClaim, ConsoleComposition.Fingerprint(admin.Value.Token!)),
+                // This sign-in's own identifier: the anti-forgery tokens of its forms are bound to it (SessionBoundAntiforgery).
+                new Claim(ConsoleComposition.SessionClaim, System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))),
+            ],
             CookieAuthenticationDefaults.AuthenticationScheme);
         // The cookie handler would redirect to the query's ReturnUrl by itself, unchecked: it is given the checked one.
         var returnUrl = SafeReturnUrl(ReturnUrl);
@@ -53,7 +73,4 @@ internal sealed partial class SignInModel(IOptions<AdminOptions> admin, ILogger<
     /// </summary>
     private string SafeReturnUrl(string? returnUrl) =>
         Url.IsLocalUrl(returnUrl) && returnUrl.All(c => c is > ' ' and <= '~') ? returnUrl : "/";
-
-    [LoggerMessage(EventId = 9001, Level = LogLevel.Warning, Message = "Console sign-in refused from {Remote}: not the admin token")]
-    private static partial void LogRefused(ILogger logger, string remote);
 }
