@@ -84,9 +84,9 @@ internal sealed partial class Pruner(IRetentionStore store, RetentionOptions opt
     private Task PauseAsync(int pruned, CancellationToken cancellationToken) =>
         pruned > 0 && options.BatchPause > TimeSpan.Zero ? Task.Delay(options.BatchPause, time, cancellationToken) : Task.CompletedTask;
 
-    [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "Retention: pruned {Records} old delivery records and the bodies of {Bodies} deliveries")]
+    [LoggerMessage(EventId = 6101, Level = LogLevel.Information, Message = "Retention: pruned {Records} old delivery records and the bodies of {Bodies} deliveries")]
     private static partial void LogPruned(ILogger logger, int records, int bodies);
 
-    [LoggerMessage(EventId = 7002, Level = LogLevel.Warning, Message = "Retention could not prune; it tries again at its next interval")]
+    [LoggerMessage(EventId = 6102, Level = LogLevel.Warning, Message = "Retention could not prune; it tries again at its next interval")]
     private static partial void LogFailed(ILogger logger, Exception exception);
 }

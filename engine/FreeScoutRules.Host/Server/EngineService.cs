@@ -141,13 +141,13 @@ internal sealed partial class EngineService(
     [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Stopping while a rule evaluation still runs (see the watchdog); its delivery stays pending and runs again at the next start")]
     private static partial void LogAbandoned(ILogger logger);
 
-    [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Reconciling with FreeScout's API every {Interval}")]
+    [LoggerMessage(EventId = 1011, Level = LogLevel.Information, Message = "Reconciling with FreeScout's API every {Interval}")]
     private static partial void LogReconciling(ILogger logger, TimeSpan interval);
 
-    [LoggerMessage(EventId = 1009, Level = LogLevel.Information, Message = "Reconciliation with FreeScout's API is off (Reconciliation:Interval=00:00:00): a change whose webhook is lost is found only by `freescout-rules reconcile`")]
+    [LoggerMessage(EventId = 1013, Level = LogLevel.Information, Message = "Reconciliation with FreeScout's API is off (Reconciliation:Interval=00:00:00): a change whose webhook is lost is found only by `freescout-rules reconcile`")]
     private static partial void LogReconcilingOff(ILogger logger);
 
-    [LoggerMessage(EventId = 1008, Level = LogLevel.Information, Message = "Reconciliation with FreeScout's API is off (it needs FREESCOUTRULES_FREESCOUT_URL and FREESCOUTRULES_FREESCOUT_API_KEY; Reconciliation:Interval=00:00:00 switches it off): a change whose webhook is lost is not found")]
+    [LoggerMessage(EventId = 1012, Level = LogLevel.Information, Message = "Reconciliation with FreeScout's API is off (it needs FREESCOUTRULES_FREESCOUT_URL and FREESCOUTRULES_FREESCOUT_API_KEY; Reconciliation:Interval=00:00:00 switches it off): a change whose webhook is lost is not found")]
     private static partial void LogNotReconciling(ILogger logger);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Database {Path}")]

@@ -56,7 +56,8 @@ public sealed class ServeEndToEndTests : IDisposable
             null, "deliveries", "rerun", "--id", deliveries.First(d => d.GetProperty("outcome").GetString() == "done").GetProperty("id").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--url", server.Client.BaseAddress!.ToString().TrimEnd('/'));
         Assert.Equal(1, rerun.ExitCode);
-        Assert.StartsWith("409 Conflict: ", rerun.Error, StringComparison.Ordinal);
+        Assert.Contains(rerun.ErrorLines, l => l.StartsWith("409 Conflict: ", StringComparison.Ordinal));
+        Assert.Contains($"server: {server.Client.BaseAddress} (from --url)", rerun.Error, StringComparison.Ordinal);
         Assert.Contains("no rule failed on it", rerun.Error, StringComparison.Ordinal);
         Assert.Contains("freescout_rules_loops_failures_total{otel_scope_name=\"FreeScoutRules\",loop=\"dispatcher\"} 0", await server.Admin.GetStringAsync("/metrics"), StringComparison.Ordinal);
 

@@ -93,7 +93,7 @@ public sealed class StalledUploadsTests(ITestOutputHelper output) : IDisposable
         // Without limits the server held every announced megabyte (the report of issue 24: +209 MB for 200 uploads); with
         // the defaults it holds at most 32 MiB of bodies, plus Kestrel's own buffers and the sockets.
         Assert.True(grown < 100, $"serve's resident memory grew {grown} MiB under {Connections} stalled 1 MiB uploads (from {baseline / (1024 * 1024)} MiB)");
-        var metrics = await server.Client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var metrics = await server.Admin.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains("reason=\"stalled\"", metrics, StringComparison.Ordinal);
         Assert.Contains("Webhook delivery refused", server.Log, StringComparison.Ordinal);
     }

@@ -28,11 +28,14 @@ internal sealed class DataDirectoryLock : IDisposable
     public static DataDirectoryLock Acquire(string directory)
     {
         var full = Path.GetFullPath(directory);
-        Directory.CreateDirectory(full);
+        PrivateFiles.CreateDirectory(full);
         FileStream stream;
         try
         {
-            stream = new FileStream(Path.Combine(full, FileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            var options = PrivateFiles.Options(FileMode.OpenOrCreate);
+            options.Access = FileAccess.ReadWrite;
+            options.Share = FileShare.None;
+            stream = new FileStream(Path.Combine(full, FileName), options);
         }
         catch (IOException)
         {
@@ -40,7 +43,10 @@ internal sealed class DataDirectoryLock : IDisposable
         }
 
         var owner = Path.Combine(full, OwnerFileName);
-        File.WriteAllText(owner, Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        using (var pid = new FileStream(owner, PrivateFiles.Options(FileMode.Create)))
+        {
+            pid.Write(System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture)));
+        }
         return new DataDirectoryLock(stream, owner);
     }
 

@@ -95,9 +95,9 @@ internal sealed partial class ActionListModel(IOutbox outbox, TimeProvider time,
     private bool Matches(IntentRecord intent) =>
         string.IsNullOrWhiteSpace(Action) || intent.Action.Contains(Action.Trim(), StringComparison.OrdinalIgnoreCase);
 
-    [LoggerMessage(EventId = 9004, Level = LogLevel.Information, Message = "{Count} dead action intents ({Which}) were put back in line from the console")]
+    [LoggerMessage(EventId = 9104, Level = LogLevel.Information, Message = "{Count} dead action intents ({Which}) were put back in line from the console")]
     private static partial void LogRetriedAll(ILogger logger, int count, string which);
 
-    [LoggerMessage(EventId = 9003, Level = LogLevel.Information, Message = "Action intent {IntentId} was put back in line from the console")]
+    [LoggerMessage(EventId = 9103, Level = LogLevel.Information, Message = "Action intent {IntentId} was put back in line from the console")]
     private static partial void LogRetried(ILogger logger, long intentId);
 }

@@ -104,9 +104,9 @@ internal sealed partial class DeliveryModel(
         }
     }
 
-    [LoggerMessage(EventId = 9005, Level = LogLevel.Information, Message = "Action intent {IntentId} was put back in line from the console (its delivery's page)")]
+    [LoggerMessage(EventId = 9105, Level = LogLevel.Information, Message = "Action intent {IntentId} was put back in line from the console (its delivery's page)")]
     private static partial void LogIntentRetried(ILogger logger, long intentId);
 
-    [LoggerMessage(EventId = 9002, Level = LogLevel.Information, Message = "Delivery {DeliveryId} was put back in line from the console")]
+    [LoggerMessage(EventId = 9102, Level = LogLevel.Information, Message = "Delivery {DeliveryId} was put back in line from the console")]
     private static partial void LogRerun(ILogger logger, long deliveryId);
 }
