@@ -10,7 +10,8 @@ namespace FreeScoutRules.Benchmarks;
 /// load tests on a full database (docs/benchmarks.md §9). The schema is the engine's own (its migrations
 /// create it); the rows are what months of traffic leave behind with the default retention: N deliveries
 /// over the last 90 days across 1,000,000 conversations, each done with its result and one status
-/// change, and compressed bodies for the newest 7 days only (run <c>serve</c> with
+/// change, all of <c>convo.status</c>, the event the load tests post (so that a statement planned on the event's
+/// index walks every one of them, as the dedupe lookup of 0.7.0 did: issue 20), and compressed bodies for the newest 7 days only (run <c>serve</c> with
 /// <c>Retention__Bodies=7.00:00:00</c>). The conversations' known states are older than the load
 /// test's snapshots, so its deliveries derive status changes as fresh ones do. Generated inside SQLite
 /// (a recursive query), not through the writer: 5,000,000 take about two minutes instead of twenty.

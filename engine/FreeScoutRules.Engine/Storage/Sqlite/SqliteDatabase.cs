@@ -41,6 +41,14 @@ internal sealed partial class SqliteDatabase
 
     public string Path { get; }
 
+    /// <summary>
+    /// Test-only: when set (before the first connection opens), called with the text of every statement run on any
+    /// connection this database opens, readers' and the writer's alike, as SQLite finishes it (<c>sqlite3_profile</c>:
+    /// the statement as prepared, parameters not expanded). The plan test (StatementPlanTests) sees through it every
+    /// statement the engine really runs. Called on the thread that ran the statement.
+    /// </summary>
+    internal Action<string>? StatementObserver { get; set; }
+
     /// <summary>SQLite's own error (disk full, locked, corrupt) as the engine sees it: a <see cref="StorageException"/> naming the file.</summary>
     public StorageException Failed(SqliteException error) => new($"{Path}: {error.Message}", error);
 
@@ -48,6 +56,12 @@ internal sealed partial class SqliteDatabase
     {
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
+        if (StatementObserver is { } observer)
+        {
+            // Registered on every open: a pooled connection keeps its hook, registering again replaces it.
+            SQLitePCL.raw.sqlite3_profile(connection.Handle, static (object state, string statement, long _) => ((Action<string>)state)(statement), observer);
+        }
+
         await ExecuteAsync(connection, $"PRAGMA busy_timeout=10000; PRAGMA synchronous={_synchronous}; PRAGMA query_only={(_readOnly ? 1 : 0)};", cancellationToken);
         return connection;
     }

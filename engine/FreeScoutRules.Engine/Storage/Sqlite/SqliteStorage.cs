@@ -38,6 +38,13 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
 
     public string Location => _database.Path;
 
+    /// <summary>Test-only: see <see cref="SqliteDatabase.StatementObserver"/>; set it before the writer starts.</summary>
+    internal Action<string>? StatementObserver
+    {
+        get => _database.StatementObserver;
+        set => _database.StatementObserver = value;
+    }
+
     /// <summary>
     /// For the CLI verbs, which never migrate a server's database: what is wrong with its schema version
     /// (older: start <c>serve</c> once to upgrade it; newer: a newer release wrote it), or <c>null</c> when it fits.

@@ -1,0 +1,370 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Reflection;
+using System.Text;
+using System.Text.Json.Nodes;
+using FreeScoutRules.Actions;
+using FreeScoutRules.Engine.Actions;
+using FreeScoutRules.Engine.Dispatch;
+using FreeScoutRules.Engine.FreeScoutApi;
+using FreeScoutRules.Engine.Ingestion;
+using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Plugins;
+using FreeScoutRules.Engine.Reconciliation;
+using FreeScoutRules.Engine.Retention;
+using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Storage.Sqlite;
+using FreeScoutRules.Engine.Telemetry;
+using FreeScoutRules.Engine.Tests.Support;
+using FreeScoutRules.Engine.Timers;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Events = FreeScoutRules.FreeScout.WebhookEvents;
+using Status = FreeScoutRules.FreeScout.ConversationStatus;
+
+namespace FreeScoutRules.Engine.Tests.Storage.Sqlite;
+
+/// <summary>
+/// An end-to-end run of the engine's services on the real SQLite store, recording every statement the store ran
+/// (through <see cref="SqliteStorage.StatementObserver"/>, on every connection it opened, the writer's too) and every
+/// storage port method called (each port seen by the services through a <see cref="PortRecorder{T}"/>): webhooks
+/// ingested (new, redelivered, without a conversation), dispatched and evaluated by real rules (status changes,
+/// intents, timers scheduled and cancelled, a rule failure, a delivery parked), the action runner (done, retried,
+/// dead, retried by hand), the timer loop firing, a reconciliation pass, the storage gauges, re-runs, the rule
+/// generation log, retention, and the reads of the console's pages and the admin API with the arguments they pass.
+/// </summary>
+internal sealed class RecordedRun
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    private readonly ConcurrentDictionary<string, int> _statements = new(StringComparer.Ordinal);
+
+    /// <summary>Every statement the store ran, as prepared (parameters not expanded), with how often.</summary>
+    public IReadOnlyDictionary<string, int> Statements => _statements;
+
+    /// <summary>Every port method called, with how often.</summary>
+    public ConcurrentDictionary<MethodInfo, int> Calls { get; } = new();
+
+    /// <summary>The storage ports: the interfaces of the engine's storage namespace that the SQLite store implements.</summary>
+    public static IReadOnlyList<Type> Ports { get; } = [.. typeof(SqliteStorage).GetInterfaces().Where(i => i.Namespace == typeof(IInbox).Namespace)];
+
+    private const string RulesSource = """
+        public class PlanNotifyOnClose : Rule
+        {
+            public override void Define()
+            {
+                StatusChanged change = default!;
+                When().Match(() => change, c => c.IsClose);
+                Then()
+                    .Do(ctx => ctx.Enqueue("plan.ordered", new { number = change.Number }))
+                    .Do(ctx => ctx.Enqueue("plan.unordered", new { number = change.Number }))
+                    .Do(ctx => ctx.Schedule("plan.follow-up", change.ConversationId, TimeSpan.FromHours(1)));
+            }
+        }
+
+        public class PlanCancelOnReopen : Rule
+        {
+            public override void Define()
+            {
+                StatusChanged change = default!;
+                When().Match(() => change, c => c.IsReopen);
+                Then().Do(ctx => ctx.CancelTimer("plan.follow-up", change.ConversationId));
+            }
+        }
+
+        public class PlanFailsOnPending : Rule
+        {
+            public override void Define()
+            {
+                StatusChanged change = default!;
+                When().Match(() => change, c => c.To == "pending");
+                Then().Do(ctx => Fail());
+            }
+
+            private static void Fail() => throw new InvalidOperationException("the plan test's failing rule");
+        }
+        """;
+
+    public static async Task<RecordedRun> RecordAsync()
+    {
+        var run = new RecordedRun();
+        await run.RunAsync();
+        return run;
+    }
+
+    private T Port<T>(SqliteStorage storage)
+        where T : class => PortRecorder<T>.Wrap((T)(object)storage, Calls);
+
+    private async Task RunAsync()
+    {
+        using var data = new TempDirectory();
+        using var rulesDirectory = new TempDirectory();
+        using var meters = new TestMeterFactory();
+        using var stop = new CancellationTokenSource();
+        rulesDirectory.Write("plan.csx", RulesSource);
+        var generation = RuleSetCompiler.Compile(rulesDirectory.Path);
+        Assert.Equal(3, generation.Rules.Count(r => r.Name.StartsWith("Plan", StringComparison.Ordinal)));
+
+        var storage = new SqliteStorage(new StorageOptions { DataDirectory = data.Path, Durable = false }, NullLogger<InboxWriter>.Instance);
+        var lifetime = Port<IStorageLifetime>(storage);
+        await lifetime.InitializeAsync(default);
+        storage.StatementObserver = sql => _statements.AddOrUpdate(sql.Trim(), 1, (_, count) => count + 1);
+        var writer = lifetime.RunAsync(default);
+        var inbox = Port<IInbox>(storage);
+        var history = Port<IDeliveryHistory>(storage);
+        var outbox = Port<IOutbox>(storage);
+        var timers = Port<ITimers>(storage);
+        var retention = Port<IRetentionStore>(storage);
+        var reconciliation = Port<IReconciliationStore>(storage);
+        var generations = Port<IRuleGenerationLog>(storage);
+
+        // The clock of what arrives (webhooks, reconciliation, timers, retention) is set by the run; dispatch and
+        // the action runner wait on real time (their retry delays and polls).
+        var t0 = TimeProvider.System.GetUtcNow();
+        var clock = new FakeTimeProvider(t0 - TimeSpan.FromDays(10));
+        var metrics = new EngineMetrics(meters);
+        var dispatchOptions = new DispatchOptions { MaxAttempts = 2, RetryDelay = TimeSpan.FromMilliseconds(5) };
+        var failEvaluations = false;
+        var processor = new DeliveryProcessor(
+            inbox, () => Volatile.Read(ref failEvaluations) ? throw new InvalidOperationException("the plan test's rules are unavailable") : generation,
+            new EvaluationPipeline(PipelineSettings.Default), new Watchdog(dispatchOptions.RuleTimeout, TimeProvider.System, NullLogger<Watchdog>.Instance),
+            dispatchOptions, TimeProvider.System, metrics, NullLogger<DeliveryProcessor>.Instance);
+        var dispatcher = new Dispatcher(inbox, processor, dispatchOptions, TimeProvider.System, metrics, NullLogger<Dispatcher>.Instance);
+        await dispatcher.RecoverAsync(default);
+        var dispatching = dispatcher.RunAsync(stop.Token);
+        var ingestor = new WebhookIngestor(new WebhookOptions { InsecureSkipSignature = true }, inbox, dispatcher, clock, metrics);
+
+        async Task Ingest(string eventName, byte[] body, IngestionStatus expected)
+        {
+            var result = await ingestor.IngestAsync(eventName, null, body, default);
+            Assert.True(result.Status == expected, $"{eventName}: {result.Status} {result.Problem}");
+        }
+
+        async Task Processed()
+        {
+            await Until("dispatch to drain", async () => dispatcher.QueueDepth == 0 && await history.CountAsync(DeliveryOutcome.Pending, default) == 0);
+        }
+
+        // History for retention: records old enough to go (10 days), and a body old enough to go (3 days).
+        await Ingest(Events.ConversationStatus, Conversation(120, Status.Active, clock.GetUtcNow()), IngestionStatus.Accepted);
+        clock.SetUtcNow(t0 - TimeSpan.FromDays(3));
+        await Ingest(Events.ConversationStatus, Conversation(121, Status.Active, clock.GetUtcNow()), IngestionStatus.Accepted);
+        clock.SetUtcNow(t0);
+
+        // Conversations opened, closed (intents, a timer), reopened (the timer cancelled), closed again (scheduled again),
+        // set pending (a rule fails); a redelivery; customer events (no conversation), one redelivered.
+        for (var id = 101; id <= 104; id++)
+        {
+            string[] statuses = id switch
+            {
+                101 => [Status.Active, Status.Closed, Status.Active, Status.Closed],
+                102 => [Status.Active, Status.Closed, Status.Active],
+                103 => [Status.Active, Status.Closed, Status.Pending],
+                _ => [Status.Active, Status.Closed],
+            };
+            for (var i = 0; i < statuses.Length; i++)
+            {
+                await Ingest(i == 0 ? Events.ConversationCreated : Events.ConversationStatus, Conversation(id, statuses[i], t0.AddSeconds(i)), IngestionStatus.Accepted);
+            }
+        }
+
+        await Ingest(Events.ConversationStatus, Conversation(101, Status.Closed, t0.AddSeconds(1)), IngestionStatus.Duplicate);
+        var customer = Fixtures.Wire("customer.created");
+        await Ingest(Events.CustomerCreated, customer, IngestionStatus.Accepted);
+        await Ingest(Events.CustomerCreated, customer, IngestionStatus.Duplicate);
+        await Processed();
+
+        // A delivery whose evaluation keeps failing: an attempt recorded, then parked.
+        Volatile.Write(ref failEvaluations, true);
+        await Ingest(Events.ConversationStatus, Conversation(105, Status.Closed, t0.AddSeconds(10)), IngestionStatus.Accepted);
+        await Until("the delivery to be parked", async () => await history.CountAsync(DeliveryOutcome.Parked, default) == 1);
+        Volatile.Write(ref failEvaluations, false);
+
+        // The action runner: the ordered action succeeds; the unordered one fails once, then for odd conversations for good.
+        var plugins = new PluginSetHolder();
+        plugins.Set(new PluginSet(new Dictionary<string, IActionHandler> { ["plan.ordered"] = new Handler("plan.ordered", true), ["plan.unordered"] = new Handler("plan.unordered", false) }, [], []));
+        var actionOptions = new ActionsOptions { PollInterval = TimeSpan.FromMilliseconds(20), FirstRetryDelay = TimeSpan.FromMilliseconds(10), MaxAttempts = 3 };
+        async Task RunActionsUntilSettled()
+        {
+            using var actionsStop = new CancellationTokenSource();
+            var runner = new ActionRunner(outbox, plugins, new NoHttp(), actionOptions, TimeProvider.System, NullLoggerFactory.Instance, metrics).RunAsync(actionsStop.Token);
+            await Until("every intent to be done or dead", async () => (await storage.StatsAsync(default)).Pending == 0);
+            await actionsStop.CancelAsync();
+            await runner;
+        }
+
+        await RunActionsUntilSettled();
+        var dead = await outbox.ListAsync(null, IntentState.Dead, 500, default);
+        Assert.NotEmpty(dead);
+        Assert.True(await outbox.RetryDeadAsync(dead[0].Id, TimeProvider.System.GetUtcNow(), default));
+        await RunActionsUntilSettled();
+
+        // The timer loop fires what is due (two hours later); their firings are dispatched (the conversation's snapshot read).
+        clock.SetUtcNow(t0 + TimeSpan.FromHours(2));
+        using (var timersStop = new CancellationTokenSource())
+        {
+            var loop = new TimerLoop(timers, dispatcher, new TimerSignal(), metrics, clock, NullLogger<TimerLoop>.Instance) { Batch = 2 }.RunAsync(timersStop.Token);
+            await Until("the timers to fire", async () => await timers.CountPendingAsync(default) == 0);
+            await timersStop.CancelAsync();
+            try
+            {
+                await loop.WaitAsync(Patience);
+            }
+            catch (OperationCanceledException)
+            {
+                // how the loop ends when stopped while it waits
+            }
+        }
+
+        await Processed();
+
+        // Reconciliation: one conversation changed unseen, one not newer than its known state, one never seen.
+        var page = new JsonObject
+        {
+            ["_embedded"] = new JsonObject
+            {
+                ["conversations"] = new JsonArray(
+                    JsonNode.Parse(Conversation(102, Status.Closed, t0.AddMinutes(30)))!,
+                    JsonNode.Parse(Conversation(104, Status.Closed, t0.AddSeconds(-30)))!,
+                    JsonNode.Parse(Conversation(130, Status.Active, t0.AddMinutes(30)))!),
+            },
+        }.ToJsonString();
+        var api = new FreeScoutClient(new HttpClient(new Answer(page)) { BaseAddress = new Uri("http://127.0.0.1:9/") });
+        var reconciler = new Reconciler(
+            api, reconciliation, inbox, dispatcher, new ReconciliationOptions { SettleTime = TimeSpan.Zero }, TimeSpan.Zero, clock, metrics, NullLogger<Reconciler>.Instance);
+        await reconciler.LoadAsync(default);
+        var pass = await reconciler.PassAsync(null, ReconciliationPass.Manual, default);
+        Assert.True(pass.Error is null && pass.Stored == 2, $"reconciliation: {pass}");
+        await Processed();
+
+        // The storage gauges, re-runs (one delivery, the parked ones, those a rule failed on), the rule generation log.
+        await new StorageGauges(outbox, history, metrics, clock, NullLogger<StorageGauges>.Instance, timers).SampleAsync(default);
+        var reruns = new Reruns(inbox, history, dispatcher);
+        var newest = (await history.ListAsync(new DeliveryFilter(ConversationId: 101, PageSize: 1), default)).Single();
+        Assert.Equal(1, (await reruns.RerunRuleFailedAsync(default)).Requeued);
+        await Processed();
+        Assert.Equal(1, (await reruns.RerunParkedAsync(default)).Requeued);
+        await Processed();
+        await generations.RecordAsync("plan-test", clock.GetUtcNow(), loaded: true, 3, null, default);
+        await generations.RecordAsync("plan-test-broken", clock.GetUtcNow(), loaded: false, 0, "CS1002: ; expected", default);
+
+        await ReadLikeTheConsoleAndTheApiAsync(history, outbox, timers, inbox, generations, newest.Id, clock.GetUtcNow());
+
+        // Retention: records older than 5 days go, bodies older than a day.
+        var pruner = new Pruner(retention, new RetentionOptions { Records = TimeSpan.FromDays(5), Bodies = TimeSpan.FromDays(1), BatchSize = 2, BatchPause = TimeSpan.Zero },
+            clock, metrics, NullLogger<Pruner>.Instance);
+        var (records, bodies) = await pruner.PruneOnceAsync(default);
+        Assert.True(records >= 1 && bodies >= 1, $"retention pruned {records} records and {bodies} bodies");
+        await pruner.PruneOnceAsync(default);
+
+        await stop.CancelAsync();
+        await dispatching;
+        _ = (lifetime.Location, lifetime.WriteQueueLength, lifetime.Committed, lifetime.SizeBytes);
+        lifetime.Complete();
+        await writer;
+    }
+
+    /// <summary>
+    /// The reads of the console's pages and the admin API, with the arguments they pass: every filter of the delivery
+    /// list alone and with the others (the console's form and the API's query combine them freely), the timers and
+    /// intents lists in each state, a delivery's page, the timeline, the lookup, the overview.
+    /// </summary>
+    private static async Task ReadLikeTheConsoleAndTheApiAsync(
+        IDeliveryHistory history, IOutbox outbox, ITimers timers, IInbox inbox, IRuleGenerationLog generations, long deliveryId, DateTimeOffset now)
+    {
+        for (var mask = 0; mask < 1 << 7; mask++)
+        {
+            bool Has(int bit) => (mask & (1 << bit)) != 0;
+            await history.ListAsync(
+                new DeliveryFilter(
+                    ConversationId: Has(0) ? 101 : null, Outcome: Has(1) ? DeliveryOutcome.Done : null, Since: Has(2) ? now.AddDays(-2) : null,
+                    Until: Has(3) ? now.AddDays(-1) : null, RuleFailed: Has(4) ? true : null, Event: Has(5) ? Events.ConversationStatus : null,
+                    BeforeId: Has(6) ? deliveryId : null, Page: 2),
+                default);
+        }
+
+        await history.ListAsync(new DeliveryFilter(RuleFailed: false), default);
+        await history.GetAsync(deliveryId, default);
+        await history.GetBodyAsync(deliveryId, default);
+        await history.CountByOutcomeAsync(default);
+        await history.CountAsync(DeliveryOutcome.Done, default);
+        await history.CountAsync(DeliveryOutcome.Parked, default);
+        await history.ActivityAsync(now.AddMinutes(-59), now.AddHours(-23), default);
+        await history.FindConversationsAsync(101, default);
+        await history.FindConversationsAsync(10101, default);
+        await history.LoadHistoryAsync(101, default);
+        await history.LoadHistoryAsync(null, default);
+        await inbox.GetStoredAsync(deliveryId, default);
+        foreach (var state in new string?[] { null, IntentState.Pending, IntentState.Done, IntentState.Dead })
+        {
+            await outbox.ListAsync(null, state, 100, default);
+            await outbox.ListAsync(deliveryId, state, 100, default);
+        }
+
+        await outbox.StatsAsync(default);
+        foreach (var state in new string?[] { null, TimerState.Pending, TimerState.Fired, TimerState.Cancelled })
+        {
+            foreach (var conversation in new int?[] { null, 101 })
+            {
+                await timers.ListAsync(new TimerFilter(conversation, null, 100, state), default);
+                await timers.ListAsync(new TimerFilter(conversation, now.AddDays(1), 100, state), default);
+            }
+        }
+
+        await timers.CountPendingAsync(default);
+        await generations.ListGenerationsAsync(20, default);
+    }
+
+    /// <summary>A webhook body of <paramref name="id"/> in <paramref name="status"/>, updated at <paramref name="updatedAt"/>.</summary>
+    private static byte[] Conversation(int id, string status, DateTimeOffset updatedAt)
+    {
+        var json = Fixtures.Json("convo.status.closed");
+        json["id"] = id;
+        json["number"] = id + 10_000;
+        json["status"] = status;
+        json["updatedAt"] = updatedAt.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+        json["_embedded"]!["threads"]![0]!["status"] = status;
+        return Encoding.UTF8.GetBytes(json.ToJsonString());
+    }
+
+    private static async Task Until(string what, Func<Task<bool>> holds)
+    {
+        var deadline = TimeProvider.System.GetUtcNow() + Patience;
+        while (!await holds())
+        {
+            if (TimeProvider.System.GetUtcNow() > deadline)
+            {
+                throw new TimeoutException($"Waited {Patience.TotalSeconds} s for {what}.");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>An action: done at once when ordered; otherwise a retryable failure first, then done for even conversations and dead for odd ones.</summary>
+    private sealed class Handler(string name, bool ordered) : IActionHandler
+    {
+        public string Name => name;
+
+        public bool OrderedPerConversation => ordered;
+
+        public ValueTask<ActionResult> ExecuteAsync(ActionContext context) => ValueTask.FromResult(
+            ordered ? ActionResult.Done()
+            : context.Attempt == 1 ? ActionResult.Retry("the plan test's first attempt fails")
+            : context.Intent.ConversationId % 2 == 0 ? ActionResult.Done() : ActionResult.Fail("the plan test's odd conversations fail"));
+    }
+
+    private sealed class NoHttp : IHttpClientFactory
+    {
+        public HttpClient CreateClient(string name) => throw new InvalidOperationException("The plan test's actions make no HTTP requests.");
+    }
+
+    /// <summary>FreeScout's API, answering every request with the same page.</summary>
+    private sealed class Answer(string page) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(page, Encoding.UTF8, "application/json") });
+    }
+}
