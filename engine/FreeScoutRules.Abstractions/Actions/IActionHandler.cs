@@ -29,6 +29,18 @@ public interface IActionHandler
     bool OrderedPerConversation => true;
 
     /// <summary>
+    /// Where an intent of this action goes, from its <paramref name="arguments"/> as the rule wrote them (compact JSON;
+    /// a secret the rule put there is still its <c>secret://NAME</c> reference: never resolve it here), for example a
+    /// URL's scheme, host and port. Order (<see cref="OrderedPerConversation"/>) holds per conversation and destination,
+    /// and each destination gets its own share of the attempts in flight (<c>Actions:ConcurrencyPerDestination</c>),
+    /// so a destination that fails or never answers holds back no other. <c>null</c> (the default): the action as a
+    /// whole is one destination. Asked once per intent, when the delivery's result is committed; it must be quick, do
+    /// no I/O and not throw (an exception counts as <c>null</c>). The value is stored with the intent and shown by the
+    /// admin API: keep it short and free of secrets (no user info, no query string).
+    /// </summary>
+    string? Destination(string arguments) => null;
+
+    /// <summary>
     /// What keeps this action from working with the configuration it has, one line each naming the setting,
     /// what is wrong with it and where to set it (<c>"FREESCOUTRULES_FREESCOUT_URL is not set: …"</c>); empty
     /// when it is ready (the default). Checked at start, on every reload and by <c>check --plugins</c>: a

@@ -94,7 +94,8 @@ internal static class ServerComposition
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(),
             sp.GetRequiredService<ILogger<DeliveryProcessor>>(),
-            sp.GetRequiredService<TimerSignal>()));
+            sp.GetRequiredService<TimerSignal>(),
+            new IntentDestinations(sp.GetRequiredService<PluginSetHolder>(), sp.GetRequiredService<ILogger<IntentDestinations>>())));
         services.AddSingleton(sp => new Dispatcher(
             sp.GetRequiredService<IInbox>(),
             sp.GetRequiredService<DeliveryProcessor>(),

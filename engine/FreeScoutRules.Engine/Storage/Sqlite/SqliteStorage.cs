@@ -81,7 +81,13 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
             : await _writer.SubmitAsync(new PruneRecordsOperation([.. candidates.Select(c => c.Id)]), cancellationToken);
     }
 
-    public Task InitializeAsync(CancellationToken cancellationToken) => Guard(() => _database.InitializeAsync(_logger, cancellationToken));
+    public string? InstallationId { get; private set; }
+
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        await Guard(() => _database.InitializeAsync(_logger, cancellationToken));
+        InstallationId = await Guard(() => _outbox.InstallationIdAsync(cancellationToken));
+    }
 
     public Task RunAsync(CancellationToken cancellationToken) => _writer.RunAsync(cancellationToken);
 
@@ -151,8 +157,9 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
         await Guard(() => _deliveries.LoadHistoryAsync(conversationId, cancellationToken));
 
     public async Task<IReadOnlyList<DueIntent>> DueAsync(
-        DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, CancellationToken cancellationToken) =>
-        await Guard(() => _outbox.DueAsync(now, limit, running, unordered, cancellationToken));
+        DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, IReadOnlySet<string> saturated,
+        CancellationToken cancellationToken) =>
+        await Guard(() => _outbox.DueAsync(now, limit, running, unordered, saturated, cancellationToken));
 
     public async Task<IReadOnlyList<IntentRecord>> ListAsync(long? deliveryId, string? state, int limit, CancellationToken cancellationToken) =>
         await Guard(() => _outbox.ListAsync(deliveryId, state, limit, cancellationToken));
