@@ -20,10 +20,11 @@ public interface IActionHandler
     ValueTask<ActionResult> ExecuteAsync(ActionContext context);
 
     /// <summary>
-    /// True (the default): the intents of one conversation for this action run one at a time, in the
-    /// order their deliveries were processed; a later one waits while an earlier one is retrying, until
-    /// that one is done or dead. False lets them run side by side: faster, but a note may reach its target
-    /// before the close notification queued ahead of it, and an earlier intent that keeps failing no longer
+    /// True (the default): the intents of one conversation for one destination (<see cref="Destination"/>; the
+    /// action as a whole unless the plugin names one) run one at a time, in the order their deliveries were
+    /// processed; a later one waits while an earlier one is retrying, until that one is done or dead. Intents to
+    /// other destinations do not wait for it. False lets them run side by side: faster, but a note may reach its
+    /// target before the close notification queued ahead of it, and an earlier intent that keeps failing no longer
     /// holds back the later ones of its conversation (head-of-line blocking is the price of order).
     /// </summary>
     bool OrderedPerConversation => true;
