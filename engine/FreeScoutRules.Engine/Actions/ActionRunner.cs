@@ -369,6 +369,13 @@ internal sealed partial class ActionRunner(
             {
                 result = ActionResult.Retry($"The plugin threw {ex.GetType().Name}: {ex.Message}");
             }
+            finally
+            {
+                // An execution left behind (stopping, or past the timeout) is told to stop before its token goes: stopping's
+                // own callbacks may run this before the one that cancels the linked token, whose disposal would then leave
+                // the plugin's request running (and the HTTP pipeline waiting for it at shutdown).
+                await timeout.CancelAsync();
+            }
         }
 
         // A plugin's answer may quote what it was given (a URL with a token): no secret value is kept.
