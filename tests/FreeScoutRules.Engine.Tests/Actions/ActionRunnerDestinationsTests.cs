@@ -117,6 +117,43 @@ public sealed class ActionRunnerDestinationsTests : IDisposable
         Assert.All(done, i => Assert.Equal("ok", i.Destination));
     }
 
+    /// <summary>A plugin that throws naming a destination, or names a very long one.</summary>
+    private sealed class Odd : IActionHandler
+    {
+        public string Name => "odd";
+
+        public string? Destination(string arguments) => arguments.Contains("throw", StringComparison.Ordinal)
+            ? throw new InvalidOperationException("bug")
+            : arguments.Contains("long", StringComparison.Ordinal) ? new string('d', 1000) : "";
+
+        public ValueTask<ActionResult> ExecuteAsync(ActionContext context) => ValueTask.FromResult(ActionResult.Done());
+    }
+
+    [Fact]
+    public void Destinations_ComeFromThePluginInForce_AndAPluginsBugOrSilenceMeansTheActionAsAWhole()
+    {
+        var plugins = new PluginSetHolder();
+        plugins.Set(new PluginSet(new Dictionary<string, IActionHandler> { ["call"] = new Call(), ["odd"] = new Odd() }, [], []));
+        var log = new CollectingLogger<IntentDestinations>();
+        var destinations = new IntentDestinations(plugins, log);
+
+        Assert.Null(destinations.Of([new ActionIntent("r", "odd", 1, "{}"), new ActionIntent("r", "gone", 1, "{}")]));
+        var of = destinations.Of([
+            new ActionIntent("r", "call", 1, """{"to":"secret://HOOK"}"""),
+            new ActionIntent("r", "odd", 1, """{"x":"throw"}"""),
+            new ActionIntent("r", "odd", 1, """{"x":"long"}"""),
+            new ActionIntent("r", "gone", 1, "{}"),
+        ])!;
+
+        Assert.Equal("secret://HOOK", of[0]);
+        Assert.Null(of[1]);
+        Assert.Matches("^odd#[0-9a-f]{64}$", of[2]);
+        Assert.Null(of[3]);
+        var warning = Assert.Single(log.Entries);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, warning.Level);
+        Assert.Equal("The plugin of action 'odd' threw while naming the destination of an intent (rule r, conversation 1); the intent is ordered with its action as a whole", warning.Message);
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Func<string> describe)
     {
         var until = DateTimeOffset.UtcNow + timeout;
