@@ -62,7 +62,8 @@ internal static class ActionThroughput
         await using var provider = services.BuildServiceProvider();
         var plugins = new PluginSetHolder();
         plugins.Set(PluginLoader.Load(PluginLoader.BuiltInDirectory));
-        var options = new ActionsOptions { PollInterval = TimeSpan.FromMilliseconds(20) };
+        // Every intent goes to one receiver: its destination may use every slot, as before destinations had their own cap.
+        var options = new ActionsOptions { PollInterval = TimeSpan.FromMilliseconds(20), ConcurrencyPerDestination = new ActionsOptions().Concurrency };
         var runner = new ActionRunner(store, plugins, provider.GetRequiredService<IHttpClientFactory>(),
             options, TimeProvider.System, NullLoggerFactory.Instance);
 

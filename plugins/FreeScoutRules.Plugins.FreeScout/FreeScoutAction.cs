@@ -53,6 +53,12 @@ public sealed class FreeScoutAction : ActionHandler<FreeScoutArguments>
     /// <inheritdoc />
     protected override IValidator<FreeScoutArguments> Validator => Rules;
 
+    /// <summary>
+    /// The host's one FreeScout instance (its connection is the host's, not the arguments'): the action as a whole, so
+    /// the calls of one conversation reach FreeScout in order, whichever other destinations are failing.
+    /// </summary>
+    public override string? Destination(string arguments) => null;
+
     /// <inheritdoc />
     public override IReadOnlyList<string> ConfigurationProblems(FreeScoutConnection? freeScout)
     {

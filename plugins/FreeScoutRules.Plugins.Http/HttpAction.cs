@@ -59,6 +59,57 @@ public sealed class HttpAction : ActionHandler<HttpArguments>
     /// <summary>Headers a cross-origin hop never carries, whatever the rule set.</summary>
     private static readonly string[] OriginBoundHeaders = ["Authorization", "Proxy-Authorization", "Cookie"];
 
+    /// <summary>
+    /// The URL's origin, <c>scheme://host:port</c> (no user info, path or query): the intents of one conversation run in
+    /// order per origin, and one origin failing or hanging holds back no other. A URL the rule built around a secret
+    /// reference (<c>Secret.Ref("HOOK")</c> as the whole URL, or as its host) has that reference as its destination,
+    /// unresolved. <c>null</c> (the action as a whole) for arguments without a usable URL, which fail validation anyway.
+    /// </summary>
+    public override string? Destination(string arguments)
+    {
+        string? url;
+        try
+        {
+            using var document = JsonDocument.Parse(arguments);
+            url = document.RootElement.ValueKind == JsonValueKind.Object
+                ? document.RootElement.EnumerateObject()
+                    .FirstOrDefault(p => string.Equals(p.Name, nameof(HttpArguments.Url), StringComparison.OrdinalIgnoreCase) && p.Value.ValueKind == JsonValueKind.String)
+                    .Value is { ValueKind: JsonValueKind.String } value ? value.GetString() : null
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+
+        return url is null ? null : DestinationOf(url);
+    }
+
+    /// <summary>The destination of <paramref name="url"/> as the rule wrote it (see <see cref="Destination"/>).</summary>
+    internal static string? DestinationOf(string url)
+    {
+        const string reference = "secret://";
+        var scheme = url.IndexOf("://", StringComparison.Ordinal);
+        var start = url.StartsWith(reference, StringComparison.Ordinal) ? 0
+            : scheme > 0 && url.AsSpan(scheme + 3).StartsWith(reference, StringComparison.Ordinal) ? scheme + 3
+            : -1;
+        if (start >= 0)
+        {
+            // The host is a secret: its reference names the destination (Uri would read every such URL as host "secret").
+            var end = start + reference.Length;
+            while (end < url.Length && (char.IsAsciiLetterOrDigit(url[end]) || url[end] == '_'))
+            {
+                end++;
+            }
+
+            return url[..end];
+        }
+
+        return Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+            ? $"{uri.Scheme}://{uri.IdnHost}:{uri.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+            : null;
+    }
+
     /// <inheritdoc />
     protected override async ValueTask<ActionResult> ExecuteAsync(HttpArguments arguments, ActionContext context)
     {

@@ -22,6 +22,9 @@ public abstract class ActionHandler<TArguments> : IActionHandler
     public virtual bool OrderedPerConversation => true;
 
     /// <inheritdoc />
+    public virtual string? Destination(string arguments) => null;
+
+    /// <inheritdoc />
     public virtual IReadOnlyList<string> ConfigurationProblems() => [];
 
     /// <inheritdoc />

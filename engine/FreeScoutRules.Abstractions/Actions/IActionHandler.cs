@@ -20,13 +20,26 @@ public interface IActionHandler
     ValueTask<ActionResult> ExecuteAsync(ActionContext context);
 
     /// <summary>
-    /// True (the default): the intents of one conversation for this action run one at a time, in the
-    /// order their deliveries were processed; a later one waits while an earlier one is retrying, until
-    /// that one is done or dead. False lets them run side by side: faster, but a note may reach its target
-    /// before the close notification queued ahead of it, and an earlier intent that keeps failing no longer
+    /// True (the default): the intents of one conversation for one destination (<see cref="Destination"/>; the
+    /// action as a whole unless the plugin names one) run one at a time, in the order their deliveries were
+    /// processed; a later one waits while an earlier one is retrying, until that one is done or dead. Intents to
+    /// other destinations do not wait for it. False lets them run side by side: faster, but a note may reach its
+    /// target before the close notification queued ahead of it, and an earlier intent that keeps failing no longer
     /// holds back the later ones of its conversation (head-of-line blocking is the price of order).
     /// </summary>
     bool OrderedPerConversation => true;
+
+    /// <summary>
+    /// Where an intent of this action goes, from its <paramref name="arguments"/> as the rule wrote them (compact JSON;
+    /// a secret the rule put there is still its <c>secret://NAME</c> reference: never resolve it here), for example a
+    /// URL's scheme, host and port. Order (<see cref="OrderedPerConversation"/>) holds per conversation and destination,
+    /// and each destination gets its own share of the attempts in flight (<c>Actions:ConcurrencyPerDestination</c>),
+    /// so a destination that fails or never answers holds back no other. <c>null</c> (the default): the action as a
+    /// whole is one destination. Asked once per intent, when the delivery's result is committed; it must be quick, do
+    /// no I/O and not throw (an exception counts as <c>null</c>). The value is stored with the intent and shown by the
+    /// admin API: keep it short and free of secrets (no user info, no query string).
+    /// </summary>
+    string? Destination(string arguments) => null;
 
     /// <summary>
     /// What keeps this action from working with the configuration it has, one line each naming the setting,

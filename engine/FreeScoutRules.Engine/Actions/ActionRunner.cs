@@ -1,10 +1,12 @@
 using System.Diagnostics;
-using System.Globalization;
+using System.Threading.Channels;
 using FreeScoutRules.Actions;
 using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Telemetry;
 using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
 
 namespace FreeScoutRules.Engine.Actions;
 
@@ -16,6 +18,14 @@ namespace FreeScoutRules.Engine.Actions;
 /// runs again after the restart, with the same idempotency key. Never blocks ingestion or dispatch:
 /// it only reads the outbox and writes attempt records through the single writer. Thread-safe.
 /// </summary>
+/// <remarks>
+/// Destinations are independent: order holds per conversation and destination (the outbox's due query), and each
+/// destination has at most <see cref="ActionsOptions.PerDestination"/> attempts in flight out of
+/// <see cref="ActionsOptions.Concurrency"/>, so a destination that fails or never answers holds back no other. The poll
+/// loop never waits for a slot: what finds none waits for the next poll (or is woken by an attempt that ends).
+/// An attempt whose record cannot be written is kept, logged and counted, and its record is written again with backoff
+/// before that intent is attempted again: it is never re-sent silently, once per poll.
+/// </remarks>
 internal sealed partial class ActionRunner(
     IOutbox outbox,
     PluginSetHolder plugins,
@@ -27,81 +37,285 @@ internal sealed partial class ActionRunner(
     SecretStore? secrets = null,
     FreeScoutRules.FreeScout.FreeScoutConnection? freeScout = null)
 {
+    /// <summary>The longest wait between two tries at writing the record of an attempt.</summary>
+    public static readonly TimeSpan MaxRecordDelay = TimeSpan.FromSeconds(30);
+
     private readonly ILogger _logger = loggerFactory.CreateLogger<ActionRunner>();
     private readonly Parsing.DeliveryParser _parser = new(new Parsing.DeliveryParserOptions { AcceptCustomEvents = true, AcceptReconciled = true });
-    private readonly HashSet<long> _running = [];
     private readonly Lock _gate = new();
+
+    // The slots are counted by hand rather than with System.Threading.RateLimiting's partitioned concurrency
+    // limiter: the due query must leave out the destinations that are full, and a limiter cannot list them.
+
+    /// <summary>Attempts in flight (intent → destination): each holds a slot of Concurrency and one of its destination's.</summary>
+    private readonly Dictionary<long, string> _inFlight = [];
+    private readonly Dictionary<string, int> _inFlightPerDestination = new(StringComparer.Ordinal);
+
+    /// <summary>Intents whose last attempt ran and whose record is not written yet: not attempted again until it is.</summary>
+    private readonly HashSet<long> _unrecorded = [];
+
+    /// <summary>Every attempt task not seen finished; awaited when the runner stops. They never fault: each catches its own.</summary>
+    private readonly List<Task> _attempts = [];
+
+    /// <summary>Wakes the poll loop before its interval when an attempt ends while intents wait for a slot.</summary>
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private volatile bool _starved;
+
+    /// <summary>Writing an attempt's record again after it failed: exponential backoff with jitter, from the poll interval up to <see cref="MaxRecordDelay"/>, until written or stopping.</summary>
+    private readonly ResiliencePipeline _recordAgain = new ResiliencePipelineBuilder { TimeProvider = time }
+        .AddRetry(new RetryStrategyOptions
+        {
+            // Polly's default: every exception but OperationCanceledException (stopping).
+            MaxRetryAttempts = int.MaxValue,
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = options.PollInterval,
+            MaxDelay = MaxRecordDelay,
+            OnRetry = _ =>
+            {
+                metrics?.StorageFailed("actions");
+                return ValueTask.CompletedTask;
+            },
+        })
+        .Build();
 
     private static readonly SecretStore NoSecrets = new(null);
 
-    /// <summary>The idempotency key of an intent: the same for every attempt, across restarts.</summary>
-    public static string IdempotencyKey(long intentId) => "fsr-intent-" + intentId.ToString(CultureInfo.InvariantCulture);
+    /// <summary>Attempts in flight now, and intents waiting for the record of their last attempt to be written.</summary>
+    public (int InFlight, int Unrecorded) Load
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return (_inFlight.Count, _unrecorded.Count);
+            }
+        }
+    }
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        using var slots = new SemaphoreSlim(options.Concurrency);
-        var attempts = new List<Task>();
-        using var timer = new PeriodicTimer(options.PollInterval, time);
         try
         {
-            do
+            while (true)
             {
-                IReadOnlyList<DueIntent> due;
-                HashSet<long> running;
-                lock (_gate)
-                {
-                    running = [.. _running];
-                }
-
-                try
-                {
-                    var unordered = plugins.Current.Handlers.Values.Where(h => !h.OrderedPerConversation).Select(h => h.Name).ToHashSet(StringComparer.Ordinal);
-                    due = await outbox.DueAsync(time.GetUtcNow(), options.Concurrency * 4, running, unordered, cancellationToken);
-                }
-                catch (StorageException ex)
-                {
-                    LogOutboxUnreadable(_logger, ex);
-                    continue;
-                }
-
-                foreach (var intent in due)
-                {
-                    await slots.WaitAsync(cancellationToken);
-                    lock (_gate)
-                    {
-                        _running.Add(intent.Id);
-                    }
-
-                    attempts.Add(Task.Run(async () =>
-                    {
-                        try
-                        {
-                            await AttemptAsync(intent, cancellationToken);
-                        }
-                        finally
-                        {
-                            lock (_gate)
-                            {
-                                _running.Remove(intent.Id);
-                            }
-
-                            slots.Release();
-                        }
-                    }, CancellationToken.None));
-                }
-
-                attempts.RemoveAll(t => t.IsCompleted);
+                await PollAsync(cancellationToken);
+                await NextPollAsync(cancellationToken);
             }
-            while (await timer.WaitForNextTickAsync(cancellationToken));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
 
+        Task[] attempts;
+        lock (_gate)
+        {
+            attempts = [.. _attempts];
+        }
+
         await Task.WhenAll(attempts);
     }
 
-    private async Task AttemptAsync(DueIntent intent, CancellationToken stopping)
+    /// <summary>Starts the due intents that have a slot, their own destination's included; never waits for one.</summary>
+    private async Task PollAsync(CancellationToken cancellationToken)
+    {
+        var perDestination = options.PerDestination;
+        HashSet<long> busy;
+        HashSet<string> saturated;
+        int free;
+        lock (_gate)
+        {
+            _attempts.RemoveAll(t => t.IsCompleted);
+            busy = [.. _inFlight.Keys, .. _unrecorded];
+            saturated = new HashSet<string>(_inFlightPerDestination.Where(d => d.Value >= perDestination).Select(d => d.Key), StringComparer.Ordinal);
+            free = options.Concurrency - _inFlight.Count;
+        }
+
+        if (free <= 0)
+        {
+            _starved = true;
+            return;
+        }
+
+        IReadOnlyList<DueIntent> due;
+        var limit = free * 2; // some may go to a destination that fills up on the way
+        try
+        {
+            var unordered = plugins.Current.Handlers.Values.Where(h => !h.OrderedPerConversation).Select(h => h.Name).ToHashSet(StringComparer.Ordinal);
+            due = await outbox.DueAsync(time.GetUtcNow(), limit, busy, unordered, saturated, cancellationToken);
+        }
+        catch (StorageException ex)
+        {
+            LogOutboxUnreadable(_logger, ex);
+            return;
+        }
+
+        var left = due.Count == limit;
+        var destinationFull = false;
+        lock (_gate)
+        {
+            foreach (var intent in due)
+            {
+                if (_inFlight.Count >= options.Concurrency)
+                {
+                    left = true;
+                    break;
+                }
+
+                var running = _inFlightPerDestination.GetValueOrDefault(intent.Destination);
+                if (running >= perDestination)
+                {
+                    destinationFull = true;
+                    continue;
+                }
+
+                _inFlight.Add(intent.Id, intent.Destination);
+                _inFlightPerDestination[intent.Destination] = running + 1;
+                _attempts.Add(Task.Run(() => RunAttemptAsync(intent, cancellationToken), CancellationToken.None));
+            }
+
+            _starved = left || destinationFull;
+            if (destinationFull && _inFlight.Count < options.Concurrency)
+            {
+                // Slots are left, and a destination filled up on the way: ask again at once, leaving it out.
+                _wake.Writer.TryWrite(true);
+            }
+        }
+    }
+
+    /// <summary>Waits for the poll interval, or less when an attempt ended while intents waited for a slot.</summary>
+    private async Task NextPollAsync(CancellationToken cancellationToken)
+    {
+        using var interval = new CancellationTokenSource(options.PollInterval, time);
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, interval.Token);
+        try
+        {
+            await _wake.Reader.ReadAsync(wait.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>One attempt of <paramref name="intent"/>, recorded; ends without an exception, whatever happens.</summary>
+    private async Task RunAttemptAsync(DueIntent intent, CancellationToken stopping)
+    {
+        var holdsSlot = true;
+        try
+        {
+            if (await AttemptAsync(intent, stopping) is not { } attempt)
+            {
+                return; // stopping: not recorded, it runs again after the restart
+            }
+
+            try
+            {
+                await outbox.RecordAttemptAsync(attempt.Commit, CancellationToken.None);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Nothing is being sent any more: the slot goes, but the intent stays out of line until its attempt is on record.
+                lock (_gate)
+                {
+                    _unrecorded.Add(intent.Id);
+                    Release(intent);
+                    holdsSlot = false;
+                }
+
+                metrics?.StorageFailed("actions");
+                metrics?.ActionUnrecorded();
+                LogAttemptUnrecorded(_logger, ex, intent.Id, intent.Action, intent.Rule, intent.ConversationId, attempt.Commit.Attempt, attempt.Commit.Outcome, intent.IdempotencyKey);
+                if (!await RecordAgainAsync(intent, attempt.Commit, stopping))
+                {
+                    return;
+                }
+            }
+
+            Report(intent, attempt);
+        }
+        catch (Exception ex)
+        {
+            // A bug of the runner's own: the intent stays pending as it was, and the next poll attempts it again.
+            LogAttemptCrashed(_logger, ex, intent.Id, intent.Action, intent.ConversationId);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                if (holdsSlot)
+                {
+                    Release(intent);
+                }
+
+                _unrecorded.Remove(intent.Id);
+            }
+
+            if (_starved)
+            {
+                _wake.Writer.TryWrite(true);
+            }
+        }
+    }
+
+    /// <summary>Frees the slots of <paramref name="intent"/>'s attempt. Under <see cref="_gate"/>.</summary>
+    private void Release(DueIntent intent)
+    {
+        if (_inFlight.Remove(intent.Id, out var destination))
+        {
+            if (_inFlightPerDestination[destination] <= 1)
+            {
+                _inFlightPerDestination.Remove(destination);
+            }
+            else
+            {
+                _inFlightPerDestination[destination]--;
+            }
+        }
+    }
+
+    /// <summary>Writes <paramref name="commit"/> again with backoff until it is written (true) or the runner stops (false).</summary>
+    private async Task<bool> RecordAgainAsync(DueIntent intent, AttemptCommit commit, CancellationToken stopping)
+    {
+        var tries = 1;
+        try
+        {
+            await _recordAgain.ExecuteAsync(
+                async token =>
+                {
+                    tries++;
+                    await outbox.RecordAttemptAsync(commit, token);
+                },
+                stopping);
+            LogAttemptRecordedLate(_logger, intent.Id, commit.Attempt, tries);
+            return true;
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            LogUnrecordedAtStop(_logger, intent.Id, intent.Action, commit.Attempt, intent.IdempotencyKey);
+            return false;
+        }
+    }
+
+    /// <summary>What an attempt ended with: its record, and the plugin's answer.</summary>
+    private sealed record Attempted(AttemptCommit Commit, ActionResult Result);
+
+    /// <summary>Counts and logs an attempt once it is on record.</summary>
+    private void Report(DueIntent intent, Attempted attempt)
+    {
+        var (commit, result) = attempt;
+        metrics?.ActionAttempted(intent.Action, commit.NewState == IntentState.Dead ? IntentState.Dead : commit.Outcome);
+        if (commit.NewState == IntentState.Dead)
+        {
+            LogDeadLetter(_logger, intent.Id, intent.Action, intent.Rule, intent.ConversationId, commit.Attempt, result.Reason ?? "");
+        }
+        else if (commit.NewState == IntentState.Pending)
+        {
+            LogAttemptFailed(_logger, intent.Id, intent.Action, intent.Rule, intent.ConversationId, commit.Attempt, result.Reason ?? "", commit.NextAttemptAt!.Value);
+        }
+    }
+
+    /// <summary>Runs one attempt; <c>null</c> when the runner is stopping (the attempt is not recorded and runs again after the restart).</summary>
+    private async Task<Attempted?> AttemptAsync(DueIntent intent, CancellationToken stopping)
     {
         var attempt = intent.Attempts + 1;
         var sinceRetry = attempt - intent.RetryBase; // the limit and the backoff count from the last manual retry
@@ -129,7 +343,7 @@ internal sealed partial class ActionRunner(
             var context = new ActionContext
             {
                 Intent = new ActionIntent(intent.Rule, intent.Action, intent.ConversationId, arguments),
-                IdempotencyKey = IdempotencyKey(intent.Id),
+                IdempotencyKey = intent.IdempotencyKey,
                 CarriesSecrets = resolution.CarriesSecrets,
                 Attempt = attempt,
                 Conversation = intent.Delivery?.Conversation((name, body) => _parser.Parse(name, body).Delivery?.Conversation),
@@ -149,11 +363,18 @@ internal sealed partial class ActionRunner(
             }
             catch (OperationCanceledException)
             {
-                return; // stopping: the attempt is not recorded and runs again after the restart
+                return null;
             }
             catch (Exception ex)
             {
                 result = ActionResult.Retry($"The plugin threw {ex.GetType().Name}: {ex.Message}");
+            }
+            finally
+            {
+                // An execution left behind (stopping, or past the timeout) is told to stop before its token goes: stopping's
+                // own callbacks may run this before the one that cancels the linked token, whose disposal would then leave
+                // the plugin's request running (and the HTTP pipeline waiting for it at shutdown).
+                await timeout.CancelAsync();
             }
         }
 
@@ -173,17 +394,7 @@ internal sealed partial class ActionRunner(
             ActionOutcome.PermanentFailure => AttemptOutcome.Failed,
             _ => AttemptOutcome.Retryable,
         };
-        await outbox.RecordAttemptAsync(
-            new AttemptCommit(intent.Id, attempt, started, duration, outcome, result.Reason, state, next), CancellationToken.None);
-        metrics?.ActionAttempted(intent.Action, state == IntentState.Dead ? IntentState.Dead : outcome);
-        if (state == IntentState.Dead)
-        {
-            LogDeadLetter(_logger, intent.Id, intent.Action, intent.Rule, intent.ConversationId, attempt, result.Reason ?? "");
-        }
-        else if (state == IntentState.Pending)
-        {
-            LogAttemptFailed(_logger, intent.Id, intent.Action, intent.Rule, intent.ConversationId, attempt, result.Reason ?? "", next!.Value);
-        }
+        return new Attempted(new AttemptCommit(intent.Id, attempt, started, duration, outcome, result.Reason, state, next), result);
     }
 
     /// <summary>The intent's arguments with its secrets' values where the rule put them; no arguments when that cannot be done.</summary>
@@ -217,4 +428,19 @@ internal sealed partial class ActionRunner(
 
     [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "The outbox could not be read; trying again")]
     private static partial void LogOutboxUnreadable(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Error,
+        Message = "Action intent {IntentId} ({Action}, rule {Rule}, conversation {ConversationId}) attempt {Attempt} ran ({Outcome}) but its record could not be written; the intent is not sent again until it is, and writing it is tried again with backoff (a restart meanwhile sends it again, with the same Idempotency-Key {IdempotencyKey})")]
+    private static partial void LogAttemptUnrecorded(
+        ILogger logger, Exception exception, long intentId, string action, string rule, int conversationId, int attempt, string outcome, string idempotencyKey);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Information, Message = "The record of action intent {IntentId}'s attempt {Attempt} is written, at try {Tries}")]
+    private static partial void LogAttemptRecordedLate(ILogger logger, long intentId, int attempt, int tries);
+
+    [LoggerMessage(EventId = 4007, Level = LogLevel.Warning,
+        Message = "Stopping with the record of action intent {IntentId} ({Action}) attempt {Attempt} still unwritten: the intent is sent again after the restart, with the same Idempotency-Key {IdempotencyKey}")]
+    private static partial void LogUnrecordedAtStop(ILogger logger, long intentId, string action, int attempt, string idempotencyKey);
+
+    [LoggerMessage(EventId = 4008, Level = LogLevel.Error, Message = "The attempt of action intent {IntentId} ({Action}, conversation {ConversationId}) failed inside the action runner; the intent stays pending and is attempted again")]
+    private static partial void LogAttemptCrashed(ILogger logger, Exception exception, long intentId, string action, int conversationId);
 }

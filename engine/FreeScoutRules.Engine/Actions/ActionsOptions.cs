@@ -8,6 +8,16 @@ internal sealed class ActionsOptions
     /// <summary>Attempts running at once. Default 16.</summary>
     public int Concurrency { get; set; } = 16;
 
+    /// <summary>
+    /// Attempts running at once for one destination (an http URL's origin, a plugin's destination, else an action),
+    /// so that a destination that never answers holds at most this many of <see cref="Concurrency"/>. Default (unset):
+    /// a quarter of <see cref="Concurrency"/>, at least 1 (4 of 16).
+    /// </summary>
+    public int? ConcurrencyPerDestination { get; set; }
+
+    /// <summary>The cap per destination in force: <see cref="ConcurrencyPerDestination"/>, else its default, never above <see cref="Concurrency"/>.</summary>
+    public int PerDestination => Math.Min(Concurrency, ConcurrencyPerDestination ?? Math.Max(1, Concurrency / 4));
+
     /// <summary>Longest one attempt may take before it is cancelled and counted as a retryable failure. Default 30 s.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
 

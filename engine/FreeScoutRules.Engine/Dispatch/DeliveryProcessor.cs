@@ -30,7 +30,8 @@ internal sealed partial class DeliveryProcessor(
     TimeProvider time,
     EngineMetrics metrics,
     ILogger<DeliveryProcessor> logger,
-    TimerSignal? timerSignal = null)
+    TimerSignal? timerSignal = null,
+    Actions.IntentDestinations? destinations = null)
 {
     private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = true, AcceptReconciled = true });
     private readonly SemaphoreSlim _evaluators = new(Math.Max(1, options.Workers));
@@ -191,7 +192,7 @@ internal sealed partial class DeliveryProcessor(
         {
             await inbox.CommitEvaluationAsync(
                 new EvaluationCommit(queued.Id, queued.ConversationId, queued.Sequence, now, generation.ContentHash,
-                    next, changes, result.Intents, record, result.TimerChanges),
+                    next, changes, result.Intents, record, result.TimerChanges, destinations?.Of(result.Intents)),
                 cancellationToken);
         }
         catch (DeliveryNotPendingException ex)

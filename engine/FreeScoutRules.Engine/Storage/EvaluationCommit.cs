@@ -10,6 +10,11 @@ namespace FreeScoutRules.Engine.Storage;
 /// the evaluation pipeline before; storage only writes it.
 /// </summary>
 /// <remarks>NextState: The new known state, or <c>null</c> to keep the prior one (a stale delivery).</remarks>
+/// <remarks>
+/// Destinations: where each of <see cref="Intents"/> goes, in the same order, as its plugin says
+/// (<see cref="IActionHandler.Destination"/>; <see cref="Actions.IntentDestinations"/>); <c>null</c> for all, or an
+/// entry <c>null</c>: the intent's action as a whole.
+/// </remarks>
 internal sealed record EvaluationCommit(
     long DeliveryId,
     int ConversationId,
@@ -20,7 +25,20 @@ internal sealed record EvaluationCommit(
     IReadOnlyList<StatusChanged> StatusChanges,
     IReadOnlyList<ActionIntent> Intents,
     DeliveryResult Result,
-    IReadOnlyList<TimerChange>? Timers = null);
+    IReadOnlyList<TimerChange>? Timers = null,
+    IReadOnlyList<string?>? Destinations = null)
+{
+    /// <summary>Where intent <paramref name="index"/> of <see cref="Intents"/> goes: its destination, else its action's name.</summary>
+    public string DestinationOf(int index)
+    {
+        if (Destinations is { } destinations && destinations.Count != Intents.Count)
+        {
+            throw new InvalidOperationException($"{destinations.Count} destinations for {Intents.Count} intents: they go in pairs.");
+        }
+
+        return Destinations?[index] ?? Intents[index].Action;
+    }
+}
 
 /// <summary>A failed attempt at a delivery; <see cref="Park"/> moves its conversation past it.</summary>
 internal sealed record DeliveryFailure(long DeliveryId, int ConversationId, long Sequence, string Error, bool Park, DeliveryResult? Result = null);

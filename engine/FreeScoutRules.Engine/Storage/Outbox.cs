@@ -6,7 +6,14 @@ namespace FreeScoutRules.Engine.Storage;
 /// <remarks>SecretPlaces: where the rule put secret references (<see cref="FreeScoutRules.Actions.ActionIntent.SecretPlaces"/>); <c>null</c> for none.</remarks>
 internal sealed record DueIntent(
     long Id, long DeliveryId, int ConversationId, string Rule, string Action, string Arguments, int Attempts, DeliverySource? Delivery = null,
-    int RetryBase = 0, string? SecretPlaces = null);
+    int RetryBase = 0, string? SecretPlaces = null)
+{
+    /// <summary>Where it goes (<see cref="FreeScoutRules.Actions.IActionHandler.Destination"/>), else its action's name: order and the attempts in flight are per destination.</summary>
+    public string Destination { get; init; } = Action;
+
+    /// <summary>The key it is sent with, the same for every attempt and across restarts: <c>fsr-&lt;installation&gt;-&lt;id&gt;</c> (<c>fsr-intent-&lt;id&gt;</c> for intents from before schema 13).</summary>
+    public string IdempotencyKey { get; init; } = "";
+}
 
 /// <summary>
 /// The event and body of the delivery behind due intents. Its conversation snapshot is parsed on first
@@ -49,6 +56,12 @@ internal sealed record IntentRecord(
 
     /// <summary>Where the rule put secret references in <see cref="Arguments"/>; <c>null</c> for none.</summary>
     public string? SecretPlaces { get; init; }
+
+    /// <summary>Where it goes (its action's name when its plugin names no destination); order holds per conversation and destination.</summary>
+    public string Destination { get; init; } = "";
+
+    /// <summary>The <c>Idempotency-Key</c> every attempt of it is sent with.</summary>
+    public string IdempotencyKey { get; init; } = "";
 }
 
 /// <summary>One attempt of an intent.</summary>

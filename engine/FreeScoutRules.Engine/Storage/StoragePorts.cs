@@ -81,11 +81,14 @@ internal interface IDeliveryHistory
 internal interface IOutbox
 {
     /// <summary>
-    /// Pending intents whose time has come, oldest first, except <paramref name="running"/> and except those
-    /// behind an earlier pending intent of the same conversation and action (unless the action is in
-    /// <paramref name="unordered"/>): the intents of one conversation for one action run in order.
+    /// Pending intents whose time has come, oldest first, except <paramref name="running"/>, except those going to a
+    /// destination in <paramref name="saturated"/> (it has all the attempts in flight it may), and except those behind an
+    /// earlier pending intent of the same conversation and destination (unless the action is in <paramref name="unordered"/>,
+    /// whose intents neither wait nor hold others back): the intents of one conversation for one destination run in order.
     /// </summary>
-    Task<IReadOnlyList<DueIntent>> DueAsync(DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, CancellationToken cancellationToken);
+    Task<IReadOnlyList<DueIntent>> DueAsync(
+        DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, IReadOnlySet<string> saturated,
+        CancellationToken cancellationToken);
 
     /// <summary>Intents of one delivery, or in one state, with their attempts; newest first.</summary>
     Task<IReadOnlyList<IntentRecord>> ListAsync(long? deliveryId, string? state, int limit, CancellationToken cancellationToken);
@@ -159,6 +162,12 @@ internal interface IStorageLifetime
 
     /// <summary>Bytes the data takes on disk now (the database and its log).</summary>
     long SizeBytes { get; }
+
+    /// <summary>
+    /// The random id made with the database (schema 13, or the upgrade to it), part of every new idempotency key;
+    /// <c>null</c> until <see cref="InitializeAsync"/>.
+    /// </summary>
+    string? InstallationId { get; }
 
     /// <summary>Creates or migrates the schema. Idempotent.</summary>
     Task InitializeAsync(CancellationToken cancellationToken);

@@ -22,6 +22,7 @@ internal sealed class EngineMetrics
     private readonly Counter<long> _storageFailures;
     private readonly Counter<long> _loopFailures;
     private readonly Counter<long> _actionAttempts;
+    private readonly Counter<long> _actionsUnrecorded;
     private readonly Counter<long> _timersFired;
     private readonly Counter<long> _timersChanged;
     private readonly Histogram<double> _timerLateness;
@@ -43,6 +44,9 @@ internal sealed class EngineMetrics
         _storageFailures = Meter.CreateCounter<long>("freescout_rules.storage.failures", "{failure}", "Storage reads or writes that failed and are tried again, by where.");
         _loopFailures = Meter.CreateCounter<long>("freescout_rules.loops.failures", "{failure}", "Background loops that failed unexpectedly, by loop.");
         _actionAttempts = Meter.CreateCounter<long>("freescout_rules.actions.attempts", "{attempt}", "Action attempts, by action and outcome (done, retryable, failed, dead).");
+        _actionsUnrecorded = Meter.CreateCounter<long>(
+            "freescout_rules.actions.unrecorded", "{attempt}",
+            "Action attempts made whose record could not be written (storage failing); the intent is not sent again until the record is written.");
         _latency = Meter.CreateHistogram<double>("freescout_rules.processing.latency", "ms", "From receipt to committed processing.");
         _timersFired = Meter.CreateCounter<long>("freescout_rules.timers.fired", "{timer}", "Timers that fell due and were queued in their conversation's turn.");
         _timersChanged = Meter.CreateCounter<long>("freescout_rules.timers.changes", "{change}", "Timer changes rules committed, by kind (scheduled, cancelled).");
@@ -114,6 +118,9 @@ internal sealed class EngineMetrics
     public void ActionAttempted(string action, string outcome) =>
         _actionAttempts.Add(1, new KeyValuePair<string, object?>("action", action), new KeyValuePair<string, object?>("outcome", outcome));
 
+    /// <summary>An action attempt was made and its record could not be written.</summary>
+    public void ActionUnrecorded() => _actionsUnrecorded.Add(1);
+
     /// <summary>
     /// Starts the series that alerts watch at 0 (a counter is exported only once something was
     /// counted, and an alert on its increase needs it from the start): accepted deliveries per event,
@@ -132,6 +139,7 @@ internal sealed class EngineMetrics
         }
 
         _duplicates.Add(0);
+        _actionsUnrecorded.Add(0);
         _reloads.Add(0, new KeyValuePair<string, object?>("outcome", "loaded"));
         _reloads.Add(0, new KeyValuePair<string, object?>("outcome", "failed"));
         _storageFailures.Add(0, new KeyValuePair<string, object?>("where", "dispatch"));

@@ -183,6 +183,8 @@ internal static partial class AdminApi
         {
             deliveries = await queries.CountByOutcomeAsync(cancellationToken),
             queueDepth = dispatcher.QueueDepth,
+            // Part of every Idempotency-Key this server sends (fsr-<installationId>-<intent id>).
+            installationId = storage.InstallationId,
             storage = new { location = storage.Location, sizeBytes = storage.SizeBytes },
             rules = generation is null ? null : new
             {
@@ -220,7 +222,7 @@ internal static partial class AdminApi
             new(d.File, d.Line, d.Column, d.Id, d.IsError ? "error" : "warning", d.Message, d.ToString());
     }
 
-    [LoggerMessage(EventId = 8001, Level = LogLevel.Information, Message = "Action intent {IntentId} was put back in line by hand (admin API); it runs after any earlier pending intent of its conversation and action")]
+    [LoggerMessage(EventId = 8001, Level = LogLevel.Information, Message = "Action intent {IntentId} was put back in line by hand (admin API); it runs after any earlier pending intent of its conversation and destination")]
     private static partial void LogRetried(ILogger logger, long intentId);
 
     [LoggerMessage(EventId = 8003, Level = LogLevel.Information, Message = "Reconciliation pass asked through the admin API, from {Since}")]
@@ -237,14 +239,14 @@ internal static partial class AdminApi
     internal sealed record IntentView(
         long Id, long DeliveryId, int ConversationId, string Rule, string Action, System.Text.Json.JsonElement Arguments, string State, int Attempts,
         DateTimeOffset CreatedAt, DateTimeOffset? NextAttemptAt, DateTimeOffset? CompletedAt, string? LastError, long? WaitingFor,
-        IReadOnlyList<AttemptRecord> AttemptLog, IReadOnlyList<SecretPlaceView> Secrets)
+        IReadOnlyList<AttemptRecord> AttemptLog, IReadOnlyList<SecretPlaceView> Secrets, string Destination, string IdempotencyKey)
     {
         public static IntentView From(IntentRecord i)
         {
             using var arguments = System.Text.Json.JsonDocument.Parse(i.Arguments);
             return new(i.Id, i.DeliveryId, i.ConversationId, i.Rule, i.Action, arguments.RootElement.Clone(), i.State, i.Attempts,
                 i.CreatedAt, i.NextAttemptAt, i.CompletedAt, i.LastError, i.WaitingFor, i.AttemptLog,
-                [.. SecretStore.Places(i.SecretPlaces).Select(p => new SecretPlaceView(p.Path, p.Name))]);
+                [.. SecretStore.Places(i.SecretPlaces).Select(p => new SecretPlaceView(p.Path, p.Name))], i.Destination, i.IdempotencyKey);
         }
     }
 

@@ -125,7 +125,8 @@ internal static class ServerComposition
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(),
             sp.GetRequiredService<ILogger<DeliveryProcessor>>(),
-            sp.GetRequiredService<TimerSignal>()));
+            sp.GetRequiredService<TimerSignal>(),
+            new IntentDestinations(sp.GetRequiredService<PluginSetHolder>(), sp.GetRequiredService<ILogger<IntentDestinations>>())));
         services.AddSingleton(sp => new Dispatcher(
             sp.GetRequiredService<IInbox>(),
             sp.GetRequiredService<DeliveryProcessor>(),
@@ -184,7 +185,16 @@ internal static class ServerComposition
             {
                 pipeline.Configure(resilience);
             }
+
+            // One circuit breaker and rate limiter per target authority, not per client: a target that fails opens the
+            // circuit of that target only. The registry keeps every instance, so the keys are bounded (ResiliencePipelineKeys).
+            pipeline.SelectPipelineBy(sp =>
+            {
+                var keys = sp.GetRequiredService<ResiliencePipelineKeys>();
+                return request => keys.For(request.RequestUri);
+            });
         });
+        services.AddSingleton(new ResiliencePipelineKeys());
         AddFreeScoutConnection(services);
         services.AddSingleton<PluginSetHolder>();
         services.AddSingleton(sp => new PluginsReloader(

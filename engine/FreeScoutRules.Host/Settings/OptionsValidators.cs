@@ -154,6 +154,8 @@ internal sealed class ActionsOptionsValidator : AbstractValidator<ActionsOptions
     public ActionsOptionsValidator()
     {
         RuleFor(o => o.Concurrency).InclusiveBetween(1, 1024).WithMessage("must be between 1 and 1024 (got {PropertyValue}).");
+        RuleFor(o => o.ConcurrencyPerDestination).Must((o, perDestination) => perDestination is null || (perDestination >= 1 && perDestination <= o.Concurrency))
+            .WithMessage(o => $"must be between 1 and Actions:Concurrency ({o.Concurrency}) (got {o.ConcurrencyPerDestination}).");
         RuleFor(o => o.MaxAttempts).InclusiveBetween(1, 1000).WithMessage("must be between 1 and 1000 (got {PropertyValue}).");
         RuleFor(o => o.Timeout).InclusiveBetween(TimeSpan.FromMilliseconds(10), TimeSpan.FromHours(1)).WithMessage("must be between 10 ms and 1 hour (got {PropertyValue}).");
         RuleFor(o => o.FirstRetryDelay).InclusiveBetween(TimeSpan.Zero, TimeSpan.FromDays(1)).WithMessage("must be between 0 and 1 day (got {PropertyValue}).");

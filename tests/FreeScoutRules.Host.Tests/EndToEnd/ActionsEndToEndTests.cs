@@ -82,7 +82,9 @@ public sealed class ActionsEndToEndTests : IAsyncLifetime
         var intent = Assert.Single(intents.EnumerateArray());
         Assert.Equal(2, _receiver.Requests.Count);
         Assert.Single(_receiver.Requests.Select(r => r.IdempotencyKey).Distinct());
-        Assert.Equal($"fsr-intent-{intent.GetProperty("id").GetInt64()}", _receiver.Requests.First().IdempotencyKey);
+        var installation = (await restarted.Admin.GetFromJsonAsync<JsonElement>("/api/status")).GetProperty("installationId").GetString();
+        Assert.Equal($"fsr-{installation}-{intent.GetProperty("id").GetInt64()}", _receiver.Requests.First().IdempotencyKey);
+        Assert.Equal(intent.GetProperty("idempotencyKey").GetString(), _receiver.Requests.First().IdempotencyKey);
         Assert.Single(intent.GetProperty("attemptLog").EnumerateArray());
     }
 

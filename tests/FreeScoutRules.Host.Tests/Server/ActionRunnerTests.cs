@@ -40,6 +40,13 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         return intents[0];
     }
 
+    private static async Task<string> InstallationIdAsync(TestServerHost server)
+    {
+        var id = (await server.Admin.GetFromJsonAsync<JsonElement>("/api/status")).GetProperty("installationId").GetString()!;
+        Assert.Matches("^[0-9a-f]{32}$", id);
+        return id;
+    }
+
     [Fact]
     public async Task Intent_IsExecutedByThePlugin_WithItsIdempotencyKey_AndRecorded()
     {
@@ -51,7 +58,8 @@ public sealed class ActionRunnerTests : IAsyncLifetime
 
         var request = Assert.Single(_receiver.Requests);
         Assert.Equal("/slack", request.Path);
-        Assert.Equal($"fsr-intent-{intent.GetProperty("id").GetInt64()}", request.IdempotencyKey);
+        Assert.Equal($"fsr-{await InstallationIdAsync(server)}-{intent.GetProperty("id").GetInt64()}", request.IdempotencyKey);
+        Assert.Equal(intent.GetProperty("idempotencyKey").GetString(), request.IdempotencyKey);
         Assert.Equal("#1187 closed", JsonDocument.Parse(request.Body).RootElement.GetProperty("text").GetString());
         Assert.Equal("NotifyOnClose", intent.GetProperty("rule").GetString());
         var attempt = Assert.Single(intent.GetProperty("attemptLog").EnumerateArray());
@@ -87,7 +95,7 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         Assert.Equal(2, _receiver.Requests.Count);
         var delivered = _receiver.Requests.Last();
         Assert.Equal("/hook", delivered.Path);
-        Assert.Equal($"fsr-intent-{intent.GetProperty("id").GetInt64()}", delivered.IdempotencyKey);
+        Assert.Equal($"fsr-{await InstallationIdAsync(server)}-{intent.GetProperty("id").GetInt64()}", delivered.IdempotencyKey);
         Assert.Equal("""{"number":1187,"to":"closed"}""", delivered.Body);
         Assert.Single(intent.GetProperty("attemptLog").EnumerateArray());
     }

@@ -52,6 +52,7 @@ public sealed class ConfigurationTests
     [InlineData("Dispatch:InFlight", "0", "Dispatch:InFlight: must be between 1 and 4096 (got 0).")]
     [InlineData("Dispatch:Workers", "100", "Dispatch:InFlight: must be at least Dispatch:Workers (100): only conversations in flight can be evaluated (got 64).")]
     [InlineData("Storage:CheckpointPages", "0", "Storage:CheckpointPages: must be between 10 and 100000 (got 0).")]
+    [InlineData("Actions:ConcurrencyPerDestination", "17", "Actions:ConcurrencyPerDestination: must be between 1 and Actions:Concurrency (16) (got 17).")]
     [InlineData("Calendars:support:TimeZone", "Europe/Berlln", "Calendars:support:TimeZone: 'Europe/Berlln' is not a time zone this server knows")]
     [InlineData("Calendars:support:Holiday:0", "2026-12-07", "Calendars:support:Holiday: not a calendar setting: a calendar has TimeZone, Hours and Holidays.")]
     [InlineData("Calendars:support:Holidays", "2026-12-07", "Calendars:support:Holidays: holidays are a list: Holidays:0, Holidays:1 … (environment Calendars__support__Holidays__0=2026-12-25)")]

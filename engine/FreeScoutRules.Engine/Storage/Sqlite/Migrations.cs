@@ -186,6 +186,25 @@ internal static class Migrations
         ALTER TABLE action_intents ADD COLUMN secret_places TEXT;
         UPDATE action_intents SET secret_places = 'legacy' WHERE instr(arguments, 'secret://') > 0;
         """,
+        """
+        -- Issue 20: independent destinations, and idempotency keys unique per installation (one self-contained step).
+        -- The installation: a random id made with the database (or at this upgrade), part of every new intent's
+        -- idempotency key ('fsr-<installation>-<intent id>'), so that two data directories never send the same key.
+        CREATE TABLE installation (
+            id               INTEGER PRIMARY KEY CHECK (id = 1),
+            installation_id  TEXT    NOT NULL
+        );
+        INSERT INTO installation (id, installation_id) VALUES (1, lower(hex(randomblob(16))));
+        -- The key an intent is sent with when it is not derived from the installation: the intents recorded before
+        -- keep the one they may already have been sent with (an attempt cut short by a crash leaves no record).
+        ALTER TABLE action_intents ADD COLUMN idempotency_key TEXT;
+        -- Where an intent goes, as its plugin says (an http URL's origin); the action's name when the plugin names none.
+        -- Order holds per conversation and destination.
+        ALTER TABLE action_intents ADD COLUMN destination TEXT NOT NULL DEFAULT '';
+        UPDATE action_intents SET destination = action, idempotency_key = 'fsr-intent-' || id;
+        DROP INDEX ix_action_intents_pending_order;
+        CREATE INDEX ix_action_intents_pending_order ON action_intents (conversation_id, destination, id) WHERE state = 'pending';
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;

@@ -94,8 +94,8 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
             """;
 
     private const string InsertIntent = $"""
-                INSERT INTO action_intents (delivery_id, conversation_id, rule, action, arguments, secret_places, state, created_at)
-                VALUES ($delivery, $conversation, $rule, $action, $arguments, $places, '{IntentState.Pending}', $at)
+                INSERT INTO action_intents (delivery_id, conversation_id, rule, action, arguments, secret_places, destination, state, created_at)
+                VALUES ($delivery, $conversation, $rule, $action, $arguments, $places, $destination, '{IntentState.Pending}', $at)
                 """;
 
     private const string ScheduleTimer = $"""
@@ -152,8 +152,9 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
             insert.ExecuteNonQuery();
         }
 
-        foreach (var intent in commit.Intents)
+        for (var i = 0; i < commit.Intents.Count; i++)
         {
+            var intent = commit.Intents[i];
             var insert = session.Prepared(InsertIntent);
             WriterSession.Set(insert, "$delivery", commit.DeliveryId);
             WriterSession.Set(insert, "$conversation", intent.ConversationId);
@@ -161,6 +162,7 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
             WriterSession.Set(insert, "$action", intent.Action);
             WriterSession.Set(insert, "$arguments", intent.Arguments);
             WriterSession.Set(insert, "$places", intent.SecretPlaces);
+            WriterSession.Set(insert, "$destination", commit.DestinationOf(i));
             WriterSession.Set(insert, "$at", commit.ProcessedAt.ToUnixTimeMilliseconds());
             insert.ExecuteNonQuery();
         }

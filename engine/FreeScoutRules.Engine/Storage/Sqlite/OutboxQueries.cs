@@ -7,28 +7,37 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 internal sealed class OutboxQueries(SqliteDatabase database)
 {
     /// <summary>
-    /// Pending intents whose time has come, oldest first, except <paramref name="running"/> and those behind
-    /// an earlier pending intent of their conversation and action (unless the action is <paramref name="unordered"/>).
+    /// The idempotency key of an intent: the one recorded with it (intents from before schema 13 keep
+    /// <c>fsr-intent-&lt;id&gt;</c>, with which they may already have been sent), else <c>fsr-&lt;installation&gt;-&lt;id&gt;</c>.
+    /// Derived rather than stored at creation: both parts never change (ids are never reused, see retention), so the
+    /// key is the same for every attempt and across restarts, and the commit of an evaluation writes nothing more.
+    /// </summary>
+    internal const string IdempotencyKeySql =
+        "COALESCE(i.idempotency_key, 'fsr-' || (SELECT installation_id FROM installation WHERE id = 1) || '-' || i.id)";
+
+    /// <summary>
+    /// Pending intents whose time has come, oldest first, except <paramref name="running"/>, those going to a
+    /// <paramref name="saturated"/> destination, and those behind an earlier pending intent of their conversation and
+    /// destination (unless their action is <paramref name="unordered"/>; such intents hold no other back either).
     /// </summary>
     public async Task<List<DueIntent>> DueAsync(
-        DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, CancellationToken cancellationToken)
+        DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, IReadOnlySet<string> saturated,
+        CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        var exempt = new List<string>();
-        foreach (var action in unordered)
-        {
-            exempt.Add($"$unordered{exempt.Count}");
-            command.Parameters.AddWithValue(exempt[^1], action);
-        }
-
+        var exempt = Parameters(command, "$unordered", unordered);
+        var full = Parameters(command, "$saturated", saturated);
         command.CommandText = $"""
-            SELECT i.id, i.delivery_id, i.conversation_id, i.rule, i.action, i.arguments, i.attempts, i.retry_base, i.secret_places
+            SELECT i.id, i.delivery_id, i.conversation_id, i.rule, i.action, i.arguments, i.attempts, i.retry_base, i.secret_places,
+                   i.destination, {IdempotencyKeySql}
             FROM action_intents i
             WHERE i.state = '{IntentState.Pending}' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $now)
-              AND ({(exempt.Count == 0 ? "" : $"i.action IN ({string.Join(", ", exempt)}) OR ")}NOT EXISTS (
+              {(full.Length == 0 ? "" : $"AND i.destination NOT IN ({full})")}
+              AND ({(exempt.Length == 0 ? "" : $"i.action IN ({exempt}) OR ")}NOT EXISTS (
                 SELECT 1 FROM action_intents e
-                WHERE e.conversation_id = i.conversation_id AND e.action = i.action AND e.state = '{IntentState.Pending}' AND e.id < i.id))
+                WHERE e.conversation_id = i.conversation_id AND e.destination = i.destination AND e.state = '{IntentState.Pending}' AND e.id < i.id
+                  {(exempt.Length == 0 ? "" : $"AND e.action NOT IN ({exempt})")}))
             ORDER BY i.id LIMIT $limit
             """;
         command.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
@@ -43,7 +52,11 @@ internal sealed class OutboxQueries(SqliteDatabase database)
                 {
                     due.Add(new DueIntent(
                         id, reader.GetInt64(1), reader.GetInt32(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), reader.GetInt32(6),
-                        RetryBase: reader.GetInt32(7), SecretPlaces: reader.IsDBNull(8) ? null : reader.GetString(8)));
+                        RetryBase: reader.GetInt32(7), SecretPlaces: reader.IsDBNull(8) ? null : reader.GetString(8))
+                    {
+                        Destination = reader.GetString(9),
+                        IdempotencyKey = reader.GetString(10),
+                    });
                 }
             }
         }
@@ -56,6 +69,28 @@ internal sealed class OutboxQueries(SqliteDatabase database)
         // The snapshots: each delivery's body read and decoded once, for the intents about to run only.
         var sources = await SourcesAsync(connection, due.Select(i => i.DeliveryId).Distinct().ToList(), cancellationToken);
         return due.ConvertAll(i => sources.TryGetValue(i.DeliveryId, out var source) ? i with { Delivery = source } : i);
+    }
+
+    /// <summary>Adds one parameter per value (<paramref name="prefix"/>0, 1, …); their names, comma-separated.</summary>
+    private static string Parameters(SqliteCommand command, string prefix, IReadOnlySet<string> values)
+    {
+        var names = new List<string>(values.Count);
+        foreach (var value in values)
+        {
+            names.Add(prefix + names.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            command.Parameters.AddWithValue(names[^1], value);
+        }
+
+        return string.Join(", ", names);
+    }
+
+    /// <summary>The id of this installation (made with the database), or <c>null</c> before schema 13.</summary>
+    public async Task<string?> InstallationIdAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT installation_id FROM installation WHERE id = 1";
+        return await command.ExecuteScalarAsync(cancellationToken) as string;
     }
 
     private static async Task<Dictionary<long, DeliverySource>> SourcesAsync(SqliteConnection connection, List<long> deliveryIds, CancellationToken cancellationToken)
@@ -106,23 +141,24 @@ internal sealed class OutboxQueries(SqliteDatabase database)
         var where = new List<string>();
         if (deliveryId is not null)
         {
-            where.Add("delivery_id = $delivery");
+            where.Add("i.delivery_id = $delivery");
             command.Parameters.AddWithValue("$delivery", deliveryId);
         }
 
         if (state is not null)
         {
-            where.Add("state = $state");
+            where.Add("i.state = $state");
             command.Parameters.AddWithValue("$state", state);
         }
 
         command.CommandText = $"""
-            SELECT id, delivery_id, conversation_id, rule, action, arguments, state, attempts, created_at, next_attempt_at, completed_at, last_error,
-                   CASE WHEN state = '{IntentState.Pending}' THEN (SELECT MIN(e.id) FROM action_intents e
-                        WHERE e.conversation_id = action_intents.conversation_id AND e.action = action_intents.action
-                          AND e.state = '{IntentState.Pending}' AND e.id < action_intents.id) END,
-                   secret_places
-            FROM action_intents {(where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where))} ORDER BY id DESC LIMIT $limit
+            SELECT i.id, i.delivery_id, i.conversation_id, i.rule, i.action, i.arguments, i.state, i.attempts, i.created_at, i.next_attempt_at,
+                   i.completed_at, i.last_error,
+                   CASE WHEN i.state = '{IntentState.Pending}' THEN (SELECT MIN(e.id) FROM action_intents e
+                        WHERE e.conversation_id = i.conversation_id AND e.destination = i.destination
+                          AND e.state = '{IntentState.Pending}' AND e.id < i.id) END,
+                   i.secret_places, i.destination, {IdempotencyKeySql}
+            FROM action_intents i {(where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where))} ORDER BY i.id DESC LIMIT $limit
             """;
         command.Parameters.AddWithValue("$limit", limit);
         var intents = new List<IntentRecord>();
@@ -137,6 +173,8 @@ internal sealed class OutboxQueries(SqliteDatabase database)
                 {
                     WaitingFor = reader.IsDBNull(12) ? null : reader.GetInt64(12),
                     SecretPlaces = reader.IsDBNull(13) ? null : reader.GetString(13),
+                    Destination = reader.GetString(14),
+                    IdempotencyKey = reader.GetString(15),
                 });
             }
         }

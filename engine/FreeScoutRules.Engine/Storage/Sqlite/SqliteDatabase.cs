@@ -89,14 +89,16 @@ internal sealed partial class SqliteDatabase
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
         await Migrations.ApplyAsync(connection, cancellationToken);
-        if (from is > 0 && from < Migrations.LatestVersion)
+        if (from < Migrations.LatestVersion)
         {
-            // An upgrade may have rewritten whole tables through the log: give its space back now.
+            // An upgrade may have rewritten whole tables through the log, and a new database's steps all went through it:
+            // give its space back now (the log file keeps its high-water mark).
             await ExecuteAsync(connection, "PRAGMA wal_checkpoint(TRUNCATE);", cancellationToken);
-            if (logger is not null)
-            {
-                LogUpgraded(logger, Migrations.LatestVersion, clock.Elapsed.TotalSeconds);
-            }
+        }
+
+        if (from is > 0 && from < Migrations.LatestVersion && logger is not null)
+        {
+            LogUpgraded(logger, Migrations.LatestVersion, clock.Elapsed.TotalSeconds);
         }
     }
 

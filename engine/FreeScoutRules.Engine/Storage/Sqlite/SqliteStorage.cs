@@ -94,6 +94,9 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
             : await _writer.SubmitAsync(new PruneRecordsOperation([.. candidates.Select(c => c.Id)]), cancellationToken);
     }
 
+    /// <summary>The installation's id (part of every new intent's idempotency key), read once the schema is there.</summary>
+    public string? InstallationId { get; private set; }
+
     /// <summary>Takes the data directory's lock (once; <see cref="DataDirectoryInUseException"/> when another process has it), then creates or migrates the schema.</summary>
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
@@ -108,6 +111,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
         try
         {
             await Guard(() => _database.InitializeAsync(_logger, cancellationToken));
+            InstallationId = await Guard(() => _outbox.InstallationIdAsync(cancellationToken));
         }
         catch
         {
@@ -204,8 +208,9 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
         await Guard(() => _deliveries.LoadHistoryAsync(conversationId, cancellationToken));
 
     public async Task<IReadOnlyList<DueIntent>> DueAsync(
-        DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, CancellationToken cancellationToken) =>
-        await Guard(() => _outbox.DueAsync(now, limit, running, unordered, cancellationToken));
+        DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, IReadOnlySet<string> saturated,
+        CancellationToken cancellationToken) =>
+        await Guard(() => _outbox.DueAsync(now, limit, running, unordered, saturated, cancellationToken));
 
     public async Task<IReadOnlyList<IntentRecord>> ListAsync(long? deliveryId, string? state, int limit, CancellationToken cancellationToken) =>
         await Guard(() => _outbox.ListAsync(deliveryId, state, limit, cancellationToken));
