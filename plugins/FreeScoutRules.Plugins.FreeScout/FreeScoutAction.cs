@@ -124,7 +124,7 @@ public sealed class FreeScoutAction : ActionHandler<FreeScoutArguments>
         }
         catch (HttpRequestException ex)
         {
-            return ActionResult.Retry($"FreeScout did not answer: {ex.Message}");
+            return ActionResult.Unreachable("FreeScout", ex);
         }
     }
 

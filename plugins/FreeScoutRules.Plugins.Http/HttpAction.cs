@@ -132,7 +132,7 @@ public sealed class HttpAction : ActionHandler<HttpArguments>
             }
             catch (HttpRequestException ex)
             {
-                return ActionResult.Retry($"{what} failed: {ex.Message}");
+                return ActionResult.Unreachable(what, ex);
             }
 
             using (response)
@@ -160,7 +160,7 @@ public sealed class HttpAction : ActionHandler<HttpArguments>
                     if (context.CarriesSecrets)
                     {
                         return ActionResult.Fail(
-                            $"{what} redirected to another origin, {Redacted(next)}: not followed, because the intent carries a secret (a secret never leaves the origin the rule named). Point the rule at the final URL.");
+                            $"{what} redirected to another origin, {Redacted(next)}: not followed, because the intent carries a secret (a secret never leaves the origin the rule named). Point the rule at the final URL");
                     }
 
                     if (!arguments.FollowCrossOriginRedirects)
@@ -175,12 +175,13 @@ public sealed class HttpAction : ActionHandler<HttpArguments>
                     }
                 }
 
-                // As browsers and HttpClient do: 303 (and 301/302 after a POST) continue as a GET without the body; 307/308 repeat the request.
-                if (response.StatusCode == HttpStatusCode.SeeOther
-                    || (response.StatusCode is HttpStatusCode.MovedPermanently or HttpStatusCode.Found && method == HttpMethod.Post))
+                // 307/308 repeat the request, body and all. Browsers turn a POST redirected with 301/302/303 into a GET without
+                // its body; for a webhook that is a call that never delivered its payload, so it is refused, naming where to point.
+                if (response.StatusCode is HttpStatusCode.MovedPermanently or HttpStatusCode.Found or HttpStatusCode.SeeOther
+                    && method != HttpMethod.Get && method != HttpMethod.Head)
                 {
-                    method = HttpMethod.Get;
-                    body = null;
+                    return ActionResult.Fail(
+                        $"{what} answered {(int)response.StatusCode} to {Redacted(next)}: not followed, because that would send a GET without the body. Point the rule at the final URL (a 307 or 308 redirect is followed with the body).");
                 }
 
                 target = next;

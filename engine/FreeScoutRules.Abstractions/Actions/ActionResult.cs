@@ -23,6 +23,45 @@ public readonly record struct ActionResult(ActionOutcome Outcome, string? Reason
     public static ActionResult Fail(string reason) => new(ActionOutcome.PermanentFailure, reason);
 
     /// <summary>
+    /// A request that got no answer, worth another attempt, with its cause in words: the name does not resolve (DNS), the
+    /// connection was refused or failed, the TLS handshake failed, the connection closed before an answer… and the
+    /// innermost error (<c>Connection refused (hooks.example.com:443)</c>), not just "An error occurred while sending the request.".
+    /// </summary>
+    /// <param name="what">What was asked, e.g. "POST https://hooks.example.com/x" (leave secrets out).</param>
+    /// <param name="exception">What HttpClient threw.</param>
+    public static ActionResult Unreachable(string what, System.Net.Http.HttpRequestException exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var cause = exception.HttpRequestError switch
+        {
+            System.Net.Http.HttpRequestError.NameResolutionError => "the host name does not resolve (DNS)",
+            System.Net.Http.HttpRequestError.ConnectionError => "no connection",
+            System.Net.Http.HttpRequestError.SecureConnectionError => "the TLS handshake failed",
+            System.Net.Http.HttpRequestError.ProxyTunnelError => "the proxy tunnel failed",
+            System.Net.Http.HttpRequestError.ResponseEnded => "the connection closed before an answer",
+            System.Net.Http.HttpRequestError.InvalidResponse or System.Net.Http.HttpRequestError.HttpProtocolError => "the answer is not valid HTTP",
+            System.Net.Http.HttpRequestError.ConfigurationLimitExceeded => "the answer exceeds a limit",
+            _ => "no answer",
+        };
+        var inner = exception.InnerException is { } innermost ? Innermost(innermost) : exception.Message;
+        return Retry($"{what} failed: {cause}: {inner}");
+    }
+
+    private static string Innermost(Exception exception)
+    {
+        var messages = new List<string>();
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (!messages.Contains(e.Message, StringComparer.Ordinal))
+            {
+                messages.Add(e.Message);
+            }
+        }
+
+        return string.Join(": ", messages);
+    }
+
+    /// <summary>
     /// The usual reading of an HTTP answer: 2xx is done; 408, 429 and 5xx are worth another attempt
     /// (after the answer's Retry-After, if any); anything else will never work.
     /// </summary>

@@ -367,6 +367,8 @@ internal sealed partial class ActionRunner(
             }
             catch (Exception ex)
             {
+                // The record keeps the gist; the log keeps the exception, with its stack and inner causes.
+                LogPluginThrew(_logger, ex, intent.Id, intent.Action, attempt);
                 result = ActionResult.Retry($"The plugin threw {ex.GetType().Name}: {ex.Message}");
             }
             finally
@@ -443,4 +445,7 @@ internal sealed partial class ActionRunner(
 
     [LoggerMessage(EventId = 4008, Level = LogLevel.Error, Message = "The attempt of action intent {IntentId} ({Action}, conversation {ConversationId}) failed inside the action runner; the intent stays pending and is attempted again")]
     private static partial void LogAttemptCrashed(ILogger logger, Exception exception, long intentId, string action, int conversationId);
+
+    [LoggerMessage(EventId = 4009, Level = LogLevel.Warning, Message = "The plugin of action {Action} threw on intent {IntentId}, attempt {Attempt}")]
+    private static partial void LogPluginThrew(ILogger logger, Exception exception, long intentId, string action, int attempt);
 }

@@ -140,7 +140,9 @@ internal sealed partial class DeliveryProcessor(
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // Not a rule's failure (the pipeline contains those): the engine itself failed on this delivery.
+            // Not a rule's failure (the pipeline contains those): the engine itself failed on this delivery. The record keeps
+            // the gist; the log keeps the exception, with its stack, for whoever has to fix the engine.
+            LogEvaluationThrew(logger, ex, queued.Id, queued.ConversationId);
             return (null, null, $"The evaluation failed: {ex.GetType().Name}: {ex.Message}");
         }
         finally
@@ -264,4 +266,7 @@ internal sealed partial class DeliveryProcessor(
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Delivery {DeliveryId} was not committed: {Reason}")]
     private static partial void LogNotPending(ILogger logger, long deliveryId, string reason);
+
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Error, Message = "The engine failed evaluating delivery {DeliveryId} of conversation {ConversationId} (not a rule: the rules' own failures are contained)")]
+    private static partial void LogEvaluationThrew(ILogger logger, Exception exception, long deliveryId, int conversationId);
 }

@@ -119,6 +119,12 @@ internal sealed class OfflineEvaluator(RuleSetGeneration rules, EvaluationPipeli
         : a.ConversationId != b.ConversationId ? a.ConversationId < b.ConversationId
         : string.CompareOrdinal(a.Name, b.Name) < 0;
 
+    private readonly Dictionary<EvaluationResult, HashSet<(int, string)>> _cancelledNothing = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The cancels of <paramref name="result"/> that found no pending timer of their name (<c>test</c> says so).</summary>
+    public IReadOnlySet<(int ConversationId, string Name)> CancelledNothing(EvaluationResult result) =>
+        _cancelledNothing.TryGetValue(result, out var none) ? none : [];
+
     /// <summary>Schedules and cancels as the server's commit would (a scheduling replaces the pending timer of its name).</summary>
     private void Apply(EvaluationResult result, DateTimeOffset clock)
     {
@@ -131,9 +137,9 @@ internal sealed class OfflineEvaluator(RuleSetGeneration rules, EvaluationPipeli
                 _numbers[key] = number;
                 _timers[key] = new PendingTimer(change.ConversationId, change.Name, number, due, change.Rule, clock);
             }
-            else
+            else if (!_timers.Remove(key))
             {
-                _timers.Remove(key);
+                (_cancelledNothing.TryGetValue(result, out var none) ? none : _cancelledNothing[result] = []).Add(key);
             }
         }
     }

@@ -70,6 +70,13 @@ internal interface IDeliveryHistory
     /// </summary>
     Task<Activity> ActivityAsync(DateTimeOffset deliveriesSince, DateTimeOffset changesSince, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// How often each rule failed on the deliveries received since <paramref name="since"/>, most failures first, read from
+    /// at most the <paramref name="scan"/> newest deliveries with a failure (<see cref="RuleFailureSummary.Truncated"/> when
+    /// there were more), for the console.
+    /// </summary>
+    Task<RuleFailureSummary> RuleFailuresAsync(DateTimeOffset since, int scan, CancellationToken cancellationToken);
+
     /// <summary>How many deliveries have <paramref name="outcome"/> (cheap for the rare outcomes: parked, pending).</summary>
     Task<long> CountAsync(string outcome, CancellationToken cancellationToken);
 
@@ -196,6 +203,12 @@ internal interface IReconciliationStore
 internal sealed record RuleGenerationRecord(string ContentHash, DateTimeOffset At, bool Loaded, int Rules, string? Diagnostics);
 
 /// <summary>Deliveries per minute and status changes per hour, for the console's overview.</summary>
+/// <summary>Failures of one rule in a window: how many, the latest, and the delivery it was on.</summary>
+internal sealed record RuleFailureCount(string Rule, long Count, DateTimeOffset LastAt, long LastDeliveryId);
+
+/// <summary>Rule failures per rule in a window; <see cref="Truncated"/>: only the newest deliveries with a failure were read.</summary>
+internal sealed record RuleFailureSummary(IReadOnlyList<RuleFailureCount> Rules, bool Truncated);
+
 internal sealed record Activity(IReadOnlyList<(DateTimeOffset Start, long Count)> DeliveriesPerMinute, IReadOnlyList<(DateTimeOffset Start, long Count)> StatusChangesPerHour);
 
 /// <summary>A conversation found by a number a person typed: <see cref="ByNumber"/> when that was its ticket number, else its id.</summary>

@@ -60,14 +60,15 @@ internal static class ServeCommand
 
             return ExitCodes.Ok;
         }
-        catch (OptionsValidationException ex)
+        catch (Exception ex) when (ConfigurationFailures(ex) is { Count: > 0 } failures)
         {
-            foreach (var failure in ex.Failures)
+            // One options validation, or several at once (an option whose validation reads another's throws both, wrapped).
+            foreach (var failure in failures)
             {
                 await error.WriteLineAsync($"configuration: {failure}");
             }
 
-            await error.WriteLineAsync("Set these in appsettings.json next to the executable, in the environment (Section__Key) or with flags; the server did not start.");
+            await error.WriteLineAsync("Set these in appsettings.json next to the executable, in the environment (Section__Key, or the FREESCOUTRULES_* variables the README names) or with flags; the server did not start.");
             return ExitCodes.CannotRun;
         }
         catch (InvalidOperationException ex) when (ex.InnerException is not Engine.Rules.RuleCompilationException && ex.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
@@ -87,6 +88,15 @@ internal static class ServeCommand
             return ExitCodes.CannotRun;
         }
     }
+
+    /// <summary>The failures of the options validations in <paramref name="exception"/> (alone or aggregated), each once; empty when it is something else.</summary>
+    private static List<string> ConfigurationFailures(Exception exception) => exception switch
+    {
+        OptionsValidationException options => [.. options.Failures.Distinct(StringComparer.Ordinal)],
+        AggregateException aggregate when aggregate.Flatten().InnerExceptions.All(e => e is OptionsValidationException) =>
+            [.. aggregate.Flatten().InnerExceptions.Cast<OptionsValidationException>().SelectMany(e => e.Failures).Distinct(StringComparer.Ordinal)],
+        _ => [],
+    };
 
     private static void Put(Dictionary<string, string?> flags, string key, string? value)
     {

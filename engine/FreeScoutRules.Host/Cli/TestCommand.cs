@@ -86,6 +86,7 @@ internal static class TestCommand
         {
             var report = json ? (TestReport)new JsonTestReport(output, pipeline.Settings.BotUserId) : new TextTestReport(output);
             var evaluator = new OfflineEvaluator(generation, pipeline);
+            report.CancelledNothing = evaluator.CancelledNothing;
             var parser = new DeliveryParser(parserOptions);
             var counts = new TestCounts();
             DateTimeOffset? clock = null;

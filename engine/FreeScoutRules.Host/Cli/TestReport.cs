@@ -31,6 +31,9 @@ internal sealed class TestCounts
 /// <summary>How <c>test</c> prints what each delivery produced.</summary>
 internal abstract class TestReport(TextWriter output)
 {
+    /// <summary>The cancels of an evaluation that found no pending timer (the offline evaluator knows; set by <c>test</c>).</summary>
+    public Func<EvaluationResult, IReadOnlySet<(int ConversationId, string Name)>> CancelledNothing { get; set; } = _ => new HashSet<(int, string)>();
+
     protected TextWriter Output { get; } = output;
 
     public abstract Task EvaluatedAsync(int lineNumber, Delivery delivery, EvaluationResult evaluation);
@@ -100,7 +103,9 @@ internal sealed class TextTestReport(TextWriter output) : TestReport(output)
         {
             await Output.WriteLineAsync(timer.DueAt is { } due
                 ? $"{prefix}: timer {timer.Name} of conversation {timer.ConversationId} scheduled for {due:u} (rule {timer.Rule})"
-                : $"{prefix}: timer {timer.Name} of conversation {timer.ConversationId} cancelled (rule {timer.Rule})");
+                : CancelledNothing(evaluation).Contains((timer.ConversationId, timer.Name))
+                    ? $"{prefix}: timer {timer.Name} of conversation {timer.ConversationId} not cancelled: none was pending (rule {timer.Rule})"
+                    : $"{prefix}: timer {timer.Name} of conversation {timer.ConversationId} cancelled (rule {timer.Rule})");
         }
     }
 
@@ -228,6 +233,10 @@ internal sealed class JsonTestReport(TextWriter output, int? botUserId = null) :
                 if (timer.DueAt is { } due)
                 {
                     w.WriteString("dueAt", due.ToUniversalTime());
+                }
+                else if (CancelledNothing(evaluation).Contains((timer.ConversationId, timer.Name)))
+                {
+                    w.WriteBoolean("wasPending", false); // a cancel that found nothing to cancel
                 }
             }));
         }

@@ -67,6 +67,41 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
     }
 
     [Fact]
+    public async Task Test_ACancelThatFindsNoPendingTimer_IsReportedAsSuch()
+    {
+        File.WriteAllText(Path.Combine(RulesDirectory, "timers.csx"), """
+            public class Survey : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose);
+                    Then().Do(ctx => ctx.Schedule("survey", change.ConversationId, TimeSpan.FromHours(24)));
+                }
+            }
+
+            public class NoSurveyOnReopen : Rule
+            {
+                public override void Define()
+                {
+                    Delivery delivery = default!;
+                    When().Match(() => delivery);
+                    Then().Do(ctx => ctx.CancelTimer("survey", delivery.ConversationId));
+                }
+            }
+            """);
+        var file = Events.Add("convo.created", "convo.created").Add("convo.status", "convo.status.closed.on-reply").Save();
+
+        var text = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file);
+        var json = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--json");
+
+        // Line 1: nothing was pending to cancel. Line 2: the close schedules the survey, the same evaluation cancels it.
+        Assert.Contains(text.OutputLines, l => l.StartsWith("line 1:", StringComparison.Ordinal)
+            && l.EndsWith("timer survey of conversation 1187 not cancelled: none was pending (rule NoSurveyOnReopen)", StringComparison.Ordinal));
+        Assert.Contains("""{"kind":"timerCancelled","line":1,"rule":"NoSurveyOnReopen","name":"survey","conversationId":1187,"wasPending":false}""", json.OutputLines);
+    }
+
+    [Fact]
     public async Task Test_Expect_MatchesItsGoldenFile_AndFailsWithADiffWhenARuleChanges()
     {
         var file = Events.Add("convo.created", "convo.created").Add("convo.status", "convo.status.closed.on-reply").Save();

@@ -59,6 +59,41 @@ public sealed class ConsolePagesTests
     }
 
     [Fact]
+    public async Task TheOverviewAndTheRulesPage_ShowRuleFailuresPerRule_OverTheLastDay()
+    {
+        await using var server = await TestServerHost.StartAsync(extraRules: new Dictionary<string, string>
+        {
+            ["bad.csx"] = """
+                public class ParsesTheSubject : Rule
+                {
+                    public override void Define()
+                    {
+                        Delivery delivery = default!;
+                        When().Match(() => delivery, d => int.Parse(d.Conversation.Subject) > 0);
+                        Then().Do(ctx => ctx.Enqueue("http", new { url = "http://127.0.0.1:9/x" }));
+                    }
+                }
+                """,
+        });
+        var cookie = await ConsoleClient.SignInAsync(server.Client);
+        var before = await ConsoleClient.GetAsync(server.Client, "/", cookie);
+        await server.PostFixtureAsync("convo.created");
+        await server.PostFixtureAsync("convo.status.closed");
+        var deliveries = await server.SettledDeliveriesAsync();
+
+        var overview = await ConsoleClient.GetAsync(server.Client, "/", cookie);
+        var rules = await ConsoleClient.GetAsync(server.Client, "/rules", cookie);
+
+        Assert.Contains("No rule failed in the last 24 hours.", before.Html, StringComparison.Ordinal);
+        foreach (var page in new[] { overview.Html, rules.Html })
+        {
+            Assert.Contains("Rule failures, last 24 hours", page, StringComparison.Ordinal);
+            Assert.Matches(@"<td><code>ParsesTheSubject</code></td><td class=""bad"">2</td>", page);
+            Assert.Contains($"href=\"/deliveries/{deliveries.Max(d => d.GetProperty("id").GetInt64())}\"", page, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task AMissingDelivery_AnswersAConsolePageWithAWayBack_WhileTheApiKeepsItsJson()
     {
         await using var server = await TestServerHost.StartAsync();

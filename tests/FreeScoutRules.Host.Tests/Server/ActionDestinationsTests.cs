@@ -311,7 +311,7 @@ public sealed class ActionDestinationsTests : IAsyncLifetime
         Assert.Contains(server.Logs, l => l.Contains($"The record of action intent {id}'s attempt 1 is written, at try 5", StringComparison.Ordinal));
         await Eventually.UntilAsync("the metrics to count the unrecorded attempt and the failed writes", async () =>
         {
-            var metrics = await server.Client.GetStringAsync("/metrics");
+            var metrics = await server.Admin.GetStringAsync("/metrics");
             return (metrics.Contains("freescout_rules_actions_unrecorded_total{otel_scope_name=\"FreeScoutRules\"} 1", StringComparison.Ordinal)
                 && metrics.Contains("freescout_rules_storage_failures_total{otel_scope_name=\"FreeScoutRules\",where=\"actions\"} 4", StringComparison.Ordinal)
                 && metrics.Contains("freescout_rules_actions_attempts_total{otel_scope_name=\"FreeScoutRules\",action=\"http\",outcome=\"done\"} 1", StringComparison.Ordinal),

@@ -41,6 +41,7 @@ public sealed class RedirectTests : IAsyncLifetime
                     .Do(ctx => ctx.Enqueue("http", new { url = "{{_origin.Address}}cross-secret-307", headers = new Dictionary<string, string> { { "Authorization", $"Bearer {Secret.Ref("api")}" } }, body = new { n = 2 } }))
                     .Do(ctx => ctx.Enqueue("http", new { url = "{{_origin.Address}}same", headers = new Dictionary<string, string> { { "X-Api-Key", Secret.Ref("api") } }, body = new { n = 3 } }))
                     .Do(ctx => ctx.Enqueue("http", new { url = "{{_origin.Address}}cross-plain", body = new { n = 4 } }))
+                    .Do(ctx => ctx.Enqueue("http", new { url = "{{_origin.Address}}same-302", body = new { n = 6 } }))
                     .Do(ctx => ctx.Enqueue("http", new { url = "{{_origin.Address}}cross-optin", headers = new Dictionary<string, string> { { "Authorization", "Basic bGl0ZXJhbA==" }, { "X-Trace", "t1" } }, body = new { n = 5 }, followCrossOriginRedirects = true }));
             }
         }
@@ -54,16 +55,17 @@ public sealed class RedirectTests : IAsyncLifetime
         _origin.Redirect("/same", 308, "/new-same");
         _origin.Redirect("/cross-plain", 302, $"{_elsewhere.Address}landing4");
         _origin.Redirect("/cross-optin", 307, $"{_elsewhere.Address}landing5");
+        _origin.Redirect("/same-302", 302, "/moved");
         await using var server = await TestServerHost.StartAsync(
             new() { ["Actions:PollInterval"] = "00:00:00.050", ["Secrets:api"] = Value },
             new Dictionary<string, string> { ["calls.csx"] = Rules });
 
         await server.PostFixtureAsync("convo.status.closed");
         JsonElement intents = default;
-        await Eventually.UntilAsync("the five intents to finish", async () =>
+        await Eventually.UntilAsync("the six intents to finish", async () =>
         {
             intents = await server.Admin.GetFromJsonAsync<JsonElement>("/api/actions");
-            return (intents.GetArrayLength() == 5 && intents.EnumerateArray().All(i => i.GetProperty("state").GetString() != "pending"), Describe.Intents(intents));
+            return (intents.GetArrayLength() == 6 && intents.EnumerateArray().All(i => i.GetProperty("state").GetString() != "pending"), Describe.Intents(intents));
         });
         var byPath = intents.EnumerateArray().ToDictionary(i => new Uri(i.GetProperty("arguments").GetProperty("url").GetString()!).AbsolutePath);
 
@@ -93,6 +95,13 @@ public sealed class RedirectTests : IAsyncLifetime
         Assert.Equal($"POST {_origin.Address}new-same (redirected from {_origin.Address}same) answered 200",
             byPath["/same"].GetProperty("attemptLog")[0].GetProperty("error").GetString());
         Assert.Equal("done", byPath["/cross-optin"].GetProperty("state").GetString());
+        Assert.True(byPath["/same"].GetProperty("lastError").ValueKind == JsonValueKind.Null); // done: no error, the attempt names the final URL
+
+        // A POST redirected with 302 would arrive as a GET without its body: refused, never sent there.
+        Assert.Equal("dead", byPath["/same-302"].GetProperty("state").GetString());
+        Assert.Contains("answered 302 to", byPath["/same-302"].GetProperty("lastError").GetString(), StringComparison.Ordinal);
+        Assert.Contains("that would send a GET without the body", byPath["/same-302"].GetProperty("lastError").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(_origin.Calls, c => c.Path == "/moved");
     }
 
     [Theory]

@@ -305,6 +305,41 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
             await BucketsAsync(connection, "SELECT at / 3600000, COUNT(*) FROM status_changes WHERE at >= $since GROUP BY 1 ORDER BY 1", changesSince, 3_600_000, cancellationToken));
     }
 
+    /// <summary>
+    /// Rule failures per rule since <paramref name="since"/>: the deliveries with failures (their partial index), from the
+    /// first delivery received since then (the receipt index), newest first and at most <paramref name="scan"/> of them.
+    /// </summary>
+    public async Task<RuleFailureSummary> RuleFailuresAsync(DateTimeOffset since, int scan, CancellationToken cancellationToken = default)
+    {
+        const string Failed = """
+            SELECT id, received_at, result FROM deliveries
+            WHERE rule_failures > 0
+              AND id >= COALESCE((SELECT id FROM deliveries WHERE received_at >= $since ORDER BY received_at LIMIT 1), 9223372036854775807)
+            ORDER BY id DESC LIMIT $scan
+            """;
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT json_extract(f.value, '$.rule'), COUNT(*), MAX(d.received_at), MAX(d.id)
+            FROM ({Failed}) d, json_each(d.result, '$.ruleFailures') f
+            GROUP BY 1 ORDER BY 2 DESC, 1;
+            SELECT COUNT(*) FROM ({Failed});
+            """;
+        command.Parameters.AddWithValue("$since", since.ToUnixTimeMilliseconds());
+        command.Parameters.AddWithValue("$scan", scan);
+        var rules = new List<RuleFailureCount>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rules.Add(new RuleFailureCount(
+                reader.IsDBNull(0) ? "(unnamed)" : reader.GetString(0), reader.GetInt64(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)), reader.GetInt64(3)));
+        }
+
+        await reader.NextResultAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new RuleFailureSummary(rules, reader.GetInt64(0) >= scan);
+    }
+
     private static async Task<List<(DateTimeOffset, long)>> BucketsAsync(
         Microsoft.Data.Sqlite.SqliteConnection connection, string sql, DateTimeOffset since, long width, CancellationToken cancellationToken)
     {

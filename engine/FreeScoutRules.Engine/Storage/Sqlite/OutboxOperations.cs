@@ -7,7 +7,7 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 internal sealed class RecordAttemptOperation(AttemptCommit attempt) : WriteOperation<bool>
 {
     private const string UpdateIntent = $"""
-            UPDATE action_intents SET attempts = $attempt, state = $state, last_error = $error, next_attempt_at = $next,
+            UPDATE action_intents SET attempts = $attempt, state = $state, last_error = CASE WHEN $state = '{IntentState.Done}' THEN NULL ELSE $error END, next_attempt_at = $next,
                 completed_at = CASE WHEN $state = '{IntentState.Pending}' THEN NULL ELSE $now END
             WHERE id = $intent
             """;

@@ -186,6 +186,9 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     public Task<byte[]?> GetBodyAsync(long deliveryId, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.GetBodyAsync(deliveryId, cancellationToken));
 
+    public Task<RuleFailureSummary> RuleFailuresAsync(DateTimeOffset since, int scan, CancellationToken cancellationToken) =>
+        Guard(() => _deliveries.RuleFailuresAsync(since, scan, cancellationToken));
+
     public Task<Activity> ActivityAsync(DateTimeOffset deliveriesSince, DateTimeOffset changesSince, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.ActivityAsync(deliveriesSince, changesSince, cancellationToken));
 

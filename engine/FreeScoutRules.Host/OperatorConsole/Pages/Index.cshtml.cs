@@ -22,6 +22,12 @@ internal sealed class OverviewModel(
 
     internal IReadOnlyList<BarChart> Charts { get; private set; } = [];
 
+    /// <summary>Rule failures per rule, last 24 hours.</summary>
+    internal RuleFailureSummary RuleFailures { get; private set; } = new([], false);
+
+    /// <summary>The most deliveries with a failure read for <see cref="RuleFailures"/> (a page answers fast with months of them).</summary>
+    internal const int RuleFailureScan = 10_000;
+
     internal RuleSetGeneration? Generation => rules.IsLoaded ? rules.Current : null;
 
     internal ReconcilerStatus Reconciliation => reconciler.Status;
@@ -36,6 +42,7 @@ internal sealed class OverviewModel(
         Outbox = await outbox.StatsAsync(cancellationToken);
         TimersPending = await timers.CountPendingAsync(cancellationToken);
         var now = time.GetUtcNow();
+        RuleFailures = await deliveries.RuleFailuresAsync(now.AddHours(-24), RuleFailureScan, cancellationToken);
         var activity = await deliveries.ActivityAsync(now.AddMinutes(-59).AddSeconds(-now.Second), now.AddHours(-23).AddMinutes(-now.Minute).AddSeconds(-now.Second), cancellationToken);
         Charts =
         [

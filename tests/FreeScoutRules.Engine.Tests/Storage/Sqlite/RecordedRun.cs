@@ -261,7 +261,7 @@ internal sealed class RecordedRun
 
         await stop.CancelAsync();
         await dispatching;
-        _ = (lifetime.Location, lifetime.WriteQueueLength, lifetime.Committed, lifetime.SizeBytes);
+        _ = (lifetime.Location, lifetime.WriteQueueLength, lifetime.Committed, lifetime.SizeBytes, lifetime.InstallationId);
         lifetime.Complete();
         await writer;
     }
@@ -292,6 +292,7 @@ internal sealed class RecordedRun
         await history.CountAsync(DeliveryOutcome.Done, default);
         await history.CountAsync(DeliveryOutcome.Parked, default);
         await history.ActivityAsync(now.AddMinutes(-59), now.AddHours(-23), default);
+        await history.RuleFailuresAsync(now.AddHours(-24), 10_000, default);
         await history.FindConversationsAsync(101, default);
         await history.FindConversationsAsync(10101, default);
         await history.LoadHistoryAsync(101, default);
