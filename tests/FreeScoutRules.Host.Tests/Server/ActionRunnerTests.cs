@@ -337,6 +337,8 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         var done = await WaitForIntentAsync(server, "done");
 
         Assert.Contains("/down failed", dead.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+        // The cause in words and the socket's own, not just "An error occurred while sending the request."
+        Assert.Contains("down failed: no connection: Connection refused", dead.GetProperty("lastError").GetString(), StringComparison.Ordinal);
         Assert.Equal(2, dead.GetProperty("attemptLog").GetArrayLength());
         var busy = _receiver.Requests.Where(r => r.Path == "/busy").ToList();
         Assert.Equal(2, busy.Count);
