@@ -40,7 +40,7 @@ public sealed class StatementPlanTests(LargeDatabaseFixture database) : IClassFi
         (@"^SELECT conversation_id, name, number, due_at, state, rule, delivery_id, set_at, fired_at FROM timers WHERE (1|state = \$state)( AND due_at < \$before)? ORDER BY due_at, conversation_id, name LIMIT \$limit$",
             "The admin API's timers in another state than pending, or in all, of every conversation: a person looking into history. No index orders "
             + "timers of every state by due time; one would cost every timer's write."),
-        (@"^SELECT id, delivery_id, conversation_id, rule, action, arguments, state, .* FROM action_intents (WHERE state = \$state )?ORDER BY id DESC LIMIT \$limit$",
+        (@"^SELECT (i\.)?id, (i\.)?delivery_id, (i\.)?conversation_id, (i\.)?rule, (i\.)?action, (i\.)?arguments, (i\.)?state, .* FROM action_intents( i)? (WHERE (i\.)?state = \$state )?ORDER BY (i\.)?id DESC LIMIT \$limit$",
             "The console's actions page and the admin API's intents, newest first (in one state): a walk in id order that LIMIT stops after a page."),
         (@"^SELECT d.received_at FROM delivery_bodies b JOIN deliveries d ON d.id = b.delivery_id ORDER BY b.delivery_id LIMIT 1$",
             "Retention's first pass after a start: the first stored body in rowid order, where LIMIT 1 stops."),
