@@ -43,10 +43,24 @@ internal static class CliApplication
             Environment.SetEnvironmentVariable(AppConfiguration.ConfigVariable, file.FullName);
         }
 
-        if (AppConfiguration.ConfigFile() is { } settings && !File.Exists(settings))
+        if (AppConfiguration.ConfigFile() is { } settings)
         {
-            await Console.Error.WriteLineAsync($"--config ({AppConfiguration.ConfigVariable}): {settings} does not exist.");
-            return ExitCodes.CannotRun;
+            if (!File.Exists(settings))
+            {
+                await Console.Error.WriteLineAsync($"--config ({AppConfiguration.ConfigVariable}): {settings} does not exist.");
+                return ExitCodes.CannotRun;
+            }
+
+            try
+            {
+                // Read once here: a file that is not JSON stops every verb in one line, not with the loader's stack trace.
+                new ConfigurationBuilder().AddJsonFile(settings, optional: false).Build();
+            }
+            catch (InvalidDataException ex)
+            {
+                await Console.Error.WriteLineAsync($"--config ({AppConfiguration.ConfigVariable}): {settings} is not a JSON settings file: {ex.InnerException?.Message ?? ex.Message}");
+                return ExitCodes.CannotRun;
+            }
         }
 
         return await parsed.InvokeAsync();

@@ -52,9 +52,13 @@ public sealed class QuickStartTests : IDisposable
 
         var check = await CliProcess.RunInAsync(_empty, new Dictionary<string, string> { ["FREESCOUTRULES_CONFIG"] = settings, ["Rules__Directory"] = "elsewhere" }, null, "check");
         var missing = await CliProcess.RunInAsync(_empty, null, null, "check", "--config", "nope.json");
+        await File.WriteAllTextAsync(Path.Combine(_empty, "broken.json"), """{ "Rules": { "Directory": "x" """);
+        var broken = await CliProcess.RunInAsync(_empty, null, null, "serve", "--config", "broken.json");
 
         Assert.Contains("The rules folder " + Path.Combine(_empty, "elsewhere") + " does not exist", check.Error, StringComparison.Ordinal); // the environment wins
         Assert.Equal((2, $"--config (FREESCOUTRULES_CONFIG): {Path.Combine(_empty, "nope.json")} does not exist."), (missing.ExitCode, missing.Error.Trim()));
+        Assert.Equal(2, broken.ExitCode);
+        Assert.StartsWith($"--config (FREESCOUTRULES_CONFIG): {Path.Combine(_empty, "broken.json")} is not a JSON settings file:", Assert.Single(broken.ErrorLines), StringComparison.Ordinal);
     }
 
     [Fact]
