@@ -43,7 +43,9 @@ internal static class RuleSetCompiler
         var images = new List<(string File, byte[] Image)>();
         var helpersHash = cache is null
             ? ""
-            : HashHelpers(rulesDirectory) + severities + (checks ?? RuleChecks.None).Key;
+            // The folder's full path too: an image carries its files' paths (its embedded PDB names them when a rule
+            // fails), so a copy of the same files elsewhere compiles its own.
+            : HashHelpers(rulesDirectory) + severities + (checks ?? RuleChecks.None).Key + Path.GetFullPath(rulesDirectory);
         var keys = new HashSet<string>(StringComparer.Ordinal);
         var timers = new List<TimerNameUses>(sources.Count);
         var cacheHits = 0;
