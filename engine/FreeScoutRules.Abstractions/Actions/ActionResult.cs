@@ -47,7 +47,8 @@ public readonly record struct ActionResult(ActionOutcome Outcome, string? Reason
         return Retry($"{what} failed: {cause}: {inner}");
     }
 
-    private static string Innermost(Exception exception)
+    /// <summary>An exception's message and its inner exceptions', each once: "…: Connection refused (host:443)". Also the engine's, for FreeScout's API.</summary>
+    internal static string Innermost(Exception exception)
     {
         var messages = new List<string>();
         for (var e = exception; e is not null; e = e.InnerException)

@@ -126,19 +126,7 @@ internal sealed class FreeScoutClient(HttpClient http)
     private static string Site(Uri where) => where.GetLeftPart(UriPartial.Authority);
 
     /// <summary>The message with its causes ("The SSL connection could not be established" says why only inside).</summary>
-    private static string Describe(Exception exception)
-    {
-        var messages = new List<string>();
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (!messages.Contains(e.Message, StringComparer.Ordinal))
-            {
-                messages.Add(e.Message);
-            }
-        }
-
-        return string.Join(": ", messages);
-    }
+    private static string Describe(Exception exception) => FreeScoutRules.Actions.ActionResult.Innermost(exception);
 }
 
 /// <summary>A conversation as FreeScout's API lists it: parsed, and its exact JSON (stored as the reconciled snapshot's body).</summary>
