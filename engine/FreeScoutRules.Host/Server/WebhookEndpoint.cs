@@ -17,7 +17,13 @@ internal static class WebhookEndpoint
 
     public static IEndpointRouteBuilder MapWebhookEndpoint(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapPost(Path, ReceiveAsync).DisableAntiforgery().RequireRateLimiting(WebhookLimits.Policy).AddEndpointFilter<WebhookSources.Filter>();
+        var endpoint = endpoints.MapPost(Path, ReceiveAsync).DisableAntiforgery().RequireRateLimiting(WebhookLimits.Policy);
+        if (!endpoints.ServiceProvider.GetRequiredService<WebhookSources>().AllowsAny)
+        {
+            // Only with Webhook:AllowedSources set: without a list every delivery skips the filter pipeline.
+            endpoint.AddEndpointFilter<WebhookSources.Filter>();
+        }
+
         return endpoints;
     }
 

@@ -1,8 +1,6 @@
 using System.Net;
 using System.Text;
 using FreeScoutRules.Host.Tests.Support;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace FreeScoutRules.Host.Tests.Server;
 
@@ -15,7 +13,7 @@ public sealed class WebhookRefusalLogTests
     [Fact]
     public async Task AWrongSecret_ShowsInTheLog_OnceAMinutePerReason_AndEveryReasonHasItsOwnLine()
     {
-        await using var server = await TestServerHost.StartAsync(configure: b => b.Services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(new FixedRemote("198.51.100.23")));
+        await using var server = await TestServerHost.StartAsync(configure: RemoteAddress.Use("198.51.100.23"));
         var (eventName, body, _) = SignedDeliveries.Get("convo.status.closed");
 
         for (var i = 0; i < 3; i++)
@@ -35,18 +33,5 @@ public sealed class WebhookRefusalLogTests
         Assert.Single(refusals, l => l.Contains("(content_type)", StringComparison.Ordinal));
         Assert.Single(refusals, l => l.Contains("(malformed)", StringComparison.Ordinal));
         Assert.Equal(3, refusals.Count);
-    }
-
-    private sealed class FixedRemote(string address) : Microsoft.AspNetCore.Hosting.IStartupFilter
-    {
-        public Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> Configure(Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> next) => app =>
-        {
-            app.Use(async (http, nextMiddleware) =>
-            {
-                http.Connection.RemoteIpAddress = IPAddress.Parse(address);
-                await nextMiddleware(http);
-            });
-            next(app);
-        };
     }
 }

@@ -2,9 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using FreeScoutRules.Host.Tests.Support;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace FreeScoutRules.Host.Tests.Server;
 
@@ -15,36 +12,13 @@ namespace FreeScoutRules.Host.Tests.Server;
 /// </summary>
 public sealed class WebhookSourcesTests
 {
-    private const string RemoteHeader = "X-Test-Remote-Address";
-
-    /// <summary>TestServer has no sockets: the test says which address a request comes from.</summary>
-    private static void RemoteAddressFromHeader(WebApplicationBuilder builder) =>
-        builder.Services.AddSingleton<IStartupFilter>(new RemoteAddressFilter());
-
-    private sealed class RemoteAddressFilter : IStartupFilter
-    {
-        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
-        {
-            app.Use(async (http, nextMiddleware) =>
-            {
-                if (http.Request.Headers.TryGetValue(RemoteHeader, out var address))
-                {
-                    http.Connection.RemoteIpAddress = IPAddress.Parse(address.ToString());
-                }
-
-                await nextMiddleware(http);
-            });
-            next(app);
-        };
-    }
-
     private static async Task<HttpResponseMessage> PostFromAsync(TestServerHost server, string? address)
     {
         var (eventName, body, signature) = SignedDeliveries.Get("convo.status.closed");
         using var request = SignedDeliveries.Request(eventName, body, signature);
         if (address is not null)
         {
-            request.Headers.Add(RemoteHeader, address);
+            request.Headers.Add(RemoteAddress.Header, address);
         }
 
         return await server.Client.SendAsync(request);
@@ -62,7 +36,7 @@ public sealed class WebhookSourcesTests
     {
         await using var server = await TestServerHost.StartAsync(
             new() { ["Webhook:AllowedSources:0"] = "203.0.113.0/24, 2001:db8::/48", ["Webhook:AllowedSources:1"] = "192.0.2.10" },
-            configure: RemoteAddressFromHeader);
+            configure: RemoteAddress.Use());
 
         using var response = await PostFromAsync(server, address);
 
@@ -78,7 +52,7 @@ public sealed class WebhookSourcesTests
     [Fact]
     public async Task WithoutAList_AnySourceIsAccepted()
     {
-        await using var server = await TestServerHost.StartAsync(configure: RemoteAddressFromHeader);
+        await using var server = await TestServerHost.StartAsync(configure: RemoteAddress.Use());
 
         using var response = await PostFromAsync(server, "198.51.100.9");
 
