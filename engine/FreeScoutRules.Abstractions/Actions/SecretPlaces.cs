@@ -48,8 +48,9 @@ internal static partial class SecretPlaces
         foreach (var group in Read(places).GroupBy(p => string.Join('\u001f', p.Path)))
         {
             var (parent, key) = Locate(arguments, group.First().Path);
-            var text = (parent is JsonObject o ? o[(string)key] : parent[(int)key])?.GetValue<string>()
-                ?? throw new FormatException("A secret's place is not a string.");
+            var text = (parent is JsonObject o ? o[(string)key] : parent[(int)key]) is JsonValue placed && placed.TryGetValue<string>(out var found)
+                ? found
+                : throw new FormatException("A secret's place is not a string.");
             var resolved = new StringBuilder(text);
             foreach (var place in group.OrderByDescending(p => p.At))
             {

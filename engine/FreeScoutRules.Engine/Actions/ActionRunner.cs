@@ -406,7 +406,7 @@ internal sealed partial class ActionRunner(
         {
             return store.Resolve(intent.Arguments, intent.SecretPlaces);
         }
-        catch (FormatException)
+        catch (Exception ex) when (ex is FormatException or System.Text.Json.JsonException)
         {
             return new SecretResolution(null, [], CarriesSecrets: true);
         }

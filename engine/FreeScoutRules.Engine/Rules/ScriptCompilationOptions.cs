@@ -62,7 +62,6 @@ internal static class ScriptCompilationOptions
             .WithSourceResolver(new SourceFileResolver(ImmutableArray<string>.Empty, Directory.GetCurrentDirectory()))
             .WithMetadataResolver(NoMetadataResolver.Instance)
             .WithOptimizationLevel(OptimizationLevel.Debug)
-            .WithEmitDebugInformation(false)
             .WithAllowUnsafe(false)
             .WithCheckOverflow(false);
 

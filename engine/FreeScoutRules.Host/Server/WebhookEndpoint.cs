@@ -239,12 +239,14 @@ internal static class WebhookEndpoint
         /// <summary>A buffer of at least <paramref name="size"/> with the bytes read so far; false when the budget cannot hold it.</summary>
         private bool Grow(int size)
         {
-            // The pool hands out powers of two: that is what the buffer takes, and what is reserved beyond the first chunk.
-            var taken = (int)Math.Min(System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(size, 16)), int.MaxValue);
+            // What the body may grow to is reserved beyond the first chunk (the pool may hand out a little more: its slack is
+            // not a body's). The earlier reservation goes first: a body of Webhook:MaxBodyBytes alone always fits the budget.
+            _reservation?.Dispose();
+            _reservation = null;
             System.Threading.RateLimiting.RateLimitLease? reservation = null;
-            if (taken > WebhookOptions.FirstChunkBytes)
+            if (size > WebhookOptions.FirstChunkBytes)
             {
-                reservation = limits.Reserve(taken - WebhookOptions.FirstChunkBytes);
+                reservation = limits.Reserve(size - WebhookOptions.FirstChunkBytes);
                 if (!reservation.IsAcquired)
                 {
                     reservation.Dispose();
@@ -255,7 +257,6 @@ internal static class WebhookEndpoint
             var bigger = ArrayPool<byte>.Shared.Rent(size);
             _buffer.AsSpan(0, _length).CopyTo(bigger);
             Release();
-            _reservation?.Dispose();
             _reservation = reservation;
             _buffer = bigger;
             return true;

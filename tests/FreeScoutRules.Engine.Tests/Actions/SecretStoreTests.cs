@@ -122,6 +122,7 @@ public sealed class SecretStoreTests
         Assert.Throws<FormatException>(() => _store.Resolve("""{"a":"x changed by hand"}""", places));
         Assert.Throws<FormatException>(() => _store.Resolve("""{"b":"x secret://hook_token"}""", places));
         Assert.Throws<FormatException>(() => _store.Resolve("""{"a":"x secret://hook_token"}""", "not json"));
+        Assert.Throws<FormatException>(() => _store.Resolve("""{"a":5}""", places)); // a place that is no string any more
     }
 
     [Fact]

@@ -15,6 +15,13 @@ internal sealed class DataDirectoryLock : IDisposable
     public const string FileName = "freescout-rules.lock";
     public const string OwnerFileName = "freescout-rules.pid";
 
+    /// <summary>
+    /// What .NET puts in an IOException's HResult for a lock another process has: the errno of the refused
+    /// <c>flock</c> on Linux (EWOULDBLOCK, 11) and macOS (35), ERROR_SHARING_VIOLATION (32) on Windows.
+    /// </summary>
+    private static bool HeldElsewhere(IOException exception) =>
+        exception.GetType() == typeof(IOException) && (exception.HResult & 0xFFFF) is 11 or 35 or 32;
+
     private readonly FileStream _lock;
     private readonly string _owner;
 
@@ -37,16 +44,24 @@ internal sealed class DataDirectoryLock : IDisposable
             options.Share = FileShare.None;
             stream = new FileStream(Path.Combine(full, FileName), options);
         }
-        catch (IOException)
+        catch (IOException ex) when (HeldElsewhere(ex))
         {
+            // Held by another process (flock refused); other I/O errors (a read-only disk) say what they are.
             throw new DataDirectoryInUseException(full, Holder(full));
         }
 
         var owner = Path.Combine(full, OwnerFileName);
-        using (var pid = new FileStream(owner, PrivateFiles.Options(FileMode.Create)))
+        try
         {
+            using var pid = new FileStream(owner, PrivateFiles.Options(FileMode.Create));
             pid.Write(System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture)));
         }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+
         return new DataDirectoryLock(stream, owner);
     }
 

@@ -323,7 +323,7 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
             SELECT json_extract(f.value, '$.rule'), COUNT(*), MAX(d.received_at), MAX(d.id)
             FROM ({Failed}) d, json_each(d.result, '$.ruleFailures') f
             GROUP BY 1 ORDER BY 2 DESC, 1;
-            SELECT COUNT(*) FROM ({Failed});
+            SELECT COUNT(*) FROM ({Failed.Replace("LIMIT $scan", "LIMIT $scan + 1", StringComparison.Ordinal)});
             """;
         command.Parameters.AddWithValue("$since", since.ToUnixTimeMilliseconds());
         command.Parameters.AddWithValue("$scan", scan);
@@ -337,7 +337,7 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
 
         await reader.NextResultAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
-        return new RuleFailureSummary(rules, reader.GetInt64(0) >= scan);
+        return new RuleFailureSummary(rules, reader.GetInt64(0) > scan);
     }
 
     private static async Task<List<(DateTimeOffset, long)>> BucketsAsync(
