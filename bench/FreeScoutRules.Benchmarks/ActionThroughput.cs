@@ -45,14 +45,18 @@ internal static class ActionThroughput
         await store.InitializeAsync(default);
         using var stop = new CancellationTokenSource();
         var writerLoop = store.RunAsync(stop.Token);
+        var instance = await store.JoinAsync("bench", TimeSpan.FromHours(1), default);
         await Task.WhenAll(Enumerable.Range(0, (count + 9) / 10).Select(async d =>
         {
             var body = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"bench\":{d}}}"));
-            var stored = await store.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), d % 500, DateTimeOffset.UtcNow), null, default);
+            var stored = await store.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), d % 500, DateTimeOffset.UtcNow), default);
             var intents = Enumerable.Range(d * 10, Math.Min(10, count - (d * 10))).Select(i => new ActionIntent(
                 "bench", "http", d % 500, string.Create(CultureInfo.InvariantCulture, $$$"""{"url":"http://127.0.0.1:5095/hook","body":{"n":{{{i}}}}}"""))).ToList();
             await store.CommitEvaluationAsync(
-                new EvaluationCommit(stored.DeliveryId, d % 500, stored.Sequence!.Value, DateTimeOffset.UtcNow, "bench", null, [], intents, new DeliveryResult([], [], [], false)),
+                new EvaluationCommit(stored.DeliveryId, d % 500, stored.Sequence!.Value, DateTimeOffset.UtcNow, "bench", null, [], intents, new DeliveryResult([], [], [], false))
+                {
+                    Claim = (await store.ClaimAsync(instance, [d % 500], 1, default)).Single(),
+                },
                 default);
         }));
 

@@ -44,6 +44,9 @@ internal static class DispatchOverhead
                 new NewDelivery("convo.status", unique, SHA256.HashData(unique), 1000 + (i % 200), DateTimeOffset.UtcNow))));
         }
 
+        var instance = await writer.SubmitAsync(new JoinOperation("bench", DateTimeOffset.UtcNow, TimeSpan.FromHours(1)));
+        var claims = (await writer.SubmitAsync(new ClaimConversationsOperation(
+            instance.Id, [.. Enumerable.Range(1000, 200)], 200, DateTimeOffset.UtcNow))).ToDictionary(c => c.ConversationId);
         var latencies = new double[count];
         for (var i = 0; i < count; i++)
         {
@@ -52,7 +55,10 @@ internal static class DispatchOverhead
             var intentsOf = new List<ActionIntent>([.. Enumerable.Range(0, intents).Select(n => new ActionIntent("rule-" + n, "http", conversationId, """{"url":"http://x"}"""))]);
             var commit = new EvaluationCommit(
                 stored[i].DeliveryId, conversationId, stored[i].Sequence!.Value, DateTimeOffset.UtcNow, "g", new NextState(conversationId, "closed", delivery.UpdatedAt), changes, intentsOf,
-                new DeliveryResult([], ["status.changed-from-known-state"], [], false));
+                new DeliveryResult([], ["status.changed-from-known-state"], [], false))
+            {
+                Claim = claims[conversationId],
+            };
             var clock = Stopwatch.StartNew();
             await writer.SubmitAsync(new ApplyEvaluationOperation(commit));
             latencies[i] = clock.Elapsed.TotalMilliseconds;

@@ -43,6 +43,11 @@ internal static class StorageCost
                 new NewDelivery("convo.status", unique, SHA256.HashData(unique), conversations[i % conversations.Length].Id, DateTimeOffset.UtcNow)));
         });
 
+        // Dispatch commits under claims: every conversation claimed once, as a lane would.
+        var instance = await writer.SubmitAsync(new JoinOperation("bench", DateTimeOffset.UtcNow, TimeSpan.FromHours(1)));
+        var claims = (await writer.SubmitAsync(new ClaimConversationsOperation(
+            instance.Id, [.. conversations.Select(c => c.Id)], conversations.Length, DateTimeOffset.UtcNow))).ToDictionary(c => c.ConversationId);
+
         await MeasureAsync("apply results (dispatch)", count, async i =>
         {
             var conversationId = 1_000 + (i % conversations.Length);
@@ -50,7 +55,10 @@ internal static class StorageCost
             var intentsOf = new List<ActionIntent>([]);
             var commit = new EvaluationCommit(
                 stored[i].DeliveryId, conversationId, stored[i].Sequence!.Value, DateTimeOffset.UtcNow, "g", new NextState(conversationId, "closed", delivery.UpdatedAt), changes, intentsOf,
-                new DeliveryResult([], ["status.changed-from-known-state"], [], false));
+                new DeliveryResult([], ["status.changed-from-known-state"], [], false))
+            {
+                Claim = claims[conversationId],
+            };
             await writer.SubmitAsync(new ApplyEvaluationOperation(commit));
         });
 

@@ -41,6 +41,7 @@ internal sealed partial class DeliveryProcessor(
     /// storage when <c>null</c>) and returns the state after it, or <c>null</c> when it must be read again.
     /// </summary>
     /// <exception cref="StorageException">Storage failed; nothing of this delivery was committed.</exception>
+    /// <exception cref="ClaimLostException">The conversation was taken over; nothing of this delivery was committed.</exception>
     public async Task<KnownConversation?> ProcessAsync(QueuedDelivery queued, KnownConversation? state, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(queued);
@@ -121,7 +122,7 @@ internal sealed partial class DeliveryProcessor(
                 return state;
             }
 
-            await inbox.RecordFailureAsync(new DeliveryFailure(queued.Id, queued.ConversationId, queued.Sequence, error, false, result?.ToRecord()), cancellationToken);
+            await inbox.RecordFailureAsync(new DeliveryFailure(queued.Id, queued.ConversationId, queued.Sequence, error, false, result?.ToRecord()) { Claim = queued.Claim }, cancellationToken);
             await Task.Delay(options.RetryDelay * Math.Pow(2, attempt - 1), time, cancellationToken);
         }
     }
@@ -194,7 +195,7 @@ internal sealed partial class DeliveryProcessor(
         {
             await inbox.CommitEvaluationAsync(
                 new EvaluationCommit(queued.Id, queued.ConversationId, queued.Sequence, now, generation.ContentHash,
-                    next, changes, result.Intents, record, result.TimerChanges, destinations?.Of(result.Intents)),
+                    next, changes, result.Intents, record, result.TimerChanges, destinations?.Of(result.Intents)) { Claim = queued.Claim },
                 cancellationToken);
         }
         catch (DeliveryNotPendingException ex)
@@ -240,7 +241,7 @@ internal sealed partial class DeliveryProcessor(
 
     private async Task ParkAsync(QueuedDelivery queued, string error, DeliveryResult? record, CancellationToken cancellationToken)
     {
-        await inbox.RecordFailureAsync(new DeliveryFailure(queued.Id, queued.ConversationId, queued.Sequence, error, true, record), cancellationToken);
+        await inbox.RecordFailureAsync(new DeliveryFailure(queued.Id, queued.ConversationId, queued.Sequence, error, true, record) { Claim = queued.Claim }, cancellationToken);
         metrics.Processed(DeliveryOutcome.Parked, (time.GetUtcNow() - queued.ReceivedAt).TotalMilliseconds);
         LogParked(logger, queued.Id, queued.ConversationId, error);
     }

@@ -17,6 +17,24 @@ internal sealed class DispatchOptions
     public int InFlight { get; set; } = Math.Max(64, 4 * Environment.ProcessorCount);
 
     /// <summary>
+    /// Conversations this instance claims at once (each a lane: its pending deliveries are read from the store in
+    /// batches). Bounds what dispatch holds in memory: the store is the backlog. Default 4 × <see cref="InFlight"/>.
+    /// </summary>
+    public int MaxClaims { get; set; } = 4 * Math.Max(64, 4 * Environment.ProcessorCount);
+
+    /// <summary>
+    /// How often the store is swept for pending work nobody announced (work stored by another process, a hint
+    /// dropped, the claims of an instance that died). Hints make the usual path immediate. Default 1 s.
+    /// </summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How long this instance's lease lasts unless renewed (renewed every quarter of it, whatever the work does): a
+    /// takeover of its claims waits this long after it stops renewing. Default 5 s.
+    /// </summary>
+    public TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// Known states of conversations with nothing queued kept in memory, so that their next
     /// delivery does not read the database. Default 100,000.
     /// </summary>

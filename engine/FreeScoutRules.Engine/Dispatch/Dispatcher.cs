@@ -6,109 +6,187 @@ using Microsoft.Extensions.Logging;
 namespace FreeScoutRules.Engine.Dispatch;
 
 /// <summary>
-/// Schedules stored deliveries: strictly in sequence order per conversation, in parallel across
-/// conversations, fairly. Each conversation has a lane (a queue) worked by at most one loop at a time;
-/// <see cref="DispatchOptions.InFlight"/> loops run at once, and a lane yields after a batch so a busy
-/// conversation never starves the others. What happens to one delivery (evaluation, commit, retries,
-/// parking) is the <see cref="DeliveryProcessor"/>'s. A storage error keeps the delivery at the head of
-/// its lane and tries again after <see cref="DispatchOptions.RetryDelay"/>: nothing was committed, so
-/// order and exactly-once hold. On start, <see cref="RecoverAsync"/> queues whatever was stored and not
-/// done. Thread-safe.
+/// Runs the store's pending deliveries (docs/design.md, "Claims and fences"): claims conversations that have pending
+/// work, under this instance's lease, and works each claimed conversation as a lane: its pending deliveries read from
+/// the store in sequence order, processed one at a time, each committed under the claim (a commit under a claim lost
+/// to a takeover is refused, and the lane ends). Lanes run in parallel across conversations, fairly: a lane yields
+/// after a batch. A lane with nothing left releases its claim. Work is found two ways: hints the store announces when
+/// it commits pending work (a webhook, a timer firing, a reconciled snapshot, a re-run), and a sweep of the store every
+/// <see cref="DispatchOptions.SweepInterval"/> (work stored by another process, hints dropped, claims of an instance
+/// that died). There is no recovery step: after a crash, the first sweep finds what was left. Memory stays bounded:
+/// the store is the backlog; at most <see cref="DispatchOptions.MaxClaims"/> conversations are claimed at once. A
+/// storage error keeps the delivery at the head of its lane and tries again after <see cref="DispatchOptions.RetryDelay"/>.
+/// Thread-safe.
 /// </summary>
 internal sealed partial class Dispatcher(
     IInbox inbox,
+    WorkHints hints,
+    Func<InstanceLease> instance,
     DeliveryProcessor processor,
     DispatchOptions options,
     TimeProvider time,
     EngineMetrics metrics,
     ILogger<Dispatcher> logger)
 {
-    /// <summary>Deliveries a lane processes before it goes to the back of the line.</summary>
+    /// <summary>Deliveries a lane reads and processes before it goes to the back of the line.</summary>
     internal const int FairnessBatch = 32;
+
+    /// <summary>Conversations parsed by their producer, kept until their lane reads them (bounded; past it they are parsed again).</summary>
+    private const int ParsedCacheSize = 16_384;
 
     private readonly Lock _gate = new();
     private readonly Dictionary<int, Lane> _lanes = [];
+    private readonly Dictionary<long, FreeScout.Conversation> _parsed = [];
     private readonly Channel<Lane> _runnable = Channel.CreateUnbounded<Lane>();
     private readonly IdleStates _idle = new(options.StateCacheSize);
-    private long _depth;
-    private long _waitingForDepth = -1;
-    private TaskCompletionSource? _depthReached;
+    private long _inProgress;
 
-    /// <summary>Deliveries queued and not yet committed as processed.</summary>
-    public long QueueDepth => Interlocked.Read(ref _depth);
+    /// <summary>Deliveries read by a lane and not yet committed as processed.</summary>
+    public long InProgress => Interlocked.Read(ref _inProgress);
 
-    /// <summary>
-    /// Returns once at most <paramref name="depth"/> deliveries are queued: how a producer that could queue
-    /// faster than the rules run (the timer loop, with a million timers overdue) keeps the queue, which is
-    /// in memory, short. One waiter at a time.
-    /// </summary>
-    public Task WaitForQueueDepthAsync(long depth, CancellationToken cancellationToken)
+    /// <summary>Conversations claimed by this instance now.</summary>
+    public int Claimed
     {
-        if (QueueDepth <= depth)
+        get
         {
-            return Task.CompletedTask;
-        }
-
-        lock (_gate)
-        {
-            // The limit is published (a full fence) before the depth is read, and a worker decrements (a
-            // full fence) before it reads the limit: either this sees its decrement or it sees the limit.
-            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _depthReached = waiter;
-            Interlocked.Exchange(ref _waitingForDepth, depth);
-            if (Interlocked.Read(ref _depth) <= depth)
+            lock (_gate)
             {
-                _depthReached = null;
-                Interlocked.Exchange(ref _waitingForDepth, -1);
-                return Task.CompletedTask;
+                return _lanes.Count;
             }
-
-            return waiter.Task.WaitAsync(cancellationToken);
         }
     }
 
-    /// <summary>Queues a committed delivery behind the others of its conversation. Call in commit order.</summary>
-    public void Enqueue(QueuedDelivery delivery)
+    /// <summary>Runs the claim loop and the lane loops until <paramref name="cancellationToken"/> is cancelled.</summary>
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.InFlight)).Select(_ => WorkAsync(cancellationToken)).Append(ClaimLoopAsync(cancellationToken)));
+
+    /// <summary>
+    /// Claims work: the hinted conversations as hints arrive, and a sweep of the store at start and every
+    /// <see cref="DispatchOptions.SweepInterval"/>.
+    /// </summary>
+    private async Task ClaimLoopAsync(CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(delivery);
-        Interlocked.Increment(ref _depth);
+        var nextSweep = DateTimeOffset.MinValue;
+        var hinted = new HashSet<int>();
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                try
+                {
+                    TakeHints(hinted);
+                    if (hinted.Count > 0)
+                    {
+                        var free = FreeSlots();
+                        if (free > 0)
+                        {
+                            // What does not fit now stays for the sweep.
+                            Start(await inbox.ClaimAsync(instance(), [.. hinted.Take(free)], free, cancellationToken));
+                        }
+
+                        hinted.Clear();
+                    }
+
+                    if (time.GetUtcNow() >= nextSweep)
+                    {
+                        nextSweep = time.GetUtcNow() + options.SweepInterval;
+                        var free = FreeSlots();
+                        if (free > 0)
+                        {
+                            Start(await inbox.ClaimAsync(instance(), null, free, cancellationToken));
+                        }
+                    }
+                }
+                catch (StorageException ex)
+                {
+                    metrics.StorageFailed("dispatch");
+                    LogClaimFailed(logger, ex);
+                    await Task.Delay(options.RetryDelay, time, cancellationToken);
+                    continue;
+                }
+
+                await WaitForWorkAsync(nextSweep, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task WaitForWorkAsync(DateTimeOffset nextSweep, CancellationToken cancellationToken)
+    {
+        var delay = nextSweep - time.GetUtcNow();
+        if (delay <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        using var due = new CancellationTokenSource(delay, time);
+        using var sweep = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, due.Token);
+        try
+        {
+            await hints.Reader.WaitToReadAsync(sweep.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Reads the hints waiting: conversations with a lane here are told to read again; the others are to be claimed.</summary>
+    private void TakeHints(HashSet<int> hinted)
+    {
         lock (_gate)
         {
-            if (!_lanes.TryGetValue(delivery.ConversationId, out var lane))
+            while (hints.Reader.TryRead(out var hint))
             {
-                lane = new Lane(delivery.ConversationId) { State = _idle.Take(delivery.ConversationId) };
-                _lanes[delivery.ConversationId] = lane;
-            }
+                if (hint.Parsed is { } parsed)
+                {
+                    if (_parsed.Count >= ParsedCacheSize)
+                    {
+                        _parsed.Clear(); // crude but O(1): they are parsed again from the store
+                    }
 
-            lane.Queue.Enqueue(delivery);
-            if (!lane.Scheduled)
+                    _parsed[hint.DeliveryId] = parsed;
+                }
+
+                if (_lanes.TryGetValue(hint.ConversationId, out var lane))
+                {
+                    lane.More = true;
+                }
+                else
+                {
+                    hinted.Add(hint.ConversationId);
+                }
+            }
+        }
+    }
+
+    private int FreeSlots()
+    {
+        lock (_gate)
+        {
+            return Math.Max(0, options.MaxClaims - _lanes.Count);
+        }
+    }
+
+    private void Start(IReadOnlyList<ConversationClaim> claims)
+    {
+        lock (_gate)
+        {
+            foreach (var claim in claims)
             {
-                lane.Scheduled = true;
+                if (_lanes.TryGetValue(claim.ConversationId, out var running))
+                {
+                    running.More = true; // ours already (a lane here has it)
+                    continue;
+                }
+
+                var lane = new Lane(claim) { State = _idle.Take(claim.ConversationId, claim.Epoch) };
+                _lanes[claim.ConversationId] = lane;
                 _runnable.Writer.TryWrite(lane);
             }
         }
     }
-
-    /// <summary>Queues every stored delivery that is not done yet (after a restart or crash). Call before accepting new ones.</summary>
-    public async Task<int> RecoverAsync(CancellationToken cancellationToken)
-    {
-        var pending = await inbox.LoadPendingAsync(cancellationToken);
-        foreach (var stored in pending)
-        {
-            Enqueue(QueuedDelivery.From(stored));
-        }
-
-        if (pending.Count > 0)
-        {
-            LogRecovered(logger, pending.Count);
-        }
-
-        return pending.Count;
-    }
-
-    /// <summary>Runs the lane loops until <paramref name="cancellationToken"/> is cancelled.</summary>
-    public Task RunAsync(CancellationToken cancellationToken) =>
-        Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.InFlight)).Select(_ => WorkAsync(cancellationToken)));
 
     private async Task WorkAsync(CancellationToken cancellationToken)
     {
@@ -124,81 +202,108 @@ internal sealed partial class Dispatcher(
         }
     }
 
+    /// <summary>Processes one batch of the lane's pending deliveries; then yields, releases its claim, or ends with it lost.</summary>
     private async Task DrainAsync(Lane lane, CancellationToken cancellationToken)
     {
-        for (var done = 0; done < FairnessBatch; done++)
+        try
         {
-            QueuedDelivery? next;
-            lock (_gate)
+            lane.More = false;
+            var pending = await inbox.LoadPendingAsync(lane.Claim, FairnessBatch, cancellationToken);
+            for (var i = 0; i < pending.Count; i++)
             {
-                if (!lane.Queue.TryPeek(out next))
+                var queued = QueuedDelivery.From(pending[i], lane.Claim, Parsed(pending[i].Id));
+                Interlocked.Increment(ref _inProgress);
+                try
                 {
-                    lane.Scheduled = false;
-                    _lanes.Remove(lane.ConversationId);
-                    _idle.Remember(lane.ConversationId, lane.State);
+                    lane.State = await ProcessAsync(queued, lane.State, cancellationToken);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _inProgress);
+                }
+
+                Forget(queued.Id); // kept until processed: a storage error reads the delivery again
+            }
+
+            if (pending.Count < FairnessBatch && !lane.More)
+            {
+                if (await inbox.ReleaseAsync(lane.Claim, cancellationToken))
+                {
+                    End(lane, released: true);
                     return;
                 }
             }
-
-            try
-            {
-                lane.State = await processor.ProcessAsync(next, lane.State, cancellationToken);
-            }
-            catch (StorageException ex)
-            {
-                // The store refused a read or write (disk full, locked…): keep the delivery at the head of
-                // its lane and try again shortly; order and exactly-once hold because nothing committed.
-                metrics.StorageFailed("dispatch");
-                LogDispatchFailed(logger, ex, next.Id);
-                lane.State = null;
-                await Task.Delay(options.RetryDelay, time, cancellationToken);
-                done--;
-                continue;
-            }
-
-            lock (_gate)
-            {
-                lane.Queue.Dequeue();
-            }
-
-            var depth = Interlocked.Decrement(ref _depth);
-            if (depth <= Volatile.Read(ref _waitingForDepth))
-            {
-                DepthReached(depth);
-            }
+        }
+        catch (ClaimLostException ex)
+        {
+            // Another instance took the conversation over (this one's lease ran out): its commits stand, ours were refused.
+            metrics.ClaimLost();
+            LogClaimLost(logger, lane.Claim.ConversationId, ex.Message);
+            End(lane, released: false);
+            return;
+        }
+        catch (StorageException ex)
+        {
+            // The store refused a read or write (disk full, locked…): nothing of the delivery committed; the lane
+            // reads it again after a pause, at the head of its conversation's line.
+            metrics.StorageFailed("dispatch");
+            LogDispatchFailed(logger, ex, lane.Claim.ConversationId);
+            lane.State = null;
+            await Task.Delay(options.RetryDelay, time, cancellationToken);
         }
 
         _runnable.Writer.TryWrite(lane);
     }
 
-    private void DepthReached(long depth)
+    private Task<KnownConversation?> ProcessAsync(QueuedDelivery queued, KnownConversation? state, CancellationToken cancellationToken) =>
+        processor.ProcessAsync(queued, state, cancellationToken);
+
+    private FreeScout.Conversation? Parsed(long deliveryId)
     {
         lock (_gate)
         {
-            if (_depthReached is { } waiter && depth <= _waitingForDepth)
+            return _parsed.GetValueOrDefault(deliveryId);
+        }
+    }
+
+    private void Forget(long deliveryId)
+    {
+        lock (_gate)
+        {
+            _parsed.Remove(deliveryId);
+        }
+    }
+
+    private void End(Lane lane, bool released)
+    {
+        lock (_gate)
+        {
+            _lanes.Remove(lane.Claim.ConversationId);
+            if (released)
             {
-                _depthReached = null;
-                Interlocked.Exchange(ref _waitingForDepth, -1);
-                waiter.TrySetResult();
+                // Valid while nobody else claims the conversation: the next claim here advances the epoch by one.
+                _idle.Remember(lane.Claim.ConversationId, lane.Claim.Epoch, lane.State);
             }
         }
     }
 
-    private sealed class Lane(int conversationId)
+    private sealed class Lane(ConversationClaim claim)
     {
-        public int ConversationId { get; } = conversationId;
+        public ConversationClaim Claim { get; } = claim;
 
-        public Queue<QueuedDelivery> Queue { get; } = new();
-
-        public bool Scheduled { get; set; }
+        /// <summary>A hint arrived while the lane ran: read the store again before releasing.</summary>
+        public volatile bool More;
 
         /// <summary>The conversation's state after the last delivery processed, or <c>null</c> when it must be read.</summary>
         public KnownConversation? State { get; set; }
     }
 
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Recovered {Count} stored deliveries that were not processed yet")]
-    private static partial void LogRecovered(ILogger logger, int count);
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Storage failed while dispatching conversation {ConversationId}; its next delivery stays at the head of its line and is tried again")]
+    private static partial void LogDispatchFailed(ILogger logger, Exception exception, int conversationId);
 
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Storage failed while dispatching delivery {DeliveryId}; it stays at the head of its conversation's queue and is tried again")]
-    private static partial void LogDispatchFailed(ILogger logger, Exception exception, long deliveryId);
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Error, Message = "Storage failed while claiming work; trying again shortly")]
+    private static partial void LogClaimFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Conversation {ConversationId} was taken over by another instance; this one's late commit was refused and changed nothing: {Reason}")]
+    private static partial void LogClaimLost(ILogger logger, int conversationId, string reason);
 }

@@ -4,19 +4,25 @@ using FreeScoutRules.FreeScout;
 namespace FreeScoutRules.Engine.Dispatch;
 
 /// <summary>
-/// A stored delivery waiting in its conversation's lane. Fresh ones carry the conversation parsed at
-/// ingestion; recovered and re-run ones carry the stored body, parsed again when their turn comes.
+/// A stored delivery read by its conversation's lane, with the claim it runs under. Those stored by this process carry
+/// the conversation parsed by their producer (from its hint); the others the stored body, parsed when their turn comes.
 /// </summary>
 /// <remarks>Previous: What an earlier run recorded, for a delivery put back in line (a re-run).</remarks>
 internal sealed record QueuedDelivery(
     long Id, string Event, int ConversationId, long Sequence, DateTimeOffset ReceivedAt,
     Conversation? Conversation, byte[]? Body, int Attempts = 0, DeliveryResult? Previous = null)
 {
-    /// <summary>A stored delivery, to be parsed again.</summary>
-    public static QueuedDelivery From(StoredDelivery stored)
+    /// <summary>The claim it runs under: its commit is fenced by it.</summary>
+    public required ConversationClaim Claim { get; init; }
+
+    /// <summary>A stored delivery under <paramref name="claim"/>, with the conversation its producer parsed when there is one.</summary>
+    public static QueuedDelivery From(StoredDelivery stored, ConversationClaim claim, Conversation? parsed = null)
     {
         ArgumentNullException.ThrowIfNull(stored);
-        return new(stored.Id, stored.Event, stored.ConversationId, stored.Sequence, stored.ReceivedAt, null, stored.Body, stored.Attempts, stored.Result);
+        return new(stored.Id, stored.Event, stored.ConversationId, stored.Sequence, stored.ReceivedAt, parsed, stored.Body, stored.Attempts, stored.Result)
+        {
+            Claim = claim,
+        };
     }
 
     /// <summary>

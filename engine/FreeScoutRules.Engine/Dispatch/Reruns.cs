@@ -21,7 +21,7 @@ internal enum RerunOutcome
 /// done delivery on which some rules failed runs again, and only those rules' intents are queued (the
 /// others' were queued the first time, and its status changes were committed). Thread-safe.
 /// </summary>
-internal sealed class Reruns(IInbox inbox, IDeliveryHistory history, Dispatcher dispatcher)
+internal sealed class Reruns(IInbox inbox, IDeliveryHistory history)
 {
     public async Task<(RerunOutcome Outcome, string Reason)> RerunAsync(long deliveryId, CancellationToken cancellationToken)
     {
@@ -43,8 +43,7 @@ internal sealed class Reruns(IInbox inbox, IDeliveryHistory history, Dispatcher 
                 $"Delivery {deliveryId} is {stored.Outcome}{(stored.Outcome == DeliveryOutcome.Done ? " and no rule failed on it" : "")}: only parked deliveries, and done ones on which a rule failed, are re-run.");
         }
 
-        // Requeued as it was read, with fresh attempts (what the requeue wrote).
-        dispatcher.Enqueue(QueuedDelivery.From(stored with { Outcome = DeliveryOutcome.Pending, Attempts = 0 }));
+        // Pending again, with fresh attempts: the store announces it, and its conversation's lane runs it in sequence order.
         return (RerunOutcome.Requeued, "requeued");
     }
 

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Parsing;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Telemetry;
@@ -7,12 +6,12 @@ using FreeScoutRules.Engine.Telemetry;
 namespace FreeScoutRules.Engine.Ingestion;
 
 /// <summary>
-/// Takes one delivery from FreeScout: verifies the signature, parses and validates, stores it
-/// through the single writer (returning only once it is committed), and hands it to the dispatcher
-/// in commit order. Nothing refused is stored. Thread-safe.
+/// Takes one delivery from FreeScout: verifies the signature, parses and validates, and stores it (returning only
+/// once it is committed); the store announces it to dispatch, with the conversation parsed here. Nothing refused is
+/// stored. Thread-safe.
 /// </summary>
 internal sealed class WebhookIngestor(
-    WebhookOptions options, IInbox inbox, Dispatcher dispatcher, TimeProvider time, EngineMetrics metrics)
+    WebhookOptions options, IInbox inbox, TimeProvider time, EngineMetrics metrics)
 {
     private readonly SignatureVerifier? _verifier = options.SkipsSignatures ? null : new SignatureVerifier(options.Secret!);
     private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = options.AcceptCustomEvents });
@@ -48,11 +47,7 @@ internal sealed class WebhookIngestor(
         var receivedAt = time.GetUtcNow();
         var conversation = delivery.Conversation;
         var stored = await inbox.StoreAsync(
-            new NewDelivery(delivery.Event, body, SHA256.HashData(body.Span), conversation?.Id, receivedAt),
-            conversation is null
-                ? null
-                : result => dispatcher.Enqueue(new QueuedDelivery(
-                    result.DeliveryId, delivery.Event, conversation.Id, result.Sequence!.Value, receivedAt, conversation, null)),
+            new NewDelivery(delivery.Event, body, SHA256.HashData(body.Span), conversation?.Id, receivedAt) { Parsed = conversation },
             cancellationToken);
         if (stored.Duplicate)
         {

@@ -1,4 +1,3 @@
-using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.FreeScoutApi;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Telemetry;
@@ -23,7 +22,6 @@ internal sealed partial class Reconciler(
     FreeScoutClient api,
     IReconciliationStore store,
     IInbox inbox,
-    Dispatcher? dispatcher,
     ReconciliationOptions options,
     TimeSpan interval,
     TimeProvider time,
@@ -182,11 +180,10 @@ internal sealed partial class Reconciler(
 
             // Submitted together, committed in one group; each queued for dispatch in commit order.
             stores.Add((listed, inbox.StoreAsync(
-                new NewDelivery(ReconciledSnapshot.Event, listed.Json, ReconciledSnapshot.DedupeKey(conversation.Id, listed.UpdatedAt), conversation.Id, receivedAt),
-                dispatcher is null
-                    ? null
-                    : result => dispatcher.Enqueue(new QueuedDelivery(
-                        result.DeliveryId, ReconciledSnapshot.Event, conversation.Id, result.Sequence!.Value, receivedAt, conversation, null)),
+                new NewDelivery(ReconciledSnapshot.Event, listed.Json, ReconciledSnapshot.DedupeKey(conversation.Id, listed.UpdatedAt), conversation.Id, receivedAt)
+                {
+                    Parsed = conversation,
+                },
                 cancellationToken)));
         }
 

@@ -28,6 +28,9 @@ internal sealed record EvaluationCommit(
     IReadOnlyList<TimerChange>? Timers = null,
     IReadOnlyList<string?>? Destinations = null)
 {
+    /// <summary>The claim the evaluation ran under: the commit is refused (<see cref="ClaimLostException"/>) unless it is still the conversation's.</summary>
+    public required ConversationClaim Claim { get; init; }
+
     /// <summary>Where intent <paramref name="index"/> of <see cref="Intents"/> goes: its destination, else its action's name.</summary>
     public string DestinationOf(int index)
     {
@@ -41,7 +44,11 @@ internal sealed record EvaluationCommit(
 }
 
 /// <summary>A failed attempt at a delivery; <see cref="Park"/> moves its conversation past it.</summary>
-internal sealed record DeliveryFailure(long DeliveryId, int ConversationId, long Sequence, string Error, bool Park, DeliveryResult? Result = null);
+internal sealed record DeliveryFailure(long DeliveryId, int ConversationId, long Sequence, string Error, bool Park, DeliveryResult? Result = null)
+{
+    /// <summary>The claim the attempt ran under: the record is refused (<see cref="ClaimLostException"/>) unless it is still the conversation's.</summary>
+    public required ConversationClaim Claim { get; init; }
+}
 
 /// <summary>
 /// Storage refused a commit because the delivery is not pending any more: something processed it

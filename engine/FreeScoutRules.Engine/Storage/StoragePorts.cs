@@ -1,23 +1,35 @@
 namespace FreeScoutRules.Engine.Storage;
 
 /// <summary>
-/// The inbox: where ingestion stores deliveries and dispatch commits what processing them produced.
-/// Implementations give every conversation delivery the next sequence number of its conversation,
-/// recognise redeliveries (same event, same bytes), and commit an evaluation atomically with its
-/// done mark. Thread-safe.
+/// The inbox, and the queue of work (docs/design.md, "Claims and fences"): where ingestion stores deliveries and
+/// dispatch claims conversations with pending ones and commits what processing them produced. Implementations give
+/// every conversation delivery the next sequence number of its conversation (gap-free, and per conversation in commit
+/// order), recognise redeliveries (same event, same bytes), announce committed pending work on <see cref="WorkHints"/>,
+/// and commit an evaluation atomically with its done mark under a fenced claim. Thread-safe.
 /// </summary>
 internal interface IInbox
 {
     /// <summary>
-    /// Stores <paramref name="delivery"/> durably (or finds the identical earlier one) and returns once
-    /// it is committed. <paramref name="onCommitted"/> runs for a new delivery right after its commit,
-    /// in commit order across callers (dispatch relies on it for per-conversation order). The body's
-    /// bytes are read before the task is returned: the caller may reuse their buffer from then on.
+    /// Stores <paramref name="delivery"/> durably (or finds the identical earlier one) and returns once it is committed;
+    /// a new conversation delivery is then announced as a <see cref="WorkHint"/>. The body's bytes are read before the
+    /// task is returned: the caller may reuse their buffer from then on.
     /// </summary>
-    Task<StoreResult> StoreAsync(NewDelivery delivery, Action<StoreResult>? onCommitted, CancellationToken cancellationToken);
+    Task<StoreResult> StoreAsync(NewDelivery delivery, CancellationToken cancellationToken);
 
-    /// <summary>Every pending conversation delivery with its body, per conversation in sequence order.</summary>
-    Task<IReadOnlyList<StoredDelivery>> LoadPendingAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// Claims conversations with pending deliveries for <paramref name="holder"/>, at most <paramref name="limit"/>: among
+    /// <paramref name="conversations"/> (hinted), or the oldest pending ones when <c>null</c> (a sweep). A conversation
+    /// nobody holds, or whose holder's lease ended, is claimed with its epoch advanced (a takeover); one the holder has
+    /// already comes back with its epoch unchanged; one a live instance holds is left out.
+    /// </summary>
+    Task<IReadOnlyList<ConversationClaim>> ClaimAsync(InstanceLease holder, IReadOnlyCollection<int>? conversations, int limit, CancellationToken cancellationToken);
+
+    /// <summary>The claimed conversation's pending deliveries with their bodies, in sequence order, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<StoredDelivery>> LoadPendingAsync(ConversationClaim claim, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Releases the claim once the conversation has no pending delivery left; false (the claim kept) while it has.</summary>
+    /// <exception cref="ClaimLostException">The claim was lost; nothing was written.</exception>
+    Task<bool> ReleaseAsync(ConversationClaim claim, CancellationToken cancellationToken);
 
     /// <summary>One conversation delivery with its body and result, whatever its outcome, or <c>null</c>.</summary>
     Task<StoredDelivery?> GetStoredAsync(long deliveryId, CancellationToken cancellationToken);
@@ -32,14 +44,16 @@ internal interface IInbox
     /// <summary>The conversation's known state, with the intents of deliveries received at or after <paramref name="intentsSince"/>.</summary>
     Task<KnownConversation> LoadConversationAsync(int conversationId, DateTimeOffset intentsSince, CancellationToken cancellationToken);
 
-    /// <summary>Commits an evaluation with the delivery's done mark.</summary>
+    /// <summary>Commits an evaluation with the delivery's done mark, under its claim (<see cref="EvaluationCommit.Claim"/>).</summary>
     /// <exception cref="DeliveryNotPendingException">The delivery is not pending; nothing was written.</exception>
+    /// <exception cref="ClaimLostException">The claim was lost to a takeover; nothing was written.</exception>
     Task CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken);
 
-    /// <summary>Records a failed attempt; a parked delivery no longer holds its conversation's sequence.</summary>
+    /// <summary>Records a failed attempt under its claim; a parked delivery no longer holds its conversation's sequence.</summary>
+    /// <exception cref="ClaimLostException">The claim was lost to a takeover; nothing was written.</exception>
     Task RecordFailureAsync(DeliveryFailure failure, CancellationToken cancellationToken);
 
-    /// <summary>Puts a parked or done delivery back to pending for a re-run. False when it is neither (or unknown).</summary>
+    /// <summary>Puts a parked or done delivery back to pending for a re-run (announced as a <see cref="WorkHint"/>). False when it is neither (or unknown).</summary>
     Task<bool> RequeueAsync(long deliveryId, CancellationToken cancellationToken);
 }
 
@@ -135,12 +149,12 @@ internal interface ITimers
     Task<IReadOnlyList<StoredTimer>> ListAsync(TimerFilter filter, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Fires a pending timer: marks that scheduling fired and stores <paramref name="firing"/> as the next
-    /// delivery of its conversation, in one transaction. <paramref name="onCommitted"/> runs right after the
-    /// commit in commit order (as for <see cref="IInbox.StoreAsync"/>: dispatch queues it there). Returns
-    /// <c>null</c>, and writes nothing, when that scheduling is no longer pending.
+    /// Fires a pending timer: marks that scheduling fired and stores <paramref name="firing"/> as the next delivery of
+    /// its conversation, in one transaction, announced as a <see cref="WorkHint"/>. Returns <c>null</c>, and writes
+    /// nothing, when that scheduling is no longer pending (fired by someone else, scheduled again, cancelled): each
+    /// firing happens once, whoever asks.
     /// </summary>
-    Task<StoreResult?> FireAsync(Timers.TimerFiring firing, Action<StoreResult>? onCommitted, CancellationToken cancellationToken);
+    Task<StoreResult?> FireAsync(Timers.TimerFiring firing, CancellationToken cancellationToken);
 
     /// <summary>Timers pending now.</summary>
     Task<long> CountPendingAsync(CancellationToken cancellationToken);

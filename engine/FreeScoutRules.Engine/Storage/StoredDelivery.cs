@@ -32,7 +32,11 @@ internal sealed record DeliveryFilter(
 /// <summary>A delivery to store: verified and parsed, with its raw bytes (kept for audit and replay).</summary>
 /// <remarks>ConversationId: Its conversation, or <c>null</c> for events that run no rules (customers).</remarks>
 /// <remarks>Body: read by <see cref="IInbox.StoreAsync"/> before it returns its task, never after: the caller may reuse the buffer (a pooled one) once it has the task.</remarks>
-internal sealed record NewDelivery(string Event, ReadOnlyMemory<byte> Body, byte[] BodySha256, int? ConversationId, DateTimeOffset ReceivedAt);
+internal sealed record NewDelivery(string Event, ReadOnlyMemory<byte> Body, byte[] BodySha256, int? ConversationId, DateTimeOffset ReceivedAt)
+{
+    /// <summary>The conversation as its producer parsed it, passed on in the <see cref="WorkHint"/> (dispatch then need not parse the body again).</summary>
+    public FreeScout.Conversation? Parsed { get; init; }
+}
 
 /// <summary>The outcome of storing a delivery: its id, its place in its conversation, and whether it was a redelivery.</summary>
 internal sealed record StoreResult(long DeliveryId, bool Duplicate, long? Sequence);

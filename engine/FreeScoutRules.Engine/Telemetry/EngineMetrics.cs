@@ -20,6 +20,7 @@ internal sealed class EngineMetrics
     private readonly Counter<long> _reloads;
     private readonly Counter<long> _ruleFailures;
     private readonly Counter<long> _storageFailures;
+    private readonly Counter<long> _claimsLost;
     private readonly Counter<long> _loopFailures;
     private readonly Counter<long> _actionAttempts;
     private readonly Counter<long> _actionsUnrecorded;
@@ -41,6 +42,7 @@ internal sealed class EngineMetrics
         _statusChanges = Meter.CreateCounter<long>("freescout_rules.status_changes", "{change}", "StatusChanged facts derived, by new status.");
         _reloads = Meter.CreateCounter<long>("freescout_rules.rules.reloads", "{reload}", "Rule folder reloads, by outcome (loaded, failed).");
         _ruleFailures = Meter.CreateCounter<long>("freescout_rules.rules.failures", "{failure}", "Rules that threw on a delivery (each failed alone; the other rules ran), by rule.");
+        _claimsLost = Meter.CreateCounter<long>("freescout_rules.claims.lost", "{claim}", "Claims on work (a conversation, an intent) lost to a takeover by another instance; the late write was refused.");
         _storageFailures = Meter.CreateCounter<long>("freescout_rules.storage.failures", "{failure}", "Storage reads or writes that failed and are tried again, by where.");
         _loopFailures = Meter.CreateCounter<long>("freescout_rules.loops.failures", "{failure}", "Background loops that failed unexpectedly, by loop.");
         _actionAttempts = Meter.CreateCounter<long>("freescout_rules.actions.attempts", "{attempt}", "Action attempts, by action and outcome (done, retryable, failed, dead).");
@@ -156,6 +158,9 @@ internal sealed class EngineMetrics
     }
 
     public void RuleFailed(string rule) => _ruleFailures.Add(1, new KeyValuePair<string, object?>("rule", rule));
+
+    /// <summary>A claim was lost to a takeover (<paramref name="what"/>: conversation, intent); its late write was refused.</summary>
+    public void ClaimLost(string what = "conversation") => _claimsLost.Add(1, new KeyValuePair<string, object?>("what", what));
 
     public void StorageFailed(string where) => _storageFailures.Add(1, new KeyValuePair<string, object?>("where", where));
 

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace FreeScoutRules.Engine.Telemetry;
 
 /// <summary>
-/// Gauges of what waits for people in storage: parked deliveries, intents pending and dead, the age
+/// Gauges of what waits in storage: the backlog of pending deliveries, parked deliveries, intents pending and dead, the age
 /// of the oldest pending intent, and the timers pending. Sampled every <see cref="Interval"/> by a supervised loop (a scrape never
 /// waits for the database); until the first sample they read 0. Thread-safe.
 /// </summary>
@@ -14,7 +14,7 @@ internal sealed partial class StorageGauges(
     /// <summary>Pending timers are counted every this many samples: a count over a million of them takes tens of milliseconds.</summary>
     private const int TimerSampleEvery = 6;
 
-    private Sample _last = new(0, 0, 0, null);
+    private Sample _last = new(0, 0, 0, null, 0);
     private long _pendingTimers;
     private int _samples;
 
@@ -24,6 +24,7 @@ internal sealed partial class StorageGauges(
     /// <summary>Registers the gauges with the engine's meter.</summary>
     public void Register()
     {
+        metrics.ObserveGauge("freescout_rules.dispatch.queue_depth", "Deliveries stored and not yet processed (the store's backlog, every instance's).", () => Volatile.Read(ref _last).Backlog);
         metrics.ObserveGauge("freescout_rules.deliveries.parked", "Deliveries parked (their status rules failed every attempt): re-run them once fixed.", () => Volatile.Read(ref _last).Parked);
         metrics.ObserveGauge("freescout_rules.actions.pending", "Action intents waiting for their next attempt.", () => Volatile.Read(ref _last).Pending);
         metrics.ObserveGauge("freescout_rules.actions.dead", "Action intents dead-lettered: failed permanently or ran out of attempts.", () => Volatile.Read(ref _last).Dead);
@@ -48,7 +49,8 @@ internal sealed partial class StorageGauges(
         {
             var stats = await outbox.StatsAsync(cancellationToken);
             var parked = await history.CountAsync(DeliveryOutcome.Parked, cancellationToken);
-            Volatile.Write(ref _last, new Sample(parked, stats.Pending, stats.Dead, stats.OldestPending));
+            var backlog = await history.CountAsync(DeliveryOutcome.Pending, cancellationToken);
+            Volatile.Write(ref _last, new Sample(parked, stats.Pending, stats.Dead, stats.OldestPending, backlog));
             if (timers is not null && _samples++ % TimerSampleEvery == 0)
             {
                 Interlocked.Exchange(ref _pendingTimers, await timers.CountPendingAsync(cancellationToken));
@@ -61,7 +63,7 @@ internal sealed partial class StorageGauges(
         }
     }
 
-    private sealed record Sample(long Parked, long Pending, long Dead, DateTimeOffset? OldestPending);
+    private sealed record Sample(long Parked, long Pending, long Dead, DateTimeOffset? OldestPending, long Backlog);
 
     [LoggerMessage(EventId = 6001, Level = LogLevel.Warning, Message = "Storage could not be sampled for the metrics; the gauges show the last sample")]
     private static partial void LogSampleFailed(ILogger logger, Exception exception);

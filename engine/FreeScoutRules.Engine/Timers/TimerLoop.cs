@@ -1,4 +1,3 @@
-using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -8,21 +7,25 @@ namespace FreeScoutRules.Engine.Timers;
 /// <summary>
 /// Fires timers when they fall due. Reads the soonest pending timers from storage by due time (never all
 /// of them: a million pending timers stay on disk), fires each in one transaction (the timer marked fired,
-/// its firing stored as its conversation's next delivery: <see cref="ITimers.FireAsync"/>) and queues it in
-/// the conversation's lane, behind every delivery stored before it. Then sleeps until the next due time, or
-/// until a commit schedules an earlier one (<see cref="TimerSignal"/>). After downtime the overdue timers
-/// fire first, in due order, with their lateness. Runs supervised; keeps no state of its own, so a restart
-/// is exact. Fires the next batch only once the dispatcher's queue is down to a batch: fired timers wait
-/// there, in memory, until their rules run.
+/// its firing stored as its conversation's next delivery, behind every delivery stored before it:
+/// <see cref="ITimers.FireAsync"/>, which refuses a firing someone else did first, so each fires once whoever
+/// runs this loop). Then sleeps until the next due time, or until a commit schedules an earlier one
+/// (<see cref="TimerSignal"/>). After downtime the overdue timers fire first, in due order, with their lateness.
+/// Runs supervised; keeps no state of its own, so a restart is exact. Fires the next batch only once the store's
+/// backlog of pending deliveries is down to a batch, so that a million overdue timers do not bury the webhooks
+/// that arrive meanwhile.
 /// </summary>
 internal sealed partial class TimerLoop(
-    ITimers timers, Dispatcher dispatcher, TimerSignal signal, EngineMetrics metrics, TimeProvider time, ILogger<TimerLoop> logger)
+    ITimers timers, IDeliveryHistory deliveries, TimerSignal signal, EngineMetrics metrics, TimeProvider time, ILogger<TimerLoop> logger)
 {
     /// <summary>Timers read and fired at once (group-committed together). Default 500.</summary>
     public int Batch { get; init; } = 500;
 
     /// <summary>Longest sleep, whatever the next due time (a safety net against a clock that jumps). Default 1 min.</summary>
     public TimeSpan MaxSleep { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Waits while the backlog of pending deliveries is above a batch. Default 100 ms.</summary>
+    public TimeSpan BacklogPause { get; init; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Waits after a storage error before reading again. Default 1 s.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
@@ -35,9 +38,14 @@ internal sealed partial class TimerLoop(
             DateTimeOffset wakeAt;
             try
             {
-                // Fired timers wait in the dispatcher's queue, in memory, until their rules run: fire no
-                // faster than they run (a million overdue timers at start would otherwise all be queued).
-                await dispatcher.WaitForQueueDepthAsync(Batch, cancellationToken);
+                // Fire no faster than their rules run: a million overdue timers at start would otherwise stand
+                // in front of every webhook that arrives meanwhile.
+                if (await deliveries.CountAsync(DeliveryOutcome.Pending, cancellationToken) > Batch)
+                {
+                    await Task.Delay(BacklogPause, time, cancellationToken);
+                    continue;
+                }
+
                 var now = time.GetUtcNow();
                 var due = await timers.ListAsync(new TimerFilter(DueBefore: now.AddTicks(TimeSpan.TicksPerMillisecond), Limit: Batch), cancellationToken);
                 if (due.Count > 0)
@@ -63,16 +71,15 @@ internal sealed partial class TimerLoop(
     private async Task FireAsync(IReadOnlyList<StoredTimer> due, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var fired = await Task.WhenAll(due.Select(timer =>
+            timers.FireAsync(new TimerFiring(timer.ConversationId, timer.Name, timer.Number, timer.DueAt, now, timer.Rule), cancellationToken)));
+        for (var i = 0; i < fired.Length; i++)
         {
-            var firing = new TimerFiring(timer.ConversationId, timer.Name, timer.Number, timer.DueAt, now, timer.Rule);
-            // Queued for dispatch right after its commit, in commit order: behind every delivery of the
-            // conversation stored before it.
-            return timers.FireAsync(firing, stored =>
+            if (fired[i] is not null)
             {
                 metrics.TimerFired();
-                dispatcher.Enqueue(new QueuedDelivery(stored.DeliveryId, TimerFiring.Event, firing.ConversationId, stored.Sequence!.Value, firing.FiredAt, null, firing.ToJson()));
-            }, cancellationToken);
-        }));
+            }
+        }
+
         var late = due.Where(t => now - t.DueAt > TimeSpan.FromMinutes(1)).ToList();
         if (late.Count > 0)
         {

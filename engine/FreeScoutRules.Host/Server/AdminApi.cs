@@ -182,7 +182,9 @@ internal static partial class AdminApi
         return Results.Ok(new
         {
             deliveries = await queries.CountByOutcomeAsync(cancellationToken),
-            queueDepth = dispatcher.QueueDepth,
+            // The store's backlog (every instance's); claimed: the conversations this instance works on now.
+            queueDepth = await queries.CountAsync(Engine.Storage.DeliveryOutcome.Pending, cancellationToken),
+            claimed = dispatcher.Claimed,
             // Part of every Idempotency-Key this server sends (fsr-<installationId>-<intent id>).
             installationId = storage.InstallationId,
             storage = new { location = storage.Location, sizeBytes = storage.SizeBytes },

@@ -11,10 +11,11 @@ namespace FreeScoutRules.Host.Server;
 /// <summary>
 /// Starts the engine before the server listens: creates or migrates the database, compiles the
 /// rules (a rules folder that does not compile stops the start with its diagnostics), starts the
-/// single writer and queues what a previous run left unprocessed; then runs the dispatcher. Every
+/// single writer and joins the store as an instance (its lease renewed from then on); then runs the
+/// dispatcher, whose first sweep claims what a previous run left unprocessed (no separate recovery). Every
 /// background loop runs under the <see cref="LoopSupervisor"/>: the writer and the dispatcher stop the
-/// process when they fail (their in-memory state may be wrong; recovery at start is exact), the
-/// others restart with backoff. On stop, finishes what is being processed and commits what is queued.
+/// process when they fail, the others restart with backoff. On stop, finishes what is being processed,
+/// leaves (its claims are free at once) and commits what is queued.
 /// </summary>
 internal sealed partial class EngineService(
     IStorageLifetime storage,
@@ -27,6 +28,7 @@ internal sealed partial class EngineService(
     Engine.Retention.Pruner pruner,
     Engine.Timers.TimerLoop timers,
     Engine.Reconciliation.Reconciler reconciler,
+    Engine.Instances.InstanceLeaseKeeper instance,
     Microsoft.Extensions.Options.IOptions<Engine.FreeScoutApi.FreeScoutOptions> freeScout,
     RuleSetHolder rules,
     EngineMetrics metrics,
@@ -79,8 +81,10 @@ internal sealed partial class EngineService(
         await PrepareAsync(cancellationToken);
 
         metrics.Prime(rules.Current.Rules.Select(r => r.Name));
+        await instance.JoinAsync(Engine.Instances.InstanceLeaseKeeper.DefaultName, cancellationToken);
         _otherLoops =
         [
+            supervisor.Run("instance-lease", instance.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
             supervisor.Run("rules-reloader", reloader.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
             supervisor.Run("action-runner", actions.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
             supervisor.Run("plugins-reloader", plugins.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
@@ -88,9 +92,7 @@ internal sealed partial class EngineService(
             supervisor.Run("storage-gauges", gauges.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
             supervisor.Run("retention", pruner.RunAsync, LoopFailurePolicy.Restart, _stopping.Token),
         ];
-        await dispatcher.RecoverAsync(cancellationToken);
         _dispatcherLoop = supervisor.Run("dispatcher", dispatcher.RunAsync, LoopFailurePolicy.StopProcess, _stopping.Token);
-        // After recovery: a timer fired now queues behind every delivery a previous run left pending.
         _otherLoops = [.. _otherLoops, supervisor.Run("timers", timers.RunAsync, LoopFailurePolicy.Restart, _stopping.Token)];
         var reconcilingConfigured = freeScout.Value.Connection() is not null;
         metrics.PrimeReconciliation();
@@ -128,6 +130,15 @@ internal sealed partial class EngineService(
         }
 
         await Task.WhenAll(_otherLoops).WaitAsync(cancellationToken);
+        try
+        {
+            await instance.LeaveAsync(cancellationToken); // its claims are free at once, not when its lease would expire
+        }
+        catch (Exception ex) when (ex is Engine.Storage.StorageException or InvalidOperationException)
+        {
+            LogLeaveFailed(logger, ex);
+        }
+
         storage.Complete();
         await _writerLoop.WaitAsync(cancellationToken);
     }
@@ -138,7 +149,7 @@ internal sealed partial class EngineService(
         _stopping.Dispose();
     }
 
-    [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Stopping while a rule evaluation still runs (see the watchdog); its delivery stays pending and runs again at the next start")]
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Stopping while a rule evaluation still runs (see the watchdog); its delivery stays pending and runs again when its conversation is claimed next")]
     private static partial void LogAbandoned(ILogger logger);
 
     [LoggerMessage(EventId = 1011, Level = LogLevel.Information, Message = "Reconciling with FreeScout's API every {Interval}")]
@@ -149,6 +160,9 @@ internal sealed partial class EngineService(
 
     [LoggerMessage(EventId = 1012, Level = LogLevel.Information, Message = "Reconciliation with FreeScout's API is off (it needs FREESCOUTRULES_FREESCOUT_URL and FREESCOUTRULES_FREESCOUT_API_KEY; Reconciliation:Interval=00:00:00 switches it off): a change whose webhook is lost is not found")]
     private static partial void LogNotReconciling(ILogger logger);
+
+    [LoggerMessage(EventId = 1017, Level = LogLevel.Warning, Message = "Could not leave the store at stop; this instance's claims are free once its lease expires")]
+    private static partial void LogLeaveFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Database {Path}")]
     private static partial void LogDatabase(ILogger logger, string path);

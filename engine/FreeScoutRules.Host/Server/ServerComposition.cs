@@ -84,7 +84,13 @@ internal static class ServerComposition
         services.AddSingleton<LoopSupervisor>();
 
         // Storage: the embedded SQLite implementation behind the engine's ports.
-        services.AddSingleton(sp => new SqliteStorage(Options<StorageOptions>(sp), sp.GetRequiredService<ILogger<InboxWriter>>()));
+        services.AddSingleton<WorkHints>();
+        services.AddSingleton(sp => new SqliteStorage(
+            Options<StorageOptions>(sp), sp.GetRequiredService<ILogger<InboxWriter>>(), hints: sp.GetRequiredService<WorkHints>(), time: sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<ILeases>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton(sp => new Engine.Instances.InstanceLeaseKeeper(
+            sp.GetRequiredService<ILeases>(), Options<DispatchOptions>(sp).LeaseTime, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<Engine.Instances.InstanceLeaseKeeper>>()));
         services.AddSingleton<IInbox>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IDeliveryHistory>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IOutbox>(sp => sp.GetRequiredService<SqliteStorage>());
@@ -129,6 +135,8 @@ internal static class ServerComposition
             new IntentDestinations(sp.GetRequiredService<PluginSetHolder>(), sp.GetRequiredService<ILogger<IntentDestinations>>())));
         services.AddSingleton(sp => new Dispatcher(
             sp.GetRequiredService<IInbox>(),
+            sp.GetRequiredService<WorkHints>(),
+            () => sp.GetRequiredService<Engine.Instances.InstanceLeaseKeeper>().Current,
             sp.GetRequiredService<DeliveryProcessor>(),
             Options<DispatchOptions>(sp),
             sp.GetRequiredService<TimeProvider>(),
@@ -137,18 +145,17 @@ internal static class ServerComposition
         services.AddSingleton<TimerSignal>();
         services.AddSingleton(sp => new TimerLoop(
             sp.GetRequiredService<ITimers>(),
-            sp.GetRequiredService<Dispatcher>(),
+            sp.GetRequiredService<IDeliveryHistory>(),
             sp.GetRequiredService<TimerSignal>(),
             sp.GetRequiredService<EngineMetrics>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<TimerLoop>>()));
-        services.AddSingleton(sp => new Reruns(sp.GetRequiredService<IInbox>(), sp.GetRequiredService<IDeliveryHistory>(), sp.GetRequiredService<Dispatcher>()));
+        services.AddSingleton(sp => new Reruns(sp.GetRequiredService<IInbox>(), sp.GetRequiredService<IDeliveryHistory>()));
         services.AddSingleton(sp => new WebhookSources(Options<WebhookOptions>(sp).AllowedNetworks()));
         services.AddSingleton<WebhookSources.Filter>();
         services.AddSingleton(sp => new WebhookIngestor(
             Options<WebhookOptions>(sp),
             sp.GetRequiredService<IInbox>(),
-            sp.GetRequiredService<Dispatcher>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>()));
 
@@ -240,7 +247,7 @@ internal static class ServerComposition
         var metrics = app.Services.GetRequiredService<EngineMetrics>();
         var dispatcher = app.Services.GetRequiredService<Dispatcher>();
         var storage = app.Services.GetRequiredService<IStorageLifetime>();
-        metrics.ObserveGauge("freescout_rules.dispatch.queue_depth", "Deliveries stored and not yet processed.", () => dispatcher.QueueDepth);
+        metrics.ObserveGauge("freescout_rules.dispatch.claimed", "Conversations this instance has claimed and is working on.", () => dispatcher.Claimed, "{conversation}");
         metrics.ObserveGauge("freescout_rules.storage.write_queue", "Write operations waiting for the single writer.", () => storage.WriteQueueLength);
         metrics.ObserveCounter("freescout_rules.storage.commits", "Transactions the single writer committed (each one fsync when durable).", () => storage.Committed.Commits, "{commit}");
         metrics.ObserveCounter("freescout_rules.storage.committed_operations", "Write operations committed; divided by the commits, the group-commit size.", () => storage.Committed.Operations, "{operation}");
@@ -330,7 +337,6 @@ internal static class ServerComposition
                 sp.GetRequiredService<FreeScoutClient>(),
                 sp.GetRequiredService<IReconciliationStore>(),
                 sp.GetRequiredService<IInbox>(),
-                sp.GetRequiredService<Dispatcher>(),
                 options,
                 connected ? options.EffectiveInterval(connected) : TimeSpan.Zero,
                 sp.GetRequiredService<TimeProvider>(),

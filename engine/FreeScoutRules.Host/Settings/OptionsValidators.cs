@@ -86,6 +86,11 @@ internal sealed class DispatchOptionsValidator : AbstractValidator<DispatchOptio
         RuleFor(o => o.RuleTimeout).InclusiveBetween(TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1))
             .WithMessage("must be between 100 ms and 1 hour (got {PropertyValue}).");
         RuleFor(o => o.RetryDelay).InclusiveBetween(TimeSpan.Zero, TimeSpan.FromHours(1)).WithMessage("must be between 0 and 1 hour (got {PropertyValue}).");
+        RuleFor(o => o.MaxClaims).InclusiveBetween(1, 100_000).WithMessage("must be between 1 and 100000 (got {PropertyValue}).");
+        RuleFor(o => o.SweepInterval).InclusiveBetween(TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(10))
+            .WithMessage("must be between 10 ms and 10 minutes (got {PropertyValue}).");
+        RuleFor(o => o.LeaseTime).InclusiveBetween(TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10))
+            .WithMessage("must be between 1 second and 10 minutes (got {PropertyValue}): a takeover waits this long after an instance stops.");
     }
 }
 

@@ -83,11 +83,14 @@ public sealed class ActionRunnerDestinationsTests : IDisposable
         for (var c = 1; c <= conversations; c++)
         {
             var body = Encoding.UTF8.GetBytes($"{{\"id\":{c}}}");
-            var stored = await storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), c, DateTimeOffset.UtcNow), null, default);
+            var stored = await storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), c, DateTimeOffset.UtcNow), default);
             ActionIntent[] intents = [.. new[] { "fail", "hang", "ok" }.Select(to => new ActionIntent("r", "call", c, $$"""{"to":"{{to}}"}"""))];
             await storage.CommitEvaluationAsync(
                 new EvaluationCommit(stored.DeliveryId, c, stored.Sequence!.Value, DateTimeOffset.UtcNow, "g", null, [], intents,
-                    new DeliveryResult([], [], [], false), null, destinations.Of(intents)),
+                    new DeliveryResult([], [], [], false), null, destinations.Of(intents))
+                {
+                    Claim = await storage.ClaimForTestAsync(c),
+                },
                 default);
         }
 

@@ -13,14 +13,24 @@ using Status = FreeScoutRules.FreeScout.ConversationStatus;
 namespace FreeScoutRules.Engine.Tests.Dispatch;
 
 /// <summary>
-/// The dispatcher's scheduling on its own: an in-memory inbox, fake time, the real pipeline and
+/// The dispatcher's scheduling on its own: an in-memory inbox with claims, fake time, the real pipeline and
 /// built-in rules; no HTTP, no database.
 /// </summary>
 [Collection(BuiltInRulesCollection.Name)]
-public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
+public sealed class DispatcherTests : IDisposable
 {
+    private readonly RuleSetFixture fixture;
+
+    public DispatcherTests(RuleSetFixture fixture)
+    {
+        this.fixture = fixture;
+        _inbox = new FakeInbox(_hints);
+    }
+
     private readonly FakeTimeProvider _time = new(Deliveries.T0);
-    private readonly FakeInbox _inbox = new();
+    private readonly WorkHints _hints = new();
+    private readonly FakeInbox _inbox = null!;
+    private static readonly InstanceLease Instance = new(1, "test");
     private readonly CancellationTokenSource _stop = new();
     private readonly TestMeterFactory _meters = new();
     private readonly TempDirectory _failingRules = new();
@@ -40,7 +50,7 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
         var processor = new DeliveryProcessor(
             _inbox, () => generation, new EvaluationPipeline(PipelineSettings.Default),
             new Watchdog(options.RuleTimeout, _time, NullLogger<Watchdog>.Instance), options, _time, metrics, NullLogger<DeliveryProcessor>.Instance);
-        var dispatcher = new Dispatcher(_inbox, processor, options, _time, metrics, NullLogger<Dispatcher>.Instance);
+        var dispatcher = new Dispatcher(_inbox, _hints, () => Instance, processor, options, _time, metrics, NullLogger<Dispatcher>.Instance);
         if (run)
         {
             _ = dispatcher.RunAsync(_stop.Token);
@@ -49,8 +59,11 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
         return dispatcher;
     }
 
-    private static QueuedDelivery Queued(long id, int conversationId, long sequence, string status, int seconds) =>
-        new(id, Events.ConversationStatus, conversationId, sequence, Deliveries.T0, Deliveries.Of(Events.ConversationStatus, status, seconds, conversationId).Conversation, null);
+    /// <summary>Stores a delivery (its body left out: it comes parsed, in its hint, as a webhook's does).</summary>
+    private void Store(long id, int conversationId, long sequence, string status, int seconds) =>
+        _inbox.Add(
+            new StoredDelivery(id, Events.ConversationStatus, null, conversationId, sequence, Deliveries.T0, 0),
+            Deliveries.Of(Events.ConversationStatus, status, seconds, conversationId).Conversation);
 
     private static async Task Until(string condition, Func<bool> holds)
     {
@@ -75,8 +88,8 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
         string[] statuses = [Status.Active, Status.Closed, Status.Active, Status.Pending, Status.Closed];
         for (var i = 0; i < 5; i++)
         {
-            dispatcher.Enqueue(Queued(1 + i, 1, i + 1, statuses[i], i));
-            dispatcher.Enqueue(Queued(101 + i, 2, i + 1, statuses[i], i));
+            Store(1 + i, 1, i + 1, statuses[i], i);
+            Store(101 + i, 2, i + 1, statuses[i], i);
         }
 
         await Until("conversation 2's five deliveries to commit while conversation 1 waits", () => _inbox.CommitCount == 5);
@@ -87,7 +100,8 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
         Assert.Equal([1L, 2, 3, 4, 5], _inbox.CommittedIds().Where(id => id < 100));
         var changes = _inbox.Commits.Where(c => c.ConversationId == 1).SelectMany(c => c.StatusChanges).Select(c => $"{c.From}->{c.To}");
         Assert.Equal(["->active", "active->closed", "closed->active", "active->pending", "pending->closed"], changes);
-        Assert.Equal(0, dispatcher.QueueDepth);
+        await Until("both claims to be released", () => dispatcher.Claimed == 0);
+        Assert.Equal(0, dispatcher.InProgress);
     }
 
     [Fact]
@@ -96,10 +110,10 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
         var dispatcher = Start(new DispatchOptions { InFlight = 1, Workers = 1 }, run: false);
         for (var i = 1; i <= 100; i++)
         {
-            dispatcher.Enqueue(Queued(i, 1, i, i % 2 == 0 ? Status.Closed : Status.Active, i));
+            Store(i, 1, i, i % 2 == 0 ? Status.Closed : Status.Active, i);
         }
 
-        dispatcher.Enqueue(Queued(1000, 2, 1, Status.Closed, 1));
+        Store(1000, 2, 1, Status.Closed, 1);
         _ = dispatcher.RunAsync(_stop.Token);
         await Until("all 101 deliveries to commit", () => _inbox.CommitCount == 101);
 
@@ -107,26 +121,37 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
     }
 
     [Fact]
-    public async Task WaitForQueueDepth_ReturnsOnceTheQueueIsDownToTheLimit()
+    public async Task AClaimLostMidEvaluation_IsRefusedAtCommit_AndTheLaneEndsWithoutWritingAnything()
     {
         var hold = new TaskCompletionSource();
-        _inbox.OnCommit = commit => commit.DeliveryId <= 7 ? hold.Task : Task.CompletedTask;
-        var dispatcher = Start(new DispatchOptions { InFlight = 1, Workers = 1 });
-        Assert.True(dispatcher.WaitForQueueDepthAsync(0, _stop.Token).IsCompleted);
-        for (var i = 1; i <= 10; i++)
-        {
-            dispatcher.Enqueue(Queued(i, 1, i, i % 2 == 0 ? Status.Closed : Status.Active, i));
-        }
-
-        var down = dispatcher.WaitForQueueDepthAsync(3, _stop.Token);
+        _inbox.OnCommit = commit => commit.DeliveryId == 1 ? hold.Task : Task.CompletedTask;
+        var dispatcher = Start(new DispatchOptions { InFlight = 2, Workers = 1 });
+        Store(1, 5, 1, Status.Active, 1);
+        Store(2, 5, 2, Status.Closed, 2);
+        await Until("the first delivery to reach its commit", () => _inbox.ClaimsMade.Count == 1);
         await Task.Delay(50);
-        Assert.False(down.IsCompleted);
-        Assert.True(dispatcher.WaitForQueueDepthAsync(10, _stop.Token).IsCompleted);
 
+        _inbox.TakeOver(5); // this instance's lease ran out and another instance claimed the conversation
         hold.SetResult();
-        await down.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.True(dispatcher.QueueDepth <= 3);
-        await Until("the queue to drain", () => dispatcher.QueueDepth == 0);
+        await Until("the lane to end", () => dispatcher.Claimed == 0);
+
+        Assert.Equal(0, _inbox.CommitCount);
+        Assert.Equal(0, _inbox.FailureCount);
+    }
+
+    [Fact]
+    public async Task WorkStoredWithoutAHint_IsFoundByTheSweep()
+    {
+        var dispatcher = Start(new DispatchOptions { SweepInterval = TimeSpan.FromSeconds(30) });
+        await Until("the first sweep", () => true);
+        await Task.Delay(100);
+        _inbox.Add(new StoredDelivery(1, Events.ConversationStatus, null, 4, 1, Deliveries.T0, 0), hint: false);
+        await Task.Delay(100);
+        Assert.Equal(0, _inbox.CommitCount + _inbox.FailureCount);
+
+        _time.Advance(TimeSpan.FromSeconds(30));
+        await Until("the sweep to claim it", () => _inbox.CommitCount + _inbox.FailureCount == 1);
+        Assert.Equal(0, dispatcher.InProgress);
     }
 
     [Fact]
@@ -139,8 +164,8 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
             StringComparison.Ordinal));
         var dispatcher = Start(new DispatchOptions { MaxAttempts = 3, RetryDelay = TimeSpan.FromSeconds(1) }, RuleSetCompiler.Compile(_failingRules.Path));
 
-        dispatcher.Enqueue(Queued(1, 7, 1, Status.Closed, 1));
-        dispatcher.Enqueue(Queued(2, 8, 1, Status.Closed, 1));
+        Store(1, 7, 1, Status.Closed, 1);
+        Store(2, 8, 1, Status.Closed, 1);
         await Until("the first attempt to fail and the other conversation to commit", () => _inbox.FailureCount == 1 && _inbox.CommitCount == 1);
         _time.Advance(TimeSpan.FromMilliseconds(999));
         await Task.Delay(50);
@@ -157,7 +182,7 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
         Assert.All(_inbox.Failures, f => Assert.Contains("rule 'status.record-known-state'", f.Error, StringComparison.Ordinal));
         Assert.All(_inbox.Failures, f => Assert.Empty(f.Result!.StatusChanges));
         Assert.Equal(2, Assert.Single(_inbox.Commits).DeliveryId);
-        await Until("the queue to drain", () => dispatcher.QueueDepth == 0);
+        await Until("the claims to be released", () => dispatcher.Claimed == 0);
     }
 
     [Fact]
@@ -166,8 +191,8 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
         _inbox.FailNextCommits = 1;
         var dispatcher = Start(new DispatchOptions { RetryDelay = TimeSpan.FromSeconds(5) });
 
-        dispatcher.Enqueue(Queued(1, 1, 1, Status.Active, 1));
-        dispatcher.Enqueue(Queued(2, 1, 2, Status.Closed, 2));
+        Store(1, 1, 1, Status.Active, 1);
+        Store(2, 1, 2, Status.Closed, 2);
         await Until("the failed commit to be used up", () => _inbox.FailNextCommits == 0);
         await Task.Delay(50);
         Assert.Equal(0, _inbox.CommitCount);
@@ -179,7 +204,7 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
     }
 
     [Fact]
-    public async Task Recover_QueuesStoredPendingDeliveries_AndParksABodyThatNoLongerParses()
+    public async Task PendingDeliveriesLeftByAPreviousRun_AreClaimedByTheFirstSweep_AndABodyThatNoLongerParsesIsParked()
     {
         static byte[] Body(string status, int seconds)
         {
@@ -190,12 +215,12 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
             return Encoding.UTF8.GetBytes(json.ToJsonString());
         }
 
-        _inbox.Pending.Add(new StoredDelivery(1, Events.ConversationStatus, Body(Status.Active, 1), 3, 1, Deliveries.T0, 0));
-        _inbox.Pending.Add(new StoredDelivery(2, Events.ConversationStatus, "{\"id\":"u8.ToArray(), 3, 2, Deliveries.T0, 0));
-        _inbox.Pending.Add(new StoredDelivery(3, Events.ConversationStatus, Body(Status.Closed, 3), 3, 3, Deliveries.T0, 1));
-        var dispatcher = Start(new DispatchOptions());
+        _inbox.Add(new StoredDelivery(1, Events.ConversationStatus, Body(Status.Active, 1), 3, 1, Deliveries.T0, 0), hint: false);
+        _inbox.Add(new StoredDelivery(2, Events.ConversationStatus, "{\"id\":"u8.ToArray(), 3, 2, Deliveries.T0, 0), hint: false);
+        _inbox.Add(new StoredDelivery(3, Events.ConversationStatus, Body(Status.Closed, 3), 3, 3, Deliveries.T0, 1), hint: false);
+        Start(new DispatchOptions());
 
-        Assert.Equal(3, await dispatcher.RecoverAsync(CancellationToken.None));
+        // No recovery step: the first sweep claims what a previous run left.
         await Until("two commits and one parked", () => _inbox.CommitCount == 2 && _inbox.FailureCount == 1);
 
         Assert.Equal([1L, 3], _inbox.CommittedIds());
@@ -209,12 +234,11 @@ public sealed class DispatcherTests(RuleSetFixture fixture) : IDisposable
     public async Task AStoredTimerThatCannotBeRead_IsParkedSayingSo_AndItsConversationGoesOn()
     {
         var firing = new Engine.Timers.TimerFiring(3, "survey", 1, Deliveries.T0, Deliveries.T0, "R").ToJson();
-        _inbox.Pending.Add(new StoredDelivery(1, Engine.Timers.TimerFiring.Event, "{\"name\":"u8.ToArray(), 3, 1, Deliveries.T0, 0));
-        _inbox.Pending.Add(new StoredDelivery(2, Engine.Timers.TimerFiring.Event, """{"conversationId":3}"""u8.ToArray(), 3, 2, Deliveries.T0, 0));
-        _inbox.Pending.Add(new StoredDelivery(3, Engine.Timers.TimerFiring.Event, firing, 3, 3, Deliveries.T0, 0));
-        var dispatcher = Start(new DispatchOptions());
+        _inbox.Add(new StoredDelivery(1, Engine.Timers.TimerFiring.Event, "{\"name\":"u8.ToArray(), 3, 1, Deliveries.T0, 0));
+        _inbox.Add(new StoredDelivery(2, Engine.Timers.TimerFiring.Event, """{"conversationId":3}"""u8.ToArray(), 3, 2, Deliveries.T0, 0));
+        _inbox.Add(new StoredDelivery(3, Engine.Timers.TimerFiring.Event, firing, 3, 3, Deliveries.T0, 0));
+        Start(new DispatchOptions());
 
-        await dispatcher.RecoverAsync(CancellationToken.None);
         await Until("one commit and two parked", () => _inbox.CommitCount == 1 && _inbox.FailureCount == 2);
 
         Assert.Equal([3L], _inbox.CommittedIds());

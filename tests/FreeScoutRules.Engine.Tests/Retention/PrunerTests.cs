@@ -38,12 +38,15 @@ public sealed class PrunerTests : IAsyncLifetime
     private async Task<StoreResult> StoreAsync(int conversationId, string text, DateTimeOffset at)
     {
         var body = Encoding.UTF8.GetBytes($"{{\"id\":{conversationId},\"text\":\"{text}\"}}");
-        return await Storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, at), null, default);
+        return await Storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, at), default);
     }
 
-    private Task CommitAsync(StoreResult stored, int conversationId, params ActionIntent[] intents) => Storage.CommitEvaluationAsync(
+    private async Task CommitAsync(StoreResult stored, int conversationId, params ActionIntent[] intents) => await Storage.CommitEvaluationAsync(
         new EvaluationCommit(stored.DeliveryId, conversationId, stored.Sequence!.Value, _time.GetUtcNow(), "g",
-            new NextState(conversationId, "closed", _time.GetUtcNow()), [], intents, new DeliveryResult([], [], [], false)),
+            new NextState(conversationId, "closed", _time.GetUtcNow()), [], intents, new DeliveryResult([], [], [], false))
+        {
+            Claim = await Storage.ClaimForTestAsync(conversationId),
+        },
         default);
 
     [Fact]
@@ -60,7 +63,7 @@ public sealed class PrunerTests : IAsyncLifetime
         var waiting = await StoreAsync(2, "its intent is pending", Start);
         await CommitAsync(waiting, 2, new ActionIntent("r", "http", 2, "{}"));
         var parked = await StoreAsync(3, "parked", Start);
-        await Storage.RecordFailureAsync(new DeliveryFailure(parked.DeliveryId, 3, parked.Sequence!.Value, "failed", true), default);
+        await Storage.RecordFailureAsync(new DeliveryFailure(parked.DeliveryId, 3, parked.Sequence!.Value, "failed", true) { Claim = await Storage.ClaimForTestAsync(3) }, default);
         var pending = await StoreAsync(4, "pending", Start);
         var fresh = await StoreAsync(1, "fresh", Start.AddDays(40));
         await CommitAsync(fresh, 1);
@@ -75,7 +78,7 @@ public sealed class PrunerTests : IAsyncLifetime
         Assert.NotNull(history[parked.DeliveryId].Body);
         Assert.NotNull(history[pending.DeliveryId].Body);
         Assert.NotNull(history[fresh.DeliveryId].Body);
-        Assert.Single(await Storage.LoadPendingAsync(default));
+        Assert.Equal(1, await Storage.CountAsync(DeliveryOutcome.Pending, default));
 
         _time.SetUtcNow(Start.AddDays(181));
         (records, bodies) = await Pruner(TimeSpan.FromDays(30), TimeSpan.FromDays(180)).PruneOnceAsync(default);
@@ -138,7 +141,10 @@ public sealed class PrunerTests : IAsyncLifetime
         var failed = await StoreAsync(2, "a rule failed on it", Start);
         await Storage.CommitEvaluationAsync(
             new EvaluationCommit(failed.DeliveryId, 2, failed.Sequence!.Value, Start, "g", null, [], [],
-                new DeliveryResult([], [], [], false, RuleFailures: [new RuleFailureRecord("r", "x.csx(1,1)", "condition", "boom", false)])),
+                new DeliveryResult([], [], [], false, RuleFailures: [new RuleFailureRecord("r", "x.csx(1,1)", "condition", "boom", false)]))
+            {
+                Claim = await Storage.ClaimForTestAsync(2),
+            },
             default);
         var newest = await StoreAsync(3, "the newest", Start);
         await CommitAsync(newest, 3);

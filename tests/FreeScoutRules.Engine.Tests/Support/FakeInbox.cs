@@ -4,25 +4,31 @@ using FreeScoutRules.Engine.Storage;
 namespace FreeScoutRules.Engine.Tests.Support;
 
 /// <summary>
-/// The inbox port in memory, for dispatcher tests without a database: records what was committed
-/// and failed, in order, and can be told to fail like a full disk.
+/// The inbox port in memory, for dispatcher tests without a database: pending deliveries claimed per conversation
+/// (with epochs, and a takeover the test can force), commits and failures recorded in order, and failures like a full disk.
 /// </summary>
-internal sealed class FakeInbox : IInbox
+internal sealed class FakeInbox(WorkHints? hints = null) : IInbox
 {
     private readonly ConcurrentDictionary<int, KnownConversation> _states = new();
     private readonly Lock _gate = new();
+    private readonly Dictionary<int, (long Instance, long Epoch)> _claims = [];
+    private readonly HashSet<long> _finished = [];
 
     public List<EvaluationCommit> Commits { get; } = [];
 
     public List<DeliveryFailure> Failures { get; } = [];
 
+    /// <summary>Every delivery stored; pending until committed or parked.</summary>
     public List<StoredDelivery> Pending { get; } = [];
 
     /// <summary>How many of the next commits fail with a <see cref="StorageException"/>.</summary>
     public int FailNextCommits { get; set; }
 
-    /// <summary>Called inside every commit, before it is recorded (to hold a commit back).</summary>
+    /// <summary>Called inside every commit, before it is checked and recorded (to hold a commit back).</summary>
     public Func<EvaluationCommit, Task>? OnCommit { get; set; }
+
+    /// <summary>Claims made, in order.</summary>
+    public List<ConversationClaim> ClaimsMade { get; } = [];
 
     public int CommitCount
     {
@@ -54,11 +60,84 @@ internal sealed class FakeInbox : IInbox
         }
     }
 
-    public Task<StoreResult> StoreAsync(NewDelivery delivery, Action<StoreResult>? onCommitted, CancellationToken cancellationToken) =>
+    /// <summary>Stores a delivery as pending and, when <paramref name="hint"/>, announces it (with the parsed conversation).</summary>
+    public void Add(StoredDelivery delivery, FreeScout.Conversation? parsed = null, bool hint = true)
+    {
+        lock (_gate)
+        {
+            Pending.Add(delivery);
+        }
+
+        if (hint)
+        {
+            hints?.Stored(new WorkHint(delivery.ConversationId, delivery.Id, parsed));
+        }
+    }
+
+    /// <summary>Another instance takes the conversation over (its epoch advances), as after this one's lease expired.</summary>
+    public void TakeOver(int conversationId, long byInstance = 999)
+    {
+        lock (_gate)
+        {
+            var epoch = _claims.TryGetValue(conversationId, out var claim) ? claim.Epoch : 0;
+            _claims[conversationId] = (byInstance, epoch + 1);
+        }
+    }
+
+    public Task<StoreResult> StoreAsync(NewDelivery delivery, CancellationToken cancellationToken) =>
         throw new NotSupportedException();
 
-    public Task<IReadOnlyList<StoredDelivery>> LoadPendingAsync(CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<StoredDelivery>>([.. Pending]);
+    public Task<IReadOnlyList<ConversationClaim>> ClaimAsync(InstanceLease holder, IReadOnlyCollection<int>? conversations, int limit, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            var withWork = Pending.Where(d => !_finished.Contains(d.Id)).OrderBy(d => d.Id).Select(d => d.ConversationId).Distinct();
+            var claims = new List<ConversationClaim>();
+            foreach (var conversationId in withWork.Where(c => conversations?.Contains(c) != false))
+            {
+                if (claims.Count >= limit)
+                {
+                    break;
+                }
+
+                if (_claims.TryGetValue(conversationId, out var claim) && claim.Instance != 0 && claim.Instance != holder.Id)
+                {
+                    continue;
+                }
+
+                var epoch = claim.Instance == holder.Id ? claim.Epoch : claim.Epoch + 1;
+                _claims[conversationId] = (holder.Id, epoch);
+                claims.Add(new ConversationClaim(conversationId, holder.Id, epoch));
+            }
+
+            ClaimsMade.AddRange(claims);
+            return Task.FromResult<IReadOnlyList<ConversationClaim>>(claims);
+        }
+    }
+
+    public Task<IReadOnlyList<StoredDelivery>> LoadPendingAsync(ConversationClaim claim, int limit, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult<IReadOnlyList<StoredDelivery>>(
+                [.. Pending.Where(d => d.ConversationId == claim.ConversationId && !_finished.Contains(d.Id)).OrderBy(d => d.Sequence).Take(limit)]);
+        }
+    }
+
+    public Task<bool> ReleaseAsync(ConversationClaim claim, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            Fence(claim);
+            if (Pending.Any(d => d.ConversationId == claim.ConversationId && !_finished.Contains(d.Id)))
+            {
+                return Task.FromResult(false);
+            }
+
+            _claims[claim.ConversationId] = (0, claim.Epoch);
+            return Task.FromResult(true);
+        }
+    }
 
     public Task<StoredDelivery?> GetStoredAsync(long deliveryId, CancellationToken cancellationToken) =>
         Task.FromResult(Pending.FirstOrDefault(p => p.Id == deliveryId));
@@ -84,6 +163,12 @@ internal sealed class FakeInbox : IInbox
                 throw new StorageException("disk full", new IOException("disk full"));
             }
 
+            Fence(commit.Claim);
+            if (!_finished.Add(commit.DeliveryId))
+            {
+                throw new DeliveryNotPendingException(commit.DeliveryId);
+            }
+
             Commits.Add(commit);
         }
 
@@ -97,11 +182,24 @@ internal sealed class FakeInbox : IInbox
     {
         lock (_gate)
         {
+            Fence(failure.Claim);
             Failures.Add(failure);
+            if (failure.Park)
+            {
+                _finished.Add(failure.DeliveryId);
+            }
         }
 
         return Task.CompletedTask;
     }
 
     public Task<bool> RequeueAsync(long deliveryId, CancellationToken cancellationToken) => Task.FromResult(false);
+
+    private void Fence(ConversationClaim claim)
+    {
+        if (!_claims.TryGetValue(claim.ConversationId, out var current) || current.Instance != claim.InstanceId || current.Epoch != claim.Epoch)
+        {
+            throw new ClaimLostException($"conversation {claim.ConversationId}: claim of instance {claim.InstanceId} at epoch {claim.Epoch} lost");
+        }
+    }
 }

@@ -13,19 +13,25 @@ internal sealed class RunningStorage : IAsyncDisposable
 {
     private readonly Task _writer;
 
-    private RunningStorage(SqliteStorage storage)
+    private RunningStorage(SqliteStorage storage, WorkHints hints)
     {
         Storage = storage;
+        Hints = hints;
         _writer = storage.RunAsync(default);
     }
 
     public SqliteStorage Storage { get; }
 
-    public static async Task<RunningStorage> StartAsync(string dataDirectory, ILogger<InboxWriter>? logger = null)
+    /// <summary>What the store announces (committed pending work).</summary>
+    public WorkHints Hints { get; } = new();
+
+    public static async Task<RunningStorage> StartAsync(string dataDirectory, ILogger<InboxWriter>? logger = null, TimeProvider? time = null)
     {
-        var storage = new SqliteStorage(new StorageOptions { DataDirectory = dataDirectory, Durable = false }, logger ?? NullLogger<InboxWriter>.Instance);
+        var hints = new WorkHints();
+        var storage = new SqliteStorage(
+            new StorageOptions { DataDirectory = dataDirectory, Durable = false }, logger ?? NullLogger<InboxWriter>.Instance, hints: hints, time: time);
         await storage.InitializeAsync(default);
-        return new RunningStorage(storage);
+        return new RunningStorage(storage, hints);
     }
 
     public async ValueTask DisposeAsync()

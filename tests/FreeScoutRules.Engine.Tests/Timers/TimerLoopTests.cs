@@ -1,8 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using FreeScoutRules.Engine.Dispatch;
-using FreeScoutRules.Engine.Pipeline;
-using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Engine.Telemetry;
@@ -15,8 +12,8 @@ using Microsoft.Extensions.Time.Testing;
 namespace FreeScoutRules.Engine.Tests.Timers;
 
 /// <summary>
-/// The timer loop on the real storage with fake time and a dispatcher whose lanes are not worked (what it
-/// queues stays queued): when it fires, in what order, and that it stops firing while dispatch is behind.
+/// The timer loop on the real storage with fake time and no dispatch (what it fires stays pending): when it fires,
+/// in what order, and that it stops firing while the store's backlog is above a batch.
 /// </summary>
 public sealed class TimerLoopTests : IAsyncLifetime
 {
@@ -27,19 +24,12 @@ public sealed class TimerLoopTests : IAsyncLifetime
     private readonly CancellationTokenSource _stop = new();
     private readonly TimerSignal _signal = new();
     private RunningStorage _running = null!;
-    private Dispatcher _dispatcher = null!;
 
     private SqliteStorage Storage => _running.Storage;
 
     public async Task InitializeAsync()
     {
         _running = await RunningStorage.StartAsync(_data.Path);
-        var options = new DispatchOptions();
-        var metrics = new EngineMetrics(_meters);
-        var processor = new DeliveryProcessor(
-            Storage, () => throw new InvalidOperationException("not run"), new EvaluationPipeline(PipelineSettings.Default),
-            new Watchdog(options.RuleTimeout, _time, NullLogger<Watchdog>.Instance), options, _time, metrics, NullLogger<DeliveryProcessor>.Instance);
-        _dispatcher = new Dispatcher(Storage, processor, options, _time, metrics, NullLogger<Dispatcher>.Instance);
     }
 
     public async Task DisposeAsync()
@@ -52,16 +42,19 @@ public sealed class TimerLoopTests : IAsyncLifetime
     }
 
     private Task StartLoop() =>
-        new TimerLoop(Storage, _dispatcher, _signal, new EngineMetrics(_meters), _time, NullLogger<TimerLoop>.Instance) { Batch = 2 }
+        new TimerLoop(Storage, Storage, _signal, new EngineMetrics(_meters), _time, NullLogger<TimerLoop>.Instance) { Batch = 2 }
             .RunAsync(_stop.Token);
 
     private async Task ScheduleAsync(int conversationId, TimeSpan after)
     {
         var body = Encoding.UTF8.GetBytes($"{{\"id\":{conversationId},\"after\":\"{after}\"}}");
-        var stored = await Storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, At), null, default);
+        var stored = await Storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, At), default);
         await Storage.CommitEvaluationAsync(
             new EvaluationCommit(stored.DeliveryId, conversationId, stored.Sequence!.Value, At, "g", null, [], [], new DeliveryResult([], [], [], false),
-                [new TimerChange("R", "t", conversationId, At + after)]),
+                [new TimerChange("R", "t", conversationId, At + after)])
+            {
+                Claim = await Storage.ClaimForTestAsync(conversationId),
+            },
             default);
         _signal.Scheduled(At + after);
     }
@@ -92,9 +85,8 @@ public sealed class TimerLoopTests : IAsyncLifetime
 
         _time.Advance(TimeSpan.FromMinutes(10));
         await Until("both fired", async () => await Storage.CountPendingAsync(default) == 0);
-        var fired = await Storage.LoadPendingAsync(default);
-        Assert.Equal([(2, TimerFiring.Event), (1, TimerFiring.Event)], fired.OrderBy(f => f.Id).Select(f => (f.ConversationId, f.Event)));
-        Assert.Equal(2, _dispatcher.QueueDepth);
+        var fired = await Storage.ListAsync(new DeliveryFilter(Outcome: DeliveryOutcome.Pending), default);
+        Assert.Equal([(2, TimerFiring.Event), (1, TimerFiring.Event)], fired.OrderBy(f => f.Id).Select(f => (f.ConversationId!.Value, f.Event)));
 
         // The loop now sleeps until its safety net (a minute); a timer due sooner is scheduled and wakes it.
         await ScheduleAsync(3, TimeSpan.FromMinutes(10) + TimeSpan.FromSeconds(1));
@@ -103,7 +95,7 @@ public sealed class TimerLoopTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task WhileDispatchIsBehind_TheLoopFiresNothingMore_TheBacklogStaysOnDisk()
+    public async Task WhileTheStoresBacklogIsAboveABatch_TheLoopFiresNothingMore()
     {
         for (var conversation = 1; conversation <= 5; conversation++)
         {
@@ -113,13 +105,13 @@ public sealed class TimerLoopTests : IAsyncLifetime
         _time.Advance(TimeSpan.FromMinutes(2));
         _ = StartLoop();
 
-        // A batch (2) fires while the queue holds at most a batch: two batches, then it waits for the rules.
+        // A batch (2) fires while the store's backlog is at most a batch: two batches, then it waits for the rules.
         await Until("two batches fired", async () => await Storage.CountPendingAsync(default) <= 1);
         await Task.Delay(300);
         _time.Advance(TimeSpan.FromSeconds(1));
         await Task.Delay(300);
 
         Assert.Equal(1, await Storage.CountPendingAsync(default));
-        Assert.Equal(4, _dispatcher.QueueDepth);
+        Assert.Equal(4, await Storage.CountAsync(DeliveryOutcome.Pending, default));
     }
 }

@@ -12,17 +12,16 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
     private const string RecordColumns =
         "id, event, conversation_id, seq, received_at, outcome, attempts, last_error, processed_at, result, rules_generation";
 
-    /// <summary>
-    /// Every pending conversation delivery, in dispatch order (per conversation by sequence): found through the outcome
-    /// index and put in order here. Asked for them in that order, SQLite with statistics (<c>ANALYZE</c>) walks the whole
-    /// conversation index instead, every delivery ever stored, at every start (StatementPlanTests).
-    /// </summary>
-    public async Task<List<StoredDelivery>> LoadPendingAsync(CancellationToken cancellationToken = default)
-    {
-        var pending = await LoadStoredAsync($"{StoredSelect} AND d.outcome = '{DeliveryOutcome.Pending}'", null, cancellationToken);
-        pending.Sort(static (a, b) => a.ConversationId != b.ConversationId ? a.ConversationId.CompareTo(b.ConversationId) : a.Sequence.CompareTo(b.Sequence));
-        return pending;
-    }
+    /// <summary>A conversation's pending deliveries in sequence order, at most <paramref name="limit"/> (the backlog's partial index).</summary>
+    public Task<List<StoredDelivery>> LoadPendingAsync(int conversationId, int limit, CancellationToken cancellationToken = default) =>
+        LoadStoredAsync(
+            $"{StoredSelect} AND d.conversation_id = $conversation AND d.outcome = '{DeliveryOutcome.Pending}' ORDER BY d.seq LIMIT $limit",
+            c =>
+            {
+                c.Parameters.AddWithValue("$conversation", conversationId);
+                c.Parameters.AddWithValue("$limit", limit);
+            },
+            cancellationToken);
 
     /// <summary>
     /// The stored conversation deliveries (every outcome) with bodies and results, per conversation in

@@ -102,7 +102,6 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
             return;
         }
 
-        session.Forget();
         if (batch.Count == 1)
         {
             LogBatchFailed(logger, error, 1);
@@ -120,7 +119,6 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
             }
             else
             {
-                session.Forget();
                 LogBatchFailed(logger, singleError, 1);
                 operation.Fail(AsStorageError(singleError));
             }

@@ -205,6 +205,38 @@ internal static class Migrations
         DROP INDEX ix_action_intents_pending_order;
         CREATE INDEX ix_action_intents_pending_order ON action_intents (conversation_id, destination, id) WHERE state = 'pending';
         """,
+        """
+        -- Issue 21: the store is the queue (docs/design.md, "Claims and fences").
+        -- Instances: every serve process joins with a new id and renews its lease; the claims it holds refer to it, so
+        -- renewing one row keeps them all. A lease that expired (or was left) frees its claims for a takeover.
+        CREATE TABLE instances (
+            id               INTEGER PRIMARY KEY,
+            name             TEXT    NOT NULL,
+            started_at       INTEGER NOT NULL,
+            renewed_at       INTEGER NOT NULL,
+            expires_at       INTEGER NOT NULL,
+            left_at          INTEGER
+        );
+        -- A conversation's claim: the instance working it, and an epoch that every claim other than the holder's own
+        -- advances (a takeover, or a claim after a release). Every commit checks it: a commit under a lost claim is refused.
+        ALTER TABLE conversations ADD COLUMN claim_instance INTEGER;
+        ALTER TABLE conversations ADD COLUMN claim_epoch INTEGER NOT NULL DEFAULT 0;
+        -- The backlog by conversation: what claims look for and what a lane reads. Holds pending rows only.
+        CREATE INDEX ix_deliveries_pending ON deliveries (conversation_id, seq) WHERE outcome = 'pending';
+        -- Outbox claims: an intent being attempted is held with a token under its instance's lease.
+        ALTER TABLE action_intents ADD COLUMN claim_instance INTEGER;
+        ALTER TABLE action_intents ADD COLUMN claim_token TEXT;
+        ALTER TABLE action_intents ADD COLUMN claimed_at INTEGER;
+        -- Named leases: singleton work (reconciliation, retention, gauge sampling), one holder at a time; the epoch
+        -- advances with every new holder and fences the holder's writes.
+        CREATE TABLE leases (
+            name             TEXT    PRIMARY KEY,
+            instance_id      INTEGER NOT NULL,
+            epoch            INTEGER NOT NULL,
+            acquired_at      INTEGER NOT NULL,
+            expires_at       INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;

@@ -4,7 +4,7 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// Stores a new delivery, or finds the identical earlier one (same event, same body bytes). A new
 /// conversation delivery gets the next sequence number of its conversation.
 /// </summary>
-internal sealed class StoreDeliveryOperation(NewDelivery delivery, Action<StoreResult>? onCommitted = null)
+internal sealed class StoreDeliveryOperation(NewDelivery delivery, WorkHints? hints = null)
     : WriteOperation<StoreResult>
 {
     // Compressed here, on the caller's thread, not on the single writer's; the raw bytes are not kept
@@ -63,19 +63,14 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, Action<StoreR
         WriterSession.Set(body, "$id", id);
         WriterSession.Set(body, "$body", compressedBody);
         body.ExecuteNonQuery();
-        if (conversationId is not null)
-        {
-            session.SetLastSequence(conversationId.Value, sequence!.Value);
-        }
-
         return new StoreResult(id, Duplicate: false, sequence);
     }
 
     protected override void OnCommitted(StoreResult result)
     {
-        if (!result.Duplicate)
+        if (!result.Duplicate && delivery.ConversationId is { } conversationId)
         {
-            onCommitted?.Invoke(result);
+            hints?.Stored(new WorkHint(conversationId, result.DeliveryId, delivery.Parsed));
         }
     }
 }
@@ -114,6 +109,8 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
 
     protected override bool Run(WriterSession session)
     {
+        // The fence first, then the done mark: a refusal comes before anything is written.
+        ClaimFence.Check(session, commit.Claim);
         var done = session.Prepared(MarkDone);
         WriterSession.Set(done, "$id", commit.DeliveryId);
         WriterSession.Set(done, "$generation", commit.RulesGeneration);
@@ -202,6 +199,7 @@ internal sealed class RecordFailureOperation(DeliveryFailure failure) : WriteOpe
 
     protected override bool Run(WriterSession session)
     {
+        ClaimFence.Check(session, failure.Claim);
         var update = session.Command(MarkFailed);
         update.Parameters.AddWithValue("$id", failure.DeliveryId);
         update.Parameters.AddWithValue("$error", failure.Error);
@@ -224,7 +222,7 @@ internal sealed class RecordFailureOperation(DeliveryFailure failure) : WriteOpe
 }
 
 /// <summary>Puts a parked or done conversation delivery back to pending with fresh attempts (a re-run). False when it is neither.</summary>
-internal sealed class RequeueOperation(long deliveryId) : WriteOperation<bool>
+internal sealed class RequeueOperation(long deliveryId, WorkHints? hints = null) : WriteOperation<bool>
 {
     private const string Requeue = $"""
             UPDATE deliveries SET outcome = '{DeliveryOutcome.Pending}', attempts = 0
@@ -235,7 +233,25 @@ internal sealed class RequeueOperation(long deliveryId) : WriteOperation<bool>
     {
         var update = session.Command(Requeue);
         update.Parameters.AddWithValue("$id", deliveryId);
-        return update.ExecuteNonQuery() == 1;
+        if (update.ExecuteNonQuery() != 1)
+        {
+            return false;
+        }
+
+        var conversation = session.Command("SELECT conversation_id FROM deliveries WHERE id = $id");
+        conversation.Parameters.AddWithValue("$id", deliveryId);
+        _conversationId = Convert.ToInt32(conversation.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        return true;
+    }
+
+    private int _conversationId;
+
+    protected override void OnCommitted(bool result)
+    {
+        if (result)
+        {
+            hints?.Stored(new WorkHint(_conversationId, deliveryId));
+        }
     }
 }
 

@@ -9,13 +9,17 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// commit). Thread-safe. Storage errors reach callers as <see cref="StorageException"/> (the writer
 /// converts its own; reads are guarded here).
 /// </summary>
-internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers, IRuleGenerationLog, IStorageLifetime, IRetentionStore, IReconciliationStore
+internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers, IRuleGenerationLog, IStorageLifetime, IRetentionStore, IReconciliationStore, ILeases
 {
     private readonly SqliteDatabase _database;
     private readonly InboxWriter _writer;
     private readonly DeliveryQueries _deliveries;
     private readonly OutboxQueries _outbox;
     private readonly ReconciliationQueries _reconciliation;
+    private readonly LeaseQueries _leases;
+    private readonly WorkHints? _hints;
+    private readonly TimeProvider _time;
+    private readonly SweepCursor _sweep = new();
     private readonly ILogger _logger;
     private readonly StorageOptions _options;
     private readonly bool _readOnly;
@@ -24,9 +28,13 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
 
     /// <remarks>options: Where the database is and how it commits.</remarks>
     /// <remarks>readOnly: Open an existing database without writing to it (replay, explain).</remarks>
-    public SqliteStorage(StorageOptions options, ILogger<InboxWriter> logger, bool readOnly = false)
+    /// <remarks>hints: Where committed pending work is announced (dispatch's wake-ups); none for the CLI.</remarks>
+    /// <remarks>time: The store's clock (leases and claims expire by it).</remarks>
+    public SqliteStorage(StorageOptions options, ILogger<InboxWriter> logger, bool readOnly = false, WorkHints? hints = null, TimeProvider? time = null)
     {
-        _database = new SqliteDatabase(options, readOnly);
+        _hints = hints;
+        _time = time ?? TimeProvider.System;
+        _leases = new LeaseQueries(_database = new SqliteDatabase(options, readOnly));
         _options = options;
         _readOnly = readOnly;
         _writer = new InboxWriter(_database, options, logger);
@@ -144,11 +152,38 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
 
     public void Complete() => _writer.Complete();
 
-    public Task<StoreResult> StoreAsync(NewDelivery delivery, Action<StoreResult>? onCommitted, CancellationToken cancellationToken) =>
-        _writer.SubmitAsync(new StoreDeliveryOperation(delivery, onCommitted), cancellationToken);
+    public Task<StoreResult> StoreAsync(NewDelivery delivery, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new StoreDeliveryOperation(delivery, _hints), cancellationToken);
 
-    public async Task<IReadOnlyList<StoredDelivery>> LoadPendingAsync(CancellationToken cancellationToken) =>
-        await Guard(() => _deliveries.LoadPendingAsync(cancellationToken));
+    public Task<IReadOnlyList<ConversationClaim>> ClaimAsync(InstanceLease holder, IReadOnlyCollection<int>? conversations, int limit, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new ClaimConversationsOperation(holder.Id, conversations, limit, _time.GetUtcNow(), conversations is null ? _sweep : null), cancellationToken);
+
+    public async Task<IReadOnlyList<StoredDelivery>> LoadPendingAsync(ConversationClaim claim, int limit, CancellationToken cancellationToken) =>
+        await Guard(() => _deliveries.LoadPendingAsync(claim.ConversationId, limit, cancellationToken));
+
+    public Task<bool> ReleaseAsync(ConversationClaim claim, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new ReleaseConversationOperation(claim), cancellationToken);
+
+    public Task<InstanceLease> JoinAsync(string name, TimeSpan leaseTime, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new JoinOperation(name, _time.GetUtcNow(), leaseTime), cancellationToken);
+
+    public Task<bool> RenewAsync(InstanceLease instance, TimeSpan leaseTime, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new RenewInstanceOperation(instance.Id, _time.GetUtcNow(), leaseTime), cancellationToken);
+
+    public Task LeaveAsync(InstanceLease instance, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new LeaveOperation(instance.Id, _time.GetUtcNow()), cancellationToken);
+
+    public Task<IReadOnlyList<InstanceRecord>> ListInstancesAsync(DateTimeOffset since, CancellationToken cancellationToken) =>
+        Guard(() => _leases.ListInstancesAsync(since, _time.GetUtcNow(), cancellationToken));
+
+    public Task<NamedLease?> TryAcquireAsync(string name, InstanceLease holder, TimeSpan leaseTime, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new AcquireLeaseOperation(name, holder.Id, _time.GetUtcNow(), leaseTime), cancellationToken);
+
+    public Task ReleaseAsync(NamedLease lease, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new ReleaseLeaseOperation(lease, _time.GetUtcNow()), cancellationToken);
+
+    public Task<IReadOnlyList<NamedLease>> ListLeasesAsync(CancellationToken cancellationToken) =>
+        Guard(() => _leases.ListLeasesAsync(cancellationToken));
 
     public Task<StoredDelivery?> GetStoredAsync(long deliveryId, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.GetStoredAsync(deliveryId, cancellationToken));
@@ -156,8 +191,8 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     public Task<StoredDelivery?> LoadSnapshotAsync(int conversationId, long beforeSequence, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.LoadSnapshotAsync(conversationId, beforeSequence, cancellationToken));
 
-    public Task<StoreResult?> FireAsync(Timers.TimerFiring firing, Action<StoreResult>? onCommitted, CancellationToken cancellationToken) =>
-        _writer.SubmitAsync(new FireTimerOperation(firing, onCommitted), cancellationToken);
+    public Task<StoreResult?> FireAsync(Timers.TimerFiring firing, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new FireTimerOperation(firing, _hints), cancellationToken);
 
     public Task<long> CountPendingAsync(CancellationToken cancellationToken) =>
         Guard(() => _deliveries.CountPendingTimersAsync(cancellationToken));
@@ -172,7 +207,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
         _writer.SubmitAsync(new RecordFailureOperation(failure), cancellationToken);
 
     public Task<bool> RequeueAsync(long deliveryId, CancellationToken cancellationToken) =>
-        _writer.SubmitAsync(new RequeueOperation(deliveryId), cancellationToken);
+        _writer.SubmitAsync(new RequeueOperation(deliveryId, _hints), cancellationToken);
 
     public Task<DeliveryRecord?> GetAsync(long deliveryId, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.GetAsync(deliveryId, cancellationToken));

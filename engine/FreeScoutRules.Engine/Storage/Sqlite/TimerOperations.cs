@@ -7,7 +7,7 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// of its conversation (<c>timer.elapsed</c>). Writes nothing, and returns <c>null</c>, when that scheduling
 /// is not pending any more (scheduled again, cancelled, or fired already): each scheduling fires once.
 /// </summary>
-internal sealed class FireTimerOperation(TimerFiring firing, Action<StoreResult>? onCommitted) : WriteOperation<StoreResult?>
+internal sealed class FireTimerOperation(TimerFiring firing, WorkHints? hints = null) : WriteOperation<StoreResult?>
 {
     private const string MarkFired = $"""
         UPDATE timers SET state = '{TimerState.Fired}', fired_at = $at
@@ -31,7 +31,7 @@ internal sealed class FireTimerOperation(TimerFiring firing, Action<StoreResult>
     {
         if (result is { Duplicate: false })
         {
-            onCommitted?.Invoke(result);
+            hints?.Stored(new WorkHint(firing.ConversationId, result.DeliveryId));
         }
     }
 }

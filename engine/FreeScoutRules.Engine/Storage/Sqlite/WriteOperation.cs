@@ -63,11 +63,9 @@ internal abstract class WriteOperation<T> : WriteOperation
 
 /// <summary>The writer's connection and transaction for one batch, with prepared commands reused across batches.</summary>
 /// <param name="connection">The writer's connection.</param>
-/// <param name="sequenceCacheSize">Conversations whose last sequence number is kept in memory; beyond it the cache starts over.</param>
-internal sealed class WriterSession(SqliteConnection connection, int sequenceCacheSize = 100_000) : IDisposable
+internal sealed class WriterSession(SqliteConnection connection) : IDisposable
 {
     private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
-    private readonly Dictionary<int, long> _lastSequence = [];
 
     public SqliteConnection Connection { get; } = connection;
 
@@ -120,43 +118,20 @@ internal sealed class WriterSession(SqliteConnection connection, int sequenceCac
     public void Execute(string sql) => Command(sql).ExecuteNonQuery();
 
     /// <summary>
-    /// The last sequence number given to a delivery of the conversation (0 for none). The single
-    /// writer owns sequence numbers, so it keeps them in memory (up to the cache size), read from the
-    /// table when not known.
+    /// The last sequence number given to a delivery of the conversation (0 for none), read in the writing transaction
+    /// (never kept in memory: the store, not a process, owns sequence numbers). Two index seeks on pages the store
+    /// reads anyway: the conversation's newest entry, and its row (retention may have deleted every delivery record
+    /// of an old conversation).
     /// </summary>
     public long LastSequence(int conversationId)
     {
-        if (!_lastSequence.TryGetValue(conversationId, out var last))
-        {
-            // The conversation row too: retention may have deleted every delivery record of an old conversation.
-            var max = Command("""
-                SELECT MAX(COALESCE((SELECT MAX(seq) FROM deliveries WHERE conversation_id = $id), 0),
-                           COALESCE((SELECT last_applied_seq FROM conversations WHERE id = $id), 0))
-                """);
-            max.Parameters.AddWithValue("$id", conversationId);
-            last = (long)max.ExecuteScalar()!;
-            SetLastSequence(conversationId, last);
-        }
-
-        return last;
+        var max = Prepared("""
+            SELECT MAX(COALESCE((SELECT MAX(seq) FROM deliveries WHERE conversation_id = $id), 0),
+                       COALESCE((SELECT last_applied_seq FROM conversations WHERE id = $id), 0))
+            """);
+        Set(max, "$id", conversationId);
+        return (long)max.ExecuteScalar()!;
     }
-
-    /// <summary>Conversations whose last sequence number is in memory now.</summary>
-    public int CachedSequences => _lastSequence.Count;
-
-    public void SetLastSequence(int conversationId, long sequence)
-    {
-        if (_lastSequence.Count >= sequenceCacheSize && !_lastSequence.ContainsKey(conversationId))
-        {
-            // Bounded memory over months of conversations: forget them all, each is read again once.
-            _lastSequence.Clear();
-        }
-
-        _lastSequence[conversationId] = sequence;
-    }
-
-    /// <summary>Forgets what a rolled-back batch may have cached.</summary>
-    public void Forget() => _lastSequence.Clear();
 
     public void Dispose()
     {

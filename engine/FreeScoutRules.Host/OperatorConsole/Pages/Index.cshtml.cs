@@ -1,4 +1,3 @@
-using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Reconciliation;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
@@ -8,13 +7,13 @@ namespace FreeScoutRules.Host.OperatorConsole.Pages;
 
 /// <summary>The overview: what is waiting, what failed, the rules in force and the reconciler, at a glance.</summary>
 internal sealed class OverviewModel(
-    IDeliveryHistory deliveries, IOutbox outbox, ITimers timers, Dispatcher dispatcher, RuleSetHolder rules, Reconciler reconciler, RulesReloader reloader, TimeProvider time) : PageModel
+    IDeliveryHistory deliveries, IOutbox outbox, ITimers timers, RuleSetHolder rules, Reconciler reconciler, RulesReloader reloader, TimeProvider time) : PageModel
 {
     public long Done { get; private set; }
 
     public long Parked { get; private set; }
 
-    public long QueueDepth => dispatcher.QueueDepth;
+    public long QueueDepth { get; private set; }
 
     internal OutboxStats Outbox { get; private set; } = new(0, 0, null);
 
@@ -39,6 +38,7 @@ internal sealed class OverviewModel(
     {
         Done = await deliveries.CountAsync(DeliveryOutcome.Done, cancellationToken);
         Parked = await deliveries.CountAsync(DeliveryOutcome.Parked, cancellationToken);
+        QueueDepth = await deliveries.CountAsync(DeliveryOutcome.Pending, cancellationToken);
         Outbox = await outbox.StatsAsync(cancellationToken);
         TimersPending = await timers.CountPendingAsync(cancellationToken);
         var now = time.GetUtcNow();

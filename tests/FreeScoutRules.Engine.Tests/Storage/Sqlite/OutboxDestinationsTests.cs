@@ -24,9 +24,12 @@ public sealed class OutboxDestinationsTests : IDisposable
     private static async Task<long> CommitAsync(SqliteStorage storage, int conversationId, IReadOnlyList<ActionIntent> intents, IReadOnlyList<string?>? destinations)
     {
         var body = Encoding.UTF8.GetBytes($"{{\"id\":{conversationId},\"n\":\"{Guid.NewGuid():N}\"}}");
-        var stored = await storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, At), null, default);
+        var stored = await storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, At), default);
         await storage.CommitEvaluationAsync(
-            new EvaluationCommit(stored.DeliveryId, conversationId, stored.Sequence!.Value, At, "g", null, [], intents, new DeliveryResult([], [], [], false), null, destinations),
+            new EvaluationCommit(stored.DeliveryId, conversationId, stored.Sequence!.Value, At, "g", null, [], intents, new DeliveryResult([], [], [], false), null, destinations)
+            {
+                Claim = await storage.ClaimForTestAsync(conversationId),
+            },
             default);
         return stored.DeliveryId;
     }

@@ -107,7 +107,8 @@ internal sealed class RecordedRun
         var generation = RuleSetCompiler.Compile(rulesDirectory.Path);
         Assert.Equal(3, generation.Rules.Count(r => r.Name.StartsWith("Plan", StringComparison.Ordinal)));
 
-        var storage = new SqliteStorage(new StorageOptions { DataDirectory = data.Path, Durable = false }, NullLogger<InboxWriter>.Instance);
+        var hints = new WorkHints();
+        var storage = new SqliteStorage(new StorageOptions { DataDirectory = data.Path, Durable = false }, NullLogger<InboxWriter>.Instance, hints: hints);
         var lifetime = Port<IStorageLifetime>(storage);
         await lifetime.InitializeAsync(default);
         storage.StatementObserver = sql => _statements.AddOrUpdate(sql.Trim(), 1, (_, count) => count + 1);
@@ -119,6 +120,8 @@ internal sealed class RecordedRun
         var retention = Port<IRetentionStore>(storage);
         var reconciliation = Port<IReconciliationStore>(storage);
         var generations = Port<IRuleGenerationLog>(storage);
+        var leases = Port<ILeases>(storage);
+        var instance = await leases.JoinAsync("plan-test", TimeSpan.FromMinutes(5), default);
 
         // The clock of what arrives (webhooks, reconciliation, timers, retention) is set by the run; dispatch and
         // the action runner wait on real time (their retry delays and polls).
@@ -131,10 +134,9 @@ internal sealed class RecordedRun
             inbox, () => Volatile.Read(ref failEvaluations) ? throw new InvalidOperationException("the plan test's rules are unavailable") : generation,
             new EvaluationPipeline(PipelineSettings.Default), new Watchdog(dispatchOptions.RuleTimeout, TimeProvider.System, NullLogger<Watchdog>.Instance),
             dispatchOptions, TimeProvider.System, metrics, NullLogger<DeliveryProcessor>.Instance);
-        var dispatcher = new Dispatcher(inbox, processor, dispatchOptions, TimeProvider.System, metrics, NullLogger<Dispatcher>.Instance);
-        await dispatcher.RecoverAsync(default);
+        var dispatcher = new Dispatcher(inbox, hints, () => instance, processor, dispatchOptions, TimeProvider.System, metrics, NullLogger<Dispatcher>.Instance);
         var dispatching = dispatcher.RunAsync(stop.Token);
-        var ingestor = new WebhookIngestor(new WebhookOptions { InsecureSkipSignature = true }, inbox, dispatcher, clock, metrics);
+        var ingestor = new WebhookIngestor(new WebhookOptions { InsecureSkipSignature = true }, inbox, clock, metrics);
 
         async Task Ingest(string eventName, byte[] body, IngestionStatus expected)
         {
@@ -144,7 +146,7 @@ internal sealed class RecordedRun
 
         async Task Processed()
         {
-            await Until("dispatch to drain", async () => dispatcher.QueueDepth == 0 && await history.CountAsync(DeliveryOutcome.Pending, default) == 0);
+            await Until("dispatch to drain", async () => dispatcher.InProgress == 0 && await history.CountAsync(DeliveryOutcome.Pending, default) == 0);
         }
 
         // History for retention: records old enough to go (10 days), and a body old enough to go (3 days).
@@ -205,7 +207,7 @@ internal sealed class RecordedRun
         clock.SetUtcNow(t0 + TimeSpan.FromHours(2));
         using (var timersStop = new CancellationTokenSource())
         {
-            var loop = new TimerLoop(timers, dispatcher, new TimerSignal(), metrics, clock, NullLogger<TimerLoop>.Instance) { Batch = 2 }.RunAsync(timersStop.Token);
+            var loop = new TimerLoop(timers, history, new TimerSignal(), metrics, clock, NullLogger<TimerLoop>.Instance) { Batch = 2 }.RunAsync(timersStop.Token);
             await Until("the timers to fire", async () => await timers.CountPendingAsync(default) == 0);
             await timersStop.CancelAsync();
             try
@@ -233,7 +235,7 @@ internal sealed class RecordedRun
         }.ToJsonString();
         var api = new FreeScoutClient(new HttpClient(new Answer(page)) { BaseAddress = new Uri("http://127.0.0.1:9/") });
         var reconciler = new Reconciler(
-            api, reconciliation, inbox, dispatcher, new ReconciliationOptions { SettleTime = TimeSpan.Zero }, TimeSpan.Zero, clock, metrics, NullLogger<Reconciler>.Instance);
+            api, reconciliation, inbox, new ReconciliationOptions { SettleTime = TimeSpan.Zero }, TimeSpan.Zero, clock, metrics, NullLogger<Reconciler>.Instance);
         await reconciler.LoadAsync(default);
         var pass = await reconciler.PassAsync(null, ReconciliationPass.Manual, default);
         Assert.True(pass.Error is null && pass.Stored == 2, $"reconciliation: {pass}");
@@ -241,7 +243,7 @@ internal sealed class RecordedRun
 
         // The storage gauges, re-runs (one delivery, the parked ones, those a rule failed on), the rule generation log.
         await new StorageGauges(outbox, history, metrics, clock, NullLogger<StorageGauges>.Instance, timers).SampleAsync(default);
-        var reruns = new Reruns(inbox, history, dispatcher);
+        var reruns = new Reruns(inbox, history);
         var newest = (await history.ListAsync(new DeliveryFilter(ConversationId: 101, PageSize: 1), default)).Single();
         Assert.Equal(1, (await reruns.RerunRuleFailedAsync(default)).Requeued);
         await Processed();
@@ -259,8 +261,17 @@ internal sealed class RecordedRun
         Assert.True(records >= 1 && bodies >= 1, $"retention pruned {records} records and {bodies} bodies");
         await pruner.PruneOnceAsync(default);
 
+        // Named leases (singleton work) and the instances, as /api/status reads them; the instance leaves at stop.
+        var lease = await leases.TryAcquireAsync("plan", instance, TimeSpan.FromMinutes(1), default);
+        Assert.NotNull(await leases.TryAcquireAsync("plan", instance, TimeSpan.FromMinutes(1), default));
+        await leases.ListLeasesAsync(default);
+        await leases.ReleaseAsync(lease!, default);
+        Assert.True(await leases.RenewAsync(instance, TimeSpan.FromMinutes(5), default));
+        await leases.ListInstancesAsync(clock.GetUtcNow().AddDays(-1), default);
+
         await stop.CancelAsync();
         await dispatching;
+        await leases.LeaveAsync(instance, default);
         _ = (lifetime.Location, lifetime.WriteQueueLength, lifetime.Committed, lifetime.SizeBytes, lifetime.InstallationId);
         lifetime.Complete();
         await writer;

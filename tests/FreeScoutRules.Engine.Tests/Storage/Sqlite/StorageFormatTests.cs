@@ -54,9 +54,12 @@ public sealed class StorageFormatTests : IDisposable
         var wire = Fixtures.Wire("convo.status.closed.on-reply");
         var stored = await WithStorageAsync(async storage =>
         {
-            var result = await storage.StoreAsync(Delivery("convo.status", wire, 1187), null, default);
+            var result = await storage.StoreAsync(Delivery("convo.status", wire, 1187), default);
             await storage.CommitEvaluationAsync(new EvaluationCommit(
-                result.DeliveryId, 1187, 1, At, "g", null, [], [new ActionIntent("rule", "http", 1187, "{}")], new DeliveryResult([], [], [], false)), default);
+                result.DeliveryId, 1187, 1, At, "g", null, [], [new ActionIntent("rule", "http", 1187, "{}")], new DeliveryResult([], [], [], false))
+            {
+                Claim = await storage.ClaimForTestAsync(1187),
+            }, default);
 
             Assert.Equal(wire, (await storage.GetStoredAsync(result.DeliveryId, default))!.Body);
             Assert.Equal(wire, Assert.Single(await storage.LoadHistoryAsync(1187, default)).Body);
@@ -78,11 +81,11 @@ public sealed class StorageFormatTests : IDisposable
         var customer = Encoding.UTF8.GetBytes("""{"id":42,"email":"a@example.com"}""");
         await WithStorageAsync(async storage =>
         {
-            var first = await storage.StoreAsync(Delivery("convo.status", body, 7), null, default);
-            var again = await storage.StoreAsync(Delivery("convo.status", body, 7), null, default);
-            var otherEvent = await storage.StoreAsync(Delivery("convo.agent.reply.created", body, 7), null, default);
-            var noConversation = await storage.StoreAsync(Delivery("customer.created", customer, null), null, default);
-            var noConversationAgain = await storage.StoreAsync(Delivery("customer.created", customer, null), null, default);
+            var first = await storage.StoreAsync(Delivery("convo.status", body, 7), default);
+            var again = await storage.StoreAsync(Delivery("convo.status", body, 7), default);
+            var otherEvent = await storage.StoreAsync(Delivery("convo.agent.reply.created", body, 7), default);
+            var noConversation = await storage.StoreAsync(Delivery("customer.created", customer, null), default);
+            var noConversationAgain = await storage.StoreAsync(Delivery("customer.created", customer, null), default);
 
             Assert.Equal((false, true, false), (first.Duplicate, again.Duplicate, otherEvent.Duplicate));
             Assert.Equal(first.DeliveryId, again.DeliveryId);
@@ -125,11 +128,11 @@ public sealed class StorageFormatTests : IDisposable
             Assert.Equal(wire, old.Body);
             Assert.Equal(("done", "g1"), (old.Outcome, (await storage.GetAsync(1, default))!.RulesGeneration));
             Assert.Equal(1, Assert.Single(await storage.ListAsync(new DeliveryFilter(RuleFailed: true), default)).Id);
-            Assert.True((await storage.StoreAsync(Delivery("convo.status", wire, 1187), null, default)).Duplicate);
-            Assert.True((await storage.StoreAsync(Delivery("customer.created", customer, null), null, default)).Duplicate);
+            Assert.True((await storage.StoreAsync(Delivery("convo.status", wire, 1187), default)).Duplicate);
+            Assert.True((await storage.StoreAsync(Delivery("customer.created", customer, null), default)).Duplicate);
 
             var next = Encoding.UTF8.GetBytes("""{"id":1187,"status":"active"}""");
-            var stored = await storage.StoreAsync(Delivery("convo.status", next, 1187), null, default);
+            var stored = await storage.StoreAsync(Delivery("convo.status", next, 1187), default);
             Assert.Equal((3L, 2L), (stored.DeliveryId, stored.Sequence!.Value));
             Assert.Equal(next, (await storage.GetStoredAsync(3, default))!.Body);
             return 0;

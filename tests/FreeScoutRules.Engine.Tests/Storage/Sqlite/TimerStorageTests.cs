@@ -27,9 +27,12 @@ public sealed class TimerStorageTests : IAsyncLifetime
     private async Task<long> CommitAsync(int conversationId, string text, params TimerChange[] timers)
     {
         var body = Encoding.UTF8.GetBytes($"{{\"id\":{conversationId},\"text\":\"{text}\"}}");
-        var stored = await Storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, At), null, default);
+        var stored = await Storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), conversationId, At), default);
         await Storage.CommitEvaluationAsync(
-            new EvaluationCommit(stored.DeliveryId, conversationId, stored.Sequence!.Value, At, "g", null, [], [], new DeliveryResult([], [], [], false), timers),
+            new EvaluationCommit(stored.DeliveryId, conversationId, stored.Sequence!.Value, At, "g", null, [], [], new DeliveryResult([], [], [], false), timers)
+            {
+                Claim = await Storage.ClaimForTestAsync(conversationId),
+            },
             default);
         return stored.DeliveryId;
     }
@@ -60,11 +63,25 @@ public sealed class TimerStorageTests : IAsyncLifetime
     public async Task ARefusedCommit_WritesNoTimer()
     {
         var delivery = await CommitAsync(9, "done once");
-        var again = new EvaluationCommit(delivery, 9, 1, At, "g", null, [], [], new DeliveryResult([], [], [], false), [new TimerChange("R", "survey", 9, At.AddHours(1))]);
+        var again = new EvaluationCommit(delivery, 9, 1, At, "g", null, [], [], new DeliveryResult([], [], [], false), [new TimerChange("R", "survey", 9, At.AddHours(1))])
+        {
+            Claim = new ConversationClaim(9, (await Storage.InstanceAsync()).Id, 1),
+        };
 
         await Assert.ThrowsAsync<DeliveryNotPendingException>(() => Storage.CommitEvaluationAsync(again, default));
 
         Assert.Empty(await PendingAsync());
+    }
+
+    private List<WorkHint> Hints()
+    {
+        var hints = new List<WorkHint>();
+        while (_running.Hints.Reader.TryRead(out var hint))
+        {
+            hints.Add(hint);
+        }
+
+        return hints;
     }
 
     private static Engine.Timers.TimerFiring Firing(StoredTimer timer, DateTimeOffset at) =>
@@ -75,14 +92,15 @@ public sealed class TimerStorageTests : IAsyncLifetime
     {
         await CommitAsync(7, "a", new TimerChange("R", "survey", 7, At.AddHours(1)));
         var timer = Assert.Single(await PendingAsync());
-        var committed = new List<StoreResult>();
 
-        var fired = await Storage.FireAsync(Firing(timer, At.AddHours(2)), committed.Add, default);
-        var again = await Storage.FireAsync(Firing(timer, At.AddHours(3)), committed.Add, default);
+        var fired = await Storage.FireAsync(Firing(timer, At.AddHours(2)), default);
+        var again = await Storage.FireAsync(Firing(timer, At.AddHours(3)), default);
 
         Assert.NotNull(fired);
         Assert.Null(again);
-        Assert.Equal([fired], committed);
+        Assert.Equal(
+            [new WorkHint(7, 1), new WorkHint(7, fired.DeliveryId)], // the delivery that scheduled it, then its firing (once)
+            Hints());
         Assert.Equal(2, fired.Sequence);
         Assert.Empty(await PendingAsync());
         var done = Assert.Single(await Storage.ListAsync(new TimerFilter(State: TimerState.Fired), default));
@@ -91,7 +109,7 @@ public sealed class TimerStorageTests : IAsyncLifetime
         var stored = await Storage.GetStoredAsync(fired.DeliveryId, default);
         Assert.Equal((Engine.Timers.TimerFiring.Event, 7, DeliveryOutcome.Pending, At.AddHours(2)), (stored!.Event, stored.ConversationId, stored.Outcome, stored.ReceivedAt));
         Assert.Equal(Firing(timer, At.AddHours(2)), Engine.Timers.TimerFiring.FromJson(stored.Body, out _));
-        Assert.Equal([stored.Id], (await Storage.LoadPendingAsync(default)).Select(d => d.Id));
+        Assert.Equal([stored.Id], (await Storage.ListAsync(new DeliveryFilter(Outcome: DeliveryOutcome.Pending), default)).Select(d => d.Id));
     }
 
     [Fact]
@@ -101,7 +119,7 @@ public sealed class TimerStorageTests : IAsyncLifetime
         var read = Assert.Single(await PendingAsync());
         await CommitAsync(7, "b", new TimerChange("R", "survey", 7, At.AddHours(5)));
 
-        Assert.Null(await Storage.FireAsync(Firing(read, At.AddHours(2)), null, default));
+        Assert.Null(await Storage.FireAsync(Firing(read, At.AddHours(2)), default));
 
         var pending = Assert.Single(await PendingAsync());
         Assert.Equal((2, At.AddHours(5)), (pending.Number, pending.DueAt));
@@ -113,9 +131,12 @@ public sealed class TimerStorageTests : IAsyncLifetime
     {
         var first = await CommitAsync(9, "newest known");
         var body = Encoding.UTF8.GetBytes("""{"id":9,"text":"stale"}""");
-        var stale = await Storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), 9, At), null, default);
+        var stale = await Storage.StoreAsync(new NewDelivery("convo.status", body, SHA256.HashData(body), 9, At), default);
         await Storage.CommitEvaluationAsync(
-            new EvaluationCommit(stale.DeliveryId, 9, stale.Sequence!.Value, At, "g", null, [], [], new DeliveryResult([], [], [], true)), default);
+            new EvaluationCommit(stale.DeliveryId, 9, stale.Sequence!.Value, At, "g", null, [], [], new DeliveryResult([], [], [], true))
+            {
+                Claim = await Storage.ClaimForTestAsync(9),
+            }, default);
         await CommitAsync(9, "after the timer");
 
         var snapshot = await Storage.LoadSnapshotAsync(9, stale.Sequence.Value + 1, default);

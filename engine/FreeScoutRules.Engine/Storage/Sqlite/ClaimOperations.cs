@@ -1,0 +1,320 @@
+namespace FreeScoutRules.Engine.Storage.Sqlite;
+
+/// <summary>
+/// Joins as a new instance. One process holds a SQLite data directory (its lock), so every other instance the table
+/// knows is gone: their leases end here, and with them their claims, at once rather than when they would expire.
+/// </summary>
+internal sealed class JoinOperation(string name, DateTimeOffset now, TimeSpan leaseTime) : WriteOperation<InstanceLease>
+{
+    protected override InstanceLease Run(WriterSession session)
+    {
+        var at = now.ToUnixTimeMilliseconds();
+        var end = session.Command("UPDATE instances SET expires_at = MIN(expires_at, $at), left_at = COALESCE(left_at, $at) WHERE left_at IS NULL");
+        end.Parameters.AddWithValue("$at", at);
+        end.ExecuteNonQuery();
+        var insert = session.Command("INSERT INTO instances (name, started_at, renewed_at, expires_at) VALUES ($name, $at, $at, $expires) RETURNING id");
+        insert.Parameters.AddWithValue("$name", name);
+        insert.Parameters.AddWithValue("$at", at);
+        insert.Parameters.AddWithValue("$expires", (now + leaseTime).ToUnixTimeMilliseconds());
+        return new InstanceLease((long)insert.ExecuteScalar()!, name);
+    }
+}
+
+/// <summary>Renews an instance's lease (its claims with it); false when it left.</summary>
+internal sealed class RenewInstanceOperation(long instanceId, DateTimeOffset now, TimeSpan leaseTime) : WriteOperation<bool>
+{
+    protected override bool Run(WriterSession session)
+    {
+        var renew = session.Prepared("UPDATE instances SET renewed_at = $at, expires_at = $expires WHERE id = $id AND left_at IS NULL");
+        WriterSession.Set(renew, "$id", instanceId);
+        WriterSession.Set(renew, "$at", now.ToUnixTimeMilliseconds());
+        WriterSession.Set(renew, "$expires", (now + leaseTime).ToUnixTimeMilliseconds());
+        return renew.ExecuteNonQuery() == 1;
+    }
+}
+
+/// <summary>Leaves: the instance's lease ends now; its claims and named leases are free from then on.</summary>
+internal sealed class LeaveOperation(long instanceId, DateTimeOffset now) : WriteOperation<bool>
+{
+    protected override bool Run(WriterSession session)
+    {
+        var at = now.ToUnixTimeMilliseconds();
+        var leave = session.Command("UPDATE instances SET expires_at = MIN(expires_at, $at), left_at = $at WHERE id = $id AND left_at IS NULL");
+        leave.Parameters.AddWithValue("$id", instanceId);
+        leave.Parameters.AddWithValue("$at", at);
+        leave.ExecuteNonQuery();
+        // Its conversation claims need no write: a claim whose instance's lease ended is free (ClaimConversationsOperation).
+        var leases = session.Command("UPDATE leases SET expires_at = MIN(expires_at, $at) WHERE instance_id = $id");
+        leases.Parameters.AddWithValue("$id", instanceId);
+        leases.Parameters.AddWithValue("$at", at);
+        leases.ExecuteNonQuery();
+        return true;
+    }
+}
+
+/// <summary>
+/// Claims conversations with pending deliveries for an instance: the ones named (hinted), or the oldest pending
+/// ones (a sweep). A conversation nobody holds, or whose holder's lease ended, is claimed with its epoch advanced;
+/// one the instance holds already is returned with its epoch as it is. Pending deliveries are found through
+/// <c>ix_deliveries_pending</c>, which holds the backlog only.
+/// </summary>
+internal sealed class ClaimConversationsOperation(long instanceId, IReadOnlyCollection<int>? conversations, int limit, DateTimeOffset now, SweepCursor? cursor = null)
+    : WriteOperation<IReadOnlyList<ConversationClaim>>
+{
+    // A conversation's claim as it stands, and whether its holder (if any) is alive.
+    private const string ClaimOf = """
+        SELECT c.claim_instance, c.claim_epoch,
+               (c.claim_instance IS NOT NULL AND EXISTS (SELECT 1 FROM instances i WHERE i.id = c.claim_instance AND i.expires_at > $now AND i.left_at IS NULL))
+        FROM conversations c WHERE c.id = $conversation
+        """;
+
+    private const string HasPending = $"SELECT 1 FROM deliveries WHERE conversation_id = $conversation AND outcome = '{DeliveryOutcome.Pending}' LIMIT 1";
+
+    // The sweep: the next conversation with pending deliveries after a conversation id, one seek in the backlog's partial
+    // index. The sweep walks conversations in id order from where the previous one stopped, round and round, so that every
+    // conversation with a backlog is reached however long another's is, and a sweep costs a seek per conversation, not a
+    // read of the backlog.
+    private const string NextWithBacklog = $"""
+        SELECT MIN(conversation_id) FROM deliveries WHERE outcome = '{DeliveryOutcome.Pending}' AND conversation_id > $after
+        """;
+
+    private const string Take = """
+        INSERT INTO conversations (id, claim_instance, claim_epoch) VALUES ($conversation, $instance, 1)
+        ON CONFLICT (id) DO UPDATE SET claim_instance = excluded.claim_instance, claim_epoch = claim_epoch + 1
+        RETURNING claim_epoch
+        """;
+
+    protected override IReadOnlyList<ConversationClaim> Run(WriterSession session)
+    {
+        var claims = new List<ConversationClaim>();
+        var candidates = conversations ?? Sweep(session);
+        foreach (var conversationId in candidates)
+        {
+            if (claims.Count >= limit)
+            {
+                break;
+            }
+
+            if (conversations is not null)
+            {
+                var find = session.Prepared(HasPending);
+                WriterSession.Set(find, "$conversation", conversationId);
+                if (find.ExecuteScalar() is null)
+                {
+                    continue;
+                }
+            }
+
+            var of = session.Prepared(ClaimOf);
+            WriterSession.Set(of, "$conversation", conversationId);
+            WriterSession.Set(of, "$now", now.ToUnixTimeMilliseconds());
+            using (var reader = of.ExecuteReader())
+            {
+                if (reader.Read() && !reader.IsDBNull(0))
+                {
+                    var holder = reader.GetInt64(0);
+                    if (holder == instanceId)
+                    {
+                        claims.Add(new ConversationClaim(conversationId, instanceId, reader.GetInt64(1)));
+                        continue;
+                    }
+
+                    if (reader.GetBoolean(2))
+                    {
+                        continue; // a live holder has it
+                    }
+                }
+            }
+
+            var take = session.Prepared(Take);
+            WriterSession.Set(take, "$conversation", conversationId);
+            WriterSession.Set(take, "$instance", instanceId);
+            claims.Add(new ConversationClaim(conversationId, instanceId, (long)take.ExecuteScalar()!));
+        }
+
+        return claims;
+    }
+
+    private List<int> Sweep(WriterSession session)
+    {
+        // Look at more conversations than the limit: some with a backlog are held by live instances.
+        var scan = Math.Max(limit * 4, 64);
+        var start = cursor?.After ?? int.MinValue;
+        var after = start;
+        var wrapped = start == int.MinValue;
+        var ids = new List<int>();
+        var next = session.Prepared(NextWithBacklog);
+        while (ids.Count < scan)
+        {
+            WriterSession.Set(next, "$after", after);
+            if (next.ExecuteScalar() is not long found || (wrapped && start != int.MinValue && found > start))
+            {
+                if (wrapped)
+                {
+                    break;
+                }
+
+                (wrapped, after) = (true, int.MinValue);
+                continue;
+            }
+
+            ids.Add((int)found);
+            after = (int)found;
+        }
+
+        if (cursor is not null)
+        {
+            cursor.After = ids.Count == scan ? after : int.MinValue;
+        }
+
+        return ids;
+    }
+}
+
+/// <summary>Where the next sweep for pending work starts (after this conversation id), so that sweeps go round every conversation with a backlog.</summary>
+internal sealed class SweepCursor
+{
+    public int After { get; set; } = int.MinValue;
+}
+
+/// <summary>
+/// Releases a conversation's claim when it has no pending delivery left (false, claim kept, when it has).
+/// Refused with <see cref="ClaimLostException"/> when the claim is no longer the conversation's.
+/// </summary>
+internal sealed class ReleaseConversationOperation(ConversationClaim claim) : WriteOperation<bool>
+{
+    private const string Release = $"""
+        UPDATE conversations SET claim_instance = NULL
+        WHERE id = $conversation AND NOT EXISTS (SELECT 1 FROM deliveries WHERE conversation_id = $conversation AND outcome = '{DeliveryOutcome.Pending}')
+        """;
+
+    protected override bool Run(WriterSession session)
+    {
+        ClaimFence.Check(session, claim);
+        var release = session.Prepared(Release);
+        WriterSession.Set(release, "$conversation", claim.ConversationId);
+        return release.ExecuteNonQuery() == 1;
+    }
+}
+
+/// <summary>The fence: a write under a conversation claim goes ahead only while that claim is the conversation's.</summary>
+internal static class ClaimFence
+{
+    private const string Current = "SELECT claim_instance, claim_epoch FROM conversations WHERE id = $conversation";
+
+    /// <summary>Refuses (before anything is written) unless <paramref name="claim"/> is the conversation's claim now.</summary>
+    /// <exception cref="WriteRefusedException">With a <see cref="ClaimLostException"/>: the claim was lost.</exception>
+    public static void Check(WriterSession session, ConversationClaim claim)
+    {
+        var current = session.Prepared(Current);
+        WriterSession.Set(current, "$conversation", claim.ConversationId);
+        long? holder = null;
+        long epoch = 0;
+        using (var reader = current.ExecuteReader())
+        {
+            if (reader.Read())
+            {
+                holder = reader.IsDBNull(0) ? null : reader.GetInt64(0);
+                epoch = reader.GetInt64(1);
+            }
+        }
+
+        if (holder != claim.InstanceId || epoch != claim.Epoch)
+        {
+            var now = holder is null ? $"nobody holds it (epoch {epoch})" : $"instance {holder} holds it at epoch {epoch}";
+            throw new WriteRefusedException(new ClaimLostException(
+                $"The claim of instance {claim.InstanceId} on conversation {claim.ConversationId} (epoch {claim.Epoch}) is lost: {now}. Nothing was written; the holder's writes stand."));
+        }
+    }
+}
+
+/// <summary>
+/// Takes or renews a named lease: free, expired, or held by an instance whose lease ended, it goes to the asker with
+/// its epoch advanced; held by the asker, it is renewed with its epoch as it is; held by a live other, <c>null</c>.
+/// </summary>
+internal sealed class AcquireLeaseOperation(string name, long instanceId, DateTimeOffset now, TimeSpan leaseTime) : WriteOperation<NamedLease?>
+{
+    private const string Current = """
+        SELECT l.instance_id, l.epoch, l.expires_at > $now AND EXISTS (SELECT 1 FROM instances i WHERE i.id = l.instance_id AND i.expires_at > $now AND i.left_at IS NULL)
+        FROM leases l WHERE l.name = $name
+        """;
+
+    private const string Take = """
+        INSERT INTO leases (name, instance_id, epoch, acquired_at, expires_at) VALUES ($name, $instance, 1, $now, $expires)
+        ON CONFLICT (name) DO UPDATE SET instance_id = excluded.instance_id, epoch = epoch + 1, acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
+        RETURNING epoch
+        """;
+
+    protected override NamedLease? Run(WriterSession session)
+    {
+        var at = now.ToUnixTimeMilliseconds();
+        var expires = now + leaseTime;
+        var current = session.Command(Current);
+        current.Parameters.AddWithValue("$name", name);
+        current.Parameters.AddWithValue("$now", at);
+        long? holder = null;
+        long epoch = 0;
+        var alive = false;
+        using (var reader = current.ExecuteReader())
+        {
+            if (reader.Read())
+            {
+                (holder, epoch, alive) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetBoolean(2));
+            }
+        }
+
+        if (holder == instanceId && alive)
+        {
+            var renew = session.Command("UPDATE leases SET expires_at = $expires WHERE name = $name AND instance_id = $instance AND epoch = $epoch");
+            renew.Parameters.AddWithValue("$name", name);
+            renew.Parameters.AddWithValue("$instance", instanceId);
+            renew.Parameters.AddWithValue("$epoch", epoch);
+            renew.Parameters.AddWithValue("$expires", expires.ToUnixTimeMilliseconds());
+            renew.ExecuteNonQuery();
+            return new NamedLease(name, instanceId, epoch, expires);
+        }
+
+        if (holder is not null && alive)
+        {
+            return null;
+        }
+
+        var take = session.Command(Take);
+        take.Parameters.AddWithValue("$name", name);
+        take.Parameters.AddWithValue("$instance", instanceId);
+        take.Parameters.AddWithValue("$now", at);
+        take.Parameters.AddWithValue("$expires", expires.ToUnixTimeMilliseconds());
+        return new NamedLease(name, instanceId, (long)take.ExecuteScalar()!, expires);
+    }
+}
+
+/// <summary>Gives a named lease up, when it is still held under that epoch.</summary>
+internal sealed class ReleaseLeaseOperation(NamedLease lease, DateTimeOffset now) : WriteOperation<bool>
+{
+    protected override bool Run(WriterSession session)
+    {
+        var release = session.Command("UPDATE leases SET expires_at = MIN(expires_at, $now) WHERE name = $name AND instance_id = $instance AND epoch = $epoch");
+        release.Parameters.AddWithValue("$name", lease.Name);
+        release.Parameters.AddWithValue("$instance", lease.InstanceId);
+        release.Parameters.AddWithValue("$epoch", lease.Epoch);
+        release.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
+        return release.ExecuteNonQuery() == 1;
+    }
+}
+
+/// <summary>The fence of a named lease's holder: a write goes ahead only while the lease is held under its epoch.</summary>
+internal static class LeaseFence
+{
+    /// <exception cref="WriteRefusedException">With a <see cref="ClaimLostException"/>: another holder took the lease.</exception>
+    public static void Check(WriterSession session, NamedLease lease)
+    {
+        var current = session.Command("SELECT instance_id, epoch FROM leases WHERE name = $name");
+        current.Parameters.AddWithValue("$name", lease.Name);
+        using var reader = current.ExecuteReader();
+        if (!reader.Read() || reader.GetInt64(0) != lease.InstanceId || reader.GetInt64(1) != lease.Epoch)
+        {
+            throw new WriteRefusedException(new ClaimLostException(
+                $"The lease '{lease.Name}' of instance {lease.InstanceId} (epoch {lease.Epoch}) was taken over; nothing was written."));
+        }
+    }
+}

@@ -1,0 +1,38 @@
+using System.Runtime.CompilerServices;
+using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Storage.Sqlite;
+
+namespace FreeScoutRules.Engine.Tests.Support;
+
+/// <summary>Claims for tests that commit to a store directly, as dispatch would: one instance per store, joined on first use.</summary>
+internal static class TestClaims
+{
+    private static readonly ConditionalWeakTable<object, InstanceLease> Instances = [];
+
+    /// <summary>This test's instance of <paramref name="leases"/>, joined once.</summary>
+    public static async Task<InstanceLease> InstanceAsync(this ILeases leases)
+    {
+        if (Instances.TryGetValue(leases, out var instance))
+        {
+            return instance;
+        }
+
+        instance = await leases.JoinAsync("test", TimeSpan.FromHours(1), default);
+        Instances.AddOrUpdate(leases, instance);
+        return instance;
+    }
+
+    /// <summary>Claims the conversation (it must have a pending delivery) for the test's instance.</summary>
+    public static async Task<ConversationClaim> ClaimForTestAsync(this SqliteStorage storage, int conversationId)
+    {
+        var claims = await storage.ClaimAsync(await storage.InstanceAsync(), [conversationId], 1, default);
+        return Assert.Single(claims);
+    }
+
+    /// <summary>Claims through the writer directly, for tests of write operations without a <see cref="SqliteStorage"/>.</summary>
+    public static async Task<ConversationClaim> ClaimForTestAsync(this InboxWriter writer, int conversationId)
+    {
+        var instance = await writer.SubmitAsync(new JoinOperation("test", DateTimeOffset.UtcNow, TimeSpan.FromHours(1)));
+        return Assert.Single(await writer.SubmitAsync(new ClaimConversationsOperation(instance.Id, [conversationId], 1, DateTimeOffset.UtcNow)));
+    }
+}
