@@ -107,14 +107,14 @@ internal sealed partial class DeliveryProcessor(
         var against = queued.EvaluatedAgainst is { } then ? state with { Known = then.ToPriorState(queued.ConversationId) } : state;
         for (var attempt = queued.Attempts + 1; ; attempt++)
         {
-            var (result, generation, error) = await EvaluateAsync(queued, against, evaluate, cancellationToken);
+            var (result, generation, error, stuck) = await EvaluateAsync(queued, against, evaluate, cancellationToken);
             if (result is { BuiltInFailed: false })
             {
                 return await CommitAsync(queued, clock, timer, state, result, generation!, cancellationToken);
             }
 
             error ??= result!.DescribeFailures();
-            var park = attempt >= options.MaxAttempts;
+            var park = stuck || attempt >= options.MaxAttempts; // a stuck rule would be stuck again
             LogAttemptFailed(logger, queued.Id, queued.ConversationId, attempt, park, error);
             if (park)
             {
@@ -127,28 +127,51 @@ internal sealed partial class DeliveryProcessor(
         }
     }
 
-    private async Task<(EvaluationResult? Result, RuleSetGeneration? Generation, string? Error)> EvaluateAsync(
+    /// <summary>
+    /// One evaluation, on a worker slot, under the watchdog. An evaluation still in the rules after
+    /// <see cref="DispatchOptions.RuleTimeout"/> is abandoned (<c>Stuck</c>): a rule cannot be stopped, so its thread and
+    /// worker slot stay busy until it returns, but the delivery is parked and its conversation goes on, here and
+    /// on any instance that would otherwise take it over and get stuck in turn.
+    /// </summary>
+    private async Task<(EvaluationResult? Result, RuleSetGeneration? Generation, string? Error, bool Stuck)> EvaluateAsync(
         QueuedDelivery queued, KnownConversation state, Func<RuleSetGeneration, KnownConversation, RuleProbe, EvaluationResult> evaluate,
         CancellationToken cancellationToken)
     {
         await _evaluators.WaitAsync(cancellationToken);
+        var watched = watchdog.Begin(queued);
+        var evaluation = Task.Run(() =>
+        {
+            try
+            {
+                // Taken once a worker is free: the newest rules, not those of when this delivery was read.
+                var generation = rules();
+                return (evaluate(generation, state, watched.Probe), generation);
+            }
+            finally
+            {
+                watched.Dispose();
+                _evaluators.Release();
+            }
+        }, CancellationToken.None);
         try
         {
-            // Taken once a worker is free: the newest rules, not those of when this delivery queued.
-            var generation = rules();
-            using var watched = watchdog.Begin(queued);
-            return (evaluate(generation, state, watched.Probe), generation, null);
+            if (await Task.WhenAny(evaluation, watched.Stuck) != evaluation)
+            {
+                return (null, null,
+                    $"The evaluation was abandoned: {watched.Describe(time.GetUtcNow())}, longer than Dispatch:RuleTimeout ({options.RuleTimeout.TotalSeconds:0.###} s). "
+                    + "A rule cannot be stopped: its worker stays busy until it returns. Fix the rule, then re-run the delivery.",
+                    true);
+            }
+
+            var (result, generation) = await evaluation;
+            return (result, generation, null, false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // Not a rule's failure (the pipeline contains those): the engine itself failed on this delivery. The record keeps
             // the gist; the log keeps the exception, with its stack, for whoever has to fix the engine.
             LogEvaluationThrew(logger, ex, queued.Id, queued.ConversationId);
-            return (null, null, $"The evaluation failed: {ex.GetType().Name}: {ex.Message}");
-        }
-        finally
-        {
-            _evaluators.Release();
+            return (null, null, $"The evaluation failed: {ex.GetType().Name}: {ex.Message}", false);
         }
     }
 

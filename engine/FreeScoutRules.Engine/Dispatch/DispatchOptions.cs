@@ -48,8 +48,9 @@ internal sealed class DispatchOptions
 
     /// <summary>
     /// How long one delivery may stay in the rules before the watchdog reports it (log and
-    /// <c>/readyz</c>, naming the rule and the delivery). A rule cannot be stopped from outside; its
-    /// conversation stays blocked, the others go on. Default 5 s.
+    /// <c>/readyz</c>, naming the rule and the delivery) and parks it, saying why, so that its conversation goes
+    /// on (here, and on any instance that would otherwise take the conversation over and get stuck in turn). A rule
+    /// cannot be stopped from outside: its worker stays busy until it returns. Default 5 s.
     /// </summary>
     public TimeSpan RuleTimeout { get; set; } = TimeSpan.FromSeconds(5);
 

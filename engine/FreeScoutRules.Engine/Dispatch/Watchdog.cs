@@ -7,8 +7,9 @@ namespace FreeScoutRules.Engine.Dispatch;
 /// <summary>
 /// Watches evaluations in progress: one that stays in the rules longer than
 /// <see cref="DispatchOptions.RuleTimeout"/> is logged once and listed by <see cref="Stuck"/> (shown by
-/// <c>/readyz</c>), naming the rule it is in. A rule cannot be stopped from outside; its conversation
-/// stays blocked, the others go on. Thread-safe.
+/// <c>/readyz</c>), naming the rule it is in, and abandoned (<see cref="Evaluation.Stuck"/>): its delivery is parked
+/// and its conversation goes on. A rule cannot be stopped from outside: its worker stays busy until it returns, and
+/// <c>/readyz</c> names it meanwhile. Thread-safe.
 /// </summary>
 internal sealed partial class Watchdog(TimeSpan ruleTimeout, TimeProvider time, ILogger<Watchdog> logger)
 {
@@ -51,6 +52,7 @@ internal sealed partial class Watchdog(TimeSpan ruleTimeout, TimeProvider time, 
         {
             evaluation.Reported = true;
             LogStuck(logger, evaluation.Describe(now));
+            evaluation.Abandon();
         }
     }
 
@@ -63,12 +65,19 @@ internal sealed partial class Watchdog(TimeSpan ruleTimeout, TimeProvider time, 
 
         public volatile bool Reported;
 
+        private readonly TaskCompletionSource _stuck = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completes when the watchdog finds the evaluation past the timeout: its delivery is then abandoned (parked).</summary>
+        public Task Stuck => _stuck.Task;
+
+        internal void Abandon() => _stuck.TrySetResult();
+
         public string Describe(DateTimeOffset now) =>
             $"delivery {delivery.Id} ({delivery.Event}) of conversation {delivery.ConversationId} has been in rule '{Probe.Current ?? "(none yet)"}' for {(now - Started).TotalSeconds:F0} s";
 
         public void Dispose() => watchdog._inFlight.TryRemove(delivery.Id, out _);
     }
 
-    [LoggerMessage(EventId = 2005, Level = LogLevel.Error, Message = "Watchdog: {Description}; its conversation is blocked until it returns")]
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Error, Message = "Watchdog: {Description}; the delivery is parked and its conversation goes on (the rule's worker stays busy until it returns)")]
     private static partial void LogStuck(ILogger logger, string description);
 }

@@ -41,7 +41,7 @@ internal sealed partial class InstanceLeaseKeeper(ILeases leases, TimeSpan lease
                 {
                     if (!await leases.RenewAsync(Current, leaseTime, cancellationToken))
                     {
-                        // Ended by the store (another process joined on it): our claims are gone, their commits are refused.
+                        // Ended by the store (a process that opened it after this one): our claims are free, their commits refused.
                         var ended = Current;
                         _current = await leases.JoinAsync(ended.Name, leaseTime, cancellationToken);
                         LogRejoined(logger, ended.Id, _current.Id);

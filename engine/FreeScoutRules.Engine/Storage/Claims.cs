@@ -32,8 +32,8 @@ internal sealed class ClaimLostException(string message) : InvalidOperationExcep
 internal interface ILeases
 {
     /// <summary>
-    /// Joins as a new instance with a lease of <paramref name="leaseTime"/>. The store ends the leases of instances it
-    /// knows cannot be alive (SQLite: every other one, since one process holds the data directory).
+    /// Joins as a new instance with a lease of <paramref name="leaseTime"/>. (A store that knows some instances cannot be
+    /// alive ends their leases when it opens: SQLite, whose data directory one process holds, ends every earlier one.)
     /// </summary>
     Task<InstanceLease> JoinAsync(string name, TimeSpan leaseTime, CancellationToken cancellationToken);
 

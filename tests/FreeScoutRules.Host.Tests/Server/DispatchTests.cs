@@ -196,7 +196,7 @@ public sealed class DispatchTests
     }
 
     [Fact]
-    public async Task RuleConditionThatNeverReturns_IsNamedByTheWatchdog_AndOtherConversationsGoOn()
+    public async Task RuleConditionThatNeverReturns_IsNamedByTheWatchdog_ItsDeliveryParked_AndItsConversationGoesOn()
     {
         const string hangs = """
             public class HangsOnEleven : Rule
@@ -240,6 +240,27 @@ public sealed class DispatchTests
         var description = await ready.Content.ReadAsStringAsync();
         Assert.Contains($"delivery {stuckId} (convo.status) of conversation 11 has been in rule 'HangsOnEleven'", description, StringComparison.Ordinal);
         Assert.Equal("done", done.GetProperty("items")[0].GetProperty("outcome").GetString());
+
+        // The stuck delivery is parked, saying why, and its conversation goes on: the next one is not held behind it
+        // (it runs into the same rule, and is parked the same way, rather than waiting forever).
+        JsonElement parked = default;
+        await Eventually.UntilAsync("the stuck delivery to be parked", async () =>
+        {
+            parked = await server.Admin.GetFromJsonAsync<JsonElement>($"/api/deliveries/{stuckId}");
+            return (parked.GetProperty("outcome").GetString() == "parked", $"it is {parked.GetProperty("outcome").GetString()}");
+        });
+        var error = parked.GetProperty("error").GetString();
+        Assert.Contains("The evaluation was abandoned", error, StringComparison.Ordinal);
+        Assert.Contains("'HangsOnEleven'", error, StringComparison.Ordinal);
+        Assert.Contains("Dispatch:RuleTimeout (0.3 s)", error, StringComparison.Ordinal);
+        var next = Body(11, "active", 2);
+        var nextId = (await (await server.PostAsync("convo.status", next, SignedDeliveries.Sign(next))).Content.ReadFromJsonAsync<JsonElement>())
+            .GetProperty("deliveryId").GetInt64();
+        await Eventually.UntilAsync("the next delivery of the conversation to be taken up", async () =>
+        {
+            var taken = await server.Admin.GetFromJsonAsync<JsonElement>($"/api/deliveries/{nextId}");
+            return (taken.GetProperty("outcome").GetString() == "parked", $"it is {taken.GetProperty("outcome").GetString()}");
+        });
     }
 
     [Fact]

@@ -1,17 +1,11 @@
 namespace FreeScoutRules.Engine.Storage.Sqlite;
 
-/// <summary>
-/// Joins as a new instance. One process holds a SQLite data directory (its lock), so every other instance the table
-/// knows is gone: their leases end here, and with them their claims, at once rather than when they would expire.
-/// </summary>
+/// <summary>Joins as a new instance with a lease of its own.</summary>
 internal sealed class JoinOperation(string name, DateTimeOffset now, TimeSpan leaseTime) : WriteOperation<InstanceLease>
 {
     protected override InstanceLease Run(WriterSession session)
     {
         var at = now.ToUnixTimeMilliseconds();
-        var end = session.Command("UPDATE instances SET expires_at = MIN(expires_at, $at), left_at = COALESCE(left_at, $at) WHERE left_at IS NULL");
-        end.Parameters.AddWithValue("$at", at);
-        end.ExecuteNonQuery();
         var insert = session.Command("INSERT INTO instances (name, started_at, renewed_at, expires_at) VALUES ($name, $at, $at, $expires) RETURNING id");
         insert.Parameters.AddWithValue("$name", name);
         insert.Parameters.AddWithValue("$at", at);

@@ -102,6 +102,16 @@ internal sealed partial class SqliteDatabase
         }
     }
 
+    /// <summary>Ends the lease of every instance the database knows (its process no longer runs: this one holds the directory).</summary>
+    public async Task EndInstancesAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "UPDATE instances SET expires_at = MIN(expires_at, $at), left_at = COALESCE(left_at, $at) WHERE left_at IS NULL";
+        command.Parameters.AddWithValue("$at", now.ToUnixTimeMilliseconds());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     [LoggerMessage(EventId = 3003, Level = LogLevel.Warning,
         Message = "Upgrading the database {Path} from schema version {From} to {To}: the server starts once it is done (a large database takes a while, about 5 s per million deliveries, and needs free disk space of about the size of its deliveries table)")]
     private static partial void LogUpgrading(ILogger logger, string path, int from, int to);

@@ -119,6 +119,13 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
         try
         {
             await Guard(() => _database.InitializeAsync(_logger, cancellationToken));
+            if (!_readOnly)
+            {
+                // This process holds the data directory now, so every instance the table knows is gone (a crash, a kill):
+                // their leases end at once, and with them their claims, rather than when they would have expired.
+                await Guard(() => _database.EndInstancesAsync(_time.GetUtcNow(), cancellationToken));
+            }
+
             InstallationId = await Guard(() => _outbox.InstallationIdAsync(cancellationToken));
         }
         catch
