@@ -30,7 +30,7 @@ internal sealed class DeliveryParser(DeliveryParserOptions options)
             return ParseResult.Fail(DeliveryProblemKind.UnknownEvent, "The event name is missing (X-FreeScout-Event).");
         }
 
-        if (string.Equals(eventName, Timers.TimerFiring.Event, StringComparison.OrdinalIgnoreCase))
+        if (string.Equals(eventName, EngineEvents.TimerElapsed, StringComparison.OrdinalIgnoreCase))
         {
             return ParseResult.Fail(
                 DeliveryProblemKind.UnknownEvent,

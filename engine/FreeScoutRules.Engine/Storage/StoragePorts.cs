@@ -154,7 +154,7 @@ internal interface ITimers
     /// nothing, when that scheduling is no longer pending (fired by someone else, scheduled again, cancelled): each
     /// firing happens once, whoever asks.
     /// </summary>
-    Task<StoreResult?> FireAsync(Timers.TimerFiring firing, CancellationToken cancellationToken);
+    Task<StoreResult?> FireAsync(TimerFiring firing, CancellationToken cancellationToken);
 
     /// <summary>Timers pending now.</summary>
     Task<long> CountPendingAsync(CancellationToken cancellationToken);

@@ -1,3 +1,4 @@
+using FreeScoutRules.Host.Security;
 using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.Plugins;

@@ -1,3 +1,4 @@
+using FreeScoutRules.Host.Security;
 using FreeScoutRules.Host.Settings;
 using Microsoft.Extensions.Options;
 

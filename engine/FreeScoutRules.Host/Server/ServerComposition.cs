@@ -1,3 +1,4 @@
+using FreeScoutRules.Host.Security;
 using FluentValidation;
 using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;

@@ -233,10 +233,10 @@ public sealed class DispatcherTests : IDisposable
     [Fact]
     public async Task AStoredTimerThatCannotBeRead_IsParkedSayingSo_AndItsConversationGoesOn()
     {
-        var firing = new Engine.Timers.TimerFiring(3, "survey", 1, Deliveries.T0, Deliveries.T0, "R").ToJson();
-        _inbox.Add(new StoredDelivery(1, Engine.Timers.TimerFiring.Event, "{\"name\":"u8.ToArray(), 3, 1, Deliveries.T0, 0));
-        _inbox.Add(new StoredDelivery(2, Engine.Timers.TimerFiring.Event, """{"conversationId":3}"""u8.ToArray(), 3, 2, Deliveries.T0, 0));
-        _inbox.Add(new StoredDelivery(3, Engine.Timers.TimerFiring.Event, firing, 3, 3, Deliveries.T0, 0));
+        var firing = new TimerFiring(3, "survey", 1, Deliveries.T0, Deliveries.T0, "R").ToJson();
+        _inbox.Add(new StoredDelivery(1, TimerFiring.Event, "{\"name\":"u8.ToArray(), 3, 1, Deliveries.T0, 0));
+        _inbox.Add(new StoredDelivery(2, TimerFiring.Event, """{"conversationId":3}"""u8.ToArray(), 3, 2, Deliveries.T0, 0));
+        _inbox.Add(new StoredDelivery(3, TimerFiring.Event, firing, 3, 3, Deliveries.T0, 0));
         Start(new DispatchOptions());
 
         await Until("one commit and two parked", () => _inbox.CommitCount == 1 && _inbox.FailureCount == 2);

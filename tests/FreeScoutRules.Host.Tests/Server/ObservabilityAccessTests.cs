@@ -1,3 +1,4 @@
+using FreeScoutRules.Host.Security;
 using System.Net;
 using System.Net.Http.Headers;
 using FreeScoutRules.Host.Tests.Support;

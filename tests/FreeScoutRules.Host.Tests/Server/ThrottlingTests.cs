@@ -1,3 +1,4 @@
+using FreeScoutRules.Host.Security;
 using System.Net;
 using FreeScoutRules.Host.Server;
 using FreeScoutRules.Host.Tests.Support;

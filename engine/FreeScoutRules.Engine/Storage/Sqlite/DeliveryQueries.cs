@@ -42,7 +42,7 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         (await LoadStoredAsync(
             $"""
             {StoredSelect} AND d.conversation_id = $conversation AND d.seq < $seq AND d.outcome = '{DeliveryOutcome.Done}'
-              AND d.event <> '{Timers.TimerFiring.Event}' AND json_extract(d.result, '$.stale') = 0
+              AND d.event <> '{TimerFiring.Event}' AND json_extract(d.result, '$.stale') = 0
             ORDER BY d.seq DESC LIMIT 1
             """,
             c =>

@@ -198,7 +198,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     public Task<StoredDelivery?> LoadSnapshotAsync(int conversationId, long beforeSequence, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.LoadSnapshotAsync(conversationId, beforeSequence, cancellationToken));
 
-    public Task<StoreResult?> FireAsync(Timers.TimerFiring firing, CancellationToken cancellationToken) =>
+    public Task<StoreResult?> FireAsync(TimerFiring firing, CancellationToken cancellationToken) =>
         _writer.SubmitAsync(new FireTimerOperation(firing, _hints), cancellationToken);
 
     public Task<long> CountPendingAsync(CancellationToken cancellationToken) =>

@@ -1,3 +1,4 @@
+using FreeScoutRules.Host.Security;
 using System.Security.Claims;
 using FreeScoutRules.Host.Server;
 using FreeScoutRules.Host.Settings;

@@ -84,7 +84,7 @@ public sealed class TimerStorageTests : IAsyncLifetime
         return hints;
     }
 
-    private static Engine.Timers.TimerFiring Firing(StoredTimer timer, DateTimeOffset at) =>
+    private static TimerFiring Firing(StoredTimer timer, DateTimeOffset at) =>
         new(timer.ConversationId, timer.Name, timer.Number, timer.DueAt, at, timer.Rule);
 
     [Fact]
@@ -107,8 +107,8 @@ public sealed class TimerStorageTests : IAsyncLifetime
         Assert.Equal((TimerState.Fired, At.AddHours(2)), (done.State, done.FiredAt));
         Assert.Single(await Storage.ListAsync(new TimerFilter(ConversationId: 7, State: null), default));
         var stored = await Storage.GetStoredAsync(fired.DeliveryId, default);
-        Assert.Equal((Engine.Timers.TimerFiring.Event, 7, DeliveryOutcome.Pending, At.AddHours(2)), (stored!.Event, stored.ConversationId, stored.Outcome, stored.ReceivedAt));
-        Assert.Equal(Firing(timer, At.AddHours(2)), Engine.Timers.TimerFiring.FromJson(stored.Body, out _));
+        Assert.Equal((TimerFiring.Event, 7, DeliveryOutcome.Pending, At.AddHours(2)), (stored!.Event, stored.ConversationId, stored.Outcome, stored.ReceivedAt));
+        Assert.Equal(Firing(timer, At.AddHours(2)), TimerFiring.FromJson(stored.Body, out _));
         Assert.Equal([stored.Id], (await Storage.ListAsync(new DeliveryFilter(Outcome: DeliveryOutcome.Pending), default)).Select(d => d.Id));
     }
 

@@ -50,7 +50,7 @@ internal sealed class TimelineModel(IDeliveryHistory deliveries, IInbox inbox, I
 
         Intents = intents;
         Timers = await timers.ListAsync(new TimerFilter(Id, Limit: 100, State: null), cancellationToken);
-        foreach (var delivery in newestFirst.Where(d => d.Event != Engine.Timers.TimerFiring.Event).Take(5))
+        foreach (var delivery in newestFirst.Where(d => d.Event != TimerFiring.Event).Take(5))
         {
             if (await inbox.GetStoredAsync(delivery.Id, cancellationToken) is { Body: { } body } stored
                 && Parser.Parse(stored.Event, body).Delivery?.Conversation is { } conversation)

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace FreeScoutRules.Host.Server;
+namespace FreeScoutRules.Host.Security;
 
 /// <summary>The admin token check shared by the admin API (bearer) and the console's sign-in: constant time, whatever the lengths.</summary>
 internal static class AdminToken

@@ -5,7 +5,7 @@ using System.Text.Json.Serialization;
 using FreeScoutRules.Facts;
 using FreeScoutRules.FreeScout;
 
-namespace FreeScoutRules.Engine.Timers;
+namespace FreeScoutRules.Engine.Storage;
 
 /// <summary>
 /// A timer that fell due, as stored: the body of the <c>timer.elapsed</c> delivery it becomes in its

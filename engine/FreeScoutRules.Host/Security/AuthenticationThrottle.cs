@@ -5,7 +5,7 @@ using System.Threading.RateLimiting;
 using FreeScoutRules.Host.Settings;
 using Microsoft.Extensions.Options;
 
-namespace FreeScoutRules.Host.Server;
+namespace FreeScoutRules.Host.Security;
 
 /// <summary>
 /// Throttles guessing of the server's tokens: one token bucket per client (<see cref="PartitionedRateLimiter"/> of
