@@ -78,9 +78,15 @@ internal static class WebhookEndpoint
             result = await ingestor.IngestAsync(
                 http.Request.Headers["X-FreeScout-Event"].ToString(), http.Request.Headers["X-FreeScout-Signature"].ToString(), body.Bytes, cancellationToken);
         }
-        catch (System.Threading.Channels.ChannelClosedException)
+        catch (Engine.Storage.StorageException ex) when (ex.Stopping)
         {
             return Problem(StatusCodes.Status503ServiceUnavailable, "Shutting down", "The server is stopping; FreeScout will retry.");
+        }
+        catch (Engine.Storage.StorageException)
+        {
+            // Nothing was stored: FreeScout retries (about 10 times over 75 minutes). The store logged the cause (the writer's
+            // batch failure); the answer names no file or path.
+            return Problem(StatusCodes.Status503ServiceUnavailable, "Storage unavailable", "The delivery could not be stored and nothing of it was kept; FreeScout will retry.");
         }
 
         // The ingestor counted its refusals; they are logged here, with the sender's address.

@@ -47,6 +47,39 @@ public sealed class WebhookEndpointTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Ingest_WhenTheStoreRefusesTheWrite_Is503NamingNoPath_AndNothingIsKept_ThenTheRetryIsStored()
+    {
+        // SQLite itself refuses the insert (as a full disk would), from outside the server, for as long as the trigger is there.
+        var database = Path.Combine(_server.Root, "data", "freescout-rules.db");
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database}"))
+        {
+            await connection.OpenAsync();
+            await using var create = connection.CreateCommand();
+            create.CommandText = "CREATE TRIGGER refuse_all BEFORE INSERT ON deliveries BEGIN SELECT RAISE(ABORT, 'simulated disk full'); END;";
+            await create.ExecuteNonQueryAsync();
+        }
+
+        var refused = await _server.PostFixtureAsync("convo.status.closed");
+        var problem = await refused.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Contains("Storage unavailable", problem, StringComparison.Ordinal);
+        Assert.DoesNotContain(_server.Root, problem, StringComparison.Ordinal);
+        Assert.Empty(await _server.SettledDeliveriesAsync());
+
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database}"))
+        {
+            await connection.OpenAsync();
+            await using var drop = connection.CreateCommand();
+            drop.CommandText = "DROP TRIGGER refuse_all;";
+            await drop.ExecuteNonQueryAsync();
+        }
+
+        Assert.Equal(HttpStatusCode.Accepted, (await _server.PostFixtureAsync("convo.status.closed")).StatusCode);
+        Assert.Equal("done", Assert.Single(await _server.SettledDeliveriesAsync()).GetProperty("outcome").GetString());
+    }
+
+    [Fact]
     public async Task Ingest_SameEventSameBytes_Is200AndStoredAndProcessedOnce()
     {
         var first = await _server.PostFixtureAsync("convo.status.closed");

@@ -24,11 +24,19 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
     public (long Commits, long Operations) Committed => (Interlocked.Read(ref _commits), Interlocked.Read(ref _operations));
 
     /// <summary>Queues <paramref name="operation"/> and returns once it is committed (or failed).</summary>
-    /// <exception cref="ChannelClosedException">The writer has stopped.</exception>
+    /// <exception cref="StorageException">With <see cref="StorageException.Stopping"/>: the writer has stopped.</exception>
     public async Task<T> SubmitAsync<T>(WriteOperation<T> operation, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(operation);
-        await _queue.Writer.WriteAsync(operation, cancellationToken);
+        try
+        {
+            await _queue.Writer.WriteAsync(operation, cancellationToken);
+        }
+        catch (ChannelClosedException ex)
+        {
+            throw new StorageException($"{database.Path}: the store is stopping and takes no more writes.", ex, stopping: true);
+        }
+
         return await operation.Task;
     }
 
