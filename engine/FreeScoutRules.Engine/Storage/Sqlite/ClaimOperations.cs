@@ -4,14 +4,19 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// Joins as a new instance. One process holds a SQLite data directory (its lock), so every other instance the table
 /// knows is gone: their leases end here, and with them their claims, at once rather than when they would expire.
 /// </summary>
-internal sealed class JoinOperation(string name, DateTimeOffset now, TimeSpan leaseTime) : WriteOperation<InstanceLease>
+/// <remarks>endOthers: false for tests only, two live instances on one store, as several processes share a PostgreSQL one.</remarks>
+internal sealed class JoinOperation(string name, DateTimeOffset now, TimeSpan leaseTime, bool endOthers = true) : WriteOperation<InstanceLease>
 {
     protected override InstanceLease Run(WriterSession session)
     {
         var at = now.ToUnixTimeMilliseconds();
-        var end = session.Command("UPDATE instances SET expires_at = MIN(expires_at, $at), left_at = COALESCE(left_at, $at) WHERE left_at IS NULL");
-        end.Parameters.AddWithValue("$at", at);
-        end.ExecuteNonQuery();
+        if (endOthers)
+        {
+            var end = session.Command("UPDATE instances SET expires_at = MIN(expires_at, $at), left_at = COALESCE(left_at, $at) WHERE left_at IS NULL");
+            end.Parameters.AddWithValue("$at", at);
+            end.ExecuteNonQuery();
+        }
+
         var insert = session.Command("INSERT INTO instances (name, started_at, renewed_at, expires_at) VALUES ($name, $at, $at, $expires) RETURNING id");
         insert.Parameters.AddWithValue("$name", name);
         insert.Parameters.AddWithValue("$at", at);
@@ -43,7 +48,7 @@ internal sealed class LeaveOperation(long instanceId, DateTimeOffset now) : Writ
         leave.Parameters.AddWithValue("$id", instanceId);
         leave.Parameters.AddWithValue("$at", at);
         leave.ExecuteNonQuery();
-        // Its conversation claims need no write: a claim whose instance's lease ended is free (ClaimConversationsOperation).
+        // Its conversation and intent claims need no write: a claim whose instance's lease ended is free (ClaimConversationsOperation, ClaimIntentsOperation).
         var leases = session.Command("UPDATE leases SET expires_at = MIN(expires_at, $at) WHERE instance_id = $id");
         leases.Parameters.AddWithValue("$id", instanceId);
         leases.Parameters.AddWithValue("$at", at);
