@@ -206,6 +206,8 @@ internal sealed class RecordedRun
         var held = Assert.Single((await outbox.ClaimDueAsync(instance, new IntentSlots(1, 1, new Dictionary<string, int>()), new HashSet<string>(), default)).Intents);
         Assert.Equal(dead[0].Id, held.Id);
         Assert.True(await outbox.ReleaseAsync(held.Claim, default));
+        await Assert.ThrowsAsync<ClaimLostException>(() => outbox.RecordAttemptAsync(
+            new AttemptCommit(held.Claim, held.Attempts + 1, TimeProvider.System.GetUtcNow(), TimeSpan.Zero, AttemptOutcome.Done, null, IntentState.Done, null), default));
         await RunActionsUntilSettled();
 
         // The timer loop fires what is due (two hours later); their firings are dispatched (the conversation's snapshot read).
