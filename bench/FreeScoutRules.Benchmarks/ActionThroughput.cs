@@ -68,7 +68,7 @@ internal static class ActionThroughput
         plugins.Set(PluginLoader.Load(PluginLoader.BuiltInDirectory));
         // Every intent goes to one receiver: its destination may use every slot, as before destinations had their own cap.
         var options = new ActionsOptions { PollInterval = TimeSpan.FromMilliseconds(20), ConcurrencyPerDestination = new ActionsOptions().Concurrency };
-        var runner = new ActionRunner(store, plugins, provider.GetRequiredService<IHttpClientFactory>(),
+        var runner = new ActionRunner(store, () => instance, plugins, provider.GetRequiredService<IHttpClientFactory>(),
             options, TimeProvider.System, NullLoggerFactory.Instance);
 
         var clock = Stopwatch.StartNew();

@@ -14,20 +14,24 @@ namespace FreeScoutRules.Engine.Actions;
 /// Executes the outbox: every intent committed with its delivery runs through the plugin that
 /// provides its action, at least once, with a timeout per attempt, exponential backoff with jitter
 /// between attempts, and a dead letter after the last one or a permanent failure. Every attempt is
-/// recorded. Nothing is marked running in the database, so an attempt cut short by a crash simply
-/// runs again after the restart, with the same idempotency key. Never blocks ingestion or dispatch:
-/// it only reads the outbox and writes attempt records through the single writer. Thread-safe.
+/// recorded. Intents are claimed from the store under this instance's lease (docs/design.md, "Actions"): an attempt
+/// cut short by a crash runs again, with the same idempotency key, once the claim is free (the lease left or expired),
+/// here after the restart or on another instance. Never blocks ingestion or dispatch: it claims and records through the
+/// single writer. Thread-safe.
 /// </summary>
 /// <remarks>
-/// Destinations are independent: order holds per conversation and destination (the outbox's due query), and each
-/// destination has at most <see cref="ActionsOptions.PerDestination"/> attempts in flight out of
+/// Destinations are independent: order holds per conversation and destination (only the oldest pending intent of one is
+/// claimable), and each destination has at most <see cref="ActionsOptions.PerDestination"/> attempts in flight out of
 /// <see cref="ActionsOptions.Concurrency"/>, so a destination that fails or never answers holds back no other. The poll
-/// loop never waits for a slot: what finds none waits for the next poll (or is woken by an attempt that ends).
-/// An attempt whose record cannot be written is kept, logged and counted, and its record is written again with backoff
-/// before that intent is attempted again: it is never re-sent silently, once per poll.
+/// loop claims only what has a slot and never waits for one: what finds none waits for the next poll (or is woken by an
+/// attempt that ends).
+/// An attempt whose record cannot be written is kept, logged and counted, and its record is written again with backoff;
+/// its claim stays held meanwhile, so it is never re-sent silently, once per poll. A record refused because another
+/// instance claimed the intent since (this one's lease had ended) is logged, counted and dropped: the other's attempt stands.
 /// </remarks>
 internal sealed partial class ActionRunner(
     IOutbox outbox,
+    Func<InstanceLease> instance,
     PluginSetHolder plugins,
     IHttpClientFactory httpClientFactory,
     ActionsOptions options,
@@ -47,12 +51,15 @@ internal sealed partial class ActionRunner(
     // The slots are counted by hand rather than with System.Threading.RateLimiting's partitioned concurrency
     // limiter: the due query must leave out the destinations that are full, and a limiter cannot list them.
 
-    /// <summary>Attempts in flight (intent → destination): each holds a slot of Concurrency and one of its destination's.</summary>
-    private readonly Dictionary<long, string> _inFlight = [];
+    /// <summary>
+    /// Attempts in flight, by claim token (an intent taken over from this very process, after its lease was ended, may
+    /// be in flight twice) → destination: each holds a slot of Concurrency and one of its destination's.
+    /// </summary>
+    private readonly Dictionary<string, string> _inFlight = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _inFlightPerDestination = new(StringComparer.Ordinal);
 
-    /// <summary>Intents whose last attempt ran and whose record is not written yet: not attempted again until it is.</summary>
-    private readonly HashSet<long> _unrecorded = [];
+    /// <summary>Claims (tokens) whose attempt ran and whose record is not written yet: held, so not attempted again until it is.</summary>
+    private readonly HashSet<string> _unrecorded = new(StringComparer.Ordinal);
 
     /// <summary>Every attempt task not seen finished; awaited when the runner stops. They never fault: each catches its own.</summary>
     private readonly List<Task> _attempts = [];
@@ -65,12 +72,13 @@ internal sealed partial class ActionRunner(
     private readonly ResiliencePipeline _recordAgain = new ResiliencePipelineBuilder { TimeProvider = time }
         .AddRetry(new RetryStrategyOptions
         {
-            // Polly's default: every exception but OperationCanceledException (stopping).
+            // Every exception but OperationCanceledException (stopping) and a refusal (the claim is lost: writing again is no use).
             MaxRetryAttempts = int.MaxValue,
             BackoffType = DelayBackoffType.Exponential,
             UseJitter = true,
             Delay = options.PollInterval,
             MaxDelay = MaxRecordDelay,
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(ex => ex is not OperationCanceledException and not ClaimLostException),
             OnRetry = _ =>
             {
                 metrics?.StorageFailed("actions");
@@ -116,33 +124,28 @@ internal sealed partial class ActionRunner(
         await Task.WhenAll(attempts);
     }
 
-    /// <summary>Starts the due intents that have a slot, their own destination's included; never waits for one.</summary>
+    /// <summary>Claims the due intents that have a slot, their own destination's included, and starts them; never waits for one.</summary>
     private async Task PollAsync(CancellationToken cancellationToken)
     {
-        var perDestination = options.PerDestination;
-        HashSet<long> busy;
-        HashSet<string> saturated;
-        int free;
+        IntentSlots slots;
         lock (_gate)
         {
             _attempts.RemoveAll(t => t.IsCompleted);
-            busy = [.. _inFlight.Keys, .. _unrecorded];
-            saturated = new HashSet<string>(_inFlightPerDestination.Where(d => d.Value >= perDestination).Select(d => d.Key), StringComparer.Ordinal);
-            free = options.Concurrency - _inFlight.Count;
+            slots = new IntentSlots(
+                options.Concurrency - _inFlight.Count, options.PerDestination, new Dictionary<string, int>(_inFlightPerDestination, StringComparer.Ordinal));
         }
 
-        if (free <= 0)
+        if (slots.Limit <= 0)
         {
             _starved = true;
             return;
         }
 
-        IReadOnlyList<DueIntent> due;
-        var limit = free * 2; // some may go to a destination that fills up on the way
+        ClaimedIntents claimed;
         try
         {
             var unordered = plugins.Current.Handlers.Values.Where(h => !h.OrderedPerConversation).Select(h => h.Name).ToHashSet(StringComparer.Ordinal);
-            due = await outbox.DueAsync(time.GetUtcNow(), limit, busy, unordered, saturated, cancellationToken);
+            claimed = await outbox.ClaimDueAsync(instance(), slots, unordered, cancellationToken);
         }
         catch (StorageException ex)
         {
@@ -150,34 +153,21 @@ internal sealed partial class ActionRunner(
             return;
         }
 
-        var left = due.Count == limit;
-        var destinationFull = false;
         lock (_gate)
         {
-            foreach (var intent in due)
+            // Only this loop takes slots, and attempts only give theirs back since the slots were counted: everything
+            // claimed has one.
+            foreach (var intent in claimed.Intents)
             {
-                if (_inFlight.Count >= options.Concurrency)
-                {
-                    left = true;
-                    break;
-                }
-
-                var running = _inFlightPerDestination.GetValueOrDefault(intent.Destination);
-                if (running >= perDestination)
-                {
-                    destinationFull = true;
-                    continue;
-                }
-
-                _inFlight.Add(intent.Id, intent.Destination);
-                _inFlightPerDestination[intent.Destination] = running + 1;
+                _inFlight.Add(intent.Claim.Token, intent.Destination);
+                _inFlightPerDestination[intent.Destination] = _inFlightPerDestination.GetValueOrDefault(intent.Destination) + 1;
                 _attempts.Add(Task.Run(() => RunAttemptAsync(intent, cancellationToken), CancellationToken.None));
             }
 
-            _starved = left || destinationFull;
-            if (destinationFull && _inFlight.Count < options.Concurrency)
+            _starved = claimed.More;
+            if (claimed.More && _inFlight.Count < options.Concurrency)
             {
-                // Slots are left, and a destination filled up on the way: ask again at once, leaving it out.
+                // Slots are left, and due intents were left out (a destination filled up on the way): ask again at once.
                 _wake.Writer.TryWrite(true);
             }
         }
@@ -205,19 +195,26 @@ internal sealed partial class ActionRunner(
         {
             if (await AttemptAsync(intent, stopping) is not { } attempt)
             {
-                return; // stopping: not recorded, it runs again after the restart
+                // Stopping: not recorded; the claim goes back, so that it runs again (same key) without waiting for the lease.
+                await GiveBackAsync(intent);
+                return;
             }
 
             try
             {
                 await outbox.RecordAttemptAsync(attempt.Commit, CancellationToken.None);
             }
+            catch (ClaimLostException ex)
+            {
+                Dropped(intent, attempt.Commit, ex);
+                return;
+            }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // Nothing is being sent any more: the slot goes, but the intent stays out of line until its attempt is on record.
+                // Nothing is being sent any more: the slot goes, but the claim stays held until its attempt is on record.
                 lock (_gate)
                 {
-                    _unrecorded.Add(intent.Id);
+                    _unrecorded.Add(intent.Claim.Token);
                     Release(intent);
                     holdsSlot = false;
                 }
@@ -235,8 +232,9 @@ internal sealed partial class ActionRunner(
         }
         catch (Exception ex)
         {
-            // A bug of the runner's own: the intent stays pending as it was, and the next poll attempts it again.
+            // A bug of the runner's own: the intent stays pending as it was, its claim given back; the next poll attempts it again.
             LogAttemptCrashed(_logger, ex, intent.Id, intent.Action, intent.ConversationId);
+            await GiveBackAsync(intent);
         }
         finally
         {
@@ -247,7 +245,7 @@ internal sealed partial class ActionRunner(
                     Release(intent);
                 }
 
-                _unrecorded.Remove(intent.Id);
+                _unrecorded.Remove(intent.Claim.Token);
             }
 
             if (_starved)
@@ -260,7 +258,7 @@ internal sealed partial class ActionRunner(
     /// <summary>Frees the slots of <paramref name="intent"/>'s attempt. Under <see cref="_gate"/>.</summary>
     private void Release(DueIntent intent)
     {
-        if (_inFlight.Remove(intent.Id, out var destination))
+        if (_inFlight.Remove(intent.Claim.Token, out var destination))
         {
             if (_inFlightPerDestination[destination] <= 1)
             {
@@ -273,7 +271,31 @@ internal sealed partial class ActionRunner(
         }
     }
 
-    /// <summary>Writes <paramref name="commit"/> again with backoff until it is written (true) or the runner stops (false).</summary>
+    /// <summary>Gives the claim of an attempt that did not run to its record back; when that fails, the claim ends with this instance's lease.</summary>
+    private async Task GiveBackAsync(DueIntent intent)
+    {
+        try
+        {
+            await outbox.ReleaseAsync(intent.Claim, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            // The store failing, or stopped already: the lease's end frees the claim.
+            LogClaimKept(_logger, ex, intent.Id);
+        }
+    }
+
+    /// <summary>An attempt whose record was refused: another instance claimed the intent since, and its attempt stands.</summary>
+    private void Dropped(DueIntent intent, AttemptCommit commit, ClaimLostException lost)
+    {
+        metrics?.ClaimLost("intent");
+        LogClaimLost(_logger, intent.Id, intent.Action, intent.ConversationId, commit.Attempt, commit.Outcome, intent.IdempotencyKey, lost.Message);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="commit"/> again with backoff until it is written (true), refused because the claim is lost
+    /// (false, dropped), or the runner stops (false).
+    /// </summary>
     private async Task<bool> RecordAgainAsync(DueIntent intent, AttemptCommit commit, CancellationToken stopping)
     {
         var tries = 1;
@@ -288,6 +310,11 @@ internal sealed partial class ActionRunner(
                 stopping);
             LogAttemptRecordedLate(_logger, intent.Id, commit.Attempt, tries);
             return true;
+        }
+        catch (ClaimLostException ex)
+        {
+            Dropped(intent, commit, ex);
+            return false;
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
@@ -324,9 +351,14 @@ internal sealed partial class ActionRunner(
         ActionResult result;
         var store = secrets ?? NoSecrets;
         var resolution = ResolveSecrets(store, intent);
+        var (snapshot, unreadable) = Snapshot(intent);
         if (!plugins.Current.Handlers.TryGetValue(intent.Action, out var handler))
         {
             result = ActionResult.Retry($"No plugin provides the action '{intent.Action}'.");
+        }
+        else if (unreadable is not null)
+        {
+            result = ActionResult.Retry($"The body of delivery {intent.DeliveryId} could not be read from the store: {unreadable}");
         }
         else if (resolution.Arguments is not { } arguments)
         {
@@ -346,7 +378,7 @@ internal sealed partial class ActionRunner(
                 IdempotencyKey = intent.IdempotencyKey,
                 CarriesSecrets = resolution.CarriesSecrets,
                 Attempt = attempt,
-                Conversation = intent.Delivery?.Conversation((name, body) => _parser.Parse(name, body).Delivery?.Conversation),
+                Conversation = snapshot,
                 Logger = loggerFactory.CreateLogger("FreeScoutRules.Actions." + intent.Action),
                 HttpClientFactory = httpClientFactory,
                 FreeScout = freeScout,
@@ -396,7 +428,20 @@ internal sealed partial class ActionRunner(
             ActionOutcome.PermanentFailure => AttemptOutcome.Failed,
             _ => AttemptOutcome.Retryable,
         };
-        return new Attempted(new AttemptCommit(intent.Id, attempt, started, duration, outcome, result.Reason, state, next), result);
+        return new Attempted(new AttemptCommit(intent.Claim, attempt, started, duration, outcome, result.Reason, state, next), result);
+    }
+
+    /// <summary>The conversation in the intent's delivery (parsed once per delivery), or why its stored body could not be read.</summary>
+    private (FreeScoutRules.FreeScout.Conversation? Conversation, string? Unreadable) Snapshot(DueIntent intent)
+    {
+        try
+        {
+            return (intent.Delivery?.Conversation((name, body) => _parser.Parse(name, body).Delivery?.Conversation), null);
+        }
+        catch (InvalidDataException ex)
+        {
+            return (null, ex.Message);
+        }
     }
 
     /// <summary>The intent's arguments with its secrets' values where the rule put them; no arguments when that cannot be done.</summary>
@@ -445,6 +490,13 @@ internal sealed partial class ActionRunner(
 
     [LoggerMessage(EventId = 4008, Level = LogLevel.Error, Message = "The attempt of action intent {IntentId} ({Action}, conversation {ConversationId}) failed inside the action runner; the intent stays pending and is attempted again")]
     private static partial void LogAttemptCrashed(ILogger logger, Exception exception, long intentId, string action, int conversationId);
+
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Warning,
+        Message = "Action intent {IntentId} ({Action}, conversation {ConversationId}) attempt {Attempt} ran ({Outcome}) but another instance claimed the intent since (this one's lease had ended), so its record was refused and dropped; the other's attempt stands, with the same Idempotency-Key {IdempotencyKey}: {Reason}")]
+    private static partial void LogClaimLost(ILogger logger, long intentId, string action, int conversationId, int attempt, string outcome, string idempotencyKey, string reason);
+
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "Could not give back the claim of action intent {IntentId}; it is attempted again once this instance's lease ends (at the latest at the next start)")]
+    private static partial void LogClaimKept(ILogger logger, Exception exception, long intentId);
 
     [LoggerMessage(EventId = 4009, Level = LogLevel.Warning, Message = "The plugin of action {Action} threw on intent {IntentId}, attempt {Attempt}")]
     private static partial void LogPluginThrew(ILogger logger, Exception exception, long intentId, string action, int attempt);

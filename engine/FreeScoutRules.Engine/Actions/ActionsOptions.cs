@@ -18,7 +18,10 @@ internal sealed class ActionsOptions
     /// <summary>The cap per destination in force: <see cref="ConcurrencyPerDestination"/>, else its default, never above <see cref="Concurrency"/>.</summary>
     public int PerDestination => Math.Min(Concurrency, ConcurrencyPerDestination ?? Math.Max(1, Concurrency / 4));
 
-    /// <summary>Longest one attempt may take before it is cancelled and counted as a retryable failure. Default 30 s.</summary>
+    /// <summary>
+    /// Longest one attempt may take before it is cancelled and counted as a retryable failure. Default 30 s. Independent
+    /// of <c>Dispatch:LeaseTime</c>: the intent's claim lasts as long as this instance's lease, which is renewed on its own.
+    /// </summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Wait before the second attempt; doubled for each further one up to <see cref="MaxDelay"/>, ±20% jitter. Default 10 s.</summary>

@@ -30,7 +30,8 @@ internal sealed class DispatchOptions
 
     /// <summary>
     /// How long this instance's lease lasts unless renewed (renewed every quarter of it, whatever the work does): a
-    /// takeover of its claims waits this long after it stops renewing. Default 5 s.
+    /// takeover of its claims (conversations, action intents) waits this long after it stops renewing. Independent of
+    /// <c>Actions:Timeout</c>: a live instance keeps its claims however long an attempt or an evaluation takes. Default 5 s.
     /// </summary>
     public TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -13,6 +13,13 @@ internal sealed record InstanceLease(long Id, string Name);
 /// </summary>
 internal sealed record ConversationClaim(int ConversationId, long InstanceId, long Epoch);
 
+/// <summary>
+/// An action intent claimed by an instance to attempt it. <see cref="Token"/> (random, new with every claim) fences the
+/// record of the attempt: an intent whose holder's lease ended is due again and claimed by someone else with a new token
+/// (the same idempotency key), and the record of an attempt under the old token is refused.
+/// </summary>
+internal sealed record IntentClaim(long IntentId, long InstanceId, string Token);
+
 /// <summary>A named lease for singleton work (reconciliation, retention, gauge sampling): one holder at a time, its epoch fences the holder's writes.</summary>
 internal sealed record NamedLease(string Name, long InstanceId, long Epoch, DateTimeOffset ExpiresAt);
 

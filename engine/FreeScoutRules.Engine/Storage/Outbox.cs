@@ -13,23 +13,74 @@ internal sealed record DueIntent(
 
     /// <summary>The key it is sent with, the same for every attempt and across restarts: <c>fsr-&lt;installation&gt;-&lt;id&gt;</c> (<c>fsr-intent-&lt;id&gt;</c> for intents from before schema 13).</summary>
     public string IdempotencyKey { get; init; } = "";
+
+    /// <summary>The claim it was handed out under: its attempt's record is refused once another instance claimed it since.</summary>
+    public required IntentClaim Claim { get; init; }
 }
+
+/// <summary>
+/// What one claim of due intents may take: at most <see cref="Limit"/> intents, and of one destination at most
+/// <see cref="PerDestination"/> less what the claimer has in flight there already (<see cref="InFlight"/>), so that
+/// everything claimed can start at once and nothing claimed waits in a process for a slot.
+/// </summary>
+internal sealed record IntentSlots(int Limit, int PerDestination, IReadOnlyDictionary<string, int> InFlight)
+{
+    /// <summary>How many more intents of <paramref name="destination"/> may be claimed now.</summary>
+    public int RoomFor(string destination) => PerDestination - InFlight.GetValueOrDefault(destination);
+
+    /// <summary>The destinations with no room left: their intents are not even looked at.</summary>
+    public IReadOnlyList<string> Saturated => [.. InFlight.Where(d => d.Value >= PerDestination).Select(d => d.Key)];
+}
+
+/// <summary>Intents claimed for an instance; <see cref="More"/>: others were due that the slots left no room for (ask again once there is).</summary>
+internal sealed record ClaimedIntents(IReadOnlyList<DueIntent> Intents, bool More);
 
 /// <summary>
 /// The event and body of the delivery behind due intents. Its conversation snapshot is parsed on first
 /// use and kept, so that the intents of one delivery share one parse.
 /// </summary>
-internal sealed class DeliverySource(string eventName, byte[] body)
+internal sealed class DeliverySource
 {
     private readonly Lock _gate = new();
+    private readonly Func<byte[]>? _read;
+    private byte[]? _body;
     private FreeScout.Conversation? _conversation;
     private bool _parsed;
 
-    public string Event { get; } = eventName;
+    public DeliverySource(string eventName, byte[] body)
+    {
+        Event = eventName;
+        _body = body;
+    }
 
-    public byte[] Body { get; } = body;
+    /// <param name="eventName">The delivery's event.</param>
+    /// <param name="read">
+    /// The body as received, from what the store keeps (decompressing it): called on first use, by the attempt that needs
+    /// it rather than by the claim, and again after it threw.
+    /// </param>
+    public DeliverySource(string eventName, Func<byte[]> read)
+    {
+        Event = eventName;
+        _read = read;
+    }
+
+    public string Event { get; }
+
+    /// <summary>The body as received.</summary>
+    /// <exception cref="InvalidDataException">What the store keeps does not decode.</exception>
+    public byte[] Body
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return BodyLocked();
+            }
+        }
+    }
 
     /// <summary>The conversation in the body, parsed once with <paramref name="parse"/>; <c>null</c> when it holds none.</summary>
+    /// <exception cref="InvalidDataException">What the store keeps does not decode.</exception>
     public FreeScout.Conversation? Conversation(Func<string, byte[], FreeScout.Conversation?> parse)
     {
         ArgumentNullException.ThrowIfNull(parse);
@@ -37,13 +88,15 @@ internal sealed class DeliverySource(string eventName, byte[] body)
         {
             if (!_parsed)
             {
-                _conversation = parse(Event, Body);
+                _conversation = parse(Event, BodyLocked());
                 _parsed = true;
             }
 
             return _conversation;
         }
     }
+
+    private byte[] BodyLocked() => _body ??= _read!();
 }
 
 /// <summary>An intent with its attempts, as the admin API shows it.</summary>
@@ -67,9 +120,15 @@ internal sealed record IntentRecord(
 /// <summary>One attempt of an intent.</summary>
 internal sealed record AttemptRecord(int Attempt, DateTimeOffset StartedAt, double DurationMs, string Outcome, string? Error);
 
-/// <summary>One attempt to record, and the intent's state after it (<see cref="IntentState"/>).</summary>
+/// <summary>
+/// One attempt to record, and the intent's state after it (<see cref="IntentState"/>), under the claim it was made under:
+/// the record is refused unless that claim is still the intent's.
+/// </summary>
 internal sealed record AttemptCommit(
-    long IntentId, int Attempt, DateTimeOffset StartedAt, TimeSpan Duration, string Outcome, string? Error, string NewState, DateTimeOffset? NextAttemptAt);
+    IntentClaim Claim, int Attempt, DateTimeOffset StartedAt, TimeSpan Duration, string Outcome, string? Error, string NewState, DateTimeOffset? NextAttemptAt)
+{
+    public long IntentId => Claim.IntentId;
+}
 
 /// <summary>The outbox at a glance, for metrics.</summary>
 internal sealed record OutboxStats(long Pending, long Dead, DateTimeOffset? OldestPending);

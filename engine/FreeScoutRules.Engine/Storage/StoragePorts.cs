@@ -98,26 +98,40 @@ internal interface IDeliveryHistory
     Task<IReadOnlyList<StoredDelivery>> LoadHistoryAsync(int? conversationId, CancellationToken cancellationToken);
 }
 
-/// <summary>The outbox of action intents: what the action runner executes and records. Thread-safe.</summary>
+/// <summary>
+/// The outbox of action intents, and its queue (docs/design.md, "Actions"): what the action runner claims, attempts and
+/// records. An intent is attempted under a claim of its holder's instance lease, fenced by a token. Thread-safe.
+/// </summary>
 internal interface IOutbox
 {
     /// <summary>
-    /// Pending intents whose time has come, oldest first, except <paramref name="running"/>, except those going to a
-    /// destination in <paramref name="saturated"/> (it has all the attempts in flight it may), and except those behind an
-    /// earlier pending intent of the same conversation and destination (unless the action is in <paramref name="unordered"/>,
-    /// whose intents neither wait nor hold others back): the intents of one conversation for one destination run in order.
+    /// Claims pending intents whose time has come for <paramref name="holder"/>, oldest first, each under a new token, as
+    /// many as <paramref name="slots"/> has room for. Left out: intents a live instance holds (its lease neither expired
+    /// nor left; an intent whose holder's lease ended is due again, with the same idempotency key), intents behind an
+    /// earlier pending intent of the same conversation and destination (unless the action is in
+    /// <paramref name="unordered"/>, whose intents neither wait nor hold others back): only the oldest pending intent of a
+    /// conversation and destination is claimable, so they run in order, one at a time. Nothing is claimed for a holder
+    /// whose own lease is no longer alive.
     /// </summary>
-    Task<IReadOnlyList<DueIntent>> DueAsync(
-        DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, IReadOnlySet<string> saturated,
-        CancellationToken cancellationToken);
+    Task<ClaimedIntents> ClaimDueAsync(InstanceLease holder, IntentSlots slots, IReadOnlySet<string> unordered, CancellationToken cancellationToken);
 
     /// <summary>Intents of one delivery, or in one state, with their attempts; newest first.</summary>
     Task<IReadOnlyList<IntentRecord>> ListAsync(long? deliveryId, string? state, int limit, CancellationToken cancellationToken);
 
-    /// <summary>Records one attempt and the intent's new state in one transaction.</summary>
+    /// <summary>Records one attempt and the intent's new state in one transaction, and ends its claim.</summary>
+    /// <exception cref="ClaimLostException">
+    /// The intent is no longer held under <see cref="AttemptCommit.Claim"/> (claimed by another instance since, or
+    /// retried by hand): nothing was written, the other holder's attempt stands.
+    /// </exception>
     Task RecordAttemptAsync(AttemptCommit attempt, CancellationToken cancellationToken);
 
-    /// <summary>Puts a dead intent back in line with fresh attempts. False when it is not dead.</summary>
+    /// <summary>
+    /// Gives a claim back without an attempt on record (the attempt did not run to its end): the intent is due again at
+    /// once, for anyone. False when the intent is no longer held under that claim (nothing changed).
+    /// </summary>
+    Task<bool> ReleaseAsync(IntentClaim claim, CancellationToken cancellationToken);
+
+    /// <summary>Puts a dead intent back in line with fresh attempts, claimed by nobody. False when it is not dead.</summary>
     Task<bool> RetryDeadAsync(long intentId, DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>Intents pending and dead, and when the oldest pending one was queued.</summary>

@@ -212,6 +212,7 @@ internal static class ServerComposition
             sp.GetRequiredService<ILogger<PluginsReloader>>()));
         services.AddSingleton(sp => new ActionRunner(
             sp.GetRequiredService<IOutbox>(),
+            () => sp.GetRequiredService<Engine.Instances.InstanceLeaseKeeper>().Current,
             sp.GetRequiredService<PluginSetHolder>(),
             sp.GetRequiredService<IHttpClientFactory>(),
             Options<ActionsOptions>(sp),

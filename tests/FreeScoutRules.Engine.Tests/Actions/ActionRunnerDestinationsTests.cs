@@ -95,7 +95,8 @@ public sealed class ActionRunnerDestinationsTests : IDisposable
         }
 
         var options = new ActionsOptions { Concurrency = 8, PollInterval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromMinutes(1) };
-        var runner = new ActionRunner(storage, plugins, new NoHttp(), options, TimeProvider.System, NullLoggerFactory.Instance);
+        var instance = await storage.InstanceAsync();
+        var runner = new ActionRunner(storage, () => instance, plugins, new NoHttp(), options, TimeProvider.System, NullLoggerFactory.Instance);
         using var stop = new CancellationTokenSource();
         var started = DateTimeOffset.UtcNow;
         var run = runner.RunAsync(stop.Token);

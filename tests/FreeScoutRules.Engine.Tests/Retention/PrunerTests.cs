@@ -136,8 +136,8 @@ public sealed class PrunerTests : IAsyncLifetime
     {
         var dead = await StoreAsync(1, "its intent died", Start);
         await CommitAsync(dead, 1, new ActionIntent("r", "http", 1, "{}"));
-        var intent = (await Storage.DueAsync(Start.AddDays(1), 10, new HashSet<long>(), new HashSet<string>(), new HashSet<string>(), default)).Single();
-        await Storage.RecordAttemptAsync(new AttemptCommit(intent.Id, 1, Start, TimeSpan.Zero, AttemptOutcome.Failed, "400", IntentState.Dead, null), default);
+        var intent = (await Storage.ClaimDueForTestAsync()).Single();
+        await Storage.RecordAttemptAsync(new AttemptCommit(intent.Claim, 1, Start, TimeSpan.Zero, AttemptOutcome.Failed, "400", IntentState.Dead, null), default);
         var failed = await StoreAsync(2, "a rule failed on it", Start);
         await Storage.CommitEvaluationAsync(
             new EvaluationCommit(failed.DeliveryId, 2, failed.Sequence!.Value, Start, "g", null, [], [],

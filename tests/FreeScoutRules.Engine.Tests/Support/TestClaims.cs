@@ -29,6 +29,31 @@ internal static class TestClaims
         return Assert.Single(claims);
     }
 
+    /// <summary>
+    /// Claims the due intents for the test's instance as the action runner does, with room for <paramref name="limit"/>,
+    /// of one destination too, except the <paramref name="full"/> destinations (no room left).
+    /// </summary>
+    public static async Task<IReadOnlyList<DueIntent>> ClaimDueForTestAsync(
+        this SqliteStorage storage, int limit = 10, IReadOnlySet<string>? unordered = null, IEnumerable<string>? full = null)
+    {
+        var slots = new IntentSlots(limit, limit, (full ?? []).ToDictionary(d => d, _ => limit, StringComparer.Ordinal));
+        var claimed = await storage.ClaimDueAsync(await storage.InstanceAsync(), slots, unordered ?? new HashSet<string>(StringComparer.Ordinal), default);
+        return claimed.Intents;
+    }
+
+    /// <summary>The intents due now (see <see cref="ClaimDueForTestAsync"/>): claimed, then given back, so that they stay due.</summary>
+    public static async Task<IReadOnlyList<DueIntent>> DueForTestAsync(
+        this SqliteStorage storage, int limit = 10, IReadOnlySet<string>? unordered = null, IEnumerable<string>? full = null)
+    {
+        var due = await storage.ClaimDueForTestAsync(limit, unordered, full);
+        foreach (var intent in due)
+        {
+            Assert.True(await storage.ReleaseAsync(intent.Claim, default));
+        }
+
+        return due;
+    }
+
     /// <summary>Claims through the writer directly, for tests of write operations without a <see cref="SqliteStorage"/>.</summary>
     public static async Task<ConversationClaim> ClaimForTestAsync(this InboxWriter writer, int conversationId)
     {

@@ -235,9 +235,10 @@ public sealed class ActionDestinationsTests : IAsyncLifetime
 
         public List<(DateTimeOffset At, bool Failed)> Writes { get; } = [];
 
-        public Task<IReadOnlyList<DueIntent>> DueAsync(
-            DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, IReadOnlySet<string> saturated, CancellationToken cancellationToken) =>
-            inner.DueAsync(now, limit, running, unordered, saturated, cancellationToken);
+        public Task<ClaimedIntents> ClaimDueAsync(InstanceLease holder, IntentSlots slots, IReadOnlySet<string> unordered, CancellationToken cancellationToken) =>
+            inner.ClaimDueAsync(holder, slots, unordered, cancellationToken);
+
+        public Task<bool> ReleaseAsync(IntentClaim claim, CancellationToken cancellationToken) => inner.ReleaseAsync(claim, cancellationToken);
 
         public Task<IReadOnlyList<IntentRecord>> ListAsync(long? deliveryId, string? state, int limit, CancellationToken cancellationToken) =>
             inner.ListAsync(deliveryId, state, limit, cancellationToken);

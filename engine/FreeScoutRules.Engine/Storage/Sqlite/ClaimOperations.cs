@@ -37,7 +37,7 @@ internal sealed class LeaveOperation(long instanceId, DateTimeOffset now) : Writ
         leave.Parameters.AddWithValue("$id", instanceId);
         leave.Parameters.AddWithValue("$at", at);
         leave.ExecuteNonQuery();
-        // Its conversation claims need no write: a claim whose instance's lease ended is free (ClaimConversationsOperation).
+        // Its conversation and intent claims need no write: a claim whose instance's lease ended is free (ClaimConversationsOperation, ClaimIntentsOperation).
         var leases = session.Command("UPDATE leases SET expires_at = MIN(expires_at, $at) WHERE instance_id = $id");
         leases.Parameters.AddWithValue("$id", instanceId);
         leases.Parameters.AddWithValue("$at", at);

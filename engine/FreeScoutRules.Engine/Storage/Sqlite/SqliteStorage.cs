@@ -252,16 +252,17 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     public async Task<IReadOnlyList<StoredDelivery>> LoadHistoryAsync(int? conversationId, CancellationToken cancellationToken) =>
         await Guard(() => _deliveries.LoadHistoryAsync(conversationId, cancellationToken));
 
-    public async Task<IReadOnlyList<DueIntent>> DueAsync(
-        DateTimeOffset now, int limit, IReadOnlySet<long> running, IReadOnlySet<string> unordered, IReadOnlySet<string> saturated,
-        CancellationToken cancellationToken) =>
-        await Guard(() => _outbox.DueAsync(now, limit, running, unordered, saturated, cancellationToken));
+    public Task<ClaimedIntents> ClaimDueAsync(InstanceLease holder, IntentSlots slots, IReadOnlySet<string> unordered, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new ClaimIntentsOperation(holder.Id, slots, unordered, _time.GetUtcNow()), cancellationToken);
 
     public async Task<IReadOnlyList<IntentRecord>> ListAsync(long? deliveryId, string? state, int limit, CancellationToken cancellationToken) =>
         await Guard(() => _outbox.ListAsync(deliveryId, state, limit, cancellationToken));
 
     public Task RecordAttemptAsync(AttemptCommit attempt, CancellationToken cancellationToken) =>
         _writer.SubmitAsync(new RecordAttemptOperation(attempt), cancellationToken);
+
+    public Task<bool> ReleaseAsync(IntentClaim claim, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new ReleaseIntentOperation(claim), cancellationToken);
 
     public Task<bool> RetryDeadAsync(long intentId, DateTimeOffset now, CancellationToken cancellationToken) =>
         _writer.SubmitAsync(new RetryDeadIntentOperation(intentId, now), cancellationToken);

@@ -15,8 +15,6 @@ namespace FreeScoutRules.Engine.Tests.Storage.Sqlite;
 public sealed class OutboxDestinationsTests : IDisposable
 {
     private static readonly DateTimeOffset At = new(2026, 12, 1, 10, 0, 0, TimeSpan.Zero);
-    private static readonly HashSet<long> NoneRunning = [];
-    private static readonly HashSet<string> None = new(StringComparer.Ordinal);
     private readonly TempDirectory _data = new();
 
     public void Dispose() => _data.Dispose();
@@ -46,7 +44,7 @@ public sealed class OutboxDestinationsTests : IDisposable
             ["https://a.example:443", "https://b.example:443", "https://a.example:443", null, null]);
         await CommitAsync(storage, 8, [Http(8, "https://a.example/3")], ["https://a.example:443"]);
 
-        var due = await storage.DueAsync(At, 10, NoneRunning, None, None, default);
+        var due = await storage.DueForTestAsync();
         // a/1 goes; b/1 does not wait for it (another destination); a/2 waits for a/1; the second 'notify' waits for
         // the first (no destination named: the action as a whole); conversation 8 does not wait for conversation 7.
         Assert.Equal([1L, 2, 4, 6], due.Select(i => i.Id));
@@ -59,14 +57,14 @@ public sealed class OutboxDestinationsTests : IDisposable
 
         // A destination with every slot taken is left out, so that the limit goes to the others.
         var full = new HashSet<string>(["https://a.example:443"], StringComparer.Ordinal);
-        Assert.Equal([2L, 4], (await storage.DueAsync(At, 10, NoneRunning, None, full, default)).Select(i => i.Id));
+        Assert.Equal([2L, 4], (await storage.DueForTestAsync(full: full)).Select(i => i.Id));
 
         // An unordered action: its second intent does not wait, and an intent of its destination does not wait for it.
         await CommitAsync(storage, 9, [new ActionIntent("r", "fire", 9, "{}"), new ActionIntent("r", "fire", 9, """{"n":2}"""), new ActionIntent("r", "ordered", 9, "{}")],
             ["x", "x", "x"]);
         var unordered = new HashSet<string>(["fire"], StringComparer.Ordinal);
-        Assert.Equal([7L, 8, 9], (await storage.DueAsync(At, 10, NoneRunning, unordered, None, default)).Where(i => i.ConversationId == 9).Select(i => i.Id));
-        Assert.Equal([7L], (await storage.DueAsync(At, 10, NoneRunning, None, None, default)).Where(i => i.ConversationId == 9).Select(i => i.Id));
+        Assert.Equal([7L, 8, 9], (await storage.DueForTestAsync(unordered: unordered)).Where(i => i.ConversationId == 9).Select(i => i.Id));
+        Assert.Equal([7L], (await storage.DueForTestAsync()).Where(i => i.ConversationId == 9).Select(i => i.Id));
     }
 
     [Fact]
@@ -87,7 +85,7 @@ public sealed class OutboxDestinationsTests : IDisposable
         {
             await using var running = await RunningStorage.StartAsync(Path.Combine(_data.Path, name));
             await CommitAsync(running.Storage, 1187, [Http(1187, "https://hooks.example.com/x")], null);
-            var due = Assert.Single(await running.Storage.DueAsync(At, 10, NoneRunning, None, None, default));
+            var due = Assert.Single(await running.Storage.DueForTestAsync());
             Assert.Equal(1L, due.Id);
             installations.Add(running.Storage.InstallationId!);
             keys.Add(due.IdempotencyKey);
@@ -101,7 +99,7 @@ public sealed class OutboxDestinationsTests : IDisposable
         // The id stays with its database: a restart sends the same keys.
         await using var again = await RunningStorage.StartAsync(Path.Combine(_data.Path, "staging"));
         Assert.Equal(installations[0], again.Storage.InstallationId);
-        Assert.Equal(keys[0], Assert.Single(await again.Storage.DueAsync(At, 10, NoneRunning, None, None, default)).IdempotencyKey);
+        Assert.Equal(keys[0], Assert.Single(await again.Storage.DueForTestAsync()).IdempotencyKey);
     }
 
     [Fact]
@@ -129,11 +127,11 @@ public sealed class OutboxDestinationsTests : IDisposable
         var before = (await storage.ListAsync(null, null, 10, default)).OrderBy(i => i.Id).ToList();
         Assert.Equal(["fsr-intent-1", "fsr-intent-2", "fsr-intent-3"], before.Select(i => i.IdempotencyKey));
         Assert.All(before, i => Assert.Equal("http", i.Destination));
-        var due = Assert.Single(await storage.DueAsync(At.AddYears(1), 10, NoneRunning, None, None, default));
+        var due = Assert.Single(await storage.DueForTestAsync());
         Assert.Equal((1L, "fsr-intent-1"), (due.Id, due.IdempotencyKey)); // the two old pending ones keep their order (same action)
 
         await CommitAsync(storage, 1187, [Http(1187, "https://d.example/1")], ["https://d.example:443"]);
-        var fresh = (await storage.DueAsync(At.AddYears(1), 10, NoneRunning, None, None, default)).Single(i => i.Id == 4);
+        var fresh = (await storage.DueForTestAsync()).Single(i => i.Id == 4);
         Assert.Matches("^[0-9a-f]{32}$", storage.InstallationId!);
         Assert.Equal($"fsr-{storage.InstallationId}-4", fresh.IdempotencyKey);
     }

@@ -191,7 +191,7 @@ internal sealed class RecordedRun
         async Task RunActionsUntilSettled()
         {
             using var actionsStop = new CancellationTokenSource();
-            var runner = new ActionRunner(outbox, plugins, new NoHttp(), actionOptions, TimeProvider.System, NullLoggerFactory.Instance, metrics).RunAsync(actionsStop.Token);
+            var runner = new ActionRunner(outbox, () => instance, plugins, new NoHttp(), actionOptions, TimeProvider.System, NullLoggerFactory.Instance, metrics).RunAsync(actionsStop.Token);
             await Until("every intent to be done or dead", async () => (await storage.StatsAsync(default)).Pending == 0);
             await actionsStop.CancelAsync();
             await runner;
@@ -201,6 +201,13 @@ internal sealed class RecordedRun
         var dead = await outbox.ListAsync(null, IntentState.Dead, 500, default);
         Assert.NotEmpty(dead);
         Assert.True(await outbox.RetryDeadAsync(dead[0].Id, TimeProvider.System.GetUtcNow(), default));
+
+        // A claim given back without an attempt (an attempt cut short at a stop): due again at once.
+        var held = Assert.Single((await outbox.ClaimDueAsync(instance, new IntentSlots(1, 1, new Dictionary<string, int>()), new HashSet<string>(), default)).Intents);
+        Assert.Equal(dead[0].Id, held.Id);
+        Assert.True(await outbox.ReleaseAsync(held.Claim, default));
+        await Assert.ThrowsAsync<ClaimLostException>(() => outbox.RecordAttemptAsync(
+            new AttemptCommit(held.Claim, held.Attempts + 1, TimeProvider.System.GetUtcNow(), TimeSpan.Zero, AttemptOutcome.Done, null, IntentState.Done, null), default));
         await RunActionsUntilSettled();
 
         // The timer loop fires what is due (two hours later); their firings are dispatched (the conversation's snapshot read).

@@ -63,7 +63,7 @@ public sealed class StorageFormatTests : IDisposable
 
             Assert.Equal(wire, (await storage.GetStoredAsync(result.DeliveryId, default))!.Body);
             Assert.Equal(wire, Assert.Single(await storage.LoadHistoryAsync(1187, default)).Body);
-            var due = Assert.Single(await storage.DueAsync(At, 10, new HashSet<long>(), new HashSet<string>(), new HashSet<string>(), default));
+            var due = Assert.Single(await storage.DueForTestAsync());
             Assert.Equal("convo.status", due.Delivery!.Event);
             Assert.Equal(wire, due.Delivery.Body);
             return result;
@@ -163,7 +163,7 @@ public sealed class StorageFormatTests : IDisposable
         }
 
         await new SqliteDatabase(Options).InitializeAsync(_log);
-        var due = await WithStorageAsync(storage => storage.DueAsync(At.AddYears(1), 10, new HashSet<long>(), new HashSet<string>(), new HashSet<string>(), default));
+        var due = await WithStorageAsync(storage => storage.DueForTestAsync());
 
         Assert.Equal([(1L, (string?)SecretPlaces.Legacy), (2L, null)], due.Select(i => (i.Id, i.SecretPlaces)));
         var store = new FreeScoutRules.Engine.Actions.SecretStore(new Dictionary<string, string> { ["hook"] = "v" });
