@@ -283,6 +283,12 @@ internal sealed partial class Dispatcher(
             {
                 // Valid while nobody else claims the conversation: the next claim here advances the epoch by one.
                 _idle.Remember(lane.Claim.ConversationId, lane.Claim.Epoch, lane.State);
+                if (lane.More)
+                {
+                    // A hint came after the lane decided to release (the store had nothing pending then) and before it
+                    // ended: it found the lane and was left to it. Hand it to the claim loop again rather than to the sweep.
+                    hints.Stored(new WorkHint(lane.Claim.ConversationId, 0));
+                }
             }
         }
     }

@@ -20,6 +20,17 @@ internal static class Deliveries
         string eventName, string status, int seconds, int conversationId = 1187, string? newestThreadStatus = null,
         string newestThreadType = ThreadType.Message, bool noThreads = false)
     {
+        var body = Body(status, seconds, conversationId, newestThreadStatus, newestThreadType, noThreads);
+        var result = new DeliveryParser().Parse(eventName, body);
+        Assert.True(result.IsValid, result.Problem?.Message);
+        return new Delivery($"test:{Interlocked.Increment(ref _sequence)}", eventName, T0, result.Delivery.Conversation!);
+    }
+
+    /// <summary>The body (wire bytes) of <see cref="Of"/>'s delivery.</summary>
+    public static byte[] Body(
+        string status, int seconds, int conversationId = 1187, string? newestThreadStatus = null,
+        string newestThreadType = ThreadType.Message, bool noThreads = false)
+    {
         var json = Fixtures.Json("convo.status.closed.on-reply");
         json["id"] = conversationId;
         json["number"] = conversationId + 10_000;
@@ -36,8 +47,6 @@ internal static class Deliveries
             threads[0]!["type"] = newestThreadType;
         }
 
-        var result = new DeliveryParser().Parse(eventName, Encoding.UTF8.GetBytes(json.ToJsonString()));
-        Assert.True(result.IsValid, result.Problem?.Message);
-        return new Delivery($"test:{Interlocked.Increment(ref _sequence)}", eventName, T0, result.Delivery.Conversation!);
+        return Encoding.UTF8.GetBytes(json.ToJsonString());
     }
 }
