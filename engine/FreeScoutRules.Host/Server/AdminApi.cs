@@ -90,9 +90,13 @@ internal static partial class AdminApi
                     });
             }
 
-            return pass.Error is null
-                ? Results.Ok(pass)
-                : Results.Json(pass, statusCode: StatusCodes.Status502BadGateway);
+            return pass switch
+            {
+                { Error: not null } => Results.Json(pass, statusCode: StatusCodes.Status502BadGateway),
+                // Cut short: another instance took the lease over (leaseLost says why) and goes on from the watermark.
+                { LeaseLost: not null } => Results.Json(pass, statusCode: StatusCodes.Status409Conflict),
+                _ => Results.Ok(pass),
+            };
         });
         api.MapPost("/actions/{id:long}/retry", async (IOutbox outbox, TimeProvider time, ILoggerFactory loggers, long id, CancellationToken ct) =>
         {
