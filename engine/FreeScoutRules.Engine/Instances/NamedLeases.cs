@@ -252,8 +252,9 @@ internal sealed partial class NamedLeases(
             {
                 await leases.ReleaseAsync(held.Lease, CancellationToken.None);
             }
-            catch (StorageException ex)
+            catch (Exception ex) when (ex is StorageException or InvalidOperationException)
             {
+                // InvalidOperationException: the store stopped taking writes (the process stops); the lease ends by itself.
                 metrics.StorageFailed("lease");
                 LogReleaseFailed(logger, ex, held.Name, held.Lease.ExpiresAt);
             }
@@ -345,10 +346,13 @@ internal sealed partial class NamedLeases(
             return new ValueTask(_owner.ReleaseAsync(this));
         }
 
-        /// <summary>Another user in this process (under the owner's gate); false once lost or given back.</summary>
+        /// <summary>
+        /// Another user in this process (under the owner's gate and its taking gate); false once lost or given back. A lease
+        /// whose last user is done but that is not given back yet is taken up again: its giving back then does nothing.
+        /// </summary>
         internal bool TryAddUse()
         {
-            if (_released || IsLost || _uses == 0)
+            if (_released || IsLost)
             {
                 return false;
             }
