@@ -177,8 +177,9 @@ internal sealed partial class NamedLeases(
                         other = held is null ? await HolderAsync(name, cancellationToken) : null;
                     }
                 }
-                catch (StorageException ex)
+                catch (Exception ex) when (ex is StorageException or InvalidOperationException)
                 {
+                    // InvalidOperationException: the store stopped taking writes, or this instance has not joined yet.
                     metrics.StorageFailed("lease");
                     LogTakeFailed(logger, ex, name);
                 }
@@ -425,8 +426,9 @@ internal sealed partial class NamedLeases(
                         Volatile.Write(ref _lease, renewed);
                         failing = false;
                     }
-                    catch (StorageException ex)
+                    catch (Exception ex) when (ex is StorageException or InvalidOperationException)
                     {
+                        // InvalidOperationException: the store stopped taking writes.
                         owner.Metrics.StorageFailed("lease");
                         LogRenewFailed(owner.Logger, ex, Name, Lease.ExpiresAt);
                         failing = true;

@@ -155,6 +155,30 @@ public sealed class NamedLeaseTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AHeldLease_ThatCannotBeRenewed_IsLostAtItsEnd_NotBefore()
+    {
+        var log = new CollectingLogger<NamedLeases>();
+        var leases = new NamedLeases(Storage, () => _a, LeaseTime, _clock, new EngineMetrics(_meters), log);
+        var held = (await leases.TryHoldAsync(NamedLeases.Reconciliation, default))!;
+        var lost = new TaskCompletionSource();
+        using var registration = held.Lost.Register(lost.SetResult);
+        Storage.Complete(); // the store takes no more writes: every renewal fails
+
+        _clock.Advance(leases.RenewEvery);
+        await Until("a renewal to fail", () => Task.FromResult(log.Entries.Any(e => e.Message.StartsWith("Could not renew the lease 'reconciliation'", StringComparison.Ordinal))));
+        var lostEarly = held.IsLost;
+        await Until("the lease to be lost at its end", () =>
+        {
+            _clock.Advance(TimeSpan.FromSeconds(1));
+            return Task.FromResult(lost.Task.IsCompleted);
+        });
+
+        Assert.False(lostEarly);
+        Assert.True(_clock.GetUtcNow() >= Start + LeaseTime, $"lost at {_clock.GetUtcNow():o}, before its end");
+        Assert.StartsWith("it could not be renewed before it ended at 2026-12-01 08:00:30Z", held.LostReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TheOverview_SaysWhoHoldsWhat()
     {
         await Storage.TryAcquireAsync(NamedLeases.Reconciliation, _b, LeaseTime, default);
