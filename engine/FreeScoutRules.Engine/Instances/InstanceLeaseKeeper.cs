@@ -18,6 +18,9 @@ internal sealed partial class InstanceLeaseKeeper(ILeases leases, TimeSpan lease
     /// <exception cref="InvalidOperationException">Not joined yet.</exception>
     public InstanceLease Current => _current ?? throw new InvalidOperationException("The instance has not joined the store yet.");
 
+    /// <summary>The lease in force, or <c>null</c> before the join.</summary>
+    public InstanceLease? Joined => _current;
+
     /// <summary>The name this instance joins with: host and process id, for people reading <c>/api/status</c>.</summary>
     public static string DefaultName => $"{Environment.MachineName}:{Environment.ProcessId}";
 

@@ -1,4 +1,5 @@
 using FreeScoutRules.Engine.FreeScoutApi;
+using FreeScoutRules.Engine.Instances;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -14,7 +15,14 @@ namespace FreeScoutRules.Engine.Reconciliation;
 /// updated within the settle time are left to their webhooks until the next pass. The watermark is stored after
 /// each page, once that page's snapshots are committed, so a crash repeats at most a page (and a repeated snapshot
 /// is recognised). A pass that fails (FreeScout down, a wrong key) is recorded and logged, and the next one starts
-/// from the same watermark. Runs supervised; one pass at a time. Thread-safe.
+/// from the same watermark. Runs supervised; one pass at a time.
+/// <para>
+/// Singleton work (docs/design.md, "Claims and fences"): passes run only in the instance that holds the named lease
+/// <see cref="NamedLeases.Reconciliation"/>, a pass asked for by hand too, so FreeScout is read by one instance at a
+/// time, at <c>Reconciliation:RequestsPerSecond</c> however many run. The others stand by (<see cref="ReconcilerStatus.Standby"/>)
+/// and take over when the holder's lease ends. The watermark is written under the lease's epoch: a holder whose lease
+/// was taken over has its watermark refused, and a pass stops as soon as its lease is lost. Thread-safe.
+/// </para>
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage(
     "Design", "CA1001", Justification = "The SemaphoreSlim's wait handle is never asked for, so it owns nothing to free; not disposing it keeps a loop that outlives the container (a start that failed) from failing on a disposed semaphore.")]
@@ -22,6 +30,7 @@ internal sealed partial class Reconciler(
     FreeScoutClient api,
     IReconciliationStore store,
     IInbox inbox,
+    NamedLeases leases,
     ReconciliationOptions options,
     TimeSpan interval,
     TimeProvider time,
@@ -59,32 +68,70 @@ internal sealed partial class Reconciler(
         }
     }
 
-    /// <summary>Runs a pass at once (catching up from the watermark), then one every interval, until stopped.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        try
+    /// <summary>
+    /// While this instance holds the reconciliation lease: a pass at once (catching up from the watermark), then one every
+    /// interval. While another holds it: stands by, and takes over once its lease ends. Until stopped.
+    /// </summary>
+    public Task RunAsync(CancellationToken cancellationToken) => leases.RunWhileHoldingAsync(
+        NamedLeases.Reconciliation,
+        async (held, underLease) =>
         {
+            Update(s => s with { State = s.State == ReconcilerStatus.Standby ? ReconcilerStatus.Waiting : s.State, HeldElsewhere = null });
             while (true)
             {
-                await PassAsync(null, ReconciliationPass.Interval, cancellationToken);
-                await Task.Delay(interval, time, cancellationToken);
+                await PassUnderAsync(held, null, ReconciliationPass.Interval, cancellationToken);
+                await Task.Delay(interval, time, underLease);
             }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        },
+        async (holder, ct) =>
         {
-        }
-    }
+            Update(s => s with { State = ReconcilerStatus.Standby, HeldElsewhere = holder });
+            try
+            {
+                // The holder moves the watermark on: show where it is.
+                var watermark = await store.LoadWatermarkAsync(ct);
+                Update(s => s with { Watermark = watermark ?? s.Watermark });
+            }
+            catch (StorageException)
+            {
+                // Shown as it was; the next look reads it again.
+            }
+        },
+        cancellationToken);
 
     /// <summary>
     /// Runs one pass now (after the one running, if any) from <paramref name="since"/>, or from the watermark minus the
-    /// overlap. Never throws for FreeScout or storage failures: the pass records them.
+    /// overlap, under the reconciliation lease (shared with the periodic passes when this instance holds it). Never throws
+    /// for FreeScout or storage failures: the pass records them.
     /// </summary>
+    /// <exception cref="LeaseHeldElsewhereException">Another instance holds the lease: passes run there (it says which, until when).</exception>
     public async Task<ReconciliationPass> PassAsync(DateTimeOffset? since, string trigger, CancellationToken cancellationToken)
+    {
+        NamedLeases.HeldLease held;
+        try
+        {
+            held = await leases.HoldOrRefuseAsync(NamedLeases.Reconciliation, cancellationToken);
+        }
+        catch (StorageException ex)
+        {
+            var now = time.GetUtcNow();
+            var failed = new ReconciliationPass(trigger, now, now, since ?? now, 0, 0, 0, 0, 0, 0, [], Status.Watermark, $"The reconciliation lease could not be taken: {ex.Message}");
+            Finish(failed);
+            return failed;
+        }
+
+        await using (held)
+        {
+            return await PassUnderAsync(held, since, trigger, cancellationToken);
+        }
+    }
+
+    private async Task<ReconciliationPass> PassUnderAsync(NamedLeases.HeldLease held, DateTimeOffset? since, string trigger, CancellationToken cancellationToken)
     {
         await _passes.WaitAsync(cancellationToken);
         try
         {
-            var pass = await RunPassAsync(since, trigger, cancellationToken);
+            var pass = await RunPassAsync(since, trigger, held, cancellationToken);
             Finish(pass);
             return pass;
         }
@@ -95,7 +142,8 @@ internal sealed partial class Reconciler(
         }
     }
 
-    private async Task<ReconciliationPass> RunPassAsync(DateTimeOffset? since, string trigger, CancellationToken cancellationToken)
+    /// <summary>One pass under <paramref name="held"/>: it stops when the lease is lost, or when <paramref name="stopping"/> (the server stops).</summary>
+    private async Task<ReconciliationPass> RunPassAsync(DateTimeOffset? since, string trigger, NamedLeases.HeldLease held, CancellationToken stopping)
     {
         var started = time.GetUtcNow();
         var cutoff = started - options.SettleTime;
@@ -103,6 +151,9 @@ internal sealed partial class Reconciler(
         var stored = new List<int>();
         var seen = new HashSet<(int, DateTimeOffset)>(); // keyset paging lists the newest of a page again
         Update(s => s with { Current = pass });
+        // Every request, store and write of the pass stops when the lease is lost: its requests are the holder's alone.
+        using var underLease = CancellationTokenSource.CreateLinkedTokenSource(stopping, held.Lost);
+        var cancellationToken = underLease.Token;
         try
         {
             var watermark = await store.LoadWatermarkAsync(cancellationToken);
@@ -131,7 +182,7 @@ internal sealed partial class Reconciler(
                 {
                     pass = await StoreNewerAsync(settled, pass, stored, cancellationToken);
                     var newest = settled.Max(c => c.UpdatedAt);
-                    await store.AdvanceWatermarkAsync(newest, time.GetUtcNow(), cancellationToken);
+                    await store.AdvanceWatermarkAsync(newest, time.GetUtcNow(), held.Lease, cancellationToken);
                     pass = pass with { Watermark = pass.Watermark is { } before && before > newest ? before : newest };
                     Update(s => s with { Watermark = pass.Watermark, Current = pass });
                 }
@@ -154,7 +205,17 @@ internal sealed partial class Reconciler(
         {
             return pass with { FinishedAt = time.GetUtcNow(), StoredConversations = stored, Error = ex.Message };
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (ClaimLostException ex)
+        {
+            // The watermark was refused: another instance took the lease over; it goes on from the watermark it keeps.
+            held.MarkLost(ex.Message);
+            return pass with { FinishedAt = time.GetUtcNow(), StoredConversations = stored, LeaseLost = ex.Message };
+        }
+        catch (OperationCanceledException) when (held.IsLost && !stopping.IsCancellationRequested)
+        {
+            return pass with { FinishedAt = time.GetUtcNow(), StoredConversations = stored, LeaseLost = held.LostReason ?? "the lease was lost" };
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
             // Stopped with the server: what was stored is committed, the watermark is past it; the next pass goes on from there.
             LogStopped(logger, pass.Requests, pass.Stored);
@@ -218,16 +279,24 @@ internal sealed partial class Reconciler(
 
     private void Finish(ReconciliationPass pass)
     {
+        if (pass.LeaseLost is { } reason)
+        {
+            // Neither a success nor a failure of FreeScout: the state stays as it was.
+            Update(s => s with { LastPass = pass, Watermark = pass.Watermark ?? s.Watermark });
+            LogLeaseLost(logger, pass.Requests, pass.Stored, reason);
+            return;
+        }
+
         metrics.ReconciliationPassed(pass.Error is null);
         if (pass.Error is { } error)
         {
             var failures = Status.ConsecutiveFailures + 1;
-            Update(s => s with { State = ReconcilerStatus.Failing, LastError = error, ConsecutiveFailures = failures, LastPass = pass, Watermark = pass.Watermark ?? s.Watermark });
+            Update(s => s with { State = ReconcilerStatus.Failing, HeldElsewhere = null, LastError = error, ConsecutiveFailures = failures, LastPass = pass, Watermark = pass.Watermark ?? s.Watermark });
             LogFailed(logger, failures, error, interval > TimeSpan.Zero ? $"the next pass starts in {interval}" : "run `freescout-rules reconcile` again once fixed");
             return;
         }
 
-        Update(s => s with { State = ReconcilerStatus.Ok, LastError = null, ConsecutiveFailures = 0, LastPass = pass, LastSuccessAt = pass.FinishedAt, Watermark = pass.Watermark ?? s.Watermark });
+        Update(s => s with { State = ReconcilerStatus.Ok, HeldElsewhere = null, LastError = null, ConsecutiveFailures = 0, LastPass = pass, LastSuccessAt = pass.FinishedAt, Watermark = pass.Watermark ?? s.Watermark });
         var took = (pass.FinishedAt!.Value - pass.StartedAt).TotalSeconds;
         if (pass.Stored > 0)
         {
@@ -258,6 +327,9 @@ internal sealed partial class Reconciler(
 
     [LoggerMessage(EventId = 7005, Level = LogLevel.Information, Message = "Reconciliation pass stopped with the server after {Requests} requests and {Stored} snapshots stored; the next pass starts from the watermark")]
     private static partial void LogStopped(ILogger logger, int requests, int stored);
+
+    [LoggerMessage(EventId = 7006, Level = LogLevel.Warning, Message = "Reconciliation pass stopped after {Requests} requests and {Stored} snapshots stored: this instance lost the reconciliation lease ({Reason}); the instance holding it goes on from the watermark")]
+    private static partial void LogLeaseLost(ILogger logger, int requests, int stored, string reason);
 
     [LoggerMessage(EventId = 7004, Level = LogLevel.Warning, Message = "Reconciliation skipped a conversation FreeScout listed: {Problem}")]
     private static partial void LogInvalid(ILogger logger, string problem);

@@ -1,7 +1,7 @@
 namespace FreeScoutRules.Engine.Reconciliation;
 
 /// <summary>What the reconciler is doing and how its last passes went (for <c>/api/status</c> and the log). Immutable.</summary>
-/// <param name="State"><c>off</c>, <c>waiting</c> (no pass finished yet), <c>ok</c>, or <c>failing</c> (the last pass failed: <see cref="LastError"/> says why).</param>
+/// <param name="State"><c>off</c>, <c>waiting</c> (no pass finished yet), <c>ok</c>, <c>failing</c> (the last pass failed: <see cref="LastError"/> says why), or <c>standby</c> (another instance holds the reconciliation lease and runs the passes: <see cref="HeldElsewhere"/>).</param>
 /// <param name="Interval">Time between passes (zero when off).</param>
 /// <param name="Watermark">Every conversation FreeScout listed as updated up to here was stored or found not newer.</param>
 /// <param name="LastSuccessAt">When the last pass that succeeded finished.</param>
@@ -18,10 +18,14 @@ internal sealed record ReconcilerStatus(
     /// <summary>A pass is running now.</summary>
     public bool Running => Current is not null;
 
+    /// <summary>While standing by: the instance that holds the reconciliation lease (its passes run there), and until when.</summary>
+    public Instances.LeaseHolder? HeldElsewhere { get; init; }
+
     public const string Off = "off";
     public const string Waiting = "waiting";
     public const string Ok = "ok";
     public const string Failing = "failing";
+    public const string Standby = "standby";
 }
 
 /// <summary>One pass over the conversations FreeScout lists as updated since <see cref="Since"/>.</summary>
@@ -47,4 +51,10 @@ internal sealed record ReconciliationPass(
 
     /// <summary>Conversations FreeScout listed as updated within the settle time: left to their webhooks until the next pass.</summary>
     public int LeftForNextPass { get; init; }
+
+    /// <summary>
+    /// Why the pass stopped before its end when this instance lost the reconciliation lease (another instance took it over
+    /// and goes on from the watermark), or <c>null</c>. Neither a success nor a failure: what it stored stands.
+    /// </summary>
+    public string? LeaseLost { get; init; }
 }

@@ -1,3 +1,4 @@
+using FreeScoutRules.Engine.Instances;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -10,8 +11,13 @@ namespace FreeScoutRules.Engine.Retention;
 /// intents and attempts) and the raw bodies older than <see cref="RetentionOptions.Bodies"/>, a small
 /// batch per write with a pause between, so acknowledgements never wait long behind it. Freed pages
 /// are reused by new data, so the file stops growing under steady load. A supervised loop.
+/// <para>
+/// Singleton work (docs/design.md, "Claims and fences"): it prunes only in the instance that holds the named lease
+/// <see cref="NamedLeases.Retention"/>; the others stand by and take over when the holder's lease ends. A pass stops
+/// between batches when the lease is lost. Its deletes need no fence: what is old enough to go goes once, whoever deletes it.
+/// </para>
 /// </summary>
-internal sealed partial class Pruner(IRetentionStore store, RetentionOptions options, TimeProvider time, EngineMetrics metrics, ILogger<Pruner> logger)
+internal sealed partial class Pruner(IRetentionStore store, NamedLeases leases, RetentionOptions options, TimeProvider time, EngineMetrics metrics, ILogger<Pruner> logger)
 {
     private RetentionCursor? _bodiesDone;
 
@@ -23,20 +29,24 @@ internal sealed partial class Pruner(IRetentionStore store, RetentionOptions opt
             return;
         }
 
-        while (!cancellationToken.IsCancellationRequested)
+        await leases.RunWhileHoldingAsync(NamedLeases.Retention, async (_, underLease) =>
         {
-            try
+            _bodiesDone = null; // taken (again): start at the oldest body still stored, as after a start
+            while (true)
             {
-                await PruneOnceAsync(cancellationToken);
-            }
-            catch (StorageException ex)
-            {
-                metrics.StorageFailed("retention");
-                LogFailed(logger, ex);
-            }
+                try
+                {
+                    await PruneOnceAsync(underLease);
+                }
+                catch (StorageException ex)
+                {
+                    metrics.StorageFailed("retention");
+                    LogFailed(logger, ex);
+                }
 
-            await Task.Delay(options.Interval, time, cancellationToken);
-        }
+                await Task.Delay(options.Interval, time, underLease);
+            }
+        }, null, cancellationToken);
     }
 
     /// <summary>One pass: records first (their bodies go with them), then bodies.</summary>

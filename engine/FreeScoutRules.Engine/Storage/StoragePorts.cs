@@ -220,8 +220,13 @@ internal interface IReconciliationStore
     /// <summary>The <c>updatedAt</c> up to which every conversation FreeScout listed has been stored or found not newer; <c>null</c> before the first pass.</summary>
     Task<DateTimeOffset?> LoadWatermarkAsync(CancellationToken cancellationToken);
 
-    /// <summary>Moves the watermark on to <paramref name="watermark"/> (at <paramref name="at"/>), durably; never back (an older value changes nothing).</summary>
-    Task AdvanceWatermarkAsync(DateTimeOffset watermark, DateTimeOffset at, CancellationToken cancellationToken);
+    /// <summary>
+    /// Moves the watermark on to <paramref name="watermark"/> (at <paramref name="at"/>), durably; never back (an older value
+    /// changes nothing). Fenced by the reconciliation lease: written only while <paramref name="lease"/> is still the lease's
+    /// holder and epoch, checked inside the write's own transaction.
+    /// </summary>
+    /// <exception cref="ClaimLostException">Another instance took the lease over since; nothing was written.</exception>
+    Task AdvanceWatermarkAsync(DateTimeOffset watermark, DateTimeOffset at, NamedLease lease, CancellationToken cancellationToken);
 
     /// <summary>The <c>updatedAt</c> of the known state of each of <paramref name="conversationIds"/> that has one.</summary>
     Task<IReadOnlyDictionary<int, DateTimeOffset>> KnownUpdatedAtAsync(IReadOnlyCollection<int> conversationIds, CancellationToken cancellationToken);

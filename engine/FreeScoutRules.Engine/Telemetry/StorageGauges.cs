@@ -7,6 +7,13 @@ namespace FreeScoutRules.Engine.Telemetry;
 /// Gauges of what waits in storage: the backlog of pending deliveries, parked deliveries, intents pending and dead, the age
 /// of the oldest pending intent, and the timers pending. Sampled every <see cref="Interval"/> by a supervised loop (a scrape never
 /// waits for the database); until the first sample they read 0. Thread-safe.
+/// <para>
+/// Not singleton work, unlike reconciliation and retention (docs/design.md, "Claims and fences"): every instance samples the
+/// store-wide values for its own <c>/metrics</c>, so that any instance scraped answers with them. The samples are reads (no
+/// write to fence, no outside budget to share), each an index count over the rare rows (pending, parked, pending intents;
+/// pending timers every sixth sample); one holder sampling for all would have to write its sample into the store for the
+/// others to read, a write every interval to save a few reads.
+/// </para>
 /// </summary>
 internal sealed partial class StorageGauges(
     IOutbox outbox, IDeliveryHistory history, EngineMetrics metrics, TimeProvider time, ILogger<StorageGauges> logger, ITimers? timers = null)

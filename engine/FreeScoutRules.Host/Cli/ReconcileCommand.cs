@@ -36,7 +36,7 @@ internal static class ReconcileCommand
             "Run a reconciliation pass with FreeScout's REST API now, on a running server (through its admin API: FREESCOUTRULES_ADMIN_TOKEN), "
             + "and print what it found. The server reads FreeScout with its own connection (FREESCOUTRULES_FREESCOUT_URL and _API_KEY set on the server). "
             + "Ctrl+C stops waiting; the pass goes on on the server (GET /api/reconciliation). Exit codes: 0 done, 1 refused (a bad --since, the token, "
-            + "no FreeScout connection on the server), 2 could not ask (no token here, the server unreachable), 3 the pass failed (FreeScout unreachable, a wrong key).")
+            + "no FreeScout connection on the server, another instance holding the reconciliation lease: it says which, ask that one), 2 could not ask (no token here, the server unreachable), 3 the pass failed (FreeScout unreachable, a wrong key) or stopped (the server lost the reconciliation lease to another instance).")
         {
             since,
             url,
@@ -67,6 +67,12 @@ internal static class ReconcileCommand
         if (pass.Error is { } failure)
         {
             await error.WriteLineAsync($"{summary}{Environment.NewLine}The pass failed: {failure}");
+            return ExitCodes.Failed;
+        }
+
+        if (pass.LeaseLost is { } lost)
+        {
+            await error.WriteLineAsync($"{summary}{Environment.NewLine}The pass stopped before its end: the server lost the reconciliation lease ({lost}); the instance holding it goes on from the watermark.");
             return ExitCodes.Failed;
         }
 

@@ -67,10 +67,37 @@ internal static partial class AdminApi
             LogReconcileAsked(loggers.CreateLogger("FreeScoutRules.Admin"), since?.ToString("o", System.Globalization.CultureInfo.InvariantCulture) ?? "the watermark");
             // Not the request's token: a pass asked for runs to its end even if the caller goes away (Ctrl+C, a dropped
             // SSH session), and stops only with the server.
-            var pass = await reconciler.PassAsync(since, Engine.Reconciliation.ReconciliationPass.Manual, lifetime.ApplicationStopping);
-            return pass.Error is null
-                ? Results.Ok(pass)
-                : Results.Json(pass, statusCode: StatusCodes.Status502BadGateway);
+            Engine.Reconciliation.ReconciliationPass pass;
+            try
+            {
+                pass = await reconciler.PassAsync(since, Engine.Reconciliation.ReconciliationPass.Manual, lifetime.ApplicationStopping);
+            }
+            catch (Engine.Instances.LeaseHeldElsewhereException ex)
+            {
+                // One instance reads FreeScout at a time (its request budget is Reconciliation:RequestsPerSecond for all of them).
+                return Results.Problem(
+                    title: "Reconciliation runs in another instance",
+                    detail: ex.Message,
+                    statusCode: StatusCodes.Status409Conflict,
+                    extensions: new Dictionary<string, object?>
+                    {
+                        ["holder"] = new
+                        {
+                            instanceId = ex.Holder.Lease.InstanceId,
+                            instanceName = ex.Holder.InstanceName,
+                            epoch = ex.Holder.Lease.Epoch,
+                            expiresAt = ex.Holder.Lease.ExpiresAt,
+                        },
+                    });
+            }
+
+            return pass switch
+            {
+                { Error: not null } => Results.Json(pass, statusCode: StatusCodes.Status502BadGateway),
+                // Cut short: another instance took the lease over (leaseLost says why) and goes on from the watermark.
+                { LeaseLost: not null } => Results.Json(pass, statusCode: StatusCodes.Status409Conflict),
+                _ => Results.Ok(pass),
+            };
         });
         api.MapPost("/actions/{id:long}/retry", async (IOutbox outbox, TimeProvider time, ILoggerFactory loggers, long id, CancellationToken ct) =>
         {
@@ -165,6 +192,10 @@ internal static partial class AdminApi
     private static object ReconciliationView(Engine.Reconciliation.ReconcilerStatus status) => new
     {
         state = status.State,
+        // While standing by: the instance whose passes run (the holder of the reconciliation lease).
+        heldBy = status.HeldElsewhere is { } holder
+            ? new { instanceId = holder.Lease.InstanceId, instanceName = holder.InstanceName, expiresAt = holder.Lease.ExpiresAt }
+            : null,
         interval = status.Interval,
         watermark = status.Watermark,
         running = status.Running,
@@ -175,11 +206,42 @@ internal static partial class AdminApi
         currentPass = status.Current,
     };
 
+    /// <summary>How far back <c>/api/status</c> lists instances that are gone (crashed, stopped, restarted).</summary>
+    internal static readonly TimeSpan InstancesShown = TimeSpan.FromDays(1);
+
+    /// <summary>The instances seen (this one: <c>self</c>), as <c>/api/status</c> shows them.</summary>
+    internal static object InstancesView(Engine.Instances.LeasesOverview overview) =>
+        overview.Instances.Select(i => new
+        {
+            id = i.Id,
+            name = i.Name,
+            startedAt = i.StartedAt,
+            renewedAt = i.RenewedAt,
+            expiresAt = i.ExpiresAt,
+            leftAt = i.LeftAt,
+            alive = i.Alive,
+            self = i.Id == overview.Self,
+        });
+
+    /// <summary>The named leases of singleton work with their holders, as <c>/api/status</c> shows them.</summary>
+    internal static object NamedLeasesView(Engine.Instances.LeasesOverview overview) =>
+        overview.Leases.Select(l => new
+        {
+            name = l.Lease.Name,
+            instanceId = l.Lease.InstanceId,
+            instanceName = l.InstanceName,
+            epoch = l.Lease.Epoch,
+            expiresAt = l.Lease.ExpiresAt,
+            held = l.Held,
+            self = l.Held && l.Lease.InstanceId == overview.Self,
+        });
+
     private static async Task<IResult> StatusAsync(
         IDeliveryHistory queries, Dispatcher dispatcher, RuleSetHolder rules, IStorageLifetime storage, Engine.Reconciliation.Reconciler reconciler,
-        CancellationToken cancellationToken)
+        Engine.Instances.NamedLeases leases, Engine.Instances.InstanceLeaseKeeper instance, CancellationToken cancellationToken)
     {
         var generation = rules.IsLoaded ? rules.Current : null;
+        var holders = await leases.OverviewAsync(InstancesShown, instance.Joined?.Id, cancellationToken);
         return Results.Ok(new
         {
             deliveries = await queries.CountByOutcomeAsync(cancellationToken),
@@ -195,6 +257,9 @@ internal static partial class AdminApi
                 names = generation.Rules.Select(r => r.Name),
             },
             reconciliation = ReconciliationView(reconciler.Status),
+            // Who holds what: every instance seen in the last day (this one: self), and the named leases of singleton work.
+            instances = InstancesView(holders),
+            leases = NamedLeasesView(holders),
         });
     }
 

@@ -40,6 +40,7 @@ internal static class ServerComposition
         AddValidatedOptions<RetentionOptions, RetentionOptionsValidator>(services, configuration, RetentionOptions.Section);
         AddValidatedOptions<FreeScoutOptions, FreeScoutOptionsValidator>(services, configuration, FreeScoutOptions.Section);
         AddValidatedOptions<ReconciliationOptions, ReconciliationOptionsValidator>(services, configuration, ReconciliationOptions.Section);
+        AddValidatedOptions<Engine.Instances.LeaseOptions, LeaseOptionsValidator>(services, configuration, Engine.Instances.LeaseOptions.Section);
         services.AddOptions<ReconciliationOptions>().Validate<IOptions<FreeScoutOptions>>(
             (reconciliation, freeScout) => !(reconciliation.Interval > TimeSpan.Zero && freeScout.Value.Connection() is null),
             "Reconciliation:Interval: reconciliation reads FreeScout's API, but the FreeScout connection is not configured: set FREESCOUTRULES_FREESCOUT_URL and FREESCOUTRULES_FREESCOUT_API_KEY (FreeScout:Url, FreeScout:ApiKey), or Reconciliation:Interval=00:00:00.");
@@ -92,6 +93,11 @@ internal static class ServerComposition
         services.AddSingleton(sp => new Engine.Instances.InstanceLeaseKeeper(
             sp.GetRequiredService<ILeases>(), Options<DispatchOptions>(sp).LeaseTime, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<Engine.Instances.InstanceLeaseKeeper>>()));
+        // Singleton work (reconciliation, retention) runs in the instance holding its named lease, on the store's clock.
+        services.AddSingleton(sp => new Engine.Instances.NamedLeases(
+            sp.GetRequiredService<ILeases>(), () => sp.GetRequiredService<Engine.Instances.InstanceLeaseKeeper>().Current,
+            Options<Engine.Instances.LeaseOptions>(sp).Time, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<Engine.Instances.NamedLeases>>()));
         services.AddSingleton<IInbox>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IDeliveryHistory>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IOutbox>(sp => sp.GetRequiredService<SqliteStorage>());
@@ -101,7 +107,7 @@ internal static class ServerComposition
         services.AddSingleton<IRetentionStore>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton<IReconciliationStore>(sp => sp.GetRequiredService<SqliteStorage>());
         services.AddSingleton(sp => new Pruner(
-            sp.GetRequiredService<IRetentionStore>(), Options<RetentionOptions>(sp), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<IRetentionStore>(), sp.GetRequiredService<Engine.Instances.NamedLeases>(), Options<RetentionOptions>(sp), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<Pruner>>()));
 
         services.PostConfigure<RulesOptions>(rules => rules.ReadDirectoryOptional(configuration));
@@ -339,6 +345,7 @@ internal static class ServerComposition
                 sp.GetRequiredService<FreeScoutClient>(),
                 sp.GetRequiredService<IReconciliationStore>(),
                 sp.GetRequiredService<IInbox>(),
+                sp.GetRequiredService<Engine.Instances.NamedLeases>(),
                 options,
                 connected ? options.EffectiveInterval(connected) : TimeSpan.Zero,
                 sp.GetRequiredService<TimeProvider>(),

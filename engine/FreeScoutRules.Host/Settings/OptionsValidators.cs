@@ -94,6 +94,15 @@ internal sealed class DispatchOptionsValidator : AbstractValidator<DispatchOptio
     }
 }
 
+internal sealed class LeaseOptionsValidator : AbstractValidator<Engine.Instances.LeaseOptions>
+{
+    public LeaseOptionsValidator()
+    {
+        RuleFor(o => o.Time).InclusiveBetween(TimeSpan.FromSeconds(1), TimeSpan.FromHours(1))
+            .WithMessage("must be between 1 second and 1 hour (got {PropertyValue}): a holder renews every quarter of it, and one that cannot stops its work at its end.");
+    }
+}
+
 internal sealed class AdminOptionsValidator : AbstractValidator<AdminOptions>
 {
     public AdminOptionsValidator()

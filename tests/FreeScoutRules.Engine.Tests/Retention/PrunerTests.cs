@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using FreeScoutRules.Actions;
+using FreeScoutRules.Engine.Instances;
 using FreeScoutRules.Engine.Retention;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Storage.Sqlite;
@@ -32,8 +33,10 @@ public sealed class PrunerTests : IAsyncLifetime
         _data.Dispose();
     }
 
+    /// <summary>A pruner whose passes these tests run themselves (<see cref="Pruner.PruneOnceAsync"/>: no lease asked; PrunerLeaseTests has the lease).</summary>
     private Pruner Pruner(TimeSpan bodies, TimeSpan records) =>
-        new(Storage, new RetentionOptions { Bodies = bodies, Records = records, BatchSize = 2, BatchPause = TimeSpan.Zero }, _time, new EngineMetrics(_meters), NullLogger<Pruner>.Instance);
+        new(Storage, new NamedLeases(Storage, () => throw new InvalidOperationException("These tests run passes without the retention lease."), TimeSpan.FromMinutes(1), _time, new EngineMetrics(_meters), NullLogger<NamedLeases>.Instance),
+            new RetentionOptions { Bodies = bodies, Records = records, BatchSize = 2, BatchPause = TimeSpan.Zero }, _time, new EngineMetrics(_meters), NullLogger<Pruner>.Instance);
 
     private async Task<StoreResult> StoreAsync(int conversationId, string text, DateTimeOffset at)
     {

@@ -94,6 +94,22 @@ public sealed class ConsolePagesTests
     }
 
     [Fact]
+    public async Task TheOverview_ShowsThisInstance_AndWhoHoldsEachNamedLease()
+    {
+        await using var server = await TestServerHost.StartAsync();
+        var cookie = await ConsoleClient.SignInAsync(server.Client);
+        await Eventually.UntilAsync("the retention lease to be held", async () =>
+            (await server.Admin.GetFromJsonAsync<System.Text.Json.JsonElement>("/api/status")).GetProperty("leases").GetArrayLength() == 1);
+        var self = (await server.Admin.GetFromJsonAsync<System.Text.Json.JsonElement>("/api/status")).GetProperty("instances")[0].GetProperty("id").GetInt64();
+
+        var overview = await ConsoleClient.GetAsync(server.Client, "/", cookie);
+
+        Assert.Contains("<h2>Instances and leases</h2>", overview.Html, StringComparison.Ordinal);
+        Assert.Contains($"Instance {self} <code>{Environment.MachineName}:{Environment.ProcessId}</code> (this one)", overview.Html, StringComparison.Ordinal);
+        Assert.Matches($@"Lease <strong>retention</strong>: instance {self} \(this one\), epoch \d+, until \d{{4}}-", overview.Html);
+    }
+
+    [Fact]
     public async Task AMissingDelivery_AnswersAConsolePageWithAWayBack_WhileTheApiKeepsItsJson()
     {
         await using var server = await TestServerHost.StartAsync();

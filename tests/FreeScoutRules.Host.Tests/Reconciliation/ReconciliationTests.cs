@@ -335,6 +335,47 @@ public sealed class ReconciliationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task APassAskedFor_WhileAnotherInstanceHoldsTheReconciliationLease_Is409SayingWhichUntilWhen_AndReadsNothing()
+    {
+        await using var server = await StartServerAsync();
+        _freescout.Put(new StandInConversation(1, 1001, "closed", T0));
+        // Another serve process on the same store (PostgreSQL, issue 22) holds the lease: written as its join and taking would.
+        var now = DateTimeOffset.UtcNow;
+        var until = now.AddMinutes(10);
+        long other;
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(server.Root, "data", "freescout-rules.db")};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var join = connection.CreateCommand();
+            join.CommandText = "INSERT INTO instances (name, started_at, renewed_at, expires_at) VALUES ('other-host:42', $now, $now, $until) RETURNING id";
+            join.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
+            join.Parameters.AddWithValue("$until", until.ToUnixTimeMilliseconds());
+            other = (long)(await join.ExecuteScalarAsync())!;
+            await using var take = connection.CreateCommand();
+            take.CommandText = "INSERT INTO leases (name, instance_id, epoch, acquired_at, expires_at) VALUES ('reconciliation', $other, 7, $now, $until)";
+            take.Parameters.AddWithValue("$other", other);
+            take.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
+            take.Parameters.AddWithValue("$until", until.ToUnixTimeMilliseconds());
+            await take.ExecuteNonQueryAsync();
+        }
+
+        var (status, problem) = await PassAsync(server, T0.AddMinutes(-1));
+        var overview = await server.Admin.GetFromJsonAsync<JsonElement>("/api/status");
+
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        Assert.Equal("Reconciliation runs in another instance", problem.GetProperty("title").GetString());
+        var expected = until.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains($"instance {other} (other-host:42) until {expected}", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(other, problem.GetProperty("holder").GetProperty("instanceId").GetInt64());
+        Assert.Equal(7, problem.GetProperty("holder").GetProperty("epoch").GetInt64());
+        Assert.Empty(_freescout.Requests); // FreeScout is read by the holder alone
+        var lease = Assert.Single(overview.GetProperty("leases").EnumerateArray(), l => l.GetProperty("name").GetString() == "reconciliation");
+        Assert.Equal((other, "other-host:42", true, false), (lease.GetProperty("instanceId").GetInt64(), lease.GetProperty("instanceName").GetString(), lease.GetProperty("held").GetBoolean(), lease.GetProperty("self").GetBoolean()));
+        Assert.Equal(2, overview.GetProperty("instances").EnumerateArray().Count(i => i.GetProperty("alive").GetBoolean()));
+        Assert.Equal(JsonValueKind.Null, overview.GetProperty("reconciliation").GetProperty("lastPass").ValueKind); // no pass ran here
+    }
+
+    [Fact]
     public async Task APassAskedFor_GoesOnWhenTheCallerGoesAway_AndTheWatermarkShowsAtTheNextStartBeforeAnyPass()
     {
         var root = Path.Combine(Path.GetTempPath(), $"fsr-server-{Guid.NewGuid():N}");

@@ -105,6 +105,34 @@ public sealed class AdminApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Status_ListsTheInstances_AndWhoHoldsEachNamedLease()
+    {
+        // Retention is on by default: its lease is taken by this instance, the only one.
+        JsonElement status = default;
+        await Eventually.UntilAsync("the retention lease to be held", async () =>
+        {
+            status = await _server.Admin.GetFromJsonAsync<JsonElement>("/api/status");
+            var leases = status.GetProperty("leases").EnumerateArray().Select(l => l.GetProperty("name").GetString()).ToList();
+            return (leases.Contains("retention"), $"leases: {string.Join(", ", leases)}");
+        });
+
+        var self = Assert.Single(status.GetProperty("instances").EnumerateArray());
+        Assert.True(self.GetProperty("self").GetBoolean());
+        Assert.True(self.GetProperty("alive").GetBoolean());
+        Assert.Equal($"{Environment.MachineName}:{Environment.ProcessId}", self.GetProperty("name").GetString());
+        Assert.True(self.GetProperty("expiresAt").GetDateTimeOffset() > self.GetProperty("renewedAt").GetDateTimeOffset());
+        Assert.Equal(JsonValueKind.Null, self.GetProperty("leftAt").ValueKind);
+        var retention = Assert.Single(status.GetProperty("leases").EnumerateArray());
+        Assert.Equal("retention", retention.GetProperty("name").GetString());
+        Assert.Equal(self.GetProperty("id").GetInt64(), retention.GetProperty("instanceId").GetInt64());
+        Assert.Equal(self.GetProperty("name").GetString(), retention.GetProperty("instanceName").GetString());
+        Assert.True(retention.GetProperty("held").GetBoolean());
+        Assert.True(retention.GetProperty("self").GetBoolean());
+        Assert.True(retention.GetProperty("epoch").GetInt64() >= 1);
+        Assert.True(retention.GetProperty("expiresAt").GetDateTimeOffset() > DateTimeOffset.UtcNow);
+    }
+
+    [Fact]
     public async Task StatusChanges_SayWhoMadeThem_AnAgentOrACustomer()
     {
         foreach (var name in new[] { "convo.created", "convo.status.closed", "convo.customer.reply.created.reopened" })

@@ -62,6 +62,8 @@ public sealed class ConfigurationTests
     [InlineData("Reconciliation:Interval", "00:10:00", "Reconciliation:Interval: reconciliation reads FreeScout's API, but the FreeScout connection is not configured")]
     [InlineData("Reconciliation:RequestsPerSecond", "0", "Reconciliation:RequestsPerSecond: must be more than 0 and at most 100")]
     [InlineData("Reconciliation:PageSize", "1000", "Reconciliation:PageSize: must be between 1 and 500")]
+    [InlineData("Leases:Time", "00:00:00.500", "Leases:Time: must be between 1 second and 1 hour (got 00:00:00.5000000)")]
+    [InlineData("Leases:Time", "02:00:00", "Leases:Time: must be between 1 second and 1 hour (got 02:00:00)")]
     public async Task Start_WithABadSetting_RefusesNamingIt(string key, string value, string expected)
     {
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => TestServerHost.StartAsync(new() { [key] = value }));

@@ -305,10 +305,17 @@ internal static class LeaseFence
         var current = session.Command("SELECT instance_id, epoch FROM leases WHERE name = $name");
         current.Parameters.AddWithValue("$name", lease.Name);
         using var reader = current.ExecuteReader();
-        if (!reader.Read() || reader.GetInt64(0) != lease.InstanceId || reader.GetInt64(1) != lease.Epoch)
+        if (!reader.Read())
         {
             throw new WriteRefusedException(new ClaimLostException(
-                $"The lease '{lease.Name}' of instance {lease.InstanceId} (epoch {lease.Epoch}) was taken over; nothing was written."));
+                $"The lease '{lease.Name}' of instance {lease.InstanceId} (epoch {lease.Epoch}) is not held by anyone; nothing was written."));
+        }
+
+        var (holder, epoch) = (reader.GetInt64(0), reader.GetInt64(1));
+        if (holder != lease.InstanceId || epoch != lease.Epoch)
+        {
+            throw new WriteRefusedException(new ClaimLostException(
+                $"The lease '{lease.Name}' of instance {lease.InstanceId} (epoch {lease.Epoch}) was taken over: instance {holder} holds it at epoch {epoch}. Nothing was written; the holder's writes stand."));
         }
     }
 }

@@ -2,8 +2,11 @@ using Microsoft.Data.Sqlite;
 
 namespace FreeScoutRules.Engine.Storage.Sqlite;
 
-/// <summary>Moves the reconciliation watermark on, never back.</summary>
-internal sealed class AdvanceWatermarkOperation(DateTimeOffset watermark, DateTimeOffset at) : WriteOperation<bool>
+/// <summary>
+/// Moves the reconciliation watermark on, never back; refused (<see cref="ClaimLostException"/>, nothing written) unless
+/// <paramref name="lease"/> is still the reconciliation lease's holder and epoch.
+/// </summary>
+internal sealed class AdvanceWatermarkOperation(DateTimeOffset watermark, DateTimeOffset at, NamedLease lease) : WriteOperation<bool>
 {
     private const string Upsert = """
         INSERT INTO reconciliation (id, watermark, advanced_at) VALUES (1, $watermark, $at)
@@ -13,6 +16,7 @@ internal sealed class AdvanceWatermarkOperation(DateTimeOffset watermark, DateTi
 
     protected override bool Run(WriterSession session)
     {
+        LeaseFence.Check(session, lease);
         var upsert = session.Command(Upsert);
         upsert.Parameters.AddWithValue("$watermark", watermark.ToUnixTimeMilliseconds());
         upsert.Parameters.AddWithValue("$at", at.ToUnixTimeMilliseconds());

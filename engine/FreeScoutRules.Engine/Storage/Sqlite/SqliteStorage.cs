@@ -273,8 +273,8 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     public Task<DateTimeOffset?> LoadWatermarkAsync(CancellationToken cancellationToken) =>
         Guard(() => _reconciliation.LoadWatermarkAsync(cancellationToken));
 
-    public Task AdvanceWatermarkAsync(DateTimeOffset watermark, DateTimeOffset at, CancellationToken cancellationToken) =>
-        _writer.SubmitAsync(new AdvanceWatermarkOperation(watermark, at), cancellationToken);
+    public Task AdvanceWatermarkAsync(DateTimeOffset watermark, DateTimeOffset at, NamedLease lease, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new AdvanceWatermarkOperation(watermark, at, lease), cancellationToken);
 
     public Task<IReadOnlyDictionary<int, DateTimeOffset>> KnownUpdatedAtAsync(IReadOnlyCollection<int> conversationIds, CancellationToken cancellationToken) =>
         Guard(() => _reconciliation.KnownUpdatedAtAsync(conversationIds, cancellationToken));

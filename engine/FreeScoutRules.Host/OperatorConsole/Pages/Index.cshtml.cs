@@ -5,9 +5,10 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace FreeScoutRules.Host.OperatorConsole.Pages;
 
-/// <summary>The overview: what is waiting, what failed, the rules in force and the reconciler, at a glance.</summary>
+/// <summary>The overview: what is waiting, what failed, the rules in force, the reconciler, and who holds what, at a glance.</summary>
 internal sealed class OverviewModel(
-    IDeliveryHistory deliveries, IOutbox outbox, ITimers timers, RuleSetHolder rules, Reconciler reconciler, RulesReloader reloader, TimeProvider time) : PageModel
+    IDeliveryHistory deliveries, IOutbox outbox, ITimers timers, RuleSetHolder rules, Reconciler reconciler, RulesReloader reloader, TimeProvider time,
+    Engine.Instances.NamedLeases leases, Engine.Instances.InstanceLeaseKeeper instance) : PageModel
 {
     public long Done { get; private set; }
 
@@ -31,6 +32,9 @@ internal sealed class OverviewModel(
 
     internal ReconcilerStatus Reconciliation => reconciler.Status;
 
+    /// <summary>The instances alive and the named leases with their holders (<c>/api/status</c> has the gone instances too).</summary>
+    internal Engine.Instances.LeasesOverview Holders { get; private set; } = new([], [], null);
+
     /// <summary>The latest change of the rules folder, when it did not compile (the generation before it runs on).</summary>
     internal ReloadReport? RefusedChange => reloader.LastFailure is { } failure && failure.At > reloader.LoadedAt ? failure : null;
 
@@ -41,6 +45,7 @@ internal sealed class OverviewModel(
         QueueDepth = await deliveries.CountAsync(DeliveryOutcome.Pending, cancellationToken);
         Outbox = await outbox.StatsAsync(cancellationToken);
         TimersPending = await timers.CountPendingAsync(cancellationToken);
+        Holders = await leases.OverviewAsync(TimeSpan.Zero, instance.Joined?.Id, cancellationToken);
         var now = time.GetUtcNow();
         RuleFailures = await deliveries.RuleFailuresAsync(now.AddHours(-24), RuleFailureScan, cancellationToken);
         var activity = await deliveries.ActivityAsync(now.AddMinutes(-59).AddSeconds(-now.Second), now.AddHours(-23).AddMinutes(-now.Minute).AddSeconds(-now.Second), cancellationToken);

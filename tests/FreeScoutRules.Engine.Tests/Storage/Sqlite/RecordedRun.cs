@@ -9,6 +9,7 @@ using FreeScoutRules.Engine.Actions;
 using FreeScoutRules.Engine.Dispatch;
 using FreeScoutRules.Engine.FreeScoutApi;
 using FreeScoutRules.Engine.Ingestion;
+using FreeScoutRules.Engine.Instances;
 using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Reconciliation;
@@ -241,8 +242,10 @@ internal sealed class RecordedRun
             },
         }.ToJsonString();
         var api = new FreeScoutClient(new HttpClient(new Answer(page)) { BaseAddress = new Uri("http://127.0.0.1:9/") });
+        // Singleton work under named leases, on the store's clock (the system's here).
+        var namedLeases = new NamedLeases(leases, () => instance, TimeSpan.FromMinutes(1), TimeProvider.System, metrics, NullLogger<NamedLeases>.Instance);
         var reconciler = new Reconciler(
-            api, reconciliation, inbox, new ReconciliationOptions { SettleTime = TimeSpan.Zero }, TimeSpan.Zero, clock, metrics, NullLogger<Reconciler>.Instance);
+            api, reconciliation, inbox, namedLeases, new ReconciliationOptions { SettleTime = TimeSpan.Zero }, TimeSpan.Zero, clock, metrics, NullLogger<Reconciler>.Instance);
         await reconciler.LoadAsync(default);
         var pass = await reconciler.PassAsync(null, ReconciliationPass.Manual, default);
         Assert.True(pass.Error is null && pass.Stored == 2, $"reconciliation: {pass}");
@@ -262,7 +265,7 @@ internal sealed class RecordedRun
         await ReadLikeTheConsoleAndTheApiAsync(history, outbox, timers, inbox, generations, newest.Id, clock.GetUtcNow());
 
         // Retention: records older than 5 days go, bodies older than a day.
-        var pruner = new Pruner(retention, new RetentionOptions { Records = TimeSpan.FromDays(5), Bodies = TimeSpan.FromDays(1), BatchSize = 2, BatchPause = TimeSpan.Zero },
+        var pruner = new Pruner(retention, namedLeases, new RetentionOptions { Records = TimeSpan.FromDays(5), Bodies = TimeSpan.FromDays(1), BatchSize = 2, BatchPause = TimeSpan.Zero },
             clock, metrics, NullLogger<Pruner>.Instance);
         var (records, bodies) = await pruner.PruneOnceAsync(default);
         Assert.True(records >= 1 && bodies >= 1, $"retention pruned {records} records and {bodies} bodies");
