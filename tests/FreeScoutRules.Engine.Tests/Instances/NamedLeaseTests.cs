@@ -31,7 +31,7 @@ public sealed class NamedLeaseTests : IAsyncLifetime
     {
         _running = await RunningStorage.StartAsync(_data.Path, time: _clock);
         _a = await Storage.JoinAsync("a", TimeSpan.FromHours(1), default);
-        _b = await SharedStore.JoinAnotherAsync(_data.Path, "b", Start, Start.AddHours(1));
+        _b = await Storage.JoinAsync("b", TimeSpan.FromHours(1), default);
     }
 
     public async Task DisposeAsync()
@@ -137,7 +137,8 @@ public sealed class NamedLeaseTests : IAsyncLifetime
         var lost = new TaskCompletionSource();
         using var registration = held.Lost.Register(lost.SetResult);
 
-        // Another process joins the SQLite store (ending this instance's lease) and takes the lease.
+        // This instance's lease ends (as when it stops renewing it); another instance takes the lease.
+        await Storage.LeaveAsync(_a, default);
         var next = await Storage.JoinAsync("c", TimeSpan.FromHours(1), default);
         var takenOver = await Storage.TryAcquireAsync(NamedLeases.Retention, next, LeaseTime, default);
         _clock.Advance(leases.RenewEvery);

@@ -38,7 +38,7 @@ public sealed class ReconcilerLeaseTests : IAsyncLifetime
     {
         _running = await RunningStorage.StartAsync(_data.Path, time: _clock);
         _a = await Storage.JoinAsync("a", TimeSpan.FromHours(1), default);
-        _b = await SharedStore.JoinAnotherAsync(_data.Path, "b", Start, Start.AddHours(1));
+        _b = await Storage.JoinAsync("b", TimeSpan.FromHours(1), default);
     }
 
     public async Task DisposeAsync()
@@ -80,8 +80,9 @@ public sealed class ReconcilerLeaseTests : IAsyncLifetime
         var passing = reconciler.PassAsync(null, ReconciliationPass.Manual, default);
         await _api.Entered.Task.WaitAsync(TimeSpan.FromSeconds(20));
 
-        // While its request is out (a pause, a slow FreeScout), another process joins the SQLite store (ending this
-        // instance's lease) and takes the reconciliation lease over.
+        // While its request is out (a pause, a slow FreeScout), this instance's lease ends and another instance takes the
+        // reconciliation lease over.
+        await Storage.LeaveAsync(_a, default);
         var next = await Storage.JoinAsync("c", TimeSpan.FromHours(1), default);
         var takenOver = await Storage.TryAcquireAsync(NamedLeases.Reconciliation, next, LeaseTime, default);
         _api.Release();
@@ -109,6 +110,7 @@ public sealed class ReconcilerLeaseTests : IAsyncLifetime
         _api.Hold();
         var passing = reconciler.PassAsync(null, ReconciliationPass.Manual, default);
         await _api.Entered.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await Storage.LeaveAsync(_a, default); // this instance's lease ends; another instance takes the reconciliation lease
         var next = await Storage.JoinAsync("c", TimeSpan.FromHours(1), default);
         await Storage.TryAcquireAsync(NamedLeases.Reconciliation, next, LeaseTime, default);
 

@@ -50,7 +50,7 @@ public sealed class PrunerLeaseTests : IAsyncLifetime
         }
 
         var a = await Storage.JoinAsync("a", TimeSpan.FromHours(1), default);
-        var b = await SharedStore.JoinAnotherAsync(_data.Path, "b", Start, Start.AddHours(1));
+        var b = await Storage.JoinAsync("b", TimeSpan.FromHours(1), default);
         await Storage.TryAcquireAsync(NamedLeases.Retention, b, LeaseTime, default);
         var leaseLog = new CollectingLogger<NamedLeases>();
         var metrics = new EngineMetrics(_meters);

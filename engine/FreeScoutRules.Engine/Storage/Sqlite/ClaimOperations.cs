@@ -243,6 +243,13 @@ internal sealed class AcquireLeaseOperation(string name, long instanceId, DateTi
     {
         var at = now.ToUnixTimeMilliseconds();
         var expires = now + leaseTime;
+        var asker = session.Command("SELECT 1 FROM instances WHERE id = $instance AND left_at IS NULL");
+        asker.Parameters.AddWithValue("$instance", instanceId);
+        if (asker.ExecuteScalar() is null)
+        {
+            return null; // an instance that left (or that the store ended) holds nothing any more
+        }
+
         var current = session.Command(Current);
         current.Parameters.AddWithValue("$name", name);
         current.Parameters.AddWithValue("$now", at);
