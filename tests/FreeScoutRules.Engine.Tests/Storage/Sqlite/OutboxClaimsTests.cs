@@ -11,9 +11,8 @@ namespace FreeScoutRules.Engine.Tests.Storage.Sqlite;
 /// <summary>
 /// The outbox by claims (issue 21): due intents are claimed under an instance's lease with a token, a live holder's
 /// intents are nobody else's, an expired holder's are taken over with the same idempotency key, and the record of an
-/// attempt under a lost claim is refused, writing nothing. Two live instances on one SQLite store come from
-/// <see cref="SqliteStorage.JoinAlongsideForTestAsync"/> (the store's own join ends every other instance: one process
-/// per data directory); the store's clock is a <see cref="FakeTimeProvider"/>.
+/// attempt under a lost claim is refused, writing nothing. Two live instances on one SQLite store are two joins (the
+/// store ends earlier instances only when a process opens it); the store's clock is a <see cref="FakeTimeProvider"/>.
 /// </summary>
 public sealed class OutboxClaimsTests : IDisposable
 {
