@@ -1,5 +1,3 @@
-using System.Globalization;
-using FreeScoutRules.Engine.Parsing;
 using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
@@ -33,7 +31,6 @@ internal sealed partial class DeliveryProcessor(
     TimerSignal? timerSignal = null,
     Actions.IntentDestinations? destinations = null)
 {
-    private readonly DeliveryParser _parser = new(new DeliveryParserOptions { AcceptCustomEvents = true, AcceptReconciled = true });
     private readonly SemaphoreSlim _evaluators = new(Math.Max(1, options.Workers));
 
     /// <summary>
@@ -45,25 +42,22 @@ internal sealed partial class DeliveryProcessor(
     public async Task<KnownConversation?> ProcessAsync(QueuedDelivery queued, KnownConversation? state, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(queued);
-        if (string.Equals(queued.Event, TimerFiring.Event, StringComparison.Ordinal))
+        switch (queued.ToInput())
         {
-            return await ProcessTimerAsync(queued, state, cancellationToken);
+            case PipelineInput.FreeScoutDelivery { Delivery: var delivery }:
+                state ??= await LoadStateAsync(queued, cancellationToken);
+                return await RunAsync(
+                    queued, state, delivery.ReceivedAt, null,
+                    (generation, against, probe) => pipeline.Evaluate(generation, delivery, against, probe, rerunRules: queued.RerunRules),
+                    cancellationToken);
+            case PipelineInput.TimerFired timer:
+                return await ProcessTimerAsync(queued, timer, state, cancellationToken);
+            case PipelineInput.Unreadable { Problem: var problem }:
+                await ParkAsync(queued, problem, null, cancellationToken);
+                return state;
+            default:
+                throw new InvalidOperationException("A stored delivery is a FreeScout delivery, a timer's firing, or unreadable.");
         }
-
-        string? problem = null;
-        var conversation = queued.Conversation ?? Parse(queued.Event, queued.Body, out problem);
-        if (conversation is null)
-        {
-            await ParkAsync(queued, problem ?? "The stored body is not a conversation.", null, cancellationToken);
-            return state;
-        }
-
-        var delivery = new Delivery(queued.Id.ToString(CultureInfo.InvariantCulture), queued.Event, queued.ReceivedAt, conversation);
-        state ??= await LoadStateAsync(queued, cancellationToken);
-        return await RunAsync(
-            queued, state, delivery.ReceivedAt, null,
-            (generation, against, probe) => pipeline.Evaluate(generation, delivery, against, probe, rerunRules: queued.RerunRules),
-            cancellationToken);
     }
 
     /// <summary>
@@ -71,22 +65,13 @@ internal sealed partial class DeliveryProcessor(
     /// status and its latest snapshot (read from storage: every delivery before the firing is committed, the
     /// lane saw to it), committed with its done mark like a delivery.
     /// </summary>
-    private async Task<KnownConversation?> ProcessTimerAsync(QueuedDelivery queued, KnownConversation? state, CancellationToken cancellationToken)
+    private async Task<KnownConversation?> ProcessTimerAsync(QueuedDelivery queued, PipelineInput.TimerFired timer, KnownConversation? state, CancellationToken cancellationToken)
     {
-        var firing = TimerFiring.FromJson(queued.Body ?? [], out var problem);
-        if (firing is null)
-        {
-            await ParkAsync(queued, problem!, null, cancellationToken);
-            return state;
-        }
-
         state ??= await LoadStateAsync(queued, cancellationToken);
-        var stored = await inbox.LoadSnapshotAsync(queued.ConversationId, queued.Sequence, cancellationToken);
-        var snapshot = stored?.Body is { } body ? Parse(stored.Event, body, out _) : null;
+        var snapshot = PipelineInput.SnapshotOf(await inbox.LoadSnapshotAsync(queued.ConversationId, queued.Sequence, cancellationToken));
         return await RunAsync(
-            queued, state, firing.DueAt, firing,
-            (generation, against, probe) => pipeline.Evaluate(
-                generation, firing.ToFact(queued.Id.ToString(CultureInfo.InvariantCulture), against.Known?.Status, snapshot), against, probe, rerunRules: queued.RerunRules),
+            queued, state, timer.Firing.DueAt, timer.Firing,
+            (generation, against, probe) => pipeline.Evaluate(generation, timer.ToFact(against.Known?.Status, snapshot), against, probe, rerunRules: queued.RerunRules),
             cancellationToken);
     }
 
@@ -267,13 +252,6 @@ internal sealed partial class DeliveryProcessor(
         await inbox.RecordFailureAsync(new DeliveryFailure(queued.Id, queued.ConversationId, queued.Sequence, error, true, record) { Claim = queued.Claim }, cancellationToken);
         metrics.Processed(DeliveryOutcome.Parked, (time.GetUtcNow() - queued.ReceivedAt).TotalMilliseconds);
         LogParked(logger, queued.Id, queued.ConversationId, error);
-    }
-
-    private FreeScout.Conversation? Parse(string eventName, byte[]? body, out string? error)
-    {
-        var result = _parser.Parse(eventName, body ?? []);
-        error = result.Problem?.Message;
-        return result.Delivery?.Conversation;
     }
 
     [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Rule {Rule} ({Location}) failed on delivery {DeliveryId} of conversation {ConversationId} in {Where}: {Message}; the other rules ran and their results are committed")]

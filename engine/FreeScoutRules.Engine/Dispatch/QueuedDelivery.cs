@@ -1,3 +1,4 @@
+using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.FreeScout;
 
@@ -35,6 +36,9 @@ internal sealed record QueuedDelivery(
     /// it was evaluated against then, to evaluate it the same way again; <c>null</c> when none was recorded.
     /// </summary>
     public PriorRecord? EvaluatedAgainst => Previous?.Prior;
+
+    /// <summary>What it is to the pipeline (<see cref="PipelineInput"/>: the one reading of a stored delivery); its body is parsed unless its producer's conversation came with it.</summary>
+    public PipelineInput ToInput() => PipelineInput.Of(PipelineInput.IdOf(Id), Event, ReceivedAt, Body, Conversation);
 
     public IReadOnlySet<string>? RerunRules { get; } =
         Previous is { } previous && previous.RuleFailures?.Any(f => f.BuiltIn) != true

@@ -21,7 +21,14 @@ internal sealed record DeliveryRecord(
 /// </summary>
 internal sealed record StoredDelivery(
     long Id, string Event, byte[]? Body, int ConversationId, long Sequence, DateTimeOffset ReceivedAt, int Attempts,
-    string Outcome = DeliveryOutcome.Pending, DeliveryResult? Result = null);
+    string Outcome = DeliveryOutcome.Pending, DeliveryResult? Result = null)
+{
+    /// <summary>
+    /// The conversation its producer parsed, when the store kept it (the in-memory store keeps it with the body; SQLite
+    /// keeps bytes only): read instead of parsing <see cref="Body"/> again (<see cref="Pipeline.PipelineInput"/>).
+    /// </summary>
+    public FreeScout.Conversation? Parsed { get; init; }
+}
 
 /// <summary>Filter and page of <see cref="IDeliveryHistory.ListAsync"/>; <see cref="RuleFailed"/>: only those on which a rule failed (or none did).</summary>
 /// <remarks><see cref="Event"/>: one event name; <see cref="BeforeId"/>: keyset paging, the deliveries older than this one (then <see cref="Page"/> stays 1).</remarks>

@@ -1,4 +1,4 @@
-using FreeScoutRules.Engine.Parsing;
+using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.FreeScout;
 using Microsoft.AspNetCore.Mvc;
@@ -15,8 +15,6 @@ internal sealed class TimelineModel(IDeliveryHistory deliveries, IInbox inbox, I
 {
     /// <summary>At most this many deliveries are shown (the newest).</summary>
     public const int Limit = 500;
-
-    private static readonly DeliveryParser Parser = new(new DeliveryParserOptions { AcceptCustomEvents = true, AcceptReconciled = true });
 
     [BindProperty(SupportsGet = true)]
     public int Id { get; set; }
@@ -52,8 +50,7 @@ internal sealed class TimelineModel(IDeliveryHistory deliveries, IInbox inbox, I
         Timers = await timers.ListAsync(new TimerFilter(Id, Limit: 100, State: null), cancellationToken);
         foreach (var delivery in newestFirst.Where(d => d.Event != TimerFiring.Event).Take(5))
         {
-            if (await inbox.GetStoredAsync(delivery.Id, cancellationToken) is { Body: { } body } stored
-                && Parser.Parse(stored.Event, body).Delivery?.Conversation is { } conversation)
+            if (PipelineInput.SnapshotOf(await inbox.GetStoredAsync(delivery.Id, cancellationToken)) is { } conversation)
             {
                 Snapshot = conversation;
                 break;
