@@ -22,21 +22,23 @@ internal sealed record RuleExplanation(string Rule, string File, bool Fired, str
 /// </summary>
 internal static class RuleExplainer
 {
-    public static (IReadOnlyList<RuleExplanation> Rules, EvaluationResult Result) Explain(OfflineEvaluator evaluator, Delivery delivery)
+    public static Task<(IReadOnlyList<RuleExplanation> Rules, EvaluationResult Result)> ExplainAsync(
+        OfflineEvaluator evaluator, Delivery delivery, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(evaluator);
         ArgumentNullException.ThrowIfNull(delivery);
-        return Explain(evaluator, observer => evaluator.Process(delivery, observer));
+        return ExplainAsync(evaluator, observer => evaluator.ProcessAsync(delivery, observer, cancellationToken));
     }
 
     /// <summary>Explains what <paramref name="evaluate"/> evaluates (a delivery, a timer's firing) with the observer it is given.</summary>
-    public static (IReadOnlyList<RuleExplanation> Rules, EvaluationResult Result) Explain(OfflineEvaluator evaluator, Func<Action<ISession>, EvaluationResult> evaluate)
+    public static async Task<(IReadOnlyList<RuleExplanation> Rules, EvaluationResult Result)> ExplainAsync(
+        OfflineEvaluator evaluator, Func<Action<ISession>, Task<EvaluationResult>> evaluate)
     {
         ArgumentNullException.ThrowIfNull(evaluator);
         ArgumentNullException.ThrowIfNull(evaluate);
         var firstFailure = new Dictionary<string, string>(StringComparer.Ordinal);
         HashSet<Type> present = [];
-        var result = evaluate(session =>
+        var result = await evaluate(session =>
         {
             session.Events.LhsExpressionEvaluatedEvent += (_, e) =>
             {

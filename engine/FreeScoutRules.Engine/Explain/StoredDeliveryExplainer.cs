@@ -1,10 +1,6 @@
-using System.Globalization;
-using FreeScoutRules.Engine.Parsing;
 using FreeScoutRules.Engine.Pipeline;
-using FreeScoutRules.Engine.Replay;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
-using FreeScoutRules.Engine.Timers;
 using FreeScoutRules.Facts;
 
 namespace FreeScoutRules.Engine.Explain;
@@ -27,11 +23,12 @@ internal static class StoredDeliveryExplainer
     /// <param name="pipeline">The evaluation pipeline with the server's settings.</param>
     /// <param name="history">The delivery's conversation, every stored delivery in sequence order (<see cref="IDeliveryHistory.LoadHistoryAsync"/>).</param>
     /// <param name="deliveryId">The delivery to explain.</param>
-    public static StoredExplanation Explain(RuleSetGeneration rules, EvaluationPipeline pipeline, IReadOnlyList<StoredDelivery> history, long deliveryId)
+    /// <param name="cancellationToken">Stops the run.</param>
+    public static async Task<StoredExplanation> ExplainAsync(
+        RuleSetGeneration rules, EvaluationPipeline pipeline, IReadOnlyList<StoredDelivery> history, long deliveryId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(history);
         var evaluator = new OfflineEvaluator(rules, pipeline);
-        var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true, AcceptReconciled = true });
         foreach (var stored in history)
         {
             if (stored.Body is null)
@@ -46,41 +43,28 @@ internal static class StoredDeliveryExplainer
 
             if (stored.Id != deliveryId)
             {
-                Replayer.Evaluate(stored, evaluator, parser, out _);
+                await evaluator.RunStoredAsync(stored, cancellationToken: cancellationToken);
                 continue;
             }
 
-            var id = stored.Id.ToString(CultureInfo.InvariantCulture);
-            if (string.Equals(stored.Event, TimerFiring.Event, StringComparison.Ordinal))
+            // The one reading of a stored delivery (PipelineInput), through the same run as the deliveries before it.
+            if (PipelineInput.Of(stored) is PipelineInput.Unreadable { Problem: var problem })
             {
-                if (TimerFiring.FromJson(stored.Body, out var problem) is not { } firing)
-                {
-                    return Unexplained($"delivery {deliveryId}: {problem}");
-                }
-
-                TimerElapsed? timer = null;
-                var (explained, result) = RuleExplainer.Explain(evaluator, observer =>
-                {
-                    var fired = evaluator.FireStored(firing, id, observer);
-                    timer = fired.Timer;
-                    return fired.Result;
-                });
-                return new StoredExplanation(Header(timer!), explained, result, null);
+                return Unexplained(string.Equals(stored.Event, TimerFiring.Event, StringComparison.Ordinal)
+                    ? $"delivery {deliveryId}: {problem}"
+                    : $"delivery {deliveryId}: its stored body is not a conversation.");
             }
 
-            if (parser.Parse(stored.Event, stored.Body).Delivery?.Conversation is { } conversation)
+            OfflineRun? run = null;
+            var (explained, result) = await RuleExplainer.ExplainAsync(evaluator, async observer =>
             {
-                var delivery = new Delivery(id, stored.Event, stored.ReceivedAt, conversation);
-                var (explained, result) = RuleExplainer.Explain(evaluator, delivery);
-                return new StoredExplanation(Header(delivery), explained, result, null);
-            }
-
-            break;
+                run = (await evaluator.RunStoredAsync(stored, observer, cancellationToken)).Run!;
+                return run.Result;
+            });
+            return new StoredExplanation(run!.Timer is { } timer ? Header(timer) : Header(run.Delivery!), explained, result, null);
         }
 
-        return Unexplained(history.Any(d => d.Id == deliveryId)
-            ? $"delivery {deliveryId}: its stored body is not a conversation."
-            : $"delivery {deliveryId}: no such conversation delivery.");
+        return Unexplained($"delivery {deliveryId}: no such conversation delivery.");
     }
 
     private static StoredExplanation Unexplained(string problem) => new("", [], null, problem);

@@ -1,8 +1,6 @@
 using System.Text.Json.Nodes;
-using FreeScoutRules.Engine.Parsing;
 using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Storage;
-using FreeScoutRules.Engine.Timers;
 
 namespace FreeScoutRules.Engine.Replay;
 
@@ -29,12 +27,11 @@ internal static class Replayer
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    public static ReplayReport Replay(
-        IReadOnlyList<StoredDelivery> history, OfflineEvaluator evaluator, DateTimeOffset? since, DateTimeOffset? until)
+    public static async Task<ReplayReport> ReplayAsync(
+        IReadOnlyList<StoredDelivery> history, OfflineEvaluator evaluator, DateTimeOffset? since, DateTimeOffset? until, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(history);
         ArgumentNullException.ThrowIfNull(evaluator);
-        var parser = new DeliveryParser(new DeliveryParserOptions { AcceptCustomEvents = true, AcceptReconciled = true });
         var differences = new List<ReplayDifference>();
         var failures = new List<string>();
         var compared = 0;
@@ -47,7 +44,10 @@ internal static class Replayer
                 continue;
             }
 
-            if (Evaluate(stored, evaluator, parser, out var problem) is not { } result)
+            // A webhook's delivery runs as a delivery, a timer's firing as that firing (the history holds the firings that
+            // happened; timers the new rules schedule differently show as `timer` differences).
+            var (run, problem) = await evaluator.RunStoredAsync(stored, cancellationToken: cancellationToken);
+            if (run?.Result is not { } result)
             {
                 failures.Add($"delivery {stored.Id}: {problem}");
                 continue;
@@ -72,33 +72,6 @@ internal static class Replayer
         }
 
         return new ReplayReport(history.Count - pruned, compared, differences, failures, pruned);
-    }
-
-    /// <summary>
-    /// Runs one stored delivery again: a webhook's as a delivery, a timer's firing as that firing (the history
-    /// holds the firings that happened; timers the new rules schedule differently show as <c>timer</c> differences).
-    /// </summary>
-    internal static EvaluationResult? Evaluate(StoredDelivery stored, OfflineEvaluator evaluator, DeliveryParser parser, out string? problem)
-    {
-        ArgumentNullException.ThrowIfNull(stored);
-        ArgumentNullException.ThrowIfNull(evaluator);
-        ArgumentNullException.ThrowIfNull(parser);
-        var id = stored.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (string.Equals(stored.Event, TimerFiring.Event, StringComparison.Ordinal))
-        {
-            var firing = TimerFiring.FromJson(stored.Body ?? [], out problem);
-            return firing is null ? null : evaluator.FireStored(firing, id).Result;
-        }
-
-        var parsed = parser.Parse(stored.Event, stored.Body ?? []);
-        if (parsed.Delivery?.Conversation is not { } conversation)
-        {
-            problem = parsed.Problem?.Message ?? "The stored body is not a conversation.";
-            return null;
-        }
-
-        problem = null;
-        return evaluator.Process(new Facts.Delivery(id, stored.Event, stored.ReceivedAt, conversation));
     }
 
     private static (List<string> Changes, List<string> Intents, List<string> Timers) Describe(DeliveryResult? result) => result is null

@@ -91,7 +91,7 @@ internal static class ExplainCommand
             return ExitCodes.BadInput;
         }
 
-        var explained = StoredDeliveryExplainer.Explain(generation, pipeline, history, deliveryId);
+        var explained = await StoredDeliveryExplainer.ExplainAsync(generation, pipeline, history, deliveryId, cancellationToken);
         if (explained.Problem is { } problem)
         {
             await error.WriteLineAsync(problem);
@@ -140,7 +140,7 @@ internal static class ExplainCommand
                     return ExitCodes.BadInput;
                 }
 
-                evaluator.FireDue(clock, (_, _) => { });
+                await evaluator.FireDueAsync(clock, (_, _) => { }, cancellationToken);
                 continue;
             }
 
@@ -156,15 +156,15 @@ internal static class ExplainCommand
             }
 
             var at = line.At ?? conversation.UpdatedAt!.Value;
-            evaluator.FireDue(at, (_, _) => { });
+            await evaluator.FireDueAsync(at, (_, _) => { }, cancellationToken);
             var delivery = new Delivery($"line:{line.LineNumber}", line.Event!, at, conversation);
             if (line.LineNumber < target)
             {
-                evaluator.Process(delivery);
+                await evaluator.ProcessAsync(delivery, cancellationToken: cancellationToken);
                 continue;
             }
 
-            var (explanations, result) = RuleExplainer.Explain(evaluator, delivery);
+            var (explanations, result) = await RuleExplainer.ExplainAsync(evaluator, delivery, cancellationToken);
             await WriteAsync(output, json, $"line {target}", StoredDeliveryExplainer.Header(delivery), explanations, result, pipeline.Settings);
             return result.Failures.Count == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
         }

@@ -62,7 +62,7 @@ internal static class ReplayCommand
             return ExitCodes.CannotRun;
         }
 
-        var report = Replayer.Replay(history, new OfflineEvaluator(generation, pipeline), since, until);
+        var report = await Replayer.ReplayAsync(history, new OfflineEvaluator(generation, pipeline), since, until, cancellationToken);
         foreach (var difference in report.Differences)
         {
             await output.WriteLineAsync(json ? Json(difference) : $"delivery {difference.DeliveryId} ({difference.Event}, conversation {difference.ConversationId}): {(difference.Added ? "+" : "-")} {difference.Description}");

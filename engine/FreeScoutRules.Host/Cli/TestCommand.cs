@@ -101,16 +101,16 @@ internal static class TestCommand
                         continue;
                     }
 
-                    await FireDueAsync(evaluator, moveTo, report, counts);
+                    await FireDueAsync(evaluator, moveTo, report, counts, cancellationToken);
                     clock = moveTo;
                     continue;
                 }
 
                 counts.Deliveries++;
-                clock = await RunLineAsync(line, evaluator, clock, report, error, counts);
+                clock = await RunLineAsync(line, evaluator, clock, report, error, counts, cancellationToken);
             }
 
-            counts.TimersPending = evaluator.PendingTimers.Count;
+            counts.TimersPending = (await evaluator.PendingTimersAsync(cancellationToken)).Count;
             await report.SummaryAsync(counts);
             if (counts.Deliveries == 0)
             {
@@ -123,10 +123,10 @@ internal static class TestCommand
     }
 
     /// <summary>Fires the timers due by <paramref name="until"/>, in due order, each reported with what it produced.</summary>
-    private static async Task FireDueAsync(OfflineEvaluator evaluator, DateTimeOffset until, TestReport report, TestCounts counts)
+    private static async Task FireDueAsync(OfflineEvaluator evaluator, DateTimeOffset until, TestReport report, TestCounts counts, CancellationToken cancellationToken)
     {
         var fired = new List<(TimerElapsed Timer, EvaluationResult Result)>();
-        evaluator.FireDue(until, (timer, result) => fired.Add((timer, result)));
+        await evaluator.FireDueAsync(until, (timer, result) => fired.Add((timer, result)), cancellationToken);
         foreach (var (timer, result) in fired)
         {
             counts.TimersFired++;
@@ -144,7 +144,8 @@ internal static class TestCommand
 
     /// <returns>The clock after the line: its arrival time, when later than <paramref name="clock"/>.</returns>
     private static async Task<DateTimeOffset?> RunLineAsync(
-        DeliveryLine line, OfflineEvaluator evaluator, DateTimeOffset? clock, TestReport report, TextWriter error, TestCounts counts)
+        DeliveryLine line, OfflineEvaluator evaluator, DateTimeOffset? clock, TestReport report, TextWriter error, TestCounts counts,
+        CancellationToken cancellationToken)
     {
         if (!line.Result.IsValid)
         {
@@ -163,9 +164,9 @@ internal static class TestCommand
 
         // It arrived at its "at", or else when FreeScout says the conversation changed: the same on every run.
         var at = line.At ?? parsed.Conversation.UpdatedAt!.Value;
-        await FireDueAsync(evaluator, at, report, counts);
+        await FireDueAsync(evaluator, at, report, counts, cancellationToken);
         var delivery = new Delivery($"line:{line.LineNumber}", parsed.Event, at, parsed.Conversation);
-        var result = evaluator.Process(delivery);
+        var result = await evaluator.ProcessAsync(delivery, cancellationToken: cancellationToken);
         Count(result, counts);
         await report.EvaluatedAsync(line.LineNumber, delivery, result);
         return clock is { } now && now > at ? now : at;

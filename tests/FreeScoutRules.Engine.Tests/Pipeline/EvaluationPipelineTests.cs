@@ -30,7 +30,7 @@ public sealed class EvaluationPipelineTests : IDisposable
         """;
 
     [Fact]
-    public void ConditionThrows_OnlyThatRuleFails_TheStatusChangeAndOtherRulesCommit()
+    public async Task ConditionThrows_OnlyThatRuleFails_TheStatusChangeAndOtherRulesCommit()
     {
         _rules.Write("notify.csx", NotifyOnClose);
         _rules.Write("bad.csx", """
@@ -47,8 +47,8 @@ public sealed class EvaluationPipelineTests : IDisposable
             """);
         var evaluator = Evaluator();
 
-        var created = evaluator.Process(Deliveries.Of(Events.ConversationCreated, Status.Active, 0));
-        var closed = evaluator.Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+        var created = await evaluator.ProcessAsync(Deliveries.Of(Events.ConversationCreated, Status.Active, 0));
+        var closed = await evaluator.ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
 
         var failure = Assert.Single(closed.Failures);
         Assert.Equal("ParsesTheSubject", failure.Rule);
@@ -66,7 +66,7 @@ public sealed class EvaluationPipelineTests : IDisposable
     }
 
     [Fact]
-    public void ActionThrowsAfterEnqueueing_ItsIntentsAreDropped_OthersKept()
+    public async Task ActionThrowsAfterEnqueueing_ItsIntentsAreDropped_OthersKept()
     {
         _rules.Write("notify.csx", NotifyOnClose);
         _rules.Write("bad.csx", """
@@ -83,7 +83,7 @@ public sealed class EvaluationPipelineTests : IDisposable
             }
             """);
 
-        var result = Evaluator().Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+        var result = await Evaluator().ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
 
         var failure = Assert.Single(result.Failures);
         Assert.Equal("HalfDone", failure.Rule);
@@ -95,7 +95,7 @@ public sealed class EvaluationPipelineTests : IDisposable
     }
 
     [Fact]
-    public void ARuleFailingInALoadedHelper_NamesTheHelpersLineThatThrew_AndTheSourcesOwnNames()
+    public async Task ARuleFailingInALoadedHelper_NamesTheHelpersLineThatThrew_AndTheSourcesOwnNames()
     {
         Directory.CreateDirectory(Path.Combine(_rules.Path, "lib"));
         _rules.Write(Path.Combine("lib", "text.csx"), """
@@ -121,7 +121,7 @@ public sealed class EvaluationPipelineTests : IDisposable
             }
             """);
 
-        var failure = Assert.Single(Evaluator().Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60)).Failures);
+        var failure = Assert.Single((await Evaluator().ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60))).Failures);
 
         Assert.Contains("new { url = \"https://hooks.example.com/x\", text = Shout(change.To) }", failure.Where, StringComparison.Ordinal);
         Assert.DoesNotContain("AnonymousType", failure.Where, StringComparison.Ordinal);
@@ -138,14 +138,14 @@ public sealed class EvaluationPipelineTests : IDisposable
         Assert.Equal(readable, EvaluationPipeline.Readable(compiled));
 
     [Fact]
-    public void BuiltInStatusRuleThrows_TheEvaluationFails_AndOfflineStateStays()
+    public async Task BuiltInStatusRuleThrows_TheEvaluationFails_AndOfflineStateStays()
     {
         var builtIn = File.ReadAllText(Path.Combine(Fixtures.RulesDirectory, BuiltInRules.FileName));
         _rules.Write(BuiltInRules.FileName, builtIn.Replace("p => p.Status != delivery.Status", "p => p.Status.Length / (p.Status.Length - p.Status.Length) > 0 || p.Status != delivery.Status", StringComparison.Ordinal));
         var evaluator = Evaluator();
-        evaluator.Process(Deliveries.Of(Events.ConversationCreated, Status.Active, 0));
+        await evaluator.ProcessAsync(Deliveries.Of(Events.ConversationCreated, Status.Active, 0));
 
-        var result = evaluator.Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+        var result = await evaluator.ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
 
         Assert.True(result.BuiltInFailed);
         Assert.True(Assert.Single(result.Failures).BuiltIn);
@@ -153,7 +153,7 @@ public sealed class EvaluationPipelineTests : IDisposable
     }
 
     [Fact]
-    public void RuleActionLimit_CountsIntentsOfDeliveriesReceivedInTheWindow_AcrossDeliveries()
+    public async Task RuleActionLimit_CountsIntentsOfDeliveriesReceivedInTheWindow_AcrossDeliveries()
     {
         _rules.Write("every.csx", """
             public class OnEveryDelivery : Rule
@@ -168,7 +168,11 @@ public sealed class EvaluationPipelineTests : IDisposable
             """);
         var evaluator = Evaluator(PipelineSettings.Default with { RuleActionLimit = 2 });
 
-        var results = Enumerable.Range(1, 3).Select(i => evaluator.Process(Deliveries.Of(Events.NoteCreated, Status.Active, i))).ToList();
+        var results = new List<EvaluationResult>();
+        for (var i = 1; i <= 3; i++)
+        {
+            results.Add(await evaluator.ProcessAsync(Deliveries.Of(Events.NoteCreated, Status.Active, i)));
+        }
 
         Assert.Equal([1, 1, 0], results.Select(r => r.Intents.Count));
         Assert.Contains("already queued 2 actions for conversation 1187", Assert.Single(results[2].Suppressed).Reason, StringComparison.Ordinal);
@@ -192,7 +196,7 @@ public sealed class EvaluationPipelineTests : IDisposable
     }
 
     [Fact]
-    public void SameIntentTwiceFromOneRule_IsRecordedOnce()
+    public async Task SameIntentTwiceFromOneRule_IsRecordedOnce()
     {
         _rules.Write("twice.csx", """
             public class Twice : Rule
@@ -206,17 +210,17 @@ public sealed class EvaluationPipelineTests : IDisposable
             }
             """);
 
-        Assert.Single(Evaluator().Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60)).Intents);
+        Assert.Single((await Evaluator().ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60))).Intents);
     }
 
     [Fact]
-    public void FolderWithoutStatusRules_RunsTheBuiltInOnes()
+    public async Task FolderWithoutStatusRules_RunsTheBuiltInOnes()
     {
         _rules.Write("notify.csx", NotifyOnClose);
 
         var generation = RuleSetCompiler.Compile(_rules.Path);
-        var result = new OfflineEvaluator(generation, new EvaluationPipeline(PipelineSettings.Default))
-            .Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+        var result = await new OfflineEvaluator(generation, new EvaluationPipeline(PipelineSettings.Default))
+            .ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
 
         Assert.Contains(generation.Rules, r => r.BuiltIn && r.File == BuiltInRules.DisplayPath);
         Assert.Single(result.StatusChanges);

@@ -16,7 +16,7 @@ public sealed class TimerSchedulingTests : IDisposable
     private OfflineEvaluator Evaluator() => new(RuleSetCompiler.Compile(_rules.Path), new EvaluationPipeline(PipelineSettings.Default));
 
     [Fact]
-    public void Schedule_IsDueAfterTheDeliveryWasReceived_TheLastSchedulingOfANameWins_AndCancelsAreKept()
+    public async Task Schedule_IsDueAfterTheDeliveryWasReceived_TheLastSchedulingOfANameWins_AndCancelsAreKept()
     {
         _rules.Write("survey.csx", """
             public class SurveyAfterClose : Rule
@@ -35,7 +35,7 @@ public sealed class TimerSchedulingTests : IDisposable
             """);
         var delivery = Deliveries.Of(Events.ConversationStatus, Status.Closed, 60);
 
-        var result = Evaluator().Process(delivery);
+        var result = await Evaluator().ProcessAsync(delivery);
 
         Assert.Empty(result.Failures);
         Assert.Equal(
@@ -46,7 +46,7 @@ public sealed class TimerSchedulingTests : IDisposable
     }
 
     [Fact]
-    public void ARuleThatFailsAfterScheduling_SchedulesNothing_AndBadArgumentsFailItWithAClearMessage()
+    public async Task ARuleThatFailsAfterScheduling_SchedulesNothing_AndBadArgumentsFailItWithAClearMessage()
     {
         _rules.Write("bad.csx", """
             public class SchedulesThenThrows : Rule
@@ -72,7 +72,7 @@ public sealed class TimerSchedulingTests : IDisposable
             }
             """);
 
-        var result = Evaluator().Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+        var result = await Evaluator().ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
 
         Assert.Empty(result.TimerChanges);
         Assert.Null(result.ToRecord().Timers);
@@ -83,7 +83,7 @@ public sealed class TimerSchedulingTests : IDisposable
     }
 
     [Fact]
-    public void ANameTooLongOrAConversationIdOfZero_FailsTheRuleNamingTheLimit()
+    public async Task ANameTooLongOrAConversationIdOfZero_FailsTheRuleNamingTheLimit()
     {
         _rules.Write("bad.csx", """
             public class LongName : Rule
@@ -107,7 +107,7 @@ public sealed class TimerSchedulingTests : IDisposable
             }
             """);
 
-        var result = Evaluator().Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+        var result = await Evaluator().ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
 
         Assert.Empty(result.TimerChanges);
         Assert.Contains("at most 100 characters", Assert.Single(result.Failures, f => f.Rule == "LongName").Message, StringComparison.Ordinal);
@@ -157,15 +157,15 @@ public sealed class TimerSchedulingTests : IDisposable
     };
 
     [Fact]
-    public void ATimersRules_SeeTheKnownStatusAndSnapshot_RunOnItsDueTime_AndDeriveNoStatusChange()
+    public async Task ATimersRules_SeeTheKnownStatusAndSnapshot_RunOnItsDueTime_AndDeriveNoStatusChange()
     {
         _rules.Write("chain.csx", Chain);
         var evaluator = new OfflineEvaluator(RuleSetCompiler.Compile(_rules.Path), new EvaluationPipeline(WithSupportCalendar()));
         var close = Deliveries.Of(Events.ConversationStatus, Status.Closed, 60);
 
-        var scheduled = evaluator.Process(close);
+        var scheduled = await evaluator.ProcessAsync(close);
         var fired = new List<(FreeScoutRules.Facts.TimerElapsed Timer, EvaluationResult Result)>();
-        evaluator.FireDue(DateTimeOffset.MaxValue, (t, r) => fired.Add((t, r)));
+        await evaluator.FireDueAsync(DateTimeOffset.MaxValue, (t, r) => fired.Add((t, r)));
 
         var due = Assert.Single(scheduled.TimerChanges).DueAt!.Value;
         Assert.True(due > close.ReceivedAt);
@@ -181,15 +181,15 @@ public sealed class TimerSchedulingTests : IDisposable
         Assert.Equal(1187, Assert.Single(result.Intents).ConversationId);
         Assert.Equal(due + TimeSpan.FromMinutes(30), fired[1].Timer.DueAt); // the clock of a timer's rules is its due time
         Assert.Equal(evaluator.StateOf(1187).Known, result.Prior);
-        Assert.Empty(evaluator.PendingTimers);
+        Assert.Empty(await evaluator.PendingTimersAsync());
     }
 
     [Fact]
-    public void BusinessTime_WithACalendarNotConfigured_FailsTheRule_NamingWhereToConfigureIt()
+    public async Task BusinessTime_WithACalendarNotConfigured_FailsTheRule_NamingWhereToConfigureIt()
     {
         _rules.Write("chain.csx", Chain);
 
-        var result = Evaluator().Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+        var result = await Evaluator().ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
 
         Assert.Empty(result.TimerChanges);
         var failure = Assert.Single(result.Failures);
@@ -198,7 +198,7 @@ public sealed class TimerSchedulingTests : IDisposable
     }
 
     [Fact]
-    public void SchedulingANameAgain_ReplacesThePendingTimer_AndCancellingEndsIt()
+    public async Task SchedulingANameAgain_ReplacesThePendingTimer_AndCancellingEndsIt()
     {
         _rules.Write("survey.csx", """
             public class SurveyAfterClose : Rule
@@ -224,14 +224,14 @@ public sealed class TimerSchedulingTests : IDisposable
         var evaluator = Evaluator();
         var fired = new List<FreeScoutRules.Facts.TimerElapsed>();
 
-        evaluator.Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
-        evaluator.Process(Deliveries.Of(Events.CustomerReplyCreated, Status.Active, 120));
-        evaluator.FireDue(DateTimeOffset.MaxValue, (t, _) => fired.Add(t));
+        await evaluator.ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+        await evaluator.ProcessAsync(Deliveries.Of(Events.CustomerReplyCreated, Status.Active, 120));
+        await evaluator.FireDueAsync(DateTimeOffset.MaxValue, (t, _) => fired.Add(t));
         Assert.Empty(fired);
 
-        evaluator.Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 180));
-        Assert.Equal(2, Assert.Single(evaluator.PendingTimers).Number);
-        evaluator.FireDue(DateTimeOffset.MaxValue, (t, _) => fired.Add(t));
+        await evaluator.ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 180));
+        Assert.Equal(2, Assert.Single(await evaluator.PendingTimersAsync()).Number);
+        await evaluator.FireDueAsync(DateTimeOffset.MaxValue, (t, _) => fired.Add(t));
         Assert.Equal(("survey", 2), (Assert.Single(fired).Name, fired[0].Number));
     }
 }

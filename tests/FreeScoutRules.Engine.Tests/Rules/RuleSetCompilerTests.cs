@@ -38,8 +38,8 @@ public sealed class RuleSetCompilerTests : IDisposable
         _rules.Write("close.csx", CloseRule);
 
         var generation = RuleSetCompiler.Compile(_rules.Path);
-        var evaluation = new OfflineEvaluator(generation, new EvaluationPipeline(PipelineSettings.Default))
-            .Process(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+        var evaluation = await new OfflineEvaluator(generation, new EvaluationPipeline(PipelineSettings.Default))
+            .ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
 
         Assert.Contains(generation.Rules, r => r.Name == "TellSlackOnClose" && r.File.EndsWith("close.csx", StringComparison.Ordinal));
         var intent = Assert.Single(evaluation.Intents);

@@ -18,15 +18,15 @@ public sealed class StatusChangeRulesTests(RuleSetFixture fixture)
 
     private OfflineEvaluator Evaluator => _evaluator ??= new(fixture.Rules, new EvaluationPipeline(PipelineSettings.Default));
 
-    private Task<List<StatusChanged>> RunAsync(params Delivery[] deliveries)
+    private async Task<List<StatusChanged>> RunAsync(params Delivery[] deliveries)
     {
         var changes = new List<StatusChanged>();
         foreach (var delivery in deliveries)
         {
-            changes.AddRange(Evaluator.Process(delivery).StatusChanges);
+            changes.AddRange((await Evaluator.ProcessAsync(delivery)).StatusChanges);
         }
 
-        return Task.FromResult(changes);
+        return changes;
     }
 
     private static void AssertChange(StatusChanged change, string? from, string to, string via)
@@ -126,7 +126,7 @@ public sealed class StatusChangeRulesTests(RuleSetFixture fixture)
     {
         await RunAsync(Of(Events.ConversationStatus, Status.Closed, 120));
 
-        var evaluation = Evaluator.Process(Of(Events.ConversationStatus, Status.Active, 60));
+        var evaluation = await Evaluator.ProcessAsync(Of(Events.ConversationStatus, Status.Active, 60));
 
         Assert.Null(evaluation.NextState);
         Assert.Empty(evaluation.StatusChanges);
@@ -175,7 +175,7 @@ public sealed class StatusChangeRulesTests(RuleSetFixture fixture)
     [InlineData(Events.ConversationRestored)]
     public async Task UnknownPriorState_OtherEvents_DeriveNothingButRecordTheState(string eventName)
     {
-        var evaluation = Evaluator.Process(Of(eventName, Status.Pending, 0));
+        var evaluation = await Evaluator.ProcessAsync(Of(eventName, Status.Pending, 0));
 
         Assert.Empty(evaluation.StatusChanges);
         Assert.Equal(Status.Pending, (Evaluator.StateOf(1187).Known)!.Status);
@@ -257,7 +257,7 @@ public sealed class StatusChangeRulesTests(RuleSetFixture fixture)
     [Fact]
     public async Task BuiltInRules_NameWhatFired()
     {
-        var evaluation = Evaluator.Process(Of(Events.ConversationStatus, Status.Closed, 60));
+        var evaluation = await Evaluator.ProcessAsync(Of(Events.ConversationStatus, Status.Closed, 60));
 
         Assert.Equal(
             ["status.first-seen-on-convo-status", "status.record-known-state"],

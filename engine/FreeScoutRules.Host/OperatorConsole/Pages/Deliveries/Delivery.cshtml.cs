@@ -82,7 +82,7 @@ internal sealed partial class DeliveryModel(
         if (Record.ConversationId is { } conversation && rules.IsLoaded && Payload is not null)
         {
             var history = await deliveries.LoadHistoryAsync(conversation, cancellationToken);
-            Explanation = StoredDeliveryExplainer.Explain(rules.Current, pipeline, history, Id);
+            Explanation = await StoredDeliveryExplainer.ExplainAsync(rules.Current, pipeline, history, Id, cancellationToken);
         }
 
         RulesChangeRefused = reloader.LastFailure is { } failure && failure.At > reloader.LoadedAt;
