@@ -25,11 +25,16 @@ internal sealed class RunningStorage : IAsyncDisposable
     /// <summary>What the store announces (committed pending work).</summary>
     public WorkHints Hints { get; } = new();
 
-    public static async Task<RunningStorage> StartAsync(string dataDirectory, ILogger<InboxWriter>? logger = null, TimeProvider? time = null)
+    /// <param name="dataDirectory">Where the database is.</param>
+    /// <param name="logger">The writer's log.</param>
+    /// <param name="time">The store's clock.</param>
+    /// <param name="mutations">Deliberate breaks (the contract suite's mutation test).</param>
+    public static async Task<RunningStorage> StartAsync(
+        string dataDirectory, ILogger<InboxWriter>? logger = null, TimeProvider? time = null, SqliteMutation mutations = SqliteMutation.None)
     {
         var hints = new WorkHints();
         var storage = new SqliteStorage(
-            new StorageOptions { DataDirectory = dataDirectory, Durable = false }, logger ?? NullLogger<InboxWriter>.Instance, hints: hints, time: time);
+            new StorageOptions { DataDirectory = dataDirectory, Durable = false }, logger ?? NullLogger<InboxWriter>.Instance, readOnly: false, hints, time, mutations);
         await storage.InitializeAsync(default);
         return new RunningStorage(storage, hints);
     }

@@ -62,6 +62,9 @@ internal sealed class ClaimConversationsOperation(long instanceId, IReadOnlyColl
         FROM conversations c WHERE c.id = $conversation
         """;
 
+    // SqliteMutation.ClaimExpiryIgnored: the holder's lease counts however long ago it expired.
+    private static readonly string ClaimOfIgnoringExpiry = ClaimOf.Replace("i.expires_at > $now AND ", "", StringComparison.Ordinal);
+
     private const string HasPending = $"SELECT 1 FROM deliveries WHERE conversation_id = $conversation AND outcome = '{DeliveryOutcome.Pending}' LIMIT 1";
 
     // The sweep: the next conversation with pending deliveries after a conversation id, one seek in the backlog's partial
@@ -99,7 +102,7 @@ internal sealed class ClaimConversationsOperation(long instanceId, IReadOnlyColl
                 }
             }
 
-            var of = session.Prepared(ClaimOf);
+            var of = session.Prepared(session.Mutations.HasFlag(SqliteMutation.ClaimExpiryIgnored) ? ClaimOfIgnoringExpiry : ClaimOf);
             WriterSession.Set(of, "$conversation", conversationId);
             WriterSession.Set(of, "$now", now.ToUnixTimeMilliseconds());
             using (var reader = of.ExecuteReader())
@@ -213,7 +216,7 @@ internal static class ClaimFence
             }
         }
 
-        if (holder != claim.InstanceId || epoch != claim.Epoch)
+        if (holder != claim.InstanceId || (epoch != claim.Epoch && !session.Mutations.HasFlag(SqliteMutation.EpochUnchecked)))
         {
             var now = holder is null ? $"nobody holds it (epoch {epoch})" : $"instance {holder} holds it at epoch {epoch}";
             throw new WriteRefusedException(new ClaimLostException(

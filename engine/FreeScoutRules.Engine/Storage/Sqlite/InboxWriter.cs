@@ -9,7 +9,8 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// <see cref="StorageOptions.MaxBatch"/>, in one transaction, so one fsync serves many deliveries.
 /// Thread-safe to submit to; start once with <see cref="RunAsync"/>.
 /// </summary>
-internal sealed partial class InboxWriter(SqliteDatabase database, StorageOptions options, ILogger<InboxWriter> logger)
+/// <remarks>mutations: Deliberate breaks, for the contract suite's mutation test only (<see cref="SqliteMutation"/>).</remarks>
+internal sealed partial class InboxWriter(SqliteDatabase database, StorageOptions options, ILogger<InboxWriter> logger, SqliteMutation mutations = SqliteMutation.None)
 {
     private readonly Channel<WriteOperation> _queue = Channel.CreateBounded<WriteOperation>(
         new BoundedChannelOptions(16_384) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
@@ -73,7 +74,7 @@ internal sealed partial class InboxWriter(SqliteDatabase database, StorageOption
 
     private void Loop(CancellationToken cancellationToken)
     {
-        using var session = new WriterSession(database.OpenAsync(cancellationToken).GetAwaiter().GetResult());
+        using var session = new WriterSession(database.OpenAsync(cancellationToken).GetAwaiter().GetResult()) { Mutations = mutations };
         session.Execute(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"PRAGMA wal_autocheckpoint={options.CheckpointPages};"));
         var batch = new List<WriteOperation>(options.MaxBatch);
         var failed = new List<bool>(options.MaxBatch);

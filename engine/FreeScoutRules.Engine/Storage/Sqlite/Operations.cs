@@ -20,6 +20,9 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, WorkHints? hi
     private const string FindInConversation =
         "SELECT id FROM deliveries WHERE conversation_id = $conversation AND body_sha256 = $sha AND +event = $event LIMIT 1";
 
+    // SqliteMutation.DedupeIgnoresEvent: the same bytes under any event are found.
+    private static readonly string FindInConversationIgnoringEvent = FindInConversation.Replace(" AND +event = $event", "", StringComparison.Ordinal);
+
     private const string FindWithoutConversation =
         "SELECT id FROM deliveries WHERE conversation_id IS NULL AND event = $event AND body_sha256 = $sha";
 
@@ -36,7 +39,10 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, WorkHints? hi
     internal static StoreResult Store(WriterSession session, NewDelivery delivery, byte[] compressedBody)
     {
         var conversationId = delivery.ConversationId;
-        var find = session.Prepared(conversationId is null ? FindWithoutConversation : FindInConversation);
+        var find = session.Prepared(
+            conversationId is null ? FindWithoutConversation
+            : session.Mutations.HasFlag(SqliteMutation.DedupeIgnoresEvent) ? FindInConversationIgnoringEvent
+            : FindInConversation);
         WriterSession.Set(find, "$event", delivery.Event);
         WriterSession.Set(find, "$sha", delivery.BodySha256);
         if (conversationId is not null)
@@ -49,7 +55,7 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, WorkHints? hi
             return new StoreResult(earlier, Duplicate: true, null);
         }
 
-        long? sequence = conversationId is null ? null : session.LastSequence(conversationId.Value) + 1;
+        long? sequence = conversationId is null ? null : session.LastSequence(conversationId.Value) + (session.Mutations.HasFlag(SqliteMutation.SequenceGap) ? 2 : 1);
         var insert = session.Prepared(Insert);
         WriterSession.Set(insert, "$event", delivery.Event);
         WriterSession.Set(insert, "$sha", delivery.BodySha256);

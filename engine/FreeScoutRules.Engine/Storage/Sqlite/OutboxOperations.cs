@@ -77,10 +77,12 @@ internal sealed class ClaimIntentsOperation(long instanceId, IntentSlots slots, 
               AND (i.claim_instance IS NULL OR NOT EXISTS (
                 SELECT 1 FROM instances n WHERE n.id = i.claim_instance AND n.expires_at > $now AND n.left_at IS NULL))
               {(full.Length == 0 ? "" : $"AND i.destination NOT IN ({full})")}
+              {(session.Mutations.HasFlag(SqliteMutation.OutboxUnordered) ? "" : $"""
               AND ({(exempt.Length == 0 ? "" : $"i.action IN ({exempt}) OR ")}NOT EXISTS (
                 SELECT 1 FROM action_intents e
                 WHERE e.conversation_id = i.conversation_id AND e.destination = i.destination AND e.state = '{IntentState.Pending}' AND e.id < i.id
                   {(exempt.Length == 0 ? "" : $"AND e.action NOT IN ({exempt})")}))
+              """)}
             ORDER BY i.id LIMIT $scan
             """);
         Bind(command, "$unordered", unordered);

@@ -31,13 +31,19 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     /// <remarks>hints: Where committed pending work is announced (dispatch's wake-ups); none for the CLI.</remarks>
     /// <remarks>time: The store's clock (leases and claims expire by it).</remarks>
     public SqliteStorage(StorageOptions options, ILogger<InboxWriter> logger, bool readOnly = false, WorkHints? hints = null, TimeProvider? time = null)
+        : this(options, logger, readOnly, hints, time, SqliteMutation.None)
+    {
+    }
+
+    /// <summary>For the contract suite's mutation test only: the store with deliberate breaks (<see cref="SqliteMutation"/>).</summary>
+    internal SqliteStorage(StorageOptions options, ILogger<InboxWriter> logger, bool readOnly, WorkHints? hints, TimeProvider? time, SqliteMutation mutations)
     {
         _hints = hints;
         _time = time ?? TimeProvider.System;
         _leases = new LeaseQueries(_database = new SqliteDatabase(options, readOnly));
         _options = options;
         _readOnly = readOnly;
-        _writer = new InboxWriter(_database, options, logger);
+        _writer = new InboxWriter(_database, options, logger, mutations);
         _logger = logger;
         _deliveries = new DeliveryQueries(_database);
         _outbox = new OutboxQueries(_database);

@@ -14,12 +14,15 @@ internal sealed class FireTimerOperation(TimerFiring firing, WorkHints? hints = 
         WHERE conversation_id = $conversation AND name = $name AND number = $number AND state = '{TimerState.Pending}'
         """;
 
+    // SqliteMutation.TimerFiresTwice: a scheduling fired already is fired again.
+    private static readonly string MarkFiredIfNotPending = MarkFired.Replace($" AND state = '{TimerState.Pending}'", "", StringComparison.Ordinal);
+
     private readonly byte[] _body = BodyEncoding.Compress(firing.ToJson());
     private readonly NewDelivery _delivery = new(TimerFiring.Event, ReadOnlyMemory<byte>.Empty, firing.DedupeKey(), firing.ConversationId, firing.FiredAt);
 
     protected override StoreResult? Run(WriterSession session)
     {
-        var mark = session.Prepared(MarkFired);
+        var mark = session.Prepared(session.Mutations.HasFlag(SqliteMutation.TimerFiresTwice) ? MarkFiredIfNotPending : MarkFired);
         WriterSession.Set(mark, "$at", firing.FiredAt.ToUnixTimeMilliseconds());
         WriterSession.Set(mark, "$conversation", firing.ConversationId);
         WriterSession.Set(mark, "$name", firing.Name);

@@ -71,6 +71,9 @@ internal sealed class WriterSession(SqliteConnection connection) : IDisposable
 
     public SqliteTransaction? Transaction { get; set; }
 
+    /// <summary>Deliberate breaks the operations make, for the contract suite's mutation test only; none in production.</summary>
+    public SqliteMutation Mutations { get; init; }
+
     /// <summary>A prepared command for <paramref name="sql"/>, its parameters cleared, bound to the current transaction.</summary>
     public SqliteCommand Command(string sql)
     {
