@@ -150,6 +150,12 @@ public sealed class EvaluationPipelineTests : IDisposable
         Assert.True(result.BuiltInFailed);
         Assert.True(Assert.Single(result.Failures).BuiltIn);
         Assert.Equal(Status.Active, evaluator.StateOf(1187).Known!.Status);
+
+        // As on the server: the run's store holds it parked, its attempt recorded, and its conversation moved past it.
+        var history = await evaluator.Store.LoadHistoryAsync(1187, default);
+        Assert.Equal([(1L, DeliveryOutcome.Done), (2L, DeliveryOutcome.Parked)], history.Select(d => (d.Sequence, d.Outcome)));
+        Assert.Equal(Status.Active, (await evaluator.Store.LoadConversationAsync(1187, Deliveries.T0, default)).Known!.Status);
+        Assert.True(Assert.Single(history[1].Result!.RuleFailures!).BuiltIn);
     }
 
     [Fact]

@@ -234,4 +234,62 @@ public sealed class TimerSchedulingTests : IDisposable
         await evaluator.FireDueAsync(DateTimeOffset.MaxValue, (t, _) => fired.Add(t));
         Assert.Equal(("survey", 2), (Assert.Single(fired).Name, fired[0].Number));
     }
+
+    private const string SurveyAndCheck = """
+        public class SurveyAfterClose : Rule
+        {
+            public override void Define()
+            {
+                StatusChanged change = default!;
+                When().Match(() => change, c => c.IsClose);
+                Then().Do(ctx => ctx.Schedule("survey", change.ConversationId, TimeSpan.FromHours(1)));
+            }
+        }
+
+        public class OnSurvey : Rule
+        {
+            public override void Define()
+            {
+                TimerElapsed timer = default!;
+                When().Match(() => timer, t => t.Name == "survey");
+                Then().Do(ctx => ctx.Enqueue("notify", new { snapshot = timer.Snapshot!.Status, updatedAt = timer.Snapshot!.UpdatedAt, timer.Number }));
+            }
+        }
+        """;
+
+    [Fact]
+    public async Task AFiringTheServerRecorded_FiresThisRunsScheduling_WhichThenNeverFiresAgain()
+    {
+        _rules.Write("survey.csx", SurveyAndCheck);
+        var evaluator = Evaluator();
+        var due = Assert.Single((await evaluator.ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60))).TimerChanges).DueAt!.Value;
+
+        var (timer, result) = await evaluator.FireStoredAsync(new Engine.Storage.TimerFiring(1187, "survey", 1, due, due.AddMinutes(2), "SurveyAfterClose"), "77");
+        var fired = new List<FreeScoutRules.Facts.TimerElapsed>();
+        await evaluator.FireDueAsync(DateTimeOffset.MaxValue, (t, _) => fired.Add(t));
+
+        Assert.Equal(("77", 1, TimeSpan.FromMinutes(2)), (timer.Id, timer.Number, timer.Lateness));
+        Assert.Single(result.Intents);
+        Assert.Empty(fired);
+        Assert.Empty(await evaluator.PendingTimersAsync());
+        var firings = (await evaluator.Store.LoadHistoryAsync(1187, default)).Where(d => d.Event == Engine.Storage.TimerFiring.Event).ToList();
+        Assert.Equal(Engine.Storage.DeliveryOutcome.Done, Assert.Single(firings).Outcome);
+    }
+
+    [Fact]
+    public async Task AFiringsSnapshot_IsTheStoresLatest_TheNewestDeliveryThatWasNotStale()
+    {
+        _rules.Write("survey.csx", SurveyAndCheck);
+        var evaluator = Evaluator();
+        await evaluator.ProcessAsync(Deliveries.Of(Events.ConversationStatus, Status.Closed, 60));
+        var stale = await evaluator.ProcessAsync(Deliveries.Of(Events.NoteCreated, Status.Active, 30)); // older than the known state
+
+        var fired = new List<(FreeScoutRules.Facts.TimerElapsed Timer, EvaluationResult Result)>();
+        await evaluator.FireDueAsync(DateTimeOffset.MaxValue, (t, r) => fired.Add((t, r)));
+
+        Assert.True(stale.Stale);
+        var (timer, result) = Assert.Single(fired);
+        Assert.Equal(("timer:1", Status.Closed, Deliveries.T0.AddSeconds(60)), (timer.Id, timer.Snapshot!.Status, timer.Snapshot.UpdatedAt));
+        Assert.Contains("\"snapshot\":\"closed\"", Assert.Single(result.Intents).Arguments, StringComparison.Ordinal);
+    }
 }

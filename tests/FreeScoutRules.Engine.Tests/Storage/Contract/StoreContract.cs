@@ -181,6 +181,26 @@ public abstract class StoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task HoldersClaimingAtOnce_EachConversationGoesToOne()
+    {
+        var holders = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => JoinAsync($"h{i}")));
+        for (var conversation = 1; conversation <= 20; conversation++)
+        {
+            await StoreAsync(conversation);
+        }
+
+        var claims = (await Task.WhenAll(holders.SelectMany(h => new[]
+        {
+            Store.Inbox.ClaimAsync(h, null, 100, default),
+            Store.Inbox.ClaimAsync(h, [.. Enumerable.Range(1, 20)], 100, default),
+        }))).SelectMany(c => c).ToList();
+
+        Assert.Equal(Enumerable.Range(1, 20), claims.Select(c => c.ConversationId).Distinct().Order());
+        Assert.All(claims.GroupBy(c => c.ConversationId), g => Assert.Single(g.Distinct()));
+        Assert.All(claims, c => Assert.Equal(1, c.Epoch));
+    }
+
+    [Fact]
     public async Task AnExpiredHoldersClaim_IsTakenOver_WithItsEpochAdvanced_AndTheOldHoldersWritesAreRefused_ChangingNothing()
     {
         var a = await JoinAsync("a");
