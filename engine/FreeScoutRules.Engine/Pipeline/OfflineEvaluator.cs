@@ -49,14 +49,8 @@ internal sealed class OfflineEvaluator(RuleSetGeneration rules, EvaluationPipeli
         _cancelledNothing.TryGetValue(result, out var none) ? none : [];
 
     /// <summary>Evaluates <paramref name="delivery"/> as its conversation's next delivery and moves the state on.</summary>
-    public async Task<EvaluationResult> ProcessAsync(Delivery delivery, Action<ISession>? observer = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(delivery);
-        var stored = await Store.StoreAsync(
-            new NewDelivery(delivery.Event, ReadOnlyMemory<byte>.Empty, Key(), delivery.ConversationId, delivery.ReceivedAt) { Parsed = delivery.Conversation },
-            cancellationToken);
-        return (await RunNextAsync(delivery.ConversationId, stored.DeliveryId, delivery.Id, observer, cancellationToken)).Result;
-    }
+    public Task<EvaluationResult> ProcessAsync(Delivery delivery, Action<ISession>? observer = null, CancellationToken cancellationToken = default) =>
+        ProcessAsync(delivery, null, observer, cancellationToken);
 
     /// <summary>
     /// Runs a stored delivery of a server's history as its conversation's next here: a FreeScout delivery as a delivery, a
@@ -67,7 +61,7 @@ internal sealed class OfflineEvaluator(RuleSetGeneration rules, EvaluationPipeli
         switch (PipelineInput.Of(stored))
         {
             case PipelineInput.FreeScoutDelivery { Delivery: var delivery }:
-                return (new OfflineRun(delivery, null, await ProcessAsync(delivery, observer, cancellationToken)), null);
+                return (new OfflineRun(delivery, null, await ProcessAsync(delivery, stored.Body, observer, cancellationToken)), null);
             case PipelineInput.TimerFired timer:
                 var (fact, result) = await FireStoredAsync(timer.Firing, timer.Id, observer, cancellationToken);
                 return (new OfflineRun(null, fact, result), null);
@@ -76,6 +70,23 @@ internal sealed class OfflineEvaluator(RuleSetGeneration rules, EvaluationPipeli
             default:
                 throw new InvalidOperationException("A stored delivery is a FreeScout delivery, a timer's firing, or unreadable.");
         }
+    }
+
+    /// <summary>
+    /// Stores <paramref name="delivery"/> as its conversation's next delivery, with its raw <paramref name="body"/> when it has
+    /// one (a stored history's) and else with its parsed conversation (a <c>test</c> line's), and runs it; its parsed
+    /// conversation goes along to the run as a producer's goes along with its hint.
+    /// </summary>
+    private async Task<EvaluationResult> ProcessAsync(Delivery delivery, byte[]? body, Action<ISession>? observer, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(delivery);
+        var stored = await Store.StoreAsync(
+            new NewDelivery(delivery.Event, body ?? ReadOnlyMemory<byte>.Empty, Key(), delivery.ConversationId, delivery.ReceivedAt)
+            {
+                Parsed = body is null ? delivery.Conversation : null,
+            },
+            cancellationToken);
+        return (await RunNextAsync(delivery.ConversationId, stored.DeliveryId, delivery.Id, delivery.Conversation, observer, cancellationToken)).Result;
     }
 
     /// <summary>
@@ -92,7 +103,7 @@ internal sealed class OfflineEvaluator(RuleSetGeneration rules, EvaluationPipeli
             var firing = new TimerFiring(next.ConversationId, next.Name, next.Number, next.DueAt, next.DueAt, next.Rule);
             var stored = await Store.FireAsync(firing, cancellationToken)
                 ?? throw new InvalidOperationException($"The store listed timer {next.Name} of conversation {next.ConversationId} as pending, then would not fire it.");
-            var run = await RunNextAsync(firing.ConversationId, stored.DeliveryId, $"timer:{++_firings}", null, cancellationToken);
+            var run = await RunNextAsync(firing.ConversationId, stored.DeliveryId, $"timer:{++_firings}", null, null, cancellationToken);
             fired(run.Timer!, run.Result);
         }
     }
@@ -111,7 +122,7 @@ internal sealed class OfflineEvaluator(RuleSetGeneration rules, EvaluationPipeli
         ArgumentNullException.ThrowIfNull(firing);
         var stored = await Store.FireAsync(firing, cancellationToken)
             ?? await Store.StoreAsync(new NewDelivery(TimerFiring.Event, firing.ToJson(), Key(), firing.ConversationId, firing.FiredAt), cancellationToken);
-        var run = await RunNextAsync(firing.ConversationId, stored.DeliveryId, id, observer, cancellationToken);
+        var run = await RunNextAsync(firing.ConversationId, stored.DeliveryId, id, null, observer, cancellationToken);
         return (run.Timer!, run.Result);
     }
 
@@ -119,7 +130,8 @@ internal sealed class OfflineEvaluator(RuleSetGeneration rules, EvaluationPipeli
     /// Claims the conversation, reads its pending delivery (the one just stored: every earlier one ran) through the one
     /// conversion, evaluates it, and commits it, or parks it when its built-in status rules failed; then releases.
     /// </summary>
-    private async Task<OfflineRun> RunNextAsync(int conversationId, long deliveryId, string id, Action<ISession>? observer, CancellationToken cancellationToken)
+    private async Task<OfflineRun> RunNextAsync(
+        int conversationId, long deliveryId, string id, FreeScout.Conversation? parsed, Action<ISession>? observer, CancellationToken cancellationToken)
     {
         _instance ??= await Store.JoinAsync("offline", LeaseTime, cancellationToken);
         var claim = (await Store.ClaimAsync(_instance, [conversationId], 1, cancellationToken)).Single();
@@ -132,7 +144,7 @@ internal sealed class OfflineEvaluator(RuleSetGeneration rules, EvaluationPipeli
         var state = _states.TryGetValue(conversationId, out var known) ? known : await Store.LoadConversationAsync(conversationId, pending.ReceivedAt - pipeline.Settings.RuleActionWindow, cancellationToken);
         OfflineRun run;
         DateTimeOffset clock;
-        switch (PipelineInput.Of(pending, id))
+        switch (PipelineInput.Of(pending, id, parsed))
         {
             case PipelineInput.FreeScoutDelivery { Delivery: var delivery }:
                 clock = delivery.ReceivedAt;

@@ -25,7 +25,7 @@ internal sealed record StoredDelivery(
 {
     /// <summary>
     /// The conversation its producer parsed, when the store kept it (the in-memory store keeps it with the body; SQLite
-    /// keeps bytes only): read instead of parsing <see cref="Body"/> again (<see cref="Pipeline.PipelineInput"/>).
+    /// keeps bytes only): read instead of parsing <see cref="Body"/> again (the pipeline's <c>PipelineInput</c>).
     /// </summary>
     public FreeScout.Conversation? Parsed { get; init; }
 }

@@ -4,7 +4,7 @@ namespace FreeScoutRules.Engine.Storage.InMemory;
 
 /// <summary>
 /// The storage ports in memory (docs/design.md, "The storage port"): what <c>test</c>, <c>replay</c> and <c>explain</c>
-/// run on (<see cref="Pipeline.OfflineEvaluator"/>), and the second store the contract suite holds to the ports'
+/// run on (the <c>OfflineEvaluator</c>), and the second store the contract suite holds to the ports'
 /// promises. The ports' rules are kept here as every store keeps them, and nowhere else offline: sequence numbers per
 /// conversation (gap-free, in storing order), dedupe (event and body), claims with epochs and their fence, the timer
 /// table (a scheduling replaces the pending one of its name and counts its number, a cancel ends it, a firing happens
