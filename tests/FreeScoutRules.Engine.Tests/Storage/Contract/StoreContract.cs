@@ -554,6 +554,7 @@ public abstract class StoreContract : IAsyncLifetime
 
         Assert.Equal((b.Id, 2L), (retention!.InstanceId, retention.Epoch));
         Assert.Equal((b.Id, 2L), (gauges!.InstanceId, gauges.Epoch));
+        Assert.Null(await Store.Leases.TryAcquireAsync("a-name-nobody-holds", a, LeaseTime, default)); // one that left takes nothing
     }
 
     [Fact]
