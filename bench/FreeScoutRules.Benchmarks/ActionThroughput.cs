@@ -27,7 +27,7 @@ internal static class ActionThroughput
     public static async Task RunAsync(int count)
     {
         var data = Path.Combine(Path.GetTempPath(), $"fsr-actions-{Guid.NewGuid():N}");
-        var storage = new StorageOptions { DataDirectory = data };
+        var storage = new SqliteOptions { DataDirectory = data };
         var received = 0;
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();

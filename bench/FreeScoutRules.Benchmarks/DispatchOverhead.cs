@@ -30,7 +30,7 @@ internal static class DispatchOverhead
 
     private static async Task<(double P50, double P99)> MeasureAsync(int count, Delivery delivery, int intents)
     {
-        var storage = new StorageOptions { DataDirectory = Path.Combine(Path.GetTempPath(), $"fsr-dispatch-{Guid.NewGuid():N}") };
+        var storage = new SqliteOptions { DataDirectory = Path.Combine(Path.GetTempPath(), $"fsr-dispatch-{Guid.NewGuid():N}") };
         var database = new SqliteDatabase(storage);
         await database.InitializeAsync();
         var writer = new InboxWriter(database, storage, NullLogger<InboxWriter>.Instance);

@@ -22,7 +22,7 @@ internal static class FillDatabase
 
     public static async Task RunAsync(string directory, int count)
     {
-        var options = new StorageOptions { DataDirectory = directory, Durable = false };
+        var options = new SqliteOptions { DataDirectory = directory, Durable = false };
         var database = new SqliteDatabase(options);
         await database.InitializeAsync();
         await using var connection = await database.OpenAsync();

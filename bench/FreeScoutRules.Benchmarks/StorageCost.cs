@@ -25,7 +25,7 @@ internal static class StorageCost
     public static async Task RunAsync(int count, bool durable = true)
     {
         var (delivery, _) = Inputs.ParsedDelivery();
-        var storage = new StorageOptions { DataDirectory = Path.Combine(Path.GetTempPath(), $"fsr-storage-{Guid.NewGuid():N}"), Durable = durable };
+        var storage = new SqliteOptions { DataDirectory = Path.Combine(Path.GetTempPath(), $"fsr-storage-{Guid.NewGuid():N}"), Durable = durable };
         Console.WriteLine($"Storage:Durable={durable}");
         var database = new SqliteDatabase(storage);
         await database.InitializeAsync();

@@ -201,9 +201,9 @@ internal sealed partial class DeliveryProcessor(
         result = result with { NextState = next, StatusChanges = changes };
         try
         {
-            await inbox.CommitEvaluationAsync(
+            queued.Released = await inbox.CommitEvaluationAsync(
                 new EvaluationCommit(queued.Id, queued.ConversationId, queued.Sequence, now, generation.ContentHash,
-                    next, changes, result.Intents, record, result.TimerChanges, destinations?.Of(result.Intents)) { Claim = queued.Claim },
+                    next, changes, result.Intents, record, result.TimerChanges, destinations?.Of(result.Intents)) { Claim = queued.Claim, Release = queued.ReleaseWithCommit },
                 cancellationToken);
         }
         catch (DeliveryNotPendingException ex)

@@ -31,12 +31,8 @@ internal sealed partial class Dispatcher(
     /// <summary>Deliveries a lane reads and processes before it goes to the back of the line.</summary>
     internal const int FairnessBatch = 32;
 
-    /// <summary>Conversations parsed by their producer, kept until their lane reads them (bounded; past it they are parsed again).</summary>
-    private const int ParsedCacheSize = 16_384;
-
     private readonly Lock _gate = new();
     private readonly Dictionary<int, Lane> _lanes = [];
-    private readonly Dictionary<long, FreeScout.Conversation> _parsed = [];
     private readonly Channel<Lane> _runnable = Channel.CreateUnbounded<Lane>();
     private readonly IdleStates _idle = new(options.StateCacheSize);
     private long _inProgress;
@@ -139,16 +135,6 @@ internal sealed partial class Dispatcher(
         {
             while (hints.Reader.TryRead(out var hint))
             {
-                if (hint.Parsed is { } parsed)
-                {
-                    if (_parsed.Count >= ParsedCacheSize)
-                    {
-                        _parsed.Clear(); // crude but O(1): they are parsed again from the store
-                    }
-
-                    _parsed[hint.DeliveryId] = parsed;
-                }
-
                 if (_lanes.TryGetValue(hint.ConversationId, out var lane))
                 {
                     lane.More = true;
@@ -209,9 +195,13 @@ internal sealed partial class Dispatcher(
         {
             lane.More = false;
             var pending = await inbox.LoadPendingAsync(lane.Claim, FairnessBatch, cancellationToken);
+            var released = false;
             for (var i = 0; i < pending.Count; i++)
             {
-                var queued = QueuedDelivery.From(pending[i], lane.Claim, Parsed(pending[i].Id));
+                // The last of a short batch commits with the claim's release (when nothing else is pending by then): the
+                // usual lane of one delivery needs no write of its own to end.
+                var last = i == pending.Count - 1 && pending.Count < FairnessBatch;
+                var queued = QueuedDelivery.From(pending[i], lane.Claim) with { ReleaseWithCommit = last && !lane.More };
                 Interlocked.Increment(ref _inProgress);
                 try
                 {
@@ -222,16 +212,13 @@ internal sealed partial class Dispatcher(
                     Interlocked.Decrement(ref _inProgress);
                 }
 
-                Forget(queued.Id); // kept until processed: a storage error reads the delivery again
+                released = queued.Released;
             }
 
-            if (pending.Count < FairnessBatch && !lane.More)
+            if (released || (pending.Count < FairnessBatch && !lane.More && await inbox.ReleaseAsync(lane.Claim, cancellationToken)))
             {
-                if (await inbox.ReleaseAsync(lane.Claim, cancellationToken))
-                {
-                    End(lane, released: true);
-                    return;
-                }
+                End(lane, released: true);
+                return;
             }
         }
         catch (ClaimLostException ex)
@@ -257,22 +244,6 @@ internal sealed partial class Dispatcher(
 
     private Task<KnownConversation?> ProcessAsync(QueuedDelivery queued, KnownConversation? state, CancellationToken cancellationToken) =>
         processor.ProcessAsync(queued, state, cancellationToken);
-
-    private FreeScout.Conversation? Parsed(long deliveryId)
-    {
-        lock (_gate)
-        {
-            return _parsed.GetValueOrDefault(deliveryId);
-        }
-    }
-
-    private void Forget(long deliveryId)
-    {
-        lock (_gate)
-        {
-            _parsed.Remove(deliveryId);
-        }
-    }
 
     private void End(Lane lane, bool released)
     {

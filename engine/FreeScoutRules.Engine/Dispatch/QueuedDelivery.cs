@@ -16,11 +16,17 @@ internal sealed record QueuedDelivery(
     /// <summary>The claim it runs under: its commit is fenced by it.</summary>
     public required ConversationClaim Claim { get; init; }
 
+    /// <summary>Its lane's last for now: its commit releases the claim when nothing else is pending (no release of its own).</summary>
+    public bool ReleaseWithCommit { get; init; }
+
+    /// <summary>Set by the processor: its commit released the claim.</summary>
+    public bool Released { get; set; }
+
     /// <summary>A stored delivery under <paramref name="claim"/>, with the conversation its producer parsed when there is one.</summary>
     public static QueuedDelivery From(StoredDelivery stored, ConversationClaim claim, Conversation? parsed = null)
     {
         ArgumentNullException.ThrowIfNull(stored);
-        return new(stored.Id, stored.Event, stored.ConversationId, stored.Sequence, stored.ReceivedAt, parsed, stored.Body, stored.Attempts, stored.Result)
+        return new(stored.Id, stored.Event, stored.ConversationId, stored.Sequence, stored.ReceivedAt, parsed ?? stored.Parsed, stored.Body, stored.Attempts, stored.Result)
         {
             Claim = claim,
         };

@@ -31,6 +31,9 @@ internal sealed record EvaluationCommit(
     /// <summary>The claim the evaluation ran under: the commit is refused (<see cref="ClaimLostException"/>) unless it is still the conversation's.</summary>
     public required ConversationClaim Claim { get; init; }
 
+    /// <summary>Release the claim with this commit when the conversation has no other pending delivery (its lane's last).</summary>
+    public bool Release { get; init; }
+
     /// <summary>Where intent <paramref name="index"/> of <see cref="Intents"/> goes: its destination, else its action's name.</summary>
     public string DestinationOf(int index)
     {

@@ -44,10 +44,14 @@ internal interface IInbox
     /// <summary>The conversation's known state, with the intents of deliveries received at or after <paramref name="intentsSince"/>.</summary>
     Task<KnownConversation> LoadConversationAsync(int conversationId, DateTimeOffset intentsSince, CancellationToken cancellationToken);
 
-    /// <summary>Commits an evaluation with the delivery's done mark, under its claim (<see cref="EvaluationCommit.Claim"/>).</summary>
+    /// <summary>
+    /// Commits an evaluation with the delivery's done mark, under its claim (<see cref="EvaluationCommit.Claim"/>). With
+    /// <see cref="EvaluationCommit.Release"/>, the same transaction releases the claim when the conversation has no other
+    /// pending delivery; returns whether it did (a lane's last delivery then needs no release of its own).
+    /// </summary>
     /// <exception cref="DeliveryNotPendingException">The delivery is not pending; nothing was written.</exception>
     /// <exception cref="ClaimLostException">The claim was lost to a takeover; nothing was written.</exception>
-    Task CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken);
+    Task<bool> CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken);
 
     /// <summary>Records a failed attempt under its claim; a parked delivery no longer holds its conversation's sequence.</summary>
     /// <exception cref="ClaimLostException">The claim was lost to a takeover; nothing was written.</exception>
@@ -189,11 +193,8 @@ internal interface IStorageLifetime
     /// <summary>Where the data is, for the log.</summary>
     string Location { get; }
 
-    /// <summary>Write operations waiting to be committed.</summary>
-    int WriteQueueLength { get; }
-
-    /// <summary>Transactions committed since start, and the write operations they held (their ratio is the group-commit size).</summary>
-    (long Commits, long Operations) Committed { get; }
+    /// <summary>What the store measures of itself for <c>/metrics</c> (SQLite: its single writer's queue and group commits).</summary>
+    IReadOnlyList<StorageMeasure> Measures { get; }
 
     /// <summary>Bytes the data takes on disk now (the database and its log).</summary>
     long SizeBytes { get; }
@@ -246,3 +247,6 @@ internal sealed record Activity(IReadOnlyList<(DateTimeOffset Start, long Count)
 
 /// <summary>A conversation found by a number a person typed: <see cref="ByNumber"/> when that was its ticket number, else its id.</summary>
 internal sealed record ConversationMatch(int ConversationId, bool ByNumber);
+
+/// <summary>A measure a store publishes about itself, as a gauge or a counter (<see cref="IStorageLifetime.Measures"/>).</summary>
+internal sealed record StorageMeasure(string Name, string Description, Func<long> Read, string Unit = "{item}", bool IsCounter = false);

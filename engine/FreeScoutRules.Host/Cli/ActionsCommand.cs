@@ -1,6 +1,5 @@
 using System.CommandLine;
 using FreeScoutRules.Engine.Storage;
-using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Host.Settings;
 
 namespace FreeScoutRules.Host.Cli;
@@ -27,12 +26,12 @@ internal static class ActionsCommand
 
     private static async Task<int> ListAsync(DirectoryInfo? dataDir, string? state, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
-        if (Database(dataDir, readOnly: true, error) is not { } database)
+        if (Database(dataDir, error) is not { } database)
         {
             return ExitCodes.CannotRun;
         }
 
-        foreach (var intent in await database.ListAsync(null, state, 1000, cancellationToken))
+        foreach (var intent in await database.Outbox.ListAsync(null, state, 1000, cancellationToken))
         {
             await output.WriteLineAsync(
                 $"{intent.Id}  {intent.State,-7}  {intent.Action}  rule {intent.Rule}  conversation {intent.ConversationId}  delivery {intent.DeliveryId}  attempts {intent.Attempts}{(intent.LastError is null ? "" : "  " + intent.LastError)}");
@@ -59,8 +58,8 @@ internal static class ActionsCommand
         return ExitCodes.Ok;
     }
 
-    private static SqliteStorage? Database(DirectoryInfo? dataDir, bool readOnly, TextWriter error) =>
+    private static StoreReader? Database(DirectoryInfo? dataDir, TextWriter error) =>
         EngineSettings.Load(CommonOptions.Flags(null, dataDir, null, error)!, error) is { } settings
-            ? CommonOptions.ServerStorage(settings, readOnly, error)
+            ? CommonOptions.ServerStore(settings, error)
             : null;
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Engine.Rules;
+using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Host.Settings;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -85,28 +86,13 @@ internal static class CommonOptions
     }
 
     /// <summary>
-    /// Opens the database of a server (its <c>--data-dir</c>) for a verb, or says on <paramref name="error"/>
-    /// that there is none there, or that its schema is not this release's, and returns <c>null</c>: a verb
-    /// never creates an empty database by mistake, and never upgrades one (the server does, at start).
+    /// Opens a server's store (its <c>--data-dir</c>) for reading, through the store's own entry point, or says on
+    /// <paramref name="error"/> why not and returns <c>null</c> (no database there, or another schema version).
     /// </summary>
-    public static SqliteStorage? ServerStorage(EngineSettings settings, bool readOnly, TextWriter error)
+    public static StoreReader? ServerStore(EngineSettings settings, TextWriter error)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        ArgumentNullException.ThrowIfNull(error);
-        if (!File.Exists(settings.Storage.DatabasePath))
-        {
-            error.WriteLine($"{settings.Storage.DatabasePath}: no database here (give the server's --data-dir).");
-            return null;
-        }
-
-        var storage = new SqliteStorage(settings.Storage, NullLogger<InboxWriter>.Instance, readOnly);
-        if (storage.SchemaProblem() is { } problem)
-        {
-            error.WriteLine(problem);
-            return null;
-        }
-
-        return storage;
+        return SqliteStorageModule.OpenForReading(settings.Sqlite, error);
     }
 
     /// <summary>

@@ -67,7 +67,7 @@ internal static class ExplainCommand
             return ExitCodes.CannotRun;
         }
 
-        if (CommonOptions.ServerStorage(settings, readOnly: true, error) is not { } storage)
+        if (CommonOptions.ServerStore(settings, error) is not { } storage)
         {
             return ExitCodes.CannotRun;
         }
@@ -75,8 +75,8 @@ internal static class ExplainCommand
         IReadOnlyList<StoredDelivery> history;
         try
         {
-            history = await storage.GetStoredAsync(deliveryId, cancellationToken) is { } target
-                ? await storage.LoadHistoryAsync(target.ConversationId, cancellationToken)
+            history = await storage.Inbox.GetStoredAsync(deliveryId, cancellationToken) is { } target
+                ? await storage.History.LoadHistoryAsync(target.ConversationId, cancellationToken)
                 : [];
         }
         catch (StorageException ex)
@@ -87,7 +87,7 @@ internal static class ExplainCommand
 
         if (history.Count == 0)
         {
-            await error.WriteLineAsync($"delivery {deliveryId}: no such conversation delivery in {settings.Storage.DatabasePath}.");
+            await error.WriteLineAsync($"delivery {deliveryId}: no such conversation delivery in {storage.Location}.");
             return ExitCodes.BadInput;
         }
 

@@ -46,7 +46,7 @@ internal static class ReplayCommand
             return ExitCodes.CannotRun;
         }
 
-        if (CommonOptions.ServerStorage(settings, readOnly: true, error) is not { } storage)
+        if (CommonOptions.ServerStore(settings, error) is not { } storage)
         {
             return ExitCodes.CannotRun;
         }
@@ -54,7 +54,7 @@ internal static class ReplayCommand
         IReadOnlyList<StoredDelivery> history;
         try
         {
-            history = await storage.LoadHistoryAsync(conversation, cancellationToken);
+            history = await storage.History.LoadHistoryAsync(conversation, cancellationToken);
         }
         catch (StorageException ex)
         {

@@ -76,7 +76,7 @@ internal static class ServeCommand
             await error.WriteLineAsync($"configuration: {ex.Message} Set it in appsettings.json next to the executable, in the environment (Section__Key) or with flags; the server did not start.");
             return ExitCodes.CannotRun;
         }
-        catch (Engine.Storage.Sqlite.DataDirectoryInUseException ex)
+        catch (Engine.Storage.StoreInUseException ex)
         {
             await error.WriteLineAsync(ex.Message);
             return ExitCodes.CannotRun;

@@ -52,7 +52,7 @@ internal sealed partial class EngineService(
     /// compile stop the start in one message, without the host's stack trace; <see cref="StartAsync"/> then goes on from
     /// there (and calls it itself where nobody did). Once.
     /// </summary>
-    /// <exception cref="Engine.Storage.Sqlite.DataDirectoryInUseException">Another process has the data directory.</exception>
+    /// <exception cref="Engine.Storage.StoreInUseException">Another process has the store (SQLite: its data directory).</exception>
     /// <exception cref="InvalidOperationException">The rules do not compile (the inner exception has the diagnostics).</exception>
     public Task PrepareAsync(CancellationToken cancellationToken) => _prepared ??= PrepareOnceAsync(cancellationToken);
 

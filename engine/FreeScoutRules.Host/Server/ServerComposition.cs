@@ -29,10 +29,46 @@ namespace FreeScoutRules.Host.Server;
 /// <summary>Composition of the server: <c>AddFreeScoutRules</c> registers the engine, <c>MapFreeScoutRules</c> its endpoints.</summary>
 internal static class ServerComposition
 {
+    /// <summary>
+    /// Registers the engine, module by module (eShop's style): settings (validated at start, each options class also
+    /// registered as its value, so that components take their settings by constructor), the store, rules, dispatch,
+    /// ingestion, actions and the FreeScout connection, then the host's own parts.
+    /// </summary>
     public static IServiceCollection AddFreeScoutRules(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddEngineSettings(configuration);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<EngineMetrics>();
+        services.AddSingleton<LoopSupervisor>();
+        services.AddStore();
+        services.AddRules(configuration);
+        services.AddDispatch();
+        services.AddIngestion();
+        services.AddActions(configuration);
+        AddFreeScoutConnection(services);
+        services.AddSingleton<EngineService>();
+        services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
+
+        services.AddWebhookLimits();
+        services.AddOperatorConsole(configuration.GetSection(StorageOptions.Section).Get<StorageOptions>()?.DataDirectory ?? new StorageOptions().DataDirectory);
+        services.AddHealthChecks().AddCheck<EngineReadinessCheck>("engine", tags: ["ready"]);
+        services.AddProblemDetails();
+        services.AddSecurityHeaders();
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(EngineMetrics.MeterName)
+            // .NET's own: GC (collections, heap, bytes allocated), thread pool, CPU time, memory.
+            .AddMeter("System.Runtime")
+            .AddPrometheusExporter());
+        return services;
+    }
+
+    /// <summary>Every section's settings, bound, validated at start (FluentValidation), and registered as their values.</summary>
+    private static void AddEngineSettings(this IServiceCollection services, IConfiguration configuration)
     {
         AddValidatedOptions<WebhookOptions, WebhookOptionsValidator>(services, configuration, WebhookOptions.Section);
         AddValidatedOptions<StorageOptions, StorageOptionsValidator>(services, configuration, StorageOptions.Section);
+        // The SQLite store's own settings, in the same section (provider settings live with the provider).
+        AddValidatedOptions<SqliteOptions, SqliteOptionsValidator>(services, configuration, StorageOptions.Section);
         AddValidatedOptions<DispatchOptions, DispatchOptionsValidator>(services, configuration, DispatchOptions.Section);
         AddValidatedOptions<AdminOptions, AdminOptionsValidator>(services, configuration, AdminOptions.Section);
         AddValidatedOptions<RulesOptions, RulesOptionsValidator>(services, configuration, RulesOptions.Section);
@@ -81,35 +117,31 @@ internal static class ServerComposition
         services.AddOptions<CalendarsOptions>().Configure(calendars => calendars.ReadFrom(configuration)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<CalendarsOptions>, CalendarsOptionsValidator>();
 
-        services.AddSingleton(TimeProvider.System);
-        services.AddSingleton<EngineMetrics>();
-        services.AddSingleton<LoopSupervisor>();
+    }
 
-        // Storage: the embedded SQLite implementation behind the engine's ports.
-        services.AddSingleton<WorkHints>();
-        services.AddSingleton(sp => new SqliteStorage(
-            Options<StorageOptions>(sp), sp.GetRequiredService<ILogger<InboxWriter>>(), hints: sp.GetRequiredService<WorkHints>(), time: sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<ILeases>(sp => sp.GetRequiredService<SqliteStorage>());
+    /// <summary>
+    /// The store behind the engine's ports (the embedded SQLite one: its module registers it), this process's instance
+    /// lease, and the named leases of singleton work.
+    /// </summary>
+    private static void AddStore(this IServiceCollection services)
+    {
+        services.AddSqliteStorage();
         services.AddSingleton(sp => new Engine.Instances.InstanceLeaseKeeper(
             sp.GetRequiredService<ILeases>(), Options<DispatchOptions>(sp).LeaseTime, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<Engine.Instances.InstanceLeaseKeeper>>()));
+        services.AddSingleton<Func<InstanceLease>>(sp => () => sp.GetRequiredService<Engine.Instances.InstanceLeaseKeeper>().Current);
         // Singleton work (reconciliation, retention) runs in the instance holding its named lease, on the store's clock.
         services.AddSingleton(sp => new Engine.Instances.NamedLeases(
-            sp.GetRequiredService<ILeases>(), () => sp.GetRequiredService<Engine.Instances.InstanceLeaseKeeper>().Current,
+            sp.GetRequiredService<ILeases>(), sp.GetRequiredService<Func<InstanceLease>>(),
             Options<Engine.Instances.LeaseOptions>(sp).Time, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<Engine.Instances.NamedLeases>>()));
-        services.AddSingleton<IInbox>(sp => sp.GetRequiredService<SqliteStorage>());
-        services.AddSingleton<IDeliveryHistory>(sp => sp.GetRequiredService<SqliteStorage>());
-        services.AddSingleton<IOutbox>(sp => sp.GetRequiredService<SqliteStorage>());
-        services.AddSingleton<ITimers>(sp => sp.GetRequiredService<SqliteStorage>());
-        services.AddSingleton<IRuleGenerationLog>(sp => sp.GetRequiredService<SqliteStorage>());
-        services.AddSingleton<IStorageLifetime>(sp => sp.GetRequiredService<SqliteStorage>());
-        services.AddSingleton<IRetentionStore>(sp => sp.GetRequiredService<SqliteStorage>());
-        services.AddSingleton<IReconciliationStore>(sp => sp.GetRequiredService<SqliteStorage>());
-        services.AddSingleton(sp => new Pruner(
-            sp.GetRequiredService<IRetentionStore>(), sp.GetRequiredService<Engine.Instances.NamedLeases>(), Options<RetentionOptions>(sp), sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<Pruner>>()));
+        services.AddSingleton<Pruner>();
+        services.AddSingleton<StorageGauges>();
+    }
 
+    /// <summary>The rules: the generation in force and its reloader.</summary>
+    private static void AddRules(this IServiceCollection services, IConfiguration configuration)
+    {
         services.PostConfigure<RulesOptions>(rules => rules.ReadDirectoryOptional(configuration));
         services.AddSingleton<RuleSetHolder>();
         services.AddSingleton(sp => new RulesReloader(
@@ -126,46 +158,33 @@ internal static class ServerComposition
                 Options<FreeScoutOptions>(sp).Connection()),
             Options<RulesOptions>(sp).DirectoryOptional));
 
-        // The one evaluation pipeline, and dispatch around it.
+        services.AddSingleton<Func<RuleSetGeneration>>(sp => () => sp.GetRequiredService<RuleSetHolder>().Current);
+    }
+
+    /// <summary>The one evaluation pipeline, and dispatch around it: the claim loop and lanes, the processor, timers, re-runs.</summary>
+    private static void AddDispatch(this IServiceCollection services)
+    {
         services.AddSingleton(sp => new EvaluationPipeline(Options<DispatchOptions>(sp).PipelineSettings(Options<CalendarsOptions>(sp).ToCalendars())));
         services.AddSingleton(sp => new Watchdog(Options<DispatchOptions>(sp).RuleTimeout, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Watchdog>>()));
-        services.AddSingleton(sp => new DeliveryProcessor(
-            sp.GetRequiredService<IInbox>(),
-            () => sp.GetRequiredService<RuleSetHolder>().Current,
-            sp.GetRequiredService<EvaluationPipeline>(),
-            sp.GetRequiredService<Watchdog>(),
-            Options<DispatchOptions>(sp),
-            sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<EngineMetrics>(),
-            sp.GetRequiredService<ILogger<DeliveryProcessor>>(),
-            sp.GetRequiredService<TimerSignal>(),
-            new IntentDestinations(sp.GetRequiredService<PluginSetHolder>(), sp.GetRequiredService<ILogger<IntentDestinations>>())));
-        services.AddSingleton(sp => new Dispatcher(
-            sp.GetRequiredService<IInbox>(),
-            sp.GetRequiredService<WorkHints>(),
-            () => sp.GetRequiredService<Engine.Instances.InstanceLeaseKeeper>().Current,
-            sp.GetRequiredService<DeliveryProcessor>(),
-            Options<DispatchOptions>(sp),
-            sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<EngineMetrics>(),
-            sp.GetRequiredService<ILogger<Dispatcher>>()));
+        services.AddSingleton<IntentDestinations>();
         services.AddSingleton<TimerSignal>();
-        services.AddSingleton(sp => new TimerLoop(
-            sp.GetRequiredService<ITimers>(),
-            sp.GetRequiredService<IDeliveryHistory>(),
-            sp.GetRequiredService<TimerSignal>(),
-            sp.GetRequiredService<EngineMetrics>(),
-            sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<TimerLoop>>()));
-        services.AddSingleton(sp => new Reruns(sp.GetRequiredService<IInbox>(), sp.GetRequiredService<IDeliveryHistory>()));
+        services.AddSingleton<DeliveryProcessor>();
+        services.AddSingleton<Dispatcher>();
+        services.AddSingleton<TimerLoop>();
+        services.AddSingleton<Reruns>();
+    }
+
+    /// <summary>The webhook's ingestion: who may post, and what is stored.</summary>
+    private static void AddIngestion(this IServiceCollection services)
+    {
         services.AddSingleton(sp => new WebhookSources(Options<WebhookOptions>(sp).AllowedNetworks()));
         services.AddSingleton<WebhookSources.Filter>();
-        services.AddSingleton(sp => new WebhookIngestor(
-            Options<WebhookOptions>(sp),
-            sp.GetRequiredService<IInbox>(),
-            sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<EngineMetrics>()));
+        services.AddSingleton<WebhookIngestor>();
+    }
 
+    /// <summary>Actions: the HTTP clients plugins get, the plugins in force and their reloader, the action runner.</summary>
+    private static void AddActions(this IServiceCollection services, IConfiguration configuration)
+    {
         // Every HttpClient a plugin gets has the standard resilience pipeline: rate limiter, total
         // timeout, retries on transient errors and 429 (honouring Retry-After), circuit breaker.
         services.AddHttpClient();
@@ -209,7 +228,6 @@ internal static class ServerComposition
             });
         });
         services.AddSingleton(new ResiliencePipelineKeys());
-        AddFreeScoutConnection(services);
         services.AddSingleton<PluginSetHolder>();
         services.AddSingleton(sp => new PluginsReloader(
             Options<RulesOptions>(sp).PluginsDirectory,
@@ -218,7 +236,7 @@ internal static class ServerComposition
             sp.GetRequiredService<ILogger<PluginsReloader>>()));
         services.AddSingleton(sp => new ActionRunner(
             sp.GetRequiredService<IOutbox>(),
-            () => sp.GetRequiredService<Engine.Instances.InstanceLeaseKeeper>().Current,
+            sp.GetRequiredService<Func<InstanceLease>>(),
             sp.GetRequiredService<PluginSetHolder>(),
             sp.GetRequiredService<IHttpClientFactory>(),
             Options<ActionsOptions>(sp),
@@ -227,27 +245,6 @@ internal static class ServerComposition
             sp.GetRequiredService<EngineMetrics>(),
             sp.GetRequiredService<SecretStore>(),
             Options<FreeScoutOptions>(sp).Connection()));
-        services.AddSingleton(sp => new StorageGauges(
-            sp.GetRequiredService<IOutbox>(),
-            sp.GetRequiredService<IDeliveryHistory>(),
-            sp.GetRequiredService<EngineMetrics>(),
-            sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<StorageGauges>>(),
-            sp.GetRequiredService<ITimers>()));
-        services.AddSingleton<EngineService>();
-        services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
-
-        services.AddWebhookLimits();
-        services.AddOperatorConsole(configuration.GetSection(StorageOptions.Section).Get<StorageOptions>()?.DataDirectory ?? new StorageOptions().DataDirectory);
-        services.AddHealthChecks().AddCheck<EngineReadinessCheck>("engine", tags: ["ready"]);
-        services.AddProblemDetails();
-        services.AddSecurityHeaders();
-        services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(EngineMetrics.MeterName)
-            // .NET's own: GC (collections, heap, bytes allocated), thread pool, CPU time, memory.
-            .AddMeter("System.Runtime")
-            .AddPrometheusExporter());
-        return services;
     }
 
     public static WebApplication MapFreeScoutRules(this WebApplication app)
@@ -256,9 +253,18 @@ internal static class ServerComposition
         var dispatcher = app.Services.GetRequiredService<Dispatcher>();
         var storage = app.Services.GetRequiredService<IStorageLifetime>();
         metrics.ObserveGauge("freescout_rules.dispatch.claimed", "Conversations this instance has claimed and is working on.", () => dispatcher.Claimed, "{conversation}");
-        metrics.ObserveGauge("freescout_rules.storage.write_queue", "Write operations waiting for the single writer.", () => storage.WriteQueueLength);
-        metrics.ObserveCounter("freescout_rules.storage.commits", "Transactions the single writer committed (each one fsync when durable).", () => storage.Committed.Commits, "{commit}");
-        metrics.ObserveCounter("freescout_rules.storage.committed_operations", "Write operations committed; divided by the commits, the group-commit size.", () => storage.Committed.Operations, "{operation}");
+        foreach (var measure in storage.Measures)
+        {
+            if (measure.IsCounter)
+            {
+                metrics.ObserveCounter(measure.Name, measure.Description, measure.Read, measure.Unit);
+            }
+            else
+            {
+                metrics.ObserveGauge(measure.Name, measure.Description, measure.Read, measure.Unit);
+            }
+        }
+
         metrics.ObserveGauge("freescout_rules.storage.size", "Bytes the database takes on disk (with its write-ahead log).", () => storage.SizeBytes, "By");
         app.Services.GetRequiredService<StorageGauges>().Register();
         var reconciler = app.Services.GetRequiredService<Reconciler>();
@@ -376,6 +382,8 @@ internal static class ServerComposition
     {
         services.AddOptions<TOptions>().Bind(configuration.GetSection(section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<TOptions>>(new FluentOptionsValidator<TOptions>(new TValidator(), section));
+        // Components take their settings by constructor: the value, validated, once the container builds it.
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<TOptions>>().Value);
     }
 }
 

@@ -12,6 +12,9 @@ namespace FreeScoutRules.Host.Settings;
 /// </summary>
 internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules, DispatchOptions Dispatch, AdminOptions Admin, IReadOnlySet<string> SecretNames)
 {
+    /// <summary>The SQLite store's own settings (the <c>Storage</c> section), to open a server's database for reading.</summary>
+    public Engine.Storage.Sqlite.SqliteOptions Sqlite { get; init; } = new();
+
     public PipelineSettings Pipeline => Dispatch.PipelineSettings(Calendars);
 
     /// <summary>The business calendars (<c>Calendars:NAME</c>), as <c>serve</c> has them.</summary>
@@ -47,6 +50,7 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
             Secrets(configuration, failures))
         {
             Urls = configuration["urls"],
+            Sqlite = Bind<Engine.Storage.Sqlite.SqliteOptions, SqliteOptionsValidator>(configuration, StorageOptions.Section, failures),
             FreeScout = freeScout,
             Calendars = ReadCalendars(configuration, failures),
         };

@@ -65,6 +65,14 @@ internal sealed class StorageOptionsValidator : AbstractValidator<StorageOptions
     public StorageOptionsValidator()
     {
         RuleFor(o => o.DataDirectory).NotEmpty().WithMessage("the data directory (--data-dir) is required.");
+    }
+}
+
+/// <summary>The SQLite store's own settings, in the <c>Storage</c> section beside the data directory.</summary>
+internal sealed class SqliteOptionsValidator : AbstractValidator<Engine.Storage.Sqlite.SqliteOptions>
+{
+    public SqliteOptionsValidator()
+    {
         RuleFor(o => o.MaxBatch).InclusiveBetween(1, 10_000).WithMessage("must be between 1 and 10000 (got {PropertyValue}).");
         RuleFor(o => o.CheckpointPages).InclusiveBetween(10, 100_000).WithMessage("must be between 10 and 100000 (got {PropertyValue}).");
     }

@@ -148,7 +148,7 @@ internal sealed class FakeInbox(WorkHints? hints = null) : IInbox
     public Task<KnownConversation> LoadConversationAsync(int conversationId, DateTimeOffset intentsSince, CancellationToken cancellationToken) =>
         Task.FromResult(_states.GetValueOrDefault(conversationId) ?? KnownConversation.Unknown(conversationId));
 
-    public async Task CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken)
+    public async Task<bool> CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken)
     {
         if (OnCommit is { } hook)
         {
@@ -175,6 +175,17 @@ internal sealed class FakeInbox(WorkHints? hints = null) : IInbox
         if (commit.NextState is { } next)
         {
             _states[commit.ConversationId] = new KnownConversation(commit.ConversationId, new Facts.PriorState(next.ConversationId, next.Status, next.UpdatedAt), []);
+        }
+
+        lock (_gate)
+        {
+            if (commit.Release && !Pending.Any(d => d.ConversationId == commit.ConversationId && !_finished.Contains(d.Id)))
+            {
+                _claims[commit.ConversationId] = (0, commit.Claim.Epoch);
+                return true;
+            }
+
+            return false;
         }
     }
 

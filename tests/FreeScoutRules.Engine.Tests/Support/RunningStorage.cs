@@ -34,7 +34,7 @@ internal sealed class RunningStorage : IAsyncDisposable
     {
         var hints = new WorkHints();
         var storage = new SqliteStorage(
-            new StorageOptions { DataDirectory = dataDirectory, Durable = false }, logger ?? NullLogger<InboxWriter>.Instance, readOnly: false, hints, time, mutations);
+            new SqliteOptions { DataDirectory = dataDirectory, Durable = false }, logger ?? NullLogger<InboxWriter>.Instance, readOnly: false, hints, time, mutations);
         await storage.InitializeAsync(default);
         return new RunningStorage(storage, hints);
     }

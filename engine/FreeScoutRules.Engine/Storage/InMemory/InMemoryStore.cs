@@ -35,18 +35,9 @@ internal sealed partial class InMemoryStore(TimeProvider? time = null, WorkHints
     /// <summary>Where the data is, for the log.</summary>
     public string Location => "memory";
 
-    /// <summary>Nothing waits: every write is done when its task is returned.</summary>
-    public int WriteQueueLength => 0;
-
-    /// <summary>Every write is a commit of its own.</summary>
-    public (long Commits, long Operations) Committed
-    {
-        get
-        {
-            var writes = Interlocked.Read(ref _writes);
-            return (writes, writes);
-        }
-    }
+    /// <summary>Every write is done when its task is returned: nothing waits, nothing is grouped.</summary>
+    public IReadOnlyList<StorageMeasure> Measures =>
+        [new("freescout_rules.storage.commits", "Writes done (each its own).", () => Interlocked.Read(ref _writes), "{commit}", IsCounter: true)];
 
     /// <summary>The bodies held (what the store's size is mostly made of).</summary>
     public long SizeBytes
@@ -185,7 +176,7 @@ internal sealed partial class InMemoryStore(TimeProvider? time = null, WorkHints
             return new KnownConversation(conversationId, known, recent);
         }, cancellationToken);
 
-    public Task CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken)
+    public Task<bool> CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(commit);
         return Write(() =>
@@ -231,7 +222,13 @@ internal sealed partial class InMemoryStore(TimeProvider? time = null, WorkHints
                 ChangeTimer(timer, commit.DeliveryId, commit.ProcessedAt);
             }
 
-            return true;
+            if (commit.Release && !_backlog.Contains(commit.ConversationId))
+            {
+                conversation.ClaimInstance = null;
+                return true;
+            }
+
+            return false;
         }, null, cancellationToken);
     }
 

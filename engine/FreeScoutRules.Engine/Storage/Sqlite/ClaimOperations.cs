@@ -47,25 +47,32 @@ internal sealed class LeaveOperation(long instanceId, DateTimeOffset now) : Writ
 }
 
 /// <summary>
-/// Claims conversations with pending deliveries for an instance: the ones named (hinted), or the oldest pending
-/// ones (a sweep). A conversation nobody holds, or whose holder's lease ended, is claimed with its epoch advanced;
-/// one the instance holds already is returned with its epoch as it is. Pending deliveries are found through
-/// <c>ix_deliveries_pending</c>, which holds the backlog only.
+/// Claims conversations with pending deliveries for an instance: the ones named (hinted), or the next ones with a
+/// backlog (a sweep). One statement per conversation takes it when it has pending work and nobody holds it, or its
+/// holder's lease ended (its epoch advanced), or the instance holds it already (its epoch unchanged); a live other
+/// holder's is left. The pending deliveries of each conversation claimed are read in the same transaction (up to
+/// <see cref="PendingPrefetch.Rows"/>), so that a lane starts without a read of its own; a body is read only when its
+/// producer's parsed conversation is not at hand (<see cref="RecentConversations"/>).
 /// </summary>
-internal sealed class ClaimConversationsOperation(long instanceId, IReadOnlyCollection<int>? conversations, int limit, DateTimeOffset now, SweepCursor? cursor = null)
+internal sealed class ClaimConversationsOperation(
+    long instanceId, IReadOnlyCollection<int>? conversations, int limit, DateTimeOffset now, SweepCursor? cursor = null,
+    PendingPrefetch? prefetch = null)
     : WriteOperation<IReadOnlyList<ConversationClaim>>
 {
-    // A conversation's claim as it stands, and whether its holder (if any) is alive.
-    private const string ClaimOf = """
-        SELECT c.claim_instance, c.claim_epoch,
-               (c.claim_instance IS NOT NULL AND EXISTS (SELECT 1 FROM instances i WHERE i.id = c.claim_instance AND i.expires_at > $now AND i.left_at IS NULL))
-        FROM conversations c WHERE c.id = $conversation
+    // Taken only with pending work, only from nobody, an ended holder, or itself (its epoch kept).
+    private const string Take = $"""
+        INSERT INTO conversations (id, claim_instance, claim_epoch)
+        SELECT $conversation, $instance, 1 WHERE EXISTS (SELECT 1 FROM deliveries WHERE conversation_id = $conversation AND outcome = '{DeliveryOutcome.Pending}')
+        ON CONFLICT (id) DO UPDATE SET
+            claim_epoch = CASE WHEN claim_instance = $instance THEN claim_epoch ELSE claim_epoch + 1 END,
+            claim_instance = $instance
+        WHERE claim_instance IS NULL OR claim_instance = $instance
+           OR NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = conversations.claim_instance AND i.expires_at > $now AND i.left_at IS NULL)
+        RETURNING claim_epoch
         """;
 
     // SqliteMutation.ClaimExpiryIgnored: the holder's lease counts however long ago it expired.
-    private static readonly string ClaimOfIgnoringExpiry = ClaimOf.Replace("i.expires_at > $now AND ", "", StringComparison.Ordinal);
-
-    private const string HasPending = $"SELECT 1 FROM deliveries WHERE conversation_id = $conversation AND outcome = '{DeliveryOutcome.Pending}' LIMIT 1";
+    private static readonly string TakeIgnoringExpiry = Take.Replace("i.expires_at > $now AND ", "", StringComparison.Ordinal);
 
     // The sweep: the next conversation with pending deliveries after a conversation id, one seek in the backlog's partial
     // index. The sweep walks conversations in id order from where the previous one stopped, round and round, so that every
@@ -75,16 +82,11 @@ internal sealed class ClaimConversationsOperation(long instanceId, IReadOnlyColl
         SELECT MIN(conversation_id) FROM deliveries WHERE outcome = '{DeliveryOutcome.Pending}' AND conversation_id > $after
         """;
 
-    private const string Take = """
-        INSERT INTO conversations (id, claim_instance, claim_epoch) VALUES ($conversation, $instance, 1)
-        ON CONFLICT (id) DO UPDATE SET claim_instance = excluded.claim_instance, claim_epoch = claim_epoch + 1
-        RETURNING claim_epoch
-        """;
-
     protected override IReadOnlyList<ConversationClaim> Run(WriterSession session)
     {
         var claims = new List<ConversationClaim>();
         var candidates = conversations ?? Sweep(session);
+        var take = session.Prepared(session.Mutations.HasFlag(SqliteMutation.ClaimExpiryIgnored) ? TakeIgnoringExpiry : Take);
         foreach (var conversationId in candidates)
         {
             if (claims.Count >= limit)
@@ -92,41 +94,25 @@ internal sealed class ClaimConversationsOperation(long instanceId, IReadOnlyColl
                 break;
             }
 
-            if (conversations is not null)
-            {
-                var find = session.Prepared(HasPending);
-                WriterSession.Set(find, "$conversation", conversationId);
-                if (find.ExecuteScalar() is null)
-                {
-                    continue;
-                }
-            }
-
-            var of = session.Prepared(session.Mutations.HasFlag(SqliteMutation.ClaimExpiryIgnored) ? ClaimOfIgnoringExpiry : ClaimOf);
-            WriterSession.Set(of, "$conversation", conversationId);
-            WriterSession.Set(of, "$now", now.ToUnixTimeMilliseconds());
-            using (var reader = of.ExecuteReader())
-            {
-                if (reader.Read() && !reader.IsDBNull(0))
-                {
-                    var holder = reader.GetInt64(0);
-                    if (holder == instanceId)
-                    {
-                        claims.Add(new ConversationClaim(conversationId, instanceId, reader.GetInt64(1)));
-                        continue;
-                    }
-
-                    if (reader.GetBoolean(2))
-                    {
-                        continue; // a live holder has it
-                    }
-                }
-            }
-
-            var take = session.Prepared(Take);
             WriterSession.Set(take, "$conversation", conversationId);
             WriterSession.Set(take, "$instance", instanceId);
-            claims.Add(new ConversationClaim(conversationId, instanceId, (long)take.ExecuteScalar()!));
+            WriterSession.Set(take, "$now", now.ToUnixTimeMilliseconds());
+            // Read to the end: an upsert's RETURNING row may come before its statement is done (ExecuteScalar would stop there).
+            long? epoch = null;
+            using (var reader = take.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    epoch = reader.GetInt64(0);
+                }
+            }
+
+            if (epoch is { } taken)
+            {
+                var claim = new ConversationClaim(conversationId, instanceId, taken);
+                claims.Add(claim);
+                prefetch?.Read(session, claim);
+            }
         }
 
         return claims;
@@ -178,7 +164,7 @@ internal sealed class SweepCursor
 /// Releases a conversation's claim when it has no pending delivery left (false, claim kept, when it has).
 /// Refused with <see cref="ClaimLostException"/> when the claim is no longer the conversation's.
 /// </summary>
-internal sealed class ReleaseConversationOperation(ConversationClaim claim) : WriteOperation<bool>
+internal sealed class ReleaseConversationOperation(ConversationClaim claim, PendingPrefetch? prefetch = null) : WriteOperation<bool>
 {
     private const string Release = $"""
         UPDATE conversations SET claim_instance = NULL
@@ -188,6 +174,7 @@ internal sealed class ReleaseConversationOperation(ConversationClaim claim) : Wr
     protected override bool Run(WriterSession session)
     {
         ClaimFence.Check(session, claim);
+        prefetch?.Invalidate(claim.ConversationId);
         var release = session.Prepared(Release);
         WriterSession.Set(release, "$conversation", claim.ConversationId);
         return release.ExecuteNonQuery() == 1;
@@ -288,7 +275,16 @@ internal sealed class AcquireLeaseOperation(string name, long instanceId, DateTi
         take.Parameters.AddWithValue("$instance", instanceId);
         take.Parameters.AddWithValue("$now", at);
         take.Parameters.AddWithValue("$expires", expires.ToUnixTimeMilliseconds());
-        return new NamedLease(name, instanceId, (long)take.ExecuteScalar()!, expires);
+        long taken = 0;
+        using (var reader = take.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                taken = reader.GetInt64(0); // read to the end: an upsert's RETURNING row may come before its statement is done
+            }
+        }
+
+        return new NamedLease(name, instanceId, taken, expires);
     }
 }
 

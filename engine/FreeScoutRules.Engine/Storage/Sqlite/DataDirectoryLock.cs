@@ -31,7 +31,7 @@ internal sealed class DataDirectoryLock : IDisposable
         _owner = owner;
     }
 
-    /// <exception cref="DataDirectoryInUseException">Another process holds it.</exception>
+    /// <exception cref="StoreInUseException">Another process holds it.</exception>
     public static DataDirectoryLock Acquire(string directory)
     {
         var full = Path.GetFullPath(directory);
@@ -47,7 +47,7 @@ internal sealed class DataDirectoryLock : IDisposable
         catch (IOException ex) when (HeldElsewhere(ex))
         {
             // Held by another process (flock refused); other I/O errors (a read-only disk) say what they are.
-            throw new DataDirectoryInUseException(full, Holder(full));
+            throw DataDirectoryInUse.Exception(full, Holder(full));
         }
 
         var owner = Path.Combine(full, OwnerFileName);
@@ -94,12 +94,11 @@ internal sealed class DataDirectoryLock : IDisposable
 }
 
 /// <summary>The data directory is locked by another process: one line that names it and the holder.</summary>
-internal sealed class DataDirectoryInUseException(string directory, int? holder)
-    : InvalidOperationException(
-        $"The data directory {directory} is in use by another freescout-rules process{(holder is { } pid ? $" (PID {pid})" : "")}: one process per SQLite database. "
-        + "Stop that one, or give this one another --data-dir. Read-only verbs (replay, explain, actions list) work beside it; actions retry and deliveries rerun go through its admin API.")
+internal static class DataDirectoryInUse
 {
-    public string Directory { get; } = directory;
-
-    public int? Holder { get; } = holder;
+    /// <summary>The refusal of a data directory another process holds: which, and what to do.</summary>
+    public static StoreInUseException Exception(string directory, int? holder) => new(
+        $"The data directory {directory} is in use by another freescout-rules process{(holder is { } pid ? $" (PID {pid})" : "")}: one process per SQLite database. "
+        + "Stop that one, or give this one another --data-dir. Read-only verbs (replay, explain, actions list) work beside it; actions retry and deliveries rerun go through its admin API.",
+        directory, holder);
 }

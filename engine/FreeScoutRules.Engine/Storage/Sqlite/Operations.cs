@@ -4,7 +4,7 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// Stores a new delivery, or finds the identical earlier one (same event, same body bytes). A new
 /// conversation delivery gets the next sequence number of its conversation.
 /// </summary>
-internal sealed class StoreDeliveryOperation(NewDelivery delivery, WorkHints? hints = null)
+internal sealed class StoreDeliveryOperation(NewDelivery delivery, WorkHints? hints = null, RecentConversations? recent = null, PendingPrefetch? prefetch = null)
     : WriteOperation<StoreResult>
 {
     // Compressed here, on the caller's thread, not on the single writer's; the raw bytes are not kept
@@ -33,7 +33,15 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, WorkHints? hi
 
     private const string InsertBody = $"INSERT INTO delivery_bodies (delivery_id, body, encoding) VALUES ($id, $body, '{BodyEncoding.Deflate}')";
 
-    protected override StoreResult Run(WriterSession session) => Store(session, _delivery, _body);
+    protected override StoreResult Run(WriterSession session)
+    {
+        if (_delivery.ConversationId is { } conversationId)
+        {
+            prefetch?.Invalidate(conversationId);
+        }
+
+        return Store(session, _delivery, _body);
+    }
 
     /// <summary>Stores <paramref name="delivery"/> with its already compressed body, or finds its earlier copy; for operations that store a delivery among other writes.</summary>
     internal static StoreResult Store(WriterSession session, NewDelivery delivery, byte[] compressedBody)
@@ -76,6 +84,11 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, WorkHints? hi
     {
         if (!result.Duplicate && delivery.ConversationId is { } conversationId)
         {
+            if (delivery.Parsed is { } parsed)
+            {
+                recent?.Remember(result.DeliveryId, parsed);
+            }
+
             hints?.Stored(new WorkHint(conversationId, result.DeliveryId, delivery.Parsed));
         }
     }
@@ -86,7 +99,7 @@ internal sealed class StoreDeliveryOperation(NewDelivery delivery, WorkHints? hi
 /// applied sequence, the status changes, the action intents (the outbox) and the done mark.
 /// Refuses (and so writes nothing) when the delivery is not pending any more: processed exactly once.
 /// </summary>
-internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteOperation<bool>
+internal sealed class ApplyEvaluationOperation(EvaluationCommit commit, PendingPrefetch? prefetch = null) : WriteOperation<bool>
 {
     private const string MarkDone = $"""
             UPDATE deliveries SET outcome = '{DeliveryOutcome.Done}', attempts = attempts + 1, last_error = NULL, processed_at = $at, result = $result,
@@ -117,6 +130,7 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
     {
         // The fence first, then the done mark: a refusal comes before anything is written.
         ClaimFence.Check(session, commit.Claim);
+        prefetch?.Invalidate(commit.ConversationId);
         var done = session.Prepared(MarkDone);
         WriterSession.Set(done, "$id", commit.DeliveryId);
         WriterSession.Set(done, "$generation", commit.RulesGeneration);
@@ -128,16 +142,29 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
             throw new WriteRefusedException(new DeliveryNotPendingException(commit.DeliveryId));
         }
 
-        var state = session.Prepared("""
+        // The state, and (for a lane's last delivery) the claim's release when nothing else is pending: no write of its own.
+        var state = session.Prepared($"""
             INSERT INTO conversations (id, last_applied_seq, status, updated_at) VALUES ($id, $seq, $status, $updated)
             ON CONFLICT (id) DO UPDATE SET last_applied_seq = MAX(last_applied_seq, excluded.last_applied_seq),
-                status = COALESCE(excluded.status, status), updated_at = COALESCE(excluded.updated_at, updated_at)
+                status = COALESCE(excluded.status, status), updated_at = COALESCE(excluded.updated_at, updated_at),
+                claim_instance = CASE WHEN $release AND NOT EXISTS (
+                    SELECT 1 FROM deliveries WHERE conversation_id = $id AND outcome = '{DeliveryOutcome.Pending}') THEN NULL ELSE claim_instance END
+            RETURNING claim_instance IS NULL
             """);
         WriterSession.Set(state, "$id", commit.ConversationId);
         WriterSession.Set(state, "$seq", commit.Sequence);
         WriterSession.Set(state, "$status", commit.NextState?.Status);
         WriterSession.Set(state, "$updated", commit.NextState?.UpdatedAt.ToUnixTimeMilliseconds());
-        state.ExecuteNonQuery();
+        WriterSession.Set(state, "$release", commit.Release);
+        var released = false;
+        using (var reader = state.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                released = commit.Release && reader.GetBoolean(0);
+            }
+        }
+
 
         foreach (var change in commit.StatusChanges)
         {
@@ -186,7 +213,7 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
             write.ExecuteNonQuery();
         }
 
-        return true;
+        return released;
     }
 }
 
@@ -194,7 +221,7 @@ internal sealed class ApplyEvaluationOperation(EvaluationCommit commit) : WriteO
 /// Records a failed attempt. A parked delivery's conversation moves past it; otherwise it stays
 /// pending for another attempt.
 /// </summary>
-internal sealed class RecordFailureOperation(DeliveryFailure failure) : WriteOperation<bool>
+internal sealed class RecordFailureOperation(DeliveryFailure failure, PendingPrefetch? prefetch = null) : WriteOperation<bool>
 {
     private const string MarkFailed = $"""
             UPDATE deliveries SET attempts = attempts + 1, last_error = $error, outcome = $outcome, result = COALESCE($result, result)
@@ -206,6 +233,7 @@ internal sealed class RecordFailureOperation(DeliveryFailure failure) : WriteOpe
     protected override bool Run(WriterSession session)
     {
         ClaimFence.Check(session, failure.Claim);
+        prefetch?.Invalidate(failure.ConversationId);
         var update = session.Command(MarkFailed);
         update.Parameters.AddWithValue("$id", failure.DeliveryId);
         update.Parameters.AddWithValue("$error", failure.Error);
@@ -228,7 +256,7 @@ internal sealed class RecordFailureOperation(DeliveryFailure failure) : WriteOpe
 }
 
 /// <summary>Puts a parked or done conversation delivery back to pending with fresh attempts (a re-run). False when it is neither.</summary>
-internal sealed class RequeueOperation(long deliveryId, WorkHints? hints = null) : WriteOperation<bool>
+internal sealed class RequeueOperation(long deliveryId, WorkHints? hints = null, PendingPrefetch? prefetch = null) : WriteOperation<bool>
 {
     private const string Requeue = $"""
             UPDATE deliveries SET outcome = '{DeliveryOutcome.Pending}', attempts = 0
@@ -247,6 +275,7 @@ internal sealed class RequeueOperation(long deliveryId, WorkHints? hints = null)
         var conversation = session.Command("SELECT conversation_id FROM deliveries WHERE id = $id");
         conversation.Parameters.AddWithValue("$id", deliveryId);
         _conversationId = Convert.ToInt32(conversation.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        prefetch?.Invalidate(_conversationId);
         return true;
     }
 

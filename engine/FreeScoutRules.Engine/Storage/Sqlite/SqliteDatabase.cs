@@ -15,7 +15,7 @@ internal sealed partial class SqliteDatabase
 
     /// <param name="options">Where the database is.</param>
     /// <param name="readOnly">Open an existing database without writing to it (replay, explain).</param>
-    public SqliteDatabase(StorageOptions options, bool readOnly = false)
+    public SqliteDatabase(SqliteOptions options, bool readOnly = false)
     {
         ArgumentNullException.ThrowIfNull(options);
         Path = System.IO.Path.GetFullPath(options.DatabasePath);

@@ -20,8 +20,10 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     private readonly WorkHints? _hints;
     private readonly TimeProvider _time;
     private readonly SweepCursor _sweep = new();
+    private readonly RecentConversations _recent = new();
+    private readonly PendingPrefetch _prefetch;
     private readonly ILogger _logger;
-    private readonly StorageOptions _options;
+    private readonly SqliteOptions _options;
     private readonly bool _readOnly;
     private readonly Lock _lockGate = new();
     private DataDirectoryLock? _lock;
@@ -30,15 +32,16 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     /// <remarks>readOnly: Open an existing database without writing to it (replay, explain).</remarks>
     /// <remarks>hints: Where committed pending work is announced (dispatch's wake-ups); none for the CLI.</remarks>
     /// <remarks>time: The store's clock (leases and claims expire by it).</remarks>
-    public SqliteStorage(StorageOptions options, ILogger<InboxWriter> logger, bool readOnly = false, WorkHints? hints = null, TimeProvider? time = null)
+    public SqliteStorage(SqliteOptions options, ILogger<InboxWriter> logger, bool readOnly = false, WorkHints? hints = null, TimeProvider? time = null)
         : this(options, logger, readOnly, hints, time, SqliteMutation.None)
     {
     }
 
     /// <summary>For the contract suite's mutation test only: the store with deliberate breaks (<see cref="SqliteMutation"/>).</summary>
-    internal SqliteStorage(StorageOptions options, ILogger<InboxWriter> logger, bool readOnly, WorkHints? hints, TimeProvider? time, SqliteMutation mutations)
+    internal SqliteStorage(SqliteOptions options, ILogger<InboxWriter> logger, bool readOnly, WorkHints? hints, TimeProvider? time, SqliteMutation mutations)
     {
         _hints = hints;
+        _prefetch = new PendingPrefetch(_recent);
         _time = time ?? TimeProvider.System;
         _leases = new LeaseQueries(_database = new SqliteDatabase(options, readOnly));
         _options = options;
@@ -73,9 +76,13 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
                 : $"{_database.Path}: the database is at schema version {version}, newer than this freescout-rules knows ({Migrations.LatestVersion}); use the release that wrote it.";
     }
 
-    public int WriteQueueLength => _writer.QueueLength;
-
-    public (long Commits, long Operations) Committed => _writer.Committed;
+    /// <summary>The single writer's queue and group commits.</summary>
+    public IReadOnlyList<StorageMeasure> Measures =>
+    [
+        new("freescout_rules.storage.write_queue", "Write operations waiting for the single writer.", () => _writer.QueueLength),
+        new("freescout_rules.storage.commits", "Transactions the single writer committed (each one fsync when durable).", () => _writer.Committed.Commits, "{commit}", IsCounter: true),
+        new("freescout_rules.storage.committed_operations", "Write operations committed; divided by the commits, the group-commit size.", () => _writer.Committed.Operations, "{operation}", IsCounter: true),
+    ];
 
     public long SizeBytes =>
         new[] { _database.Path, _database.Path + "-wal" }.Select(p => new FileInfo(p)).Where(f => f.Exists).Sum(f => f.Length);
@@ -111,7 +118,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     /// <summary>The installation's id (part of every new intent's idempotency key), read once the schema is there.</summary>
     public string? InstallationId { get; private set; }
 
-    /// <summary>Takes the data directory's lock (once; <see cref="DataDirectoryInUseException"/> when another process has it), then creates or migrates the schema.</summary>
+    /// <summary>Takes the data directory's lock (once; <see cref="StoreInUseException"/> when another process has it), then creates or migrates the schema.</summary>
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
         if (!_readOnly)
@@ -166,16 +173,17 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     public void Complete() => _writer.Complete();
 
     public Task<StoreResult> StoreAsync(NewDelivery delivery, CancellationToken cancellationToken) =>
-        _writer.SubmitAsync(new StoreDeliveryOperation(delivery, _hints), cancellationToken);
+        _writer.SubmitAsync(new StoreDeliveryOperation(delivery, _hints, _recent, _prefetch), cancellationToken);
 
     public Task<IReadOnlyList<ConversationClaim>> ClaimAsync(InstanceLease holder, IReadOnlyCollection<int>? conversations, int limit, CancellationToken cancellationToken) =>
-        _writer.SubmitAsync(new ClaimConversationsOperation(holder.Id, conversations, limit, _time.GetUtcNow(), conversations is null ? _sweep : null), cancellationToken);
+        _writer.SubmitAsync(new ClaimConversationsOperation(holder.Id, conversations, limit, _time.GetUtcNow(), conversations is null ? _sweep : null, _prefetch), cancellationToken);
 
     public async Task<IReadOnlyList<StoredDelivery>> LoadPendingAsync(ConversationClaim claim, int limit, CancellationToken cancellationToken) =>
-        await Guard(() => _deliveries.LoadPendingAsync(claim.ConversationId, limit, cancellationToken));
+        _prefetch.Take(claim, limit)
+        ?? [.. (await Guard(() => _deliveries.LoadPendingAsync(claim.ConversationId, limit, cancellationToken))).Select(d => d with { Parsed = _recent.Take(d.Id) })];
 
     public Task<bool> ReleaseAsync(ConversationClaim claim, CancellationToken cancellationToken) =>
-        _writer.SubmitAsync(new ReleaseConversationOperation(claim), cancellationToken);
+        _writer.SubmitAsync(new ReleaseConversationOperation(claim, _prefetch), cancellationToken);
 
     public Task<InstanceLease> JoinAsync(string name, TimeSpan leaseTime, CancellationToken cancellationToken) =>
         _writer.SubmitAsync(new JoinOperation(name, _time.GetUtcNow(), leaseTime), cancellationToken);
@@ -205,7 +213,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
         Guard(() => _deliveries.LoadSnapshotAsync(conversationId, beforeSequence, cancellationToken));
 
     public Task<StoreResult?> FireAsync(TimerFiring firing, CancellationToken cancellationToken) =>
-        _writer.SubmitAsync(new FireTimerOperation(firing, _hints), cancellationToken);
+        _writer.SubmitAsync(new FireTimerOperation(firing, _hints, _prefetch), cancellationToken);
 
     public Task<long> CountPendingAsync(CancellationToken cancellationToken) =>
         Guard(() => _deliveries.CountPendingTimersAsync(cancellationToken));
@@ -213,14 +221,14 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     public Task<KnownConversation> LoadConversationAsync(int conversationId, DateTimeOffset intentsSince, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.GetConversationStateAsync(conversationId, intentsSince, cancellationToken));
 
-    public Task CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken) =>
-        _writer.SubmitAsync(new ApplyEvaluationOperation(commit), cancellationToken);
+    public Task<bool> CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new ApplyEvaluationOperation(commit, _prefetch), cancellationToken);
 
     public Task RecordFailureAsync(DeliveryFailure failure, CancellationToken cancellationToken) =>
-        _writer.SubmitAsync(new RecordFailureOperation(failure), cancellationToken);
+        _writer.SubmitAsync(new RecordFailureOperation(failure, _prefetch), cancellationToken);
 
     public Task<bool> RequeueAsync(long deliveryId, CancellationToken cancellationToken) =>
-        _writer.SubmitAsync(new RequeueOperation(deliveryId, _hints), cancellationToken);
+        _writer.SubmitAsync(new RequeueOperation(deliveryId, _hints, _prefetch), cancellationToken);
 
     public Task<DeliveryRecord?> GetAsync(long deliveryId, CancellationToken cancellationToken) =>
         Guard(() => _deliveries.GetAsync(deliveryId, cancellationToken));

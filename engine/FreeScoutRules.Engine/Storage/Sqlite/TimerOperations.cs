@@ -7,7 +7,7 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// of its conversation (<c>timer.elapsed</c>). Writes nothing, and returns <c>null</c>, when that scheduling
 /// is not pending any more (scheduled again, cancelled, or fired already): each scheduling fires once.
 /// </summary>
-internal sealed class FireTimerOperation(TimerFiring firing, WorkHints? hints = null) : WriteOperation<StoreResult?>
+internal sealed class FireTimerOperation(TimerFiring firing, WorkHints? hints = null, PendingPrefetch? prefetch = null) : WriteOperation<StoreResult?>
 {
     private const string MarkFired = $"""
         UPDATE timers SET state = '{TimerState.Fired}', fired_at = $at
@@ -22,6 +22,7 @@ internal sealed class FireTimerOperation(TimerFiring firing, WorkHints? hints = 
 
     protected override StoreResult? Run(WriterSession session)
     {
+        prefetch?.Invalidate(firing.ConversationId);
         var mark = session.Prepared(session.Mutations.HasFlag(SqliteMutation.TimerFiresTwice) ? MarkFiredIfNotPending : MarkFired);
         WriterSession.Set(mark, "$at", firing.FiredAt.ToUnixTimeMilliseconds());
         WriterSession.Set(mark, "$conversation", firing.ConversationId);

@@ -46,7 +46,7 @@ public sealed class OutboxClaimsTests : IDisposable
     /// <summary>The intent's claim columns as stored.</summary>
     private async Task<(long? Instance, string? Token, long? At)> ClaimColumnsAsync(long intentId)
     {
-        await using var connection = await new SqliteDatabase(new StorageOptions { DataDirectory = _data.Path, Durable = false }).OpenAsync();
+        await using var connection = await new SqliteDatabase(new SqliteOptions { DataDirectory = _data.Path, Durable = false }).OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT claim_instance, claim_token, claimed_at FROM action_intents WHERE id = $id";
         command.Parameters.AddWithValue("$id", intentId);
@@ -183,7 +183,7 @@ public sealed class OutboxClaimsTests : IDisposable
         // clears it, the intent is due for anyone at once, and a record under that claim is refused.
         await storage.RecordAttemptAsync(Attempt(again, AttemptOutcome.Failed, IntentState.Dead), default);
         Assert.Empty((await storage.ClaimDueAsync(a, Room(), Ordered, default)).Intents);
-        await using (var connection = await new SqliteDatabase(new StorageOptions { DataDirectory = _data.Path, Durable = false }).OpenAsync())
+        await using (var connection = await new SqliteDatabase(new SqliteOptions { DataDirectory = _data.Path, Durable = false }).OpenAsync())
         {
             await SqliteDatabase.ExecuteAsync(connection, $"UPDATE action_intents SET claim_instance = {a.Id}, claim_token = 'stale-claim-token-of-instance-a-0001' WHERE id = {held.Id}");
         }

@@ -105,7 +105,7 @@ public sealed class OutboxDestinationsTests : IDisposable
     [Fact]
     public async Task ADatabaseMigratedFromSchema12_KeepsTheKeysItsIntentsWereSentWith_AndOrdersThemByAction()
     {
-        var options = new StorageOptions { DataDirectory = _data.Path, Durable = false };
+        var options = new SqliteOptions { DataDirectory = _data.Path, Durable = false };
         await using (var connection = new SqliteConnection($"Data Source={options.DatabasePath}"))
         {
             // Schema 12 (before issue 20): keys were fsr-intent-<id>; order was per conversation and action.
@@ -143,7 +143,7 @@ public sealed class OutboxDestinationsTests : IDisposable
         {
         }
 
-        await using var connection = await new SqliteDatabase(new StorageOptions { DataDirectory = _data.Path, Durable = false }).OpenAsync();
+        await using var connection = await new SqliteDatabase(new SqliteOptions { DataDirectory = _data.Path, Durable = false }).OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = """
             EXPLAIN QUERY PLAN SELECT 1 FROM action_intents e

@@ -109,7 +109,7 @@ internal sealed class RecordedRun
         Assert.Equal(3, generation.Rules.Count(r => r.Name.StartsWith("Plan", StringComparison.Ordinal)));
 
         var hints = new WorkHints();
-        var storage = new SqliteStorage(new StorageOptions { DataDirectory = data.Path, Durable = false }, NullLogger<InboxWriter>.Instance, hints: hints);
+        var storage = new SqliteStorage(new SqliteOptions { DataDirectory = data.Path, Durable = false }, NullLogger<InboxWriter>.Instance, hints: hints);
         var lifetime = Port<IStorageLifetime>(storage);
         await lifetime.InitializeAsync(default);
         storage.StatementObserver = sql => _statements.AddOrUpdate(sql.Trim(), 1, (_, count) => count + 1);
@@ -282,7 +282,7 @@ internal sealed class RecordedRun
         await stop.CancelAsync();
         await dispatching;
         await leases.LeaveAsync(instance, default);
-        _ = (lifetime.Location, lifetime.WriteQueueLength, lifetime.Committed, lifetime.SizeBytes, lifetime.InstallationId);
+        _ = (lifetime.Location, lifetime.Measures.Select(m => m.Read()).ToList(), lifetime.SizeBytes, lifetime.InstallationId);
         lifetime.Complete();
         await writer;
     }

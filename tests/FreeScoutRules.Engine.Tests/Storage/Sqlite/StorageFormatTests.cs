@@ -20,7 +20,7 @@ public sealed class StorageFormatTests : IDisposable
 
     public void Dispose() => _data.Dispose();
 
-    private StorageOptions Options => new() { DataDirectory = _data.Path, Durable = false };
+    private SqliteOptions Options => new() { DataDirectory = _data.Path, Durable = false };
 
     private static NewDelivery Delivery(string eventName, byte[] body, int? conversationId) =>
         new(eventName, body, SHA256.HashData(body), conversationId, At);

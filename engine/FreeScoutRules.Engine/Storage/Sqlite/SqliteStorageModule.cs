@@ -1,0 +1,60 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace FreeScoutRules.Engine.Storage.Sqlite;
+
+/// <summary>
+/// The SQLite store's entry points, the only ones the rest of the engine and the host name: its registration behind
+/// every storage port for <c>serve</c>, and a server's database opened for reading for the CLI verbs. Its settings are
+/// <see cref="SqliteOptions"/> (bound and validated by the host, from the <c>Storage</c> section).
+/// </summary>
+internal static class SqliteStorageModule
+{
+    /// <summary>Registers one SQLite store behind every storage port; it announces committed work on <see cref="WorkHints"/>, on the container's clock.</summary>
+    public static IServiceCollection AddSqliteStorage(this IServiceCollection services)
+    {
+        services.TryAddSingleton<WorkHints>();
+        services.AddSingleton(sp => new SqliteStorage(
+            sp.GetRequiredService<IOptions<SqliteOptions>>().Value, sp.GetRequiredService<ILogger<InboxWriter>>(),
+            hints: sp.GetRequiredService<WorkHints>(), time: sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IInbox>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<ILeases>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<IDeliveryHistory>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<IOutbox>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<ITimers>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<IRuleGenerationLog>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<IStorageLifetime>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<IRetentionStore>(sp => sp.GetRequiredService<SqliteStorage>());
+        services.AddSingleton<IReconciliationStore>(sp => sp.GetRequiredService<SqliteStorage>());
+        return services;
+    }
+
+    /// <summary>
+    /// Opens a server's database (its data directory) for reading, or says on <paramref name="error"/> that there is
+    /// none there, or that its schema is not this release's, and returns <c>null</c>: a verb never creates an empty
+    /// database by mistake, never upgrades one (the server does, at start), and never writes (a server may be running
+    /// on it; what writes goes through its admin API).
+    /// </summary>
+    public static StoreReader? OpenForReading(SqliteOptions options, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(error);
+        if (!File.Exists(options.DatabasePath))
+        {
+            error.WriteLine($"{options.DatabasePath}: no database here (give the server's --data-dir).");
+            return null;
+        }
+
+        var storage = new SqliteStorage(options, NullLogger<InboxWriter>.Instance, readOnly: true);
+        if (storage.SchemaProblem() is { } problem)
+        {
+            error.WriteLine(problem);
+            return null;
+        }
+
+        return new StoreReader(storage.Location, storage, storage, storage);
+    }
+}
