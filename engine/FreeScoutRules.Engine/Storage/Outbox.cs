@@ -30,6 +30,44 @@ internal sealed record IntentSlots(int Limit, int PerDestination, IReadOnlyDicti
 
     /// <summary>The destinations with no room left: their intents are not even looked at.</summary>
     public IReadOnlyList<string> Saturated => [.. InFlight.Where(d => d.Value >= PerDestination).Select(d => d.Key)];
+
+    /// <summary>How many candidates a claim looks at: more than the limit, since some may go to a destination that fills up on the way.</summary>
+    public int Scan => Limit * 2;
+
+    /// <summary>
+    /// The candidates (oldest first, at most <see cref="Scan"/>) that fit: at most <see cref="Limit"/>, and no more per
+    /// destination than its room. <paramref name="more"/>: some due were left out (no room, or more than were looked at).
+    /// Every store claims what this picks, so that the slots mean the same in each.
+    /// </summary>
+    public List<T> Fit<T>(IReadOnlyList<T> candidates, Func<T, string> destinationOf, out bool more)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
+        ArgumentNullException.ThrowIfNull(destinationOf);
+        var fit = new List<T>(Math.Min(candidates.Count, Limit));
+        var taken = new Dictionary<string, int>(StringComparer.Ordinal);
+        more = candidates.Count >= Scan;
+        foreach (var candidate in candidates)
+        {
+            if (fit.Count == Limit)
+            {
+                more = true;
+                break;
+            }
+
+            var destination = destinationOf(candidate);
+            var destinationTaken = taken.GetValueOrDefault(destination);
+            if (destinationTaken >= RoomFor(destination))
+            {
+                more = true;
+                continue;
+            }
+
+            taken[destination] = destinationTaken + 1;
+            fit.Add(candidate);
+        }
+
+        return fit;
+    }
 }
 
 /// <summary>Intents claimed for an instance; <see cref="More"/>: others were due that the slots left no room for (ask again once there is).</summary>

@@ -31,36 +31,20 @@ internal sealed partial class InMemoryStore
                 return new ClaimedIntents([], More: false);
             }
 
-            // More candidates than the limit: some may go to a destination that fills up on the way.
-            var scan = slots.Limit * 2;
+            // What a claim may look at (IntentSlots.Scan), of which IntentSlots.Fit picks what fits.
             var saturated = slots.Saturated.ToHashSet(StringComparer.Ordinal);
             var candidates = _intents.Values
                 .Where(i => i.State == IntentState.Pending && (i.NextAttemptAt is null || i.NextAttemptAt <= now)
                     && (i.ClaimInstance is not { } holding || !Alive(holding, now)) && !saturated.Contains(i.Destination)
                     && (unordered.Contains(i.Action) || WaitingFor(i, unordered) is null))
-                .Take(scan)
+                .Take(slots.Scan)
                 .ToList();
             var claimed = new List<DueIntent>();
-            var taken = new Dictionary<string, int>(StringComparer.Ordinal);
-            var skipped = false;
             var sources = new Dictionary<long, DeliverySource?>();
-            foreach (var intent in candidates)
+            var fit = slots.Fit(candidates, c => c.Destination, out var more);
+            foreach (var intent in fit)
             {
-                if (claimed.Count == slots.Limit)
-                {
-                    skipped = true;
-                    break;
-                }
-
-                var destinationTaken = taken.GetValueOrDefault(intent.Destination);
-                if (destinationTaken >= slots.RoomFor(intent.Destination))
-                {
-                    skipped = true;
-                    continue;
-                }
-
                 (intent.ClaimInstance, intent.ClaimToken) = (holder.Id, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)));
-                taken[intent.Destination] = destinationTaken + 1;
                 claimed.Add(new DueIntent(
                     intent.Id, intent.DeliveryId, intent.ConversationId, intent.Rule, intent.Action, intent.Arguments, intent.Attempts,
                     Source(intent.DeliveryId, sources), intent.RetryBase, intent.SecretPlaces)
@@ -71,7 +55,7 @@ internal sealed partial class InMemoryStore
                 });
             }
 
-            return new ClaimedIntents(claimed, skipped || candidates.Count == scan);
+            return new ClaimedIntents(claimed, more);
         }, null, cancellationToken);
     }
 

@@ -29,39 +29,22 @@ internal sealed class ClaimIntentsOperation(long instanceId, IntentSlots slots, 
             return Nothing;
         }
 
-        // More candidates than the limit: some may go to a destination that fills up on the way.
-        var scan = slots.Limit * 2;
-        var candidates = Candidates(session, at, scan);
-        var claimed = new List<DueIntent>(Math.Min(candidates.Count, slots.Limit));
-        var taken = new Dictionary<string, int>(StringComparer.Ordinal);
-        var skipped = false;
+        var candidates = Candidates(session, at, slots.Scan);
+        var claimed = new List<DueIntent>();
         var take = session.Prepared(Take);
-        foreach (var intent in candidates)
+        var fit = slots.Fit(candidates, c => c.Destination, out var more);
+        foreach (var intent in fit)
         {
-            if (claimed.Count == slots.Limit)
-            {
-                skipped = true;
-                break;
-            }
-
-            var destinationTaken = taken.GetValueOrDefault(intent.Destination);
-            if (destinationTaken >= slots.RoomFor(intent.Destination))
-            {
-                skipped = true;
-                continue;
-            }
-
             var token = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
             WriterSession.Set(take, "$instance", instanceId);
             WriterSession.Set(take, "$token", token);
             WriterSession.Set(take, "$now", at);
             WriterSession.Set(take, "$id", intent.Id);
             take.ExecuteNonQuery();
-            taken[intent.Destination] = destinationTaken + 1;
             claimed.Add(intent with { Claim = new IntentClaim(intent.Id, instanceId, token) });
         }
 
-        return new ClaimedIntents(WithSources(session, claimed), skipped || candidates.Count == scan);
+        return new ClaimedIntents(WithSources(session, claimed), more);
     }
 
     private List<DueIntent> Candidates(WriterSession session, long at, int scan)
