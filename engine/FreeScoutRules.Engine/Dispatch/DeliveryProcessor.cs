@@ -33,6 +33,12 @@ internal sealed partial class DeliveryProcessor(
 {
     private readonly SemaphoreSlim _evaluators = new(Math.Max(1, options.Workers));
 
+    /// <summary>Conversations with an abandoned evaluation still running (a stuck rule), and what it is stuck in.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> _stuck = new();
+
+    /// <summary>Abandoned evaluations still running: each holds a worker (of <see cref="DispatchOptions.Workers"/>) until its rule returns.</summary>
+    public int Stuck => _stuck.Count;
+
     /// <summary>
     /// Processes <paramref name="queued"/> against its conversation's <paramref name="state"/> (read from
     /// storage when <c>null</c>) and returns the state after it, or <c>null</c> when it must be read again.
@@ -122,6 +128,15 @@ internal sealed partial class DeliveryProcessor(
         QueuedDelivery queued, KnownConversation state, Func<RuleSetGeneration, KnownConversation, RuleProbe, EvaluationResult> evaluate,
         CancellationToken cancellationToken)
     {
+        if (_stuck.TryGetValue(queued.ConversationId, out var stuckIn))
+        {
+            // Its next delivery would run into the same rule and take another worker: parked without evaluating, until the
+            // abandoned evaluation returns (then the conversation's deliveries are evaluated again).
+            return (null, null,
+                $"Not evaluated: an earlier delivery of this conversation is stuck ({stuckIn}); each stuck evaluation holds a worker. Fix the rule, then re-run the parked deliveries.",
+                true);
+        }
+
         await _evaluators.WaitAsync(cancellationToken);
         var watched = watchdog.Begin(queued);
         var evaluation = Task.Run(() =>
@@ -142,9 +157,18 @@ internal sealed partial class DeliveryProcessor(
         {
             if (await Task.WhenAny(evaluation, watched.Stuck) != evaluation)
             {
+                var description = watched.Describe(time.GetUtcNow());
+                _stuck[queued.ConversationId] = description;
+                _ = evaluation.ContinueWith(
+                    _ =>
+                    {
+                        _stuck.TryRemove(queued.ConversationId, out string? _);
+                        LogStuckReturned(logger, queued.Id, queued.ConversationId);
+                    },
+                    CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                 return (null, null,
-                    $"The evaluation was abandoned: {watched.Describe(time.GetUtcNow())}, longer than Dispatch:RuleTimeout ({options.RuleTimeout.TotalSeconds:0.###} s). "
-                    + "A rule cannot be stopped: its worker stays busy until it returns. Fix the rule, then re-run the delivery.",
+                    $"The evaluation was abandoned: {description}, longer than Dispatch:RuleTimeout ({options.RuleTimeout.TotalSeconds:0.###} s). "
+                    + "A rule cannot be stopped: its worker stays busy until it returns. Fix the rule, then re-run the delivery",
                     true);
             }
 
@@ -259,6 +283,9 @@ internal sealed partial class DeliveryProcessor(
 
     [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "Delivery {DeliveryId} of conversation {ConversationId} failed (attempt {Attempt}, parked: {Parked}); nothing of it was committed: {Error}")]
     private static partial void LogAttemptFailed(ILogger logger, long deliveryId, int conversationId, int attempt, bool parked, string error);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "The abandoned evaluation of delivery {DeliveryId} of conversation {ConversationId} returned at last: its worker is free, and the conversation's deliveries are evaluated again")]
+    private static partial void LogStuckReturned(ILogger logger, long deliveryId, int conversationId);
 
     [LoggerMessage(EventId = 2007, Level = LogLevel.Error, Message = "Delivery {DeliveryId} of conversation {ConversationId} is parked: {Error}. Re-run it once fixed (POST /api/deliveries/ID/rerun, or freescout-rules deliveries rerun)")]
     private static partial void LogParked(ILogger logger, long deliveryId, int conversationId, string error);

@@ -19,6 +19,29 @@ internal sealed record StoredExplanation(string Header, IReadOnlyList<RuleExplan
 /// </summary>
 internal static class StoredDeliveryExplainer
 {
+    /// <summary>
+    /// <see cref="ExplainAsync"/> within <paramref name="limit"/> (<c>Dispatch:RuleTimeout</c>): a rule that never returns
+    /// cannot be stopped, so past it the explanation is given up (the evaluation goes on in the background until the rule
+    /// returns) and its <see cref="StoredExplanation.Problem"/> says so, rather than hanging a console page or the CLI.
+    /// </summary>
+    public static async Task<StoredExplanation> ExplainWithinAsync(
+        TimeSpan limit, RuleSetGeneration rules, EvaluationPipeline pipeline, IReadOnlyList<StoredDelivery> history, long deliveryId,
+        CancellationToken cancellationToken = default)
+    {
+        var explaining = Task.Run(() => ExplainAsync(rules, pipeline, history, deliveryId, cancellationToken), CancellationToken.None);
+        try
+        {
+            return await explaining.WaitAsync(limit, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            return new StoredExplanation(
+                $"delivery {deliveryId}", [], null,
+                $"A rule did not return within Dispatch:RuleTimeout ({limit.TotalSeconds:0.###} s) while explaining delivery {deliveryId}: "
+                + "it is stuck (the server parks such deliveries; /readyz names the rule). Fix the rule, then explain again.");
+        }
+    }
+
     /// <param name="rules">The rules to explain with (the generation in force, or a rules folder's).</param>
     /// <param name="pipeline">The evaluation pipeline with the server's settings.</param>
     /// <param name="history">The delivery's conversation, every stored delivery in sequence order (<see cref="IDeliveryHistory.LoadHistoryAsync"/>).</param>

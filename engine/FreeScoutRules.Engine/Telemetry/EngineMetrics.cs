@@ -145,6 +145,8 @@ internal sealed class EngineMetrics
         _reloads.Add(0, new KeyValuePair<string, object?>("outcome", "loaded"));
         _reloads.Add(0, new KeyValuePair<string, object?>("outcome", "failed"));
         _storageFailures.Add(0, new KeyValuePair<string, object?>("where", "dispatch"));
+        _claimsLost.Add(0, new KeyValuePair<string, object?>("what", "conversation"));
+        _claimsLost.Add(0, new KeyValuePair<string, object?>("what", "intent"));
         PrimeRules(rules);
     }
 

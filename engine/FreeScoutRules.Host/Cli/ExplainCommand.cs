@@ -91,7 +91,7 @@ internal static class ExplainCommand
             return ExitCodes.BadInput;
         }
 
-        var explained = await StoredDeliveryExplainer.ExplainAsync(generation, pipeline, history, deliveryId, cancellationToken);
+        var explained = await StoredDeliveryExplainer.ExplainWithinAsync(settings.Dispatch.RuleTimeout, generation, pipeline, history, deliveryId, cancellationToken);
         if (explained.Problem is { } problem)
         {
             await error.WriteLineAsync(problem);

@@ -253,6 +253,9 @@ internal static class ServerComposition
         var dispatcher = app.Services.GetRequiredService<Dispatcher>();
         var storage = app.Services.GetRequiredService<IStorageLifetime>();
         metrics.ObserveGauge("freescout_rules.dispatch.claimed", "Conversations this instance has claimed and is working on.", () => dispatcher.Claimed, "{conversation}");
+        var processor = app.Services.GetRequiredService<DeliveryProcessor>();
+        metrics.ObserveGauge("freescout_rules.dispatch.stuck", "Rule evaluations abandoned past Dispatch:RuleTimeout and still running: each holds one of Dispatch:Workers until its rule returns.",
+            () => processor.Stuck, "{evaluation}");
         foreach (var measure in storage.Measures)
         {
             if (measure.IsCounter)

@@ -256,11 +256,24 @@ public sealed class DispatchTests
         var next = Body(11, "active", 2);
         var nextId = (await (await server.PostAsync("convo.status", next, SignedDeliveries.Sign(next))).Content.ReadFromJsonAsync<JsonElement>())
             .GetProperty("deliveryId").GetInt64();
+        JsonElement taken = default;
         await Eventually.UntilAsync("the next delivery of the conversation to be taken up", async () =>
         {
-            var taken = await server.Admin.GetFromJsonAsync<JsonElement>($"/api/deliveries/{nextId}");
+            taken = await server.Admin.GetFromJsonAsync<JsonElement>($"/api/deliveries/{nextId}");
             return (taken.GetProperty("outcome").GetString() == "parked", $"it is {taken.GetProperty("outcome").GetString()}");
         });
+
+        // Parked without taking another worker: its evaluation would have run into the same rule.
+        Assert.StartsWith("Not evaluated: an earlier delivery of this conversation is stuck", taken.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var fine2 = Body(12, "active", 2);
+        await server.PostAsync("convo.status", fine2, SignedDeliveries.Sign(fine2));
+        await Eventually.UntilAsync("another conversation to go on (one of the two workers is stuck)", async () =>
+        {
+            var items = (await server.Admin.GetFromJsonAsync<JsonElement>("/api/deliveries?conversationId=12")).GetProperty("items");
+            return (items.EnumerateArray().All(d => d.GetProperty("outcome").GetString() == "done") && items.GetArrayLength() == 2, "not yet");
+        });
+        var metrics = await server.Admin.GetStringAsync("/metrics");
+        Assert.Matches(@"(?m)^freescout_rules_dispatch_stuck(\{[^}]*\})? 1$", metrics);
     }
 
     [Fact]

@@ -102,14 +102,25 @@ internal sealed partial class SqliteDatabase
         }
     }
 
-    /// <summary>Ends the lease of every instance the database knows (its process no longer runs: this one holds the directory).</summary>
-    public async Task EndInstancesAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>
+    /// Ends the lease of every instance the database knows that did not leave (its process no longer runs: this one holds
+    /// the directory): a crash or a kill. They keep no <c>left_at</c> (that marks a clean stop), so <c>/api/status</c> tells
+    /// them apart. Returns them, id and name.
+    /// </summary>
+    public async Task<IReadOnlyList<(long Id, string Name)>> EndInstancesAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "UPDATE instances SET expires_at = MIN(expires_at, $at), left_at = COALESCE(left_at, $at) WHERE left_at IS NULL";
+        command.CommandText = "UPDATE instances SET expires_at = $at WHERE left_at IS NULL AND expires_at > $at RETURNING id, name";
         command.Parameters.AddWithValue("$at", now.ToUnixTimeMilliseconds());
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        var ended = new List<(long, string)>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ended.Add((reader.GetInt64(0), reader.GetString(1)));
+        }
+
+        return ended;
     }
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Warning,

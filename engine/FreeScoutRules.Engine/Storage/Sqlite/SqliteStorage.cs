@@ -9,7 +9,7 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 /// commit). Thread-safe. Storage errors reach callers as <see cref="StorageException"/> (the writer
 /// converts its own; reads are guarded here).
 /// </summary>
-internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers, IRuleGenerationLog, IStorageLifetime, IRetentionStore, IReconciliationStore, ILeases
+internal sealed partial class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers, IRuleGenerationLog, IStorageLifetime, IRetentionStore, IReconciliationStore, ILeases
 {
     private readonly SqliteDatabase _database;
     private readonly InboxWriter _writer;
@@ -80,7 +80,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
     public IReadOnlyList<StorageMeasure> Measures =>
     [
         new("freescout_rules.storage.write_queue", "Write operations waiting for the single writer.", () => _writer.QueueLength),
-        new("freescout_rules.storage.commits", "Transactions the single writer committed (each one fsync when durable).", () => _writer.Committed.Commits, "{commit}", IsCounter: true),
+        new("freescout_rules.storage.commits", "Transactions the single writer committed (each one fsync when durable and it changed something; polls and lease renewals count too).", () => _writer.Committed.Commits, "{commit}", IsCounter: true),
         new("freescout_rules.storage.committed_operations", "Write operations committed; divided by the commits, the group-commit size.", () => _writer.Committed.Operations, "{operation}", IsCounter: true),
     ];
 
@@ -136,7 +136,10 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
             {
                 // This process holds the data directory now, so every instance the table knows is gone (a crash, a kill):
                 // their leases end at once, and with them their claims, rather than when they would have expired.
-                await Guard(() => _database.EndInstancesAsync(_time.GetUtcNow(), cancellationToken));
+                foreach (var (id, name) in await Guard(() => _database.EndInstancesAsync(_time.GetUtcNow(), cancellationToken)))
+                {
+                    LogInstanceEnded(_logger, id, name);
+                }
             }
 
             InstallationId = await Guard(() => _outbox.InstallationIdAsync(cancellationToken));
@@ -317,4 +320,7 @@ internal sealed class SqliteStorage : IInbox, IDeliveryHistory, IOutbox, ITimers
             throw _database.Failed(ex);
         }
     }
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Instance {InstanceId} ({Name}) ended without leaving (a crash or a kill): its claims are this process's to take now; what it left pending is processed from here")]
+    private static partial void LogInstanceEnded(ILogger logger, long instanceId, string name);
 }

@@ -15,7 +15,7 @@ namespace FreeScoutRules.Host.OperatorConsole.Pages.Deliveries;
 /// </summary>
 internal sealed partial class DeliveryModel(
     IDeliveryHistory deliveries, IOutbox outbox, RuleSetHolder rules, RulesReloader reloader, EvaluationPipeline pipeline, Reruns reruns,
-    TimeProvider time, ILogger<DeliveryModel> logger)
+    TimeProvider time, Microsoft.Extensions.Options.IOptions<Engine.Dispatch.DispatchOptions> dispatch, ILogger<DeliveryModel> logger)
     : PageModel
 {
     private static readonly JsonSerializerOptions Pretty = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -82,7 +82,7 @@ internal sealed partial class DeliveryModel(
         if (Record.ConversationId is { } conversation && rules.IsLoaded && Payload is not null)
         {
             var history = await deliveries.LoadHistoryAsync(conversation, cancellationToken);
-            Explanation = await StoredDeliveryExplainer.ExplainAsync(rules.Current, pipeline, history, Id, cancellationToken);
+            Explanation = await StoredDeliveryExplainer.ExplainWithinAsync(dispatch.Value.RuleTimeout, rules.Current, pipeline, history, Id, cancellationToken);
         }
 
         RulesChangeRefused = reloader.LastFailure is { } failure && failure.At > reloader.LoadedAt;
