@@ -98,7 +98,7 @@ internal sealed class DispatchOptionsValidator : AbstractValidator<DispatchOptio
         RuleFor(o => o.SweepInterval).InclusiveBetween(TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(10))
             .WithMessage("must be between 10 ms and 10 minutes (got {PropertyValue}).");
         RuleFor(o => o.LeaseTime).InclusiveBetween(TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10))
-            .WithMessage("must be between 1 second and 10 minutes (got {PropertyValue}): a takeover waits this long after an instance stops.");
+            .WithMessage("must be between 1 second and 10 minutes (got {PropertyValue}): another instance takes a dead one's work over this long after its last renewal.");
     }
 }
 
