@@ -49,7 +49,8 @@ public sealed class SqliteStoreContract : StoreContract
 
         Assert.Equal((next.Id, claim.Epoch + 1), (taken.InstanceId, taken.Epoch));
         var ended = (await storage.ListInstancesAsync(T0.AddDays(-1), default)).Single(i => i.Id == earlier.Id);
-        Assert.Equal((false, (DateTimeOffset?)T0), (ended.Alive, ended.LeftAt));
+        // Ended at the opening, without a leftAt: it did not stop cleanly (a crash), and /api/status tells them apart.
+        Assert.Equal((false, (DateTimeOffset?)null, T0), (ended.Alive, ended.LeftAt, ended.ExpiresAt));
         await Assert.ThrowsAsync<ClaimLostException>(() => storage.CommitEvaluationAsync(Commit(claim, stored), default));
         Assert.Equal(DeliveryOutcome.Pending, (await storage.GetAsync(stored.DeliveryId, default))!.Outcome);
     }
