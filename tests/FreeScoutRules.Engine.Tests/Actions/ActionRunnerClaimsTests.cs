@@ -129,7 +129,7 @@ public sealed class ActionRunnerClaimsTests : IDisposable
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Name == "freescout_rules.claims.lost")
+            if (instrument.Name == "freescout_rules.claims.lost" && meters.Owns(instrument.Meter))
             {
                 l.EnableMeasurementEvents(instrument);
             }

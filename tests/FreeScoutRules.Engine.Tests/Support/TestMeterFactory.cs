@@ -7,10 +7,23 @@ internal sealed class TestMeterFactory : IMeterFactory
 {
     private readonly List<Meter> _meters = [];
 
+    /// <summary>Whether <paramref name="meter"/> is one of this factory's (a listener's filter: tests running at the same time have meters of the same name).</summary>
+    public bool Owns(Meter meter)
+    {
+        lock (_meters)
+        {
+            return _meters.Contains(meter);
+        }
+    }
+
     public Meter Create(MeterOptions options)
     {
         var meter = new Meter(options);
-        _meters.Add(meter);
+        lock (_meters)
+        {
+            _meters.Add(meter);
+        }
+
         return meter;
     }
 
