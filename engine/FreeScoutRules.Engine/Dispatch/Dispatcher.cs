@@ -112,9 +112,9 @@ internal sealed partial class Dispatcher(
     private async Task WaitForWorkAsync(DateTimeOffset nextSweep, CancellationToken cancellationToken)
     {
         var delay = nextSweep - time.GetUtcNow();
-        if (delay <= TimeSpan.Zero)
+        if (delay <= TimeSpan.Zero || hints.Reader.TryPeek(out _))
         {
-            return;
+            return; // the sweep is due, or hints wait already (under load, the usual case: no timer to arm)
         }
 
         using var due = new CancellationTokenSource(delay, time);

@@ -23,19 +23,8 @@ internal sealed class WorkHints
     private readonly Channel<WorkHint> _hints = Channel.CreateBounded<WorkHint>(
         new BoundedChannelOptions(Capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
 
-    private long _dropped;
-
-    /// <summary>Hints dropped because nobody read them in time.</summary>
-    public long Dropped => Interlocked.Read(ref _dropped);
-
     public ChannelReader<WorkHint> Reader => _hints.Reader;
 
-    /// <summary>Announces committed pending work.</summary>
-    public void Stored(WorkHint hint)
-    {
-        if (!_hints.Writer.TryWrite(hint))
-        {
-            Interlocked.Increment(ref _dropped);
-        }
-    }
+    /// <summary>Announces committed pending work (dropped when the buffer is full: the sweep finds its work).</summary>
+    public void Stored(WorkHint hint) => _hints.Writer.TryWrite(hint);
 }
