@@ -35,6 +35,9 @@ internal sealed partial class Dispatcher(
     private readonly Dictionary<int, Lane> _lanes = [];
     private readonly Channel<Lane> _runnable = Channel.CreateUnbounded<Lane>();
     private readonly IdleStates _idle = new(options.StateCacheSize);
+    private readonly TaskCompletionSource _replacementFailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private CancellationToken _stopping;
+    private int _replacements;
     private long _inProgress;
 
     /// <summary>Deliveries read by a lane and not yet committed as processed.</summary>
@@ -53,8 +56,54 @@ internal sealed partial class Dispatcher(
     }
 
     /// <summary>Runs the claim loop and the lane loops until <paramref name="cancellationToken"/> is cancelled.</summary>
-    public Task RunAsync(CancellationToken cancellationToken) =>
-        Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.InFlight)).Select(_ => WorkAsync(cancellationToken)).Append(ClaimLoopAsync(cancellationToken)));
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        _stopping = cancellationToken;
+        processor.LaneDetacher = Detach;
+        try
+        {
+            var loops = Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.InFlight)).Select(_ => WorkAsync(cancellationToken)).Append(ClaimLoopAsync(cancellationToken)));
+            await Task.WhenAny(loops, _replacementFailed.Task);
+            await (_replacementFailed.Task.IsCompleted ? _replacementFailed.Task : loops);
+        }
+        finally
+        {
+            processor.LaneDetacher = null;
+        }
+    }
+
+    /// <summary>
+    /// The watchdog abandoned an evaluation stuck in a rule: its lane's thread stays in the rule until it returns, so the
+    /// conversation goes on in a new lane (under the same claim; it parks the abandoned delivery) and a worker loop is
+    /// added in place of the one held (it leaves again when the stuck one returns). Called on the watchdog's thread.
+    /// </summary>
+    private void Detach(QueuedDelivery stuck)
+    {
+        lock (_gate)
+        {
+            if (_lanes.TryGetValue(stuck.ConversationId, out var lane) && lane.Claim == stuck.Claim)
+            {
+                var replacement = new Lane(lane.Claim) { More = true };
+                _lanes[stuck.ConversationId] = replacement;
+                _runnable.Writer.TryWrite(replacement);
+            }
+        }
+
+        Interlocked.Increment(ref _replacements);
+        _ = ReplacementAsync();
+
+        async Task ReplacementAsync()
+        {
+            try
+            {
+                await WorkAsync(_stopping);
+            }
+            catch (Exception ex)
+            {
+                _replacementFailed.TrySetException(ex); // the dispatcher fails as a whole, for its supervisor to see
+            }
+        }
+    }
 
     /// <summary>
     /// Claims work: the hinted conversations as hints arrive, and a sweep of the store at start and every
@@ -180,7 +229,11 @@ internal sealed partial class Dispatcher(
         {
             await foreach (var lane in _runnable.Reader.ReadAllAsync(cancellationToken))
             {
-                await DrainAsync(lane, cancellationToken);
+                if (await DrainAsync(lane, cancellationToken))
+                {
+                    Interlocked.Decrement(ref _replacements);
+                    return; // its stuck rule returned at last: the loop added in its place (Detach) goes on instead
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -188,8 +241,11 @@ internal sealed partial class Dispatcher(
         }
     }
 
-    /// <summary>Processes one batch of the lane's pending deliveries; then yields, releases its claim, or ends with it lost.</summary>
-    private async Task DrainAsync(Lane lane, CancellationToken cancellationToken)
+    /// <summary>
+    /// Processes one batch of the lane's pending deliveries; then yields, releases its claim, or ends with it lost. True
+    /// when the lane was detached from its conversation while stuck in a rule (<see cref="Detach"/>).
+    /// </summary>
+    private async Task<bool> DrainAsync(Lane lane, CancellationToken cancellationToken)
     {
         try
         {
@@ -218,8 +274,12 @@ internal sealed partial class Dispatcher(
             if (released || (pending.Count < FairnessBatch && !lane.More && await inbox.ReleaseAsync(lane.Claim, cancellationToken)))
             {
                 End(lane, released: true);
-                return;
+                return false;
             }
+        }
+        catch (LaneDetachedException)
+        {
+            return true; // abandoned while stuck in a rule: the conversation went on in a new lane
         }
         catch (ClaimLostException ex)
         {
@@ -227,7 +287,7 @@ internal sealed partial class Dispatcher(
             metrics.ClaimLost();
             LogClaimLost(logger, lane.Claim.ConversationId, ex.Message);
             End(lane, released: false);
-            return;
+            return false;
         }
         catch (StorageException ex)
         {
@@ -240,6 +300,7 @@ internal sealed partial class Dispatcher(
         }
 
         _runnable.Writer.TryWrite(lane);
+        return false;
     }
 
     private Task<KnownConversation?> ProcessAsync(QueuedDelivery queued, KnownConversation? state, CancellationToken cancellationToken) =>

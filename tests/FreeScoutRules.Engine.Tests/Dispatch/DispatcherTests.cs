@@ -34,6 +34,7 @@ public sealed class DispatcherTests : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly TestMeterFactory _meters = new();
     private readonly TempDirectory _failingRules = new();
+    private Watchdog _watchdog = null!;
 
     public void Dispose()
     {
@@ -47,9 +48,9 @@ public sealed class DispatcherTests : IDisposable
     {
         var generation = rules ?? fixture.Rules;
         var metrics = new EngineMetrics(_meters);
+        _watchdog = new Watchdog(options.RuleTimeout, _time, NullLogger<Watchdog>.Instance);
         var processor = new DeliveryProcessor(
-            _inbox, () => generation, new EvaluationPipeline(PipelineSettings.Default),
-            new Watchdog(options.RuleTimeout, _time, NullLogger<Watchdog>.Instance), options, _time, metrics, NullLogger<DeliveryProcessor>.Instance);
+            _inbox, () => generation, new EvaluationPipeline(PipelineSettings.Default), _watchdog, options, _time, metrics, NullLogger<DeliveryProcessor>.Instance);
         var dispatcher = new Dispatcher(_inbox, _hints, () => Instance, processor, options, _time, metrics, NullLogger<Dispatcher>.Instance);
         if (run)
         {
@@ -182,6 +183,71 @@ public sealed class DispatcherTests : IDisposable
         Assert.All(_inbox.Failures, f => Assert.Contains("rule 'status.record-known-state'", f.Error, StringComparison.Ordinal));
         Assert.All(_inbox.Failures, f => Assert.Empty(f.Result!.StatusChanges));
         Assert.Equal(2, Assert.Single(_inbox.Commits).DeliveryId);
+        await Until("the claims to be released", () => dispatcher.Claimed == 0);
+    }
+
+    [Fact]
+    public async Task ARuleStuckPastTheTimeout_IsAbandoned_ItsConversationGoesOnInANewLane_AndWhenItReturnsItsLaneCommitsNothing()
+    {
+        // Evaluations run on their lane's thread: the watchdog gives a stuck one's conversation a new lane, and a loop in
+        // place of the one held. With one loop, nothing else would move until the rule returned.
+        var entered = Path.Combine(_failingRules.Path, "entered");
+        var release = Path.Combine(_failingRules.Path, "release");
+        File.Copy(Path.Combine(Fixtures.RulesDirectory, BuiltInRules.FileName), Path.Combine(_failingRules.Path, BuiltInRules.FileName));
+        _failingRules.Write("hangs.csx", $$"""
+            public class HangsOnNine : Rule
+            {
+                public override void Define()
+                {
+                    Delivery delivery = default!;
+                    When().Match(() => delivery, d => Wait(d));
+                    Then().Do(ctx => ctx.Enqueue("x"));
+                }
+
+                private static bool Wait(Delivery d)
+                {
+                    if (d.ConversationId == 9 && !System.IO.File.Exists(@"{{release}}"))
+                    {
+                        System.IO.File.WriteAllText(@"{{entered}}", "");
+                        while (!System.IO.File.Exists(@"{{release}}"))
+                        {
+                            System.Threading.Thread.Sleep(5);
+                        }
+                    }
+
+                    return false;
+                }
+            }
+            """);
+        var rules = RuleSetCompiler.Compile(_failingRules.Path, severities: RuleDiagnosticSeverities.With([new("FSR0004", "none")]));
+        var dispatcher = Start(new DispatchOptions { InFlight = 1, Workers = 2, RuleTimeout = TimeSpan.FromSeconds(1) }, rules);
+        Store(1, 9, 1, Status.Closed, 1);
+        Store(2, 9, 2, Status.Active, 2);
+        await Until("the rule to hang", () => File.Exists(entered));
+
+        _time.Advance(TimeSpan.FromSeconds(2));
+        _watchdog.Check();
+        await Until("both deliveries of the conversation to be parked", () => _inbox.FailureCount == 2);
+        Store(3, 10, 1, Status.Closed, 1);
+        await Until("another conversation to go on", () => _inbox.CommitCount == 1);
+
+        Assert.Equal([1L, 2], _inbox.Failures.Select(f => f.DeliveryId));
+        Assert.All(_inbox.Failures, f => Assert.True(f.Park));
+        Assert.StartsWith("The evaluation was abandoned: delivery 1 (convo.status) of conversation 9 has been in rule 'HangsOnNine'", _inbox.Failures[0].Error, StringComparison.Ordinal);
+        Assert.StartsWith("Not evaluated: an earlier delivery of this conversation is stuck", _inbox.Failures[1].Error, StringComparison.Ordinal);
+
+        Assert.Single(_watchdog.Stuck);
+        Assert.Equal(1, dispatcher.InProgress); // the abandoned one, on the thread its rule holds
+
+        // The rule returns at last: its old lane commits nothing, its loop leaves, and the one added in its place goes on
+        // (with none, the conversation's next delivery would wait forever; with the old one too, two loops would run).
+        File.WriteAllText(release, "");
+        await Until("the abandoned evaluation to return", () => _watchdog.Stuck.Count == 0 && dispatcher.InProgress == 0);
+        Store(4, 9, 3, Status.Closed, 3);
+        await Until("the conversation's next delivery to be evaluated again and committed", () => _inbox.CommitCount == 2);
+
+        Assert.Equal([3L, 4], _inbox.CommittedIds());
+        Assert.Equal(2, _inbox.FailureCount);
         await Until("the claims to be released", () => dispatcher.Claimed == 0);
     }
 
