@@ -76,9 +76,6 @@ internal sealed partial class InboxWriter(SqliteDatabase database, SqliteOptions
     {
         using var session = new WriterSession(database.OpenAsync(cancellationToken).GetAwaiter().GetResult()) { Mutations = mutations };
         session.Execute(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"PRAGMA wal_autocheckpoint={options.CheckpointPages};"));
-        // The writer's page cache: the conversations' rows and index pages that claims, stores and commits touch stay in
-        // memory (SQLite's default is 2 MB; with months of history the writer re-read them from the OS on every delivery).
-        session.Execute("PRAGMA cache_size=-65536;");
         var batch = new List<WriteOperation>(options.MaxBatch);
         var failed = new List<bool>(options.MaxBatch);
         while (WaitForWork())

@@ -52,6 +52,7 @@ internal sealed class ClaimIntentsOperation(long instanceId, IntentSlots slots, 
         var saturated = slots.Saturated;
         var exempt = Names("$unordered", unordered.Count);
         var full = Names("$saturated", saturated.Count);
+        // The LIMIT written out, not bound: a bound LIMIT makes SQLite prepare the statement again on every run (PendingPrefetch).
         var command = session.Command($"""
             SELECT i.id, i.delivery_id, i.conversation_id, i.rule, i.action, i.arguments, i.attempts, i.retry_base, i.secret_places,
                    i.destination, {OutboxQueries.IdempotencyKeySql}
@@ -66,12 +67,11 @@ internal sealed class ClaimIntentsOperation(long instanceId, IntentSlots slots, 
                 WHERE e.conversation_id = i.conversation_id AND e.destination = i.destination AND e.state = '{IntentState.Pending}' AND e.id < i.id
                   {(exempt.Length == 0 ? "" : $"AND e.action NOT IN ({exempt})")}))
               """)}
-            ORDER BY i.id LIMIT $scan
+            ORDER BY i.id LIMIT {scan}
             """);
         Bind(command, "$unordered", unordered);
         Bind(command, "$saturated", saturated);
         command.Parameters.AddWithValue("$now", at);
-        command.Parameters.AddWithValue("$scan", scan);
         var candidates = new List<DueIntent>();
         using var reader = command.ExecuteReader();
         while (reader.Read())

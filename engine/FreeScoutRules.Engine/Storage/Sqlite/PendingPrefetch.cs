@@ -39,9 +39,11 @@ internal sealed class PendingPrefetch(RecentConversations recent)
     /// <summary>Deliveries read per claim: a lane's batch, and one more to know whether more wait.</summary>
     public const int Rows = 33;
 
-    private const string Pending = $"""
+    // LIMIT is written out, not bound: SQLite (3.46 on) plans with a bound LIMIT's value and marks the statement to be
+    // prepared again whenever that parameter is bound again, which is every run (docs/benchmarks.md §15).
+    private static readonly string Pending = $"""
         SELECT id, event, seq, received_at, attempts, result FROM deliveries
-        WHERE conversation_id = $conversation AND outcome = '{DeliveryOutcome.Pending}' ORDER BY seq LIMIT $limit
+        WHERE conversation_id = $conversation AND outcome = '{DeliveryOutcome.Pending}' ORDER BY seq LIMIT {Rows}
         """;
 
     private const string Body = "SELECT body, encoding FROM delivery_bodies WHERE delivery_id = $id";
@@ -54,7 +56,6 @@ internal sealed class PendingPrefetch(RecentConversations recent)
         var rows = new List<Row>();
         var pending = session.Prepared(Pending);
         WriterSession.Set(pending, "$conversation", claim.ConversationId);
-        WriterSession.Set(pending, "$limit", Rows);
         using (var reader = pending.ExecuteReader())
         {
             while (reader.Read())
