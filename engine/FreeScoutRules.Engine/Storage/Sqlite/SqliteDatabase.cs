@@ -49,6 +49,27 @@ internal sealed partial class SqliteDatabase
     /// </summary>
     internal Action<string>? StatementObserver { get; set; }
 
+    /// <summary>Test-only: like <see cref="StatementObserver"/>, for the writer's connection alone (its statements stay prepared from one run to the next).</summary>
+    internal Action<string>? WriterStatementObserver { get; set; }
+
+    /// <summary>Opens the writer's connection (observed by both test hooks when they are set).</summary>
+    public async Task<SqliteConnection> OpenWriterAsync(CancellationToken cancellationToken = default)
+    {
+        var connection = await OpenAsync(cancellationToken);
+        if (WriterStatementObserver is { } writer)
+        {
+            var all = StatementObserver;
+            Action<string> both = statement =>
+            {
+                all?.Invoke(statement);
+                writer(statement);
+            };
+            SQLitePCL.raw.sqlite3_profile(connection.Handle, static (object state, string statement, long _) => ((Action<string>)state)(statement), both);
+        }
+
+        return connection;
+    }
+
     /// <summary>SQLite's own error (disk full, locked, corrupt) as the engine sees it: a <see cref="StorageException"/> naming the file.</summary>
     public StorageException Failed(SqliteException error) => new($"{Path}: {error.Message}", error);
 

@@ -55,6 +55,13 @@ internal sealed partial class SqliteStorage : IInbox, IDeliveryHistory, IOutbox,
 
     public string Location => _database.Path;
 
+    /// <summary>Test-only: see <see cref="SqliteDatabase.WriterStatementObserver"/>; set it before the writer starts.</summary>
+    internal Action<string>? WriterStatementObserver
+    {
+        get => _database.WriterStatementObserver;
+        set => _database.WriterStatementObserver = value;
+    }
+
     /// <summary>Test-only: see <see cref="SqliteDatabase.StatementObserver"/>; set it before the writer starts.</summary>
     internal Action<string>? StatementObserver
     {

@@ -45,6 +45,11 @@ internal sealed class RecordedRun
     /// <summary>Every statement the store ran, as prepared (parameters not expanded), with how often.</summary>
     public IReadOnlyDictionary<string, int> Statements => _statements;
 
+    /// <summary>The statements the writer ran (kept prepared from one run to the next), a part of <see cref="Statements"/>.</summary>
+    public IReadOnlySet<string> WriterStatements => _writerStatements.Keys.ToHashSet(StringComparer.Ordinal);
+
+    private readonly ConcurrentDictionary<string, bool> _writerStatements = new(StringComparer.Ordinal);
+
     /// <summary>Every port method called, with how often.</summary>
     public ConcurrentDictionary<MethodInfo, int> Calls { get; } = new();
 
@@ -113,6 +118,7 @@ internal sealed class RecordedRun
         var lifetime = Port<IStorageLifetime>(storage);
         await lifetime.InitializeAsync(default);
         storage.StatementObserver = sql => _statements.AddOrUpdate(sql.Trim(), 1, (_, count) => count + 1);
+        storage.WriterStatementObserver = sql => _writerStatements[sql.Trim()] = true;
         var writer = lifetime.RunAsync(default);
         var inbox = Port<IInbox>(storage);
         var history = Port<IDeliveryHistory>(storage);
