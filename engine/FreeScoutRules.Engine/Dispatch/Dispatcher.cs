@@ -225,6 +225,9 @@ internal sealed partial class Dispatcher(
 
     private async Task WorkAsync(CancellationToken cancellationToken)
     {
+        // Off the caller's thread from the start: evaluations run on their loop's thread, and the caller (the host
+        // starting the dispatcher, the watchdog adding a loop) must not find itself running, or stuck in, a rule.
+        await Task.Yield();
         try
         {
             await foreach (var lane in _runnable.Reader.ReadAllAsync(cancellationToken))

@@ -220,9 +220,18 @@ public sealed class DispatcherTests : IDisposable
             }
             """);
         var rules = RuleSetCompiler.Compile(_failingRules.Path, severities: RuleDiagnosticSeverities.With([new("FSR0004", "none")]));
-        var dispatcher = Start(new DispatchOptions { InFlight = 1, Workers = 2, RuleTimeout = TimeSpan.FromSeconds(1) }, rules);
+        var dispatcher = Start(new DispatchOptions { InFlight = 1, Workers = 2, RuleTimeout = TimeSpan.FromSeconds(1) }, rules, run: false);
         Store(1, 9, 1, Status.Closed, 1);
         Store(2, 9, 2, Status.Active, 2);
+
+        // Work waiting when the dispatcher starts: its caller gets its task back, not a thread stuck in the rule.
+        using var returned = new ManualResetEventSlim();
+        new Thread(() =>
+        {
+            _ = dispatcher.RunAsync(_stop.Token);
+            returned.Set();
+        }) { IsBackground = true }.Start();
+        Assert.True(returned.Wait(TimeSpan.FromSeconds(5)), "RunAsync ran the stuck rule on its caller's thread");
         await Until("the rule to hang", () => File.Exists(entered));
 
         _time.Advance(TimeSpan.FromSeconds(2));
