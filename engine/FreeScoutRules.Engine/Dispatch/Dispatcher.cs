@@ -35,6 +35,7 @@ internal sealed partial class Dispatcher(
     private readonly Dictionary<int, Lane> _lanes = [];
     private readonly Channel<Lane> _runnable = Channel.CreateUnbounded<Lane>();
     private readonly IdleStates _idle = new(options.StateCacheSize);
+    private readonly Channel<bool> _slotFreed = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly TaskCompletionSource _replacementFailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private CancellationToken _stopping;
     private int _replacements;
@@ -120,25 +121,23 @@ internal sealed partial class Dispatcher(
                 try
                 {
                     TakeHints(hinted);
-                    if (hinted.Count > 0)
+                    var free = FreeSlots();
+                    if (hinted.Count > 0 && free > 0)
                     {
-                        var free = FreeSlots();
-                        if (free > 0)
-                        {
-                            // What does not fit now stays for the sweep.
-                            Start(await inbox.ClaimAsync(instance(), [.. hinted.Take(free)], free, cancellationToken));
-                        }
-
-                        hinted.Clear();
+                        // What does not fit now waits here for a lane to end (a burst of fired timers is larger than
+                        // MaxClaims); a conversation that is not claimed (another holder's, nothing pending) is the sweep's.
+                        var asked = hinted.Take(free).ToList();
+                        hinted.ExceptWith(asked);
+                        Start(await inbox.ClaimAsync(instance(), asked, free, cancellationToken));
                     }
 
                     if (time.GetUtcNow() >= nextSweep)
                     {
                         nextSweep = time.GetUtcNow() + options.SweepInterval;
-                        var free = FreeSlots();
-                        if (free > 0)
+                        var room = FreeSlots();
+                        if (room > 0)
                         {
-                            Start(await inbox.ClaimAsync(instance(), null, free, cancellationToken));
+                            Start(await inbox.ClaimAsync(instance(), null, room, cancellationToken));
                         }
                     }
                 }
@@ -150,7 +149,7 @@ internal sealed partial class Dispatcher(
                     continue;
                 }
 
-                await WaitForWorkAsync(nextSweep, cancellationToken);
+                await WaitForWorkAsync(nextSweep, hinted.Count > 0, cancellationToken);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -158,19 +157,31 @@ internal sealed partial class Dispatcher(
         }
     }
 
-    private async Task WaitForWorkAsync(DateTimeOffset nextSweep, CancellationToken cancellationToken)
+    private async Task WaitForWorkAsync(DateTimeOffset nextSweep, bool hintedWaiting, CancellationToken cancellationToken)
     {
         var delay = nextSweep - time.GetUtcNow();
-        if (delay <= TimeSpan.Zero || hints.Reader.TryPeek(out _))
+        while (_slotFreed.Reader.TryRead(out _))
         {
-            return; // the sweep is due, or hints wait already (under load, the usual case: no timer to arm)
+        }
+
+        if (delay <= TimeSpan.Zero || hints.Reader.TryPeek(out _) || (hintedWaiting && FreeSlots() > 0))
+        {
+            return; // the sweep is due, or work waits already (under load, the usual case: no timer to arm)
         }
 
         using var due = new CancellationTokenSource(delay, time);
         using var sweep = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, due.Token);
         try
         {
-            await hints.Reader.WaitToReadAsync(sweep.Token);
+            var hinted = hints.Reader.WaitToReadAsync(sweep.Token).AsTask();
+            if (hintedWaiting)
+            {
+                await Task.WhenAny(hinted, _slotFreed.Reader.WaitToReadAsync(sweep.Token).AsTask());
+            }
+            else
+            {
+                await hinted;
+            }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -182,7 +193,8 @@ internal sealed partial class Dispatcher(
     {
         lock (_gate)
         {
-            while (hints.Reader.TryRead(out var hint))
+            // Bounded: past as many as the hints' own buffer holds, they stay there (or are dropped, for the sweep).
+            while (hinted.Count < WorkHints.Capacity && hints.Reader.TryRead(out var hint))
             {
                 if (_lanes.TryGetValue(hint.ConversationId, out var lane))
                 {
@@ -311,6 +323,7 @@ internal sealed partial class Dispatcher(
 
     private void End(Lane lane, bool released)
     {
+        _slotFreed.Writer.TryWrite(true); // hinted conversations may be waiting for the slot
         lock (_gate)
         {
             _lanes.Remove(lane.Claim.ConversationId);

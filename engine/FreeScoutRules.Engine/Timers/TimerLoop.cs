@@ -24,8 +24,8 @@ internal sealed partial class TimerLoop(
     /// <summary>Longest sleep, whatever the next due time (a safety net against a clock that jumps). Default 1 min.</summary>
     public TimeSpan MaxSleep { get; init; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Waits while the backlog of pending deliveries is above a batch. Default 100 ms.</summary>
-    public TimeSpan BacklogPause { get; init; } = TimeSpan.FromMilliseconds(100);
+    /// <summary>Waits while the backlog of pending deliveries is above a batch. Default 20 ms (a count of the backlog's partial index).</summary>
+    public TimeSpan BacklogPause { get; init; } = TimeSpan.FromMilliseconds(20);
 
     /// <summary>Waits after a storage error before reading again. Default 1 s.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);

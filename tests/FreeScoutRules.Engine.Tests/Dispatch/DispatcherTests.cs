@@ -141,6 +141,23 @@ public sealed class DispatcherTests : IDisposable
     }
 
     [Fact]
+    public async Task MoreHintedConversationsThanClaimsAllowed_AreClaimedAsLanesEnd_NotLeftForTheSweep()
+    {
+        // A burst larger than MaxClaims (the timer loop fires 500 at once): the hints that do not fit wait for a slot.
+        // Left for the sweep, they were claimed a MaxClaims per sweep interval: 500 timers a second instead of 8,000.
+        var dispatcher = Start(new DispatchOptions { MaxClaims = 2, SweepInterval = TimeSpan.FromHours(1) });
+        await Task.Delay(50); // the first sweep is over
+        for (var conversation = 1; conversation <= 10; conversation++)
+        {
+            Store(conversation, conversation, 1, Status.Closed, 1);
+        }
+
+        await Until("all ten conversations to be claimed and committed, with no sweep", () => _inbox.CommitCount == 10);
+        Assert.Equal(10, _inbox.ClaimsMade.Select(c => c.ConversationId).Distinct().Count());
+        await Until("the claims to be released", () => dispatcher.Claimed == 0);
+    }
+
+    [Fact]
     public async Task WorkStoredWithoutAHint_IsFoundByTheSweep()
     {
         var dispatcher = Start(new DispatchOptions { SweepInterval = TimeSpan.FromSeconds(30) });
