@@ -51,21 +51,30 @@ public sealed partial class FolderDependencyTests
     }
 
     [Fact]
-    public void NoSqliteTypeOrSql_OutsideTheSqliteFolder_ButItsEntryPoints()
+    public void NoStoreTypeOrSql_OutsideItsStoresFolder_ButItsEntryPoints()
     {
         var problems = new List<string>();
         foreach (var (project, assemblyName, _) in new[] { ("engine/FreeScoutRules.Engine", "FreeScoutRules.Engine", ""), ("engine/FreeScoutRules.Host", "freescout-rules", "") })
         {
             var compilation = Compile(project, assemblyName);
-            foreach (var tree in compilation.SyntaxTrees.Where(t => !t.FilePath.Replace('\\', '/').Contains("/Storage/Sqlite/", StringComparison.Ordinal)))
+            foreach (var tree in compilation.SyntaxTrees)
             {
+                // SQL and each provider's types stay in its store's folder (Storage/Sqlite, Storage/Postgres).
+                var path = tree.FilePath.Replace('\\', '/');
+                var inSqlite = path.Contains("/Storage/Sqlite/", StringComparison.Ordinal);
+                var inPostgres = path.Contains("/Storage/Postgres/", StringComparison.Ordinal);
+                if (inSqlite)
+                {
+                    continue;
+                }
+
                 var model = compilation.GetSemanticModel(tree);
                 foreach (var node in tree.GetRoot().DescendantNodes())
                 {
                     if (node is IdentifierNameSyntax or GenericNameSyntax && model.GetSymbolInfo(node).Symbol is { } symbol
                         && (symbol as ITypeSymbol ?? symbol.ContainingType) is { } type)
                     {
-                        if (type.ContainingAssembly?.Name == "Microsoft.Data.Sqlite")
+                        if (type.ContainingAssembly?.Name == "Microsoft.Data.Sqlite" || (!inPostgres && type.ContainingAssembly?.Name == "Npgsql"))
                         {
                             problems.Add($"{Where(node)}: {symbol.ToDisplayString()}");
                         }
@@ -78,7 +87,7 @@ public sealed partial class FolderDependencyTests
                         }
                     }
 
-                    if (node is LiteralExpressionSyntax or InterpolatedStringTextSyntax && Sql().IsMatch(node.ToString()))
+                    if (!inPostgres && node is LiteralExpressionSyntax or InterpolatedStringTextSyntax && Sql().IsMatch(node.ToString()))
                     {
                         problems.Add($"{Where(node)}: SQL {Shorten(node.ToString())}");
                     }
@@ -86,7 +95,7 @@ public sealed partial class FolderDependencyTests
             }
         }
 
-        Assert.True(problems.Count == 0, $"SQLite outside engine/FreeScoutRules.Engine/Storage/Sqlite:\n{string.Join("\n", problems.Distinct())}");
+        Assert.True(problems.Count == 0, $"A store's types or SQL outside its folder (engine/FreeScoutRules.Engine/Storage/Sqlite, Storage/Postgres):\n{string.Join("\n", problems.Distinct())}");
     }
 
     /// <summary>Every reference from one namespace of the project to another, with where it is made.</summary>
