@@ -177,6 +177,7 @@ internal sealed partial class Dispatcher(
             if (hintedWaiting)
             {
                 await Task.WhenAny(hinted, _slotFreed.Reader.WaitToReadAsync(sweep.Token).AsTask());
+                sweep.Cancel(); // the other wait ends too, rather than staying registered with its channel
             }
             else
             {
@@ -323,7 +324,6 @@ internal sealed partial class Dispatcher(
 
     private void End(Lane lane, bool released)
     {
-        _slotFreed.Writer.TryWrite(true); // hinted conversations may be waiting for the slot
         lock (_gate)
         {
             _lanes.Remove(lane.Claim.ConversationId);
@@ -339,6 +339,8 @@ internal sealed partial class Dispatcher(
                 }
             }
         }
+
+        _slotFreed.Writer.TryWrite(true); // after the slot is free: hinted conversations may be waiting for it
     }
 
     private sealed class Lane(ConversationClaim claim)

@@ -24,7 +24,7 @@ internal sealed partial class TimerLoop(
     /// <summary>Longest sleep, whatever the next due time (a safety net against a clock that jumps). Default 1 min.</summary>
     public TimeSpan MaxSleep { get; init; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Waits while the backlog of pending deliveries is above a batch. Default 20 ms (a count of the backlog's partial index).</summary>
+    /// <summary>Waits while the backlog of pending deliveries is above a batch. Default 20 ms (each look counts the pending entries of an index: cheap while the backlog is a batch or two).</summary>
     public TimeSpan BacklogPause { get; init; } = TimeSpan.FromMilliseconds(20);
 
     /// <summary>Waits after a storage error before reading again. Default 1 s.</summary>
