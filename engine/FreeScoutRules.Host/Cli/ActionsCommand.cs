@@ -31,10 +31,17 @@ internal static class ActionsCommand
             return ExitCodes.CannotRun;
         }
 
-        foreach (var intent in await database.Outbox.ListAsync(null, state, 1000, cancellationToken))
+        var intents = await database.Outbox.ListAsync(null, state, 1000, cancellationToken);
+        foreach (var intent in intents)
         {
             await output.WriteLineAsync(
                 $"{intent.Id}  {intent.State,-7}  {intent.Action}  rule {intent.Rule}  conversation {intent.ConversationId}  delivery {intent.DeliveryId}  attempts {intent.Attempts}{(intent.LastError is null ? "" : "  " + intent.LastError)}");
+        }
+
+        if (intents.Count == 0)
+        {
+            // Said, not left blank: an empty answer reads like a verb that did nothing.
+            await output.WriteLineAsync(state is null ? "No action intents." : $"No action intents in state {state}.");
         }
 
         return ExitCodes.Ok;

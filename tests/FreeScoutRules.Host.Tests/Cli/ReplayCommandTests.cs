@@ -128,6 +128,14 @@ public sealed class ReplayCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ActionsList_WithNothingToList_SaysSo()
+    {
+        var none = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "actions", "list", "--data-dir", DataDirectory, "--state", "dead");
+
+        Assert.Equal((0, "No action intents in state dead."), (none.ExitCode, Assert.Single(none.OutputLines)));
+    }
+
+    [Fact]
     public async Task EveryVerb_OnADatabaseOfAnotherSchemaVersion_SaysWhatToDo_AndChangesNothing()
     {
         var path = Path.Combine(DataDirectory, "freescout-rules.db");
