@@ -1,9 +1,13 @@
+using System.Globalization;
 using FreeScoutRules.Facts;
 using Microsoft.Data.Sqlite;
 
 namespace FreeScoutRules.Engine.Storage.Sqlite;
 
-/// <summary>Reads of the database, each on its own pooled connection (WAL: readers never block the writer). Thread-safe.</summary>
+/// <summary>
+/// Reads of the database, each on its own pooled connection (WAL: readers never block the writer); the reads every
+/// delivery makes on kept connections with their statements prepared (<see cref="ReaderPool"/>). Thread-safe.
+/// </summary>
 internal sealed class DeliveryQueries(SqliteDatabase database)
 {
     private const string StoredSelect =
@@ -13,14 +17,14 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         "id, event, conversation_id, seq, received_at, outcome, attempts, last_error, processed_at, result, rules_generation";
 
     /// <summary>A conversation's pending deliveries in sequence order, at most <paramref name="limit"/> (the backlog's partial index).</summary>
+    /// <remarks>
+    /// The limit is written out, not bound: SQLite (3.46 on) prepares a statement with a bound LIMIT again whenever that
+    /// parameter is bound again, and this one is kept prepared. Callers use a few limits (a lane's batch), one statement each.
+    /// </remarks>
     public Task<List<StoredDelivery>> LoadPendingAsync(int conversationId, int limit, CancellationToken cancellationToken = default) =>
         LoadStoredAsync(
-            $"{StoredSelect} AND d.conversation_id = $conversation AND d.outcome = '{DeliveryOutcome.Pending}' ORDER BY d.seq LIMIT $limit",
-            c =>
-            {
-                c.Parameters.AddWithValue("$conversation", conversationId);
-                c.Parameters.AddWithValue("$limit", limit);
-            },
+            string.Create(CultureInfo.InvariantCulture, $"{StoredSelect} AND d.conversation_id = $conversation AND d.outcome = '{DeliveryOutcome.Pending}' ORDER BY d.seq LIMIT {limit}"),
+            c => PreparedStatements.Set(c, "$conversation", conversationId),
             cancellationToken);
 
     /// <summary>
@@ -30,12 +34,12 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
     public Task<List<StoredDelivery>> LoadHistoryAsync(int? conversationId, CancellationToken cancellationToken = default) =>
         LoadStoredAsync(
             $"{StoredSelect} {(conversationId is null ? "" : "AND d.conversation_id = $conversation")} ORDER BY d.conversation_id, d.seq",
-            conversationId is null ? null : c => c.Parameters.AddWithValue("$conversation", conversationId),
+            conversationId is null ? null : c => PreparedStatements.Set(c, "$conversation", conversationId),
             cancellationToken);
 
     /// <summary>One conversation delivery with its body, whatever its outcome, or <c>null</c>.</summary>
     public async Task<StoredDelivery?> GetStoredAsync(long id, CancellationToken cancellationToken = default) =>
-        (await LoadStoredAsync($"{StoredSelect} AND d.id = $id", c => c.Parameters.AddWithValue("$id", id), cancellationToken)).FirstOrDefault();
+        (await LoadStoredAsync($"{StoredSelect} AND d.id = $id", c => PreparedStatements.Set(c, "$id", id), cancellationToken)).FirstOrDefault();
 
     /// <summary>The newest processed, not stale, non-timer delivery of the conversation before <paramref name="beforeSequence"/>, with its body.</summary>
     public async Task<StoredDelivery?> LoadSnapshotAsync(int conversationId, long beforeSequence, CancellationToken cancellationToken = default) =>
@@ -47,8 +51,8 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
             """,
             c =>
             {
-                c.Parameters.AddWithValue("$conversation", conversationId);
-                c.Parameters.AddWithValue("$seq", beforeSequence);
+                PreparedStatements.Set(c, "$conversation", conversationId);
+                PreparedStatements.Set(c, "$seq", beforeSequence);
             },
             cancellationToken)).FirstOrDefault();
 
@@ -64,13 +68,12 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
     /// <summary>The known state of a conversation and the intents of its deliveries received since <paramref name="intentsSince"/>.</summary>
     public async Task<KnownConversation> GetConversationStateAsync(int conversationId, DateTimeOffset intentsSince, CancellationToken cancellationToken = default)
     {
-        await using var connection = await database.OpenAsync(cancellationToken);
+        using var connection = await database.Readers.RentAsync(cancellationToken);
         PriorState? known = null;
-        await using (var command = connection.CreateCommand())
+        var state = connection.Prepared("SELECT status, updated_at FROM conversations WHERE id = $id AND status IS NOT NULL");
+        PreparedStatements.Set(state, "$id", conversationId);
+        await using (var reader = await state.ExecuteReaderAsync(cancellationToken))
         {
-            command.CommandText = "SELECT status, updated_at FROM conversations WHERE id = $id AND status IS NOT NULL";
-            command.Parameters.AddWithValue("$id", conversationId);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             if (await reader.ReadAsync(cancellationToken))
             {
                 known = new PriorState(conversationId, reader.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)));
@@ -78,15 +81,14 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
         }
 
         var recent = new List<RecentIntent>();
-        await using (var command = connection.CreateCommand())
+        var intents = connection.Prepared("""
+            SELECT i.rule, d.received_at FROM action_intents i JOIN deliveries d ON d.id = i.delivery_id
+            WHERE i.conversation_id = $id AND d.received_at >= $since ORDER BY i.id
+            """);
+        PreparedStatements.Set(intents, "$id", conversationId);
+        PreparedStatements.Set(intents, "$since", intentsSince.ToUnixTimeMilliseconds());
+        await using (var reader = await intents.ExecuteReaderAsync(cancellationToken))
         {
-            command.CommandText = """
-                SELECT i.rule, d.received_at FROM action_intents i JOIN deliveries d ON d.id = i.delivery_id
-                WHERE i.conversation_id = $id AND d.received_at >= $since ORDER BY i.id
-                """;
-            command.Parameters.AddWithValue("$id", conversationId);
-            command.Parameters.AddWithValue("$since", intentsSince.ToUnixTimeMilliseconds());
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
                 recent.Add(new RecentIntent(reader.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1))));
@@ -98,9 +100,8 @@ internal sealed class DeliveryQueries(SqliteDatabase database)
 
     private async Task<List<StoredDelivery>> LoadStoredAsync(string sql, Action<SqliteCommand>? bind, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
+        using var connection = await database.Readers.RentAsync(cancellationToken);
+        var command = connection.Prepared(sql);
         bind?.Invoke(command);
         var stored = new List<StoredDelivery>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);

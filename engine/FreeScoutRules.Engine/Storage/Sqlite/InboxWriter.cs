@@ -74,7 +74,7 @@ internal sealed partial class InboxWriter(SqliteDatabase database, SqliteOptions
 
     private void Loop(CancellationToken cancellationToken)
     {
-        using var session = new WriterSession(database.OpenWriterAsync(cancellationToken).GetAwaiter().GetResult()) { Mutations = mutations };
+        using var session = new WriterSession(database.OpenKeptAsync(cancellationToken).GetAwaiter().GetResult()) { Mutations = mutations };
         session.Execute(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"PRAGMA wal_autocheckpoint={options.CheckpointPages};"));
         var batch = new List<WriteOperation>(options.MaxBatch);
         var failed = new List<bool>(options.MaxBatch);

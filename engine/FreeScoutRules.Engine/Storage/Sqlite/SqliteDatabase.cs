@@ -35,7 +35,11 @@ internal sealed partial class SqliteDatabase
         }.ToString();
         _synchronous = options.Durable ? "FULL" : "NORMAL";
         _readOnly = readOnly;
+        Readers = new ReaderPool(this);
     }
+
+    /// <summary>Read connections kept open with their statements prepared, for the reads every delivery makes.</summary>
+    public ReaderPool Readers { get; }
 
     private readonly bool _readOnly;
 
@@ -49,14 +53,17 @@ internal sealed partial class SqliteDatabase
     /// </summary>
     internal Action<string>? StatementObserver { get; set; }
 
-    /// <summary>Test-only: like <see cref="StatementObserver"/>, for the writer's connection alone (its statements stay prepared from one run to the next).</summary>
-    internal Action<string>? WriterStatementObserver { get; set; }
+    /// <summary>
+    /// Test-only: like <see cref="StatementObserver"/>, for the connections that keep their statements prepared from one
+    /// run to the next (the writer's, and the readers' in <see cref="Readers"/>).
+    /// </summary>
+    internal Action<string>? KeptStatementObserver { get; set; }
 
-    /// <summary>Opens the writer's connection (observed by both test hooks when they are set).</summary>
-    public async Task<SqliteConnection> OpenWriterAsync(CancellationToken cancellationToken = default)
+    /// <summary>Opens a connection that keeps its statements prepared: the writer's, or a kept reader's (observed by both test hooks when they are set).</summary>
+    public async Task<SqliteConnection> OpenKeptAsync(CancellationToken cancellationToken = default)
     {
         var connection = await OpenAsync(cancellationToken);
-        if (WriterStatementObserver is { } writer)
+        if (KeptStatementObserver is { } writer)
         {
             var all = StatementObserver;
             Action<string> both = statement =>

@@ -55,12 +55,15 @@ internal sealed partial class SqliteStorage : IInbox, IDeliveryHistory, IOutbox,
 
     public string Location => _database.Path;
 
-    /// <summary>Test-only: see <see cref="SqliteDatabase.WriterStatementObserver"/>; set it before the writer starts.</summary>
-    internal Action<string>? WriterStatementObserver
+    /// <summary>Test-only: see <see cref="SqliteDatabase.KeptStatementObserver"/>; set it before the writer starts.</summary>
+    internal Action<string>? KeptStatementObserver
     {
-        get => _database.WriterStatementObserver;
-        set => _database.WriterStatementObserver = value;
+        get => _database.KeptStatementObserver;
+        set => _database.KeptStatementObserver = value;
     }
+
+    /// <summary>Read connections kept open between reads now (<see cref="ReaderPool"/>).</summary>
+    internal int KeptReaders => _database.Readers.Idle;
 
     /// <summary>Test-only: see <see cref="SqliteDatabase.StatementObserver"/>; set it before the writer starts.</summary>
     internal Action<string>? StatementObserver
@@ -167,6 +170,7 @@ internal sealed partial class SqliteStorage : IInbox, IDeliveryHistory, IOutbox,
         }
         finally
         {
+            _database.Readers.Close();
             ReleaseLock();
         }
     }

@@ -63,12 +63,8 @@ internal abstract class WriteOperation<T> : WriteOperation
 
 /// <summary>The writer's connection and transaction for one batch, with prepared commands reused across batches.</summary>
 /// <param name="connection">The writer's connection.</param>
-internal sealed class WriterSession(SqliteConnection connection) : IDisposable
+internal sealed class WriterSession(SqliteConnection connection) : PreparedStatements(connection)
 {
-    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
-
-    public SqliteConnection Connection { get; } = connection;
-
     public SqliteTransaction? Transaction { get; set; }
 
     /// <summary>Deliberate breaks the operations make, for the contract suite's mutation test only; none in production.</summary>
@@ -77,46 +73,12 @@ internal sealed class WriterSession(SqliteConnection connection) : IDisposable
     /// <summary>A prepared command for <paramref name="sql"/>, its parameters cleared, bound to the current transaction.</summary>
     public SqliteCommand Command(string sql)
     {
-        var command = Cached(sql);
+        var command = Prepared(sql);
         command.Parameters.Clear();
         return command;
     }
 
-    /// <summary>
-    /// For the statements every delivery runs: a prepared command for <paramref name="sql"/> that keeps
-    /// its parameter objects from one run to the next (half the cost of adding them again, measured in
-    /// docs/benchmarks.md §9). Set every parameter with <see cref="Set"/> on every run: a value left
-    /// out would be the previous run's.
-    /// </summary>
-    public SqliteCommand Prepared(string sql) => Cached(sql);
-
-    /// <summary>Sets parameter <paramref name="name"/> of a <see cref="Prepared"/> command (<c>null</c>: SQL NULL).</summary>
-    public static void Set(SqliteCommand command, string name, object? value)
-    {
-        var parameters = command.Parameters;
-        var index = parameters.IndexOf(name);
-        if (index < 0)
-        {
-            parameters.AddWithValue(name, value ?? DBNull.Value);
-        }
-        else
-        {
-            parameters[index].Value = value ?? DBNull.Value;
-        }
-    }
-
-    private SqliteCommand Cached(string sql)
-    {
-        if (!_commands.TryGetValue(sql, out var command))
-        {
-            command = Connection.CreateCommand();
-            command.CommandText = sql;
-            _commands[sql] = command;
-        }
-
-        command.Transaction = Transaction;
-        return command;
-    }
+    protected override void OnUse(SqliteCommand command) => command.Transaction = Transaction;
 
     public void Execute(string sql) => Command(sql).ExecuteNonQuery();
 
@@ -134,15 +96,5 @@ internal sealed class WriterSession(SqliteConnection connection) : IDisposable
             """);
         Set(max, "$id", conversationId);
         return (long)max.ExecuteScalar()!;
-    }
-
-    public void Dispose()
-    {
-        foreach (var command in _commands.Values)
-        {
-            command.Dispose();
-        }
-
-        Connection.Dispose();
     }
 }

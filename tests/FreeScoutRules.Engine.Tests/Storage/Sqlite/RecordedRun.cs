@@ -45,10 +45,10 @@ internal sealed class RecordedRun
     /// <summary>Every statement the store ran, as prepared (parameters not expanded), with how often.</summary>
     public IReadOnlyDictionary<string, int> Statements => _statements;
 
-    /// <summary>The statements the writer ran (kept prepared from one run to the next), a part of <see cref="Statements"/>.</summary>
-    public IReadOnlySet<string> WriterStatements => _writerStatements.Keys.ToHashSet(StringComparer.Ordinal);
+    /// <summary>The statements run on connections that keep them prepared from one run to the next (the writer's, the kept readers'), a part of <see cref="Statements"/>.</summary>
+    public IReadOnlySet<string> KeptStatements => _keptStatements.Keys.ToHashSet(StringComparer.Ordinal);
 
-    private readonly ConcurrentDictionary<string, bool> _writerStatements = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _keptStatements = new(StringComparer.Ordinal);
 
     /// <summary>Every port method called, with how often.</summary>
     public ConcurrentDictionary<MethodInfo, int> Calls { get; } = new();
@@ -118,7 +118,7 @@ internal sealed class RecordedRun
         var lifetime = Port<IStorageLifetime>(storage);
         await lifetime.InitializeAsync(default);
         storage.StatementObserver = sql => _statements.AddOrUpdate(sql.Trim(), 1, (_, count) => count + 1);
-        storage.WriterStatementObserver = sql => _writerStatements[sql.Trim()] = true;
+        storage.KeptStatementObserver = sql => _keptStatements[sql.Trim()] = true;
         var writer = lifetime.RunAsync(default);
         var inbox = Port<IInbox>(storage);
         var history = Port<IDeliveryHistory>(storage);
