@@ -247,13 +247,15 @@ internal sealed partial class PostgresStorage
 
     /// <summary>
     /// Serialization failures and deadlocks (another transaction won: the same work again succeeds or is refused by its
-    /// conditions), and failures of the connection itself (terminated by the server, broken, a restart): transient.
+    /// conditions), and failures of the connection itself (terminated by the server, broken, a restart): transient. Not a
+    /// timeout: the database did not answer for seconds (a partition, an overload), and trying again would only make the
+    /// caller wait as long again before it hears so.
     /// </summary>
     private static bool IsTransient(NpgsqlException exception) =>
         exception is PostgresException postgres
             ? postgres.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
                 or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown
-            : exception.IsTransient;
+            : exception.IsTransient && exception.InnerException is not TimeoutException;
 
     private async Task BeforeRetryAsync(NpgsqlException exception, int attempt, CancellationToken cancellationToken)
     {

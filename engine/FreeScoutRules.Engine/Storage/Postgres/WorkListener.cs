@@ -65,8 +65,10 @@ internal sealed partial class WorkListener(PostgresDatabase database, WorkHints 
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException or InvalidOperationException)
+            catch (Exception ex)
             {
+                // Whatever broke the connection (the server gone, a session ended, the network): a wake-up is an
+                // optimisation, so the listener never stops for good; it logs the first failure and listens again.
                 if (++failures == 1)
                 {
                     LogListenerLost(logger, ex, database.Where);
