@@ -172,6 +172,11 @@ internal sealed partial class PostgresStorage
         var stored = await WriteAsync((transaction, ct) => StoreAsync(transaction, delivery, body, ct), cancellationToken);
         if (!stored.Duplicate && delivery.ConversationId is { } conversationId)
         {
+            if (delivery.Parsed is { } parsed)
+            {
+                _recent.Remember(stored.DeliveryId, parsed); // for this process's lane: the body need not be parsed again
+            }
+
             _hints?.Stored(new WorkHint(conversationId, stored.DeliveryId, delivery.Parsed));
         }
 
@@ -279,13 +284,15 @@ internal sealed partial class PostgresStorage
             },
             cancellationToken);
 
-    public Task<IReadOnlyList<StoredDelivery>> LoadPendingAsync(ConversationClaim claim, int limit, CancellationToken cancellationToken)
+    /// <summary>The claimed conversation's pending deliveries, each with the conversation its producer parsed when that was this process.</summary>
+    public async Task<IReadOnlyList<StoredDelivery>> LoadPendingAsync(ConversationClaim claim, int limit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(claim);
-        return LoadStoredAsync(
+        var pending = await LoadStoredAsync(
             $"{StoredSelect} AND d.conversation_id = @conversation AND d.outcome = '{DeliveryOutcome.Pending}' ORDER BY d.seq LIMIT @limit",
             p => p.Integer("conversation", claim.ConversationId).Integer("limit", limit),
             cancellationToken);
+        return [.. pending.Select(d => _recent.Take(d.Id) is { } parsed ? d with { Parsed = parsed } : d)];
     }
 
     public Task<bool> ReleaseAsync(ConversationClaim claim, CancellationToken cancellationToken)

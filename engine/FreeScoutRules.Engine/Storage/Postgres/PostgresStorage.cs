@@ -26,6 +26,7 @@ internal sealed partial class PostgresStorage
     private readonly ILogger _logger;
     private readonly WriteGate _writes = new();
     private readonly SweepCursor _sweep = new();
+    private readonly RecentConversations _recent = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly WorkListener? _listener;
 

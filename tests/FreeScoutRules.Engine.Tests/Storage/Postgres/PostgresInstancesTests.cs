@@ -204,6 +204,24 @@ public sealed class PostgresInstancesTests(PostgresCluster cluster) : IAsyncLife
     }
 
     [Fact]
+    public async Task TheConversationItsProducerParsed_GoesToTheLaneOfItsOwnInstance_AnotherReadsTheBody()
+    {
+        var parsed = new FreeScout.Conversation();
+        var bytes = Encoding.UTF8.GetBytes("{\"id\":1187}");
+        var stored = await _a.Storage.StoreAsync(new NewDelivery(Events.ConversationStatus, bytes, SHA256.HashData(bytes), 1187, T0) { Parsed = parsed }, default);
+        var a = await _a.Storage.JoinAsync("a", LeaseTime, default);
+        var b = await _b.Storage.JoinAsync("b", LeaseTime, default);
+        var claim = Assert.Single(await _a.Storage.ClaimAsync(a, [1187], 1, default));
+
+        var elsewhere = Assert.Single(await _b.Storage.LoadPendingAsync(claim with { InstanceId = b.Id }, 10, default));
+        var here = Assert.Single(await _a.Storage.LoadPendingAsync(claim, 10, default));
+
+        Assert.Equal((stored.DeliveryId, (FreeScout.Conversation?)null, "{\"id\":1187}"), (elsewhere.Id, elsewhere.Parsed, Encoding.UTF8.GetString(elsewhere.Body!)));
+        Assert.Same(parsed, here.Parsed);
+        Assert.Equal(bytes, here.Body);
+    }
+
+    [Fact]
     public async Task SessionsTheServerEnded_AreOpenedAgain_AndTheWriteGoesOn()
     {
         var before = await StoreAsync(_a, 1187);
