@@ -12,12 +12,30 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
     /// <summary>The advisory lock under which one instance at a time migrates (a constant of this store: "FSRschem").</summary>
     internal const long MigrationLock = 0x4653_5273_6368_656D;
 
+    /// <summary>Statements prepared automatically per connection (unless the connection string says otherwise): the store runs a few dozen, often.</summary>
+    internal const int AutoPrepared = 64;
+
     private readonly NpgsqlDataSource _dataSource;
+    private readonly NpgsqlDataSource _listenerSource;
 
     public PostgresDatabase(string connectionString)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
-        _dataSource = new NpgsqlDataSourceBuilder(connectionString).Build();
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        if (!new NpgsqlConnectionStringBuilder(connectionString).ContainsKey("Max Auto Prepare"))
+        {
+            builder.ConnectionStringBuilder.MaxAutoPrepare = AutoPrepared;
+        }
+
+        _dataSource = builder.Build();
+
+        // The listener's connection: its own, never from the pool (a session that LISTENs), named in pg_stat_activity,
+        // with TCP keepalives so that a connection cut off is noticed.
+        var listener = new NpgsqlDataSourceBuilder(connectionString);
+        listener.ConnectionStringBuilder.Pooling = false;
+        listener.ConnectionStringBuilder.ApplicationName = ListenerName(listener.ConnectionStringBuilder.ApplicationName);
+        listener.ConnectionStringBuilder.TcpKeepAlive = true;
+        _listenerSource = listener.Build();
         Where = Describe(connectionString);
     }
 
@@ -115,7 +133,17 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
         }
     }
 
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    /// <summary>A new connection for <c>LISTEN</c>: not pooled, its application name ending in <c>(listener)</c>.</summary>
+    public async Task<NpgsqlConnection> OpenListenerAsync(CancellationToken cancellationToken) => await _listenerSource.OpenConnectionAsync(cancellationToken);
+
+    /// <summary>The application name of the listener's connection.</summary>
+    internal static string ListenerName(string? applicationName) => $"{(string.IsNullOrEmpty(applicationName) ? "freescout-rules" : applicationName)} (listener)";
+
+    public async ValueTask DisposeAsync()
+    {
+        await _dataSource.DisposeAsync();
+        await _listenerSource.DisposeAsync();
+    }
 
     private static string Describe(string connectionString)
     {

@@ -4,31 +4,6 @@ using FreeScoutRules.FreeScout;
 namespace FreeScoutRules.Engine.Storage.Sqlite;
 
 /// <summary>
-/// The conversations this process's producers parsed, by delivery id, for the deliveries they stored: dispatch takes
-/// them instead of decompressing and parsing the stored body again. Bounded (past it, it starts over; a delivery not
-/// found is read from its body). Thread-safe.
-/// </summary>
-internal sealed class RecentConversations
-{
-    private const int Capacity = 16_384;
-    private ConcurrentDictionary<long, Conversation> _parsed = new();
-
-    public void Remember(long deliveryId, Conversation conversation)
-    {
-        if (_parsed.Count >= Capacity)
-        {
-            _parsed = new ConcurrentDictionary<long, Conversation>(); // crude but O(1): they are parsed again
-        }
-
-        _parsed[deliveryId] = conversation;
-    }
-
-    public Conversation? Take(long deliveryId) => _parsed.TryRemove(deliveryId, out var parsed) ? parsed : null;
-
-    public bool Has(long deliveryId) => _parsed.ContainsKey(deliveryId);
-}
-
-/// <summary>
 /// The pending deliveries of conversations just claimed, read in the claim's own transaction (prepared statements on the
 /// writer's connection) and handed to the claim's first <see cref="IInbox.LoadPendingAsync"/>, unless a write to the
 /// conversation came between (<see cref="Invalidate"/>): a lane starts without a read of its own. The bodies stay compressed until then (decoded on the caller's thread, not the writer's), and are

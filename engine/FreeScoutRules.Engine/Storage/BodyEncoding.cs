@@ -1,12 +1,12 @@
 using System.Buffers;
 using System.IO.Compression;
 
-namespace FreeScoutRules.Engine.Storage.Sqlite;
+namespace FreeScoutRules.Engine.Storage;
 
 /// <summary>
-/// How a delivery's raw bytes are kept in <c>delivery_bodies</c>: compressed with raw DEFLATE (RFC 1951,
-/// zlib's fastest level) since schema version 8, marked <c>encoding = 'deflate'</c>; rows stored before
-/// have no encoding and hold the bytes as received. Readers get the bytes as received either way.
+/// How a delivery's raw bytes are kept in <c>delivery_bodies</c>, by every store that keeps them (SQLite, PostgreSQL):
+/// compressed with raw DEFLATE (RFC 1951, zlib's fastest level), marked <c>encoding = 'deflate'</c>; rows SQLite stored
+/// before its schema version 8 have no encoding and hold the bytes as received. Readers get the bytes as received either way.
 /// A 7 KB FreeScout payload becomes about 1.8 KB: a quarter of the pages written, for about 8 µs of CPU
 /// on the request's thread (Brotli at quality 0 saves 230 bytes more for 11 µs; docs/benchmarks.md §9).
 /// </summary>

@@ -1,0 +1,351 @@
+using System.Data;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace FreeScoutRules.Engine.Storage.Postgres;
+
+/// <summary>
+/// The PostgreSQL implementation of the storage ports (issue 22; docs/design.md, "The PostgreSQL mapping of each port
+/// operation"): every operation is one short transaction on a pooled connection (READ COMMITTED), owning nothing across
+/// transactions but the fenced claims and leases of the schema, so that any number of instances share one database.
+/// Times are the store's <see cref="TimeProvider"/>'s, passed as parameters (never the database's clock): instances'
+/// clocks must agree (NTP), and lease times leave margin for what they may differ by. Thread-safe. Storage errors reach
+/// callers as <see cref="StorageException"/> naming host, port and database (never the password); serialization
+/// failures, deadlocks and broken connections are retried a bounded number of times when nothing was committed.
+/// </summary>
+internal sealed partial class PostgresStorage
+    : IInbox, IDeliveryHistory, IOutbox, ITimers, IRuleGenerationLog, IStorageLifetime, IRetentionStore, IReconciliationStore, ILeases, IAsyncDisposable
+{
+    /// <summary>Attempts of one transaction that failed without committing, transiently (a serialization failure, a deadlock, a broken connection).</summary>
+    internal const int MaxAttempts = 3;
+
+    private readonly PostgresDatabase _database;
+    private readonly bool _ownsDatabase;
+    private readonly TimeProvider _time;
+    private readonly WorkHints? _hints;
+    private readonly ILogger _logger;
+    private readonly WriteGate _writes = new();
+    private readonly SweepCursor _sweep = new();
+    private readonly RecentConversations _recent = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly WorkListener? _listener;
+
+    /// <summary>This store's mark on its own notifications, which its listener then leaves out (it announced them in-process).</summary>
+    private readonly string _origin = Guid.NewGuid().ToString("N")[..12];
+
+    private long _commits;
+    private long _retries;
+    private long _sizeBytes;
+
+    /// <param name="database">The database (its pooled data source); not disposed with the store.</param>
+    /// <param name="time">The store's clock: leases, claims, due times and retention are compared and written by it.</param>
+    /// <param name="hints">Where committed pending work is announced (this process's, and other instances' through <c>LISTEN</c> while <see cref="RunAsync"/> runs); none for the CLI.</param>
+    /// <param name="logger">The store's log.</param>
+    public PostgresStorage(PostgresDatabase database, TimeProvider? time, WorkHints? hints, ILogger<PostgresStorage> logger)
+        : this(database, ownsDatabase: false, time, hints, logger)
+    {
+    }
+
+    /// <param name="connectionString">The database's connection string (<c>ConnectionStrings:Postgres</c>).</param>
+    /// <param name="time">The store's clock.</param>
+    /// <param name="hints">Where committed pending work is announced.</param>
+    /// <param name="logger">The store's log.</param>
+    public PostgresStorage(string connectionString, TimeProvider? time, WorkHints? hints, ILogger<PostgresStorage> logger)
+        : this(new PostgresDatabase(connectionString), ownsDatabase: true, time, hints, logger)
+    {
+    }
+
+    private PostgresStorage(PostgresDatabase database, bool ownsDatabase, TimeProvider? time, WorkHints? hints, ILogger<PostgresStorage> logger)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        ArgumentNullException.ThrowIfNull(logger);
+        _database = database;
+        _ownsDatabase = ownsDatabase;
+        _time = time ?? TimeProvider.System;
+        _hints = hints;
+        _logger = logger;
+        _listener = hints is null ? null : new WorkListener(database, hints, _origin, logger);
+    }
+
+    /// <summary>Host, port and database (never the password).</summary>
+    public string Location => _database.Where;
+
+    /// <summary>The transactions committed and retried; notifications from other instances turned into wake-ups.</summary>
+    public IReadOnlyList<StorageMeasure> Measures =>
+    [
+        new("freescout_rules.storage.commits", "Transactions the store committed (each one its own: PostgreSQL groups the commits of concurrent transactions itself).", () => Interlocked.Read(ref _commits), "{commit}", IsCounter: true),
+        new("freescout_rules.storage.retries", "Transactions tried again after a serialization failure, a deadlock or a broken connection, before anything was committed.", () => Interlocked.Read(ref _retries), "{transaction}", IsCounter: true),
+        new("freescout_rules.storage.notifications", "Work announced by other instances (LISTEN fsr_work) and passed on to dispatch as wake-ups.", () => _listener?.Received ?? 0, "{notification}", IsCounter: true),
+    ];
+
+    /// <summary>The database's size (<c>pg_database_size</c>), read at the start and every minute while <see cref="RunAsync"/> runs.</summary>
+    public long SizeBytes => Interlocked.Read(ref _sizeBytes);
+
+    public string? InstallationId { get; private set; }
+
+    /// <summary>For tests: completes once the listener of other instances' work listens (<c>null</c> without hints).</summary>
+    internal Task? Listening => _listener?.Listening;
+
+    /// <summary>Migrates the schema (once, under its advisory lock, whoever starts first) and reads the installation's id.</summary>
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        await _database.InitializeAsync(_logger, cancellationToken);
+        InstallationId = await ReadAsync(
+            async (connection, ct) =>
+            {
+                await using var command = new NpgsqlCommand("SELECT installation_id FROM installation WHERE id = 1", connection);
+                return await command.ExecuteScalarAsync(ct) as string;
+            },
+            cancellationToken);
+        await RefreshSizeAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Listens for other instances' work (when the store announces hints) and refreshes <see cref="SizeBytes"/> until
+    /// <see cref="Complete"/>; then waits for the writes in flight, and ends.
+    /// </summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        using var loops = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        var listening = _listener?.RunAsync(loops.Token) ?? Task.CompletedTask;
+        var sizing = RefreshSizeEveryMinuteAsync(loops.Token);
+        try
+        {
+            await _writes.Drained.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            await loops.CancelAsync();
+            await Task.WhenAll(listening, sizing);
+        }
+    }
+
+    /// <summary>Takes no more writes (they fail with <see cref="StorageException.Stopping"/>); <see cref="RunAsync"/> ends once those in flight are done.</summary>
+    public void Complete()
+    {
+        _writes.Complete();
+        _stopping.Cancel();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Complete();
+        _stopping.Dispose();
+        if (_ownsDatabase)
+        {
+            await _database.DisposeAsync();
+        }
+    }
+
+    private async Task RefreshSizeEveryMinuteAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(TimeSpan.FromMinutes(1), _time, cancellationToken);
+                try
+                {
+                    await RefreshSizeAsync(cancellationToken);
+                }
+                catch (StorageException)
+                {
+                    // Unreachable for now: the size shown stays the last one read, and the operations say why.
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task RefreshSizeAsync(CancellationToken cancellationToken)
+    {
+        var size = await ReadAsync(
+            async (connection, ct) =>
+            {
+                await using var command = new NpgsqlCommand("SELECT pg_database_size(current_database())", connection);
+                return (long)(await command.ExecuteScalarAsync(ct))!;
+            },
+            cancellationToken);
+        Interlocked.Exchange(ref _sizeBytes, size);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> in one READ COMMITTED transaction and commits it, unless the work asked for a rollback
+    /// (<see cref="Transaction.RollBack"/>) or threw (a refusal: <see cref="ClaimLostException"/>,
+    /// <see cref="DeliveryNotPendingException"/>; nothing is written). A transient failure before the commit (serialization,
+    /// deadlock, a connection broken or terminated) runs it again from the start, up to <see cref="MaxAttempts"/> times;
+    /// a failure during the commit is not retried (whether it committed is unknown) and surfaces as a <see cref="StorageException"/>.
+    /// </summary>
+    private async Task<T> WriteAsync<T>(Func<Transaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        if (!_writes.TryEnter())
+        {
+            throw new StorageException($"{Location}: the store is stopping and takes no more writes.", new OperationCanceledException(), stopping: true);
+        }
+
+        try
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                var committing = false;
+                try
+                {
+                    await using var connection = await _database.DataSource.OpenConnectionAsync(cancellationToken);
+                    await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+                    var unit = new Transaction(connection, transaction);
+                    var result = await work(unit, cancellationToken);
+                    if (unit.RollBack)
+                    {
+                        await transaction.RollbackAsync(cancellationToken);
+                    }
+                    else
+                    {
+                        committing = true;
+                        await transaction.CommitAsync(cancellationToken);
+                        Interlocked.Increment(ref _commits);
+                    }
+
+                    return result;
+                }
+                catch (NpgsqlException ex) when (!committing && attempt < MaxAttempts && IsTransient(ex))
+                {
+                    await BeforeRetryAsync(ex, attempt, cancellationToken);
+                }
+                catch (NpgsqlException ex)
+                {
+                    throw Failed(ex);
+                }
+            }
+        }
+        finally
+        {
+            _writes.Exit();
+        }
+    }
+
+    /// <summary>Runs a read on a pooled connection (no transaction: one statement, or statements that need no common snapshot); transient failures are retried.</summary>
+    private async Task<T> ReadAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var connection = await _database.DataSource.OpenConnectionAsync(cancellationToken);
+                return await read(connection, cancellationToken);
+            }
+            catch (NpgsqlException ex) when (attempt < MaxAttempts && IsTransient(ex))
+            {
+                await BeforeRetryAsync(ex, attempt, cancellationToken);
+            }
+            catch (NpgsqlException ex)
+            {
+                throw Failed(ex);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Serialization failures and deadlocks (another transaction won: the same work again succeeds or is refused by its
+    /// conditions), and failures of the connection itself (terminated by the server, broken, a restart): transient. Not a
+    /// timeout: the database did not answer for seconds (a partition, an overload), and trying again would only make the
+    /// caller wait as long again before it hears so.
+    /// </summary>
+    private static bool IsTransient(NpgsqlException exception) =>
+        exception is PostgresException postgres
+            ? postgres.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
+                or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown
+            : exception.IsTransient && exception.InnerException is not TimeoutException;
+
+    private async Task BeforeRetryAsync(NpgsqlException exception, int attempt, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _retries);
+        LogRetrying(_logger, exception, _database.Where, attempt, MaxAttempts);
+        if (exception is not PostgresException { SqlState: PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected })
+        {
+            // The connection went (terminated, or the server restarted): its idle siblings in the pool are probably gone too.
+            _database.DataSource.Clear();
+        }
+
+        // A short pause, different for each transaction, so that those that collided do not collide again at once.
+        await Task.Delay(TimeSpan.FromMilliseconds((10 * attempt) + Random.Shared.Next(20)), cancellationToken);
+    }
+
+    private StorageException Failed(NpgsqlException exception) => new($"{_database.Where}: {exception.Message}", exception);
+
+    /// <summary>One transaction of a write, as <see cref="WriteAsync"/> runs it.</summary>
+    private sealed class Transaction(NpgsqlConnection connection, NpgsqlTransaction transaction)
+    {
+        /// <summary>End the transaction without committing what it did (the work's result is returned all the same).</summary>
+        public bool RollBack { get; set; }
+
+        public NpgsqlCommand Command(string sql) => new(sql, connection, transaction);
+
+        public NpgsqlBatch Batch(params string[] statements)
+        {
+            var batch = new NpgsqlBatch(connection, transaction);
+            foreach (var statement in statements)
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(statement));
+            }
+
+            return batch;
+        }
+    }
+
+    /// <summary>Where the next sweep for pending work starts (after this conversation id), so that sweeps go round every conversation with a backlog.</summary>
+    private sealed class SweepCursor
+    {
+        public int After { get; set; } = int.MinValue;
+    }
+
+    /// <summary>
+    /// The writes in flight: taken until <see cref="Complete"/>, refused after it; <see cref="Drained"/> completes once it
+    /// was called and the last write in flight ended.
+    /// </summary>
+    private sealed class WriteGate
+    {
+        private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _count = 1; // the gate's own, given up by Complete
+        private int _completed;
+
+        public Task Drained => _drained.Task;
+
+        public bool TryEnter()
+        {
+            while (true)
+            {
+                var count = Volatile.Read(ref _count);
+                if (count == 0 || Volatile.Read(ref _completed) == 1)
+                {
+                    return false;
+                }
+
+                if (Interlocked.CompareExchange(ref _count, count + 1, count) == count)
+                {
+                    return true;
+                }
+            }
+        }
+
+        public void Exit()
+        {
+            if (Interlocked.Decrement(ref _count) == 0)
+            {
+                _drained.TrySetResult();
+            }
+        }
+
+        public void Complete()
+        {
+            if (Interlocked.Exchange(ref _completed, 1) == 0)
+            {
+                Exit();
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 3007, Level = LogLevel.Warning, Message = "{Where}: a transaction failed before it committed ({Attempt} of {MaxAttempts}); trying it again")]
+    private static partial void LogRetrying(ILogger logger, Exception exception, string where, int attempt, int maxAttempts);
+}
