@@ -115,7 +115,16 @@ public sealed class PostgresInstancesTests(PostgresCluster cluster) : IAsyncLife
         var a = await _a.Storage.JoinAsync("a", LeaseTime, default);
         var b = await _b.Storage.JoinAsync("b", LeaseTime, default);
         var claimed = new ConcurrentBag<DueIntent>();
-        for (var round = 0; round < 3; round++)
+        // Each instance claims one first, so that both hold some whichever way the claims at once fall (a claimer locks
+        // every candidate it looks at, and one that runs first on a busy machine may take all that is left).
+        foreach (var (store, holder) in new[] { (_a, a), (_b, b) })
+        {
+            claimed.Add(Assert.Single((await store.Storage.ClaimDueAsync(holder, new IntentSlots(1, 100, new Dictionary<string, int>()), new HashSet<string>(), default)).Intents));
+        }
+
+        // Then claims at once from both, until every claimable intent is claimed (one locked by a claim in flight is
+        // skipped, and claimed by a later round).
+        for (var round = 0; round < 20 && claimed.Count < firsts.Count; round++)
         {
             await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
             {
@@ -130,7 +139,6 @@ public sealed class PostgresInstancesTests(PostgresCluster cluster) : IAsyncLife
 
         Assert.Equal(claimed.Count, claimed.Select(i => i.Id).Distinct().Count());
         Assert.Equal(firsts, claimed.Select(i => i.Id).Order());
-        Assert.True(claimed.Any(i => i.Claim.InstanceId == a.Id) && claimed.Any(i => i.Claim.InstanceId == b.Id), "both instances claimed some");
         Assert.All(claimed, i => Assert.NotNull(i.Delivery)); // handed out with their delivery's body
         foreach (var (intent, holder, _) in await RowsAsync("SELECT id, claim_instance, 0 FROM action_intents WHERE claim_token IS NOT NULL"))
         {
