@@ -86,13 +86,16 @@ internal static class CommonOptions
     }
 
     /// <summary>
-    /// Opens a server's store (its <c>--data-dir</c>) for reading, through the store's own entry point, or says on
-    /// <paramref name="error"/> why not and returns <c>null</c> (no database there, or another schema version).
+    /// Opens a server's store for reading (its <c>--data-dir</c>, or its PostgreSQL database with
+    /// <c>Storage:Provider=postgres</c>), through the store's own entry point, or says on <paramref name="error"/> why not
+    /// and returns <c>null</c> (no database there, unreachable, or another schema version).
     /// </summary>
     public static StoreReader? ServerStore(EngineSettings settings, TextWriter error)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        return SqliteStorageModule.OpenForReading(settings.Sqlite, error);
+        return settings.Storage.IsPostgres
+            ? Engine.Storage.Postgres.PostgresStorageModule.OpenForReadingAsync(settings.Postgres, error).GetAwaiter().GetResult()
+            : SqliteStorageModule.OpenForReading(settings.Sqlite, error);
     }
 
     /// <summary>

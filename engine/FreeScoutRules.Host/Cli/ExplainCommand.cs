@@ -45,7 +45,7 @@ internal static class ExplainCommand
             var fromStore = result.GetValue(deliveryId) is not null && result.GetValue(events) is null && result.GetValue(line) is null;
             if (!fromFile && !fromStore)
             {
-                result.AddError("Give either --events FILE --line N, or --delivery ID (with the server's --data-dir).");
+                result.AddError("Give either --events FILE --line N, or --delivery ID (with the server's --data-dir, or its Storage:Provider=postgres settings).");
             }
         });
         command.SetAction((result, cancellationToken) =>

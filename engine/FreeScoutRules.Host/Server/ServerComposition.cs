@@ -10,6 +10,7 @@ using FreeScoutRules.Engine.Reconciliation;
 using FreeScoutRules.Engine.Retention;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
+using FreeScoutRules.Engine.Storage.Postgres;
 using FreeScoutRules.Engine.Storage.Sqlite;
 using FreeScoutRules.Engine.Supervision;
 using FreeScoutRules.Engine.Timers;
@@ -40,7 +41,7 @@ internal static class ServerComposition
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<EngineMetrics>();
         services.AddSingleton<LoopSupervisor>();
-        services.AddStore();
+        services.AddStore(configuration);
         services.AddRules(configuration);
         services.AddDispatch();
         services.AddIngestion();
@@ -67,8 +68,11 @@ internal static class ServerComposition
     {
         AddValidatedOptions<WebhookOptions, WebhookOptionsValidator>(services, configuration, WebhookOptions.Section);
         AddValidatedOptions<StorageOptions, StorageOptionsValidator>(services, configuration, StorageOptions.Section);
-        // The SQLite store's own settings, in the same section (provider settings live with the provider).
+        // The SQLite store's own settings, in the same section (provider settings live with the provider); the PostgreSQL
+        // store's connection string, checked when it is the provider.
         AddValidatedOptions<SqliteOptions, SqliteOptionsValidator>(services, configuration, StorageOptions.Section);
+        services.AddOptions<PostgresOptions>().Configure(postgres => postgres.ConnectionString = configuration.GetConnectionString(PostgresOptions.ConnectionStringName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<PostgresOptions>, PostgresOptionsValidation>();
         AddValidatedOptions<DispatchOptions, DispatchOptionsValidator>(services, configuration, DispatchOptions.Section);
         AddValidatedOptions<AdminOptions, AdminOptionsValidator>(services, configuration, AdminOptions.Section);
         AddValidatedOptions<RulesOptions, RulesOptionsValidator>(services, configuration, RulesOptions.Section);
@@ -120,12 +124,20 @@ internal static class ServerComposition
     }
 
     /// <summary>
-    /// The store behind the engine's ports (the embedded SQLite one: its module registers it), this process's instance
-    /// lease, and the named leases of singleton work.
+    /// The store behind the engine's ports (<c>Storage:Provider</c>: the embedded SQLite one, or PostgreSQL; the store's
+    /// module registers it), this process's instance lease, and the named leases of singleton work.
     /// </summary>
-    private static void AddStore(this IServiceCollection services)
+    private static void AddStore(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddSqliteStorage();
+        if ((configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions()).IsPostgres)
+        {
+            services.AddPostgresStorage();
+        }
+        else
+        {
+            services.AddSqliteStorage();
+        }
+
         services.AddSingleton(sp => new Engine.Instances.InstanceLeaseKeeper(
             sp.GetRequiredService<ILeases>(), Options<DispatchOptions>(sp).LeaseTime, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<Engine.Instances.InstanceLeaseKeeper>>()));

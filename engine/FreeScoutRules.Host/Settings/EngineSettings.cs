@@ -15,6 +15,9 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
     /// <summary>The SQLite store's own settings (the <c>Storage</c> section), to open a server's database for reading.</summary>
     public Engine.Storage.Sqlite.SqliteOptions Sqlite { get; init; } = new();
 
+    /// <summary>The PostgreSQL store's connection string (<c>ConnectionStrings:Postgres</c>), with <c>Storage:Provider</c> = <c>postgres</c>.</summary>
+    public Engine.Storage.Postgres.PostgresOptions Postgres { get; init; } = new();
+
     public PipelineSettings Pipeline => Dispatch.PipelineSettings(Calendars);
 
     /// <summary>The business calendars (<c>Calendars:NAME</c>), as <c>serve</c> has them.</summary>
@@ -42,8 +45,18 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
         dispatch.BotUserId ??= freeScout.BotUserId; // as serve does
         var rules = Bind<RulesOptions, RulesOptionsValidator>(configuration, RulesOptions.Section, failures);
         rules.ReadDirectoryOptional(configuration);
+        var storage = Bind<StorageOptions, StorageOptionsValidator>(configuration, StorageOptions.Section, failures);
+        var postgres = new Engine.Storage.Postgres.PostgresOptions
+        {
+            ConnectionString = configuration.GetConnectionString(Engine.Storage.Postgres.PostgresOptions.ConnectionStringName),
+        };
+        if (PostgresOptionsValidation.Problem(storage, postgres) is { } postgresProblem)
+        {
+            failures.Add(postgresProblem);
+        }
+
         var settings = new EngineSettings(
-            Bind<StorageOptions, StorageOptionsValidator>(configuration, StorageOptions.Section, failures),
+            storage,
             rules,
             dispatch,
             Bind<AdminOptions, AdminOptionsValidator>(configuration, AdminOptions.Section, failures),
@@ -51,6 +64,7 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
         {
             Urls = configuration["urls"],
             Sqlite = Bind<Engine.Storage.Sqlite.SqliteOptions, SqliteOptionsValidator>(configuration, StorageOptions.Section, failures),
+            Postgres = postgres,
             FreeScout = freeScout,
             Calendars = ReadCalendars(configuration, failures),
         };

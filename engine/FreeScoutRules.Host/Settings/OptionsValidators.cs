@@ -65,7 +65,26 @@ internal sealed class StorageOptionsValidator : AbstractValidator<StorageOptions
     public StorageOptionsValidator()
     {
         RuleFor(o => o.DataDirectory).NotEmpty().WithMessage("the data directory (--data-dir) is required.");
+        RuleFor(o => o.Provider)
+            .Must(p => string.Equals(p, StorageOptions.Sqlite, StringComparison.OrdinalIgnoreCase) || string.Equals(p, StorageOptions.Postgres, StringComparison.OrdinalIgnoreCase))
+            .WithMessage($"must be {StorageOptions.Sqlite} (the embedded default) or {StorageOptions.Postgres} (got '{{PropertyValue}}').");
     }
+}
+
+/// <summary>
+/// The PostgreSQL store's connection string (<c>ConnectionStrings:Postgres</c>), required and checked when
+/// <c>Storage:Provider</c> is <c>postgres</c>; its values are never repeated in the message (it may hold a password).
+/// </summary>
+internal sealed class PostgresOptionsValidation(IOptions<StorageOptions> storage) : IValidateOptions<Engine.Storage.Postgres.PostgresOptions>
+{
+    public ValidateOptionsResult Validate(string? name, Engine.Storage.Postgres.PostgresOptions options) =>
+        Problem(storage.Value, options) is { } problem ? ValidateOptionsResult.Fail(problem) : ValidateOptionsResult.Success;
+
+    /// <summary>What is wrong with the connection string for <paramref name="storage"/>'s provider, as <c>ConnectionStrings:Postgres: …</c>, or <c>null</c>.</summary>
+    public static string? Problem(StorageOptions storage, Engine.Storage.Postgres.PostgresOptions options) =>
+        storage.IsPostgres && Engine.Storage.Postgres.PostgresStorageModule.ConnectionProblem(options.ConnectionString) is { } problem
+            ? $"ConnectionStrings:{Engine.Storage.Postgres.PostgresOptions.ConnectionStringName}: {problem}"
+            : null;
 }
 
 /// <summary>The SQLite store's own settings, in the <c>Storage</c> section beside the data directory.</summary>

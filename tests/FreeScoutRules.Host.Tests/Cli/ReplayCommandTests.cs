@@ -85,7 +85,7 @@ public sealed class ReplayCommandTests : IAsyncLifetime
         Assert.Contains("fired      notify-support-on-close  (notify.csx)", close.OutputLines);
         Assert.Contains("fired      status.changed-from-known-state  (status-change.csx)", close.OutputLines);
         Assert.NotEqual(0, neither.ExitCode);
-        Assert.Contains("Give either --events FILE --line N, or --delivery ID (with the server's --data-dir).", neither.Error, StringComparison.Ordinal);
+        Assert.Contains("Give either --events FILE --line N, or --delivery ID (with the server's --data-dir, or its Storage:Provider=postgres settings).", neither.Error, StringComparison.Ordinal);
         Assert.Equal(1, unknown.ExitCode);
         Assert.Contains("no such conversation delivery", unknown.Error, StringComparison.Ordinal);
     }

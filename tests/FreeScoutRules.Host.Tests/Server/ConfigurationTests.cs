@@ -52,6 +52,8 @@ public sealed class ConfigurationTests
     [InlineData("Dispatch:InFlight", "0", "Dispatch:InFlight: must be between 1 and 4096 (got 0).")]
     [InlineData("Dispatch:Workers", "100", "Dispatch:InFlight: must be at least Dispatch:Workers (100): only conversations in flight can be evaluated (got 64).")]
     [InlineData("Storage:CheckpointPages", "0", "Storage:CheckpointPages: must be between 10 and 100000 (got 0).")]
+    [InlineData("Storage:Provider", "mysql", "Storage:Provider: must be sqlite (the embedded default) or postgres (got 'mysql').")]
+    [InlineData("Storage:Provider", "postgres", "ConnectionStrings:Postgres: is required with Storage:Provider=postgres: set the environment variable ConnectionStrings__Postgres")]
     [InlineData("Actions:ConcurrencyPerDestination", "17", "Actions:ConcurrencyPerDestination: must be between 1 and Actions:Concurrency (16) (got 17).")]
     [InlineData("Calendars:support:TimeZone", "Europe/Berlln", "Calendars:support:TimeZone: 'Europe/Berlln' is not a time zone this server knows")]
     [InlineData("Calendars:support:Holiday:0", "2026-12-07", "Calendars:support:Holiday: not a calendar setting: a calendar has TimeZone, Hours and Holidays.")]
@@ -97,6 +99,7 @@ public sealed class ConfigurationTests
     [InlineData("Secrets__bad-name", "x", "configuration: Secrets:")]
     [InlineData("Calendars__support__Hours__Mon", "09:00-17:00", "configuration: Calendars:support:")]
     [InlineData("FREESCOUTRULES_FREESCOUT_URL", "ftp://support.example.com", "configuration: FreeScout:Url: 'ftp://support.example.com' is not an http(s) address")]
+    [InlineData("Storage__Provider", "postgres", "configuration: ConnectionStrings:Postgres: is required with Storage:Provider=postgres")]
     public async Task Serve_BadSetting_PrintsOneClearLine_NoStackTrace_AndExits2(string variable, string value, string expected)
     {
         var data = Path.Combine(Path.GetTempPath(), $"fsr-config-{Guid.NewGuid():N}");
@@ -117,5 +120,25 @@ public sealed class ConfigurationTests
                 Directory.Delete(data, recursive: true);
             }
         }
+    }
+
+    [Fact]
+    public async Task Serve_OnPostgres_WithAConnectionStringNpgsqlCannotRead_SaysWhy_WithoutItsPassword()
+    {
+        var data = Path.Combine(Path.GetTempPath(), $"fsr-config-{Guid.NewGuid():N}");
+        var result = await CliProcess.RunWithEnvironmentAsync(
+            new Dictionary<string, string>
+            {
+                ["FREESCOUTRULES_WEBHOOK_SECRET"] = "a-secret",
+                ["Storage__Provider"] = "postgres",
+                ["ConnectionStrings__Postgres"] = "Host=db.example;Password=hunter2-do-not-print;Colour=blue",
+            },
+            null, "serve", "--urls", "http://127.0.0.1:0", "--data-dir", data, "--rules", Path.Combine(AppContext.BaseDirectory, "rules"));
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith("configuration: ConnectionStrings:Postgres: is not a connection string Npgsql reads: ", result.ErrorLines[0], StringComparison.Ordinal);
+        Assert.Contains("colour", result.ErrorLines[0], StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("hunter2", result.Output + result.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(data) && Directory.EnumerateFileSystemEntries(data).Any(), "nothing written");
     }
 }

@@ -1,0 +1,96 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using FreeScoutRules.Engine.Tests.Support;
+using FreeScoutRules.Host.Tests.Support;
+using Npgsql;
+
+namespace FreeScoutRules.Host.Tests.EndToEnd;
+
+/// <summary>
+/// <c>serve</c> on PostgreSQL (<c>Storage:Provider=postgres</c>, <c>ConnectionStrings__Postgres</c>), as a real process
+/// on the test cluster: the fixtures in, the outcome out through the admin API and the CLI, from the database, with
+/// the connection string's password in neither the log nor the output.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class PostgresServeTests(PostgresCluster cluster) : IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-pg-e2e-{Guid.NewGuid():N}");
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+    }
+
+    [Fact]
+    public async Task Serve_OnPostgres_ProcessesTheFixtures_AndTheCliReadsTheSameDatabase()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var password = new NpgsqlConnectionStringBuilder(connectionString).Password!;
+        var environment = new Dictionary<string, string> { ["Storage__Provider"] = "postgres", ["ConnectionStrings__Postgres"] = connectionString };
+        await using var server = await ServeProcess.StartAsync(_root, environment);
+        foreach (var (name, eventName, body, signature) in SignedDeliveries.All())
+        {
+            var response = await server.PostAsync(eventName, body, signature);
+            Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"{name}: {(int)response.StatusCode}");
+        }
+
+        var redelivery = SignedDeliveries.Get("convo.status.closed");
+        Assert.Equal(HttpStatusCode.OK, (await server.PostAsync(redelivery.Event, redelivery.Body, redelivery.Signature)).StatusCode);
+
+        var deliveries = await server.SettledDeliveriesAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(15, deliveries.Length);
+        Assert.Equal(13, deliveries.Count(d => d.GetProperty("outcome").GetString() == "done"));
+        var changes = deliveries.Reverse().SelectMany(d => d.GetProperty("statusChanges").EnumerateArray())
+            .Select(c => $"{c.GetProperty("from").GetString() ?? "?"}->{c.GetProperty("to").GetString()}").ToList();
+        Assert.Contains("pending->active", changes);
+        Assert.Contains("closed->active", changes);
+
+        // The database holds what the admin API said (the store is PostgreSQL, not a file in the data directory).
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync();
+            await using var count = new NpgsqlCommand("SELECT COUNT(*) FROM deliveries WHERE outcome = 'done'", connection);
+            Assert.Equal(13L, await count.ExecuteScalarAsync());
+        }
+
+        Assert.False(File.Exists(Path.Combine(_root, "data", "freescout-rules.db")), "no SQLite database beside it");
+        var status = await server.Admin.GetFromJsonAsync<JsonElement>("/api/status");
+        Assert.Contains("PostgreSQL", status.ToString(), StringComparison.Ordinal);
+
+        // A CLI verb with the same settings reads the server's database.
+        var done = deliveries.First(d => d.GetProperty("outcome").GetString() == "done").GetProperty("id").GetInt64();
+        var explain = await CliProcess.RunWithEnvironmentAsync(
+            environment, null, "explain", "--delivery", done.ToString(CultureInfo.InvariantCulture), "--rules", Path.Combine(_root, "rules"));
+        Assert.True(explain.ExitCode == 0, explain.Error);
+        Assert.Contains($"delivery {done}", explain.Output, StringComparison.Ordinal);
+
+        Assert.DoesNotContain(password, server.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain(password, status.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(password, explain.Output + explain.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheCli_OnADatabaseWithoutTheSchema_SaysSo_AndCreatesNothing()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var environment = new Dictionary<string, string> { ["Storage__Provider"] = "postgres", ["ConnectionStrings__Postgres"] = connectionString };
+
+        var replay = await CliProcess.RunWithEnvironmentAsync(environment, null, "replay", "--rules", Path.Combine(AppContext.BaseDirectory, "rules"));
+
+        Assert.Equal(2, replay.ExitCode);
+        Assert.Contains("no FreeScoutRules database here (start `serve` with Storage:Provider=postgres once to create it).", replay.Error, StringComparison.Ordinal);
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var tables = new NpgsqlCommand("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'", connection);
+        Assert.Equal(0L, await tables.ExecuteScalarAsync());
+    }
+}
