@@ -8,11 +8,20 @@ namespace FreeScoutRules.Engine.Instances;
 /// This process's instance lease (docs/design.md, "Claims and fences"): joins the store as a new instance at start,
 /// renews the lease every quarter of its time for as long as the process runs (whatever the work does: a slow
 /// evaluation or a hanging action never lets it lapse), and leaves at stop, which frees its claims at once. Every
-/// claim (conversations, intents) and named lease refers to it. Thread-safe.
+/// claim (conversations, intents) and named lease refers to it. Thread-safe. With <paramref name="rulesGeneration"/>, it
+/// also records the rule generation in force here whenever it changed (and after every join), and, with
+/// <paramref name="rollout"/>, looks at the generations the live instances run every lease time.
 /// </summary>
-internal sealed partial class InstanceLeaseKeeper(ILeases leases, TimeSpan leaseTime, TimeProvider time, EngineMetrics metrics, ILogger<InstanceLeaseKeeper> logger)
+internal sealed partial class InstanceLeaseKeeper(
+    ILeases leases, TimeSpan leaseTime, TimeProvider time, EngineMetrics metrics, ILogger<InstanceLeaseKeeper> logger,
+    Func<string?>? rulesGeneration = null, RulesRollout? rollout = null)
 {
+    /// <summary>Ticks (each a quarter of the lease time) between two looks at the generations the instances run.</summary>
+    private const int RolloutEvery = 4;
+
     private InstanceLease? _current;
+    private (long Instance, string Generation)? _recorded;
+    private int _ticks;
 
     /// <summary>The lease in force; joins first.</summary>
     /// <exception cref="InvalidOperationException">Not joined yet.</exception>
@@ -29,7 +38,18 @@ internal sealed partial class InstanceLeaseKeeper(ILeases leases, TimeSpan lease
     {
         _current ??= await leases.JoinAsync(name, leaseTime, cancellationToken);
         LogJoined(logger, _current.Id, _current.Name, leaseTime);
+        await RecordRulesAsync(cancellationToken);
         return _current;
+    }
+
+    /// <summary>Records the rule generation in force here unless the store has it already for this instance.</summary>
+    private async Task RecordRulesAsync(CancellationToken cancellationToken)
+    {
+        if (rulesGeneration?.Invoke() is { } generation && _current is { } current && _recorded != (current.Id, generation))
+        {
+            await leases.RecordRulesAsync(current, generation, cancellationToken);
+            _recorded = (current.Id, generation);
+        }
     }
 
     /// <summary>Renews the lease every quarter of its time until cancelled; a lease found ended (left) is joined again, as a new instance.</summary>
@@ -48,6 +68,12 @@ internal sealed partial class InstanceLeaseKeeper(ILeases leases, TimeSpan lease
                         var ended = Current;
                         _current = await leases.JoinAsync(ended.Name, leaseTime, cancellationToken);
                         LogRejoined(logger, ended.Id, _current.Id);
+                    }
+
+                    await RecordRulesAsync(cancellationToken);
+                    if (rollout is not null && _ticks++ % RolloutEvery == 0)
+                    {
+                        rollout.Observe(await leases.ListInstancesAsync(time.GetUtcNow() - leaseTime, cancellationToken));
                     }
                 }
                 catch (StorageException ex)

@@ -25,7 +25,11 @@ internal sealed record NamedLease(string Name, long InstanceId, long Epoch, Date
 
 /// <summary>An instance as the store knows it, for <c>/api/status</c>.</summary>
 /// <remarks>Alive: its lease has not expired and it has not left.</remarks>
-internal sealed record InstanceRecord(long Id, string Name, DateTimeOffset StartedAt, DateTimeOffset RenewedAt, DateTimeOffset ExpiresAt, DateTimeOffset? LeftAt, bool Alive);
+internal sealed record InstanceRecord(long Id, string Name, DateTimeOffset StartedAt, DateTimeOffset RenewedAt, DateTimeOffset ExpiresAt, DateTimeOffset? LeftAt, bool Alive)
+{
+    /// <summary>The rule generation in force in the instance (its content hash), as it last recorded it; <c>null</c> before it did.</summary>
+    public string? RulesGeneration { get; init; }
+}
 
 /// <summary>
 /// Storage refused a write because the claim (or lease) it was made under is lost: another holder took the work over
@@ -46,6 +50,12 @@ internal interface ILeases
 
     /// <summary>Renews the instance's lease for <paramref name="leaseTime"/> from now. False when it left (nothing renewed).</summary>
     Task<bool> RenewAsync(InstanceLease instance, TimeSpan leaseTime, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records the rule generation in force in the instance (its content hash), for <see cref="ListInstancesAsync"/>:
+    /// during a rollout, instances run different generations at once, and people see which runs where.
+    /// </summary>
+    Task RecordRulesAsync(InstanceLease instance, string generation, CancellationToken cancellationToken);
 
     /// <summary>Leaves: the lease ends now, and with it every claim and named lease the instance holds.</summary>
     Task LeaveAsync(InstanceLease instance, CancellationToken cancellationToken);

@@ -221,6 +221,7 @@ internal static partial class AdminApi
             leftAt = i.LeftAt,
             alive = i.Alive,
             self = i.Id == overview.Self,
+            rulesGeneration = i.RulesGeneration,
         });
 
     /// <summary>The named leases of singleton work with their holders, as <c>/api/status</c> shows them.</summary>
@@ -238,7 +239,7 @@ internal static partial class AdminApi
 
     private static async Task<IResult> StatusAsync(
         IDeliveryHistory queries, Dispatcher dispatcher, RuleSetHolder rules, IStorageLifetime storage, Engine.Reconciliation.Reconciler reconciler,
-        Engine.Instances.NamedLeases leases, Engine.Instances.InstanceLeaseKeeper instance, CancellationToken cancellationToken)
+        Engine.Instances.NamedLeases leases, Engine.Instances.InstanceLeaseKeeper instance, Engine.Instances.RulesRollout rollout, CancellationToken cancellationToken)
     {
         var generation = rules.IsLoaded ? rules.Current : null;
         var holders = await leases.OverviewAsync(InstancesShown, instance.Joined?.Id, cancellationToken);
@@ -255,6 +256,9 @@ internal static partial class AdminApi
             {
                 generation = generation.ContentHash,
                 names = generation.Rules.Select(r => r.Name),
+                // What the live instances run (several during a rollout), as this instance last looked.
+                inForce = rollout.InForce.Select(g => new { generation = g.Generation, instances = g.Instances }),
+                mixedSince = rollout.MixedSince,
             },
             reconciliation = ReconciliationView(reconciler.Status),
             // Who holds what: every instance seen in the last day (this one: self), and the named leases of singleton work.

@@ -138,9 +138,13 @@ internal static class ServerComposition
             services.AddSqliteStorage();
         }
 
+        // The instance records the rule generation in force here, and looks at which ones the live instances run (a rollout).
+        services.AddSingleton(sp => new Engine.Instances.RulesRollout(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new Engine.Instances.InstanceLeaseKeeper(
             sp.GetRequiredService<ILeases>(), Options<DispatchOptions>(sp).LeaseTime, sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<Engine.Instances.InstanceLeaseKeeper>>()));
+            sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<ILogger<Engine.Instances.InstanceLeaseKeeper>>(),
+            () => sp.GetRequiredService<RuleSetHolder>() is { IsLoaded: true } rules ? rules.Current.ContentHash : null,
+            sp.GetRequiredService<Engine.Instances.RulesRollout>()));
         services.AddSingleton<Func<InstanceLease>>(sp => () => sp.GetRequiredService<Engine.Instances.InstanceLeaseKeeper>().Current);
         // Singleton work (reconciliation, retention) runs in the instance holding its named lease, on the store's clock.
         services.AddSingleton(sp => new Engine.Instances.NamedLeases(
@@ -265,6 +269,9 @@ internal static class ServerComposition
         var dispatcher = app.Services.GetRequiredService<Dispatcher>();
         var storage = app.Services.GetRequiredService<IStorageLifetime>();
         metrics.ObserveGauge("freescout_rules.dispatch.claimed", "Conversations this instance has claimed and is working on.", () => dispatcher.Claimed, "{conversation}");
+        var rollout = app.Services.GetRequiredService<Engine.Instances.RulesRollout>();
+        metrics.ObserveGauge("freescout_rules.rules.generations_in_force", "Rule generations the live instances run (as this instance last looked): more than 1 during a rollout.",
+            () => rollout.InForce.Count, "{generation}");
         var processor = app.Services.GetRequiredService<DeliveryProcessor>();
         metrics.ObserveGauge("freescout_rules.dispatch.stuck", "Rule evaluations abandoned past Dispatch:RuleTimeout and still running: each holds one of Dispatch:Workers until its rule returns.",
             () => processor.Stuck, "{evaluation}");
@@ -404,9 +411,11 @@ internal static class ServerComposition
 
 /// <summary>
 /// <c>/readyz</c>: ready once the database is open, the rules are loaded and the dispatcher runs, while
-/// no rule evaluation is stuck (the watchdog) and no background loop has failed (the supervisor).
+/// no rule evaluation is stuck (the watchdog), no background loop has failed (the supervisor), and the live instances
+/// have not run different rule generations for longer than <c>Rules:MaxGenerationSkew</c> (a rollout stopped half-way).
 /// </summary>
-internal sealed class EngineReadinessCheck(EngineService engine, RuleSetHolder rules, Watchdog watchdog, LoopSupervisor supervisor) : IHealthCheck
+internal sealed class EngineReadinessCheck(
+    EngineService engine, RuleSetHolder rules, Watchdog watchdog, LoopSupervisor supervisor, Engine.Instances.RulesRollout rollout, RulesOptions rulesOptions) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -416,6 +425,11 @@ internal sealed class EngineReadinessCheck(EngineService engine, RuleSetHolder r
         }
 
         List<string> problems = [.. supervisor.Failures, .. watchdog.Stuck.Select(s => $"Watchdog: {s}")];
+        if (rollout.Problem(rulesOptions.MaxGenerationSkew) is { } skew)
+        {
+            problems.Add(skew);
+        }
+
         return Task.FromResult(problems.Count == 0
             ? HealthCheckResult.Healthy()
             : HealthCheckResult.Unhealthy(string.Join("; ", problems)));

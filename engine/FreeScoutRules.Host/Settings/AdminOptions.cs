@@ -39,6 +39,12 @@ internal sealed class RulesOptions
 
     /// <summary>Severity overrides of the engine's diagnostics, e.g. <c>Rules:Severity:FSR0002 = error</c> (error, warning, none).</summary>
     public Dictionary<string, string> Severity { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// How long the live instances (several on PostgreSQL) may run different rule generations (a rollout) before
+    /// <c>/readyz</c> says so. <c>00:00:00</c>: never. Default 10 minutes.
+    /// </summary>
+    public TimeSpan MaxGenerationSkew { get; set; } = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>

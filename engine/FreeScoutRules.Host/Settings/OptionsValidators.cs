@@ -176,6 +176,8 @@ internal sealed class RulesOptionsValidator : AbstractValidator<RulesOptions>
     public RulesOptionsValidator()
     {
         RuleFor(o => o.Directory).NotEmpty().WithMessage("the rules folder (--rules) is required.");
+        RuleFor(o => o.MaxGenerationSkew).Must(t => t == TimeSpan.Zero || (t >= TimeSpan.FromSeconds(10) && t <= TimeSpan.FromDays(7)))
+            .WithMessage("must be 00:00:00 (never) or between 10 seconds and 7 days (got {PropertyValue}).");
         RuleFor(o => o.Severity).Custom((severity, context) =>
         {
             try

@@ -93,4 +93,57 @@ public sealed class PostgresServeTests(PostgresCluster cluster) : IDisposable
         await using var tables = new NpgsqlCommand("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'", connection);
         Assert.Equal(0L, await tables.ExecuteScalarAsync());
     }
+
+    [Fact]
+    public async Task TwoInstances_RunningDifferentRules_AreShownAsARollout_AndReadyzSaysSoOnceItLasts()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var environment = new Dictionary<string, string>
+        {
+            ["Storage__Provider"] = "postgres",
+            ["ConnectionStrings__Postgres"] = connectionString,
+            ["Dispatch__LeaseTime"] = "00:00:02",
+            ["Rules__MaxGenerationSkew"] = "00:00:10",
+        };
+        await using var first = await ServeProcess.StartAsync(Path.Combine(_root, "first"), environment);
+        Directory.CreateDirectory(Path.Combine(_root, "second", "rules"));
+        await File.WriteAllTextAsync(Path.Combine(_root, "second", "rules", "rollout.csx"), """
+            public class RolloutNewRule : Rule
+            {
+                public override void Define()
+                {
+                    Delivery delivery = default!;
+                    When().Match(() => delivery);
+                    Then().Do(ctx => Seen(delivery));
+                }
+
+                private static void Seen(Delivery delivery) { }
+            }
+            """);
+        await using var second = await ServeProcess.StartAsync(Path.Combine(_root, "second"), environment);
+
+        JsonElement status = default;
+        await Eventually.UntilAsync("the first instance to see both generations", async () =>
+        {
+            status = await first.Admin.GetFromJsonAsync<JsonElement>("/api/status");
+            return (status.GetProperty("rules").GetProperty("inForce").GetArrayLength() == 2, status.GetProperty("rules").ToString());
+        }, TimeSpan.FromSeconds(20));
+
+        var instances = status.GetProperty("instances").EnumerateArray().Where(i => i.GetProperty("alive").GetBoolean()).ToList();
+        Assert.Equal(2, instances.Select(i => i.GetProperty("rulesGeneration").GetString()).Distinct().Count());
+        var own = instances.Single(i => i.GetProperty("self").GetBoolean()).GetProperty("rulesGeneration").GetString();
+        Assert.Equal(status.GetProperty("rules").GetProperty("generation").GetString(), own);
+        Assert.NotEqual(JsonValueKind.Null, status.GetProperty("rules").GetProperty("mixedSince").ValueKind);
+        Assert.Equal(HttpStatusCode.OK, (await first.Client.GetAsync("/readyz")).StatusCode); // within the tolerance
+
+        string body = "";
+        await Eventually.UntilAsync("/readyz to say the rollout lasts", async () =>
+        {
+            using var response = await first.Admin.GetAsync("/readyz");
+            body = await response.Content.ReadAsStringAsync();
+            return (response.StatusCode == HttpStatusCode.ServiceUnavailable, body);
+        }, TimeSpan.FromSeconds(30));
+        Assert.Contains("Rules: the instances have run 2 rule generations at once since ", body, StringComparison.Ordinal);
+        Assert.Contains("deploy the same rules folder to every instance", body, StringComparison.Ordinal);
+    }
 }

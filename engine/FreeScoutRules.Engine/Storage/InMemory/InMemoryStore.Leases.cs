@@ -35,6 +35,21 @@ internal sealed partial class InMemoryStore
         }, null, cancellationToken);
     }
 
+    public Task RecordRulesAsync(InstanceLease instance, string generation, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        ArgumentException.ThrowIfNullOrEmpty(generation);
+        return Write(() =>
+        {
+            if (_instances.TryGetValue(instance.Id, out var row))
+            {
+                row.RulesGeneration = generation;
+            }
+
+            return true;
+        }, null, cancellationToken);
+    }
+
     public Task LeaveAsync(InstanceLease instance, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(instance);
@@ -63,7 +78,10 @@ internal sealed partial class InMemoryStore
             return
             [
                 .. _instances.Values.Reverse().Where(i => i.RenewedAt >= since).Take(100)
-                    .Select(i => new InstanceRecord(i.Id, i.Name, i.StartedAt, i.RenewedAt, i.ExpiresAt, i.LeftAt, i.LeftAt is null && i.ExpiresAt > now)),
+                    .Select(i => new InstanceRecord(i.Id, i.Name, i.StartedAt, i.RenewedAt, i.ExpiresAt, i.LeftAt, i.LeftAt is null && i.ExpiresAt > now)
+                    {
+                        RulesGeneration = i.RulesGeneration,
+                    }),
             ];
         }, cancellationToken);
 
@@ -152,6 +170,8 @@ internal sealed partial class InMemoryStore
         public DateTimeOffset ExpiresAt { get; set; }
 
         public DateTimeOffset? LeftAt { get; set; }
+
+        public string? RulesGeneration { get; set; }
     }
 
     private sealed class LeaseRow

@@ -154,5 +154,16 @@ internal static class PostgresMigrations
             expires_at       bigint  NOT NULL
         );
         """,
+
+        // 2: the rule generation in force in each instance (as SQLite's schema 15), and the console's data-protection keys,
+        // shared by every instance (so that a sign-in is valid on each), stored encrypted (Console:KeyEncryptionKey).
+        """
+        ALTER TABLE instances ADD COLUMN rules_generation text;
+        CREATE TABLE data_protection_keys (
+            name             text    PRIMARY KEY,
+            xml              text    NOT NULL,
+            stored_at        bigint  NOT NULL
+        );
+        """,
     ];
 }

@@ -64,6 +64,20 @@ internal sealed partial class PostgresStorage
             cancellationToken);
     }
 
+    public Task RecordRulesAsync(InstanceLease instance, string generation, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        ArgumentException.ThrowIfNullOrEmpty(generation);
+        return WriteAsync(
+            async (transaction, ct) =>
+            {
+                await using var record = transaction.Command("UPDATE instances SET rules_generation = @generation WHERE id = @instance");
+                record.Parameters.Bigint("instance", instance.Id).Text("generation", generation);
+                return await record.ExecuteNonQueryAsync(ct) == 1;
+            },
+            cancellationToken);
+    }
+
     public Task LeaveAsync(InstanceLease instance, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(instance);
@@ -90,14 +104,17 @@ internal sealed partial class PostgresStorage
             async (connection, ct) =>
             {
                 await using var command = new NpgsqlCommand(
-                    "SELECT id, name, started_at, renewed_at, expires_at, left_at FROM instances WHERE renewed_at >= @since ORDER BY id DESC LIMIT 100", connection);
+                    "SELECT id, name, started_at, renewed_at, expires_at, left_at, rules_generation FROM instances WHERE renewed_at >= @since ORDER BY id DESC LIMIT 100", connection);
                 command.Parameters.Time("since", since);
                 var instances = new List<InstanceRecord>();
                 await using var reader = await command.ExecuteReaderAsync(ct);
                 while (await reader.ReadAsync(ct))
                 {
                     var (expires, left) = (reader.Time(4), reader.TimeOrNull(5));
-                    instances.Add(new InstanceRecord(reader.GetInt64(0), reader.GetString(1), reader.Time(2), reader.Time(3), expires, left, left is null && expires > now));
+                    instances.Add(new InstanceRecord(reader.GetInt64(0), reader.GetString(1), reader.Time(2), reader.Time(3), expires, left, left is null && expires > now)
+                    {
+                        RulesGeneration = reader.IsDBNull(6) ? null : reader.GetString(6),
+                    });
                 }
 
                 return instances;

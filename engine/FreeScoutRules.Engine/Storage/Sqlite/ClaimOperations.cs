@@ -27,6 +27,18 @@ internal sealed class RenewInstanceOperation(long instanceId, DateTimeOffset now
     }
 }
 
+/// <summary>Records the rule generation in force in an instance.</summary>
+internal sealed class RecordRulesOperation(long instanceId, string generation) : WriteOperation<bool>
+{
+    protected override bool Run(WriterSession session)
+    {
+        var record = session.Command("UPDATE instances SET rules_generation = $generation WHERE id = $id");
+        record.Parameters.AddWithValue("$id", instanceId);
+        record.Parameters.AddWithValue("$generation", generation);
+        return record.ExecuteNonQuery() == 1;
+    }
+}
+
 /// <summary>Leaves: the instance's lease ends now; its claims and named leases are free from then on.</summary>
 internal sealed class LeaveOperation(long instanceId, DateTimeOffset now) : WriteOperation<bool>
 {

@@ -7,7 +7,7 @@ internal sealed class LeaseQueries(SqliteDatabase database)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id, name, started_at, renewed_at, expires_at, left_at FROM instances WHERE renewed_at >= $since ORDER BY id DESC LIMIT 100";
+        command.CommandText = "SELECT id, name, started_at, renewed_at, expires_at, left_at, rules_generation FROM instances WHERE renewed_at >= $since ORDER BY id DESC LIMIT 100";
         command.Parameters.AddWithValue("$since", since.ToUnixTimeMilliseconds());
         var instances = new List<InstanceRecord>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -17,7 +17,10 @@ internal sealed class LeaseQueries(SqliteDatabase database)
             DateTimeOffset? left = reader.IsDBNull(5) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5));
             instances.Add(new InstanceRecord(
                 reader.GetInt64(0), reader.GetString(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
-                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)), expires, left, left is null && expires > now));
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)), expires, left, left is null && expires > now)
+            {
+                RulesGeneration = reader.IsDBNull(6) ? null : reader.GetString(6),
+            });
         }
 
         return instances;

@@ -237,6 +237,11 @@ internal static class Migrations
             expires_at       INTEGER NOT NULL
         ) WITHOUT ROWID;
         """,
+        """
+        -- Issue 22: the rule generation in force in each instance (its content hash), recorded by the instance: during a
+        -- rollout two generations run at once, and /api/status says which runs where.
+        ALTER TABLE instances ADD COLUMN rules_generation TEXT;
+        """,
     ];
 
     public static int LatestVersion => Steps.Length;

@@ -208,6 +208,9 @@ internal sealed partial class SqliteStorage : IInbox, IDeliveryHistory, IOutbox,
     public Task LeaveAsync(InstanceLease instance, CancellationToken cancellationToken) =>
         _writer.SubmitAsync(new LeaveOperation(instance.Id, _time.GetUtcNow()), cancellationToken);
 
+    public Task RecordRulesAsync(InstanceLease instance, string generation, CancellationToken cancellationToken) =>
+        _writer.SubmitAsync(new RecordRulesOperation(instance.Id, generation), cancellationToken);
+
     public Task<IReadOnlyList<InstanceRecord>> ListInstancesAsync(DateTimeOffset since, CancellationToken cancellationToken) =>
         Guard(() => _leases.ListInstancesAsync(since, _time.GetUtcNow(), cancellationToken));
 

@@ -578,6 +578,21 @@ public abstract class StoreContract : IAsyncLifetime
         Assert.Equal([b.Id, a.Id], (await Store.Leases.ListInstancesAsync(T0.AddSeconds(1), default)).Select(i => i.Id));
     }
 
+    [Fact]
+    public async Task EachInstance_RecordsItsRuleGeneration_AndTheListSaysWhichRunsWhere()
+    {
+        var a = await JoinAsync("a");
+        var b = await JoinAsync("b");
+        var c = await JoinAsync("c");
+
+        await Store.Leases.RecordRulesAsync(a, "generation-1", default);
+        await Store.Leases.RecordRulesAsync(b, "generation-1", default);
+        await Store.Leases.RecordRulesAsync(b, "generation-2", default); // b reloaded its rules
+
+        var instances = await Store.Leases.ListInstancesAsync(T0.AddMinutes(-1), default);
+        Assert.Equal([(c.Id, (string?)null), (b.Id, "generation-2"), (a.Id, "generation-1")], instances.Select(i => (i.Id, i.RulesGeneration)));
+    }
+
     // ---- Retention ----
 
     [Fact]

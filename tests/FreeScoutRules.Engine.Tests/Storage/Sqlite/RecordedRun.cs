@@ -283,6 +283,7 @@ internal sealed class RecordedRun
         await leases.ListLeasesAsync(default);
         await leases.ReleaseAsync(lease!, default);
         Assert.True(await leases.RenewAsync(instance, TimeSpan.FromMinutes(5), default));
+        await leases.RecordRulesAsync(instance, "plan-generation", default);
         await leases.ListInstancesAsync(clock.GetUtcNow().AddDays(-1), default);
 
         await stop.CancelAsync();
