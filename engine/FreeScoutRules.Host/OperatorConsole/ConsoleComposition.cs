@@ -19,15 +19,36 @@ internal static class ConsoleComposition
 {
     public const string CookieName = "fsr-console";
 
-    public static IServiceCollection AddOperatorConsole(this IServiceCollection services, string dataDirectory)
+    /// <param name="services">The server's services.</param>
+    /// <param name="dataDirectory">Where the keys are kept when they are not shared.</param>
+    /// <param name="sharedKeys">
+    /// The instances share one store (PostgreSQL): the keys live in it (<see cref="Engine.Storage.ISharedKeys"/>), encrypted
+    /// with <c>Console:KeyEncryptionKey</c>, so that a sign-in on one instance is valid on every one.
+    /// </param>
+    public static IServiceCollection AddOperatorConsole(this IServiceCollection services, string dataDirectory, bool sharedKeys = false)
     {
         // The keys that sign the sign-in cookie and the anti-forgery tokens live with the data, so a restart keeps
-        // people signed in; the data directory is the server's own (its database holds more than these keys).
-        // PersistKeysToFileSystem's repository, with the keys' folder 0700 and their files 0600 (PrivateKeyRepository).
+        // people signed in: in the data directory (the server's own; its database holds more than these keys), with
+        // PersistKeysToFileSystem's repository, the keys' folder 0700 and their files 0600 (PrivateKeyRepository); or, for
+        // instances that share a database, in it, encrypted with a key from configuration that is never stored.
         var keys = new DirectoryInfo(Path.Combine(dataDirectory, "console-keys"));
         services.AddDataProtection().SetApplicationName("FreeScoutRules");
-        services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp => new ConfigureOptions<KeyManagementOptions>(
-            options => options.XmlRepository = new PrivateKeyRepository(keys, sp.GetRequiredService<ILoggerFactory>())));
+        services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp => new ConfigureOptions<KeyManagementOptions>(options =>
+        {
+            if (sharedKeys)
+            {
+                options.XmlRepository = new SharedKeyRepository(sp.GetRequiredService<Engine.Storage.ISharedKeys>());
+                var secret = sp.GetRequiredService<IOptions<Settings.ConsoleOptions>>().Value.KeyEncryptionKey;
+                if (!string.IsNullOrEmpty(secret))
+                {
+                    options.XmlEncryptor = new ConsoleKeyEncryptor(ConsoleKeyEncryptor.Derive(secret));
+                }
+            }
+            else
+            {
+                options.XmlRepository = new PrivateKeyRepository(keys, sp.GetRequiredService<ILoggerFactory>());
+            }
+        }));
         services.AddRazorPages(pages =>
         {
             pages.RootDirectory = "/OperatorConsole/Pages";

@@ -51,7 +51,8 @@ internal static class ServerComposition
         services.AddHostedService(sp => sp.GetRequiredService<EngineService>());
 
         services.AddWebhookLimits();
-        services.AddOperatorConsole(configuration.GetSection(StorageOptions.Section).Get<StorageOptions>()?.DataDirectory ?? new StorageOptions().DataDirectory);
+        var storage = configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
+        services.AddOperatorConsole(storage.DataDirectory, sharedKeys: storage.IsPostgres);
         services.AddHealthChecks().AddCheck<EngineReadinessCheck>("engine", tags: ["ready"]);
         services.AddProblemDetails();
         services.AddSecurityHeaders();
@@ -114,6 +115,7 @@ internal static class ServerComposition
             "Observability:MetricsToken: the metrics token is the admin token; give the scraper a token of its own (freescout-rules token prints one), so that it reads metrics and nothing else.");
         services.AddSingleton<ObservabilityGate>();
         AddValidatedOptions<ConsoleOptions, ConsoleOptionsValidator>(services, configuration, ConsoleOptions.Section);
+        services.AddSingleton<IValidateOptions<ConsoleOptions>, ConsoleKeyValidation>();
 
         services.AddOptions<SecretsOptions>().Configure(secrets => secrets.ReadFrom(configuration)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<SecretsOptions>>(new FluentOptionsValidator<SecretsOptions>(new SecretsOptionsValidator(), SecretsOptions.Section));

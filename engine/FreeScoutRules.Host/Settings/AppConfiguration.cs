@@ -76,6 +76,7 @@ internal static class AppConfiguration
         Shortcut(values, "FREESCOUTRULES_FREESCOUT_BOT_USER_ID", "FreeScout:BotUserId");
         Shortcut(values, "FREESCOUTRULES_FREESCOUT_BOT_USER_ID", "Dispatch:BotUserId");
         Shortcut(values, "FREESCOUTRULES_ADMIN_TOKEN", "Admin:Token");
+        Shortcut(values, "FREESCOUTRULES_CONSOLE_KEY", "Console:KeyEncryptionKey");
         // Where serve listens, and so where the CLI's verbs find it (a --urls flag given to serve is that process's alone).
         Shortcut(values, "FREESCOUTRULES_URLS", "urls");
         Shortcut(values, "FREESCOUTRULES_METRICS_TOKEN", "Observability:MetricsToken");

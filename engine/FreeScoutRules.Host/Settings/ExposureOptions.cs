@@ -120,6 +120,14 @@ internal sealed class ConsoleOptions
     /// </summary>
     public string? PublicOrigin { get; set; }
 
+    /// <summary>
+    /// With several instances on PostgreSQL: the secret that encrypts the console's sign-in keys, which the instances
+    /// share in the database (<c>FREESCOUTRULES_CONSOLE_KEY</c>; at least 32 characters, not the admin token; the same on
+    /// every instance; <c>freescout-rules token</c> prints one). Never stored: reading the database does not let anyone
+    /// forge a sign-in. Unused with the embedded SQLite store (its keys stay in the data directory).
+    /// </summary>
+    public string? KeyEncryptionKey { get; set; }
+
     /// <summary><see cref="PublicOrigin"/> as <c>scheme://host[:port]</c>, or null when unset or not an origin.</summary>
     public string? Origin() => OriginOf(PublicOrigin, allowPath: false);
 

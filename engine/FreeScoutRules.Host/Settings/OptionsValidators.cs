@@ -171,6 +171,37 @@ internal sealed class ConsoleOptionsValidator : AbstractValidator<ConsoleOptions
     }
 }
 
+/// <summary>
+/// <c>Console:KeyEncryptionKey</c>: required with PostgreSQL while the console is on (an admin token is set), since the
+/// instances keep the console's keys in the shared database, encrypted with it; as strong as a token, and not the admin token.
+/// </summary>
+internal sealed class ConsoleKeyValidation(IOptions<StorageOptions> storage, IOptions<AdminOptions> admin) : IValidateOptions<ConsoleOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ConsoleOptions options) =>
+        Problem(options, storage.Value, admin.Value) is { } problem ? ValidateOptionsResult.Fail($"Console:KeyEncryptionKey: {problem}") : ValidateOptionsResult.Success;
+
+    private static string? Problem(ConsoleOptions console, StorageOptions storage, AdminOptions admin)
+    {
+        if (!storage.IsPostgres || string.IsNullOrEmpty(admin.Token))
+        {
+            return null;
+        }
+
+        if (string.IsNullOrEmpty(console.KeyEncryptionKey))
+        {
+            return "is required with Storage:Provider=postgres while the console is on: the instances keep the console's sign-in keys in the "
+                + "database, encrypted with it. Set FREESCOUTRULES_CONSOLE_KEY to the same secret on every instance (`freescout-rules token` prints one).";
+        }
+
+        if (console.KeyEncryptionKey == admin.Token)
+        {
+            return "is the admin token; give it a secret of its own (`freescout-rules token` prints one), so that one leaked secret is not both.";
+        }
+
+        return TokenStrength.Problem(console.KeyEncryptionKey, "the console key (FREESCOUTRULES_CONSOLE_KEY)");
+    }
+}
+
 internal sealed class RulesOptionsValidator : AbstractValidator<RulesOptions>
 {
     public RulesOptionsValidator()

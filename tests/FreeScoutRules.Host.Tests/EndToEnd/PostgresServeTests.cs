@@ -146,4 +146,56 @@ public sealed class PostgresServeTests(PostgresCluster cluster) : IDisposable
         Assert.Contains("Rules: the instances have run 2 rule generations at once since ", body, StringComparison.Ordinal);
         Assert.Contains("deploy the same rules folder to every instance", body, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task AConsoleSignIn_OnOneInstance_IsValidOnAnother_AndTheDatabaseHoldsItsKeysEncrypted()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var environment = new Dictionary<string, string>
+        {
+            ["Storage__Provider"] = "postgres",
+            ["ConnectionStrings__Postgres"] = connectionString,
+            ["FREESCOUTRULES_CONSOLE_KEY"] = "console-key-for-tests-0123456789abcdefXYZ",
+        };
+        await using var first = await ServeProcess.StartAsync(Path.Combine(_root, "first"), environment);
+        await using var second = await ServeProcess.StartAsync(Path.Combine(_root, "second"), environment);
+
+        using var toFirst = Browserless(first);
+        using var toSecond = Browserless(second);
+        var cookie = await ConsoleClient.SignInAsync(toFirst);
+
+        Assert.Equal(HttpStatusCode.OK, await ConsoleClient.GetStatusAsync(toSecond, "/", cookie));
+        Assert.Equal(HttpStatusCode.OK, await ConsoleClient.GetStatusAsync(toFirst, "/", cookie));
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var keys = new NpgsqlCommand("SELECT xml FROM data_protection_keys", connection);
+        var stored = new List<string>();
+        await using (var reader = await keys.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                stored.Add(reader.GetString(0));
+            }
+        }
+
+        Assert.NotEmpty(stored);
+        Assert.All(stored, xml =>
+        {
+            Assert.Contains("urn:freescout-rules:console-keys", xml, StringComparison.Ordinal);
+            Assert.DoesNotContain("masterKey", xml, StringComparison.Ordinal);
+        });
+        Assert.False(Directory.Exists(Path.Combine(_root, "first", "data", "console-keys")), "no keys in the data directory");
+
+        // An instance given another key cannot read the keys: the sign-in is not valid there, and its log says why.
+        await using var stranger = await ServeProcess.StartAsync(
+            Path.Combine(_root, "stranger"), new Dictionary<string, string>(environment) { ["FREESCOUTRULES_CONSOLE_KEY"] = "another-console-key-0123456789abcdefXYZ" });
+        using var toStranger = Browserless(stranger);
+        Assert.Equal(HttpStatusCode.Redirect, await ConsoleClient.GetStatusAsync(toStranger, "/", cookie));
+        await Eventually.UntilAsync("the stranger's log to say why", () => Task.FromResult(
+            stranger.Log.Contains("encrypted with another Console:KeyEncryptionKey", StringComparison.Ordinal)));
+    }
+
+    /// <summary>A client of the server's console that sees redirects rather than following them.</summary>
+    private static HttpClient Browserless(ServeProcess server) =>
+        new(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = server.Client.BaseAddress };
 }

@@ -141,4 +141,20 @@ public sealed class ConfigurationTests
         Assert.DoesNotContain("hunter2", result.Output + result.Error, StringComparison.Ordinal);
         Assert.False(Directory.Exists(data) && Directory.EnumerateFileSystemEntries(data).Any(), "nothing written");
     }
+
+    [Theory]
+    [InlineData(null, "Console:KeyEncryptionKey: is required with Storage:Provider=postgres while the console is on")]
+    [InlineData(TestServerHost.AdminToken, "Console:KeyEncryptionKey: is the admin token; give it a secret of its own")]
+    [InlineData("short", "Console:KeyEncryptionKey: the console key (FREESCOUTRULES_CONSOLE_KEY) is 5 characters long")]
+    public async Task Start_OnPostgres_WithTheConsoleOn_NeedsAConsoleKeyOfItsOwn(string? key, string expected)
+    {
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => TestServerHost.StartAsync(new()
+        {
+            ["Storage:Provider"] = "postgres",
+            ["ConnectionStrings:Postgres"] = "Host=127.0.0.1;Port=1;Database=never_reached",
+            ["Console:KeyEncryptionKey"] = key,
+        }));
+
+        Assert.Contains(ex.Failures, f => f.StartsWith(expected, StringComparison.Ordinal));
+    }
 }

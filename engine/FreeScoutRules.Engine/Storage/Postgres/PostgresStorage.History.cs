@@ -173,9 +173,9 @@ internal sealed partial class PostgresStorage
                     BatchCommands =
                     {
                         new NpgsqlBatchCommand($"""
-                            SELECT COALESCE(f.value ->> 'rule', '(unnamed)'), COUNT(*), MAX(d.received_at), MAX(d.id)
+                            SELECT COALESCE(f.value ->> 'rule', '(unnamed)') COLLATE "C", COUNT(*), MAX(d.received_at), MAX(d.id)
                             FROM ({Failed}) d, jsonb_array_elements(d.result::jsonb -> 'ruleFailures') f
-                            GROUP BY 1 ORDER BY 2 DESC, 1 COLLATE "C"
+                            GROUP BY 1 ORDER BY 2 DESC, 1
                             """),
                         new NpgsqlBatchCommand($"SELECT COUNT(*) FROM ({Failed.Replace("LIMIT @scan", "LIMIT @scan + 1", StringComparison.Ordinal)}) d"),
                     },

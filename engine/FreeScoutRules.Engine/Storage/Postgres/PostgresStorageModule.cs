@@ -30,6 +30,7 @@ internal static class PostgresStorageModule
         services.AddSingleton<IStorageLifetime>(sp => sp.GetRequiredService<PostgresStorage>());
         services.AddSingleton<IRetentionStore>(sp => sp.GetRequiredService<PostgresStorage>());
         services.AddSingleton<IReconciliationStore>(sp => sp.GetRequiredService<PostgresStorage>());
+        services.AddSingleton<ISharedKeys>(sp => sp.GetRequiredService<PostgresStorage>());
         return services;
     }
 

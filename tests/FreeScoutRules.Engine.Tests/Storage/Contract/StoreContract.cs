@@ -593,6 +593,66 @@ public abstract class StoreContract : IAsyncLifetime
         Assert.Equal([(c.Id, (string?)null), (b.Id, "generation-2"), (a.Id, "generation-1")], instances.Select(i => (i.Id, i.RulesGeneration)));
     }
 
+    // ---- The console's and the admin API's reads ----
+
+    [Fact]
+    public async Task TheHistoryReads_FilterPageCountAndSummarise_AsTheConsoleAndTheAdminApiShowThem()
+    {
+        var closed = await StoreAsync(1187, at: T0.AddMinutes(-30));
+        var failedTwice = await StoreAsync(1187, eventName: Events.ConversationCreated, at: T0.AddMinutes(-20));
+        var other = await StoreAsync(1188, at: T0.AddMinutes(-10));
+        var customer = await StoreAsync(null, eventName: Events.CustomerCreated, at: T0.AddMinutes(-5));
+        var pending = await StoreAsync(1189, at: T0);
+        var a = await JoinAsync("a");
+        var claim = await ClaimAsync(a, 1187);
+        await Store.Inbox.CommitEvaluationAsync(Commit(claim, closed, changes: [Change(1187)]), default);
+        await Store.Inbox.CommitEvaluationAsync(
+            Commit(claim, failedTwice, failures: [new RuleFailureRecord("zeta", "z.csx(1,1)", "Then", "boom", false), new RuleFailureRecord("alpha", "a.csx(1,1)", "When", "bang", false)]),
+            default);
+        var otherClaim = await ClaimAsync(a, 1188);
+        await Store.Inbox.CommitEvaluationAsync(Commit(otherClaim, other, failures: [new RuleFailureRecord("alpha", "a.csx(1,1)", "When", "bang", false)]), default);
+
+        // Paging, newest first, and each filter.
+        Assert.Equal(
+            [pending.DeliveryId, customer.DeliveryId, other.DeliveryId, failedTwice.DeliveryId, closed.DeliveryId],
+            (await Store.History.ListAsync(new DeliveryFilter(), default)).Select(d => d.Id));
+        Assert.Equal([failedTwice.DeliveryId, closed.DeliveryId], (await Store.History.ListAsync(new DeliveryFilter(Page: 2, PageSize: 3), default)).Select(d => d.Id));
+        Assert.Equal([failedTwice.DeliveryId, closed.DeliveryId], (await Store.History.ListAsync(new DeliveryFilter(ConversationId: 1187), default)).Select(d => d.Id));
+        Assert.Equal([pending.DeliveryId], (await Store.History.ListAsync(new DeliveryFilter(Outcome: DeliveryOutcome.Pending), default)).Select(d => d.Id));
+        Assert.Equal([failedTwice.DeliveryId], (await Store.History.ListAsync(new DeliveryFilter(Event: Events.ConversationCreated), default)).Select(d => d.Id));
+        Assert.Equal([other.DeliveryId, failedTwice.DeliveryId], (await Store.History.ListAsync(new DeliveryFilter(RuleFailed: true), default)).Select(d => d.Id));
+        Assert.Equal(
+            [other.DeliveryId, failedTwice.DeliveryId],
+            (await Store.History.ListAsync(new DeliveryFilter(Since: T0.AddMinutes(-25), Until: T0.AddMinutes(-6), ConversationId: null), default))
+                .Where(d => d.ConversationId is not null).Select(d => d.Id));
+        Assert.Equal([failedTwice.DeliveryId, closed.DeliveryId], (await Store.History.ListAsync(new DeliveryFilter(BeforeId: other.DeliveryId), default)).Select(d => d.Id));
+
+        // Counts, and one record as the admin API shows it.
+        var counts = await Store.History.CountByOutcomeAsync(default);
+        Assert.Equal((3L, 1L), (counts[DeliveryOutcome.Done], counts[DeliveryOutcome.Pending]));
+        Assert.Equal(1, await Store.History.CountAsync(DeliveryOutcome.Pending, default));
+        var record = (await Store.History.GetAsync(failedTwice.DeliveryId, default))!;
+        Assert.Equal((Events.ConversationCreated, (int?)1187, (long?)2, DeliveryOutcome.Done, "contract"), (record.Event, record.ConversationId, record.Sequence, record.Outcome, record.RulesGeneration));
+
+        // Rule failures per rule, most first, then by name; the window and the scan bound.
+        var failures = await Store.History.RuleFailuresAsync(T0.AddHours(-1), 100, default);
+        Assert.Equal([("alpha", 2L, other.DeliveryId), ("zeta", 1L, failedTwice.DeliveryId)], failures.Rules.Select(r => (r.Rule, r.Count, r.LastDeliveryId)));
+        Assert.False(failures.Truncated);
+        Assert.Equal(T0.AddMinutes(-10), failures.Rules[0].LastAt);
+        Assert.True((await Store.History.RuleFailuresAsync(T0.AddHours(-1), 1, default)).Truncated);
+        Assert.Equal([("alpha", 1L)], (await Store.History.RuleFailuresAsync(T0.AddMinutes(-15), 100, default)).Rules.Select(r => (r.Rule, r.Count)));
+
+        // A conversation by its id, and by the ticket number its status changes carry.
+        Assert.Equal([new ConversationMatch(1187, false)], await Store.History.FindConversationsAsync(1187, default));
+        Assert.Equal([new ConversationMatch(1187, true)], await Store.History.FindConversationsAsync(1187 + 10_000, default));
+        Assert.Empty(await Store.History.FindConversationsAsync(4242, default));
+
+        // Activity: deliveries per minute, status changes per hour of when FreeScout says they happened.
+        var activity = await Store.History.ActivityAsync(T0.AddHours(-1), T0.AddDays(-1), default);
+        Assert.Equal(5, activity.DeliveriesPerMinute.Sum(b => b.Count));
+        Assert.Equal([(new DateTimeOffset(T0.AddMinutes(-1).Year, T0.Month, T0.AddMinutes(-1).Day, T0.AddMinutes(-1).Hour, 0, 0, TimeSpan.Zero), 1L)], activity.StatusChangesPerHour);
+    }
+
     // ---- Retention ----
 
     [Fact]
