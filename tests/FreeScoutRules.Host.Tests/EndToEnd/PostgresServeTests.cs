@@ -16,6 +16,8 @@ namespace FreeScoutRules.Host.Tests.EndToEnd;
 [Collection(PostgresCollection.Name)]
 public sealed class PostgresServeTests(PostgresCluster cluster) : IDisposable
 {
+    private const string ConsoleKey = "console-key-for-tests-0123456789abcdefXYZ";
+
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-pg-e2e-{Guid.NewGuid():N}");
 
     public void Dispose()
@@ -34,7 +36,12 @@ public sealed class PostgresServeTests(PostgresCluster cluster) : IDisposable
     {
         var connectionString = await cluster.CreateDatabaseAsync();
         var password = new NpgsqlConnectionStringBuilder(connectionString).Password!;
-        var environment = new Dictionary<string, string> { ["Storage__Provider"] = "postgres", ["ConnectionStrings__Postgres"] = connectionString };
+        var environment = new Dictionary<string, string>
+        {
+            ["Storage__Provider"] = "postgres",
+            ["ConnectionStrings__Postgres"] = connectionString,
+            ["FREESCOUTRULES_CONSOLE_KEY"] = ConsoleKey,
+        };
         await using var server = await ServeProcess.StartAsync(_root, environment);
         foreach (var (name, eventName, body, signature) in SignedDeliveries.All())
         {
@@ -73,6 +80,23 @@ public sealed class PostgresServeTests(PostgresCluster cluster) : IDisposable
         Assert.True(explain.ExitCode == 0, explain.Error);
         Assert.Contains($"delivery {done}", explain.Output, StringComparison.Ordinal);
 
+        // Every console page reads the database (the PostgreSQL store's queries behind each).
+        using var console = Browserless(server);
+        var cookie = await ConsoleClient.SignInAsync(console);
+        var conversation = deliveries.First(d => d.GetProperty("conversationId").ValueKind == JsonValueKind.Number).GetProperty("conversationId").GetInt32();
+        foreach (var page in new[]
+        {
+            "/", "/rules", "/deliveries", $"/deliveries/{done}", "/deliveries?outcome=done&ruleFailed=true", "/conversations",
+            $"/conversations/{conversation}", "/actions", "/actions?state=dead",
+        })
+        {
+            var (code, html, _) = await ConsoleClient.GetAsync(console, page, cookie);
+            Assert.True(code == HttpStatusCode.OK, $"{page}: {(int)code}\n{html[..Math.Min(html.Length, 400)]}\n{server.Log[^Math.Min(server.Log.Length, 2000)..]}");
+        }
+
+        var (found, _, location) = await ConsoleClient.GetAsync(console, $"/conversations?q={conversation}", cookie);
+        Assert.Equal((HttpStatusCode.Redirect, $"/conversations/{conversation}"), (found, location?.OriginalString));
+
         Assert.DoesNotContain(password, server.Log, StringComparison.Ordinal);
         Assert.DoesNotContain(password, status.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain(password, explain.Output + explain.Error, StringComparison.Ordinal);
@@ -102,6 +126,7 @@ public sealed class PostgresServeTests(PostgresCluster cluster) : IDisposable
         {
             ["Storage__Provider"] = "postgres",
             ["ConnectionStrings__Postgres"] = connectionString,
+            ["FREESCOUTRULES_CONSOLE_KEY"] = ConsoleKey,
             ["Dispatch__LeaseTime"] = "00:00:02",
             ["Rules__MaxGenerationSkew"] = "00:00:10",
         };
@@ -155,7 +180,7 @@ public sealed class PostgresServeTests(PostgresCluster cluster) : IDisposable
         {
             ["Storage__Provider"] = "postgres",
             ["ConnectionStrings__Postgres"] = connectionString,
-            ["FREESCOUTRULES_CONSOLE_KEY"] = "console-key-for-tests-0123456789abcdefXYZ",
+            ["FREESCOUTRULES_CONSOLE_KEY"] = ConsoleKey,
         };
         await using var first = await ServeProcess.StartAsync(Path.Combine(_root, "first"), environment);
         await using var second = await ServeProcess.StartAsync(Path.Combine(_root, "second"), environment);
