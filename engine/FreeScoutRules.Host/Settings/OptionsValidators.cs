@@ -178,11 +178,12 @@ internal sealed class ConsoleOptionsValidator : AbstractValidator<ConsoleOptions
 internal sealed class ConsoleKeyValidation(IOptions<StorageOptions> storage, IOptions<AdminOptions> admin) : IValidateOptions<ConsoleOptions>
 {
     public ValidateOptionsResult Validate(string? name, ConsoleOptions options) =>
-        Problem(options, storage.Value, admin.Value) is { } problem ? ValidateOptionsResult.Fail($"Console:KeyEncryptionKey: {problem}") : ValidateOptionsResult.Success;
+        Problem(options) is { } problem ? ValidateOptionsResult.Fail($"Console:KeyEncryptionKey: {problem}") : ValidateOptionsResult.Success;
 
-    private static string? Problem(ConsoleOptions console, StorageOptions storage, AdminOptions admin)
+    private string? Problem(ConsoleOptions console)
     {
-        if (!storage.IsPostgres || string.IsNullOrEmpty(admin.Token))
+        // The admin settings are read only with PostgreSQL: reading them validates them, and their own failure is theirs to report.
+        if (!storage.Value.IsPostgres || admin.Value is not { Token: { Length: > 0 } } configured)
         {
             return null;
         }
@@ -193,7 +194,7 @@ internal sealed class ConsoleKeyValidation(IOptions<StorageOptions> storage, IOp
                 + "database, encrypted with it. Set FREESCOUTRULES_CONSOLE_KEY to the same secret on every instance (`freescout-rules token` prints one).";
         }
 
-        if (console.KeyEncryptionKey == admin.Token)
+        if (console.KeyEncryptionKey == configured.Token)
         {
             return "is the admin token; give it a secret of its own (`freescout-rules token` prints one), so that one leaked secret is not both.";
         }
