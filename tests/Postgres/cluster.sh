@@ -3,6 +3,7 @@
 #   tests/Postgres/cluster.sh start DIR PORT   initdb in DIR (a new directory), start on 127.0.0.1:PORT, print a
 #                                              connection string for its superuser (a random password, scram-sha-256)
 #   tests/Postgres/cluster.sh stop DIR         stop it at once and remove DIR
+# Env: DURABLE=1 keeps PostgreSQL's durability (fsync, synchronous commits) for benchmarks; tests run without it.
 # Installs the postgresql package with apt-get when initdb is missing. initdb refuses to run as root, so as root the
 # cluster runs as the `postgres` user (DIR must be where that user can reach: under /tmp, not under /root).
 # Fails with a message on stderr (never skips): the tests that need it fail with it.
@@ -39,9 +40,12 @@ case "$command" in
     as_owner "$bin/initdb" -D "$dir/data" -U fsr --auth=scram-sha-256 --pwfile="$dir/.pw" -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
       || { echo "cluster.sh: initdb failed:" >&2; cat "$dir/initdb.log" >&2; exit 1; }
     rm -f "$dir/.pw"
-    # Loopback only; its socket in the cluster's own directory; fsync off (a throwaway cluster: a crash loses it anyway).
+    # Loopback only; its socket in the cluster's own directory; fsync off (a throwaway cluster: a crash loses it anyway),
+    # unless DURABLE=1 (benchmarks: commits wait for the disk, as in production).
+    durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "${DURABLE:-0}" = 1 ] && durability=""
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir $durability -c max_connections=200" start >/dev/null \
       || { echo "cluster.sh: the server did not start:" >&2; tail -n 20 "$dir/server.log" >&2; exit 1; }
     echo "Host=127.0.0.1;Port=$port;Username=fsr;Password=$password;Database=postgres"
     ;;
