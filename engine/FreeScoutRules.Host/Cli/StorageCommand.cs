@@ -116,7 +116,7 @@ internal static class StorageCommand
 
     private static string Line(StoreCopyProgress progress) => string.Create(
         CultureInfo.InvariantCulture,
-        $"  {progress.Table,-17} {progress.Rows,12:N0} rows {progress.Elapsed.TotalSeconds,7:F1} s{(progress.Done ? "" : " …")}");
+        $"  {progress.Table,-17} {progress.Rows,12:N0} {(progress.Rows == 1 ? "row " : "rows")} {progress.Elapsed.TotalSeconds,7:F1} s{(progress.Done ? "" : " …")}");
 
     private static string Summary(StoreCopyReport report)
     {

@@ -88,6 +88,12 @@ internal static class SqliteStorageModule
                 + "A copy of a database in use would miss what the server stores after it; FreeScout retries its webhooks while the server is stopped.");
             return null;
         }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+        {
+            await error.WriteLineAsync(
+                $"{Path.GetFullPath(options.DataDirectory)}: cannot take the data directory's lock ({ex.Message}); run the copy as the server's user.");
+            return null;
+        }
 
         try
         {
