@@ -113,10 +113,11 @@ public sealed class StorageCopyCommandTests(PostgresCluster cluster, ServedDataD
     }
 
     [Fact]
-    public async Task Copy_WithoutATarget_OrFromNoDatabase_SaysWhatToGive()
+    public async Task Copy_WithoutATarget_WithAMalformedOne_OrFromNoDatabase_SaysWhatToGive()
     {
         var noTarget = await CliProcess.RunAsync(null, "storage", "copy", "--from", _from);
         var noSource = await CliProcess.RunAsync(null, "storage", "copy", "--from", Path.Combine(_from, "nothing-here"), "--to", "Host=127.0.0.1;Database=rules");
+        var malformed = await CliProcess.RunAsync(null, "storage", "copy", "--from", _from, "--to", "Host=db;Password=never-printed-7f3a;Prot=5432");
         var help = await CliProcess.RunAsync(null, "storage", "copy", "--help");
 
         Assert.Equal(1, noTarget.ExitCode);
@@ -126,6 +127,9 @@ public sealed class StorageCopyCommandTests(PostgresCluster cluster, ServedDataD
         Assert.Equal(2, noSource.ExitCode);
         Assert.Equal($"{Path.Combine(_from, "nothing-here", "freescout-rules.db")}: no database here (give the server's --data-dir).", Assert.Single(noSource.ErrorLines));
         Assert.False(Directory.Exists(Path.Combine(_from, "nothing-here")));
+        Assert.Equal(1, malformed.ExitCode);
+        Assert.StartsWith("The target is not a PostgreSQL connection string (Host=…;Port=5432;Database=…;Username=…;Password=…): ", Assert.Single(malformed.ErrorLines), StringComparison.Ordinal);
+        Assert.DoesNotContain("never-printed", malformed.Error, StringComparison.Ordinal);
         Assert.Contains("visible to the machine's other users", help.Output, StringComparison.Ordinal);
     }
 
