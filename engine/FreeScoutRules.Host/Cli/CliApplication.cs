@@ -25,6 +25,7 @@ internal static class CliApplication
             ActionsCommand.Create(),
             DeliveriesCommand.Create(),
             ReconcileCommand.Create(),
+            StorageCommand.Create(),
             SendCommand.Create(),
             TokenCommand.Create(),
         };

@@ -1,3 +1,4 @@
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -56,5 +57,64 @@ internal static class SqliteStorageModule
         }
 
         return new StoreReader(storage.Location, storage, storage, storage);
+    }
+
+    /// <summary>
+    /// Opens a server's data directory as the source of <c>storage copy</c>: its lock taken as <c>serve</c> takes it (a
+    /// server running on it makes the copy refuse, naming it; none starts on it while the copy reads), then the database
+    /// read-only, in one snapshot. Or says on <paramref name="error"/> why not (no database there, a server on it, a schema of
+    /// another version: the messages the other verbs give) and returns <c>null</c>. The lock goes with the source.
+    /// </summary>
+    /// <exception cref="StorageException">SQLite could not open or read the database.</exception>
+    public static async Task<IStoreCopySource?> OpenForCopyAsync(SqliteOptions options, TextWriter error, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(error);
+        if (!File.Exists(options.DatabasePath))
+        {
+            await error.WriteLineAsync($"{options.DatabasePath}: no database here (give the server's --data-dir).");
+            return null;
+        }
+
+        DataDirectoryLock held;
+        try
+        {
+            held = DataDirectoryLock.Acquire(options.DataDirectory);
+        }
+        catch (StoreInUseException ex)
+        {
+            await error.WriteLineAsync(
+                $"The data directory {ex.Location} is in use by a running freescout-rules process{(ex.Holder is { } pid ? $" (PID {pid})" : "")}: stop it first. "
+                + "A copy of a database in use would miss what the server stores after it; FreeScout retries its webhooks while the server is stopped.");
+            return null;
+        }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+        {
+            await error.WriteLineAsync(
+                $"{Path.GetFullPath(options.DataDirectory)}: cannot take the data directory's lock ({ex.Message}); run the copy as the server's user.");
+            return null;
+        }
+
+        try
+        {
+            if (new SqliteStorage(options, NullLogger<InboxWriter>.Instance, readOnly: true).SchemaProblem() is { } problem)
+            {
+                await error.WriteLineAsync(problem);
+                held.Dispose();
+                return null;
+            }
+
+            return await SqliteCopySource.OpenAsync(new SqliteDatabase(options, readOnly: true), held, cancellationToken);
+        }
+        catch (SqliteException ex)
+        {
+            held.Dispose();
+            throw new StorageException($"{Path.GetFullPath(options.DatabasePath)}: {ex.Message}", ex);
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
     }
 }
