@@ -81,6 +81,12 @@ internal static class StoreCopyMap
         ["leases"] = "the named leases those processes held; the first instance on the target takes each",
     };
 
+    /// <summary>Tables only the target (PostgreSQL) has, with why nothing goes into them.</summary>
+    public static IReadOnlyDictionary<string, string> TargetOnly { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["data_protection_keys"] = "the console's sign-in keys the instances share, made by them on PostgreSQL; SQLite keeps its own as files in console-keys/, so people sign in again",
+    };
+
     /// <summary>
     /// What the map does not know of the two schemas as they are (<paramref name="source"/>, <paramref name="target"/>: each
     /// table's columns): a table or column of either that it neither copies nor names, or one it names that is not there.
@@ -90,9 +96,9 @@ internal static class StoreCopyMap
         IReadOnlyDictionary<string, IReadOnlyList<string>> source, IReadOnlyDictionary<string, IReadOnlyList<string>> target)
     {
         var problems = new List<string>();
-        var known = Tables.Select(t => t.Name).Concat(NotCopied.Keys).ToHashSet(StringComparer.Ordinal);
         foreach (var (side, tables) in new[] { ("source", source), ("target", target) })
         {
+            var known = Tables.Select(t => t.Name).Concat(NotCopied.Keys).Concat(side == "target" ? TargetOnly.Keys : []).ToHashSet(StringComparer.Ordinal);
             problems.AddRange(tables.Keys.Where(t => !known.Contains(t)).Order(StringComparer.Ordinal).Select(t => $"the {side}'s table {t} is not known to the copy"));
             problems.AddRange(known.Where(t => !tables.ContainsKey(t)).Order(StringComparer.Ordinal).Select(t => $"the {side} has no table {t}"));
         }

@@ -122,7 +122,7 @@ internal static class StorageCommand
     {
         var counts = string.Join(", ", report.Counts.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Table} {c.Target:N0}")));
         var next = string.Join(", ", report.NextIds.Select(n => string.Create(CultureInfo.InvariantCulture, $"{n.Key} {n.Value:N0}")));
-        var notCopied = string.Join("; ", StoreCopyMap.NotCopied.Select(n => $"{n.Key} ({n.Value})"));
+        var notCopied = string.Join("; ", StoreCopyMap.NotCopied.Concat(StoreCopyMap.TargetOnly).Select(n => $"{n.Key} ({n.Value})"));
         return string.Create(CultureInfo.InvariantCulture, $"""
             Counts verified, the same in the source and the target: {counts}.
             Next ids: {next}.

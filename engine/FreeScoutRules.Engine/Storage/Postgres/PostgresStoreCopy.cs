@@ -66,7 +66,7 @@ internal sealed class PostgresStoreCopy : IAsyncDisposable
                     StoreCopyFailure.Failed);
             }
 
-            var tables = StoreCopyMap.Tables.Select(t => t.Name).Concat(StoreCopyMap.NotCopied.Keys).ToList();
+            var tables = StoreCopyMap.Tables.Select(t => t.Name).Concat(StoreCopyMap.NotCopied.Keys).Concat(StoreCopyMap.TargetOnly.Keys).ToList();
             await ExecuteAsync(connection, transaction, "SET LOCAL lock_timeout = '30s'", cancellationToken);
             await ExecuteAsync(connection, transaction, $"LOCK TABLE {string.Join(", ", tables)} IN EXCLUSIVE MODE", cancellationToken);
             var occupied = new List<string>();
