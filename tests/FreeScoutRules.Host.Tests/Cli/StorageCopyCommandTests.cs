@@ -86,17 +86,18 @@ public sealed class StorageCopyCommandTests(PostgresCluster cluster, ServedDataD
     [Fact]
     public async Task Copy_OfADatabaseOfAnOlderSchema_IsRefused_SayingToStartServeOnce()
     {
+        var older = FreeScoutRules.Engine.Storage.Sqlite.Migrations.LatestVersion - 1;
         await using (var connection = new SqliteConnection($"Data Source={Path.Combine(_from, "freescout-rules.db")};Pooling=False"))
         {
             await connection.OpenAsync();
-            await using var command = new SqliteCommand("PRAGMA user_version = 14", connection);
+            await using var command = new SqliteCommand($"PRAGMA user_version = {older}", connection);
             await command.ExecuteNonQueryAsync();
         }
 
         var result = await CliProcess.RunAsync(null, "storage", "copy", "--from", _from, "--to", await cluster.CreateDatabaseAsync());
 
         Assert.Equal(2, result.ExitCode);
-        Assert.Contains("is at schema version 14, this freescout-rules reads version 15; start `serve` once on it to upgrade it", result.Error, StringComparison.Ordinal);
+        Assert.Contains($"is at schema version {older}, this freescout-rules reads version {older + 1}; start `serve` once on it to upgrade it", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]
