@@ -31,7 +31,8 @@ dotnet build -c Release -v q --nologo engine/FreeScoutRules.Host >/dev/null
 SUPER=$(DURABLE=1 bash tests/Postgres/cluster.sh start "$CLUSTER" "$PORT")
 psql_run() { PGPASSWORD=$(sed -E 's/.*Password=([^;]+).*/\1/' <<<"$SUPER") psql -h 127.0.0.1 -p "$PORT" -U fsr -d postgres -qAt -c "$1"; }
 cpu_ticks() { awk '{ s += $14 + $15 } END { print s + 0 }' "$@" 2>/dev/null; }
-postgres_pids() { pgrep -d ' ' -f "postgres.*$CLUSTER" || true; }
+# The cluster's postmaster (first line of its pid file) and its backends: PostgreSQL's CPU, this cluster's alone.
+postgres_pids() { local pm; pm=$(head -n 1 "$CLUSTER/data/postmaster.pid" 2>/dev/null) || return 0; echo "$pm $(pgrep -d ' ' -P "$pm" || true)"; }
 proc_stats() { for p in "$@"; do [ -e "/proc/$p/stat" ] && echo "/proc/$p/stat"; done; }
 wait_ready() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "not ready: $1" >&2; exit 1; }
 
