@@ -76,6 +76,9 @@ public sealed partial class TimerExamplesTests : IDisposable
     /// reviewed expected file holds; and it is at most 12 lines.
     /// </summary>
     [Theory]
+    [InlineData("auto-close")]
+    [InlineData("first-response")]
+    [InlineData("reminders")]
     [InlineData("survey")]
     public async Task AConciseRecipe_PrintsByteForByteWhatItsClassBasedVersionPrints(string sample)
     {
