@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.CodeAnalysis;
@@ -194,40 +195,75 @@ internal static class RuleSetCompiler
     }
 
     /// <summary>
-    /// Instantiates a rule class and has NRules define it (its constructor, a concise rule's declaration, its
-    /// <c>Define()</c>: the only code of a rule file that runs at load), on a thread of its own, waiting at most
-    /// <paramref name="timeout"/>: a declaration that never returns is reported instead of hanging the load (or the
-    /// server's reload). Such a thread cannot be stopped; it is a background thread and ends with the process.
+    /// Instantiates rule classes and has NRules define them (their constructors, a concise rule's declaration, their
+    /// <c>Define()</c>: the only code of a rule file that runs at load), one after the other on a thread of its own,
+    /// waiting at most a time limit for each: a declaration that never returns is reported instead of hanging the load
+    /// (or the server's reload). Such a thread cannot be stopped: it is a background thread, left to itself, and the
+    /// next rule gets a new thread. Not thread-safe: one compile uses one.
     /// </summary>
-    /// <returns>The definition; else the exception it threw, or neither when it did not return in time.</returns>
-    private static (IRuleDefinition? Definition, Exception? Error) DefineContained(Type type, RuleDefinitionFactory factory, TimeSpan timeout)
+    private sealed class ContainedDefinitions(TimeSpan timeout) : IDisposable
     {
-        IRuleDefinition? definition = null;
-        Exception? error = null;
-        var thread = new Thread(() =>
+        private readonly RuleDefinitionFactory _factory = new();
+        private BlockingCollection<(Type Type, TaskCompletionSource<IRuleDefinition> Done)>? _work;
+
+        /// <returns>The definition; else the exception it threw, or neither when it did not return in time.</returns>
+        public (IRuleDefinition? Definition, Exception? Error) Define(Type type)
         {
+            _work ??= Start();
+            var done = new TaskCompletionSource<IRuleDefinition>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _work.Add((type, done));
             try
             {
-                definition = factory.Create((Rule)Activator.CreateInstance(type, nonPublic: true)!);
+                if (done.Task.Wait(timeout))
+                {
+                    return (done.Task.Result, null);
+                }
             }
-            catch (Exception ex)
+            catch (AggregateException ex) when (ex.InnerException is { } error)
             {
-                error = ex is System.Reflection.TargetInvocationException or RuleDefinitionException ? ex.InnerException ?? ex : ex;
+                return (null, error is System.Reflection.TargetInvocationException or RuleDefinitionException ? error.InnerException ?? error : error);
             }
-        })
+
+            // Stuck: its thread is left to the rule; the rest go to a new one.
+            _work.CompleteAdding();
+            _work = null;
+            return (null, null);
+        }
+
+        public void Dispose() => _work?.CompleteAdding();
+
+        private BlockingCollection<(Type, TaskCompletionSource<IRuleDefinition>)> Start()
         {
-            IsBackground = true,
-            Name = $"FreeScoutRules define {type.Name}",
-        };
-        thread.Start();
-        return thread.Join(timeout) ? (definition, error) : (null, null);
+            var work = new BlockingCollection<(Type Type, TaskCompletionSource<IRuleDefinition> Done)>();
+            new Thread(() =>
+            {
+                foreach (var (type, done) in work.GetConsumingEnumerable())
+                {
+                    try
+                    {
+                        done.SetResult(_factory.Create((Rule)Activator.CreateInstance(type, nonPublic: true)!));
+                    }
+                    catch (Exception ex)
+                    {
+                        done.SetException(ex);
+                    }
+                }
+
+                work.Dispose();
+            })
+            {
+                IsBackground = true,
+                Name = "FreeScoutRules rule definitions",
+            }.Start();
+            return work;
+        }
     }
 
     private static (List<IRuleDefinition> Definitions, List<CompiledRule> Rules) Define(
         RuleLoadContext context, List<(string File, byte[] Image)> images, List<(string File, string Code)> sources, List<RuleDiagnostic> diagnostics,
         TimeSpan defineTimeout)
     {
-        var factory = new RuleDefinitionFactory();
+        using var contained = new ContainedDefinitions(defineTimeout);
         var definitions = new List<IRuleDefinition>();
         var rules = new List<CompiledRule>();
         foreach (var (file, image) in images)
@@ -238,7 +274,7 @@ internal static class RuleSetCompiler
             foreach (var type in assembly.GetTypes().Where(IsRuleType).OrderBy(t => t.FullName, StringComparer.Ordinal))
             {
                 var declared = declarations.TryGetValue(type.Name, out var at) ? at : (Line: 1, Column: 1);
-                var (definition, error) = DefineContained(type, factory, defineTimeout);
+                var (definition, error) = contained.Define(type);
                 if (definition is null)
                 {
                     // Where the rule's own code threw (a concise rule's declaration, a line of Define), else its class.
