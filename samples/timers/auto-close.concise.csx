@@ -1,3 +1,4 @@
+// samples/timers/auto-close.concise.csx: close after 7 days pending without a customer reply, with a note first
 [Name("auto-close-start")]
 public class AutoCloseStart() : OpsRule(On.StatusChange(to: Pending).Schedule("auto-close-warning", days: 6).Cancel("auto-close"));
 

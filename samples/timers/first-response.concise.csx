@@ -1,3 +1,4 @@
+// samples/timers/first-response.concise.csx: first response due in 4 business hours, escalated when missed
 [Name("first-response-clock")]
 public class FirstResponseClock() : OpsRule(On.NewConversation().FromCustomer().Schedule("first-response", hours: 4, businessHours: "support"));
 

@@ -1,3 +1,4 @@
+// samples/timers/reminders.concise.csx: remind the assignee at 12, 24 and 48 hours
 [Name("reminders-start")]
 public class RemindersStart() : OpsRule(On.Event(WebhookEvents.ConversationCreated, WebhookEvents.CustomerReplyCreated)
     .Schedule("reminder-12h", hours: 12).Schedule("reminder-24h", hours: 24).Schedule("reminder-48h", hours: 48));

@@ -1,3 +1,4 @@
+// samples/timers/survey.concise.csx: a satisfaction survey 24 hours after a close, unless reopened
 [Name("survey-after-close")]
 public class SurveyAfterClose() : OpsRule(On.Close().Schedule("survey", hours: 24));
 
