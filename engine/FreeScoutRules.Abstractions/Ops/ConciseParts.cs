@@ -121,9 +121,7 @@ internal abstract class ConciseAction(string text)
 /// <summary>Records an action intent: its name and arguments, computed from the occasion when it fires.</summary>
 internal sealed class EnqueueAction(string action, Func<Occasion, object?> arguments, string text) : ConciseAction(text)
 {
-    public string Action { get; } = action;
-
-    protected override void Record(IContext context, Occasion occasion) => context.Enqueue(Action, arguments(occasion));
+    protected override void Record(IContext context, Occasion occasion) => context.Enqueue(action, arguments(occasion));
 }
 
 /// <summary>Schedules a named timer of the conversation, after a span of time or of a calendar's business hours.</summary>
