@@ -45,9 +45,9 @@ public class EvaluateBenchmarks
 /// <summary>Compiles a benchmark rules folder and checks that the benchmark delivery does what it should in it.</summary>
 internal static class RuleSetup
 {
-    public static (string Folder, RuleSetGeneration Rules, Delivery Delivery, PriorState Prior) Create(int opsRules)
+    public static (string Folder, RuleSetGeneration Rules, Delivery Delivery, PriorState Prior) Create(int opsRules, bool concise = false)
     {
-        var folder = global::FreeScoutRules.Benchmarks.OpsRules.WriteRulesFolder(opsRules);
+        var folder = global::FreeScoutRules.Benchmarks.OpsRules.WriteRulesFolder(opsRules, concise);
         var rules = RuleSetCompiler.Compile(folder);
         var (delivery, prior) = Inputs.ParsedDelivery();
 

@@ -31,6 +31,12 @@ internal static class Program
             return;
         }
 
+        if (args is ["concise-vs-class", ..])
+        {
+            ConciseVsClass.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 200);
+            return;
+        }
+
         if (args is ["action-throughput", ..])
         {
             ActionThroughput.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20_000).GetAwaiter().GetResult();

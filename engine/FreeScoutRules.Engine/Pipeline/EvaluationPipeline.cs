@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using FreeScoutRules.Actions;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
@@ -238,7 +237,7 @@ internal sealed partial class EvaluationPipeline(PipelineSettings settings)
 
         var compiled = rules.Find(rule);
         var error = exception is System.Reflection.TargetInvocationException { InnerException: { } inner } ? inner : exception ?? new InvalidOperationException("(no exception given)");
-        var frame = FirstRuleFileFrame(error);
+        var frame = RuleFrames.FirstOf(error);
         failures.Add(new RuleFailureRecord(
             rule,
             compiled?.Location ?? "(rules)",
@@ -292,24 +291,6 @@ internal sealed partial class EvaluationPipeline(PipelineSettings settings)
 
     [System.Text.RegularExpressions.GeneratedRegex(@"new <>f__AnonymousType\d+(?:#\d+)?`\d+\(")]
     private static partial System.Text.RegularExpressions.Regex AnonymousType();
-
-    /// <summary>The first stack frame in code of a rule file (a helper method the rule called), or <c>null</c>.</summary>
-    private static string? FirstRuleFileFrame(Exception exception)
-    {
-        foreach (var frame in new StackTrace(exception, fNeedFileInfo: true).GetFrames())
-        {
-            var method = frame.GetMethod();
-            if (method?.DeclaringType is { } type && type.Assembly.GetName().Name?.StartsWith(RuleSetCompiler.AssemblyPrefix, StringComparison.Ordinal) == true)
-            {
-                var name = $"{type.Name}.{method.Name}";
-                return frame.GetFileName() is { Length: > 0 } file && frame.GetFileLineNumber() > 0
-                    ? $"{file}({frame.GetFileLineNumber()},{frame.GetFileColumnNumber()}) in {name}"
-                    : name;
-            }
-        }
-
-        return null;
-    }
 }
 
 /// <summary>

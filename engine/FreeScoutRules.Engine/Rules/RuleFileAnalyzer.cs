@@ -19,6 +19,7 @@ internal static class RuleFileAnalyzer
     [
         (typeof(Delivery).FullName!, nameof(Delivery.Event)),
         (typeof(StatusChanged).FullName!, nameof(StatusChanged.Via)),
+        (typeof(FreeScoutRules.Ops.Occasion).FullName!, nameof(FreeScoutRules.Ops.Occasion.Event)),
     ];
 
     private static readonly HashSet<(string Type, string Property)> StatusProperties =
@@ -29,6 +30,8 @@ internal static class RuleFileAnalyzer
         (typeof(StatusChanged).FullName!, nameof(StatusChanged.From)),
         (typeof(PriorState).FullName!, nameof(PriorState.Status)),
         (typeof(NextState).FullName!, nameof(NextState.Status)),
+        (typeof(TimerElapsed).FullName!, nameof(TimerElapsed.KnownStatus)),
+        (typeof(FreeScoutRules.Ops.Occasion).FullName!, nameof(FreeScoutRules.Ops.Occasion.Status)),
     ];
 
     private static readonly string[] BlockingNamespaces = ["System.IO", "System.Net", "System.Data", "Microsoft.Data"];
@@ -61,6 +64,7 @@ internal static class RuleFileAnalyzer
                         CheckAction(model, invocation, severities, checks ?? RuleChecks.None, found);
                         CheckSecret(model, invocation, severities, (checks ?? RuleChecks.None).Secrets, found);
                         CheckCalendar(model, invocation, severities, (checks ?? RuleChecks.None).Calendars, found);
+                        CheckConcise(model, invocation, severities, checks ?? RuleChecks.None, found);
                         break;
                     case ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax:
                         CheckBlocking(model, (ExpressionSyntax)node, severities, found);
@@ -92,15 +96,32 @@ internal static class RuleFileAnalyzer
         }
 
         var key = (property.ContainingType.ToDisplayString(), property.Name);
-        if (EventProperties.Contains(key) && !WebhookEvents.IsKnown(text))
+        if (EventProperties.Contains(key))
         {
-            Report(found, severities, EngineDiagnosticIds.UnknownEvent, literal,
+            CheckEvent(text, literal, severities, found);
+        }
+        else if (StatusProperties.Contains(key))
+        {
+            CheckStatus(text, literal, severities, found);
+        }
+    }
+
+    private static void CheckEvent(string text, SyntaxNode at, RuleDiagnosticSeverities severities, List<RuleDiagnostic> found)
+    {
+        if (!WebhookEvents.IsKnown(text))
+        {
+            Report(found, severities, EngineDiagnosticIds.UnknownEvent, at,
                 $"FreeScout never sends the event '{text}'{Suggest(text, WebhookEvents.All)}; the rule would never match it (a custom Workflows event is fine: set this diagnostic's severity to none).");
         }
-        else if (StatusProperties.Contains(key) && !ConversationStatus.IsKnown(text))
+    }
+
+    private static void CheckStatus(string text, SyntaxNode at, RuleDiagnosticSeverities severities, List<RuleDiagnostic> found)
+    {
+        if (!ConversationStatus.IsKnown(text))
         {
-            Report(found, severities, EngineDiagnosticIds.UnknownStatus, literal,
-                $"'{text}' is not a conversation status ({string.Join(", ", ConversationStatus.All)}){Suggest(text, ConversationStatus.All)}.");
+            var suggestion = Suggest(text, ConversationStatus.All);
+            Report(found, severities, EngineDiagnosticIds.UnknownStatus, at,
+                $"'{text}' is not a conversation status ({string.Join(", ", ConversationStatus.All)}){(suggestion.Length > 0 ? suggestion : ".")}");
         }
     }
 
@@ -135,17 +156,63 @@ internal static class RuleFileAnalyzer
         }
 
         var argument = invocation.ArgumentList.Arguments[0].Expression;
-        if (model.GetConstantValue(argument) is { HasValue: true, Value: string name } && !calendars.Contains(name, StringComparer.OrdinalIgnoreCase))
+        if (model.GetConstantValue(argument) is { HasValue: true, Value: string name })
         {
-            Report(found, severities, EngineDiagnosticIds.UnknownCalendar, argument,
+            CheckCalendarName(name, argument, severities, calendars, found);
+        }
+    }
+
+    private static void CheckCalendarName(string name, SyntaxNode at, RuleDiagnosticSeverities severities, IReadOnlyCollection<string>? calendars, List<RuleDiagnostic> found)
+    {
+        if (calendars is not null && !calendars.Contains(name, StringComparer.OrdinalIgnoreCase))
+        {
+            Report(found, severities, EngineDiagnosticIds.UnknownCalendar, at,
                 $"No business calendar '{name}' is configured{Suggest(name, [.. calendars])}: set Calendars:{name}:TimeZone and Calendars:{name}:Hours (docs/writing-rules.md, \"Business hours\"); until then the rule fails when it schedules.");
+        }
+    }
+
+    /// <summary>
+    /// The concise API's calls (<c>On.StatusChange(to: "closd")</c>, <c>.Do("slak", …)</c>, <c>.Post(…)</c> without an
+    /// <c>http</c> plugin…): the same checks as the calls and comparisons of rules in NRules' DSL, at the argument (or the
+    /// method, for the action a method records).
+    /// </summary>
+    private static void CheckConcise(
+        SemanticModel model, InvocationExpressionSyntax invocation, RuleDiagnosticSeverities severities, RuleChecks checks, List<RuleDiagnostic> found)
+    {
+        foreach (var (kind, value) in ConciseCalls.Arguments(model, invocation))
+        {
+            if (model.GetConstantValue(value) is not { HasValue: true, Value: string text })
+            {
+                continue;
+            }
+
+            switch (kind)
+            {
+                case ConciseArgument.Status:
+                    CheckStatus(text, value, severities, found);
+                    break;
+                case ConciseArgument.Event:
+                    CheckEvent(text, value, severities, found);
+                    break;
+                case ConciseArgument.Calendar:
+                    CheckCalendarName(text, value, severities, checks.Calendars, found);
+                    break;
+                case ConciseArgument.Action:
+                    CheckActionName(text, value, severities, checks, found);
+                    break;
+            }
+        }
+
+        if (ConciseCalls.BuiltInActionOf(model, invocation) is var (action, at))
+        {
+            CheckActionName(action, at, severities, checks, found);
         }
     }
 
     private static void CheckAction(
         SemanticModel model, InvocationExpressionSyntax invocation, RuleDiagnosticSeverities severities, RuleChecks checks, List<RuleDiagnostic> found)
     {
-        if (checks.Actions is not { } knownActions
+        if (checks.Actions is null
             || model.GetSymbolInfo(invocation).Symbol is not IMethodSymbol { Name: "Enqueue" } method
             || method.ContainingType.ToDisplayString() != typeof(FreeScoutRules.Actions.RuleContextExtensions).FullName
             || invocation.ArgumentList.Arguments.Count == 0)
@@ -154,18 +221,25 @@ internal static class RuleFileAnalyzer
         }
 
         var action = invocation.ArgumentList.Arguments[0].Expression;
-        if (model.GetConstantValue(action) is { HasValue: true, Value: string name } && !knownActions.Contains(name))
+        if (model.GetConstantValue(action) is { HasValue: true, Value: string name })
         {
-            Report(found, severities, EngineDiagnosticIds.UnknownAction, action,
+            CheckActionName(name, action, severities, checks, found);
+        }
+    }
+
+    private static void CheckActionName(string name, SyntaxNode at, RuleDiagnosticSeverities severities, RuleChecks checks, List<RuleDiagnostic> found)
+    {
+        if (checks.Actions is { } knownActions && !knownActions.Contains(name))
+        {
+            Report(found, severities, EngineDiagnosticIds.UnknownAction, at,
                 knownActions.Count == 0
                     ? $"No plugin provides the action '{name}' (no plugin is loaded); its intents would wait for one."
                     : $"No plugin provides the action '{name}' (loaded: {string.Join(", ", knownActions.Order(StringComparer.Ordinal))}){Suggest(name, [.. knownActions])}; its intents would wait for one.");
         }
-        else if (model.GetConstantValue(action) is { HasValue: true, Value: string configured }
-            && checks.UnconfiguredActions?.TryGetValue(configured, out var problem) == true)
+        else if (checks.UnconfiguredActions?.TryGetValue(name, out var problem) == true)
         {
-            Report(found, severities, EngineDiagnosticIds.ActionNotConfigured, action,
-                $"The plugin of the action '{configured}' is not ready: {problem}; its attempts would fail until it is.");
+            Report(found, severities, EngineDiagnosticIds.ActionNotConfigured, at,
+                $"The plugin of the action '{name}' is not ready: {problem}; its attempts would fail until it is.");
         }
     }
 

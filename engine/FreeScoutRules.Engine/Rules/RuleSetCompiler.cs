@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.CodeAnalysis;
@@ -21,6 +22,13 @@ internal static class RuleSetCompiler
     /// <summary>The start of every rule assembly's name: frames of rule files' own code are recognised by it.</summary>
     public const string AssemblyPrefix = "rules.";
 
+    /// <summary>
+    /// How long a rule class's declaration (its constructor, a concise rule's <c>On.…</c>, its <c>Define()</c>) may run
+    /// when a generation is loaded before it is reported (FSR0101) and the load goes on without it. Declaring builds
+    /// expression trees in microseconds; the margin is for a busy machine's first, unjitted load.
+    /// </summary>
+    public static readonly TimeSpan DefineTimeout = TimeSpan.FromSeconds(10);
+
     /// <param name="rulesDirectory">The rules folder.</param>
     /// <param name="cache">Compiled files kept across compiles and restarts, or <c>null</c> to compile everything.</param>
     /// <exception cref="RuleCompilationException">Any error in any file; all of them are listed.</exception>
@@ -30,9 +38,10 @@ internal static class RuleSetCompiler
     /// The folder is the default one, not named by the user: when it does not exist the built-in rules run alone (a
     /// warning says where to put ops rules). A folder named explicitly must exist.
     /// </param>
+    /// <param name="defineTimeout">How long one rule's declaration may run at load; <see cref="DefineTimeout"/> when <c>null</c>.</param>
     public static RuleSetGeneration Compile(
         string rulesDirectory, RuleCompileCache? cache = null, RuleDiagnosticSeverities? severities = null, RuleChecks? checks = null,
-        bool folderOptional = false)
+        bool folderOptional = false, TimeSpan? defineTimeout = null)
     {
         severities ??= RuleDiagnosticSeverities.Default;
         // Hash before reading: a file changed meanwhile then differs from this hash, and the
@@ -91,7 +100,7 @@ internal static class RuleSetCompiler
         var context = new RuleLoadContext($"rules-{hash[..12]}");
         try
         {
-            var (definitions, rules) = Define(context, images, sources, diagnostics);
+            var (definitions, rules) = Define(context, images, sources, diagnostics, defineTimeout ?? DefineTimeout);
             ThrowIfErrors(diagnostics);
             var factory = CompileSessionFactory(definitions, rules, diagnostics);
             ThrowIfErrors(diagnostics);
@@ -185,10 +194,76 @@ internal static class RuleSetCompiler
         return (own.Any(d => d.IsError) ? null : image.ToArray(), timers.Uses);
     }
 
-    private static (List<IRuleDefinition> Definitions, List<CompiledRule> Rules) Define(
-        RuleLoadContext context, List<(string File, byte[] Image)> images, List<(string File, string Code)> sources, List<RuleDiagnostic> diagnostics)
+    /// <summary>
+    /// Instantiates rule classes and has NRules define them (their constructors, a concise rule's declaration, their
+    /// <c>Define()</c>: the only code of a rule file that runs at load), one after the other on a thread of its own,
+    /// waiting at most a time limit for each: a declaration that never returns is reported instead of hanging the load
+    /// (or the server's reload). Such a thread cannot be stopped: it is a background thread, left to itself, and the
+    /// next rule gets a new thread. Not thread-safe: one compile uses one.
+    /// </summary>
+    private sealed class ContainedDefinitions(TimeSpan timeout) : IDisposable
     {
-        var factory = new RuleDefinitionFactory();
+        private readonly RuleDefinitionFactory _factory = new();
+        private BlockingCollection<(Type Type, TaskCompletionSource<IRuleDefinition> Done)>? _work;
+
+        /// <returns>The definition; else the exception it threw, or neither when it did not return in time.</returns>
+        public (IRuleDefinition? Definition, Exception? Error) Define(Type type)
+        {
+            _work ??= Start();
+            var done = new TaskCompletionSource<IRuleDefinition>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _work.Add((type, done));
+            try
+            {
+                if (done.Task.Wait(timeout))
+                {
+                    return (done.Task.Result, null);
+                }
+            }
+            catch (AggregateException ex) when (ex.InnerException is { } error)
+            {
+                return (null, error is System.Reflection.TargetInvocationException or RuleDefinitionException ? error.InnerException ?? error : error);
+            }
+
+            // Stuck: its thread is left to the rule; the rest go to a new one.
+            _work.CompleteAdding();
+            _work = null;
+            return (null, null);
+        }
+
+        public void Dispose() => _work?.CompleteAdding();
+
+        private BlockingCollection<(Type, TaskCompletionSource<IRuleDefinition>)> Start()
+        {
+            var work = new BlockingCollection<(Type Type, TaskCompletionSource<IRuleDefinition> Done)>();
+            new Thread(() =>
+            {
+                foreach (var (type, done) in work.GetConsumingEnumerable())
+                {
+                    try
+                    {
+                        done.SetResult(_factory.Create((Rule)Activator.CreateInstance(type, nonPublic: true)!));
+                    }
+                    catch (Exception ex)
+                    {
+                        done.SetException(ex);
+                    }
+                }
+
+                work.Dispose();
+            })
+            {
+                IsBackground = true,
+                Name = "FreeScoutRules rule definitions",
+            }.Start();
+            return work;
+        }
+    }
+
+    private static (List<IRuleDefinition> Definitions, List<CompiledRule> Rules) Define(
+        RuleLoadContext context, List<(string File, byte[] Image)> images, List<(string File, string Code)> sources, List<RuleDiagnostic> diagnostics,
+        TimeSpan defineTimeout)
+    {
+        using var contained = new ContainedDefinitions(defineTimeout);
         var definitions = new List<IRuleDefinition>();
         var rules = new List<CompiledRule>();
         foreach (var (file, image) in images)
@@ -198,29 +273,32 @@ internal static class RuleSetCompiler
             var assembly = context.LoadFromStream(stream);
             foreach (var type in assembly.GetTypes().Where(IsRuleType).OrderBy(t => t.FullName, StringComparer.Ordinal))
             {
-                try
+                var declared = declarations.TryGetValue(type.Name, out var at) ? at : (Line: 1, Column: 1);
+                var (definition, error) = contained.Define(type);
+                if (definition is null)
                 {
-                    var rule = (Rule)Activator.CreateInstance(type, nonPublic: true)!;
-                    var definition = factory.Create(rule);
-                    var name = definition.Name == type.FullName ? type.Name : definition.Name;
-                    definitions.Add(name == definition.Name ? definition : new RenamedRuleDefinition(definition, name));
-                    rules.Add(new CompiledRule(name, file)
-                    {
-                        FactTypes = FactTypesOf(definition.LeftHandSide),
-                        Location = declarations.TryGetValue(type.Name, out var at) ? $"{file}({at.Line},{at.Column})" : file,
-                        BuiltIn = BuiltInRules.IsStatusRulesFile(file),
-                        Settings = MatchesAny(definition.LeftHandSide, typeof(FreeScoutRules.Facts.OwnWrite)) ? ["Dispatch:BotUserId"] : [],
-                    });
-                }
-                catch (Exception ex)
-                {
-                    var cause = ex is System.Reflection.TargetInvocationException or RuleDefinitionException
-                        ? ex.InnerException ?? ex
-                        : ex;
+                    // Where the rule's own code threw (a concise rule's declaration, a line of Define), else its class.
+                    var frame = error is null ? null : RuleFrames.FirstOf(error);
+                    var (line, column) = frame is { File: not null } ? (frame.Line, frame.Column) : declared;
                     diagnostics.Add(RuleDiagnostic.Error(
-                        file, EngineDiagnosticIds.RuleDefinitionFailed,
-                        $"Rule '{type.Name}' could not be defined: {cause.GetType().Name}: {cause.Message}"));
+                        frame?.File ?? file, EngineDiagnosticIds.RuleDefinitionFailed,
+                        error is null
+                            ? $"Rule '{type.Name}' could not be defined: its declaration (constructor or Define()) did not return within {defineTimeout.TotalSeconds:0.###} s. A rule's declaration must only declare; the load stops waiting for it, and its thread runs on until the process restarts."
+                            : $"Rule '{type.Name}' could not be defined: {error.GetType().Name}: {error.Message}",
+                        line,
+                        column));
+                    continue;
                 }
+
+                var name = definition.Name == type.FullName ? type.Name : definition.Name;
+                definitions.Add(name == definition.Name ? definition : new RenamedRuleDefinition(definition, name));
+                rules.Add(new CompiledRule(name, file)
+                {
+                    FactTypes = FactTypesOf(definition.LeftHandSide),
+                    Location = declarations.ContainsKey(type.Name) ? $"{file}({declared.Line},{declared.Column})" : file,
+                    BuiltIn = BuiltInRules.IsStatusRulesFile(file),
+                    Settings = MatchesAny(definition.LeftHandSide, typeof(FreeScoutRules.Facts.OwnWrite)) ? ["Dispatch:BotUserId"] : [],
+                });
             }
         }
 

@@ -23,7 +23,7 @@ internal static class ScriptCompilationOptions
     [
         "System", "System.Linq", "System.Collections.Generic", "System.Text.Json.Nodes",
         "NRules.Fluent.Dsl", "FreeScoutRules.FreeScout", "FreeScoutRules.Facts", "FreeScoutRules.Actions",
-        "FreeScoutRules.Timers",
+        "FreeScoutRules.Timers", "FreeScoutRules.Ops",
     ];
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(LoadReferences);

@@ -175,6 +175,10 @@ internal sealed class TimerNameCollector
                 {
                     AddScheduling(model, invocation, method);
                 }
+                else if (method.ContainingNamespace?.ToDisplayString() == ConciseCalls.Namespace)
+                {
+                    AddConcise(model, invocation);
+                }
                 else if (method.Name is "Match" or "Exists" && method.TypeArguments.Length == 1
                     && method.ContainingNamespace?.ToDisplayString() == "NRules.Fluent.Dsl")
                 {
@@ -206,6 +210,37 @@ internal sealed class TimerNameCollector
         else if (!cancels)
         {
             _dynamicScheduled.Add(KnownStart(model, argument));
+        }
+    }
+
+    /// <summary>
+    /// A concise rule's <c>.Schedule(name, …)</c>, <c>.Cancel(names)</c> and <c>On.Timer(names)</c>: scheduled, cancelled,
+    /// and handled (each name also tested). A name <c>On.Timer</c> is given that is not constant may be any name.
+    /// </summary>
+    private void AddConcise(SemanticModel model, InvocationExpressionSyntax invocation)
+    {
+        foreach (var (kind, value) in ConciseCalls.Arguments(model, invocation))
+        {
+            var name = Constant(model, value, prefix: false, ignoreCase: false);
+            switch (kind)
+            {
+                case ConciseArgument.TimerScheduled when name is not null:
+                    _scheduled.Add(name);
+                    break;
+                case ConciseArgument.TimerScheduled:
+                    _dynamicScheduled.Add(KnownStart(model, value));
+                    break;
+                case ConciseArgument.TimerCancelled:
+                    AddIfNotNull(_cancelled, name);
+                    break;
+                case ConciseArgument.TimerHandled when name is not null:
+                    _handled.Add(name);
+                    _tested.Add(name);
+                    break;
+                case ConciseArgument.TimerHandled:
+                    _handlesAnyName = true;
+                    break;
+            }
         }
     }
 

@@ -70,6 +70,44 @@ public sealed partial class TimerExamplesTests : IDisposable
         Assert.All(absent, a => Assert.DoesNotContain(a, lines, StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// Issue 23: the recipe in the concise form (samples/timers/NAME.concise.csx), with the same rule names, prints
+    /// byte for byte what its class-based version in the docs prints on the same recorded deliveries, and what the
+    /// reviewed expected file holds; and it is at most 12 lines.
+    /// </summary>
+    [Theory]
+    [InlineData("auto-close")]
+    [InlineData("first-response")]
+    [InlineData("reminders")]
+    [InlineData("survey")]
+    public async Task AConciseRecipe_PrintsByteForByteWhatItsClassBasedVersionPrints(string sample)
+    {
+        var classBased = Directory.CreateDirectory(Path.Combine(_root, sample + "-classes")).FullName;
+        var blocks = Examples()[sample];
+        for (var i = 0; i < blocks.Count; i++)
+        {
+            await File.WriteAllTextAsync(Path.Combine(classBased, $"example-{i}.csx"), blocks[i]);
+        }
+
+        var concise = Directory.CreateDirectory(Path.Combine(_root, sample + "-concise")).FullName;
+        var recipe = Path.Combine(AppContext.BaseDirectory, "samples", "timers", $"{sample}.concise.csx");
+        File.Copy(recipe, Path.Combine(concise, Path.GetFileName(recipe)));
+        var events = Path.Combine(AppContext.BaseDirectory, "samples", "timers", $"{sample}.jsonl");
+        var expected = Path.Combine(AppContext.BaseDirectory, "samples", "timers", $"{sample}.expected.jsonl");
+
+        var ofClasses = await CliProcess.RunWithEnvironmentAsync(SupportCalendar, null, "test", "--rules", classBased, "--events", events, "--json");
+        var ofConcise = await CliProcess.RunWithEnvironmentAsync(SupportCalendar, null, "test", "--rules", concise, "--events", events, "--json");
+        var checkedAgainstExpected = await CliProcess.RunWithEnvironmentAsync(SupportCalendar, null, "test", "--rules", concise, "--events", events, "--expect", expected);
+
+        Assert.True(ofConcise.ExitCode == 0, ofConcise.Output + ofConcise.Error);
+        Assert.True(checkedAgainstExpected.ExitCode == 0, checkedAgainstExpected.Output + checkedAgainstExpected.Error);
+        Assert.Equal("", ofConcise.Error);
+        Assert.Equal(ofClasses.Output, ofConcise.Output);
+        Assert.Contains("\"kind\":\"action\"", ofConcise.Output, StringComparison.Ordinal);
+        var lines = (await File.ReadAllLinesAsync(recipe)).Count(l => l.Trim().Length > 0 && !l.TrimStart().StartsWith("//", StringComparison.Ordinal));
+        Assert.True(lines <= 12, $"{recipe} has {lines} lines");
+    }
+
     [Fact]
     public void EveryWorkedExampleWithTimers_HasItsSample()
     {

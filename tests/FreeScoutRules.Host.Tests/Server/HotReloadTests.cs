@@ -160,4 +160,40 @@ public sealed class HotReloadTests : IAsyncLifetime
         Assert.Contains("FSR0100", failed.GetProperty("lastFailure").GetProperty("diagnostics")[0].GetString(), StringComparison.Ordinal);
         Assert.Equal("done", Assert.Single(await _server.SettledDeliveriesAsync()).GetProperty("outcome").GetString());
     }
+
+    /// <summary>
+    /// Issue 23: a folder mixing a rule in NRules' DSL and concise rules goes live; a concise rule changed on the running
+    /// server goes live in its new form; a concise declaration that throws is reported at its line, and the last good
+    /// rules keep running.
+    /// </summary>
+    [Fact]
+    public async Task AFolderMixingBothKindsOfRules_HotReloads_ChangesAndBrokenDeclarationsIncluded()
+    {
+        await File.WriteAllTextAsync(Path.Combine(RulesDirectory, "close.csx"), CloseRule);
+        var concise = Path.Combine(RulesDirectory, "concise.csx");
+        await File.WriteAllTextAsync(concise, "public class ConciseOnClose() : OpsRule(On.Close().NotByBot().Do(\"slack\", c => new { concise = c.Number }));\n");
+        await WaitForRulesAsync("both rules to go live", r => HasRule(r, "TellSlackOnClose") && HasRule(r, "ConciseOnClose"));
+        await _server.PostFixtureAsync("convo.status.closed");
+        var closed = Assert.Single(await _server.SettledDeliveriesAsync());
+
+        var staged = Path.Combine(_server.Root, "concise.csx.tmp");
+        await File.WriteAllTextAsync(staged, "public class ConciseOnReopen() : OpsRule(On.Reopen().Post(\"https://hooks.example.com/reopened\", c => new { reopened = c.Number }));\n");
+        File.Move(staged, concise, overwrite: true);
+        var changed = await WaitForRuleAsync("ConciseOnReopen");
+        await File.WriteAllTextAsync(staged, "public class Broken() : OpsRule(On.Timer(\"\").Do(\"slack\"));\n");
+        File.Move(staged, concise, overwrite: true);
+        var failed = await WaitForReloadFailureAsync();
+        await _server.PostFixtureAsync("convo.customer.reply.created.reopened");
+        var reopened = (await _server.SettledDeliveriesAsync()).First();
+
+        Assert.Equal(["ConciseOnClose", "TellSlackOnClose"], closed.GetProperty("actionIntents").EnumerateArray().Select(i => i.GetProperty("rule").GetString()).Order());
+        Assert.False(HasRule(changed, "ConciseOnClose"));
+        Assert.Equal(changed.GetProperty("generation").GetString(), failed.GetProperty("generation").GetString());
+        var diagnostic = Assert.Single(failed.GetProperty("lastFailure").GetProperty("diagnostics").EnumerateArray(), d => d.GetString()!.Contains(": error ", StringComparison.Ordinal)).GetString();
+        Assert.StartsWith($"{concise}(1,", diagnostic, StringComparison.Ordinal);
+        Assert.Contains("error FSR0101: Rule 'Broken' could not be defined: ArgumentException", diagnostic, StringComparison.Ordinal);
+        var intent = Assert.Single(reopened.GetProperty("actionIntents").EnumerateArray());
+        Assert.Equal(("ConciseOnReopen", "http"), (intent.GetProperty("rule").GetString(), intent.GetProperty("action").GetString()));
+        Assert.Equal(changed.GetProperty("generation").GetString(), reopened.GetProperty("rulesGeneration").GetString());
+    }
 }
