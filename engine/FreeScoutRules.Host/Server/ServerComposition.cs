@@ -182,7 +182,16 @@ internal static class ServerComposition
         services.AddSingleton<TimerSignal>();
         services.AddSingleton<DeliveryProcessor>();
         services.AddSingleton<Dispatcher>();
-        services.AddSingleton<TimerLoop>();
+        services.AddSingleton(sp => new TimerLoop(
+            sp.GetRequiredService<ITimers>(), sp.GetRequiredService<IDeliveryHistory>(), sp.GetRequiredService<TimerSignal>(),
+            sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<TimerLoop>>())
+        {
+            // On a store that several processes share, a timer another instance scheduled wakes no loop here (only this
+            // process's commits signal it): had that instance died before its timer was due, the timer would wait for this
+            // loop's next look, up to a minute. So it looks at least every Dispatch:SweepInterval, as the dispatcher sweeps
+            // for work nobody announced (docs/design.md, "Timers").
+            MaxSleep = Options<StorageOptions>(sp).IsPostgres ? Options<DispatchOptions>(sp).SweepInterval : TimerLoop.DefaultMaxSleep,
+        });
         services.AddSingleton<Reruns>();
     }
 
