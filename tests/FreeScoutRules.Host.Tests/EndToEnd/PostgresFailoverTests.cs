@@ -1,0 +1,326 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using FreeScoutRules.Engine.Tests.Support;
+using FreeScoutRules.Host.Tests.Support;
+using Xunit.Abstractions;
+
+namespace FreeScoutRules.Host.Tests.EndToEnd;
+
+/// <summary>
+/// Several <c>serve</c> processes on one PostgreSQL database and their failures (issue 22), as real processes on the
+/// test cluster: simulated FreeScout traffic spread round-robin over them, one killed with SIGKILL halfway; the status
+/// changes derived against what <c>freescout-rules test</c> derives from the same deliveries; every intent at the
+/// receiver under one idempotency key; the store's invariants in SQL.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHelper output) : IAsyncLifetime
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-pg-multi-{Guid.NewGuid():N}");
+    private HttpReceiver _receiver = null!;
+
+    public async Task InitializeAsync() => _receiver = await HttpReceiver.StartAsync();
+
+    public async Task DisposeAsync()
+    {
+        await _receiver.DisposeAsync();
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+    }
+
+    [Fact]
+    public async Task ThreeInstances_OneKilledHalfway_DeriveEachStatusChangeOnce_AndEveryIntentReachesTheReceiverUnderOneKey()
+    {
+        const int Conversations = 90;
+        var traffic = FreeScoutTraffic.Generate(Conversations, firstId: 40_001);
+        var total = traffic.Sum(c => c.Count);
+        _receiver.Latency = TimeSpan.FromMilliseconds(400); // attempts in flight when the kill comes
+        await using var instances = await PostgresInstances.StartAsync(_root, await cluster.CreateDatabaseAsync(), _receiver, 3);
+        var live = instances.All.ToList();
+        var sender = new TrafficSender(() => live);
+
+        // The victim holds the retention lease, so that its takeover is part of the run.
+        var retentionHolder = await EventuallyAsync("an instance to hold the retention lease", () => instances.ScalarAsync<long?>("SELECT instance_id FROM leases WHERE name = 'retention'"));
+        var victim = (await instances.ServerOfAsync(retentionHolder!.Value))!;
+        var victimId = await instances.InstanceIdAsync(victim);
+
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var queue = new Queue<IReadOnlyList<TrafficDelivery>>(traffic);
+        var senders = Enumerable.Range(0, 24).Select(_ => Task.Run(async () =>
+        {
+            while (true)
+            {
+                IReadOnlyList<TrafficDelivery> conversation;
+                lock (queue)
+                {
+                    if (!queue.TryDequeue(out conversation!))
+                    {
+                        return;
+                    }
+                }
+
+                await sender.SendAsync(conversation, stop.Token);
+            }
+        })).ToArray();
+
+        await Eventually.UntilAsync("half the traffic to be sent", () => sender.Sent >= total / 2, TimeSpan.FromSeconds(40));
+        await Eventually.UntilAsync("the victim to be in the middle of an attempt and of a conversation", async () =>
+            await instances.ScalarAsync<long>($"SELECT count(*) FROM action_intents WHERE claim_instance = {victimId} AND state = 'pending'") > 0
+            && await instances.ScalarAsync<long>($"SELECT count(*) FROM conversations c WHERE c.claim_instance = {victimId} AND EXISTS (SELECT 1 FROM deliveries d WHERE d.conversation_id = c.id AND d.outcome = 'pending')") > 0,
+            TimeSpan.FromSeconds(20));
+        victim.Kill();
+        var killedAt = DateTimeOffset.UtcNow;
+        var sentAtKill = sender.Sent;
+        live.Remove(victim);
+        var held = await HeldByAsync(instances, victimId);
+        await Task.WhenAll(senders);
+        var takeover = await TakeoverAsync(instances, victimId, held, killedAt);
+        await instances.SettledAsync(TimeSpan.FromSeconds(40));
+
+        // What the status rules derive from the same deliveries, each conversation's in its order, on the in-memory path.
+        var expected = await ExpectedChangesAsync(instances.RulesDirectory, traffic);
+        var derived = (await instances.RowsAsync("SELECT conversation_id, from_status, to_status, via FROM status_changes"))
+            .Select(r => Change((int)r[0]!, (string?)r[1], (string)r[2]!, (string)r[3]!)).ToList();
+        var intents = await instances.RowsAsync("SELECT id, rule FROM action_intents ORDER BY id");
+        var installation = await instances.ScalarAsync<string>("SELECT installation_id FROM installation");
+        var requests = _receiver.Requests.ToArray();
+        var keys = requests.GroupBy(r => r.IdempotencyKey).ToDictionary(g => g.Key ?? "(none)", g => g.ToArray());
+        output.WriteLine(
+            $"{total} deliveries ({traffic.Sum(c => c.Count(d => d.Redelivery))} redeliveries) over 3 instances, instance {victimId} killed after {sentAtKill}; "
+            + $"accepted {string.Join("/", sender.Accepted.OrderBy(a => a.Key).Select(a => a.Value))}, {sender.Duplicates.Count} duplicates, {sender.Retried.Count} sent again; "
+            + $"{derived.Count} status changes, {intents.Count} intents, {requests.Length} requests with {keys.Count} keys "
+            + $"({keys.Count(k => k.Value.Length > 1)} keys received more than once); held at the kill: {held}; takeover: {takeover}");
+
+        Assert.Empty(sender.Unexpected);
+        Assert.True(held.Intents.Length > 0, $"the victim held {held}");
+        Assert.True(takeover.Longest <= TimeSpan.FromSeconds(5), $"taken over: {takeover}");
+        Assert.All(traffic.SelectMany(c => c).Where(d => d.Redelivery), d => Assert.Contains(d, sender.Duplicates));
+        Assert.Equal(expected.Order(StringComparer.Ordinal), derived.Order(StringComparer.Ordinal));
+        Assert.Contains(expected, c => c.EndsWith("via convo.agent.reply.created", StringComparison.Ordinal));
+        Assert.Contains(expected, c => c.EndsWith("via convo.status", StringComparison.Ordinal));
+        Assert.Contains(expected, c => c.Contains("closed->active", StringComparison.Ordinal));
+        Assert.Empty(await instances.BrokenInvariantsAsync());
+
+        // Each conversation stored once per distinct delivery, and its one follow-up fired.
+        var stored = (await instances.RowsAsync("SELECT conversation_id, count(*) FILTER (WHERE event <> 'timer.elapsed'), count(*) FILTER (WHERE event = 'timer.elapsed') FROM deliveries GROUP BY 1"))
+            .ToDictionary(r => (int)r[0]!, r => ((long)r[1]!, (long)r[2]!));
+        Assert.Equal(Conversations, stored.Count);
+        Assert.All(traffic, c => Assert.Equal((c.Count(d => !d.Redelivery), 1L), stored[c[0].ConversationId]));
+
+        // Every intent reached the receiver under its own key, completed once; a repeat carries the same key.
+        Assert.Equal(derived.Count + Conversations, intents.Count);
+        Assert.Equal(
+            intents.Select(i => $"fsr-{installation}-{(long)i[0]!}").Order(StringComparer.Ordinal),
+            keys.Keys.Order(StringComparer.Ordinal));
+        var posted = keys.Values.Where(k => k[0].Path == "/changes").Select(k =>
+        {
+            var body = JsonDocument.Parse(k[0].Body).RootElement;
+            Assert.All(k, r => Assert.Equal(k[0].Body, r.Body));
+            return Change(body.GetProperty("conversation").GetInt32(), body.GetProperty("from").GetString(), body.GetProperty("to").GetString()!, body.GetProperty("via").GetString()!);
+        });
+        Assert.Equal(expected.Order(StringComparer.Ordinal), posted.Order(StringComparer.Ordinal));
+        Assert.Equal(Conversations, keys.Values.Count(k => k[0].Path == "/followups"));
+    }
+
+    /// <summary>A rule that takes its time on notes (FSR0004 made a warning for it): an instance working them holds their conversations' claims for a while.</summary>
+    private const string SlowNotes = """
+
+        public class SlowNote : Rule
+        {
+            public override void Define()
+            {
+                Delivery delivery = default!;
+                When().Match(() => delivery, d => d.Event == "convo.note.created");
+                Then().Do(ctx => System.Threading.Thread.Sleep(150));
+            }
+        }
+        """;
+
+    /// <summary>
+    /// Issue 22's takeover: each kill of an instance holding conversations (deliveries pending in its lanes), intents
+    /// (attempts in flight at a slow receiver), the retention lease, and timers it scheduled that fall due just after:
+    /// another instance commits each within 5 s. <c>FSR_TAKEOVER_KILLS</c> sets the number of kills (3; the script
+    /// tests/Postgres/takeover.sh runs 20).
+    /// </summary>
+    [Fact]
+    public async Task AfterEachSigkill_TheDeadInstancesConversationsIntentsTimersAndLease_AreTakenOverWithinFiveSeconds()
+    {
+        var kills = int.TryParse(Environment.GetEnvironmentVariable("FSR_TAKEOVER_KILLS"), CultureInfo.InvariantCulture, out var wanted) ? wanted : 3;
+        _receiver.Latency = TimeSpan.FromSeconds(3); // the victim's attempts are in flight when it dies
+        await using var instances = await PostgresInstances.StartAsync(
+            _root, await cluster.CreateDatabaseAsync(), _receiver, 3, new Dictionary<string, string>
+            {
+                ["Rules__Severity__FSR0004"] = "warning",
+                // The slow receiver is one destination: with the default quarter of Actions:Concurrency each, the others'
+                // own attempts would fill their slots for it, and the dead one's intents would wait for a slot, not for the lease.
+                ["Actions__ConcurrencyPerDestination"] = "16",
+            },
+            SlowNotes);
+        var results = new List<(Takeover Takeover, TimeSpan? TimersLate, Held Held)>();
+        for (var kill = 0; kill < kills; kill++)
+        {
+            var holder = await EventuallyAsync("a live instance to hold the retention lease", () => instances.ScalarAsync<long?>(
+                "SELECT l.instance_id FROM leases l JOIN instances i ON i.id = l.instance_id WHERE l.name = 'retention' AND i.left_at IS NULL AND i.expires_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint AND l.expires_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint"));
+            var victim = (await instances.ServerOfAsync(holder!.Value))!;
+
+            // Sixteen new conversations, all sent to the victim: created (a follow-up due 3 s after), closed (an intent to
+            // the slow receiver, claimed by any instance: some by the victim), then three slow notes each (its lanes busy for
+            // a while).
+            var first = 50_000 + (kill * 100);
+            var conversations = Enumerable.Range(first, 16).ToArray();
+            await Task.WhenAll(conversations.Select(async id =>
+            {
+                var at = new DateTimeOffset(2026, 4, 1, 8, 0, 0, TimeSpan.Zero).AddHours(id - first);
+                foreach (var delivery in new[] { FreeScoutTraffic.One("convo.created", id, "active", at), FreeScoutTraffic.One("convo.status.closed", id, "closed", at.AddMinutes(1)) }
+                    .Concat(Enumerable.Range(1, 3).Select(n => FreeScoutTraffic.One("convo.note.created", id, "closed", at.AddMinutes(1 + n)))))
+                {
+                    using var response = await victim.PostAsync(delivery.Event, delivery.Body, delivery.Signature);
+                    Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+                }
+            }));
+            var range = $"{first} AND {first + 15}";
+            var victimId = holder.Value;
+            await Eventually.UntilAsync("the victim to hold conversations and intents, with follow-ups scheduled", async () =>
+                await instances.ScalarAsync<long>($"SELECT count(*) FROM timers WHERE conversation_id BETWEEN {range} AND state = 'pending'") > 0
+                && await instances.ScalarAsync<long>($"SELECT count(*) FROM action_intents WHERE claim_instance = {victimId} AND state = 'pending'") > 0
+                && await instances.ScalarAsync<long>($"SELECT count(*) FROM conversations c WHERE c.claim_instance = {victimId} AND EXISTS (SELECT 1 FROM deliveries d WHERE d.conversation_id = c.id AND d.outcome = 'pending')") > 0,
+            TimeSpan.FromSeconds(20));
+
+            victim.Kill();
+            var killedAt = DateTimeOffset.UtcNow;
+            var held = await HeldByAsync(instances, victimId, range);
+            var takeover = await TakeoverAsync(instances, victimId, held, killedAt);
+            await Eventually.UntilAsync("the follow-ups the victim scheduled to fire", async () =>
+                await instances.ScalarAsync<long>($"SELECT count(*) FROM timers WHERE conversation_id BETWEEN {range} AND state = 'fired'") == 16, TimeSpan.FromSeconds(70));
+            var late = held.Timers.Length == 0 ? null : await instances.ScalarAsync<long?>(
+                $"SELECT max(fired_at - GREATEST(due_at, {killedAt.ToUnixTimeMilliseconds()})) FROM timers WHERE conversation_id IN ({string.Join(",", held.Timers)})");
+            var timersLate = late is { } ms ? TimeSpan.FromMilliseconds(ms) : (TimeSpan?)null;
+            results.Add((takeover, timersLate, held));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"kill {kill + 1} of instance {victimId}: held {held}; taken over: {takeover}; its timers fired at most {timersLate?.TotalSeconds:0.00} s after due or the kill"));
+            await instances.StartOneAsync(); // three again
+        }
+
+        await instances.SettledAsync(TimeSpan.FromSeconds(60));
+        Assert.Empty(await instances.BrokenInvariantsAsync());
+        var intents = await instances.ScalarAsync<long>("SELECT count(*) FROM action_intents");
+        Assert.Equal(intents, _receiver.Requests.Select(r => r.IdempotencyKey).Distinct().LongCount());
+        Assert.All(results, r =>
+        {
+            Assert.True(r.Held.Conversations.Length > 0 && r.Held.Intents.Length > 0 && r.Held.Retention && r.Held.Timers.Length > 0, $"the victim held {r.Held}");
+            Assert.True(r.Takeover.Longest <= TimeSpan.FromSeconds(5), $"taken over: {r.Takeover}");
+            Assert.True(r.TimersLate <= TimeSpan.FromSeconds(5), $"timers fired {r.TimersLate} late");
+        });
+    }
+
+    /// <summary>Work the dead instance held when it died: conversations claimed with deliveries pending, intents claimed.</summary>
+    private sealed record Held(long[] Conversations, long[] Intents, bool Retention, long[] Timers)
+    {
+        public override string ToString() =>
+            $"{Conversations.Length} conversations, {Intents.Length} intents{(Retention ? ", the retention lease" : "")}, {Timers.Length} of its timers pending";
+    }
+
+    /// <summary>How long after the kill another instance first committed work the dead one held, per kind.</summary>
+    private sealed record Takeover(TimeSpan? Conversation, TimeSpan? Intent, TimeSpan? Retention)
+    {
+        public TimeSpan Longest => new[] { Conversation, Intent, Retention }.Max() ?? TimeSpan.Zero;
+
+        public override string ToString() =>
+            $"conversations {Seconds(Conversation)}, intents {Seconds(Intent)}, retention lease {Seconds(Retention)}";
+
+        private static string Seconds(TimeSpan? time) => time is { } t ? string.Create(CultureInfo.InvariantCulture, $"{t.TotalSeconds:0.00} s") : "-";
+    }
+
+    /// <param name="timersOf">The conversations (<c>first AND last</c>) whose pending timers the instance scheduled, if known.</param>
+    private static async Task<Held> HeldByAsync(PostgresInstances instances, long instance, string? timersOf = null)
+    {
+        var conversations = (await instances.RowsAsync($"""
+            SELECT c.id FROM conversations c WHERE c.claim_instance = {instance}
+              AND EXISTS (SELECT 1 FROM deliveries d WHERE d.conversation_id = c.id AND d.outcome = 'pending')
+            """)).Select(r => (long)(int)r[0]!).ToArray();
+        var intents = (await instances.RowsAsync($"SELECT id FROM action_intents WHERE claim_instance = {instance} AND state = 'pending'"))
+            .Select(r => (long)r[0]!).ToArray();
+        var retention = await instances.ScalarAsync<long>($"SELECT count(*) FROM leases WHERE name = 'retention' AND instance_id = {instance}") == 1;
+        // Timers it scheduled (its commits woke its own timer loop; the others' loops sleep until what they read last).
+        var timers = timersOf is null ? [] : (await instances.RowsAsync($"SELECT conversation_id FROM timers WHERE state = 'pending' AND conversation_id BETWEEN {timersOf}"))
+            .Select(r => (long)(int)r[0]!).ToArray();
+        return new Held(conversations, intents, retention, timers);
+    }
+
+    /// <summary>
+    /// Waits (up to 20 s) until other instances took over what <paramref name="held"/> lists, and measures it from the
+    /// store: the first delivery of a held conversation committed after the kill, the first attempt of a held intent
+    /// recorded after it, the retention lease held by another instance (polled).
+    /// </summary>
+    private static async Task<Takeover> TakeoverAsync(PostgresInstances instances, long victim, Held held, DateTimeOffset killedAt)
+    {
+        var killed = killedAt.ToUnixTimeMilliseconds();
+        TimeSpan? retention = null;
+        var clock = Stopwatch.StartNew();
+        while (held.Retention && retention is null && clock.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            if (await instances.ScalarAsync<long>($"SELECT count(*) FROM leases WHERE name = 'retention' AND instance_id <> {victim}") == 1)
+            {
+                retention = DateTimeOffset.UtcNow - killedAt;
+            }
+            else
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        async Task<TimeSpan?> FirstAsync(long[] ids, string sql)
+        {
+            if (ids.Length == 0)
+            {
+                return null;
+            }
+
+            TimeSpan? first = null;
+            await Eventually.UntilAsync("the dead instance's work to be taken over", async () =>
+            {
+                var at = await instances.ScalarAsync<long?>(string.Format(CultureInfo.InvariantCulture, sql, string.Join(",", ids), killed));
+                first = at is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) - killedAt : null;
+                return first is not null;
+            }, TimeSpan.FromSeconds(20));
+            return first;
+        }
+
+        var conversation = await FirstAsync(held.Conversations, "SELECT min(processed_at) FROM deliveries WHERE conversation_id IN ({0}) AND processed_at > {1}");
+        var intent = await FirstAsync(held.Intents, "SELECT min(started_at) FROM action_attempts WHERE intent_id IN ({0}) AND started_at > {1}");
+        return new Takeover(conversation, intent, retention);
+    }
+
+    /// <summary>The status changes <c>freescout-rules test</c> derives from the deliveries (their first copies), conversation by conversation.</summary>
+    private static async Task<List<string>> ExpectedChangesAsync(string rules, IReadOnlyList<IReadOnlyList<TrafficDelivery>> traffic)
+    {
+        var events = Path.Combine(Path.GetTempPath(), $"fsr-traffic-{Guid.NewGuid():N}.jsonl");
+        await File.WriteAllLinesAsync(events, traffic.SelectMany(c => c).Where(d => !d.Redelivery).Select(d => d.JsonLine()));
+        try
+        {
+            var run = await CliProcess.RunAsync(null, "test", "--rules", rules, "--events", events, "--json");
+            Assert.True(run.ExitCode == 0, run.Error);
+            return [.. run.OutputLines.Select(l => JsonDocument.Parse(l).RootElement)
+                .Where(l => l.GetProperty("kind").GetString() == "statusChanged")
+                .Select(l => Change(l.GetProperty("conversationId").GetInt32(), l.GetProperty("from").GetString(), l.GetProperty("to").GetString()!, l.GetProperty("via").GetString()!))];
+        }
+        finally
+        {
+            File.Delete(events);
+        }
+    }
+
+    private static string Change(int conversation, string? from, string to, string via) => $"{conversation}: {from ?? "?"}->{to} via {via}";
+
+    private static async Task<T> EventuallyAsync<T>(string what, Func<Task<T?>> read)
+    {
+        T? value = default;
+        await Eventually.UntilAsync(what, async () => (value = await read()) is not null, TimeSpan.FromSeconds(20));
+        return value!;
+    }
+}
