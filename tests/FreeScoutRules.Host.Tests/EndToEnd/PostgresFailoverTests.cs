@@ -127,7 +127,10 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         Assert.Equal(Conversations, keys.Values.Count(k => k[0].Path == "/followups"));
     }
 
-    /// <summary>A rule that takes its time on notes (FSR0004 made a warning for it): an instance working them holds their conversations' claims for a while.</summary>
+    /// <summary>
+    /// A rule that takes its time on notes (FSR0004 made a warning for it): an instance working them holds their
+    /// conversations' claims for a while; and an assignment schedules a check 6 s later (no rule handles its firing).
+    /// </summary>
     private const string SlowNotes = """
 
         public class SlowNote : Rule
@@ -137,6 +140,16 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
                 Delivery delivery = default!;
                 When().Match(() => delivery, d => d.Event == "convo.note.created");
                 Then().Do(ctx => System.Threading.Thread.Sleep(150));
+            }
+        }
+
+        public class CheckAssignmentLater : Rule
+        {
+            public override void Define()
+            {
+                Delivery delivery = default!;
+                When().Match(() => delivery, d => d.Event == "convo.assigned");
+                Then().Do(ctx => ctx.Schedule("assignment-check", delivery.ConversationId, TimeSpan.FromSeconds(6)));
             }
         }
         """;
@@ -153,14 +166,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         var kills = int.TryParse(Environment.GetEnvironmentVariable("FSR_TAKEOVER_KILLS"), CultureInfo.InvariantCulture, out var wanted) ? wanted : 3;
         _receiver.Latency = TimeSpan.FromSeconds(3); // the victim's attempts are in flight when it dies
         await using var instances = await PostgresInstances.StartAsync(
-            _root, await cluster.CreateDatabaseAsync(), _receiver, 3, new Dictionary<string, string>
-            {
-                ["Rules__Severity__FSR0004"] = "warning",
-                // The slow receiver is one destination: with the default quarter of Actions:Concurrency each, the others'
-                // own attempts would fill their slots for it, and the dead one's intents would wait for a slot, not for the lease.
-                ["Actions__ConcurrencyPerDestination"] = "16",
-            },
-            SlowNotes);
+            _root, await cluster.CreateDatabaseAsync(), _receiver, 3, SlowInstances, SlowNotes);
         var results = new List<(Takeover Takeover, TimeSpan? TimersLate, Held Held)>();
         for (var kill = 0; kill < kills; kill++)
         {
@@ -216,6 +222,123 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
             Assert.True(r.Takeover.Longest <= TimeSpan.FromSeconds(5), $"taken over: {r.Takeover}");
             Assert.True(r.TimersLate <= TimeSpan.FromSeconds(5), $"timers fired {r.TimersLate} late");
         });
+    }
+
+    /// <summary>
+    /// Issue 22's paused instance: SIGSTOP while it holds conversations (slow notes in its lanes), intents (attempts in flight
+    /// at a slow receiver), the retention lease and a timer it scheduled (nobody else knows of it). The other instance takes
+    /// each over within 5 s and finishes the work; resumed (SIGCONT), the paused one's late commits and attempt records are
+    /// refused, counted (<c>freescout_rules_claims_lost_total</c>) and logged, nothing is doubled, and it goes on as the same
+    /// instance (its lease renewed, not a new join), taking work again.
+    /// </summary>
+    [Fact]
+    public async Task APausedInstance_IsTakenOver_ItsLateCommitsAreRefusedWhenItResumes_AndItGoesOn()
+    {
+        _receiver.Latency = TimeSpan.FromSeconds(2);
+        await using var instances = await PostgresInstances.StartAsync(
+            _root, await cluster.CreateDatabaseAsync(), _receiver, 2, SlowInstances, SlowNotes);
+        var (paused, other) = (instances.All[0], instances.All[1]);
+        var pausedId = await instances.InstanceIdAsync(paused);
+        await EventuallyAsync("the first instance to hold the retention lease", () => instances.ScalarAsync<long?>($"SELECT instance_id FROM leases WHERE name = 'retention' AND instance_id = {pausedId}"));
+
+        // First a conversation assigned: its check, due 6 s later, is the only timer, scheduled by the instance to be paused.
+        var lone = FreeScoutTraffic.One("convo.assigned", 60_000, "active", new DateTimeOffset(2026, 5, 1, 8, 0, 0, TimeSpan.Zero));
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, (await paused.PostAsync(lone.Event, lone.Body, lone.Signature)).StatusCode);
+        await Eventually.UntilAsync("its check to be scheduled", async () => await instances.ScalarAsync<long>("SELECT count(*) FROM timers WHERE conversation_id = 60000") == 1);
+
+        // Twelve conversations: each closed (an intent; one after the other, so that both instances' runners claim some),
+        // then three slow notes each.
+        var at = new DateTimeOffset(2026, 5, 1, 8, 0, 0, TimeSpan.Zero);
+        var twelve = Enumerable.Range(60_001, 12).ToArray();
+        foreach (var id in twelve)
+        {
+            var close = FreeScoutTraffic.One("convo.status.closed", id, "closed", at);
+            Assert.Equal(System.Net.HttpStatusCode.Accepted, (await paused.PostAsync(close.Event, close.Body, close.Signature)).StatusCode);
+            await Task.Delay(80);
+        }
+
+        await Task.WhenAll(twelve.Select(async id =>
+        {
+            foreach (var note in Enumerable.Range(1, 3).Select(n => FreeScoutTraffic.One("convo.note.created", id, "closed", at.AddMinutes(n))))
+            {
+                using var response = await paused.PostAsync(note.Event, note.Body, note.Signature);
+                Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+            }
+        }));
+
+        await Eventually.UntilAsync("the instance to be paused to hold conversations, intents and its timer", async () =>
+        {
+            var row = (await instances.RowsAsync($"""
+                SELECT (SELECT count(*) FROM timers WHERE conversation_id = 60000 AND state = 'pending'),
+                       (SELECT count(*) FROM action_intents WHERE claim_instance = {pausedId} AND state = 'pending'),
+                       (SELECT count(*) FROM conversations c WHERE c.claim_instance = {pausedId}
+                          AND EXISTS (SELECT 1 FROM deliveries d WHERE d.conversation_id = c.id AND d.outcome = 'pending'))
+                """))[0];
+            return ((long)row[0]! == 1 && (long)row[1]! > 0 && (long)row[2]! > 0, $"its timer pending: {row[0]}, intents claimed {row[1]}, conversations {row[2]}");
+        }, TimeSpan.FromSeconds(20));
+
+        paused.Pause();
+        var pausedAt = DateTimeOffset.UtcNow;
+        try
+        {
+            var held = await HeldByAsync(instances, pausedId, "60000 AND 60000");
+            var takeover = await TakeoverAsync(instances, pausedId, held, pausedAt);
+            await instances.SettledAsync(TimeSpan.FromSeconds(30)); // the other finishes everything meanwhile
+            var timerLate = TimeSpan.FromMilliseconds(await instances.ScalarAsync<long>(
+                $"SELECT fired_at - GREATEST(due_at, {pausedAt.ToUnixTimeMilliseconds()}) FROM timers WHERE conversation_id = 60000"));
+            output.WriteLine($"paused while holding {held}; taken over: {takeover}; its timer fired {timerLate.TotalSeconds:0.00} s after due or the pause");
+            Assert.True(held.Conversations.Length > 0 && held.Intents.Length > 0 && held.Retention && held.Timers.Length == 1, $"the paused instance held {held}");
+            Assert.True(takeover.Longest <= TimeSpan.FromSeconds(5), $"taken over: {takeover}");
+            Assert.True(timerLate <= TimeSpan.FromSeconds(5), $"its timer fired {timerLate} after due or the pause");
+        }
+        finally
+        {
+            paused.Continue();
+        }
+
+        var resumedAt = DateTimeOffset.UtcNow;
+        await Eventually.UntilAsync("the resumed instance's late commits and records to be refused", async () =>
+        {
+            var lost = await ClaimsLostAsync(paused);
+            return (lost.GetValueOrDefault("conversation") > 0 && lost.GetValueOrDefault("intent") > 0 && lost.GetValueOrDefault("lease") > 0,
+                $"claims lost: {string.Join(", ", lost.Select(l => $"{l.Key} {l.Value}"))}");
+        }, TimeSpan.FromSeconds(20));
+        Assert.Contains("was taken over by another instance; this one's late commit was refused", paused.Log, StringComparison.Ordinal);
+        Assert.Contains("but another instance claimed the intent since", paused.Log, StringComparison.Ordinal);
+        Assert.Contains("Lost the lease 'retention'", paused.Log, StringComparison.Ordinal);
+
+        // It goes on as the same instance: its lease renewed after the pause, no new join.
+        await Eventually.UntilAsync("the resumed instance to renew its lease", async () =>
+            await instances.ScalarAsync<long>($"SELECT count(*) FROM instances WHERE id = {pausedId} AND left_at IS NULL AND renewed_at > {resumedAt.ToUnixTimeMilliseconds()}") == 1);
+        Assert.Equal(pausedId, await instances.InstanceIdAsync(paused));
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await paused.Client.GetAsync("/readyz")).StatusCode);
+        foreach (var id in new[] { 60_100, 60_101, 60_102 })
+        {
+            var delivery = FreeScoutTraffic.One("convo.status.closed", id, "closed", new DateTimeOffset(2026, 5, 2, 8, 0, 0, TimeSpan.Zero));
+            Assert.Equal(System.Net.HttpStatusCode.Accepted, (await paused.PostAsync(delivery.Event, delivery.Body, delivery.Signature)).StatusCode);
+        }
+
+        await instances.SettledAsync(TimeSpan.FromSeconds(30));
+        Assert.Empty(await instances.BrokenInvariantsAsync());
+        Assert.Equal(15L, await instances.ScalarAsync<long>("SELECT count(*) FROM action_intents")); // 12 + 3 closes
+        Assert.Equal(15, _receiver.Requests.Select(r => r.IdempotencyKey).Distinct().Count());
+    }
+
+    /// <summary>The settings of the tests with <see cref="SlowNotes"/>.</summary>
+    private static readonly Dictionary<string, string> SlowInstances = new()
+    {
+        ["Rules__Severity__FSR0004"] = "warning",
+        // The slow receiver is one destination: with the default quarter of Actions:Concurrency each, the others' own
+        // attempts would fill their slots for it, and the dead one's intents would wait for a slot, not for the lease.
+        ["Actions__ConcurrencyPerDestination"] = "16",
+    };
+
+    /// <summary><c>freescout_rules_claims_lost_total</c> of <paramref name="server"/>, by <c>what</c>.</summary>
+    private static async Task<Dictionary<string, long>> ClaimsLostAsync(ServeProcess server)
+    {
+        var metrics = await server.Admin.GetStringAsync("/metrics");
+        return System.Text.RegularExpressions.Regex.Matches(metrics, @"^freescout_rules_claims_lost_total\{[^}]*what=""(\w+)""[^}]*\} (\d+)", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .ToDictionary(m => m.Groups[1].Value, m => long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture));
     }
 
     /// <summary>Work the dead instance held when it died: conversations claimed with deliveries pending, intents claimed.</summary>
