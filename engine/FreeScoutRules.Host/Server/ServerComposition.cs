@@ -413,9 +413,12 @@ internal static class ServerComposition
 
 /// <summary>
 /// <c>/readyz</c>: ready once the database is open, the rules are loaded and the dispatcher runs, while
-/// no rule evaluation is stuck (the watchdog) and no background loop has failed (the supervisor).
+/// no rule evaluation is stuck (the watchdog), no background loop has failed (the supervisor), and the store answers
+/// this instance's lease renewals (its keeper: the renewals, every quarter of <c>Dispatch:LeaseTime</c>, are the probe;
+/// nothing is asked of the store per request).
 /// </summary>
-internal sealed class EngineReadinessCheck(EngineService engine, RuleSetHolder rules, Watchdog watchdog, LoopSupervisor supervisor) : IHealthCheck
+internal sealed class EngineReadinessCheck(
+    EngineService engine, RuleSetHolder rules, Watchdog watchdog, LoopSupervisor supervisor, Engine.Instances.InstanceLeaseKeeper instance) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -425,6 +428,11 @@ internal sealed class EngineReadinessCheck(EngineService engine, RuleSetHolder r
         }
 
         List<string> problems = [.. supervisor.Failures, .. watchdog.Stuck.Select(s => $"Watchdog: {s}")];
+        if (instance.Problem is { } storage)
+        {
+            problems.Add(storage);
+        }
+
         return Task.FromResult(problems.Count == 0
             ? HealthCheckResult.Healthy()
             : HealthCheckResult.Unhealthy(string.Join("; ", problems)));
