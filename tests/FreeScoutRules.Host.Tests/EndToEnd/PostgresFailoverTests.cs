@@ -241,41 +241,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         var pausedId = await instances.InstanceIdAsync(paused);
         await EventuallyAsync("the first instance to hold the retention lease", () => instances.ScalarAsync<long?>($"SELECT instance_id FROM leases WHERE name = 'retention' AND instance_id = {pausedId}"));
 
-        // First a conversation assigned: its check, due 6 s later, is the only timer, scheduled by the instance to be paused.
-        var lone = FreeScoutTraffic.One("convo.assigned", 60_000, "active", new DateTimeOffset(2026, 5, 1, 8, 0, 0, TimeSpan.Zero));
-        Assert.Equal(System.Net.HttpStatusCode.Accepted, (await paused.PostAsync(lone.Event, lone.Body, lone.Signature)).StatusCode);
-        await Eventually.UntilAsync("its check to be scheduled", async () => await instances.ScalarAsync<long>("SELECT count(*) FROM timers WHERE conversation_id = 60000") == 1);
-
-        // Twelve conversations: each closed (an intent; one after the other, so that both instances' runners claim some),
-        // then three slow notes each.
-        var at = new DateTimeOffset(2026, 5, 1, 8, 0, 0, TimeSpan.Zero);
-        var twelve = Enumerable.Range(60_001, 12).ToArray();
-        foreach (var id in twelve)
-        {
-            var close = FreeScoutTraffic.One("convo.status.closed", id, "closed", at);
-            Assert.Equal(System.Net.HttpStatusCode.Accepted, (await paused.PostAsync(close.Event, close.Body, close.Signature)).StatusCode);
-            await Task.Delay(80);
-        }
-
-        await Task.WhenAll(twelve.Select(async id =>
-        {
-            foreach (var note in Enumerable.Range(1, 3).Select(n => FreeScoutTraffic.One("convo.note.created", id, "closed", at.AddMinutes(n))))
-            {
-                using var response = await paused.PostAsync(note.Event, note.Body, note.Signature);
-                Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
-            }
-        }));
-
-        await Eventually.UntilAsync("the instance to be paused to hold conversations, intents and its timer", async () =>
-        {
-            var row = (await instances.RowsAsync($"""
-                SELECT (SELECT count(*) FROM timers WHERE conversation_id = 60000 AND state = 'pending'),
-                       (SELECT count(*) FROM action_intents WHERE claim_instance = {pausedId} AND state = 'pending'),
-                       (SELECT count(*) FROM conversations c WHERE c.claim_instance = {pausedId}
-                          AND EXISTS (SELECT 1 FROM deliveries d WHERE d.conversation_id = c.id AND d.outcome = 'pending'))
-                """))[0];
-            return ((long)row[0]! == 1 && (long)row[1]! > 0 && (long)row[2]! > 0, $"its timer pending: {row[0]}, intents claimed {row[1]}, conversations {row[2]}");
-        }, TimeSpan.FromSeconds(20));
+        await BusyAsync(instances, paused, pausedId, 60_000);
 
         paused.Pause();
         var pausedAt = DateTimeOffset.UtcNow;
@@ -323,6 +289,171 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         Assert.Equal(15L, await instances.ScalarAsync<long>("SELECT count(*) FROM action_intents")); // 12 + 3 closes
         Assert.Equal(15, _receiver.Requests.Select(r => r.IdempotencyKey).Distinct().Count());
     }
+
+    /// <summary>
+    /// Issue 22's partition: an instance reaching the database through a proxy that stops forwarding (its packets silently
+    /// dropped, nothing closed), while it holds conversations, intents, the retention lease and the only timer. The other
+    /// instance takes each over within 5 s; the cut-off one does not hang: its <c>/readyz</c> says the store does not answer
+    /// within the lease time, a webhook it receives meanwhile is answered 503 within the connection's timeouts. When the
+    /// proxy forwards again, its late writes are refused (counted as claims lost) and it goes on as the same instance. Then
+    /// its sessions are ended by the server (<c>pg_terminate_backend</c>, three times under traffic): it reconnects and goes
+    /// on, no delivery lost or doubled.
+    /// </summary>
+    [Fact]
+    public async Task APartitionedInstance_IsTakenOver_DoesNotHang_ItsLateWritesAreRefused_AndItReconnectsWhenItsSessionsAreEnded()
+    {
+        _receiver.Latency = TimeSpan.FromSeconds(2);
+        var connectionString = await cluster.CreateDatabaseAsync();
+        var direct = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        await using var proxy = TcpProxy.Start(direct.Host!, direct.Port);
+        var throughProxy = new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { Port = proxy.Port, ApplicationName = "fsr-cut-off" }.ConnectionString;
+        await using var instances = await PostgresInstances.StartAsync(_root, connectionString, _receiver, 0, SlowInstances, SlowNotes);
+        var cut = await instances.StartOneAsync(throughProxy); // first: it holds the retention lease
+        var other = await instances.StartOneAsync();
+        var cutId = await instances.InstanceIdAsync(cut);
+        await EventuallyAsync("the cut-off instance to hold the retention lease", () => instances.ScalarAsync<long?>($"SELECT instance_id FROM leases WHERE name = 'retention' AND instance_id = {cutId}"));
+        await BusyAsync(instances, cut, cutId, 80_000);
+
+        proxy.Pause();
+        var cutAt = DateTimeOffset.UtcNow;
+        Task<(System.Net.HttpStatusCode Status, TimeSpan? RetryAfter, TimeSpan After)> webhook;
+        try
+        {
+            webhook = Task.Run(async () =>
+            {
+                var delivery = FreeScoutTraffic.One("convo.status.closed", 80_100, "closed", new DateTimeOffset(2026, 5, 3, 8, 0, 0, TimeSpan.Zero));
+                var clock = Stopwatch.StartNew();
+                using var response = await cut.PostAsync(delivery.Event, delivery.Body, delivery.Signature);
+                return (response.StatusCode, response.Headers.RetryAfter?.Delta, clock.Elapsed);
+            });
+            var noticed = TimeSpan.Zero;
+            var readiness = Eventually.UntilAsync("the cut-off instance's /readyz to say the store does not answer", async () =>
+            {
+                using var ready = await cut.Admin.GetAsync("/readyz");
+                noticed = DateTimeOffset.UtcNow - cutAt;
+                return ready.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable
+                    && (await ready.Content.ReadAsStringAsync()).Contains("Storage: the store does not answer", StringComparison.Ordinal);
+            }, TimeSpan.FromSeconds(15));
+            var held = await HeldByAsync(instances, cutId, "80000 AND 80000");
+            var takeover = await TakeoverAsync(instances, cutId, held, cutAt);
+            await readiness;
+            await instances.SettledAsync(TimeSpan.FromSeconds(30)); // the other finishes everything meanwhile
+            var answered = await webhook.WaitAsync(TimeSpan.FromSeconds(30));
+            var timerLate = TimeSpan.FromMilliseconds(await instances.ScalarAsync<long>(
+                $"SELECT fired_at - GREATEST(due_at, {cutAt.ToUnixTimeMilliseconds()}) FROM timers WHERE conversation_id = 80000"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"cut off while holding {held}; taken over: {takeover}; its timer fired {timerLate.TotalSeconds:0.00} s after due or the cut; /readyz said so after {noticed.TotalSeconds:0.0} s; a webhook meanwhile: {(int)answered.Status} after {answered.After.TotalSeconds:0.0} s"));
+            Assert.True(held.Conversations.Length > 0 && held.Intents.Length > 0 && held.Retention && held.Timers.Length == 1, $"the cut-off instance held {held}");
+            Assert.True(takeover.Longest <= TimeSpan.FromSeconds(5), $"taken over: {takeover}");
+            Assert.True(timerLate <= TimeSpan.FromSeconds(5), $"its timer fired {timerLate} after due or the cut");
+            Assert.True(noticed <= TimeSpan.FromSeconds(5), $"/readyz said so after {noticed}"); // Dispatch:LeaseTime without a renewal
+            Assert.Equal((System.Net.HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(10)), (answered.Status, answered.RetryAfter));
+            // Bounded by the connection's timeouts (Command Timeout 10 s, then Npgsql's attempt to cancel through the cut-off
+            // network and Cancellation Timeout 2 s), not by TCP's minutes.
+            Assert.True(answered.After < TimeSpan.FromSeconds(30), $"the webhook was answered after {answered.After}");
+        }
+        finally
+        {
+            proxy.Resume();
+        }
+
+        var resumedAt = DateTimeOffset.UtcNow;
+        await Eventually.UntilAsync("the cut-off instance's late writes to be refused", async () =>
+        {
+            var lost = await ClaimsLostAsync(cut);
+            return (lost.GetValueOrDefault("conversation") > 0 && lost.GetValueOrDefault("intent") > 0 && lost.GetValueOrDefault("lease") > 0,
+                $"claims lost: {string.Join(", ", lost.Select(l => $"{l.Key} {l.Value}"))}");
+        }, TimeSpan.FromSeconds(30));
+        await Eventually.UntilAsync("the cut-off instance to renew its lease and be ready", async () =>
+            await instances.ScalarAsync<long>($"SELECT count(*) FROM instances WHERE id = {cutId} AND left_at IS NULL AND renewed_at > {resumedAt.ToUnixTimeMilliseconds()}") == 1
+            && (await cut.Client.GetAsync("/readyz")).StatusCode == System.Net.HttpStatusCode.OK, TimeSpan.FromSeconds(20));
+        Assert.Equal(cutId, await instances.InstanceIdAsync(cut));
+
+        // Its sessions ended by the server, three times, while traffic reaches both instances (answered at once now).
+        _receiver.Latency = TimeSpan.Zero;
+        var traffic = FreeScoutTraffic.Generate(12, firstId: 80_201);
+        var sender = new TrafficSender(() => instances.All);
+        var sending = Task.WhenAll(traffic.Chunk(3).Select(chunk => Task.Run(async () =>
+        {
+            foreach (var conversation in chunk)
+            {
+                await sender.SendAsync(conversation, CancellationToken.None);
+            }
+        })));
+        var ended = 0L;
+        for (var i = 0; i < 3; i++)
+        {
+            await Task.Delay(150);
+            ended += await instances.ScalarAsync<long>(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE 'fsr-cut-off%' AND pid <> pg_backend_pid()");
+        }
+
+        await sending;
+        await instances.SettledAsync(TimeSpan.FromSeconds(30));
+        output.WriteLine($"{ended} sessions ended; {sender.Retried.Count} deliveries sent again");
+        Assert.True(ended >= 3, $"{ended} sessions ended");
+        Assert.Empty(sender.Unexpected);
+        Assert.False(cut.HasExited, cut.Log);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await cut.Client.GetAsync("/readyz")).StatusCode);
+        Assert.Empty(await instances.BrokenInvariantsAsync());
+        var stored = (await instances.RowsAsync("SELECT conversation_id, count(*) FROM deliveries WHERE event <> 'timer.elapsed' AND conversation_id > 80200 GROUP BY 1"))
+            .ToDictionary(r => (int)r[0]!, r => (long)r[1]!);
+        Assert.All(traffic, c => Assert.Equal(c.Count(d => !d.Redelivery), stored.GetValueOrDefault(c[0].ConversationId)));
+        Assert.Equal(0L, await instances.ScalarAsync<long>("SELECT count(*) FROM deliveries WHERE conversation_id = 80100")); // refused during the cut: never stored
+        Assert.Equal(await instances.ScalarAsync<long>("SELECT count(*) FROM action_intents"), _receiver.Requests.Select(r => r.IdempotencyKey).Distinct().LongCount());
+    }
+
+    /// <summary>
+    /// Puts <paramref name="server"/> in the middle of work, and returns once it holds some of each: conversation
+    /// <paramref name="first"/> assigned (its check, due 6 s later, is the only timer pending, scheduled there), then twelve
+    /// more, each closed (an intent for the slow receiver) and given three slow notes.
+    /// </summary>
+    private static async Task BusyAsync(PostgresInstances instances, ServeProcess server, long serverId, int first)
+    {
+        // First a conversation assigned: its check, due 6 s later, is the only timer, scheduled by the instance.
+        var lone = FreeScoutTraffic.One("convo.assigned", first, "active", new DateTimeOffset(2026, 5, 1, 8, 0, 0, TimeSpan.Zero));
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, (await server.PostAsync(lone.Event, lone.Body, lone.Signature)).StatusCode);
+        await Eventually.UntilAsync("its check to be scheduled", async () => await instances.ScalarAsync<long>($"SELECT count(*) FROM timers WHERE conversation_id = {first}") == 1);
+
+        // Twelve conversations: each closed (an intent; one after the other, so that both instances' runners claim some),
+        // then three slow notes each.
+        var at = new DateTimeOffset(2026, 5, 1, 8, 0, 0, TimeSpan.Zero);
+        var twelve = Enumerable.Range(first + 1, 12).ToArray();
+        foreach (var id in twelve)
+        {
+            var close = FreeScoutTraffic.One("convo.status.closed", id, "closed", at);
+            Assert.Equal(System.Net.HttpStatusCode.Accepted, (await server.PostAsync(close.Event, close.Body, close.Signature)).StatusCode);
+            await Task.Delay(80);
+        }
+
+        await Task.WhenAll(twelve.Select(async id =>
+        {
+            foreach (var note in Enumerable.Range(1, 3).Select(n => FreeScoutTraffic.One("convo.note.created", id, "closed", at.AddMinutes(n))))
+            {
+                using var response = await server.PostAsync(note.Event, note.Body, note.Signature);
+                Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+            }
+        }));
+
+        var seen = new List<string>(); // the first states, for a failure's message
+        await Eventually.UntilAsync("the instance to hold conversations, intents and its timer", async () =>
+        {
+            var row = (await instances.RowsAsync($"""
+                SELECT (SELECT count(*) FROM timers WHERE conversation_id = {first} AND state = 'pending'),
+                       (SELECT count(*) FROM action_intents WHERE claim_instance = {serverId} AND state = 'pending'),
+                       (SELECT count(*) FROM conversations c WHERE c.claim_instance = {serverId}
+                          AND EXISTS (SELECT 1 FROM deliveries d WHERE d.conversation_id = c.id AND d.outcome = 'pending'))
+                """))[0];
+            if (seen.Count < 40)
+            {
+                seen.Add(string.Create(CultureInfo.InvariantCulture, $"{DateTimeOffset.UtcNow:ss.fff}: {row[0]}/{row[1]}/{row[2]}"));
+            }
+
+            return ((long)row[0]! == 1 && (long)row[1]! > 0 && (long)row[2]! > 0,
+                $"its timer pending / intents claimed / conversations held, first seen: {string.Join(", ", seen)}");
+        }, TimeSpan.FromSeconds(20));
+    }
+
 
     /// <summary>The settings of the tests with <see cref="SlowNotes"/>.</summary>
     private static readonly Dictionary<string, string> SlowInstances = new()
