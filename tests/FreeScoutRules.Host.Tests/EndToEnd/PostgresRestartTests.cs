@@ -71,7 +71,8 @@ public sealed class PostgresRestartTests(ITestOutputHelper output) : IAsyncLifet
         }, TimeSpan.FromSeconds(10));
         using var anonymous = await instances.All[1].Client.GetAsync("/readyz");
         var anonymousAnswer = await anonymous.Content.ReadAsStringAsync();
-        await Task.Delay(TimeSpan.FromSeconds(3) - (DateTimeOffset.UtcNow - stoppedAt));
+        var rest = TimeSpan.FromSeconds(3) - (DateTimeOffset.UtcNow - stoppedAt);
+        await Task.Delay(rest > TimeSpan.Zero ? rest : TimeSpan.Zero); // down at least 3 s
         await _cluster.StartServerAsync();
         var downFor = DateTimeOffset.UtcNow - stoppedAt;
 

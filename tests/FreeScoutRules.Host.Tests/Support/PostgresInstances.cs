@@ -191,7 +191,10 @@ internal sealed class PostgresInstances : IAsyncDisposable
                        (SELECT count(*) FROM action_intents WHERE state <> 'done')
                 """))[0];
             var (deliveries, timers, intents) = ((long)row[0]!, (long)row[1]!, (long)row[2]!);
-            return (deliveries + timers + intents == 0, $"{deliveries} deliveries not done, {timers} timers pending, {intents} intents not done");
+            var stuck = intents == 0 ? "" : "; " + string.Join(", ", (await RowsAsync("""
+                SELECT id, state, attempts, claim_instance, next_attempt_at FROM action_intents WHERE state <> 'done' ORDER BY id LIMIT 5
+                """)).Select(r => $"intent {r[0]} {r[1]} after {r[2]} attempts, claimed by {r[3] ?? "nobody"}, next attempt {r[4] ?? "-"}"));
+            return (deliveries + timers + intents == 0, $"{deliveries} deliveries not done, {timers} timers pending, {intents} intents not done{stuck}");
         }, timeout);
     }
 
