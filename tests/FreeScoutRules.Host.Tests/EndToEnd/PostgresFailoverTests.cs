@@ -73,8 +73,8 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
             await instances.ScalarAsync<long>($"SELECT count(*) FROM action_intents WHERE claim_instance = {victimId} AND state = 'pending'") > 0
             && await instances.ScalarAsync<long>($"SELECT count(*) FROM conversations c WHERE c.claim_instance = {victimId} AND EXISTS (SELECT 1 FROM deliveries d WHERE d.conversation_id = c.id AND d.outcome = 'pending')") > 0,
             TimeSpan.FromSeconds(20));
+        var killedAt = DateTimeOffset.UtcNow; // taken before: the kill returns once the process is reaped
         victim.Kill();
-        var killedAt = DateTimeOffset.UtcNow;
         var sentAtKill = sender.Sent;
         live.Remove(victim);
         var held = await HeldByAsync(instances, victimId);
@@ -139,7 +139,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
             {
                 Delivery delivery = default!;
                 When().Match(() => delivery, d => d.Event == "convo.note.created");
-                Then().Do(ctx => System.Threading.Thread.Sleep(150));
+                Then().Do(ctx => System.Threading.Thread.Sleep(400));
             }
         }
 
@@ -174,35 +174,17 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
                 "SELECT l.instance_id FROM leases l JOIN instances i ON i.id = l.instance_id WHERE l.name = 'retention' AND i.left_at IS NULL AND i.expires_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint AND l.expires_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint"));
             var victim = (await instances.ServerOfAsync(holder!.Value))!;
 
-            // Sixteen new conversations, all sent to the victim: created (a follow-up due 3 s after), closed (an intent to
-            // the slow receiver, claimed by any instance: some by the victim), then three slow notes each (its lanes busy for
-            // a while).
             var first = 50_000 + (kill * 100);
-            var conversations = Enumerable.Range(first, 16).ToArray();
-            await Task.WhenAll(conversations.Select(async id =>
-            {
-                var at = new DateTimeOffset(2026, 4, 1, 8, 0, 0, TimeSpan.Zero).AddHours(id - first);
-                foreach (var delivery in new[] { FreeScoutTraffic.One("convo.created", id, "active", at), FreeScoutTraffic.One("convo.status.closed", id, "closed", at.AddMinutes(1)) }
-                    .Concat(Enumerable.Range(1, 3).Select(n => FreeScoutTraffic.One("convo.note.created", id, "closed", at.AddMinutes(1 + n)))))
-                {
-                    using var response = await victim.PostAsync(delivery.Event, delivery.Body, delivery.Signature);
-                    Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
-                }
-            }));
-            var range = $"{first} AND {first + 15}";
             var victimId = holder.Value;
-            await Eventually.UntilAsync("the victim to hold conversations and intents, with follow-ups scheduled", async () =>
-                await instances.ScalarAsync<long>($"SELECT count(*) FROM timers WHERE conversation_id BETWEEN {range} AND state = 'pending'") > 0
-                && await instances.ScalarAsync<long>($"SELECT count(*) FROM action_intents WHERE claim_instance = {victimId} AND state = 'pending'") > 0
-                && await instances.ScalarAsync<long>($"SELECT count(*) FROM conversations c WHERE c.claim_instance = {victimId} AND EXISTS (SELECT 1 FROM deliveries d WHERE d.conversation_id = c.id AND d.outcome = 'pending')") > 0,
-            TimeSpan.FromSeconds(20));
+            await BusyAsync(instances, victim, victimId, first, "convo.created", requireIntents: false);
 
+            var killedAt = DateTimeOffset.UtcNow; // taken before: the kill returns once the process is reaped
             victim.Kill();
-            var killedAt = DateTimeOffset.UtcNow;
+            var range = $"{first} AND {first}";
             var held = await HeldByAsync(instances, victimId, range);
             var takeover = await TakeoverAsync(instances, victimId, held, killedAt);
-            await Eventually.UntilAsync("the follow-ups the victim scheduled to fire", async () =>
-                await instances.ScalarAsync<long>($"SELECT count(*) FROM timers WHERE conversation_id BETWEEN {range} AND state = 'fired'") == 16, TimeSpan.FromSeconds(70));
+            await Eventually.UntilAsync("the follow-up the victim scheduled to fire", async () =>
+                await instances.ScalarAsync<long>($"SELECT count(*) FROM timers WHERE conversation_id = {first} AND state = 'fired'") == 1, TimeSpan.FromSeconds(70));
             var late = held.Timers.Length == 0 ? null : await instances.ScalarAsync<long?>(
                 $"SELECT max(fired_at - GREATEST(due_at, {killedAt.ToUnixTimeMilliseconds()})) FROM timers WHERE conversation_id IN ({string.Join(",", held.Timers)})");
             var timersLate = late is { } ms ? TimeSpan.FromMilliseconds(ms) : (TimeSpan?)null;
@@ -218,10 +200,12 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         Assert.Equal(intents, _receiver.Requests.Select(r => r.IdempotencyKey).Distinct().LongCount());
         Assert.All(results, r =>
         {
-            Assert.True(r.Held.Conversations.Length > 0 && r.Held.Intents.Length > 0 && r.Held.Retention && r.Held.Timers.Length > 0, $"the victim held {r.Held}");
+            Assert.True(r.Held.Conversations.Length > 0 && r.Held.Retention && r.Held.Timers.Length > 0, $"the victim held {r.Held}");
             Assert.True(r.Takeover.Longest <= TimeSpan.FromSeconds(5), $"taken over: {r.Takeover}");
             Assert.True(r.TimersLate <= TimeSpan.FromSeconds(5), $"timers fired {r.TimersLate} late");
         });
+        // Its intents are claimed by whichever instance polls first: the victim held some in most kills, not always.
+        Assert.Contains(results, r => r.Held.Intents.Length > 0);
     }
 
     /// <summary>
@@ -243,8 +227,8 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
 
         await BusyAsync(instances, paused, pausedId, 60_000);
 
-        paused.Pause();
         var pausedAt = DateTimeOffset.UtcNow;
+        paused.Pause();
         try
         {
             var held = await HeldByAsync(instances, pausedId, "60000 AND 60000");
@@ -314,8 +298,8 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         await EventuallyAsync("the cut-off instance to hold the retention lease", () => instances.ScalarAsync<long?>($"SELECT instance_id FROM leases WHERE name = 'retention' AND instance_id = {cutId}"));
         await BusyAsync(instances, cut, cutId, 80_000);
 
-        proxy.Pause();
         var cutAt = DateTimeOffset.UtcNow;
+        proxy.Pause();
         Task<(System.Net.HttpStatusCode Status, TimeSpan? RetryAfter, TimeSpan After)> webhook;
         try
         {
@@ -405,13 +389,15 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
 
     /// <summary>
     /// Puts <paramref name="server"/> in the middle of work, and returns once it holds some of each: conversation
-    /// <paramref name="first"/> assigned (its check, due 6 s later, is the only timer pending, scheduled there), then twelve
-    /// more, each closed (an intent for the slow receiver) and given three slow notes.
+    /// <paramref name="first"/> assigned or created (its timer, due 6 or 5 s later, is the only one pending, scheduled
+    /// there), then twelve more, each closed (an intent for the slow receiver; claimed by whichever instance polls first,
+    /// so with <paramref name="requireIntents"/> off the server may hold none) and given three slow notes.
     /// </summary>
-    private static async Task BusyAsync(PostgresInstances instances, ServeProcess server, long serverId, int first)
+    private static async Task BusyAsync(PostgresInstances instances, ServeProcess server, long serverId, int first, string timerEvent = "convo.assigned", bool requireIntents = true)
     {
-        // First a conversation assigned: its check, due 6 s later, is the only timer, scheduled by the instance.
-        var lone = FreeScoutTraffic.One("convo.assigned", first, "active", new DateTimeOffset(2026, 5, 1, 8, 0, 0, TimeSpan.Zero));
+        // First a conversation assigned (its check, due 6 s later) or created (its follow-up, 5 s): the only timer of
+        // these conversations, scheduled by the instance.
+        var lone = FreeScoutTraffic.One(timerEvent, first, "active", new DateTimeOffset(2026, 5, 1, 8, 0, 0, TimeSpan.Zero));
         Assert.Equal(System.Net.HttpStatusCode.Accepted, (await server.PostAsync(lone.Event, lone.Body, lone.Signature)).StatusCode);
         await Eventually.UntilAsync("its check to be scheduled", async () => await instances.ScalarAsync<long>($"SELECT count(*) FROM timers WHERE conversation_id = {first}") == 1);
 
@@ -449,7 +435,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
                 seen.Add(string.Create(CultureInfo.InvariantCulture, $"{DateTimeOffset.UtcNow:ss.fff}: {row[0]}/{row[1]}/{row[2]}"));
             }
 
-            return ((long)row[0]! == 1 && (long)row[1]! > 0 && (long)row[2]! > 0,
+            return ((long)row[0]! == 1 && ((long)row[1]! > 0 || !requireIntents) && (long)row[2]! > 0,
                 $"its timer pending / intents claimed / conversations held, first seen: {string.Join(", ", seen)}");
         }, TimeSpan.FromSeconds(20));
     }
@@ -507,46 +493,48 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
     }
 
     /// <summary>
-    /// Waits (up to 20 s) until other instances took over what <paramref name="held"/> lists, and measures it from the
-    /// store: the first delivery of a held conversation committed after the kill, the first attempt of a held intent
-    /// recorded after it, the retention lease held by another instance (polled).
+    /// Waits (up to 20 s) until other instances took over what <paramref name="held"/> lists, and measures each kind from
+    /// the kill: a held conversation claimed by another instance (polled every 50 ms; or a delivery of it committed after
+    /// the kill, if that came first: its claim may be released by then), the first attempt of a held intent started after
+    /// the kill (recorded), the retention lease held by another instance (polled).
     /// </summary>
     private static async Task<Takeover> TakeoverAsync(PostgresInstances instances, long victim, Held held, DateTimeOffset killedAt)
     {
         var killed = killedAt.ToUnixTimeMilliseconds();
-        TimeSpan? retention = null;
+        TimeSpan? retention = null, conversation = null, intent = null;
         var clock = Stopwatch.StartNew();
-        while (held.Retention && retention is null && clock.Elapsed < TimeSpan.FromSeconds(20))
+        while ((held.Retention && retention is null) || (held.Conversations.Length > 0 && conversation is null) || (held.Intents.Length > 0 && intent is null))
         {
-            if (await instances.ScalarAsync<long>($"SELECT count(*) FROM leases WHERE name = 'retention' AND instance_id <> {victim}") == 1)
+            if (clock.Elapsed > TimeSpan.FromSeconds(20))
             {
-                retention = DateTimeOffset.UtcNow - killedAt;
+                throw new TimeoutException($"Waited 20 s for the dead instance's work to be taken over: it held {held}; taken over: {new Takeover(conversation, intent, retention)}");
             }
-            else
+
+            var now = DateTimeOffset.UtcNow - killedAt;
+            if (held.Retention && retention is null
+                && await instances.ScalarAsync<long>($"SELECT count(*) FROM leases WHERE name = 'retention' AND instance_id <> {victim}") == 1)
             {
-                await Task.Delay(50);
+                retention = now;
             }
+
+            if (held.Conversations.Length > 0 && conversation is null)
+            {
+                var ids = string.Join(",", held.Conversations);
+                var committed = await instances.ScalarAsync<long?>($"SELECT min(processed_at) FROM deliveries WHERE conversation_id IN ({ids}) AND processed_at > {killed}");
+                conversation = committed is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) - killedAt
+                    : await instances.ScalarAsync<long>($"SELECT count(*) FROM conversations WHERE id IN ({ids}) AND claim_instance IS DISTINCT FROM {victim}") > 0 ? now
+                    : null;
+            }
+
+            if (held.Intents.Length > 0 && intent is null
+                && await instances.ScalarAsync<long?>($"SELECT min(started_at) FROM action_attempts WHERE intent_id IN ({string.Join(",", held.Intents)}) AND started_at > {killed}") is { } started)
+            {
+                intent = DateTimeOffset.FromUnixTimeMilliseconds(started) - killedAt;
+            }
+
+            await Task.Delay(50);
         }
 
-        async Task<TimeSpan?> FirstAsync(long[] ids, string sql)
-        {
-            if (ids.Length == 0)
-            {
-                return null;
-            }
-
-            TimeSpan? first = null;
-            await Eventually.UntilAsync("the dead instance's work to be taken over", async () =>
-            {
-                var at = await instances.ScalarAsync<long?>(string.Format(CultureInfo.InvariantCulture, sql, string.Join(",", ids), killed));
-                first = at is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) - killedAt : null;
-                return first is not null;
-            }, TimeSpan.FromSeconds(20));
-            return first;
-        }
-
-        var conversation = await FirstAsync(held.Conversations, "SELECT min(processed_at) FROM deliveries WHERE conversation_id IN ({0}) AND processed_at > {1}");
-        var intent = await FirstAsync(held.Intents, "SELECT min(started_at) FROM action_attempts WHERE intent_id IN ({0}) AND started_at > {1}");
         return new Takeover(conversation, intent, retention);
     }
 

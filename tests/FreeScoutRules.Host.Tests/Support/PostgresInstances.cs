@@ -41,7 +41,7 @@ internal sealed class PostgresInstances : IAsyncDisposable
 
     /// <summary>
     /// Rules of the multi-instance tests: every status change posts an intent to the receiver (<c>/changes</c>, with what
-    /// changed); every new conversation schedules a follow-up 3 s later whose firing posts one too (<c>/followups</c>).
+    /// changed); every new conversation schedules a follow-up 5 s later whose firing posts one too (<c>/followups</c>).
     /// </summary>
     public static string Rules(HttpReceiver receiver) => $$"""
         public class PostStatusChange : Rule
@@ -60,7 +60,7 @@ internal sealed class PostgresInstances : IAsyncDisposable
             {
                 Delivery delivery = default!;
                 When().Match(() => delivery, d => d.Event == "convo.created");
-                Then().Do(ctx => ctx.Schedule("followup", delivery.ConversationId, TimeSpan.FromSeconds(3)));
+                Then().Do(ctx => ctx.Schedule("followup", delivery.ConversationId, TimeSpan.FromSeconds(5)));
             }
         }
 
