@@ -495,8 +495,9 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
     /// <summary>
     /// Waits (up to 20 s) until other instances took over what <paramref name="held"/> lists, and measures each kind from
     /// the kill: a held conversation claimed by another instance (polled every 50 ms; or a delivery of it committed after
-    /// the kill, if that came first: its claim may be released by then), the first attempt of a held intent started after
-    /// the kill (recorded), the retention lease held by another instance (polled).
+    /// the kill, if that came first: its claim may be released by then; not merely released, which a commit the dead one
+    /// sent just before it died does), the first attempt of a held intent started after the kill (recorded), the retention
+    /// lease held by another instance (polled).
     /// </summary>
     private static async Task<Takeover> TakeoverAsync(PostgresInstances instances, long victim, Held held, DateTimeOffset killedAt)
     {
@@ -522,7 +523,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
                 var ids = string.Join(",", held.Conversations);
                 var committed = await instances.ScalarAsync<long?>($"SELECT min(processed_at) FROM deliveries WHERE conversation_id IN ({ids}) AND processed_at > {killed}");
                 conversation = committed is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) - killedAt
-                    : await instances.ScalarAsync<long>($"SELECT count(*) FROM conversations WHERE id IN ({ids}) AND claim_instance IS DISTINCT FROM {victim}") > 0 ? now
+                    : await instances.ScalarAsync<long>($"SELECT count(*) FROM conversations WHERE id IN ({ids}) AND claim_instance <> {victim}") > 0 ? now
                     : null;
             }
 
