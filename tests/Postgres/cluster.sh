@@ -3,12 +3,14 @@
 #   tests/Postgres/cluster.sh start DIR PORT   initdb in DIR (a new directory), start on 127.0.0.1:PORT, print a
 #                                              connection string for its superuser (a random password, scram-sha-256)
 #   tests/Postgres/cluster.sh stop DIR         stop it at once and remove DIR
+#   tests/Postgres/cluster.sh down DIR         stop the server at once (as a crash or a restart does), keeping DIR
+#   tests/Postgres/cluster.sh up DIR           start it again, on its port
 # Env: DURABLE=1 keeps PostgreSQL's durability (fsync, synchronous commits) for benchmarks; tests run without it.
 # Installs the postgresql package with apt-get when initdb is missing. initdb refuses to run as root, so as root the
 # cluster runs as the `postgres` user (DIR must be where that user can reach: under /tmp, not under /root).
 # Fails with a message on stderr (never skips): the tests that need it fail with it.
 set -euo pipefail
-command=${1:?usage: cluster.sh start DIR PORT | stop DIR}
+command=${1:?usage: cluster.sh start DIR PORT | stop DIR | down DIR | up DIR}
 dir=${2:?the directory of the cluster}
 
 bin_dir() {
@@ -27,6 +29,17 @@ as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# Loopback only; its socket in the cluster's own directory; fsync off (a throwaway cluster: a crash loses it anyway).
+# Loopback only; its socket in the cluster's own directory; fsync off (a throwaway cluster: a crash loses it anyway),
+# unless DURABLE=1 (benchmarks: commits wait for the disk, as in production).
+server_up() {
+  local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${DURABLE:-0}" = 1 ] && durability=""
+  as_owner "$1/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $2 -k $dir $durability -c max_connections=200" start >/dev/null \
+    || { echo "cluster.sh: the server did not start:" >&2; tail -n 20 "$dir/server.log" >&2; exit 1; }
+}
+
 case "$command" in
   start)
     port=${3:?the port to listen on}
@@ -40,14 +53,18 @@ case "$command" in
     as_owner "$bin/initdb" -D "$dir/data" -U fsr --auth=scram-sha-256 --pwfile="$dir/.pw" -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
       || { echo "cluster.sh: initdb failed:" >&2; cat "$dir/initdb.log" >&2; exit 1; }
     rm -f "$dir/.pw"
-    # Loopback only; its socket in the cluster's own directory; fsync off (a throwaway cluster: a crash loses it anyway),
-    # unless DURABLE=1 (benchmarks: commits wait for the disk, as in production).
-    durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    [ "${DURABLE:-0}" = 1 ] && durability=""
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir $durability -c max_connections=200" start >/dev/null \
-      || { echo "cluster.sh: the server did not start:" >&2; tail -n 20 "$dir/server.log" >&2; exit 1; }
+    echo "$port" > "$dir/port"
+    server_up "$bin" "$port"
     echo "Host=127.0.0.1;Port=$port;Username=fsr;Password=$password;Database=postgres"
+    ;;
+  down)
+    bin=$(bin_dir)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null \
+      || { echo "cluster.sh: the server did not stop" >&2; exit 1; }
+    ;;
+  up)
+    bin=$(bin_dir)
+    server_up "$bin" "$(cat "$dir/port")"
     ;;
   stop)
     if [ -d "$dir/data" ]; then
@@ -57,5 +74,5 @@ case "$command" in
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: cluster.sh start DIR PORT | stop DIR" >&2; exit 2 ;;
+    echo "usage: cluster.sh start DIR PORT | stop DIR | down DIR | up DIR" >&2; exit 2 ;;
 esac

@@ -131,8 +131,13 @@ internal sealed partial class ActionRunner(
         lock (_gate)
         {
             _attempts.RemoveAll(t => t.IsCompleted);
+            // What this runner holds: any other claim of this instance is an orphan it takes again (one whose commit's answer
+            // was lost, or that could not be given back), rather than leaving it to the end of this instance's lease.
             slots = new IntentSlots(
-                options.Concurrency - _inFlight.Count, options.PerDestination, new Dictionary<string, int>(_inFlightPerDestination, StringComparer.Ordinal));
+                options.Concurrency - _inFlight.Count, options.PerDestination, new Dictionary<string, int>(_inFlightPerDestination, StringComparer.Ordinal))
+            {
+                Held = [.. _inFlight.Keys, .. _unrecorded],
+            };
         }
 
         if (slots.Limit <= 0)
@@ -271,7 +276,10 @@ internal sealed partial class ActionRunner(
         }
     }
 
-    /// <summary>Gives the claim of an attempt that did not run to its record back; when that fails, the claim ends with this instance's lease.</summary>
+    /// <summary>
+    /// Gives the claim of an attempt that did not run to its record back; when that fails, the claim is an orphan of this
+    /// instance, which takes it again at a later poll (<see cref="IntentSlots.Held"/>).
+    /// </summary>
     private async Task GiveBackAsync(DueIntent intent)
     {
         try
@@ -495,7 +503,7 @@ internal sealed partial class ActionRunner(
         Message = "Action intent {IntentId} ({Action}, conversation {ConversationId}) attempt {Attempt} ran ({Outcome}) but another instance claimed the intent since (this one's lease had ended), so its record was refused and dropped; the other's attempt stands, with the same Idempotency-Key {IdempotencyKey}: {Reason}")]
     private static partial void LogClaimLost(ILogger logger, long intentId, string action, int conversationId, int attempt, string outcome, string idempotencyKey, string reason);
 
-    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "Could not give back the claim of action intent {IntentId}; it is attempted again once this instance's lease ends (at the latest at the next start)")]
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "Could not give back the claim of action intent {IntentId}; this instance claims it again at a later poll (another instance, once this one's lease ends)")]
     private static partial void LogClaimKept(ILogger logger, Exception exception, long intentId);
 
     [LoggerMessage(EventId = 4009, Level = LogLevel.Warning, Message = "The plugin of action {Action} threw on intent {IntentId}, attempt {Attempt}")]

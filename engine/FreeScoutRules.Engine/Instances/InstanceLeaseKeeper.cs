@@ -1,3 +1,4 @@
+using System.Globalization;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -19,7 +20,10 @@ internal sealed partial class InstanceLeaseKeeper(
     /// <summary>Ticks (each a quarter of the lease time) between two looks at the generations the instances run.</summary>
     private const int RolloutEvery = 4;
 
+    private readonly Lock _gate = new();
     private InstanceLease? _current;
+    private DateTimeOffset _renewedAt;
+    private string? _failure;
     private (long Instance, string Generation)? _recorded;
     private int _ticks;
 
@@ -37,6 +41,7 @@ internal sealed partial class InstanceLeaseKeeper(
     public async Task<InstanceLease> JoinAsync(string name, CancellationToken cancellationToken)
     {
         _current ??= await leases.JoinAsync(name, leaseTime, cancellationToken);
+        Renewed();
         LogJoined(logger, _current.Id, _current.Name, leaseTime);
         await RecordRulesAsync(cancellationToken);
         return _current;
@@ -49,6 +54,36 @@ internal sealed partial class InstanceLeaseKeeper(
         {
             await leases.RecordRulesAsync(current, generation, cancellationToken);
             _recorded = (current.Id, generation);
+        }
+    }
+
+    /// <summary>
+    /// Why this instance cannot count on its work, for <c>/readyz</c>, or <c>null</c>: its lease's last renewal failed (the
+    /// store did not answer: it says why), or none succeeded for longer than the lease lasts (a renewal hangs: the store is
+    /// cut off). Other instances take the work of an instance in that state over. Nothing is asked of the store here: the
+    /// renewals, every quarter of the lease time, are the probe.
+    /// </summary>
+    public string? Problem
+    {
+        get
+        {
+            DateTimeOffset renewedAt;
+            string? failure;
+            lock (_gate)
+            {
+                (renewedAt, failure) = (_renewedAt, _failure);
+            }
+
+            if (_current is null)
+            {
+                return null;
+            }
+
+            var since = time.GetUtcNow() - renewedAt;
+            var last = string.Create(CultureInfo.InvariantCulture, $"this instance's lease was last renewed {since.TotalSeconds:0.0} s ago (Dispatch:LeaseTime {leaseTime.TotalSeconds:0.#} s)");
+            return failure is not null ? $"Storage: the store does not answer: {failure}; {last}"
+                : since > leaseTime ? $"Storage: the store does not answer in time: {last}; other instances may take its work over"
+                : null;
         }
     }
 
@@ -70,6 +105,11 @@ internal sealed partial class InstanceLeaseKeeper(
                         LogRejoined(logger, ended.Id, _current.Id);
                     }
 
+                    if (Renewed() is { } failure)
+                    {
+                        LogRenewedAgain(logger, failure);
+                    }
+
                     await RecordRulesAsync(cancellationToken);
                     if (rollout is not null && _ticks++ % RolloutEvery == 0)
                     {
@@ -79,12 +119,37 @@ internal sealed partial class InstanceLeaseKeeper(
                 catch (StorageException ex)
                 {
                     metrics.StorageFailed("lease");
-                    LogRenewFailed(logger, ex, leaseTime);
+                    if (Failed(ex.Message))
+                    {
+                        LogRenewFailed(logger, ex, leaseTime);
+                    }
                 }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+        }
+    }
+
+    /// <summary>Notes a renewal (or the join); returns the failure it ends, if the renewals were failing.</summary>
+    private string? Renewed()
+    {
+        lock (_gate)
+        {
+            var failure = _failure;
+            (_renewedAt, _failure) = (time.GetUtcNow(), null);
+            return failure;
+        }
+    }
+
+    /// <summary>Notes a failed renewal; true when it is the first of a run (logged; the next ones are not, until one succeeds).</summary>
+    private bool Failed(string reason)
+    {
+        lock (_gate)
+        {
+            var first = _failure is null;
+            _failure = reason;
+            return first;
         }
     }
 
@@ -103,6 +168,9 @@ internal sealed partial class InstanceLeaseKeeper(
     [LoggerMessage(EventId = 1015, Level = LogLevel.Error, Message = "Instance {Old}'s lease was ended by the store; joined again as instance {New} (work in flight under the old one is refused and runs again)")]
     private static partial void LogRejoined(ILogger logger, long old, long @new);
 
-    [LoggerMessage(EventId = 1016, Level = LogLevel.Error, Message = "Could not renew this instance's lease (it lasts {LeaseTime}); trying again. Past it, other instances may take its work over and its late commits are refused")]
+    [LoggerMessage(EventId = 1016, Level = LogLevel.Error, Message = "Could not renew this instance's lease (it lasts {LeaseTime}); trying again (logged once until a renewal succeeds; /readyz says so meanwhile). Past it, other instances may take its work over and its late commits are refused")]
     private static partial void LogRenewFailed(ILogger logger, Exception exception, TimeSpan leaseTime);
+
+    [LoggerMessage(EventId = 1018, Level = LogLevel.Information, Message = "This instance's lease is renewed again, after failures (the last: {Failure})")]
+    private static partial void LogRenewedAgain(ILogger logger, string failure);
 }

@@ -27,6 +27,9 @@ internal sealed partial class NamedLeases(
     /// <summary>The lease of retention's pruning.</summary>
     public const string Retention = "retention";
 
+    /// <summary>How long after the moment a lease could be free a standby looks (the end is compared with the store's clock, in the store).</summary>
+    private static readonly TimeSpan StandbyMargin = TimeSpan.FromMilliseconds(50);
+
     /// <summary>How far back <see cref="HolderAsync"/> looks for the holder's instance (a live one renewed within its lease time).</summary>
     private static readonly TimeSpan InstancesSeen = TimeSpan.FromHours(1);
 
@@ -45,7 +48,7 @@ internal sealed partial class NamedLeases(
 
     private ILogger Logger => logger;
 
-    /// <summary>How often a holder renews its lease, and an instance standing by looks whether the lease is free.</summary>
+    /// <summary>How often a holder renews its lease; an instance standing by looks whether the lease is free at least this often.</summary>
     public TimeSpan RenewEvery => leaseTime / 4;
 
     /// <summary>
@@ -129,7 +132,7 @@ internal sealed partial class NamedLeases(
         }
 
         var holder = (await leases.ListInstancesAsync(now - InstancesSeen, cancellationToken)).FirstOrDefault(i => i.Id == lease.InstanceId);
-        return holder is { Alive: true } ? new LeaseHolder(lease, holder.Name) : null;
+        return holder is { Alive: true } ? new LeaseHolder(lease, holder.Name, holder.ExpiresAt) : null;
     }
 
     /// <summary>
@@ -154,8 +157,9 @@ internal sealed partial class NamedLeases(
     /// <summary>
     /// Runs <paramref name="work"/> for as long as this instance holds <paramref name="name"/>, until stopped: takes the lease
     /// when it is free, runs the work under a token that is cancelled when the lease is lost, and gives the lease back when the
-    /// work ends. While another instance holds it, stands by (<paramref name="standby"/> hears who) and looks again every
-    /// <see cref="RenewEvery"/>; a lease lost is taken again once free. The work is the holder's loop: it runs until cancelled.
+    /// work ends. While another instance holds it, stands by (<paramref name="standby"/> hears who) and looks again just after
+    /// the lease could be free, at the latest after <see cref="RenewEvery"/> (<see cref="StandByFor"/>); a lease lost is taken
+    /// again once free. The work is the holder's loop: it runs until cancelled.
     /// </summary>
     public async Task RunWhileHoldingAsync(
         string name, Func<HeldLease, CancellationToken, Task> work, Func<LeaseHolder, CancellationToken, Task>? standby, CancellationToken cancellationToken)
@@ -200,7 +204,7 @@ internal sealed partial class NamedLeases(
                         }
                     }
 
-                    await Task.Delay(RenewEvery, time, cancellationToken);
+                    await Task.Delay(other is null ? RenewEvery : StandByFor(other), time, cancellationToken);
                     continue;
                 }
 
@@ -227,6 +231,20 @@ internal sealed partial class NamedLeases(
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>
+    /// How long an instance standing by waits before it looks again: until the lease could be free (its end, or its
+    /// holder's instance lease's end, whichever comes first: a holder that died frees it then) and a moment more, at most
+    /// <see cref="RenewEvery"/>. A holder that lives renews its instance lease every quarter of <c>Dispatch:LeaseTime</c>,
+    /// so a standby looks about every <c>Dispatch:LeaseTime</c> (two reads); one that died is replaced within moments of
+    /// its instance lease's end, not up to a quarter of <see cref="LeaseTime"/> later.
+    /// </summary>
+    internal TimeSpan StandByFor(LeaseHolder holder)
+    {
+        var free = holder.Lease.ExpiresAt < holder.InstanceExpiresAt ? holder.Lease.ExpiresAt : holder.InstanceExpiresAt;
+        var wait = free - time.GetUtcNow() + StandbyMargin;
+        return wait < StandbyMargin ? StandbyMargin : wait > RenewEvery ? RenewEvery : wait;
     }
 
     /// <summary>Gives <paramref name="held"/> back in the store once its last user is done (under the taking gate: a new taking waits for it).</summary>
@@ -460,8 +478,11 @@ internal sealed partial class NamedLeases(
     private static partial void LogTakeFailed(ILogger logger, Exception exception, string lease);
 }
 
-/// <summary>A named lease's live holder, for a refusal's message and <c>/api/status</c>.</summary>
-internal sealed record LeaseHolder(NamedLease Lease, string InstanceName)
+/// <summary>
+/// A named lease's live holder, for a refusal's message and <c>/api/status</c>; <see cref="InstanceExpiresAt"/>: when the
+/// holder's instance lease ends unless it renews it (a holder that died frees the named lease then).
+/// </summary>
+internal sealed record LeaseHolder(NamedLease Lease, string InstanceName, DateTimeOffset InstanceExpiresAt)
 {
     /// <summary>"instance 7 (host:1234) until 2026-12-01 10:00:00Z".</summary>
     public override string ToString() =>

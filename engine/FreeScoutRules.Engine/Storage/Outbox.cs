@@ -25,6 +25,15 @@ internal sealed record DueIntent(
 /// </summary>
 internal sealed record IntentSlots(int Limit, int PerDestination, IReadOnlyDictionary<string, int> InFlight)
 {
+    /// <summary>
+    /// The claims (tokens) the claimer still holds: attempts in flight and attempts whose record is not written yet. When
+    /// given, any other claim the claimer's own instance has on an intent is an orphan, and due again for it (with a new
+    /// token and the same idempotency key): a claim whose commit's answer was lost (the database restarted or the
+    /// connection broke during the commit, so the claimer never learnt it had the intent), or one it could not give back.
+    /// Without it (<c>null</c>), an intent claimed by the claimer's live instance is due for nobody, as for any live holder.
+    /// </summary>
+    public IReadOnlyCollection<string>? Held { get; init; }
+
     /// <summary>How many more intents of <paramref name="destination"/> may be claimed now.</summary>
     public int RoomFor(string destination) => PerDestination - InFlight.GetValueOrDefault(destination);
 

@@ -21,8 +21,15 @@ internal sealed partial class TimerLoop(
     /// <summary>Timers read and fired at once (group-committed together). Default 500.</summary>
     public int Batch { get; init; } = 500;
 
-    /// <summary>Longest sleep, whatever the next due time (a safety net against a clock that jumps). Default 1 min.</summary>
-    public TimeSpan MaxSleep { get; init; } = TimeSpan.FromMinutes(1);
+    /// <summary>The longest sleep of one process alone on its store: 1 min.</summary>
+    public static readonly TimeSpan DefaultMaxSleep = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Longest sleep, whatever the next due time: a safety net against a clock that jumps and, on a store several processes
+    /// share, how soon a timer another instance scheduled is seen here (its commit signalled only its own loop). Default
+    /// <see cref="DefaultMaxSleep"/>.
+    /// </summary>
+    public TimeSpan MaxSleep { get; init; } = DefaultMaxSleep;
 
     /// <summary>Waits while the backlog of pending deliveries is above a batch. Default 20 ms (each look counts the pending entries of an index: cheap while the backlog is a batch or two).</summary>
     public TimeSpan BacklogPause { get; init; } = TimeSpan.FromMilliseconds(20);

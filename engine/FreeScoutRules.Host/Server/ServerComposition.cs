@@ -188,7 +188,16 @@ internal static class ServerComposition
         services.AddSingleton<TimerSignal>();
         services.AddSingleton<DeliveryProcessor>();
         services.AddSingleton<Dispatcher>();
-        services.AddSingleton<TimerLoop>();
+        services.AddSingleton(sp => new TimerLoop(
+            sp.GetRequiredService<ITimers>(), sp.GetRequiredService<IDeliveryHistory>(), sp.GetRequiredService<TimerSignal>(),
+            sp.GetRequiredService<EngineMetrics>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<TimerLoop>>())
+        {
+            // On a store that several processes share, a timer another instance scheduled wakes no loop here (only this
+            // process's commits signal it): had that instance died before its timer was due, the timer would wait for this
+            // loop's next look, up to a minute. So it looks at least every Dispatch:SweepInterval, as the dispatcher sweeps
+            // for work nobody announced (docs/design.md, "Timers").
+            MaxSleep = Options<StorageOptions>(sp).IsPostgres ? Options<DispatchOptions>(sp).SweepInterval : TimerLoop.DefaultMaxSleep,
+        });
         services.AddSingleton<Reruns>();
     }
 
@@ -413,11 +422,14 @@ internal static class ServerComposition
 
 /// <summary>
 /// <c>/readyz</c>: ready once the database is open, the rules are loaded and the dispatcher runs, while
-/// no rule evaluation is stuck (the watchdog), no background loop has failed (the supervisor), and the live instances
-/// have not run different rule generations for longer than <c>Rules:MaxGenerationSkew</c> (a rollout stopped half-way).
+/// no rule evaluation is stuck (the watchdog), no background loop has failed (the supervisor), the store answers
+/// this instance's lease renewals (its keeper: the renewals, every quarter of <c>Dispatch:LeaseTime</c>, are the probe;
+/// nothing is asked of the store per request), and the live instances have not run different rule generations for
+/// longer than <c>Rules:MaxGenerationSkew</c> (a rollout stopped half-way).
 /// </summary>
 internal sealed class EngineReadinessCheck(
-    EngineService engine, RuleSetHolder rules, Watchdog watchdog, LoopSupervisor supervisor, Engine.Instances.RulesRollout rollout, RulesOptions rulesOptions) : IHealthCheck
+    EngineService engine, RuleSetHolder rules, Watchdog watchdog, LoopSupervisor supervisor, Engine.Instances.InstanceLeaseKeeper instance,
+    Engine.Instances.RulesRollout rollout, RulesOptions rulesOptions) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -427,6 +439,11 @@ internal sealed class EngineReadinessCheck(
         }
 
         List<string> problems = [.. supervisor.Failures, .. watchdog.Stuck.Select(s => $"Watchdog: {s}")];
+        if (instance.Problem is { } storage)
+        {
+            problems.Add(storage);
+        }
+
         if (rollout.Problem(rulesOptions.MaxGenerationSkew) is { } skew)
         {
             problems.Add(skew);

@@ -80,12 +80,14 @@ internal static class WebhookEndpoint
         }
         catch (Engine.Storage.StorageException ex) when (ex.Stopping)
         {
+            http.Response.Headers.RetryAfter = limits.RetryAfter;
             return Problem(StatusCodes.Status503ServiceUnavailable, "Shutting down", "The server is stopping; FreeScout will retry.");
         }
         catch (Engine.Storage.StorageException)
         {
-            // Nothing was stored: FreeScout retries (about 10 times over 75 minutes). The store logged the cause (the writer's
-            // batch failure); the answer names no file or path.
+            // Nothing was stored (the database down, restarting or cut off): FreeScout retries (about 10 times over 75
+            // minutes). The store logged the cause, /readyz names it; the answer names no file, path or host.
+            http.Response.Headers.RetryAfter = limits.RetryAfter;
             return Problem(StatusCodes.Status503ServiceUnavailable, "Storage unavailable", "The delivery could not be stored and nothing of it was kept; FreeScout will retry.");
         }
 

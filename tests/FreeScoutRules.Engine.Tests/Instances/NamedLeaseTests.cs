@@ -179,6 +179,52 @@ public sealed class NamedLeaseTests : IAsyncLifetime
         Assert.StartsWith("it could not be renewed before it ended at 2026-12-01 08:00:30Z", held.LostReason, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Issue 22: a standby looked again only every quarter of <c>Leases:Time</c> (7.5 s), so the lease of a holder that died
+    /// passed on up to that long after the holder's instance lease ended; it now looks again just after the moment the lease
+    /// could be free.
+    /// </summary>
+    [Fact]
+    public async Task AnInstanceStandingBy_TakesTheLeaseMomentsAfterItsHoldersInstanceLeaseEnded_NotAQuarterOfTheLeaseTimeLater()
+    {
+        var instanceLease = TimeSpan.FromSeconds(3);
+        var dead = await Storage.JoinAsync("dead", instanceLease, default); // never renewed: it died
+        await Storage.TryAcquireAsync(NamedLeases.Retention, dead, LeaseTime, default);
+        var standby = Leases(_b);
+        var stood = new TaskCompletionSource<LeaseHolder>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var taken = new TaskCompletionSource<DateTimeOffset>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var stop = new CancellationTokenSource();
+        var run = standby.RunWhileHoldingAsync(
+            NamedLeases.Retention,
+            async (held, ct) =>
+            {
+                taken.TrySetResult(_clock.GetUtcNow());
+                await Task.Delay(Timeout.Infinite, ct);
+            },
+            (holder, _) =>
+            {
+                stood.TrySetResult(holder);
+                return Task.CompletedTask;
+            },
+            stop.Token);
+
+        var holder = await stood.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await Until("the standby to take the lease", () =>
+        {
+            _clock.Advance(TimeSpan.FromMilliseconds(100));
+            return Task.FromResult(taken.Task.IsCompleted);
+        });
+        await stop.CancelAsync();
+        await run;
+
+        Assert.Equal((dead.Id, Start + instanceLease), (holder.Lease.InstanceId, holder.InstanceExpiresAt));
+        var at = await taken.Task;
+        Assert.True(at >= Start + instanceLease && at < Start + TimeSpan.FromSeconds(6), $"taken {at - Start} after the start; the holder's instance lease ended after {instanceLease}");
+        Assert.Equal(TimeSpan.FromMilliseconds(50), standby.StandByFor(holder with { InstanceExpiresAt = _clock.GetUtcNow().AddSeconds(-1) }));
+        Assert.Equal(standby.RenewEvery, standby.StandByFor(holder with { InstanceExpiresAt = _clock.GetUtcNow().AddHours(1) }));
+        Assert.Equal(TimeSpan.FromSeconds(2.05), standby.StandByFor(holder with { InstanceExpiresAt = _clock.GetUtcNow().AddSeconds(2) }));
+    }
+
     [Fact]
     public async Task TheOverview_SaysWhoHoldsWhat()
     {

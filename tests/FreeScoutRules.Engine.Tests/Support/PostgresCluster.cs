@@ -52,10 +52,25 @@ public sealed class PostgresCluster : IAsyncLifetime
         return new NpgsqlConnectionStringBuilder(_connectionString) { Database = name }.ConnectionString;
     }
 
+    /// <summary>Stops the server at once (<c>pg_ctl stop -m immediate</c>: as a crash, or the first half of a restart), keeping its data.</summary>
+    public Task StopServerAsync() => ScriptAsync("down");
+
+    /// <summary>Starts the server stopped by <see cref="StopServerAsync"/> again, on its port.</summary>
+    public Task StartServerAsync() => ScriptAsync("up");
+
     public async Task DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();
         await RunScriptAsync("stop", _directory);
+    }
+
+    private async Task ScriptAsync(string command)
+    {
+        var (code, output, error) = await RunScriptAsync(command, _directory);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"tests/Postgres/cluster.sh {command} exited {code}:\n{error}{output}");
+        }
     }
 
     private static async Task<(int Code, string Output, string Error)> RunScriptAsync(params string[] arguments)

@@ -102,6 +102,33 @@ public sealed class PostgresServeTests(PostgresCluster cluster) : IDisposable
         Assert.DoesNotContain(password, explain.Output + explain.Error, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The container disposes the store once per port it was resolved as: a second dispose used to throw
+    /// (ObjectDisposedException), so a clean stop ended with a stack trace, and a start refused for rules that do not
+    /// compile lost its message to it.
+    /// </summary>
+    [Fact]
+    public async Task Serve_OnPostgres_StopsCleanly_AndRulesThatDoNotCompileStopTheStartWithTheirMessage()
+    {
+        var environment = new Dictionary<string, string> { ["Storage__Provider"] = "postgres", ["ConnectionStrings__Postgres"] = await cluster.CreateDatabaseAsync() };
+        await using (var server = await ServeProcess.StartAsync(_root, environment))
+        {
+            Assert.Equal(0, await server.StopAsync());
+            Assert.DoesNotContain("   at ", server.Log, StringComparison.Ordinal);
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(_root, "rules", "broken.csx"), "public class Broken : Rule { this is not C# }");
+        var start = await CliProcess.RunWithEnvironmentAsync(
+            new Dictionary<string, string>(environment) { ["FREESCOUTRULES_WEBHOOK_SECRET"] = SignedDeliveries.Secret },
+            null, "serve", "--urls", "http://127.0.0.1:0", "--data-dir", Path.Combine(_root, "data"), "--rules", Path.Combine(_root, "rules"));
+
+        Assert.Equal(2, start.ExitCode);
+        Assert.Contains("The rules do not compile", start.Error, StringComparison.Ordinal);
+        Assert.Contains("broken.csx", start.Error, StringComparison.Ordinal);
+        Assert.Equal("The server did not start.", start.ErrorLines[^1]);
+        Assert.DoesNotContain("Unhandled exception", start.Output + start.Error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task TheCli_OnADatabaseWithoutTheSchema_SaysSo_AndCreatesNothing()
     {

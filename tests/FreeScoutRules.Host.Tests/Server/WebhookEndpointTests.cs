@@ -63,6 +63,7 @@ public sealed class WebhookEndpointTests : IAsyncLifetime
         var problem = await refused.Content.ReadAsStringAsync();
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(10), refused.Headers.RetryAfter?.Delta); // Webhook:BodyIdleTimeout, as every 503 of the endpoint
         Assert.Contains("Storage unavailable", problem, StringComparison.Ordinal);
         Assert.DoesNotContain(_server.Root, problem, StringComparison.Ordinal);
         Assert.Empty(await _server.SettledDeliveriesAsync());

@@ -45,6 +45,9 @@ internal sealed class HttpReceiver : IAsyncDisposable
         }
     }
 
+    /// <summary>A wait before every answer (after the scripted <see cref="Delay"/>s): a target that takes its time, so that attempts are in flight.</summary>
+    public TimeSpan Latency { get; set; }
+
     /// <summary>Answers every request to <paramref name="path"/> with <paramref name="status"/> and <c>Location: <paramref name="location"/></c>.</summary>
     public void Redirect(string path, int status, string location) => _redirects[path] = (status, location);
 
@@ -64,6 +67,11 @@ internal sealed class HttpReceiver : IAsyncDisposable
             if (receiver._delays.TryDequeue(out var delay))
             {
                 await Task.Delay(delay, http.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+
+            else if (receiver.Latency > TimeSpan.Zero)
+            {
+                await Task.Delay(receiver.Latency, http.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
             }
 
             if (receiver._redirects.TryGetValue(http.Request.Path, out var redirect))

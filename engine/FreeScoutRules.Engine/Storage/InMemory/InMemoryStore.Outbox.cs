@@ -35,7 +35,7 @@ internal sealed partial class InMemoryStore
             var saturated = slots.Saturated.ToHashSet(StringComparer.Ordinal);
             var candidates = _intents.Values
                 .Where(i => i.State == IntentState.Pending && (i.NextAttemptAt is null || i.NextAttemptAt <= now)
-                    && (i.ClaimInstance is not { } holding || !Alive(holding, now)) && !saturated.Contains(i.Destination)
+                    && (i.ClaimInstance is not { } holding || !Alive(holding, now) || Orphaned(i, holder, slots.Held)) && !saturated.Contains(i.Destination)
                     && (unordered.Contains(i.Action) || WaitingFor(i, unordered) is null))
                 .Take(slots.Scan)
                 .ToList();
@@ -58,6 +58,10 @@ internal sealed partial class InMemoryStore
             return new ClaimedIntents(claimed, more);
         }, null, cancellationToken);
     }
+
+    /// <summary>Claimed under <paramref name="holder"/>'s instance with a token it does not hold (<see cref="IntentSlots.Held"/>, when given).</summary>
+    private static bool Orphaned(IntentRow intent, InstanceLease holder, IReadOnlyCollection<string>? held) =>
+        held is not null && intent.ClaimInstance == holder.Id && !held.Contains(intent.ClaimToken!);
 
     public Task<IReadOnlyList<IntentRecord>> ListAsync(long? deliveryId, string? state, int limit, CancellationToken cancellationToken) =>
         Read<IReadOnlyList<IntentRecord>>(() =>

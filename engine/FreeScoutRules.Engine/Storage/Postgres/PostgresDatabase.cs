@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -18,20 +19,42 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
     private readonly NpgsqlDataSource _dataSource;
     private readonly NpgsqlDataSource _listenerSource;
 
+    /// <summary>
+    /// How long opening a connection may take unless the connection string says (<c>Timeout</c>; Npgsql's is 15 s): a
+    /// database that does not answer (down, or cut off by the network) is reported within this.
+    /// </summary>
+    internal static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long one statement may wait for its answer unless the connection string says (<c>Command Timeout</c>; Npgsql's is
+    /// 30 s). Every statement of the store is short (an index seek or a small batch; a migration has no limit): a statement
+    /// unanswered for this long means a database cut off (a partition drops packets silently, and TCP would wait for
+    /// minutes), so the operation fails (after Npgsql's cancellation attempt, <c>Cancellation Timeout</c>, 2 s) and its
+    /// caller says so and tries again, rather than hanging.
+    /// </summary>
+    internal static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The server ends a session of the store left idle inside a transaction for this long
+    /// (<c>idle_in_transaction_session_timeout</c>, set for the store's sessions unless the connection string's
+    /// <c>Options</c> sets it): a process paused or cut off between a transaction's statements would otherwise keep the
+    /// row locks it took (a conversation's row) until TCP gives up, hours later, and no other instance could store, claim or
+    /// fire for that conversation meanwhile. The store's transactions never wait between statements (their work is in
+    /// memory); the value is the default <c>Dispatch:LeaseTime</c>, after which such a process's work is taken over anyway.
+    /// </summary>
+    internal static readonly TimeSpan IdleInTransactionTimeout = TimeSpan.FromSeconds(3);
+
     public PostgresDatabase(string connectionString)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         var builder = new NpgsqlDataSourceBuilder(connectionString);
-        if (!new NpgsqlConnectionStringBuilder(connectionString).ContainsKey("Max Auto Prepare"))
-        {
-            builder.ConnectionStringBuilder.MaxAutoPrepare = AutoPrepared;
-        }
-
+        WithDefaults(builder.ConnectionStringBuilder, connectionString);
         _dataSource = builder.Build();
 
         // The listener's connection: its own, never from the pool (a session that LISTENs), named in pg_stat_activity,
         // with TCP keepalives so that a connection cut off is noticed.
         var listener = new NpgsqlDataSourceBuilder(connectionString);
+        WithDefaults(listener.ConnectionStringBuilder, connectionString);
         listener.ConnectionStringBuilder.Pooling = false;
         listener.ConnectionStringBuilder.ApplicationName = ListenerName(listener.ConnectionStringBuilder.ApplicationName);
         listener.ConnectionStringBuilder.TcpKeepAlive = true;
@@ -92,7 +115,9 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             for (var next = version; next < PostgresMigrations.Current; next++)
             {
-                await using var migrate = new NpgsqlCommand(PostgresMigrations.All[next], connection, transaction);
+                // No time limit: a migration of a large table may take minutes (the database is reached; each migration is one
+                // statement batch under the lock).
+                await using var migrate = new NpgsqlCommand(PostgresMigrations.All[next], connection, transaction) { CommandTimeout = 0 };
                 await migrate.ExecuteNonQueryAsync(cancellationToken);
             }
 
@@ -135,6 +160,39 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
 
     /// <summary>A new connection for <c>LISTEN</c>: not pooled, its application name ending in <c>(listener)</c>.</summary>
     public async Task<NpgsqlConnection> OpenListenerAsync(CancellationToken cancellationToken) => await _listenerSource.OpenConnectionAsync(cancellationToken);
+
+    /// <summary>
+    /// The store's settings on <paramref name="settings"/> where <paramref name="connectionString"/> does not set them:
+    /// <see cref="AutoPrepared"/>, <see cref="ConnectTimeout"/>, <see cref="CommandTimeout"/>, <see cref="IdleInTransactionTimeout"/>.
+    /// </summary>
+    internal static void WithDefaults(NpgsqlConnectionStringBuilder settings, string connectionString)
+    {
+        var given = new NpgsqlConnectionStringBuilder(connectionString);
+        // Npgsql's ContainsKey says whether a keyword exists, set or not; the string it writes back names, under their
+        // canonical keywords, only those set.
+        var set = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = given.ConnectionString }.Keys
+            .Cast<string>().ToHashSet(StringComparer.OrdinalIgnoreCase);
+        if (!set.Contains("Max Auto Prepare"))
+        {
+            settings.MaxAutoPrepare = AutoPrepared;
+        }
+
+        if (!set.Contains("Timeout"))
+        {
+            settings.Timeout = (int)ConnectTimeout.TotalSeconds;
+        }
+
+        if (!set.Contains("Command Timeout"))
+        {
+            settings.CommandTimeout = (int)CommandTimeout.TotalSeconds;
+        }
+
+        if (given.Options?.Contains("idle_in_transaction_session_timeout", StringComparison.OrdinalIgnoreCase) != true)
+        {
+            var idle = string.Create(CultureInfo.InvariantCulture, $"-c idle_in_transaction_session_timeout={(int)IdleInTransactionTimeout.TotalMilliseconds}");
+            settings.Options = string.IsNullOrWhiteSpace(given.Options) ? idle : $"{given.Options} {idle}";
+        }
+    }
 
     /// <summary>The application name of the listener's connection.</summary>
     internal static string ListenerName(string? applicationName) => $"{(string.IsNullOrEmpty(applicationName) ? "freescout-rules" : applicationName)} (listener)";

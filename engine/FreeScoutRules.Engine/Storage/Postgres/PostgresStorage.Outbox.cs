@@ -13,7 +13,8 @@ internal sealed partial class PostgresStorage
     private const string IdempotencyKey =
         "COALESCE(i.idempotency_key, 'fsr-' || (SELECT installation_id FROM installation WHERE id = 1) || '-' || i.id::text)";
 
-    // The oldest due intents: pending, their time come, held by no live instance, not going to a destination with no room
+    // The oldest due intents: pending, their time come, held by no live instance (or orphaned by the claimer's own: claimed
+    // under its instance with a token it does not hold, IntentSlots.Held), not going to a destination with no room
     // left, not behind an earlier pending intent of their conversation and destination (unless their action is unordered),
     // for a claimer whose own lease is alive. Locked as they are read; rows another claimer has locked are skipped, so two
     // claimers never take one intent, and the earlier intent stays pending while claimed, so its successor waits.
@@ -22,8 +23,9 @@ internal sealed partial class PostgresStorage
                i.destination, {IdempotencyKey}
         FROM action_intents i
         WHERE i.state = '{IntentState.Pending}' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= @now)
-          AND (i.claim_instance IS NULL OR NOT EXISTS (
-                SELECT 1 FROM instances n WHERE n.id = i.claim_instance AND n.expires_at > @now AND n.left_at IS NULL))
+          AND (i.claim_instance IS NULL
+               OR (@reclaim AND i.claim_instance = @instance AND i.claim_token <> ALL (@held))
+               OR NOT EXISTS (SELECT 1 FROM instances n WHERE n.id = i.claim_instance AND n.expires_at > @now AND n.left_at IS NULL))
           AND i.destination <> ALL (@saturated)
           AND (i.action = ANY (@unordered) OR NOT EXISTS (
                 SELECT 1 FROM action_intents e
@@ -83,7 +85,8 @@ internal sealed partial class PostgresStorage
                 await using (var due = transaction.Command(DueIntents))
                 {
                     due.Parameters.Time("now", now).Bigint("instance", holder.Id).Integer("scan", slots.Scan)
-                        .Texts("saturated", [.. slots.Saturated]).Texts("unordered", [.. unordered]);
+                        .Texts("saturated", [.. slots.Saturated]).Texts("unordered", [.. unordered])
+                        .Boolean("reclaim", slots.Held is not null).Texts("held", [.. slots.Held ?? []]);
                     await using var reader = await due.ExecuteReaderAsync(ct);
                     while (await reader.ReadAsync(ct))
                     {

@@ -34,6 +34,7 @@ internal sealed partial class PostgresStorage
     private readonly string _origin = Guid.NewGuid().ToString("N")[..12];
 
     private long _commits;
+    private int _disposed;
     private long _retries;
     private long _sizeBytes;
 
@@ -124,12 +125,24 @@ internal sealed partial class PostgresStorage
     public void Complete()
     {
         _writes.Complete();
-        _stopping.Cancel();
+        if (Volatile.Read(ref _disposed) == 0)
+        {
+            _stopping.Cancel();
+        }
     }
 
+    /// <summary>
+    /// Completes and lets go of the database (when the store opened it). Once: the container disposes the store once per
+    /// port it was resolved as (each registration's factory returns it), and a second call does nothing.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         Complete();
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _stopping.Dispose();
         if (_ownsDatabase)
         {

@@ -2,7 +2,7 @@ namespace FreeScoutRules.Engine.Storage.Sqlite;
 
 /// <summary>
 /// Claims due intents for an instance (docs/design.md, "Actions"), in one write: the oldest pending intents whose time has
-/// come, that no live instance holds and that no earlier pending intent of their conversation and destination holds
+/// come, that no live instance holds (but the claimer's own orphaned claims, <see cref="IntentSlots.Held"/>) and that no earlier pending intent of their conversation and destination holds
 /// back (unless their action is unordered), as many as the slots have room for, each marked with the instance and a
 /// new random token. Their deliveries' bodies are read in the same transaction (decoded later, by the attempt that
 /// needs one), so that nothing is claimed that cannot be handed out. Nothing is claimed for an instance whose own lease
@@ -52,13 +52,18 @@ internal sealed class ClaimIntentsOperation(long instanceId, IntentSlots slots, 
         var saturated = slots.Saturated;
         var exempt = Names("$unordered", unordered.Count);
         var full = Names("$saturated", saturated.Count);
+        var held = slots.Held;
+        // The claimer's own orphaned claims (IntentSlots.Held): its instance's, under a token it does not hold.
+        var orphaned = held is null ? ""
+            : held.Count == 0 ? "OR i.claim_instance = $instance"
+            : $"OR (i.claim_instance = $instance AND i.claim_token NOT IN ({Names("$held", held.Count)}))";
         // The LIMIT written out, not bound: a bound LIMIT makes SQLite prepare the statement again on every run (PendingPrefetch).
         var command = session.Command($"""
             SELECT i.id, i.delivery_id, i.conversation_id, i.rule, i.action, i.arguments, i.attempts, i.retry_base, i.secret_places,
                    i.destination, {OutboxQueries.IdempotencyKeySql}
             FROM action_intents i
             WHERE i.state = '{IntentState.Pending}' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $now)
-              AND (i.claim_instance IS NULL OR NOT EXISTS (
+              AND (i.claim_instance IS NULL {orphaned} OR NOT EXISTS (
                 SELECT 1 FROM instances n WHERE n.id = i.claim_instance AND n.expires_at > $now AND n.left_at IS NULL))
               {(full.Length == 0 ? "" : $"AND i.destination NOT IN ({full})")}
               {(session.Mutations.HasFlag(SqliteMutation.OutboxUnordered) ? "" : $"""
@@ -71,6 +76,12 @@ internal sealed class ClaimIntentsOperation(long instanceId, IntentSlots slots, 
             """);
         Bind(command, "$unordered", unordered);
         Bind(command, "$saturated", saturated);
+        if (held is not null)
+        {
+            Bind(command, "$held", held);
+            command.Parameters.AddWithValue("$instance", instanceId);
+        }
+
         command.Parameters.AddWithValue("$now", at);
         var candidates = new List<DueIntent>();
         using var reader = command.ExecuteReader();

@@ -855,6 +855,33 @@ public abstract class StoreContract : IAsyncLifetime
         Assert.False(await Store.Outbox.ReleaseAsync(given.Claim, default));
     }
 
+    /// <summary>
+    /// Issue 22: a claim whose commit's answer was lost (the database restarted during the commit) left the intent claimed
+    /// by a live instance that did not know it: due for nobody until that instance's lease ended. A claimer that says what
+    /// it holds (<see cref="IntentSlots.Held"/>) takes its own other claims again.
+    /// </summary>
+    [Fact]
+    public async Task AnIntentItsHolderNoLongerHolds_IsClaimedAgainByIt_WithANewTokenAndTheSameKey_AndOneItHoldsIsNot()
+    {
+        var a = await JoinAsync("a", TimeSpan.FromDays(1));
+        var b = await JoinAsync("b", TimeSpan.FromDays(1));
+        await IntentsAsync(1187, ("http", null), ("slack", null));
+        var claimed = await ClaimDueAsync(a);
+        var (kept, lost) = (claimed[0], claimed[1]); // a holds the first; it never learnt that it claimed the second
+
+        Assert.Empty(await ClaimDueAsync(b)); // a lives: neither is due for b
+        Assert.Empty(await ClaimDueAsync(a)); // a claimer that does not say what it holds: its claims stay its own
+        var slots = new IntentSlots(10, 10, new Dictionary<string, int>()) { Held = [kept.Claim.Token] };
+        var orphan = Assert.Single((await Store.Outbox.ClaimDueAsync(a, slots, new HashSet<string>(), default)).Intents);
+
+        Assert.Equal((lost.Id, lost.IdempotencyKey, a.Id), (orphan.Id, orphan.IdempotencyKey, orphan.Claim.InstanceId));
+        Assert.NotEqual(lost.Claim.Token, orphan.Claim.Token);
+        await Assert.ThrowsAsync<ClaimLostException>(() => RecordAsync(lost.Claim, IntentState.Done)); // the claim it lost is no more
+        await RecordAsync(orphan.Claim, IntentState.Done);
+        await RecordAsync(kept.Claim, IntentState.Done);
+        Assert.All(await Store.Outbox.ListAsync(null, null, 10, default), i => Assert.Equal((IntentState.Done, 1), (i.State, i.AttemptLog.Count)));
+    }
+
     [Fact]
     public async Task ADeadIntent_IsPutBackInLine_Once_ClaimedByNobody()
     {

@@ -210,7 +210,9 @@ internal sealed class RecordedRun
         Assert.True(await outbox.RetryDeadAsync(dead[0].Id, TimeProvider.System.GetUtcNow(), default));
 
         // A claim given back without an attempt (an attempt cut short at a stop): due again at once.
-        var held = Assert.Single((await outbox.ClaimDueAsync(instance, new IntentSlots(1, 1, new Dictionary<string, int>()), new HashSet<string>(), default)).Intents);
+        // Claimed as the action runner claims: saying what it holds (its orphaned claims are due for it again).
+        var slots = new IntentSlots(1, 1, new Dictionary<string, int>()) { Held = ["a-token-in-flight"] };
+        var held = Assert.Single((await outbox.ClaimDueAsync(instance, slots, new HashSet<string>(), default)).Intents);
         Assert.Equal(dead[0].Id, held.Id);
         Assert.True(await outbox.ReleaseAsync(held.Claim, default));
         await Assert.ThrowsAsync<ClaimLostException>(() => outbox.RecordAttemptAsync(
