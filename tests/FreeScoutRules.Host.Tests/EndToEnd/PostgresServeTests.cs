@@ -16,7 +16,7 @@ namespace FreeScoutRules.Host.Tests.EndToEnd;
 [Collection(PostgresCollection.Name)]
 public sealed class PostgresServeTests(PostgresCluster cluster) : IDisposable
 {
-    private const string ConsoleKey = "console-key-for-tests-0123456789abcdefXYZ";
+    private const string ConsoleKey = ServeProcess.ConsoleKey;
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-pg-e2e-{Guid.NewGuid():N}");
 

@@ -10,6 +10,9 @@ namespace FreeScoutRules.Host.Tests.Support;
 /// <summary>The real <c>freescout-rules serve</c> process on a free loopback port, with its own data and rules folders.</summary>
 internal sealed class ServeProcess : IAsyncDisposable
 {
+    /// <summary>The console key every server started here gets (<c>FREESCOUTRULES_CONSOLE_KEY</c>), unless the test gives another.</summary>
+    public const string ConsoleKey = "console-key-for-tests-0123456789abcdefXYZ";
+
     private readonly Process _process;
     private readonly StringBuilder _log = new();
 
@@ -67,6 +70,8 @@ internal sealed class ServeProcess : IAsyncDisposable
         {
             ["FREESCOUTRULES_WEBHOOK_SECRET"] = SignedDeliveries.Secret,
             ["FREESCOUTRULES_ADMIN_TOKEN"] = TestServerHost.AdminToken,
+            // Unused on SQLite; on PostgreSQL the instances share the console's keys, encrypted with it (required there).
+            ["FREESCOUTRULES_CONSOLE_KEY"] = ConsoleKey,
         };
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
         {
