@@ -14,6 +14,17 @@ namespace FreeScoutRules.Engine.Tests.Support;
 public sealed class PostgresCluster : IAsyncLifetime
 {
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "fsr-pg-" + Guid.NewGuid().ToString("N")[..12]);
+    private readonly bool _durable;
+
+    public PostgresCluster()
+    {
+    }
+
+    /// <param name="durable">
+    /// Keep PostgreSQL's durability (fsync, synchronous commits): for a test that crashes the server (<see cref="StopServerAsync"/>)
+    /// and counts on what was committed, as production does. The shared clusters run without it, for speed.
+    /// </param>
+    internal PostgresCluster(bool durable) => _durable = durable;
     private string _connectionString = "";
     private int _databases;
 
@@ -73,9 +84,10 @@ public sealed class PostgresCluster : IAsyncLifetime
         }
     }
 
-    private static async Task<(int Code, string Output, string Error)> RunScriptAsync(params string[] arguments)
+    private async Task<(int Code, string Output, string Error)> RunScriptAsync(params string[] arguments)
     {
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["DURABLE"] = _durable ? "1" : "0";
         start.ArgumentList.Add(Path.Combine(RepositoryRoot(), "tests", "Postgres", "cluster.sh"));
         foreach (var argument in arguments)
         {

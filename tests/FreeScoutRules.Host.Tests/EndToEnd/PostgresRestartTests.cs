@@ -15,7 +15,9 @@ namespace FreeScoutRules.Host.Tests.EndToEnd;
 public sealed class PostgresRestartTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-pg-restart-{Guid.NewGuid():N}");
-    private readonly PostgresCluster _cluster = new();
+    // Durable: the server is stopped as a crash stops it, and what it acknowledged must survive (with synchronous_commit
+    // off, as the shared test clusters run, a crash loses the last commits: a delivery answered 202 would be gone).
+    private readonly PostgresCluster _cluster = new(durable: true);
     private HttpReceiver _receiver = null!;
 
     public async Task InitializeAsync()
