@@ -27,6 +27,14 @@ internal sealed class FakeInbox(WorkHints? hints = null) : IInbox
     /// <summary>Called inside every commit, before it is checked and recorded (to hold a commit back).</summary>
     public Func<EvaluationCommit, Task>? OnCommit { get; set; }
 
+    /// <summary>Called with every claim's result before it is handed back (to hold a claim back).</summary>
+    public Func<IReadOnlyCollection<int>?, IReadOnlyList<ConversationClaim>, Task>? AfterClaim { get; set; }
+
+    /// <summary>How many times a claim was asked for (hinted or a sweep).</summary>
+    public int ClaimCalls => Volatile.Read(ref _claimCalls);
+
+    private int _claimCalls;
+
     /// <summary>Claims made, in order.</summary>
     public List<ConversationClaim> ClaimsMade { get; } = [];
 
@@ -87,7 +95,19 @@ internal sealed class FakeInbox(WorkHints? hints = null) : IInbox
     public Task<StoreResult> StoreAsync(NewDelivery delivery, CancellationToken cancellationToken) =>
         throw new NotSupportedException();
 
-    public Task<IReadOnlyList<ConversationClaim>> ClaimAsync(InstanceLease holder, IReadOnlyCollection<int>? conversations, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ConversationClaim>> ClaimAsync(InstanceLease holder, IReadOnlyCollection<int>? conversations, int limit, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _claimCalls);
+        var claims = Claim(holder, conversations, limit);
+        if (AfterClaim is { } hook)
+        {
+            await hook(conversations, claims);
+        }
+
+        return claims;
+    }
+
+    private IReadOnlyList<ConversationClaim> Claim(InstanceLease holder, IReadOnlyCollection<int>? conversations, int limit)
     {
         lock (_gate)
         {
@@ -111,7 +131,7 @@ internal sealed class FakeInbox(WorkHints? hints = null) : IInbox
             }
 
             ClaimsMade.AddRange(claims);
-            return Task.FromResult<IReadOnlyList<ConversationClaim>>(claims);
+            return claims;
         }
     }
 
