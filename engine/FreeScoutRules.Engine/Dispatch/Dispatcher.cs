@@ -232,11 +232,13 @@ internal sealed partial class Dispatcher(
         {
             foreach (var claim in claims)
             {
-                if (_releasedAt.TryGetValue(claim.ConversationId, out var releasedAt) && claim.Epoch <= releasedAt)
+                if (_releasedAt.Remove(claim.ConversationId, out var releasedAt) && claim.Epoch <= releasedAt)
                 {
                     // A claim of a conversation this instance held, read before its lane released it at that epoch (a sweep
                     // finds its own claims too) and handed in after: nobody holds it now, and a lane on it would see its
-                    // first write refused as a claim lost. Asked again instead: a new claim has a new epoch.
+                    // first write refused as a claim lost. Asked again instead: a new claim has a new epoch. Once: should the
+                    // store hand the same claim again, it is the store's word (a database that lost its last commits in a
+                    // crash, with synchronous_commit off, holds the claim again), and it is worked.
                     hints.Stored(new WorkHint(claim.ConversationId, 0));
                     continue;
                 }
@@ -247,7 +249,6 @@ internal sealed partial class Dispatcher(
                     continue;
                 }
 
-                _releasedAt.Remove(claim.ConversationId);
 
                 var lane = new Lane(claim) { State = _idle.Take(claim.ConversationId, claim.Epoch) };
                 _lanes[claim.ConversationId] = lane;

@@ -153,6 +153,30 @@ public sealed class DispatcherTests : IDisposable
         Assert.Equal(2, _inbox.Commits[1].Claim.Epoch);
     }
 
+    /// <summary>
+    /// The same claim handed in again after it was asked again is the store's word: a database that lost its last commits
+    /// in a crash (<c>synchronous_commit</c> off) holds the conversation again under the claim this instance released, with
+    /// the delivery pending again. It is worked, not asked for again and again.
+    /// </summary>
+    [Fact]
+    public async Task AClaimTheStoreHandsAgainAfterTheReleaseWasLost_IsWorked_NotAskedForForever()
+    {
+        var dispatcher = Start(new DispatchOptions { SweepInterval = TimeSpan.FromSeconds(1) });
+        Store(1, 1, 1, Status.Active, 1);
+        await Until("the delivery to commit and its claim to be released", () => _inbox.CommitCount == 1 && dispatcher.Claimed == 0);
+        _inbox.LoseCommit(1);
+
+        await Until("the delivery to commit again", () =>
+        {
+            _time.Advance(TimeSpan.FromSeconds(1)); // sweeps: they find the conversation held by this instance again
+            return _inbox.CommitCount == 2;
+        });
+
+        Assert.Equal([1L, 1L], _inbox.CommittedIds());
+        Assert.Equal(_inbox.Commits[0].Claim, _inbox.Commits[1].Claim);
+        Assert.True(_inbox.ClaimsMade.Count(c => c.ConversationId == 1) <= 4, $"{_inbox.ClaimsMade.Count} claims made");
+    }
+
     [Fact]
     public async Task BusyConversation_YieldsAfterABatch_SoAnotherIsNotStarved()
     {

@@ -92,6 +92,20 @@ internal sealed class FakeInbox(WorkHints? hints = null) : IInbox
         }
     }
 
+    /// <summary>
+    /// The database loses a delivery's commit (a crash with <c>synchronous_commit</c> off): the delivery is pending again and
+    /// the conversation held again by the claim it was committed under.
+    /// </summary>
+    public void LoseCommit(long deliveryId)
+    {
+        lock (_gate)
+        {
+            var commit = Commits.Single(c => c.DeliveryId == deliveryId);
+            _finished.Remove(deliveryId);
+            _claims[commit.ConversationId] = (commit.Claim.InstanceId, commit.Claim.Epoch);
+        }
+    }
+
     public Task<StoreResult> StoreAsync(NewDelivery delivery, CancellationToken cancellationToken) =>
         throw new NotSupportedException();
 
