@@ -14,6 +14,12 @@ namespace FreeScoutRules.Engine.Tests.Support;
 public sealed class PostgresCluster : IAsyncLifetime
 {
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "fsr-pg-" + Guid.NewGuid().ToString("N")[..12]);
+
+    /// <summary>Whether fsync and synchronous_commit are on (off for the shared fixture: fast; a crash of the server may then lose its last commits).</summary>
+    private bool _durable;
+
+    /// <summary>A cluster of a test's own that keeps every commit through a crash of the server (fsync and synchronous_commit on).</summary>
+    public static PostgresCluster Durable() => new() { _durable = true };
     private string _connectionString = "";
     private int _databases;
 
@@ -29,7 +35,8 @@ public sealed class PostgresCluster : IAsyncLifetime
             port = ((IPEndPoint)probe.LocalEndpoint).Port;
         }
 
-        var (code, output, error) = await RunScriptAsync("start", _directory, port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var (code, output, error) = await RunScriptAsync(
+            ["start", _directory, port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. _durable ? new[] { "durable" } : []]);
         if (code != 0)
         {
             throw new InvalidOperationException($"The test PostgreSQL cluster did not start (tests/Postgres/cluster.sh exited {code}):\n{error}{output}");

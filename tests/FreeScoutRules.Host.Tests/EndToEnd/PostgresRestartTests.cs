@@ -7,7 +7,8 @@ namespace FreeScoutRules.Host.Tests.EndToEnd;
 
 /// <summary>
 /// The database restarted under two <c>serve</c> instances (issue 22), on a cluster of the test's own (stopping the
-/// shared one would disturb the other tests): while it is down, webhooks answer 503 with <c>Retry-After</c> (FreeScout
+/// shared one would disturb the other tests; and it keeps its commits through the stop, as a real one: fsync and
+/// synchronous_commit on, stopped with <c>pg_ctl -m immediate</c>, a crash): while it is down, webhooks answer 503 with <c>Retry-After</c> (FreeScout
 /// retries) and <c>/readyz</c> says why to a caller with the token; once it is back, everything resumes without loss.
 /// In the PostgreSQL collection all the same, so that it does not run beside the other multi-process tests.
 /// </summary>
@@ -15,7 +16,7 @@ namespace FreeScoutRules.Host.Tests.EndToEnd;
 public sealed class PostgresRestartTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-pg-restart-{Guid.NewGuid():N}");
-    private readonly PostgresCluster _cluster = new();
+    private readonly PostgresCluster _cluster = PostgresCluster.Durable(); // what a commit acknowledged before the stop must survive
     private HttpReceiver _receiver = null!;
 
     public async Task InitializeAsync()
