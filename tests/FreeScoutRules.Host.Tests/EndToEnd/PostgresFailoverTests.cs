@@ -493,6 +493,9 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
     /// <param name="timersOf">The conversations (<c>first AND last</c>) whose pending timers the instance scheduled, if known.</param>
     private static async Task<Held> HeldByAsync(PostgresInstances instances, long instance, string? timersOf = null)
     {
+        // Read a moment after the signal: what the instance sent just before it (a commit releasing a claim) may still land.
+        // Nobody can take its work over this early (its lease lasts seconds).
+        await Task.Delay(200);
         var conversations = (await instances.RowsAsync($"""
             SELECT c.id FROM conversations c WHERE c.claim_instance = {instance}
               AND EXISTS (SELECT 1 FROM deliveries d WHERE d.conversation_id = c.id AND d.outcome = 'pending')
