@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the tests (issue 22): no container, Debian's postgresql package.
-#   tests/Postgres/cluster.sh start DIR PORT   initdb in DIR (a new directory), start on 127.0.0.1:PORT, print a
-#                                              connection string for its superuser (a random password, scram-sha-256)
+#   tests/Postgres/cluster.sh start DIR PORT [durable]
+#                                              initdb in DIR (a new directory), start on 127.0.0.1:PORT, print a
+#                                              connection string for its superuser (a random password, scram-sha-256);
+#                                              fsync and synchronous_commit off unless `durable` (a test that crashes
+#                                              the server and counts what survived needs them on)
 #   tests/Postgres/cluster.sh stop DIR         stop it at once and remove DIR
 #   tests/Postgres/cluster.sh down DIR         stop the server at once (as a crash or a restart does), keeping DIR
-#   tests/Postgres/cluster.sh up DIR           start it again, on its port
-# Env: DURABLE=1 keeps PostgreSQL's durability (fsync, synchronous commits) for benchmarks; tests run without it.
+#   tests/Postgres/cluster.sh up DIR           start it again, on its port (durable or not as it was started)
+# Env: DURABLE=1 is the same as `durable` (bench/load/postgres.sh: commits wait for the disk, as in production).
 # Installs the postgresql package with apt-get when initdb is missing. initdb refuses to run as root, so as root the
 # cluster runs as the `postgres` user (DIR must be where that user can reach: under /tmp, not under /root).
 # Fails with a message on stderr (never skips): the tests that need it fail with it.
 set -euo pipefail
-command=${1:?usage: cluster.sh start DIR PORT | stop DIR | down DIR | up DIR}
+command=${1:?usage: cluster.sh start DIR PORT [durable] | stop DIR | down DIR | up DIR}
 dir=${2:?the directory of the cluster}
 
 bin_dir() {
@@ -29,14 +32,11 @@ as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# Loopback only; its socket in the cluster's own directory; fsync off (a throwaway cluster: a crash loses it anyway).
-# Loopback only; its socket in the cluster's own directory; fsync off (a throwaway cluster: a crash loses it anyway),
-# unless DURABLE=1 (benchmarks: commits wait for the disk, as in production).
+# Loopback only; its socket in the cluster's own directory; fsync off unless durable (a throwaway cluster: a crash of the
+# machine loses it anyway; with synchronous_commit off a crash of the server loses its last commits).
 server_up() {
-  local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-  [ "${DURABLE:-0}" = 1 ] && durability=""
   as_owner "$1/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $2 -k $dir $durability -c max_connections=200" start >/dev/null \
+    -o "-c listen_addresses=127.0.0.1 -p $2 -k $dir $(cat "$dir/durability") -c max_connections=200" start >/dev/null \
     || { echo "cluster.sh: the server did not start:" >&2; tail -n 20 "$dir/server.log" >&2; exit 1; }
 }
 
@@ -54,6 +54,11 @@ case "$command" in
       || { echo "cluster.sh: initdb failed:" >&2; cat "$dir/initdb.log" >&2; exit 1; }
     rm -f "$dir/.pw"
     echo "$port" > "$dir/port"
+    if [ "${4:-}" = durable ] || [ "${DURABLE:-0}" = 1 ]; then
+      echo "-c fsync=on -c synchronous_commit=on -c full_page_writes=on" > "$dir/durability"
+    else
+      echo "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" > "$dir/durability"
+    fi
     server_up "$bin" "$port"
     echo "Host=127.0.0.1;Port=$port;Username=fsr;Password=$password;Database=postgres"
     ;;
@@ -74,5 +79,5 @@ case "$command" in
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: cluster.sh start DIR PORT | stop DIR | down DIR | up DIR" >&2; exit 2 ;;
+    echo "usage: cluster.sh start DIR PORT [durable] | stop DIR | down DIR | up DIR" >&2; exit 2 ;;
 esac

@@ -31,10 +31,19 @@ internal sealed partial class Dispatcher(
     /// <summary>Deliveries a lane reads and processes before it goes to the back of the line.</summary>
     internal const int FairnessBatch = 32;
 
+    /// <summary>How many releases <see cref="_releasedAt"/> keeps before it starts over.</summary>
+    private const int ReleasedKept = 4096;
+
     private readonly Lock _gate = new();
     private readonly Dictionary<int, Lane> _lanes = [];
     private readonly Channel<Lane> _runnable = Channel.CreateUnbounded<Lane>();
     private readonly IdleStates _idle = new(options.StateCacheSize);
+
+    /// <summary>
+    /// The epoch at which this instance last released each conversation's claim (recent ones: started over past
+    /// <see cref="ReleasedKept"/>), so that a claim read before that release and handed in after it is known stale.
+    /// </summary>
+    private Dictionary<int, long> _releasedAt = [];
     private readonly Channel<bool> _slotFreed = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly TaskCompletionSource _replacementFailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private CancellationToken _stopping;
@@ -223,11 +232,23 @@ internal sealed partial class Dispatcher(
         {
             foreach (var claim in claims)
             {
+                if (_releasedAt.Remove(claim.ConversationId, out var releasedAt) && claim.Epoch <= releasedAt)
+                {
+                    // A claim of a conversation this instance held, read before its lane released it at that epoch (a sweep
+                    // finds its own claims too) and handed in after: nobody holds it now, and a lane on it would see its
+                    // first write refused as a claim lost. Asked again instead: a new claim has a new epoch. Once: should the
+                    // store hand the same claim again, it is the store's word (a database that lost its last commits in a
+                    // crash, with synchronous_commit off, holds the claim again), and it is worked.
+                    hints.Stored(new WorkHint(claim.ConversationId, 0));
+                    continue;
+                }
+
                 if (_lanes.TryGetValue(claim.ConversationId, out var running))
                 {
                     running.More = true; // ours already (a lane here has it)
                     continue;
                 }
+
 
                 var lane = new Lane(claim) { State = _idle.Take(claim.ConversationId, claim.Epoch) };
                 _lanes[claim.ConversationId] = lane;
@@ -329,6 +350,13 @@ internal sealed partial class Dispatcher(
             _lanes.Remove(lane.Claim.ConversationId);
             if (released)
             {
+                if (_releasedAt.Count >= ReleasedKept)
+                {
+                    _releasedAt = []; // crude but O(1), as IdleStates: a stale claim missed is refused at its first write, as before
+                }
+
+                _releasedAt[lane.Claim.ConversationId] = lane.Claim.Epoch;
+
                 // Valid while nobody else claims the conversation: the next claim here advances the epoch by one.
                 _idle.Remember(lane.Claim.ConversationId, lane.Claim.Epoch, lane.State);
                 if (lane.More)

@@ -44,14 +44,14 @@ public sealed class DispatcherTests : IDisposable
         _failingRules.Dispose();
     }
 
-    private Dispatcher Start(DispatchOptions options, RuleSetGeneration? rules = null, bool run = true)
+    private Dispatcher Start(DispatchOptions options, RuleSetGeneration? rules = null, bool run = true, Microsoft.Extensions.Logging.ILogger<Dispatcher>? logger = null)
     {
         var generation = rules ?? fixture.Rules;
         var metrics = new EngineMetrics(_meters);
         _watchdog = new Watchdog(options.RuleTimeout, _time, NullLogger<Watchdog>.Instance);
         var processor = new DeliveryProcessor(
             _inbox, () => generation, new EvaluationPipeline(PipelineSettings.Default), _watchdog, options, _time, metrics, NullLogger<DeliveryProcessor>.Instance);
-        var dispatcher = new Dispatcher(_inbox, _hints, () => Instance, processor, options, _time, metrics, NullLogger<Dispatcher>.Instance);
+        var dispatcher = new Dispatcher(_inbox, _hints, () => Instance, processor, options, _time, metrics, logger ?? NullLogger<Dispatcher>.Instance);
         if (run)
         {
             _ = dispatcher.RunAsync(_stop.Token);
@@ -103,6 +103,78 @@ public sealed class DispatcherTests : IDisposable
         Assert.Equal(["->active", "active->closed", "closed->active", "active->pending", "pending->closed"], changes);
         await Until("both claims to be released", () => dispatcher.Claimed == 0);
         Assert.Equal(0, dispatcher.InProgress);
+    }
+
+    /// <summary>
+    /// Issue 22 (live instances "losing" claims under load, in the three-instance test): a sweep also returns the
+    /// conversations this instance holds; one read while a lane held it and handed in after the lane released it at that
+    /// epoch started a new lane on a claim nobody held, whose first write was refused as a claim lost to another instance.
+    /// </summary>
+    [Fact]
+    public async Task ASweepsClaimReadBeforeALaneReleasedIt_IsAskedAgain_NotWorkedAsALostClaim()
+    {
+        var committing = new TaskCompletionSource();
+        var commit = new TaskCompletionSource();
+        _inbox.OnCommit = _ =>
+        {
+            committing.TrySetResult();
+            return commit.Task;
+        };
+        var sweepRead = new TaskCompletionSource();
+        var sweepOn = new TaskCompletionSource();
+        _inbox.AfterClaim = (asked, claims) =>
+        {
+            if (asked is null && claims.Any(c => c.ConversationId == 1))
+            {
+                sweepRead.TrySetResult();
+                return sweepOn.Task;
+            }
+
+            return Task.CompletedTask;
+        };
+        var log = new CollectingLogger<Dispatcher>();
+        var dispatcher = Start(new DispatchOptions { SweepInterval = TimeSpan.FromSeconds(1) }, logger: log);
+        await Until("the first sweep", () => _inbox.ClaimCalls > 0);
+        Store(1, 1, 1, Status.Active, 1);
+        await committing.Task.WaitAsync(TimeSpan.FromSeconds(10)); // the lane commits (and releases) conversation 1
+        await Until("a sweep to read conversation 1 as this instance's", () =>
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            return sweepRead.Task.IsCompleted;
+        });
+        commit.SetResult();
+        await Until("the lane to release its claim and end", () => dispatcher.Claimed == 0 && _inbox.CommitCount == 1);
+        sweepOn.SetResult(); // the sweep's claim, read before the release, handed in after it
+        await Until("the stale claim to be asked again", () => _inbox.ClaimsMade.Count(c => c.ConversationId == 1) >= 2 && dispatcher.Claimed == 0);
+        Store(2, 1, 2, Status.Closed, 2); // the conversation goes on under a new claim
+        await Until("its next delivery to commit", () => _inbox.CommitCount == 2);
+
+        Assert.DoesNotContain(log.Entries, e => e.Message.Contains("was taken over by another instance", StringComparison.Ordinal));
+        Assert.Equal(2, _inbox.Commits[1].Claim.Epoch);
+    }
+
+    /// <summary>
+    /// The same claim handed in again after it was asked again is the store's word: a database that lost its last commits
+    /// in a crash (<c>synchronous_commit</c> off) holds the conversation again under the claim this instance released, with
+    /// the delivery pending again. It is worked, not asked for again and again.
+    /// </summary>
+    [Fact]
+    public async Task AClaimTheStoreHandsAgainAfterTheReleaseWasLost_IsWorked_NotAskedForForever()
+    {
+        var dispatcher = Start(new DispatchOptions { SweepInterval = TimeSpan.FromSeconds(1) });
+        Store(1, 1, 1, Status.Active, 1);
+        await Until("the delivery to commit and its claim to be released", () => _inbox.CommitCount == 1 && dispatcher.Claimed == 0);
+        _inbox.LoseCommit(1);
+
+        await Until("the delivery to commit again", () =>
+        {
+            _time.Advance(TimeSpan.FromSeconds(1)); // sweeps: they find the conversation held by this instance again
+            return _inbox.CommitCount == 2;
+        });
+
+        Assert.Equal([1L, 1L], _inbox.CommittedIds());
+        Assert.Equal(_inbox.Commits[0].Claim, _inbox.Commits[1].Claim);
+        Assert.True(_inbox.ClaimsMade.Count(c => c.ConversationId == 1) <= 4, $"{_inbox.ClaimsMade.Count} claims made");
     }
 
     [Fact]

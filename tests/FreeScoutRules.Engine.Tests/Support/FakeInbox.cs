@@ -27,6 +27,14 @@ internal sealed class FakeInbox(WorkHints? hints = null) : IInbox
     /// <summary>Called inside every commit, before it is checked and recorded (to hold a commit back).</summary>
     public Func<EvaluationCommit, Task>? OnCommit { get; set; }
 
+    /// <summary>Called with every claim's result before it is handed back (to hold a claim back).</summary>
+    public Func<IReadOnlyCollection<int>?, IReadOnlyList<ConversationClaim>, Task>? AfterClaim { get; set; }
+
+    /// <summary>How many times a claim was asked for (hinted or a sweep).</summary>
+    public int ClaimCalls => Volatile.Read(ref _claimCalls);
+
+    private int _claimCalls;
+
     /// <summary>Claims made, in order.</summary>
     public List<ConversationClaim> ClaimsMade { get; } = [];
 
@@ -84,10 +92,36 @@ internal sealed class FakeInbox(WorkHints? hints = null) : IInbox
         }
     }
 
+    /// <summary>
+    /// The database loses a delivery's commit (a crash with <c>synchronous_commit</c> off): the delivery is pending again and
+    /// the conversation held again by the claim it was committed under.
+    /// </summary>
+    public void LoseCommit(long deliveryId)
+    {
+        lock (_gate)
+        {
+            var commit = Commits.Single(c => c.DeliveryId == deliveryId);
+            _finished.Remove(deliveryId);
+            _claims[commit.ConversationId] = (commit.Claim.InstanceId, commit.Claim.Epoch);
+        }
+    }
+
     public Task<StoreResult> StoreAsync(NewDelivery delivery, CancellationToken cancellationToken) =>
         throw new NotSupportedException();
 
-    public Task<IReadOnlyList<ConversationClaim>> ClaimAsync(InstanceLease holder, IReadOnlyCollection<int>? conversations, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ConversationClaim>> ClaimAsync(InstanceLease holder, IReadOnlyCollection<int>? conversations, int limit, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _claimCalls);
+        var claims = Claim(holder, conversations, limit);
+        if (AfterClaim is { } hook)
+        {
+            await hook(conversations, claims);
+        }
+
+        return claims;
+    }
+
+    private IReadOnlyList<ConversationClaim> Claim(InstanceLease holder, IReadOnlyCollection<int>? conversations, int limit)
     {
         lock (_gate)
         {
@@ -111,7 +145,7 @@ internal sealed class FakeInbox(WorkHints? hints = null) : IInbox
             }
 
             ClaimsMade.AddRange(claims);
-            return Task.FromResult<IReadOnlyList<ConversationClaim>>(claims);
+            return claims;
         }
     }
 
