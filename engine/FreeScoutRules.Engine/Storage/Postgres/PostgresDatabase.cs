@@ -85,9 +85,7 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
                 await take.ExecuteNonQueryAsync(cancellationToken);
             }
 
-            await using (var table = new NpgsqlCommand(
-                "CREATE TABLE IF NOT EXISTS fsr_schema (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL, migrated_at timestamptz NOT NULL)",
-                connection, transaction))
+            await using (var table = new NpgsqlCommand(PostgresMigrations.SchemaTable, connection, transaction))
             {
                 await table.ExecuteNonQueryAsync(cancellationToken);
             }
@@ -100,10 +98,30 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
 
             if (version > PostgresMigrations.Current)
             {
-                throw new StorageException(
-                    $"{Where}: the database is at schema version {version}, newer than this release's {PostgresMigrations.Current}: a newer release "
-                    + "migrated it. Run that release (or a newer one); this one would misread what it wrote.",
-                    new InvalidOperationException("schema version " + version));
+                // A newer release migrated it (a rolling upgrade under way, or this instance is the one left behind): run
+                // on it when that release recorded this one as compatible (its migrations since only added).
+                int compatibleFrom;
+                await using (var read = new NpgsqlCommand("SELECT compatible_from FROM fsr_schema WHERE id = 1", connection, transaction))
+                {
+                    compatibleFrom = (int)(await read.ExecuteScalarAsync(cancellationToken))!;
+                }
+
+                await transaction.CommitAsync(cancellationToken);
+                if (compatibleFrom > PostgresMigrations.Current)
+                {
+                    throw new StorageException(
+                        $"{Where}: the database is at schema version {version}, newer than this release's {PostgresMigrations.Current}: a newer release "
+                        + $"migrated it and removed what releases before schema {compatibleFrom} use. Run that release (or a newer one); this one "
+                        + "would misread what it wrote.",
+                        new InvalidOperationException("schema version " + version));
+                }
+
+                if (logger is not null)
+                {
+                    LogNewerSchema(logger, Where, version, PostgresMigrations.Current);
+                }
+
+                return version;
             }
 
             if (version == PostgresMigrations.Current)
@@ -122,10 +140,12 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
             }
 
             await using (var record = new NpgsqlCommand(
-                "INSERT INTO fsr_schema (id, version, migrated_at) VALUES (1, $1, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET version = excluded.version, migrated_at = excluded.migrated_at",
+                "INSERT INTO fsr_schema (id, version, migrated_at, compatible_from) VALUES (1, $1, clock_timestamp(), $2) "
+                + "ON CONFLICT (id) DO UPDATE SET version = excluded.version, migrated_at = excluded.migrated_at, compatible_from = excluded.compatible_from",
                 connection, transaction))
             {
                 record.Parameters.AddWithValue(PostgresMigrations.Current);
+                record.Parameters.AddWithValue(PostgresMigrations.CompatibleFrom(PostgresMigrations.Current));
                 await record.ExecuteNonQueryAsync(cancellationToken);
             }
 
@@ -211,4 +231,7 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
 
     [LoggerMessage(EventId = 3006, Level = LogLevel.Information, Message = "{Where}: schema migrated from version {From} to {To} in {Seconds:F1} s")]
     private static partial void LogMigrated(ILogger logger, string where, int from, int to, double seconds);
+
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Warning, Message = "{Where}: the database is at schema version {Version}, migrated by a newer release; this release (schema {Current}) runs on it, as that release recorded (its changes since only added). Upgrade this instance too: a rolling upgrade is meant to end")]
+    private static partial void LogNewerSchema(ILogger logger, string where, int version, int current);
 }

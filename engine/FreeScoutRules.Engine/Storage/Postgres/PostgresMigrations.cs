@@ -10,8 +10,28 @@ namespace FreeScoutRules.Engine.Storage.Postgres;
 /// </summary>
 internal static class PostgresMigrations
 {
-    /// <summary>The schema version this build writes and reads; a database at a newer one is refused.</summary>
+    /// <summary>
+    /// The schema version this build migrates to. A database at a newer one is run on when the release that migrated it
+    /// recorded this one as still compatible (<c>fsr_schema.compatible_from</c>: its changes since only added), else refused.
+    /// </summary>
     public static int Current => All.Count;
+
+    /// <summary>The table of the schema's version, made before the first migration (every release reads its <c>version</c>).</summary>
+    public const string SchemaTable =
+        "CREATE TABLE IF NOT EXISTS fsr_schema (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL, migrated_at timestamptz NOT NULL)";
+
+    /// <summary>
+    /// The migrations that remove (contract) something an older release used, each with the oldest schema version whose
+    /// release still runs on the database after it (the release before the one that stopped using what was removed). Every
+    /// other migration only adds (expand): new tables, new columns that are nullable or have a default, new non-unique
+    /// indexes, so that the previous release goes on writing and reading beside the new one
+    /// (<c>PostgresMigrationTests</c> checks each migration not listed here against the catalog). None so far.
+    /// </summary>
+    public static IReadOnlyDictionary<int, int> Contractions { get; } = new Dictionary<int, int>();
+
+    /// <summary>The oldest schema version whose release runs on a database at <paramref name="version"/>.</summary>
+    public static int CompatibleFrom(int version) =>
+        Contractions.Where(c => c.Key <= version).Select(c => c.Value).DefaultIfEmpty(1).Max();
 
     /// <summary>Migration <c>n</c> (1-based) takes the schema from version <c>n - 1</c> to <c>n</c>.</summary>
     public static IReadOnlyList<string> All { get; } =
@@ -164,6 +184,12 @@ internal static class PostgresMigrations
             xml              text    NOT NULL,
             stored_at        bigint  NOT NULL
         );
+        """,
+
+        // 3: rolling upgrades: the oldest schema version whose release still runs on this database, recorded by the release
+        // that migrates it (PostgresMigrations.CompatibleFrom), read by an older release that finds a newer schema.
+        """
+        ALTER TABLE fsr_schema ADD COLUMN compatible_from integer NOT NULL DEFAULT 1;
         """,
     ];
 }
