@@ -82,9 +82,9 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         await instances.SettledAsync(TimeSpan.FromSeconds(40));
 
         // What the status rules derive from the same deliveries, each conversation's in its order, on the in-memory path.
-        var expected = await ExpectedChangesAsync(instances.RulesDirectory, traffic);
+        var expected = await PostgresInstances.ExpectedChangesAsync(instances.RulesDirectory, traffic);
         var derived = (await instances.RowsAsync("SELECT conversation_id, from_status, to_status, via FROM status_changes"))
-            .Select(r => Change((int)r[0]!, (string?)r[1], (string)r[2]!, (string)r[3]!)).ToList();
+            .Select(r => PostgresInstances.Change((int)r[0]!, (string?)r[1], (string)r[2]!, (string)r[3]!)).ToList();
         var intents = await instances.RowsAsync("SELECT id, rule FROM action_intents ORDER BY id");
         var installation = await instances.ScalarAsync<string>("SELECT installation_id FROM installation");
         var requests = _receiver.Requests.ToArray();
@@ -127,7 +127,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         {
             var body = JsonDocument.Parse(k[0].Body).RootElement;
             Assert.All(k, r => Assert.Equal(k[0].Body, r.Body));
-            return Change(body.GetProperty("conversation").GetInt32(), body.GetProperty("from").GetString(), body.GetProperty("to").GetString()!, body.GetProperty("via").GetString()!);
+            return PostgresInstances.Change(body.GetProperty("conversation").GetInt32(), body.GetProperty("from").GetString(), body.GetProperty("to").GetString()!, body.GetProperty("via").GetString()!);
         });
         Assert.Equal(expected.Order(StringComparer.Ordinal), posted.Order(StringComparer.Ordinal));
         Assert.Equal(Conversations, keys.Values.Count(k => k[0].Path == "/followups"));
@@ -570,27 +570,6 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
 
         return new Takeover(conversation, intent, retention);
     }
-
-    /// <summary>The status changes <c>freescout-rules test</c> derives from the deliveries (their first copies), conversation by conversation.</summary>
-    private static async Task<List<string>> ExpectedChangesAsync(string rules, IReadOnlyList<IReadOnlyList<TrafficDelivery>> traffic)
-    {
-        var events = Path.Combine(Path.GetTempPath(), $"fsr-traffic-{Guid.NewGuid():N}.jsonl");
-        await File.WriteAllLinesAsync(events, traffic.SelectMany(c => c).Where(d => !d.Redelivery).Select(d => d.JsonLine()));
-        try
-        {
-            var run = await CliProcess.RunAsync(null, "test", "--rules", rules, "--events", events, "--json");
-            Assert.True(run.ExitCode == 0, run.Error);
-            return [.. run.OutputLines.Select(l => JsonDocument.Parse(l).RootElement)
-                .Where(l => l.GetProperty("kind").GetString() == "statusChanged")
-                .Select(l => Change(l.GetProperty("conversationId").GetInt32(), l.GetProperty("from").GetString(), l.GetProperty("to").GetString()!, l.GetProperty("via").GetString()!))];
-        }
-        finally
-        {
-            File.Delete(events);
-        }
-    }
-
-    private static string Change(int conversation, string? from, string to, string via) => $"{conversation}: {from ?? "?"}->{to} via {via}";
 
     private static async Task<T> EventuallyAsync<T>(string what, Func<Task<T?>> read)
     {

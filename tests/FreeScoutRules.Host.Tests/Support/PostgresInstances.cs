@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
+using System.Text.Json;
 using Npgsql;
 
 namespace FreeScoutRules.Host.Tests.Support;
@@ -102,7 +103,8 @@ internal sealed class PostgresInstances : IAsyncDisposable
     }
 
     /// <summary>Starts one more instance (in a new folder), on <paramref name="connectionString"/> when given (a proxy's port), else the database's.</summary>
-    public async Task<ServeProcess> StartOneAsync(string? connectionString = null, IReadOnlyDictionary<string, string>? settings = null)
+    /// <param name="program">Another build's <c>freescout-rules.dll</c> (<see cref="PreviousRelease"/>); this build's unless given.</param>
+    public async Task<ServeProcess> StartOneAsync(string? connectionString = null, IReadOnlyDictionary<string, string>? settings = null, string? program = null)
     {
         var index = _started++;
         var folder = Path.Combine(_root, index.ToString(CultureInfo.InvariantCulture));
@@ -126,7 +128,7 @@ internal sealed class PostgresInstances : IAsyncDisposable
             environment[key] = value;
         }
 
-        var server = await ServeProcess.StartAsync(folder, environment);
+        var server = await ServeProcess.StartAsync(folder, environment, program: program);
         _all.Add(server);
         return server;
     }
@@ -245,6 +247,32 @@ internal sealed class PostgresInstances : IAsyncDisposable
 
         return broken;
     }
+
+    /// <summary>
+    /// The status changes the rules in <paramref name="rules"/> derive from <paramref name="traffic"/> (its redeliveries left
+    /// out), each conversation's deliveries in order, on <c>freescout-rules test</c>'s in-memory path: what several
+    /// instances must derive together, each once. As <see cref="Change"/> formats them.
+    /// </summary>
+    public static async Task<List<string>> ExpectedChangesAsync(string rules, IReadOnlyList<IReadOnlyList<TrafficDelivery>> traffic)
+    {
+        var events = Path.Combine(Path.GetTempPath(), $"fsr-traffic-{Guid.NewGuid():N}.jsonl");
+        await File.WriteAllLinesAsync(events, traffic.SelectMany(c => c).Where(d => !d.Redelivery).Select(d => d.JsonLine()));
+        try
+        {
+            var run = await CliProcess.RunAsync(null, "test", "--rules", rules, "--events", events, "--json");
+            Assert.True(run.ExitCode == 0, run.Error);
+            return [.. run.OutputLines.Select(l => JsonDocument.Parse(l).RootElement)
+                .Where(l => l.GetProperty("kind").GetString() == "statusChanged")
+                .Select(l => Change(l.GetProperty("conversationId").GetInt32(), l.GetProperty("from").GetString(), l.GetProperty("to").GetString()!, l.GetProperty("via").GetString()!))];
+        }
+        finally
+        {
+            File.Delete(events);
+        }
+    }
+
+    /// <summary>A status change as the tests compare them.</summary>
+    public static string Change(int conversation, string? from, string to, string via) => $"{conversation}: {from ?? "?"}->{to} via {via}";
 
     public async ValueTask DisposeAsync()
     {

@@ -61,7 +61,9 @@ internal sealed class ServeProcess : IAsyncDisposable
     /// <param name="environment">Variables on top of the secret and the admin token.</param>
     /// <param name="rulesArgument">What <c>--rules</c> says: the absolute rules folder unless given (a relative path is relative to <paramref name="root"/>).</param>
     /// <param name="umask">When given (e.g. <c>022</c>), serve runs under a shell that sets this umask first.</param>
-    public static async Task<ServeProcess> StartAsync(string root, IReadOnlyDictionary<string, string>? environment = null, string? rulesArgument = null, string? umask = null)
+    /// <param name="program">Another build's <c>freescout-rules.dll</c> (<see cref="PreviousRelease"/>); this build's unless given.</param>
+    public static async Task<ServeProcess> StartAsync(
+        string root, IReadOnlyDictionary<string, string>? environment = null, string? rulesArgument = null, string? umask = null, string? program = null)
     {
         var rules = Path.Combine(root, "rules");
         Directory.CreateDirectory(rules);
@@ -79,7 +81,7 @@ internal sealed class ServeProcess : IAsyncDisposable
         }
 
         return await LaunchAsync(
-            root, settings, umask,
+            root, settings, umask, program,
             ["--data-dir", Path.Combine(root, "data"), "--rules", rulesArgument ?? rules, "--plugins", Path.Combine(root, "plugins")]);
     }
 
@@ -89,10 +91,11 @@ internal sealed class ServeProcess : IAsyncDisposable
     /// process: as a user types it there. Waits until <c>/readyz</c> says ready.
     /// </summary>
     public static Task<ServeProcess> StartWithAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
-        LaunchAsync(workingDirectory, environment, null, arguments);
+        LaunchAsync(workingDirectory, environment, null, null, arguments);
 
     /// <summary>As <see cref="StartWithAsync"/>, under <paramref name="umask"/> when given.</summary>
-    private static async Task<ServeProcess> LaunchAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, string? umask, string[] arguments)
+    private static async Task<ServeProcess> LaunchAsync(
+        string workingDirectory, IReadOnlyDictionary<string, string> environment, string? umask, string? program, string[] arguments)
     {
         // Port 0: the system gives serve a free port as it binds, read back from its "Now listening on" line
         // (a port chosen beforehand could be taken by another test's server in between, and answer for it).
@@ -116,7 +119,7 @@ internal sealed class ServeProcess : IAsyncDisposable
             start.Environment.Remove(variable);
         }
 
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "freescout-rules.dll"), "serve", "--urls", "http://127.0.0.1:0" }.Concat(arguments))
+        foreach (var argument in new[] { program ?? Path.Combine(AppContext.BaseDirectory, "freescout-rules.dll"), "serve", "--urls", "http://127.0.0.1:0" }.Concat(arguments))
         {
             start.ArgumentList.Add(argument);
         }

@@ -178,6 +178,22 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Whether this release reads the database: at its own schema, or at a newer one whose release recorded this one as
+    /// still compatible (expand-only changes since). Only a newer schema is read from the database.
+    /// </summary>
+    public async Task<bool> ReadableAsync(int version, CancellationToken cancellationToken = default)
+    {
+        if (version <= PostgresMigrations.Current)
+        {
+            return version == PostgresMigrations.Current;
+        }
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var read = new NpgsqlCommand("SELECT compatible_from FROM fsr_schema WHERE id = 1", connection);
+        return await read.ExecuteScalarAsync(cancellationToken) is int compatibleFrom && compatibleFrom <= PostgresMigrations.Current;
+    }
+
     /// <summary>A new connection for <c>LISTEN</c>: not pooled, its application name ending in <c>(listener)</c>.</summary>
     public async Task<NpgsqlConnection> OpenListenerAsync(CancellationToken cancellationToken) => await _listenerSource.OpenConnectionAsync(cancellationToken);
 

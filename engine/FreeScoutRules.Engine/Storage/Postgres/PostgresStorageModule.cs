@@ -74,9 +74,11 @@ internal static class PostgresStorageModule
 
         var database = new PostgresDatabase(options.ConnectionString!);
         int version;
+        bool readable;
         try
         {
             version = await database.SchemaVersionAsync(cancellationToken);
+            readable = await database.ReadableAsync(version, cancellationToken);
         }
         catch (NpgsqlException ex)
         {
@@ -85,13 +87,13 @@ internal static class PostgresStorageModule
             return null;
         }
 
-        if (version != PostgresMigrations.Current)
+        if (!readable)
         {
             await error.WriteLineAsync(version == 0
                 ? $"{database.Where}: no FreeScoutRules database here (start `serve` with Storage:Provider=postgres once to create it)."
                 : version < PostgresMigrations.Current
                     ? $"{database.Where}: the database is at schema version {version}, this freescout-rules reads version {PostgresMigrations.Current}; start `serve` of this release once to upgrade it."
-                    : $"{database.Where}: the database is at schema version {version}, newer than this freescout-rules knows ({PostgresMigrations.Current}); use the release that wrote it.");
+                    : $"{database.Where}: the database is at schema version {version}, newer than this freescout-rules knows ({PostgresMigrations.Current}), and that release removed what this one reads; use the release that wrote it.");
             await database.DisposeAsync();
             return null;
         }

@@ -75,6 +75,26 @@ public sealed class PostgresMigrationTests(PostgresCluster cluster)
         Assert.Contains(logger.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Warning && e.Message.Contains($"schema version {newer}, migrated by a newer release; this release (schema {PostgresMigrations.Current}) runs on it", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task TheCliVerbs_ReadANewerSchemaThatOnlyExpanded_AndRefuseOneThatContracted()
+    {
+        var connectionString = await cluster.CreateDatabaseAsync();
+        await using var database = new PostgresDatabase(connectionString);
+        await database.InitializeAsync(cancellationToken: CancellationToken.None);
+        var newer = PostgresMigrations.Current + 1;
+        var options = new PostgresOptions { ConnectionString = connectionString };
+
+        await ScalarAsync<int>(database, $"UPDATE fsr_schema SET version = {newer}, compatible_from = {PostgresMigrations.Current} RETURNING version");
+        var error = new StringWriter();
+        var reader = await PostgresStorageModule.OpenForReadingAsync(options, error, CancellationToken.None);
+        Assert.True(reader is not null, error.ToString());
+        await ((IAsyncDisposable)reader.Inbox).DisposeAsync();
+
+        await ScalarAsync<int>(database, $"UPDATE fsr_schema SET compatible_from = {newer} RETURNING version");
+        Assert.Null(await PostgresStorageModule.OpenForReadingAsync(options, error, CancellationToken.None));
+        Assert.Contains($"schema version {newer}, newer than this freescout-rules knows ({PostgresMigrations.Current}), and that release removed what this one reads", error.ToString(), StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// Expand-then-contract, checked against the catalog: each migration not listed in <see cref="PostgresMigrations.Contractions"/>
     /// keeps every table and column the schema before it had, with its type, and adds only what the release before can go on
