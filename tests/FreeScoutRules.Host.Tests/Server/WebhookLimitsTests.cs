@@ -84,9 +84,11 @@ public sealed class WebhookLimitsTests
     [Fact]
     public async Task ABodyWhoseBytesStopArriving_IsCutWith408AfterTheIdleTimeout_NotBefore()
     {
-        await using var server = await TestServerHost.StartAsync(new() { ["Webhook:BodyIdleTimeout"] = "00:00:00.500" });
+        // 1 s: four times the trickle's gaps, so that a loaded machine's late timer does not make a gap look idle (at 500 ms a
+        // CI run once saw the cut after 1.16 s, the trickle late).
+        await using var server = await TestServerHost.StartAsync(new() { ["Webhook:BodyIdleTimeout"] = "00:00:01" });
         var (eventName, body, signature) = SignedDeliveries.Get("convo.status.closed");
-        // Bytes keep coming every 200 ms for a second, longer than the idle timeout in all: each read restarts it.
+        // Bytes keep coming every 200 ms for a second, as long as the idle timeout in all: each read restarts it.
         using var trickle = new StallingContent(body, stallAfter: body.Length - 6, trickle: 5, trickleEvery: TimeSpan.FromMilliseconds(200));
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
 
@@ -97,7 +99,7 @@ public sealed class WebhookLimitsTests
         Assert.Equal(HttpStatusCode.RequestTimeout, answer.StatusCode);
         Assert.True(answer.Headers.ConnectionClose);
         Assert.Contains("Webhook:BodyIdleTimeout", (await answer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString(), StringComparison.Ordinal);
-        Assert.InRange(took, TimeSpan.FromSeconds(1.4), TimeSpan.FromSeconds(5)); // 5 trickled reads, then 500 ms of nothing
+        Assert.InRange(took, TimeSpan.FromSeconds(1.8), TimeSpan.FromSeconds(6)); // 5 trickled reads, then 1 s of nothing
         Assert.Contains(server.Logs, l => l.Contains("Webhook delivery refused (stalled)", StringComparison.Ordinal));
         Assert.Empty(await server.SettledDeliveriesAsync());
     }
