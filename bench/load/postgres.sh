@@ -2,12 +2,16 @@
 # Ingestion on PostgreSQL (issue 22): unique signed 7 KB convo.status deliveries (bench/load/signed-post.lua), flat out,
 # against N `serve` instances on one PostgreSQL database (a throwaway cluster of Debian's package, tests/Postgres/cluster.sh,
 # with fsync and synchronous commits on, as in production), the load spread over the instances (one wrk per instance, the
-# connections split between them: a load balancer's round robin; every wrk posts to the same 20,000 conversations, so a
-# conversation's deliveries arrive at every instance). For each N: the total rate, p99 of the slowest instance, the CPU
+# connections split between them: a load balancer's round robin; every wrk posts to the same 10,000 conversations, each
+# starting elsewhere among them, so that a conversation's deliveries arrive at every instance, one after the other). For each N: the total rate, p99 of the slowest instance, the CPU
 # per delivery of the serve processes and of PostgreSQL's, and how many deliveries were processed when the load ended.
 # Everything runs on this machine: PostgreSQL's CPU competes with serve's, as it would not on separate machines.
+# First, in the same run, one instance on the SQLite default (its data directory on this machine's disk) as the baseline
+# (issue 22: one instance on PostgreSQL at least half its rate); after each flat-out run, the same instances paced at
+# 80% of that rate (p99 there: at most 20 ms).
 # Usage: bench/load/postgres.sh [seconds per run, default 15] [instance counts, default "1 3"]
-# Env: WARMUP seconds (default 5); CONNECTIONS in all (default 16).
+# Env: WARMUP seconds (default 5); CONNECTIONS in all (default 16); SQLITE=0 skips the baseline; PACED=0 skips the paced
+#      runs; PROFILE=1 loads pg_stat_statements and prints the statements by PostgreSQL time after each count's runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${1:-15}
@@ -28,8 +32,14 @@ trap 'kill $(jobs -p) 2>/dev/null || true; bash tests/Postgres/cluster.sh stop "
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 [ -e /usr/lib/x86_64-linux-gnu/libcrypto.so ] || [ -e /usr/lib/aarch64-linux-gnu/libcrypto.so ] || apt-get install -y -qq libssl-dev >/dev/null
 dotnet build -c Release -v q --nologo engine/FreeScoutRules.Host >/dev/null
-SUPER=$(DURABLE=1 bash tests/Postgres/cluster.sh start "$CLUSTER" "$PORT")
+SQLITE=${SQLITE:-1}
+PACED=${PACED:-1}
+PROFILE=${PROFILE:-0}
+pg_options=""
+[ "$PROFILE" = 1 ] && pg_options="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+SUPER=$(DURABLE=1 PG_OPTIONS="$pg_options" bash tests/Postgres/cluster.sh start "$CLUSTER" "$PORT")
 psql_run() { PGPASSWORD=$(sed -E 's/.*Password=([^;]+).*/\1/' <<<"$SUPER") psql -h 127.0.0.1 -p "$PORT" -U fsr -d postgres -qAt -c "$1"; }
+psql_db() { PGPASSWORD=$(sed -E 's/.*Password=([^;]+).*/\1/' <<<"$SUPER") psql -h 127.0.0.1 -p "$PORT" -U fsr -d "$DB" -qAt -c "$1"; }
 cpu_ticks() { awk '{ s += $14 + $15 } END { print s + 0 }' "$@" 2>/dev/null; }
 # The cluster's postmaster (first line of its pid file) and its backends: PostgreSQL's CPU, this cluster's alone.
 postgres_pids() { local pm; pm=$(head -n 1 "$CLUSTER/data/postmaster.pid" 2>/dev/null) || return 0; echo "$pm $(pgrep -d ' ' -P "$pm" || true)"; }
@@ -37,45 +47,91 @@ proc_stats() { for p in "$@"; do [ -e "/proc/$p/stat" ] && echo "/proc/$p/stat";
 wait_ready() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "not ready: $1" >&2; exit 1; }
 
 echo "machine: $(nproc) cores, $(dotnet --version), commit $(git rev-parse --short HEAD), $(psql --version | head -1); fsync on"
-for n in $COUNTS; do
-  db=bench_$n
-  psql_run "CREATE DATABASE $db"
-  connection=${SUPER/Database=postgres/Database=$db}
-  pids=()
+hz=$(getconf CLK_TCK)
+
+# start_instances NAME N [CONNECTION]: N serve processes (on PostgreSQL when CONNECTION is given, else each on its own
+# SQLite data directory); sets PIDS.
+start_instances() {
+  local name=$1 n=$2 connection=${3:-}
+  PIDS=()
   for i in $(seq 1 "$n"); do
-    mkdir -p "$WORK/i$n-$i/rules"
-    cp rules/status-change.csx "$WORK/i$n-$i/rules/"
-    FREESCOUTRULES_WEBHOOK_SECRET=$SECRET FREESCOUTRULES_ADMIN_TOKEN=$TOKEN FREESCOUTRULES_CONSOLE_KEY=$CONSOLE_KEY \
-      Storage__Provider=postgres ConnectionStrings__Postgres="$connection" Logging__LogLevel__Default=Warning \
-      dotnet engine/FreeScoutRules.Host/bin/Release/net10.0/freescout-rules.dll serve \
-      --urls "http://127.0.0.1:$((5200 + i))" --data-dir "$WORK/i$n-$i/data" --rules "$WORK/i$n-$i/rules" >"$WORK/i$n-$i/serve.log" 2>&1 &
-    pids+=($!)
+    mkdir -p "$WORK/$name-$i/rules"
+    cp rules/status-change.csx "$WORK/$name-$i/rules/"
+    if [ -n "$connection" ]; then
+      FREESCOUTRULES_WEBHOOK_SECRET=$SECRET FREESCOUTRULES_ADMIN_TOKEN=$TOKEN FREESCOUTRULES_CONSOLE_KEY=$CONSOLE_KEY \
+        Storage__Provider=postgres ConnectionStrings__Postgres="$connection" Logging__LogLevel__Default=Warning \
+        dotnet engine/FreeScoutRules.Host/bin/Release/net10.0/freescout-rules.dll serve \
+        --urls "http://127.0.0.1:$((5200 + i))" --data-dir "$WORK/$name-$i/data" --rules "$WORK/$name-$i/rules" >"$WORK/$name-$i/serve.log" 2>&1 &
+    else
+      FREESCOUTRULES_WEBHOOK_SECRET=$SECRET FREESCOUTRULES_ADMIN_TOKEN=$TOKEN Logging__LogLevel__Default=Warning \
+        dotnet engine/FreeScoutRules.Host/bin/Release/net10.0/freescout-rules.dll serve \
+        --urls "http://127.0.0.1:$((5200 + i))" --data-dir "$WORK/$name-$i/data" --rules "$WORK/$name-$i/rules" >"$WORK/$name-$i/serve.log" 2>&1 &
+    fi
+    PIDS+=($!)
   done
   for i in $(seq 1 "$n"); do wait_ready "http://127.0.0.1:$((5200 + i))/readyz"; done
-  per=$(( (CONNECTIONS + n - 1) / n ))
-  loads=()
+}
+
+# measure LABEL N PACE: a warm-up, then DURATION seconds of load spread over the N instances (PACE: requests per second
+# per instance, 0 = flat out); prints one line and sets RATE.
+measure() {
+  local label=$1 n=$2 pace=$3 per=$(( (CONNECTIONS + $2 - 1) / $2 )) loads=() serve0 serve1 pg0 pg1 requests errors p99
   for i in $(seq 1 "$n"); do
-    wrk -t1 -c"$per" -d"${WARMUP}s" -s $SCRIPT "http://127.0.0.1:$((5200 + i))/webhooks/freescout" -- $TEMPLATE $SECRET 0 >/dev/null &
+    wrk -t1 -c"$per" -d"${WARMUP}s" -s $SCRIPT "http://127.0.0.1:$((5200 + i))/webhooks/freescout" -- $TEMPLATE $SECRET "$pace" $(( (i - 1) * 10000 / n )) >/dev/null &
     loads+=($!)
   done
   wait "${loads[@]}"
   sleep 1
-  serve0=$(cpu_ticks $(proc_stats "${pids[@]}")); pg0=$(cpu_ticks $(proc_stats $(postgres_pids)))
+  [ "$PROFILE" = 1 ] && [ "$label" != sqlite ] && psql_db "SELECT pg_stat_statements_reset()" >/dev/null
+  serve0=$(cpu_ticks $(proc_stats "${PIDS[@]}")); pg0=$(cpu_ticks $(proc_stats $(postgres_pids)))
   loads=()
+  rm -f "$WORK"/wrk-*.txt
   for i in $(seq 1 "$n"); do
-    { wrk -t1 -c"$per" -d"${DURATION}s" --latency -s $SCRIPT "http://127.0.0.1:$((5200 + i))/webhooks/freescout" -- $TEMPLATE $SECRET 0 | tail -n 1 >"$WORK/wrk-$n-$i.txt"; } &
+    { wrk -t1 -c"$per" -d"${DURATION}s" --latency -s $SCRIPT "http://127.0.0.1:$((5200 + i))/webhooks/freescout" -- $TEMPLATE $SECRET "$pace" $(( (i - 1) * 10000 / n + 5000 / n )) | tail -n 1 >"$WORK/wrk-$i.txt"; } &
     loads+=($!)
   done
   wait "${loads[@]}"
-  serve1=$(cpu_ticks $(proc_stats "${pids[@]}")); pg1=$(cpu_ticks $(proc_stats $(postgres_pids)))
-  requests=$(cat "$WORK"/wrk-$n-*.txt | sed -E 's/^requests ([0-9]+).*/\1/' | paste -sd+ | bc)
-  errors=$(cat "$WORK"/wrk-$n-*.txt | sed -E 's/.*non-2xx ([0-9]+).*/\1/' | paste -sd+ | bc)
-  p99=$(cat "$WORK"/wrk-$n-*.txt | sed -E 's/.*p99 ([0-9.]+) ms.*/\1/' | sort -g | tail -1)
-  processed=$(PGPASSWORD=$(sed -E 's/.*Password=([^;]+).*/\1/' <<<"$SUPER") psql -h 127.0.0.1 -p "$PORT" -U fsr -d "$db" -qAt -c "SELECT COUNT(*) FILTER (WHERE outcome = 'done'), COUNT(*) FROM deliveries")
-  hz=$(getconf CLK_TCK)
-  printf '%d instance(s): %d requests, non-2xx %d, rate %.0f/s, p99 %s ms (slowest instance); CPU per delivery: serve %.0f µs, PostgreSQL %.0f µs; processed/stored at the end %s\n' \
-    "$n" "$requests" "$errors" "$(echo "$requests / $DURATION" | bc -l)" "$p99" \
-    "$(echo "($serve1 - $serve0) / $hz * 1000000 / $requests" | bc -l)" "$(echo "($pg1 - $pg0) / $hz * 1000000 / $requests" | bc -l)" "$processed"
-  kill "${pids[@]}" 2>/dev/null || true
-  wait "${pids[@]}" 2>/dev/null || true
+  serve1=$(cpu_ticks $(proc_stats "${PIDS[@]}")); pg1=$(cpu_ticks $(proc_stats $(postgres_pids)))
+  requests=$(cat "$WORK"/wrk-*.txt | sed -E 's/^requests ([0-9]+).*/\1/' | paste -sd+ | bc)
+  errors=$(cat "$WORK"/wrk-*.txt | sed -E 's/.*non-2xx ([0-9]+).*/\1/' | paste -sd+ | bc)
+  p99=$(cat "$WORK"/wrk-*.txt | sed -E 's/.*p99 ([0-9.]+) ms.*/\1/' | sort -g | tail -1)
+  RATE=$(echo "$requests / $DURATION" | bc)
+  printf '%s: %d instance(s)%s: %d requests, non-2xx %d, rate %d/s, p99 %s ms (slowest instance); CPU per delivery: serve %.0f µs, PostgreSQL %.0f µs\n' \
+    "$label" "$n" "$([ "$pace" = 0 ] && echo ", flat out" || echo ", paced at $((pace * n))/s")" "$requests" "$errors" "$RATE" "$p99" \
+    "$(echo "($serve1 - $serve0) / $hz * 1000000 / $requests" | bc -l)" "$(echo "($pg1 - $pg0) / $hz * 1000000 / $requests" | bc -l)"
+}
+
+stop_instances() {
+  kill "${PIDS[@]}" 2>/dev/null || true
+  wait "${PIDS[@]}" 2>/dev/null || true
+}
+
+SQLITE_RATE=
+if [ "$SQLITE" = 1 ]; then
+  start_instances sqlite 1
+  measure sqlite 1 0
+  SQLITE_RATE=$RATE
+  stop_instances
+fi
+
+for n in $COUNTS; do
+  db=bench_$n
+  psql_run "CREATE DATABASE $db"
+  [ "$PROFILE" = 1 ] && psql_run "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" && DB=$db psql_db "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+  connection=${SUPER/Database=postgres/Database=$db}
+  DB=$db
+  start_instances "pg$n" "$n" "$connection"
+  measure postgres "$n" 0
+  flat=$RATE
+  [ -n "$SQLITE_RATE" ] && [ "$n" = 1 ] && printf 'one instance on PostgreSQL: %.2f of the SQLite default in this run (issue 22: at least 0.5)\n' "$(echo "$flat / $SQLITE_RATE" | bc -l)"
+  if [ "$PROFILE" = 1 ]; then
+    echo "-- statements by PostgreSQL time during the flat-out run (pg_stat_statements):"
+    psql_db "SELECT round(total_exec_time::numeric, 0) || ' ms, ' || calls || ' calls, ' || round((total_exec_time / calls)::numeric * 1000, 0) || ' µs/call: ' || left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 12"
+  fi
+  if [ "$PACED" = 1 ]; then
+    measure postgres "$n" $((flat * 8 / 10 / n))
+  fi
+  processed=$(psql_db "SELECT COUNT(*) FILTER (WHERE outcome = 'done') || ' of ' || COUNT(*) FROM deliveries")
+  echo "  processed at the end: $processed"
+  stop_instances
 done

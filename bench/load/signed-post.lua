@@ -1,6 +1,6 @@
 -- wrk script: posts unique, validly signed 7 KB convo.status deliveries, as FreeScout would.
 -- Signs each body with HMAC-SHA1 through libcrypto (LuaJIT FFI), base64 like PHP's base64_encode.
--- Arguments after "--": <template body file> <secret> [requests per second per wrk thread, 0 = flat out]
+-- Arguments after "--": <template body file> <secret> [requests per second per wrk thread, 0 = flat out] [first counter, 0]
 local ffi = require("ffi")
 ffi.cdef [[
 unsigned char *HMAC(const void *evp_md, const void *key, int key_len,
@@ -33,7 +33,9 @@ function init(args)
   template = template:gsub('"preview":"', '"preview":"run ' .. nonce .. ' ', 1)
   secret = args[2]
   pace = tonumber(args[3] or "0")
-  counter = 0
+  -- Where in its conversations the thread starts: wrk processes loading several instances start apart, so that they
+  -- spread each conversation's deliveries over the instances as a balancer does, not post it to all at the same moment.
+  counter = tonumber(args[4] or "0")
   md = ffi.new("unsigned char[20]")
   md_len = ffi.new("unsigned int[1]")
   b64 = ffi.new("unsigned char[32]")

@@ -8,7 +8,8 @@
 #   tests/Postgres/cluster.sh stop DIR         stop it at once and remove DIR
 #   tests/Postgres/cluster.sh down DIR         stop the server at once (as a crash or a restart does), keeping DIR
 #   tests/Postgres/cluster.sh up DIR           start it again, on its port (durable or not as it was started)
-# Env: DURABLE=1 is the same as `durable` (bench/load/postgres.sh: commits wait for the disk, as in production).
+# Env: DURABLE=1 is the same as `durable` (bench/load/postgres.sh: commits wait for the disk, as in production);
+#      PG_OPTIONS, more server options at start (kept by down/up), e.g. "-c shared_preload_libraries=pg_stat_statements".
 # Installs the postgresql package with apt-get when initdb is missing. initdb refuses to run as root, so as root the
 # cluster runs as the `postgres` user (DIR must be where that user can reach: under /tmp, not under /root).
 # Fails with a message on stderr (never skips): the tests that need it fail with it.
@@ -59,6 +60,7 @@ case "$command" in
     else
       echo "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" > "$dir/durability"
     fi
+    [ -n "${PG_OPTIONS:-}" ] && sed -i "s|\$| $PG_OPTIONS|" "$dir/durability"
     server_up "$bin" "$port"
     echo "Host=127.0.0.1;Port=$port;Username=fsr;Password=$password;Database=postgres"
     ;;

@@ -20,20 +20,20 @@ public sealed class PostgresDatabaseTests(PostgresCluster cluster)
 
         PostgresDatabase.WithDefaults(settings, settings.ConnectionString);
 
-        Assert.Equal((5, 10, 64), (settings.Timeout, settings.CommandTimeout, settings.MaxAutoPrepare));
+        Assert.Equal((5, 10, 64, true), (settings.Timeout, settings.CommandTimeout, settings.MaxAutoPrepare, settings.NoResetOnClose));
         Assert.Equal("-c search_path=fsr -c idle_in_transaction_session_timeout=3000", settings.Options);
     }
 
     [Theory]
-    [InlineData("Host=db;Timeout=30;Command Timeout=60;Max Auto Prepare=0;Options='-c idle_in_transaction_session_timeout=0'")]
-    [InlineData("Host=db;timeout=30;CommandTimeout=60;MaxAutoPrepare=0;options='-c IDLE_IN_TRANSACTION_SESSION_TIMEOUT=0'")]
+    [InlineData("Host=db;Timeout=30;Command Timeout=60;Max Auto Prepare=0;No Reset On Close=false;Options='-c idle_in_transaction_session_timeout=0'")]
+    [InlineData("Host=db;timeout=30;CommandTimeout=60;MaxAutoPrepare=0;noresetonclose=false;options='-c IDLE_IN_TRANSACTION_SESSION_TIMEOUT=0'")]
     public void WhatTheConnectionStringSets_Stands(string connectionString)
     {
         var settings = new NpgsqlConnectionStringBuilder(connectionString);
 
         PostgresDatabase.WithDefaults(settings, connectionString);
 
-        Assert.Equal((30, 60, 0), (settings.Timeout, settings.CommandTimeout, settings.MaxAutoPrepare));
+        Assert.Equal((30, 60, 0, false), (settings.Timeout, settings.CommandTimeout, settings.MaxAutoPrepare, settings.NoResetOnClose));
         Assert.Equal("-c idle_in_transaction_session_timeout=0", settings.Options, ignoreCase: true);
     }
 
