@@ -132,10 +132,10 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
 
     /// <summary>
     /// The plugin template's packages are the ones this repository restores (so a machine that built the repository
-    /// has them), and the versions it names are this build's.
+    /// has them), and the versions the templates and the README's install lines name are this build's.
     /// </summary>
     [Fact]
-    public void ActionPluginTemplate_NamesThisRepositorysPackageVersions()
+    public void Templates_NameThisRepositorysPackageVersions()
     {
         var central = XDocument.Load(Path.Combine(Repository(), "Directory.Packages.props")).Descendants("PackageVersion")
             .ToDictionary(p => (string)p.Attribute("Include")!, p => (string)p.Attribute("Version")!);
@@ -152,6 +152,8 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
         {
             Assert.Equal(HostVersion(), XDocument.Load(Path.Combine(Repository(), project)).Descendants("VersionPrefix").Single().Value);
         }
+
+        Assert.Contains($"dotnet new install artifacts/FreeScoutRules.Templates.{HostVersion()}.nupkg", File.ReadAllText(Path.Combine(Repository(), "README.md")), StringComparison.Ordinal);
     }
 
     [GeneratedRegex("```csharp\n(.*?)```", RegexOptions.Singleline)]
