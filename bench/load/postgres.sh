@@ -133,5 +133,7 @@ for n in $COUNTS; do
   fi
   processed=$(psql_db "SELECT COUNT(*) FILTER (WHERE outcome = 'done') || ' of ' || COUNT(*) FROM deliveries")
   echo "  processed at the end: $processed"
+  # What the instances warned about (claims lost, retries): none expected.
+  cat "$WORK"/pg$n-*/serve.log | grep -E '^(warn|fail|crit): ' | sed -E 's/^(\w+): ([^[]+)\[([0-9]+)\].*/  \1 \3 (\2)/' | sort | uniq -c | sort -rn | head -5 || true
   stop_instances
 done
