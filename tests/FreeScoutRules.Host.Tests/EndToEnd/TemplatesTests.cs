@@ -21,17 +21,6 @@ namespace FreeScoutRules.Host.Tests.EndToEnd;
 /// </summary>
 public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage package) : IClassFixture<TemplatesTests.TemplatePackage>
 {
-    private static string Repository()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "FreeScoutRules.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("The repository root (FreeScoutRules.sln) is not above the tests.");
-    }
-
     /// <summary>This build's version, <c>0.8.0</c>: the tool's, which the templates must name.</summary>
     private static string HostVersion()
     {
@@ -88,7 +77,7 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
         // the tests run on) and name that folder when making the plugin.
         var feed = Path.Combine(package.Root, "freescout-rules-packages");
         var configuration = typeof(TemplatesTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "BuildConfiguration").Value!;
-        var pack = await package.RunAsync("dotnet", Repository(), null,
+        var pack = await RepositoryCommands.RunAsync("dotnet", RepositoryCommands.Root, null,
             "pack", "engine/FreeScoutRules.Abstractions", "-c", configuration, "--no-build", "-o", feed, "--nologo", "-v", "q");
         Assert.True(pack.ExitCode == 0, pack.Output);
         Assert.True(File.Exists(Path.Combine(feed, $"FreeScoutRules.Abstractions.{HostVersion()}.nupkg")), string.Join(", ", Directory.GetFiles(feed)));
@@ -97,7 +86,7 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
         Assert.Contains($"value=\"{feed}\"", await File.ReadAllTextAsync(Path.Combine(plugin, "nuget.config")), StringComparison.Ordinal);
         Assert.Contains("\"OPS_PAGER_URL\"", await File.ReadAllTextAsync(Path.Combine(plugin, "src", "Contoso.OpsPager", "PagerSettings.cs")), StringComparison.Ordinal);
 
-        var test = await package.RunAsync("dotnet", plugin, package.NuGetEnvironment, "test");
+        var test = await RepositoryCommands.RunAsync("dotnet", plugin, package.NuGetEnvironment, "test");
 
         Assert.True(test.ExitCode == 0, test.Output);
         Assert.Matches(@"passed: Failed:\s+0, Passed:\s+[1-9]", test.Output);
@@ -137,9 +126,9 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
     [Fact]
     public void Templates_NameThisRepositorysPackageVersions()
     {
-        var central = XDocument.Load(Path.Combine(Repository(), "Directory.Packages.props")).Descendants("PackageVersion")
+        var central = XDocument.Load(Path.Combine(RepositoryCommands.Root, "Directory.Packages.props")).Descendants("PackageVersion")
             .ToDictionary(p => (string)p.Attribute("Include")!, p => (string)p.Attribute("Version")!);
-        var template = Path.Combine(Repository(), "templates", "action-plugin");
+        var template = Path.Combine(RepositoryCommands.Root, "templates", "action-plugin");
         var references = Directory.GetFiles(template, "*.csproj", SearchOption.AllDirectories)
             .SelectMany(p => XDocument.Load(p).Descendants("PackageReference"))
             .Select(r => ((string)r.Attribute("Include")!, (string)r.Attribute("Version")!))
@@ -150,10 +139,10 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
             Assert.True(central.GetValueOrDefault(r.Item1) == r.Item2, $"templates/action-plugin references {r.Item1} {r.Item2}; Directory.Packages.props has {central.GetValueOrDefault(r.Item1) ?? "none"}: keep them the same"));
         foreach (var project in new[] { "engine/FreeScoutRules.Abstractions/FreeScoutRules.Abstractions.csproj", "templates/FreeScoutRules.Templates.csproj" })
         {
-            Assert.Equal(HostVersion(), XDocument.Load(Path.Combine(Repository(), project)).Descendants("VersionPrefix").Single().Value);
+            Assert.Equal(HostVersion(), XDocument.Load(Path.Combine(RepositoryCommands.Root, project)).Descendants("VersionPrefix").Single().Value);
         }
 
-        Assert.Contains($"dotnet new install artifacts/FreeScoutRules.Templates.{HostVersion()}.nupkg", File.ReadAllText(Path.Combine(Repository(), "README.md")), StringComparison.Ordinal);
+        Assert.Contains($"dotnet new install artifacts/FreeScoutRules.Templates.{HostVersion()}.nupkg", File.ReadAllText(Path.Combine(RepositoryCommands.Root, "README.md")), StringComparison.Ordinal);
     }
 
     [GeneratedRegex("```csharp\n(.*?)```", RegexOptions.Singleline)]
@@ -176,15 +165,15 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
         {
             Directory.CreateDirectory(Work);
             var packages = Path.Combine(Root, "template-package");
-            var pack = await RunAsync("dotnet", Repository(), null,
+            var pack = await RepositoryCommands.RunAsync("dotnet", RepositoryCommands.Root, null,
                 "pack", "templates/FreeScoutRules.Templates.csproj", "-o", packages, "--artifacts-path", Path.Combine(Root, "template-build"), "--nologo", "-v", "q");
             Assert.True(pack.ExitCode == 0, pack.Output);
             var nupkg = Path.Combine(packages, $"FreeScoutRules.Templates.{HostVersion()}.nupkg");
-            var install = await RunAsync("dotnet", Root, null, "new", "install", nupkg, "--debug:custom-hive", Hive);
+            var install = await RepositoryCommands.RunAsync("dotnet", Root, null, "new", "install", nupkg, "--debug:custom-hive", Hive);
             Assert.True(install.ExitCode == 0, install.Output);
 
             // The machine's package cache stands in for nuget.org, read only: what the repository's own restore put there.
-            var cache = (await RunAsync("dotnet", Root, null, "nuget", "locals", "global-packages", "--list")).Output.Trim();
+            var cache = (await RepositoryCommands.RunAsync("dotnet", Root, null, "nuget", "locals", "global-packages", "--list")).Output.Trim();
             cache = cache[(cache.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
             Assert.True(Directory.Exists(cache), cache);
             await File.WriteAllTextAsync(Path.Combine(Work, "nuget.config"), $"""
@@ -223,7 +212,7 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
         public async Task<string> InstantiateAsync(string shortName, string output, params string[] arguments)
         {
             var folder = Path.Combine(Work, output);
-            var result = await RunAsync("dotnet", Work, null,
+            var result = await RepositoryCommands.RunAsync("dotnet", Work, null,
                 ["new", shortName, "-o", folder, "--no-update-check", "--debug:custom-hive", Hive, .. arguments]);
             Assert.True(result.ExitCode == 0, result.Output);
             return folder;
@@ -231,49 +220,6 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
 
         /// <summary>The rules repository's CI script, as the workflow runs it, with this build's CLI as <c>freescout-rules</c>.</summary>
         public Task<(int ExitCode, string Output)> RunCiScriptAsync(string repository) =>
-            RunAsync("bash", repository, new Dictionary<string, string> { ["PATH"] = $"{Path.Combine(Root, "bin")}:{Environment.GetEnvironmentVariable("PATH")}" }, ".ci/check.sh");
-
-        /// <summary>Runs a process to its end (4 minutes at most), without this process's FREESCOUTRULES_* variables; its output and errors together.</summary>
-        public async Task<(int ExitCode, string Output)> RunAsync(string file, string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
-        {
-            var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory };
-            foreach (var argument in arguments)
-            {
-                start.ArgumentList.Add(argument);
-            }
-
-            foreach (var variable in start.Environment.Keys.Where(k => k.StartsWith("FREESCOUTRULES_", StringComparison.Ordinal)).ToList())
-            {
-                start.Environment.Remove(variable);
-            }
-
-            start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-            start.Environment["DOTNET_NOLOGO"] = "1";
-            start.Environment["DOTNET_CLI_WORKLOAD_UPDATE_NOTIFY_DISABLE"] = "1";
-            // No MSBuild nodes left running after the build.
-            start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-            foreach (var (name, value) in environment ?? new Dictionary<string, string>())
-            {
-                start.Environment[name] = value;
-            }
-
-            using var process = Process.Start(start)!;
-            var output = process.StandardOutput.ReadToEndAsync();
-            var error = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"{file} {string.Join(' ', arguments)} did not end within 4 minutes.");
-            }
-
-            // A nested test run's summary would be counted by .ci/run's tally if a failure message carried it: reword it.
-            var text = (await output + await error).Replace("Passed!  -", "passed:", StringComparison.Ordinal).Replace("Failed!  -", "failed:", StringComparison.Ordinal);
-            return (process.ExitCode, text);
-        }
+            RepositoryCommands.RunAsync("bash", repository, new Dictionary<string, string> { ["PATH"] = $"{Path.Combine(Root, "bin")}:{Environment.GetEnvironmentVariable("PATH")}" }, ".ci/check.sh");
     }
 }

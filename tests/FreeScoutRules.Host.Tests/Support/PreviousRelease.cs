@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace FreeScoutRules.Host.Tests.Support;
 
 /// <summary>
@@ -40,8 +38,8 @@ internal static class PreviousRelease
             }
 
             var source = Directory.CreateDirectory(Path.Combine(folder, "src")).FullName;
-            var repository = Repository();
-            var present = await RunAsync("git", repository, "cat-file", "-e", Commit + "^{commit}");
+            var repository = RepositoryCommands.Root;
+            var present = await RepositoryCommands.RunAsync("git", repository, null, "cat-file", "-e", Commit + "^{commit}");
             if (present.ExitCode != 0)
             {
                 throw new InvalidOperationException(
@@ -49,11 +47,11 @@ internal static class PreviousRelease
                     + $"(a shallow clone? `git fetch --unshallow`):\n{present.Output}");
             }
 
-            var extract = await RunAsync("/bin/sh", repository, "-c", $"git archive --format=tar {Commit} | tar -x -C \"{source}\"");
+            var extract = await RepositoryCommands.RunAsync("/bin/sh", repository, null, "-c", $"git archive --format=tar {Commit} | tar -x -C \"{source}\"");
             Assert.True(extract.ExitCode == 0, extract.Output);
             // No build servers: a node left running would keep this process's output pipes open, and outlive the tests.
-            var build = await RunAsync(
-                "dotnet", source, "build", "engine/FreeScoutRules.Host/FreeScoutRules.Host.csproj", "-c", "Release",
+            var build = await RepositoryCommands.RunAsync(
+                "dotnet", source, null, "build", "engine/FreeScoutRules.Host/FreeScoutRules.Host.csproj", "-c", "Release",
                 "-o", Path.Combine(folder, "bin"), "--nologo", "-v", "q", "--disable-build-servers", "-nodeReuse:false");
             Assert.True(build.ExitCode == 0 && File.Exists(program), $"building {Commit} failed:\n{build.Output}");
             await File.WriteAllTextAsync(marker, Commit);
@@ -63,33 +61,5 @@ internal static class PreviousRelease
         {
             Gate.Release();
         }
-    }
-
-    private static string Repository()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "FreeScoutRules.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("The repository root (FreeScoutRules.sln) is not above the tests.");
-    }
-
-    private static async Task<(int ExitCode, string Output)> RunAsync(string file, string workingDirectory, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await output + await error);
     }
 }
