@@ -271,6 +271,27 @@ internal sealed class PostgresInstances : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Checks that every intent in the database reached the receiver under its own key (<c>fsr-INSTALLATION-ID</c>), that a
+    /// key received more than once carried the same body each time, and returns the status changes posted to
+    /// <c>/changes</c> (as <see cref="Change"/> formats them), one per key.
+    /// </summary>
+    public async Task<List<string>> ReceivedOncePerIntentAsync()
+    {
+        var intents = await RowsAsync("SELECT id FROM action_intents ORDER BY id");
+        var installation = await ScalarAsync<string>("SELECT installation_id FROM installation");
+        var keys = Receiver.Requests.ToArray().GroupBy(r => r.IdempotencyKey).ToDictionary(g => g.Key ?? "(none)", g => g.ToArray());
+        Assert.Equal(
+            intents.Select(i => $"fsr-{installation}-{(long)i[0]!}").Order(StringComparer.Ordinal),
+            keys.Keys.Order(StringComparer.Ordinal));
+        return [.. keys.Values.Where(k => k[0].Path == "/changes").Select(k =>
+        {
+            Assert.All(k, r => Assert.Equal(k[0].Body, r.Body));
+            var body = JsonDocument.Parse(k[0].Body).RootElement;
+            return Change(body.GetProperty("conversation").GetInt32(), body.GetProperty("from").GetString(), body.GetProperty("to").GetString()!, body.GetProperty("via").GetString()!);
+        })];
+    }
+
     /// <summary>A status change as the tests compare them.</summary>
     public static string Change(int conversation, string? from, string to, string via) => $"{conversation}: {from ?? "?"}->{to} via {via}";
 
@@ -318,6 +339,37 @@ internal sealed class TrafficSender(Func<IReadOnlyList<ServeProcess>> targets)
     public int Sent => _sent;
 
     private int _sent;
+
+    /// <summary>
+    /// Sends every conversation of <paramref name="traffic"/> with <paramref name="senders"/> concurrent senders (each takes
+    /// the next conversation and sends its deliveries in order); <paramref name="between"/>, when given, runs after each
+    /// conversation a sender finished (a pace). The task ends when all were sent.
+    /// </summary>
+    public Task SendAllAsync(
+        IReadOnlyList<IReadOnlyList<TrafficDelivery>> traffic, int senders, CancellationToken cancellationToken, Func<CancellationToken, Task>? between = null)
+    {
+        var queue = new Queue<IReadOnlyList<TrafficDelivery>>(traffic);
+        return Task.WhenAll(Enumerable.Range(0, senders).Select(_ => Task.Run(async () =>
+        {
+            while (true)
+            {
+                IReadOnlyList<TrafficDelivery> conversation;
+                lock (queue)
+                {
+                    if (!queue.TryDequeue(out conversation!))
+                    {
+                        return;
+                    }
+                }
+
+                await SendAsync(conversation, cancellationToken);
+                if (between is not null)
+                {
+                    await between(cancellationToken);
+                }
+            }
+        })));
+    }
 
     /// <summary>Sends <paramref name="conversation"/>'s deliveries in order; returns when each was answered 202 or 200.</summary>
     public async Task SendAsync(IReadOnlyList<TrafficDelivery> conversation, CancellationToken cancellationToken)
