@@ -131,7 +131,9 @@ internal static class StorageCommand
             Next:
               1. Keep the SQLite server stopped for good (disable its unit): what it stored from now on would not be on PostgreSQL.
               2. Start the instances on the copy: Storage:Provider=postgres and ConnectionStrings:Postgres (environment Storage__Provider=postgres,
-                 ConnectionStrings__Postgres=…). FreeScout's retries of the webhooks it sent meanwhile arrive there.
+                 ConnectionStrings__Postgres=…), the same FREESCOUTRULES_CONSOLE_KEY on every instance (the console's keys are encrypted with it:
+                 `freescout-rules token` makes one), and a data directory of its own for each (its rules cache and lock). FreeScout's retries
+                 of the webhooks it sent meanwhile arrive there.
               3. Check each instance: /readyz; GET /api/status (instances, queue depth, installationId as above); the newest deliveries
                  (GET /api/deliveries, or the console) and dead actions (GET /api/actions?state=dead) (docs/deploy.md, "Moving to PostgreSQL").
             """);

@@ -237,6 +237,11 @@ internal static partial class AdminApi
             self = l.Held && l.Lease.InstanceId == overview.Self,
         });
 
+    /// <summary>This build's release and commit (<c>0.8.0+…</c>), as the tool's <c>--version</c> prints it.</summary>
+    private static readonly string Release =
+        typeof(AdminApi).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "unknown";
+
     private static async Task<IResult> StatusAsync(
         IDeliveryHistory queries, Dispatcher dispatcher, RuleSetHolder rules, IStorageLifetime storage, Engine.Reconciliation.Reconciler reconciler,
         Engine.Instances.NamedLeases leases, Engine.Instances.InstanceLeaseKeeper instance, Engine.Instances.RulesRollout rollout, CancellationToken cancellationToken)
@@ -245,6 +250,8 @@ internal static partial class AdminApi
         var holders = await leases.OverviewAsync(InstancesShown, instance.Joined?.Id, cancellationToken);
         return Results.Ok(new
         {
+            // This instance's release (during a rolling upgrade, ask each instance).
+            version = Release,
             deliveries = await queries.CountByOutcomeAsync(cancellationToken),
             // The store's backlog (every instance's); claimed: the conversations this instance works on now.
             queueDepth = await queries.CountAsync(Engine.Storage.DeliveryOutcome.Pending, cancellationToken),

@@ -424,8 +424,8 @@ internal static class ServerComposition
 /// <c>/readyz</c>: ready once the database is open, the rules are loaded and the dispatcher runs, while
 /// no rule evaluation is stuck (the watchdog), no background loop has failed (the supervisor), the store answers
 /// this instance's lease renewals (its keeper: the renewals, every quarter of <c>Dispatch:LeaseTime</c>, are the probe;
-/// nothing is asked of the store per request), and the live instances have not run different rule generations for
-/// longer than <c>Rules:MaxGenerationSkew</c> (a rollout stopped half-way).
+/// nothing is asked of the store per request). Degraded (still 200) while the live instances have run different rule
+/// generations for longer than <c>Rules:MaxGenerationSkew</c> (a rollout stopped half-way).
 /// </summary>
 internal sealed class EngineReadinessCheck(
     EngineService engine, RuleSetHolder rules, Watchdog watchdog, LoopSupervisor supervisor, Engine.Instances.InstanceLeaseKeeper instance,
@@ -444,13 +444,11 @@ internal sealed class EngineReadinessCheck(
             problems.Add(storage);
         }
 
-        if (rollout.Problem(rulesOptions.MaxGenerationSkew) is { } skew)
-        {
-            problems.Add(skew);
-        }
-
-        return Task.FromResult(problems.Count == 0
-            ? HealthCheckResult.Healthy()
-            : HealthCheckResult.Unhealthy(string.Join("; ", problems)));
+        // A rollout stopped half-way is the same on every instance: Degraded (answered 200, saying why), not Unhealthy, so
+        // that a balancer checking /readyz does not take every instance out of service at once for it.
+        var skew = rollout.Problem(rulesOptions.MaxGenerationSkew);
+        return Task.FromResult(problems.Count > 0
+            ? HealthCheckResult.Unhealthy(string.Join("; ", skew is null ? problems : [.. problems, skew]))
+            : skew is not null ? HealthCheckResult.Degraded(skew) : HealthCheckResult.Healthy());
     }
 }

@@ -102,6 +102,9 @@ public sealed class AdminApiTests : IAsyncLifetime
 
         Assert.Equal(1, status.GetProperty("deliveries").GetProperty("done").GetInt64());
         Assert.Equal(4, status.GetProperty("rules").GetProperty("names").GetArrayLength());
+        // The release this instance runs, as the tool's --version says it (a rolling upgrade asks each instance).
+        var version = typeof(FreeScoutRules.Host.Server.AdminApi).Assembly.GetName().Version!;
+        Assert.StartsWith($"{version.Major}.{version.Minor}.{version.Build}+", status.GetProperty("version").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]
