@@ -70,7 +70,7 @@ internal static class TimerNameAnalyzer
             foreach (var timer in scheduled.Where(s => !handled.Any(h => h.Matches(s.Name))))
             {
                 found.Add(new RuleDiagnostic(timer.File, timer.Line, timer.Column, notHandled, EngineDiagnosticIds.TimerNotHandled,
-                    $"timer '{timer.Name}' is scheduled but no rule handles it (a rule matching TimerElapsed with Name == \"{timer.Name}\"); it would fire and do nothing"));
+                    $"timer '{timer.Name}' is scheduled but no rule handles it (On.Timer(\"{timer.Name}\") in a concise rule, or a rule matching TimerElapsed with Name == \"{timer.Name}\"); it would fire and do nothing"));
             }
         }
 

@@ -36,6 +36,13 @@ internal static class CheckCommand
         var rulesDirectory = settings.Rules.Directory;
         var checks = new RuleChecks(Secrets: settings.SecretNames, Calendars: settings.Calendars.Names);
         var pluginErrors = 0;
+        if (pluginsDirectory is not null && !pluginsDirectory.Exists)
+        {
+            // Loading nothing from it would check the rules against the built-in actions alone, and say nothing.
+            await error.WriteLineAsync($"--plugins {pluginsDirectory}: there is no such folder (give the folder the server loads its action plugins from).");
+            return ExitCodes.CannotRun;
+        }
+
         if (pluginsDirectory is not null)
         {
             var plugins = PluginLoader.Load(PluginLoader.BuiltInDirectory, pluginsDirectory.ToString());
@@ -64,6 +71,11 @@ internal static class CheckCommand
             foreach (var rule in generation.Rules)
             {
                 await output.WriteLineAsync($"  {rule.Name}  ({Path.GetFileName(rule.File)})");
+            }
+
+            if (pluginsDirectory is null)
+            {
+                await output.WriteLineAsync("Actions not checked: add --plugins DIR (the server's plugins folder) to check each action the rules name exists and is configured (FSR0003, FSR0008).");
             }
 
             return pluginErrors == 0 ? ExitCodes.Ok : ExitCodes.CannotRun;

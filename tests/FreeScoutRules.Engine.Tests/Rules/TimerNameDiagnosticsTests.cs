@@ -87,7 +87,7 @@ public sealed class TimerNameDiagnosticsTests : IDisposable
         Assert.Equal((8, 39), (diagnostic.Line, diagnostic.Column));
         Assert.Equal(At("auto-close.csx", "\"auto-close\""), (diagnostic.Line, diagnostic.Column));
         Assert.EndsWith(
-            "(8,39): warning FSR0009: timer 'auto-close' is scheduled but no rule handles it (a rule matching TimerElapsed with Name == \"auto-close\"); it would fire and do nothing",
+            "(8,39): warning FSR0009: timer 'auto-close' is scheduled but no rule handles it (On.Timer(\"auto-close\") in a concise rule, or a rule matching TimerElapsed with Name == \"auto-close\"); it would fire and do nothing",
             diagnostic.ToString(), StringComparison.Ordinal);
     }
 

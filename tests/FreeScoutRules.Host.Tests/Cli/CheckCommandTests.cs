@@ -15,6 +15,21 @@ public sealed class CheckCommandTests() : CliTestBase(withSampleRule: false)
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("5 rules in 2 files compiled, 0 warnings, 0 errors", result.OutputLines[0], StringComparison.Ordinal);
         Assert.Contains("notify-support-on-close  (notify.csx)", result.OutputLines);
+        // Without --plugins the actions the rules name are not checked: it says so, and how.
+        Assert.Equal("Actions not checked: add --plugins DIR (the server's plugins folder) to check each action the rules name exists and is configured (FSR0003, FSR0008).", result.OutputLines[^1]);
+    }
+
+    [Fact]
+    public async Task Check_APluginsFolderThatDoesNotExist_IsRefused_NotCheckedAgainstTheBuiltInsAlone()
+    {
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "rules.sample.csx"), Path.Combine(RulesDirectory, "notify.csx"));
+        var missing = Path.Combine(RulesDirectory, "no-such-plugins");
+
+        var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "check", "--rules", RulesDirectory, "--plugins", missing);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal($"--plugins {missing}: there is no such folder (give the folder the server loads its action plugins from).", Assert.Single(result.ErrorLines));
+        Assert.Empty(result.OutputLines);
     }
 
     [Fact]

@@ -39,7 +39,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         const int Conversations = 90;
         var traffic = FreeScoutTraffic.Generate(Conversations, firstId: 40_001);
         var total = traffic.Sum(c => c.Count);
-        _receiver.Latency = TimeSpan.FromMilliseconds(400); // attempts in flight when the kill comes
+        _receiver.Latency = TimeSpan.FromMilliseconds(600); // attempts in flight when the kill comes
         await using var instances = await PostgresInstances.StartAsync(_root, await cluster.CreateDatabaseAsync(), _receiver, 3);
         // The balancer keeps sending to the killed one too (as until its health check fails): refused at once, sent again.
         var sender = new TrafficSender(() => instances.All);
@@ -53,9 +53,16 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         var sending = sender.SendAllAsync(traffic, 24, stop.Token);
 
         await Eventually.UntilAsync("half the traffic to be sent", () => sender.Sent >= total / 2, TimeSpan.FromSeconds(40));
+        // One query, and the kill right after it: an intent claimed in the last 200 ms is still in flight at the receiver
+        // (it answers after 600 ms) when the kill lands, even on a loaded machine (with two queries and any claimed intent,
+        // a loaded CI run once killed the victim after its last attempt had been recorded).
         await Eventually.UntilAsync("the victim to be in the middle of an attempt and of a conversation", async () =>
-            await instances.ScalarAsync<long>($"SELECT count(*) FROM action_intents WHERE claim_instance = {victimId} AND state = 'pending'") > 0
-            && await instances.ScalarAsync<long>($"SELECT count(*) FROM conversations c WHERE c.claim_instance = {victimId} AND EXISTS (SELECT 1 FROM deliveries d WHERE d.conversation_id = c.id AND d.outcome = 'pending')") > 0,
+            await instances.ScalarAsync<bool>($"""
+                SELECT EXISTS (SELECT 1 FROM action_intents WHERE claim_instance = {victimId} AND state = 'pending'
+                               AND claimed_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint - 200)
+                   AND EXISTS (SELECT 1 FROM conversations c WHERE c.claim_instance = {victimId}
+                               AND EXISTS (SELECT 1 FROM deliveries d WHERE d.conversation_id = c.id AND d.outcome = 'pending'))
+                """),
             TimeSpan.FromSeconds(20));
         var killedAt = DateTimeOffset.UtcNow; // taken before: the kill returns once the process is reaped
         victim.Kill();
