@@ -36,7 +36,8 @@ namespace FreeScoutRules.Engine.Tests.Storage.Sqlite;
 /// ingested (new, redelivered, without a conversation), dispatched and evaluated by real rules (status changes,
 /// intents, timers scheduled and cancelled, a rule failure, a delivery parked), the action runner (done, retried,
 /// dead, retried by hand), the timer loop firing, a reconciliation pass, the storage gauges, re-runs, the rule
-/// generation log, retention, and the reads of the console's pages and the admin API with the arguments they pass.
+/// generation log, retention, the console's shared keys (where the store has them), and the reads of the console's pages
+/// and the admin API with the arguments they pass.
 /// </summary>
 internal sealed class RecordedRun
 {
@@ -322,6 +323,15 @@ internal sealed class RecordedRun
         var (records, bodies) = await pruner.PruneOnceAsync(default);
         Assert.True(records >= 1 && bodies >= 1, $"retention pruned {records} records and {bodies} bodies");
         await pruner.PruneOnceAsync(default);
+
+        // The console's data-protection keys, where the store shares them between instances (PostgreSQL): the key ring
+        // stores a new key and reads them all.
+        if (storage is ISharedKeys)
+        {
+            var keys = Port<ISharedKeys>(storage);
+            keys.StoreKey("key-plan-test", "<key id=\"plan-test\" />");
+            Assert.Contains(keys.LoadKeys(), k => k.Contains("plan-test", StringComparison.Ordinal));
+        }
 
         // Named leases (singleton work) and the instances, as /api/status reads them; the instance leaves at stop.
         var lease = await leases.TryAcquireAsync("plan", instance, TimeSpan.FromMinutes(1), default);
