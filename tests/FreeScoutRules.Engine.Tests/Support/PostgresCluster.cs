@@ -25,8 +25,21 @@ public sealed class PostgresCluster : IAsyncLifetime
     /// and counts on what was committed, as production does. The shared clusters run without it, for speed.
     /// </param>
     internal PostgresCluster(bool durable) => _durable = durable;
+
+    /// <param name="durable">As above.</param>
+    /// <param name="options">More server options at start (<c>PG_OPTIONS</c> of tests/Postgres/cluster.sh), e.g. <c>-c log_destination=jsonlog</c>.</param>
+    internal PostgresCluster(bool durable, string options)
+    {
+        _durable = durable;
+        _options = options;
+    }
+
+    private readonly string? _options;
     private string _connectionString = "";
     private int _databases;
+
+    /// <summary>The cluster's directory: its data directory is <c>data</c> in it (the server's log files under <c>data/log</c> when it runs the logging collector).</summary>
+    internal string Directory => _directory;
 
     /// <summary>The cluster's superuser connection string (database <c>postgres</c>).</summary>
     public string ConnectionString => _connectionString;
@@ -88,6 +101,10 @@ public sealed class PostgresCluster : IAsyncLifetime
     {
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.Environment["DURABLE"] = _durable ? "1" : "0";
+        if (_options is not null)
+        {
+            start.Environment["PG_OPTIONS"] = _options;
+        }
         start.ArgumentList.Add(Path.Combine(RepositoryRoot(), "tests", "Postgres", "cluster.sh"));
         foreach (var argument in arguments)
         {

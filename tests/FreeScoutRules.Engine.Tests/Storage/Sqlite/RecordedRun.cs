@@ -28,13 +28,16 @@ using Status = FreeScoutRules.FreeScout.ConversationStatus;
 namespace FreeScoutRules.Engine.Tests.Storage.Sqlite;
 
 /// <summary>
-/// An end-to-end run of the engine's services on the real SQLite store, recording every statement the store ran
-/// (through <see cref="SqliteStorage.StatementObserver"/>, on every connection it opened, the writer's too) and every
+/// An end-to-end run of the engine's services on a real store (SQLite by default; any store through
+/// <see cref="RecordedStore"/>: the PostgreSQL plan test runs it on its large database), recording the statements the
+/// store ran where the store lets a test observe them (SQLite: <see cref="SqliteStorage.StatementObserver"/>, on every
+/// connection it opened, the writer's too; PostgreSQL logs them itself, with their plans) and every
 /// storage port method called (each port seen by the services through a <see cref="PortRecorder{T}"/>): webhooks
 /// ingested (new, redelivered, without a conversation), dispatched and evaluated by real rules (status changes,
 /// intents, timers scheduled and cancelled, a rule failure, a delivery parked), the action runner (done, retried,
 /// dead, retried by hand), the timer loop firing, a reconciliation pass, the storage gauges, re-runs, the rule
-/// generation log, retention, and the reads of the console's pages and the admin API with the arguments they pass.
+/// generation log, retention, the console's shared keys (where the store has them), and the reads of the console's pages
+/// and the admin API with the arguments they pass.
 /// </summary>
 internal sealed class RecordedRun
 {
@@ -54,7 +57,16 @@ internal sealed class RecordedRun
     public ConcurrentDictionary<MethodInfo, int> Calls { get; } = new();
 
     /// <summary>The storage ports: the interfaces of the engine's storage namespace that the SQLite store implements.</summary>
-    public static IReadOnlyList<Type> Ports { get; } = [.. typeof(SqliteStorage).GetInterfaces().Where(i => i.Namespace == typeof(IInbox).Namespace)];
+    public static IReadOnlyList<Type> Ports { get; } = PortsOf(typeof(SqliteStorage));
+
+    /// <summary>The storage ports <paramref name="store"/> implements: the interfaces of the engine's storage namespace.</summary>
+    public static IReadOnlyList<Type> PortsOf(Type store) => [.. store.GetInterfaces().Where(i => i.Namespace == typeof(IInbox).Namespace)];
+
+    /// <summary>Records a statement the store ran (as prepared, parameters not expanded).</summary>
+    internal void Statement(string sql) => _statements.AddOrUpdate(sql.Trim(), 1, (_, count) => count + 1);
+
+    /// <summary>Records a statement run on a connection that keeps it prepared from one run to the next.</summary>
+    internal void KeptStatement(string sql) => _keptStatements[sql.Trim()] = true;
 
     private const string RulesSource = """
         public class PlanNotifyOnClose : Rule
@@ -93,19 +105,50 @@ internal sealed class RecordedRun
         }
         """;
 
+    /// <summary>The run on a new SQLite store in a temporary data directory, its statements observed.</summary>
     public static async Task<RecordedRun> RecordAsync()
     {
+        using var data = new TempDirectory();
+        return await RecordAsync(
+            hints => new RecordedStore(
+                new SqliteStorage(new SqliteOptions { DataDirectory = data.Path, Durable = false }, NullLogger<InboxWriter>.Instance, hints: hints),
+                (storage, run) =>
+                {
+                    ((SqliteStorage)storage).StatementObserver = run.Statement;
+                    ((SqliteStorage)storage).KeptStatementObserver = run.KeptStatement;
+                }),
+            RecordedRunKeep.Default);
+    }
+
+    /// <summary>
+    /// The run on the store <paramref name="open"/> makes (given where it announces work), which may hold history already:
+    /// <paramref name="keep"/> says what retention keeps, so that only the run's own old records go.
+    /// </summary>
+    public static async Task<RecordedRun> RecordAsync(Func<WorkHints, RecordedStore> open, RecordedRunKeep keep)
+    {
         var run = new RecordedRun();
-        await run.RunAsync();
+        var hints = new WorkHints();
+        var store = open(hints);
+        try
+        {
+            await run.RunAsync(store, hints, keep);
+        }
+        finally
+        {
+            if (store.Storage is IAsyncDisposable disposable)
+            {
+                await disposable.DisposeAsync();
+            }
+        }
+
         return run;
     }
 
-    private T Port<T>(SqliteStorage storage)
-        where T : class => PortRecorder<T>.Wrap((T)(object)storage, Calls);
+    private T Port<T>(object storage)
+        where T : class => PortRecorder<T>.Wrap((T)storage, Calls);
 
-    private async Task RunAsync()
+    private async Task RunAsync(RecordedStore store, WorkHints hints, RecordedRunKeep keep)
     {
-        using var data = new TempDirectory();
         using var rulesDirectory = new TempDirectory();
         using var meters = new TestMeterFactory();
         using var stop = new CancellationTokenSource();
@@ -113,12 +156,10 @@ internal sealed class RecordedRun
         var generation = RuleSetCompiler.Compile(rulesDirectory.Path);
         Assert.Equal(3, generation.Rules.Count(r => r.Name.StartsWith("Plan", StringComparison.Ordinal)));
 
-        var hints = new WorkHints();
-        var storage = new SqliteStorage(new SqliteOptions { DataDirectory = data.Path, Durable = false }, NullLogger<InboxWriter>.Instance, hints: hints);
+        var storage = store.Storage;
         var lifetime = Port<IStorageLifetime>(storage);
         await lifetime.InitializeAsync(default);
-        storage.StatementObserver = sql => _statements.AddOrUpdate(sql.Trim(), 1, (_, count) => count + 1);
-        storage.KeptStatementObserver = sql => _keptStatements[sql.Trim()] = true;
+        store.Observe?.Invoke(storage, this);
         var writer = lifetime.RunAsync(default);
         var inbox = Port<IInbox>(storage);
         var history = Port<IDeliveryHistory>(storage);
@@ -130,10 +171,14 @@ internal sealed class RecordedRun
         var leases = Port<ILeases>(storage);
         var instance = await leases.JoinAsync("plan-test", TimeSpan.FromMinutes(5), default);
 
+        // What the store holds before the run and stays as it is (history of months: timers due later, intents retried later).
+        var timersBefore = await ((ITimers)storage).CountPendingAsync(default);
+        var intentsBefore = (await ((IOutbox)storage).StatsAsync(default)).Pending;
+
         // The clock of what arrives (webhooks, reconciliation, timers, retention) is set by the run; dispatch and
         // the action runner wait on real time (their retry delays and polls).
         var t0 = TimeProvider.System.GetUtcNow();
-        var clock = new FakeTimeProvider(t0 - TimeSpan.FromDays(10));
+        var clock = new FakeTimeProvider(t0 - keep.Records - TimeSpan.FromDays(5));
         var metrics = new EngineMetrics(meters);
         var dispatchOptions = new DispatchOptions { MaxAttempts = 2, RetryDelay = TimeSpan.FromMilliseconds(5) };
         var failEvaluations = false;
@@ -156,9 +201,9 @@ internal sealed class RecordedRun
             await Until("dispatch to drain", async () => dispatcher.InProgress == 0 && await history.CountAsync(DeliveryOutcome.Pending, default) == 0);
         }
 
-        // History for retention: records old enough to go (10 days), and a body old enough to go (3 days).
+        // History for retention: records old enough to go (5 days past what it keeps), and a body old enough to go (2 days past).
         await Ingest(Events.ConversationStatus, Conversation(120, Status.Active, clock.GetUtcNow()), IngestionStatus.Accepted);
-        clock.SetUtcNow(t0 - TimeSpan.FromDays(3));
+        clock.SetUtcNow(t0 - keep.Bodies - TimeSpan.FromDays(2));
         await Ingest(Events.ConversationStatus, Conversation(121, Status.Active, clock.GetUtcNow()), IngestionStatus.Accepted);
         clock.SetUtcNow(t0);
 
@@ -199,7 +244,7 @@ internal sealed class RecordedRun
         {
             using var actionsStop = new CancellationTokenSource();
             var runner = new ActionRunner(outbox, () => instance, plugins, new NoHttp(), actionOptions, TimeProvider.System, NullLoggerFactory.Instance, metrics).RunAsync(actionsStop.Token);
-            await Until("every intent to be done or dead", async () => (await storage.StatsAsync(default)).Pending == 0);
+            await Until("every intent to be done or dead", async () => (await ((IOutbox)storage).StatsAsync(default)).Pending == intentsBefore);
             await actionsStop.CancelAsync();
             await runner;
         }
@@ -224,7 +269,7 @@ internal sealed class RecordedRun
         using (var timersStop = new CancellationTokenSource())
         {
             var loop = new TimerLoop(timers, history, new TimerSignal(), metrics, clock, NullLogger<TimerLoop>.Instance) { Batch = 2 }.RunAsync(timersStop.Token);
-            await Until("the timers to fire", async () => await timers.CountPendingAsync(default) == 0);
+            await Until("the timers to fire", async () => await timers.CountPendingAsync(default) == timersBefore);
             await timersStop.CancelAsync();
             try
             {
@@ -272,12 +317,21 @@ internal sealed class RecordedRun
 
         await ReadLikeTheConsoleAndTheApiAsync(history, outbox, timers, inbox, generations, newest.Id, clock.GetUtcNow());
 
-        // Retention: records older than 5 days go, bodies older than a day.
-        var pruner = new Pruner(retention, namedLeases, new RetentionOptions { Records = TimeSpan.FromDays(5), Bodies = TimeSpan.FromDays(1), BatchSize = 2, BatchPause = TimeSpan.Zero },
+        // Retention: records older than 5 days go, bodies older than a day (by default).
+        var pruner = new Pruner(retention, namedLeases, new RetentionOptions { Records = keep.Records, Bodies = keep.Bodies, BatchSize = 2, BatchPause = TimeSpan.Zero },
             clock, metrics, NullLogger<Pruner>.Instance);
         var (records, bodies) = await pruner.PruneOnceAsync(default);
         Assert.True(records >= 1 && bodies >= 1, $"retention pruned {records} records and {bodies} bodies");
         await pruner.PruneOnceAsync(default);
+
+        // The console's data-protection keys, where the store shares them between instances (PostgreSQL): the key ring
+        // stores a new key and reads them all.
+        if (storage is ISharedKeys)
+        {
+            var keys = Port<ISharedKeys>(storage);
+            keys.StoreKey("key-plan-test", "<key id=\"plan-test\" />");
+            Assert.Contains(keys.LoadKeys(), k => k.Contains("plan-test", StringComparison.Ordinal));
+        }
 
         // Named leases (singleton work) and the instances, as /api/status reads them; the instance leaves at stop.
         var lease = await leases.TryAcquireAsync("plan", instance, TimeSpan.FromMinutes(1), default);
@@ -398,4 +452,18 @@ internal sealed class RecordedRun
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
             Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(page, Encoding.UTF8, "application/json") });
     }
+}
+
+/// <summary>
+/// The store a <see cref="RecordedRun"/> runs on: one object implementing every storage port (not initialized yet; the
+/// run initializes it and disposes it when it is <see cref="IAsyncDisposable"/>), and how to observe its statements once
+/// initialized (none when the database logs them itself).
+/// </summary>
+internal sealed record RecordedStore(object Storage, Action<object, RecordedRun>? Observe = null);
+
+/// <summary>What retention keeps in a <see cref="RecordedRun"/>: records newer than <paramref name="Records"/>, bodies newer than <paramref name="Bodies"/>.</summary>
+internal sealed record RecordedRunKeep(TimeSpan Records, TimeSpan Bodies)
+{
+    /// <summary>For a new store: 5 days of records, a day of bodies.</summary>
+    public static RecordedRunKeep Default { get; } = new(TimeSpan.FromDays(5), TimeSpan.FromDays(1));
 }
