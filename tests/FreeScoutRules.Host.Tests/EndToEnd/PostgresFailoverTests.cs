@@ -14,33 +14,16 @@ namespace FreeScoutRules.Host.Tests.EndToEnd;
 /// receiver under one idempotency key; the store's invariants in SQL.
 /// </summary>
 [Collection(PostgresCollection.Name)]
-public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHelper output) : IAsyncLifetime
+public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHelper output) : ServeProcessesTest("pg-multi")
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-pg-multi-{Guid.NewGuid():N}");
-    private HttpReceiver _receiver = null!;
-
-    public async Task InitializeAsync() => _receiver = await HttpReceiver.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _receiver.DisposeAsync();
-        try
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (DirectoryNotFoundException)
-        {
-        }
-    }
-
     [Fact]
     public async Task ThreeInstances_OneKilledHalfway_DeriveEachStatusChangeOnce_AndEveryIntentReachesTheReceiverUnderOneKey()
     {
         const int Conversations = 90;
         var traffic = FreeScoutTraffic.Generate(Conversations, firstId: 40_001);
         var total = traffic.Sum(c => c.Count);
-        _receiver.Latency = TimeSpan.FromMilliseconds(600); // attempts in flight when the kill comes
-        await using var instances = await PostgresInstances.StartAsync(_root, await cluster.CreateDatabaseAsync(), _receiver, 3);
+        Receiver.Latency = TimeSpan.FromMilliseconds(600); // attempts in flight when the kill comes
+        await using var instances = await PostgresInstances.StartAsync(Root, await cluster.CreateDatabaseAsync(), Receiver, 3);
         // The balancer keeps sending to the killed one too (as until its health check fails): refused at once, sent again.
         var sender = new TrafficSender(() => instances.All);
 
@@ -77,7 +60,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         var derived = (await instances.RowsAsync("SELECT conversation_id, from_status, to_status, via FROM status_changes"))
             .Select(r => PostgresInstances.Change((int)r[0]!, (string?)r[1], (string)r[2]!, (string)r[3]!)).ToList();
         var intents = await instances.RowsAsync("SELECT id, rule FROM action_intents ORDER BY id");
-        var requests = _receiver.Requests.ToArray();
+        var requests = Receiver.Requests.ToArray();
         var keys = requests.GroupBy(r => r.IdempotencyKey).ToDictionary(g => g.Key ?? "(none)", g => g.ToArray());
         output.WriteLine(
             $"{total} deliveries ({traffic.Sum(c => c.Count(d => d.Redelivery))} redeliveries) over 3 instances, instance {victimId} killed after {sentAtKill}; "
@@ -151,9 +134,9 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
     public async Task AfterEachSigkill_TheDeadInstancesConversationsIntentsTimersAndLease_AreTakenOverWithinFiveSeconds()
     {
         var kills = int.TryParse(Environment.GetEnvironmentVariable("FSR_TAKEOVER_KILLS"), CultureInfo.InvariantCulture, out var wanted) ? wanted : 3;
-        _receiver.Latency = TimeSpan.FromSeconds(3); // the victim's attempts are in flight when it dies
+        Receiver.Latency = TimeSpan.FromSeconds(3); // the victim's attempts are in flight when it dies
         await using var instances = await PostgresInstances.StartAsync(
-            _root, await cluster.CreateDatabaseAsync(), _receiver, 3, SlowInstances, SlowNotes);
+            Root, await cluster.CreateDatabaseAsync(), Receiver, 3, SlowInstances, SlowNotes);
         var results = new List<(Takeover Takeover, TimeSpan? TimersLate, Held Held)>();
         for (var kill = 0; kill < kills; kill++)
         {
@@ -184,7 +167,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         await instances.SettledAsync(TimeSpan.FromSeconds(60));
         Assert.Empty(await instances.BrokenInvariantsAsync());
         var intents = await instances.ScalarAsync<long>("SELECT count(*) FROM action_intents");
-        Assert.Equal(intents, _receiver.Requests.Select(r => r.IdempotencyKey).Distinct().LongCount());
+        Assert.Equal(intents, Receiver.Requests.Select(r => r.IdempotencyKey).Distinct().LongCount());
         Assert.All(results, r =>
         {
             Assert.True(r.Held.Retention && r.Held.Timers.Length > 0, $"the victim held {r.Held}");
@@ -207,9 +190,9 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
     [Fact]
     public async Task APausedInstance_IsTakenOver_ItsLateCommitsAreRefusedWhenItResumes_AndItGoesOn()
     {
-        _receiver.Latency = TimeSpan.FromSeconds(4);
+        Receiver.Latency = TimeSpan.FromSeconds(4);
         await using var instances = await PostgresInstances.StartAsync(
-            _root, await cluster.CreateDatabaseAsync(), _receiver, 2, SlowInstances, SlowNotes);
+            Root, await cluster.CreateDatabaseAsync(), Receiver, 2, SlowInstances, SlowNotes);
         var (paused, other) = (instances.All[0], instances.All[1]);
         var pausedId = await instances.InstanceIdAsync(paused);
         await EventuallyAsync("the first instance to hold the retention lease", () => instances.ScalarAsync<long?>($"SELECT instance_id FROM leases WHERE name = 'retention' AND instance_id = {pausedId}"));
@@ -275,7 +258,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         await instances.SettledAsync(TimeSpan.FromSeconds(30));
         Assert.Empty(await instances.BrokenInvariantsAsync());
         Assert.Equal(15L, await instances.ScalarAsync<long>("SELECT count(*) FROM action_intents")); // 12 + 3 closes
-        Assert.Equal(15, _receiver.Requests.Select(r => r.IdempotencyKey).Distinct().Count());
+        Assert.Equal(15, Receiver.Requests.Select(r => r.IdempotencyKey).Distinct().Count());
     }
 
     /// <summary>
@@ -290,12 +273,12 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
     [Fact]
     public async Task APartitionedInstance_IsTakenOver_DoesNotHang_ItsLateWritesAreRefused_AndItReconnectsWhenItsSessionsAreEnded()
     {
-        _receiver.Latency = TimeSpan.FromSeconds(2);
+        Receiver.Latency = TimeSpan.FromSeconds(2);
         var connectionString = await cluster.CreateDatabaseAsync();
         var direct = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
         await using var proxy = TcpProxy.Start(direct.Host!, direct.Port);
         var throughProxy = new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { Port = proxy.Port, ApplicationName = "fsr-cut-off" }.ConnectionString;
-        await using var instances = await PostgresInstances.StartAsync(_root, connectionString, _receiver, 0, SlowInstances, SlowNotes);
+        await using var instances = await PostgresInstances.StartAsync(Root, connectionString, Receiver, 0, SlowInstances, SlowNotes);
         var cut = await instances.StartOneAsync(throughProxy); // first: it holds the retention lease
         var other = await instances.StartOneAsync();
         var cutId = await instances.InstanceIdAsync(cut);
@@ -358,7 +341,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         Assert.Equal(cutId, await instances.InstanceIdAsync(cut));
 
         // Its sessions ended by the server, three times, while traffic reaches both instances (answered at once now).
-        _receiver.Latency = TimeSpan.Zero;
+        Receiver.Latency = TimeSpan.Zero;
         var traffic = FreeScoutTraffic.Generate(12, firstId: 80_201);
         var sender = new TrafficSender(() => instances.All);
         var sending = Task.WhenAll(traffic.Chunk(3).Select(chunk => Task.Run(async () =>
@@ -388,7 +371,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
             .ToDictionary(r => (int)r[0]!, r => (long)r[1]!);
         Assert.All(traffic, c => Assert.Equal(c.Count(d => !d.Redelivery), stored.GetValueOrDefault(c[0].ConversationId)));
         Assert.Equal(0L, await instances.ScalarAsync<long>("SELECT count(*) FROM deliveries WHERE conversation_id = 80100")); // refused during the cut: never stored
-        Assert.Equal(await instances.ScalarAsync<long>("SELECT count(*) FROM action_intents"), _receiver.Requests.Select(r => r.IdempotencyKey).Distinct().LongCount());
+        Assert.Equal(await instances.ScalarAsync<long>("SELECT count(*) FROM action_intents"), Receiver.Requests.Select(r => r.IdempotencyKey).Distinct().LongCount());
     }
 
     /// <summary>

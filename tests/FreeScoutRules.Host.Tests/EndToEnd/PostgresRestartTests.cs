@@ -12,38 +12,29 @@ namespace FreeScoutRules.Host.Tests.EndToEnd;
 /// In the PostgreSQL collection all the same, so that it does not run beside the other multi-process tests.
 /// </summary>
 [Collection(PostgresCollection.Name)]
-public sealed class PostgresRestartTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class PostgresRestartTests(ITestOutputHelper output) : ServeProcessesTest("pg-restart")
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-pg-restart-{Guid.NewGuid():N}");
     // Durable: the server is stopped as a crash stops it, and what it acknowledged must survive (with synchronous_commit
     // off, as the shared test clusters run, a crash loses the last commits: a delivery answered 202 would be gone).
     private readonly PostgresCluster _cluster = new(durable: true);
-    private HttpReceiver _receiver = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
         await _cluster.InitializeAsync();
-        _receiver = await HttpReceiver.StartAsync();
+        await base.InitializeAsync();
     }
 
-    public async Task DisposeAsync()
+    public override async Task DisposeAsync()
     {
-        await _receiver.DisposeAsync();
+        await base.DisposeAsync();
         await _cluster.DisposeAsync();
-        try
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (DirectoryNotFoundException)
-        {
-        }
     }
 
     [Fact]
     public async Task TheDatabaseRestarted_WebhooksAre503WithRetryAfter_ReadyzSaysWhy_AndEverythingResumesWithoutLoss()
     {
         var traffic = FreeScoutTraffic.Generate(30, firstId: 70_001);
-        await using var instances = await PostgresInstances.StartAsync(_root, await _cluster.CreateDatabaseAsync(), _receiver, 2);
+        await using var instances = await PostgresInstances.StartAsync(Root, await _cluster.CreateDatabaseAsync(), Receiver, 2);
         var sender = new TrafficSender(() => instances.All);
         foreach (var conversation in traffic.Take(10))
         {
@@ -108,6 +99,6 @@ public sealed class PostgresRestartTests(ITestOutputHelper output) : IAsyncLifet
             .ToDictionary(r => (int)r[0]!, r => (long)r[1]!);
         Assert.All(traffic, c => Assert.Equal(c.Count(d => !d.Redelivery), stored.GetValueOrDefault(c[0].ConversationId)));
         var intents = await instances.ScalarAsync<long>("SELECT count(*) FROM action_intents");
-        Assert.Equal(intents, _receiver.Requests.Select(r => r.IdempotencyKey).Distinct().LongCount());
+        Assert.Equal(intents, Receiver.Requests.Select(r => r.IdempotencyKey).Distinct().LongCount());
     }
 }

@@ -14,25 +14,8 @@ namespace FreeScoutRules.Host.Tests.EndToEnd;
 /// instances derive together is what <c>freescout-rules test</c> derives from the same deliveries.
 /// </summary>
 [Collection(PostgresCollection.Name)]
-public sealed class PostgresRollingUpgradeTests(PostgresCluster cluster, ITestOutputHelper output) : IAsyncLifetime
+public sealed class PostgresRollingUpgradeTests(PostgresCluster cluster, ITestOutputHelper output) : ServeProcessesTest("pg-upgrade")
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), $"fsr-pg-upgrade-{Guid.NewGuid():N}");
-    private HttpReceiver _receiver = null!;
-
-    public async Task InitializeAsync() => _receiver = await HttpReceiver.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _receiver.DisposeAsync();
-        try
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (DirectoryNotFoundException)
-        {
-        }
-    }
-
     [Fact]
     public async Task TwoInstancesOfThePreviousBuild_UpgradedOneAtATimeUnderTraffic_DeriveEachStatusChangeOnce_AndLoseNothing()
     {
@@ -40,8 +23,8 @@ public sealed class PostgresRollingUpgradeTests(PostgresCluster cluster, ITestOu
         const int Conversations = 300;
         var traffic = FreeScoutTraffic.Generate(Conversations, firstId: 70_001);
         var total = traffic.Sum(c => c.Count);
-        _receiver.Latency = TimeSpan.FromMilliseconds(100);
-        await using var instances = await PostgresInstances.StartAsync(_root, await cluster.CreateDatabaseAsync(), _receiver, 0);
+        Receiver.Latency = TimeSpan.FromMilliseconds(100);
+        await using var instances = await PostgresInstances.StartAsync(Root, await cluster.CreateDatabaseAsync(), Receiver, 0);
         var live = new List<ServeProcess> { await instances.StartOneAsync(program: previous), await instances.StartOneAsync(program: previous) };
         Assert.Equal(PreviousRelease.SchemaVersion, await instances.ScalarAsync<int>("SELECT version FROM fsr_schema"));
 
@@ -93,7 +76,7 @@ public sealed class PostgresRollingUpgradeTests(PostgresCluster cluster, ITestOu
         output.WriteLine(
             $"{total} deliveries to 2 instances upgraded one at a time ({string.Join("; ", windows)}); accepted "
             + $"{string.Join("/", sender.Accepted.OrderBy(a => a.Key).Select(a => a.Value))}, {sender.Duplicates.Count} duplicates, "
-            + $"{sender.Retried.Count} sent again; {derived.Count} status changes, {intents.Count} intents, {_receiver.Requests.Count} requests at the receiver");
+            + $"{sender.Retried.Count} sent again; {derived.Count} status changes, {intents.Count} intents, {Receiver.Requests.Count} requests at the receiver");
 
         Assert.Empty(sender.Unexpected);
         Assert.Equal(expected.Order(StringComparer.Ordinal), derived.Order(StringComparer.Ordinal));
