@@ -266,6 +266,7 @@ internal static class RuleSetCompiler
         using var contained = new ContainedDefinitions(defineTimeout);
         var definitions = new List<IRuleDefinition>();
         var rules = new List<CompiledRule>();
+        var declaredAt = new Dictionary<CompiledRule, (int Line, int Column)>(ReferenceEqualityComparer.Instance);
         foreach (var (file, image) in images)
         {
             var declarations = ClassDeclarations(sources.First(s => s.File == file).Code);
@@ -292,21 +293,27 @@ internal static class RuleSetCompiler
 
                 var name = definition.Name == type.FullName ? type.Name : definition.Name;
                 definitions.Add(name == definition.Name ? definition : new RenamedRuleDefinition(definition, name));
-                rules.Add(new CompiledRule(name, file)
+                var rule = new CompiledRule(name, file)
                 {
                     FactTypes = FactTypesOf(definition.LeftHandSide),
                     Location = declarations.ContainsKey(type.Name) ? $"{file}({declared.Line},{declared.Column})" : file,
                     BuiltIn = BuiltInRules.IsStatusRulesFile(file),
                     Settings = MatchesAny(definition.LeftHandSide, typeof(FreeScoutRules.Facts.OwnWrite)) ? ["Dispatch:BotUserId"] : [],
-                });
+                };
+                rules.Add(rule);
+                declaredAt[rule] = declared;
             }
         }
 
         foreach (var duplicate in rules.GroupBy(r => r.Name, StringComparer.Ordinal).Where(g => g.Count() > 1))
         {
+            // At the class of the later one (its [Name], if any, is on the lines just above).
+            var (line, column) = declaredAt[duplicate.Last()];
             diagnostics.Add(RuleDiagnostic.Error(
                 duplicate.Last().File, EngineDiagnosticIds.DuplicateRuleName,
-                $"Two rules are named '{duplicate.Key}' (in {string.Join(" and ", duplicate.Select(r => Path.GetFileName(r.File)))}); rule names must be unique."));
+                $"Two rules are named '{duplicate.Key}' (in {string.Join(" and ", duplicate.Select(r => Path.GetFileName(r.File)))}); rule names must be unique.",
+                line,
+                column));
         }
 
         return (definitions, rules);

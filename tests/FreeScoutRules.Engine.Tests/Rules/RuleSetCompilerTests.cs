@@ -130,12 +130,16 @@ public sealed class RuleSetCompilerTests : IDisposable
     public void Compile_TwoRulesWithTheSameName_IsAnError()
     {
         _rules.Write("one.csx", CloseRule);
-        _rules.Write("two.csx", CloseRule);
+        _rules.Write("two.csx", "// the same rule, copied\n\n" + CloseRule);
 
         var error = Assert.Single(CompileFails().Diagnostics);
 
         Assert.Equal(EngineDiagnosticIds.DuplicateRuleName, error.Id);
         Assert.Contains("'TellSlackOnClose' (in one.csx and two.csx)", error.Message, StringComparison.Ordinal);
+        // At the later one's class, not at the file's start.
+        var classLine = File.ReadAllLines(Path.Combine(_rules.Path, "two.csx")).ToList().FindIndex(l => l.Contains("class TellSlackOnClose", StringComparison.Ordinal)) + 1;
+        Assert.Equal((Path.Combine(_rules.Path, "two.csx"), classLine), (error.File, error.Line));
+        Assert.True(classLine > 1);
     }
 
     [Fact]
