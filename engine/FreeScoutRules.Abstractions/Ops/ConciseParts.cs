@@ -96,7 +96,7 @@ internal sealed class AuthorCondition(Func<Occasion, bool> condition, string tex
 
 /// <summary>
 /// An action of a concise rule, fired by its NRules action (<c>ctx =&gt; Post("…", c =&gt; …).Run(ctx, change)</c>, as
-/// failures and <c>explain</c> show it). Records intents and timer changes through <see cref="RuleContextExtensions"/>,
+/// <c>explain</c> shows it; a failure names just this action, by its text). Records intents and timer changes through <see cref="RuleContextExtensions"/>,
 /// like any rule.
 /// </summary>
 internal abstract class ConciseAction(string text)

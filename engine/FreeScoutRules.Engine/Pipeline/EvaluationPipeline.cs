@@ -63,18 +63,18 @@ internal sealed partial class EvaluationPipeline(PipelineSettings settings)
             e.IsHandled = true;
             foreach (var rule in e.Rules)
             {
-                Fail(rules, failures, rule.Name, $"condition {e.Expression}", e.Exception);
+                Fail(rules, failures, rule.Name, $"condition {Describe(e.Expression)}", e.Exception);
             }
         };
         session.Events.RhsExpressionFailedEvent += (_, e) =>
         {
             e.IsHandled = true;
-            Fail(rules, failures, e.Match.Rule.Name, $"action {e.Expression}", e.Exception);
+            Fail(rules, failures, e.Match.Rule.Name, $"action {Describe(e.Expression)}", e.Exception);
         };
         session.Events.AgendaExpressionFailedEvent += (_, e) =>
         {
             e.IsHandled = true;
-            Fail(rules, failures, e.Match.Rule.Name, $"filter {e.Expression}", e.Exception);
+            Fail(rules, failures, e.Match.Rule.Name, $"filter {Describe(e.Expression)}", e.Exception);
         };
         observer?.Invoke(session);
 
@@ -227,6 +227,19 @@ internal sealed partial class EvaluationPipeline(PipelineSettings settings)
 
         return count;
     }
+
+    /// <summary>
+    /// The failed expression as the rule's author wrote it: a concise rule's condition or action is NRules' call of the
+    /// author's lambda held as a constant (<c>(ctx, change) =&gt; Post("…", c =&gt; …).Run(ctx, change)</c>), shown as that
+    /// constant (<c>Post("…", c =&gt; …)</c>); any other expression as NRules prints it.
+    /// </summary>
+    internal static string Describe(System.Linq.Expressions.Expression expression) =>
+        expression is System.Linq.Expressions.LambdaExpression
+        {
+            Body: System.Linq.Expressions.MethodCallExpression { Object: System.Linq.Expressions.ConstantExpression { Value: { } step } },
+        } && step.GetType().Namespace == typeof(FreeScoutRules.Ops.OpsRule).Namespace
+            ? step.ToString()!
+            : expression.ToString();
 
     private static void Fail(RuleSetGeneration rules, List<RuleFailureRecord> failures, string rule, string expression, Exception? exception)
     {
