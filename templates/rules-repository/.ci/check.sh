@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What CI runs (.github/workflows/rules.yml), and what to run before a push: bash .ci/check.sh
-# 1. check: compiles every rule file as the server does (plugins/ too, when there is one); exits 2 on an error,
+# 1. check: compiles every rule file as the server does, against the plugins in plugins/; exits 2 on an error,
 #    printed as file(line,col): error CODE: message.
 # 2. test --expect: runs each recorded delivery file tests/NAME.jsonl through the rules and compares what they
 #    derive (status changes, action intents with their arguments, timers) with tests/NAME.expected.jsonl;
