@@ -11,7 +11,8 @@
 # 80% of that rate (p99 there: at most 20 ms).
 # Usage: bench/load/postgres.sh [seconds per run, default 15] [instance counts, default "1 3"]
 # Env: WARMUP seconds (default 5); CONNECTIONS in all (default 16); SQLITE=0 skips the baseline; PACED=0 skips the paced
-#      runs; PROFILE=1 loads pg_stat_statements and prints the statements by PostgreSQL time after each count's runs.
+#      runs; PROFILE=1 loads pg_stat_statements and prints the statements by PostgreSQL time after each count's runs;
+#      PIN=1 keeps PostgreSQL on core 0 and everything else on the other cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${1:-15}
@@ -37,7 +38,12 @@ PACED=${PACED:-1}
 PROFILE=${PROFILE:-0}
 pg_options=""
 [ "$PROFILE" = 1 ] && pg_options="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
-SUPER=$(DURABLE=1 PG_OPTIONS="$pg_options" bash tests/Postgres/cluster.sh start "$CLUSTER" "$PORT")
+# PIN=1: PostgreSQL on core 0, the serve processes and the load on the others (as separate machines would keep them
+# apart; the SQLite baseline gets the same cores as serve).
+PIN=${PIN:-0}
+pg_cpus=""; serve_cpus=""
+if [ "$PIN" = 1 ]; then pg_cpus="taskset -c 0"; serve_cpus="taskset -c 1-$(( $(nproc) - 1 ))"; fi
+SUPER=$(DURABLE=1 PG_OPTIONS="$pg_options" $pg_cpus bash tests/Postgres/cluster.sh start "$CLUSTER" "$PORT")
 psql_run() { PGPASSWORD=$(sed -E 's/.*Password=([^;]+).*/\1/' <<<"$SUPER") psql -h 127.0.0.1 -p "$PORT" -U fsr -d postgres -qAt -c "$1"; }
 psql_db() { PGPASSWORD=$(sed -E 's/.*Password=([^;]+).*/\1/' <<<"$SUPER") psql -h 127.0.0.1 -p "$PORT" -U fsr -d "$DB" -qAt -c "$1"; }
 cpu_ticks() { awk '{ s += $14 + $15 } END { print s + 0 }' "$@" 2>/dev/null; }
@@ -60,11 +66,11 @@ start_instances() {
     if [ -n "$connection" ]; then
       FREESCOUTRULES_WEBHOOK_SECRET=$SECRET FREESCOUTRULES_ADMIN_TOKEN=$TOKEN FREESCOUTRULES_CONSOLE_KEY=$CONSOLE_KEY \
         Storage__Provider=postgres ConnectionStrings__Postgres="$connection" Logging__LogLevel__Default=Warning \
-        dotnet engine/FreeScoutRules.Host/bin/Release/net10.0/freescout-rules.dll serve \
+        $serve_cpus dotnet engine/FreeScoutRules.Host/bin/Release/net10.0/freescout-rules.dll serve \
         --urls "http://127.0.0.1:$((5200 + i))" --data-dir "$WORK/$name-$i/data" --rules "$WORK/$name-$i/rules" >"$WORK/$name-$i/serve.log" 2>&1 &
     else
       FREESCOUTRULES_WEBHOOK_SECRET=$SECRET FREESCOUTRULES_ADMIN_TOKEN=$TOKEN Logging__LogLevel__Default=Warning \
-        dotnet engine/FreeScoutRules.Host/bin/Release/net10.0/freescout-rules.dll serve \
+        $serve_cpus dotnet engine/FreeScoutRules.Host/bin/Release/net10.0/freescout-rules.dll serve \
         --urls "http://127.0.0.1:$((5200 + i))" --data-dir "$WORK/$name-$i/data" --rules "$WORK/$name-$i/rules" >"$WORK/$name-$i/serve.log" 2>&1 &
     fi
     PIDS+=($!)
@@ -77,7 +83,7 @@ start_instances() {
 measure() {
   local label=$1 n=$2 pace=$3 per=$(( (CONNECTIONS + $2 - 1) / $2 )) loads=() serve0 serve1 pg0 pg1 requests errors p99
   for i in $(seq 1 "$n"); do
-    wrk -t1 -c"$per" -d"${WARMUP}s" -s $SCRIPT "http://127.0.0.1:$((5200 + i))/webhooks/freescout" -- $TEMPLATE $SECRET "$pace" $(( (i - 1) * 10000 / n )) >/dev/null &
+    $serve_cpus wrk -t1 -c"$per" -d"${WARMUP}s" -s $SCRIPT "http://127.0.0.1:$((5200 + i))/webhooks/freescout" -- $TEMPLATE $SECRET "$pace" $(( (i - 1) * 10000 / n )) >/dev/null &
     loads+=($!)
   done
   wait "${loads[@]}"
@@ -87,7 +93,7 @@ measure() {
   loads=()
   rm -f "$WORK"/wrk-*.txt
   for i in $(seq 1 "$n"); do
-    { wrk -t1 -c"$per" -d"${DURATION}s" --latency -s $SCRIPT "http://127.0.0.1:$((5200 + i))/webhooks/freescout" -- $TEMPLATE $SECRET "$pace" $(( (i - 1) * 10000 / n + 5000 / n )) | tail -n 1 >"$WORK/wrk-$i.txt"; } &
+    { $serve_cpus wrk -t1 -c"$per" -d"${DURATION}s" --latency -s $SCRIPT "http://127.0.0.1:$((5200 + i))/webhooks/freescout" -- $TEMPLATE $SECRET "$pace" $(( (i - 1) * 10000 / n + 5000 / n )) | tail -n 1 >"$WORK/wrk-$i.txt"; } &
     loads+=($!)
   done
   wait "${loads[@]}"
