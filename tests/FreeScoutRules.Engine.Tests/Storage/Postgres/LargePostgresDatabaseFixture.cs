@@ -21,16 +21,14 @@ namespace FreeScoutRules.Engine.Tests.Storage.Postgres;
 /// </summary>
 public sealed class LargePostgresDatabaseFixture : IAsyncLifetime
 {
-    public const int Deliveries = 1_000_000;
+    /// <summary>As many as the SQLite plan test's database.</summary>
+    public const int Deliveries = Sqlite.LargeDatabaseFixture.Deliveries;
 
     /// <summary>The conversations of a few deliveries each (ids from 1,000).</summary>
-    public const int Conversations = 100_000;
+    public const int Conversations = Sqlite.LargeDatabaseFixture.Conversations;
 
-    /// <summary>The tables that grow with the history: no hot statement may walk one of them.</summary>
-    public static readonly IReadOnlySet<string> LargeTables = new HashSet<string>(StringComparer.Ordinal)
-    {
-        "deliveries", "delivery_bodies", "action_intents", "action_attempts", "status_changes", "timers", "conversations",
-    };
+    /// <summary>The tables that grow with the history (the same in both schemas): no hot statement may walk one of them.</summary>
+    public static IReadOnlySet<string> LargeTables => Sqlite.LargeDatabaseFixture.LargeTables;
 
     private readonly ConcurrentDictionary<string, long> _widest = new(StringComparer.Ordinal);
 
