@@ -44,8 +44,9 @@ internal sealed class PluginSet(IReadOnlyDictionary<string, IActionHandler> hand
     }
 
     /// <summary>What rules are checked against with these plugins, <paramref name="secrets"/>, <paramref name="calendars"/> and the FreeScout connection.</summary>
-    public Rules.RuleChecks Checks(IReadOnlySet<string>? secrets, IReadOnlyCollection<string>? calendars, FreeScoutRules.FreeScout.FreeScoutConnection? freeScout) =>
-        new(Handlers.Keys.ToHashSet(StringComparer.Ordinal), Unconfigured(freeScout), secrets, calendars);
+    public Rules.RuleChecks Checks(
+        IReadOnlySet<string>? secrets, IReadOnlyCollection<string>? calendars, FreeScoutRules.FreeScout.FreeScoutConnection? freeScout, bool? botUserIdSet = null) =>
+        new(Handlers.Keys.ToHashSet(StringComparer.Ordinal), Unconfigured(freeScout), secrets, calendars, botUserIdSet);
 
     /// <summary>Starts unloading every plugin; returns weak references to their load contexts.</summary>
     public IReadOnlyList<WeakReference> Unload()

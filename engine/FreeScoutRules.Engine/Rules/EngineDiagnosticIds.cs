@@ -42,6 +42,12 @@ internal static class EngineDiagnosticIds
     /// <summary><c>BusinessTime.After("name", …)</c> names a business calendar the server does not have configured (<c>Calendars:name</c>).</summary>
     public const string UnknownCalendar = "FSR0011";
 
+    /// <summary>
+    /// A rule excludes our own writes echoed back (<c>.NotByBot()</c>, <c>Not&lt;OwnWrite&gt;()</c>) but
+    /// <c>Dispatch:BotUserId</c> is not set: no <c>OwnWrite</c> fact is ever inserted, so the rule fires on our bot's writes too.
+    /// </summary>
+    public const string BotUserIdNotSet = "FSR0012";
+
     /// <summary>The rules folder's <c>status-change.csx</c> differs from the built-in status rules, and so replaces them.</summary>
     public const string OverridesBuiltInRules = "FSR0006";
 

@@ -20,6 +20,7 @@ internal sealed class RuleDiagnosticSeverities
         [EngineDiagnosticIds.TimerNotHandled] = RuleDiagnosticSeverity.Warning,
         [EngineDiagnosticIds.TimerNotScheduled] = RuleDiagnosticSeverity.Warning,
         [EngineDiagnosticIds.UnknownCalendar] = RuleDiagnosticSeverity.Warning,
+        [EngineDiagnosticIds.BotUserIdNotSet] = RuleDiagnosticSeverity.Warning,
     };
 
     private readonly Dictionary<string, RuleDiagnosticSeverity?> _severities;

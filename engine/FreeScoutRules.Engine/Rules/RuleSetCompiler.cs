@@ -100,7 +100,7 @@ internal static class RuleSetCompiler
         var context = new RuleLoadContext($"rules-{hash[..12]}");
         try
         {
-            var (definitions, rules) = Define(context, images, sources, diagnostics, defineTimeout ?? DefineTimeout);
+            var (definitions, rules) = Define(context, images, sources, diagnostics, defineTimeout ?? DefineTimeout, severities, checks ?? RuleChecks.None);
             ThrowIfErrors(diagnostics);
             var factory = CompileSessionFactory(definitions, rules, diagnostics);
             ThrowIfErrors(diagnostics);
@@ -261,7 +261,7 @@ internal static class RuleSetCompiler
 
     private static (List<IRuleDefinition> Definitions, List<CompiledRule> Rules) Define(
         RuleLoadContext context, List<(string File, byte[] Image)> images, List<(string File, string Code)> sources, List<RuleDiagnostic> diagnostics,
-        TimeSpan defineTimeout)
+        TimeSpan defineTimeout, RuleDiagnosticSeverities severities, RuleChecks checks)
     {
         using var contained = new ContainedDefinitions(defineTimeout);
         var definitions = new List<IRuleDefinition>();
@@ -302,6 +302,15 @@ internal static class RuleSetCompiler
                 };
                 rules.Add(rule);
                 declaredAt[rule] = declared;
+                if (!rule.BuiltIn && checks.BotUserIdSet == false && rule.Settings.Contains("Dispatch:BotUserId")
+                    && severities.Of(EngineDiagnosticIds.BotUserIdNotSet) is { } severity)
+                {
+                    diagnostics.Add(new RuleDiagnostic(
+                        file, declared.Line, declared.Column, severity, EngineDiagnosticIds.BotUserIdNotSet,
+                        $"Rule '{name}' excludes our own writes (.NotByBot(), Not<OwnWrite>()), but Dispatch:BotUserId is not set: no OwnWrite fact is "
+                        + "ever inserted, so it also fires on what our own actions wrote to FreeScout. Set Dispatch:BotUserId (or FreeScout:BotUserId) "
+                        + "to the id of the FreeScout user the actions write as."));
+                }
             }
         }
 

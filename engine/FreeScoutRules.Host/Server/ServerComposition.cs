@@ -173,7 +173,7 @@ internal static class ServerComposition
             RuleDiagnosticSeverities.With(Options<RulesOptions>(sp).Severity!),
             () => sp.GetRequiredService<PluginSetHolder>().Current.Checks(
                 sp.GetRequiredService<SecretStore>().Names, sp.GetRequiredService<EvaluationPipeline>().Settings.Calendars.Names,
-                Options<FreeScoutOptions>(sp).Connection()),
+                Options<FreeScoutOptions>(sp).Connection(), Options<DispatchOptions>(sp).BotUserId is not null),
             Options<RulesOptions>(sp).DirectoryOptional));
 
         services.AddSingleton<Func<RuleSetGeneration>>(sp => () => sp.GetRequiredService<RuleSetHolder>().Current);

@@ -127,6 +127,38 @@ public sealed class RuleSetCompilerTests : IDisposable
     }
 
     [Fact]
+    public void ARuleExcludingOurOwnWrites_WithoutTheBotUser_IsWarnedAtItsClass_FSR0012()
+    {
+        _rules.Write("own.csx", """
+            // Concise, and in NRules' DSL: both exclude our own writes.
+            public class NotifyOnClose() : OpsRule(On.Close().NotByBot().Do("notify"));
+
+            public class TagOnClose : Rule
+            {
+                public override void Define()
+                {
+                    StatusChanged change = default!;
+                    When().Match(() => change, c => c.IsClose).Not<OwnWrite>();
+                    Then().Do(ctx => ctx.Enqueue("tag", new { n = change.Number }));
+                }
+            }
+
+            public class Unrelated() : OpsRule(On.Close().Do("other"));
+            """);
+
+        var unset = RuleSetCompiler.Compile(_rules.Path, checks: new RuleChecks(BotUserIdSet: false));
+        var set = RuleSetCompiler.Compile(_rules.Path, checks: new RuleChecks(BotUserIdSet: true));
+        var unknown = RuleSetCompiler.Compile(_rules.Path);
+
+        var warnings = unset.Warnings.Where(w => w.Id == EngineDiagnosticIds.BotUserIdNotSet).OrderBy(w => w.Line).ToList();
+        Assert.Equal([(2, 14), (4, 14)], warnings.Select(w => (w.Line, w.Column)));
+        Assert.Contains("Rule 'NotifyOnClose' excludes our own writes (.NotByBot(), Not<OwnWrite>()), but Dispatch:BotUserId is not set", warnings[0].Message, StringComparison.Ordinal);
+        Assert.Contains("Rule 'TagOnClose'", warnings[1].Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(set.Warnings, w => w.Id == EngineDiagnosticIds.BotUserIdNotSet);
+        Assert.DoesNotContain(unknown.Warnings, w => w.Id == EngineDiagnosticIds.BotUserIdNotSet); // not known: not checked
+    }
+
+    [Fact]
     public void Compile_TwoRulesWithTheSameName_IsAnError()
     {
         _rules.Write("one.csx", CloseRule);

@@ -73,7 +73,12 @@ public sealed partial class WritingRulesExamplesTests : IDisposable
         var result = await CliProcess.RunAsync(null, "test", "--rules", _rules, "--events", Path.Combine(AppContext.BaseDirectory, "samples", "send-and-close.jsonl"));
 
         Assert.True(result.ExitCode == 0, result.Output + result.Error);
-        Assert.Equal("", result.Error);
+        // The one warning the docs announce: .NotByBot() without Dispatch:BotUserId (FSR0012), at the rule's class.
+        Assert.StartsWith($"{Path.Combine(_rules, "notify-on-close.csx")}(1,14): warning FSR0012: Rule 'NotifySupportOnClose' excludes our own writes (.NotByBot(), ", Assert.Single(result.ErrorLines), StringComparison.Ordinal);
+        Assert.Contains("warning FSR0012: Rule 'NotifySupportOnClose' excludes our own", doc, StringComparison.Ordinal);
+        var configured = await CliProcess.RunWithEnvironmentAsync(
+            new Dictionary<string, string> { ["Dispatch__BotUserId"] = "99999" }, null, "test", "--rules", _rules, "--events", Path.Combine(AppContext.BaseDirectory, "samples", "send-and-close.jsonl"));
+        Assert.Equal("", configured.Error); // set, no warning
         var shown = first.Groups[2].Value.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, shown.Length);
         Assert.All(shown, line => Assert.Contains(line, result.OutputLines));

@@ -37,7 +37,13 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
         Assert.Contains($"dotnet tool install --global freescout-rules --version {HostVersion()} ", workflow, StringComparison.Ordinal);
         Assert.Contains("run: bash .ci/check.sh", workflow, StringComparison.Ordinal);
 
-        var ci = await package.RunCiScriptAsync(repository);
+        var unset = await package.RunCiScriptAsync(repository);
+        Assert.True(unset.ExitCode == 0, unset.Output);
+        Assert.Contains("warning FSR0012: Rule 'NotifySupportOnClose' excludes our own writes", unset.Output, StringComparison.Ordinal); // .NotByBot() needs it
+        Assert.Contains("Dispatch__BotUserId", workflow, StringComparison.Ordinal); // the workflow says where to set it
+
+        // As the workflow runs it, with the bot user set (an id no recorded delivery's thread has).
+        var ci = await package.RunCiScriptAsync(repository, new Dictionary<string, string> { ["Dispatch__BotUserId"] = "99999" });
 
         Assert.True(ci.ExitCode == 0, ci.Output);
         Assert.Contains("rules: 8 rules in 3 files compiled, 0 warnings, 0 errors", ci.Output, StringComparison.Ordinal);
@@ -219,7 +225,10 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
         }
 
         /// <summary>The rules repository's CI script, as the workflow runs it, with this build's CLI as <c>freescout-rules</c>.</summary>
-        public Task<(int ExitCode, string Output)> RunCiScriptAsync(string repository) =>
-            RepositoryCommands.RunAsync("bash", repository, new Dictionary<string, string> { ["PATH"] = $"{Path.Combine(Root, "bin")}:{Environment.GetEnvironmentVariable("PATH")}" }, ".ci/check.sh");
+        public Task<(int ExitCode, string Output)> RunCiScriptAsync(string repository, IReadOnlyDictionary<string, string>? environment = null) =>
+            RepositoryCommands.RunAsync(
+                "bash", repository,
+                new Dictionary<string, string>(environment ?? new Dictionary<string, string>()) { ["PATH"] = $"{Path.Combine(Root, "bin")}:{Environment.GetEnvironmentVariable("PATH")}" },
+                ".ci/check.sh");
     }
 }
