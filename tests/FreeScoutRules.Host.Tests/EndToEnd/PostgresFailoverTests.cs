@@ -36,15 +36,14 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
         var sending = sender.SendAllAsync(traffic, 24, stop.Token);
 
         await Eventually.UntilAsync("half the traffic to be sent", () => sender.Sent >= total / 2, TimeSpan.FromSeconds(40));
-        // One query, and the kill right after it: an intent claimed in the last 200 ms is still in flight at the receiver
+        // One query, and the kill right after it: an intent claimed in the last 300 ms is still in flight at the receiver
         // (it answers after 600 ms) when the kill lands, even on a loaded machine (with two queries and any claimed intent,
-        // a loaded CI run once killed the victim after its last attempt had been recorded).
-        await Eventually.UntilAsync("the victim to be in the middle of an attempt and of a conversation", async () =>
+        // a loaded CI run once killed the victim after its last attempt had been recorded; also requiring a conversation
+        // held at that moment, a quiet one never saw both at once). Its conversations are whatever it holds then.
+        await Eventually.UntilAsync("the victim to be in the middle of an attempt", async () =>
             await instances.ScalarAsync<bool>($"""
                 SELECT EXISTS (SELECT 1 FROM action_intents WHERE claim_instance = {victimId} AND state = 'pending'
-                               AND claimed_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint - 200)
-                   AND EXISTS (SELECT 1 FROM conversations c WHERE c.claim_instance = {victimId}
-                               AND EXISTS (SELECT 1 FROM deliveries d WHERE d.conversation_id = c.id AND d.outcome = 'pending'))
+                               AND claimed_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint - 300)
                 """),
             TimeSpan.FromSeconds(20));
         var killedAt = DateTimeOffset.UtcNow; // taken before: the kill returns once the process is reaped
