@@ -75,17 +75,21 @@ internal static class OpsRules
         return folder;
     }
 
+    /// <summary>What team <paramref name="file"/>'s rules are about, the same in both forms.</summary>
+    private sealed record Team(string Name, int Mailbox, string Via, string PendingVia, string From, string To, string ThreadType, string Priority, int User);
+
+    private static Team TeamOf(int file)
+    {
+        var (from, to) = Transition(file % 12);
+        return new Team(
+            Teams[file], (file % 10) + 1, ConversationEvents[file % ConversationEvents.Length], ConversationEvents[2 + (file % 3)],
+            from, to, ThreadTypes[file % ThreadTypes.Length], Priorities[file % Priorities.Length], (file % 6) + 2);
+    }
+
     /// <summary>The ten rules of team <paramref name="file"/>; its mailbox id is file % 10 + 1.</summary>
     private static string RuleFile(int file)
     {
-        var team = Teams[file];
-        var mailbox = (file % 10) + 1;
-        var via = ConversationEvents[file % ConversationEvents.Length];
-        var pendingVia = ConversationEvents[2 + (file % 3)];
-        var (from, to) = Transition(file % 12);
-        var threadType = ThreadTypes[file % ThreadTypes.Length];
-        var priority = Priorities[file % Priorities.Length];
-        var user = (file % 6) + 2;
+        var (team, mailbox, via, pendingVia, from, to, threadType, priority, user) = TeamOf(file);
         var inv = CultureInfo.InvariantCulture;
 
         return string.Create(inv, $$"""
@@ -289,14 +293,7 @@ internal static class OpsRules
     /// <summary>The ten rules of team <paramref name="file"/> of <see cref="RuleFile"/>, as concise rules.</summary>
     private static string ConciseRuleFile(int file)
     {
-        var team = Teams[file];
-        var mailbox = (file % 10) + 1;
-        var via = ConversationEvents[file % ConversationEvents.Length];
-        var pendingVia = ConversationEvents[2 + (file % 3)];
-        var (from, to) = Transition(file % 12);
-        var threadType = ThreadTypes[file % ThreadTypes.Length];
-        var priority = Priorities[file % Priorities.Length];
-        var user = (file % 6) + 2;
+        var (team, mailbox, via, pendingVia, from, to, threadType, priority, user) = TeamOf(file);
         var inv = CultureInfo.InvariantCulture;
 
         return string.Create(inv, $$"""
