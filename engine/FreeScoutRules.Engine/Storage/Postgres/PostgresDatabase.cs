@@ -101,7 +101,7 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
                 // A newer release migrated it (a rolling upgrade under way, or this instance is the one left behind): run
                 // on it when that release recorded this one as compatible (its migrations since only added).
                 int compatibleFrom;
-                await using (var read = new NpgsqlCommand("SELECT compatible_from FROM fsr_schema WHERE id = 1", connection, transaction))
+                await using (var read = new NpgsqlCommand(CompatibleFromQuery, connection, transaction))
                 {
                     compatibleFrom = (int)(await read.ExecuteScalarAsync(cancellationToken))!;
                 }
@@ -178,6 +178,9 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
         }
     }
 
+    /// <summary>The oldest schema version whose release runs on the database, recorded with its version (schema 3 on).</summary>
+    private const string CompatibleFromQuery = "SELECT compatible_from FROM fsr_schema WHERE id = 1";
+
     /// <summary>
     /// Whether this release reads the database: at its own schema, or at a newer one whose release recorded this one as
     /// still compatible (expand-only changes since). Only a newer schema is read from the database.
@@ -190,7 +193,7 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
         }
 
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-        await using var read = new NpgsqlCommand("SELECT compatible_from FROM fsr_schema WHERE id = 1", connection);
+        await using var read = new NpgsqlCommand(CompatibleFromQuery, connection);
         return await read.ExecuteScalarAsync(cancellationToken) is int compatibleFrom && compatibleFrom <= PostgresMigrations.Current;
     }
 
