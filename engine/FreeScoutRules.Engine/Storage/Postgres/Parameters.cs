@@ -39,6 +39,10 @@ internal static class Parameters
     public static NpgsqlParameterCollection Texts(this NpgsqlParameterCollection parameters, string name, string[] values) =>
         parameters.Typed(name, NpgsqlDbType.Array | NpgsqlDbType.Text, values);
 
+    /// <summary>A conversation's claim: <c>@conversation</c>, <c>@instance</c> and <c>@epoch</c> (the fence's, and the release's).</summary>
+    public static NpgsqlParameterCollection Claim(this NpgsqlParameterCollection parameters, ConversationClaim claim) =>
+        parameters.Integer("conversation", claim.ConversationId).Bigint("instance", claim.InstanceId).Bigint("epoch", claim.Epoch);
+
     /// <summary>A <c>bigint</c> column of Unix milliseconds as a time; <c>null</c> for SQL NULL.</summary>
     public static DateTimeOffset? TimeOrNull(this NpgsqlDataReader reader, int column) =>
         reader.IsDBNull(column) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(column));

@@ -191,5 +191,16 @@ internal static class PostgresMigrations
         """
         ALTER TABLE fsr_schema ADD COLUMN compatible_from integer NOT NULL DEFAULT 1;
         """,
+
+        // 4: writes in one round trip (no explicit transaction: a statement or batch is one implicit transaction), whose
+        // refusals (a claim lost, a delivery no longer pending, a copy stored meanwhile) the statements raise themselves,
+        // rolling everything back, with a SQLSTATE of their own (PostgresStorage.Refusals).
+        """
+        CREATE FUNCTION fsr_refuse(state text, detail text) RETURNS bigint LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION USING ERRCODE = state, MESSAGE = detail;
+        END
+        $$;
+        """,
     ];
 }

@@ -12,8 +12,9 @@ internal sealed partial class PostgresStorage
     // A conversation delivery: found among the conversation's own (the same event and bytes), or stored with the next
     // sequence of its conversation. The upsert of the conversation row gives the number under the row's lock, so per
     // conversation sequence order is commit order; nothing is taken when the snapshot already holds the delivery. A copy
-    // committed while this one waited for the lock is met by the unique index (ON CONFLICT DO NOTHING): then nothing is
-    // returned and the caller rolls the sequence back. The notification goes with the commit (and not without it).
+    // committed while this one waited for the lock is met by the unique index (ON CONFLICT DO NOTHING): the statement then
+    // refuses (CopyStored), which rolls back the sequence number it took, and the caller finds the copy. One statement,
+    // committed on its own (SubmitAsync); the notification goes with the commit (and not without it).
     private const string StoreInConversation = $"""
         WITH earlier AS (
             SELECT id FROM deliveries WHERE conversation_id = @conversation AND event = @event AND body_sha256 = @sha
@@ -35,7 +36,8 @@ internal sealed partial class PostgresStorage
         announced AS (
             SELECT pg_notify('{WorkChannel}', @origin || ' ' || @conversation::text || ' ' || id::text) FROM stored
         )
-        SELECT (SELECT id FROM stored), (SELECT seq FROM stored), (SELECT id FROM earlier), (SELECT count(*) FROM announced)
+        SELECT (SELECT id FROM stored), (SELECT seq FROM stored), (SELECT id FROM earlier), (SELECT count(*) FROM announced),
+            CASE WHEN NOT EXISTS (SELECT 1 FROM stored) AND NOT EXISTS (SELECT 1 FROM earlier) THEN fsr_refuse('{Refusals.CopyStored}', 'a copy was stored meanwhile') END
         """;
 
     // A delivery of no conversation (customer events): kept, never pending; its own unique index dedupes it.
@@ -52,7 +54,8 @@ internal sealed partial class PostgresStorage
         body AS (
             INSERT INTO delivery_bodies (delivery_id, body, encoding) SELECT id, @body, '{BodyEncoding.Deflate}' FROM stored
         )
-        SELECT (SELECT id FROM stored), (SELECT seq FROM stored), (SELECT id FROM earlier), 0::bigint
+        SELECT (SELECT id FROM stored), (SELECT seq FROM stored), (SELECT id FROM earlier), 0::bigint,
+            CASE WHEN NOT EXISTS (SELECT 1 FROM stored) AND NOT EXISTS (SELECT 1 FROM earlier) THEN fsr_refuse('{Refusals.CopyStored}', 'a copy was stored meanwhile') END
         """;
 
     private const string FindInConversation = "SELECT id FROM deliveries WHERE conversation_id = @conversation AND event = @event AND body_sha256 = @sha";
@@ -72,29 +75,48 @@ internal sealed partial class PostgresStorage
 
     // Claims, in the order asked, the conversations with pending work that nobody holds, whose holder's lease ended (the
     // epoch advanced), or that the asker holds already (its epoch kept). Rows another transaction has locked are skipped
-    // (a store or a commit in flight; the next claim or sweep finds them): nobody waits for a lock here.
+    // (a store or a commit in flight; the next claim or sweep finds them): nobody waits for a lock here. With each claim
+    // new to the asker, the first pending deliveries of its conversation (PrefetchedWork): its lane's first read. A row
+    // per delivery (its columns first, as StoredSelect's), the claim's columns after them; one row without a delivery for
+    // a claim the asker held already.
     private const string Claim = $"""
         WITH wanted AS (
             SELECT w.id, w.n FROM unnest(@conversations) WITH ORDINALITY AS w (id, n)
         ),
         picked AS (
-            SELECT c.id, w.n FROM conversations c JOIN wanted w ON w.id = c.id
+            SELECT c.id, w.n, c.claim_instance AS holder FROM conversations c JOIN wanted w ON w.id = c.id
             WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.conversation_id = c.id AND d.outcome = '{DeliveryOutcome.Pending}')
               AND (c.claim_instance IS NULL OR c.claim_instance = @instance
                    OR NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = c.claim_instance AND i.expires_at > @now AND i.left_at IS NULL))
             ORDER BY w.n
             LIMIT @limit
             FOR UPDATE OF c SKIP LOCKED
+        ),
+        claimed AS (
+            UPDATE conversations c
+            SET claim_epoch = CASE WHEN c.claim_instance = @instance THEN c.claim_epoch ELSE c.claim_epoch + 1 END, claim_instance = @instance
+            FROM picked WHERE c.id = picked.id
+            RETURNING c.id, c.claim_epoch, picked.n, picked.holder IS DISTINCT FROM @instance AS new
         )
-        UPDATE conversations c
-        SET claim_epoch = CASE WHEN c.claim_instance = @instance THEN c.claim_epoch ELSE c.claim_epoch + 1 END, claim_instance = @instance
-        FROM picked WHERE c.id = picked.id
-        RETURNING c.id, c.claim_epoch, picked.n
+        SELECT d.id, d.event, b.body, d.conversation_id, d.seq, d.received_at, d.attempts, d.outcome, d.result, b.encoding,
+            k.id, k.claim_epoch, k.n, k.new
+        FROM claimed k
+        LEFT JOIN LATERAL (
+            SELECT p.id, p.event, p.conversation_id, p.seq, p.received_at, p.attempts, p.outcome, p.result FROM deliveries p
+            WHERE k.new AND p.conversation_id = k.id AND p.outcome = '{DeliveryOutcome.Pending}' ORDER BY p.seq LIMIT @per
+        ) d ON true
+        LEFT JOIN delivery_bodies b ON b.delivery_id = d.id
+        ORDER BY k.n, d.seq
         """;
 
-    // The fence, read under the conversation row's lock in the writing transaction: the statements after it see the claim
-    // as it is until the commit.
-    private const string Fence = "SELECT claim_instance, claim_epoch FROM conversations WHERE id = @conversation FOR UPDATE";
+    // The fence, first in a batch: the conversation's claim, read under its row's lock (so the statements after it see the
+    // claim as it is until the commit), refuses the whole batch unless it is the writer's (ClaimLost: the holder and epoch
+    // now). The aggregate gives one row even when the conversation has none.
+    private const string Fence = $"""
+        SELECT CASE WHEN bool_or(f.claim_instance = @instance AND f.claim_epoch = @epoch) THEN 0
+            ELSE fsr_refuse('{Refusals.ClaimLost}', COALESCE(max(f.claim_instance)::text, '') || ' ' || COALESCE(max(f.claim_epoch), 0)::text) END
+        FROM (SELECT claim_instance, claim_epoch FROM conversations WHERE id = @conversation FOR UPDATE) f
+        """;
 
     private const string ReleaseClaim = $"""
         UPDATE conversations SET claim_instance = NULL
@@ -102,10 +124,15 @@ internal sealed partial class PostgresStorage
           AND NOT EXISTS (SELECT 1 FROM deliveries WHERE conversation_id = @conversation AND outcome = '{DeliveryOutcome.Pending}')
         """;
 
+    // The done mark refuses the whole commit (NotPending) when the delivery is no longer pending.
     private const string MarkDone = $"""
-        UPDATE deliveries SET outcome = '{DeliveryOutcome.Done}', attempts = attempts + 1, last_error = NULL, processed_at = @at, result = @result,
-            rules_generation = @generation, rule_failures = @failures
-        WHERE id = @delivery AND outcome = '{DeliveryOutcome.Pending}'
+        WITH done AS (
+            UPDATE deliveries SET outcome = '{DeliveryOutcome.Done}', attempts = attempts + 1, last_error = NULL, processed_at = @at, result = @result,
+                rules_generation = @generation, rule_failures = @failures
+            WHERE id = @delivery AND outcome = '{DeliveryOutcome.Pending}'
+            RETURNING id
+        )
+        SELECT CASE WHEN count(*) = 1 THEN 0 ELSE fsr_refuse('{Refusals.NotPending}', @delivery::text) END FROM done
         """;
 
     // The known state, and (for a lane's last delivery) the claim's release when nothing else is pending.
@@ -169,7 +196,7 @@ internal sealed partial class PostgresStorage
     {
         ArgumentNullException.ThrowIfNull(delivery);
         var body = BodyEncoding.Compress(delivery.Body.Span); // read before the first await: the caller may reuse its buffer then
-        var stored = await WriteAsync((transaction, ct) => StoreAsync(transaction, delivery, body, ct), cancellationToken);
+        var stored = await SubmitAsync((connection, ct) => StoreAsync(connection, delivery, body, ct), cancellationToken);
         if (!stored.Duplicate && delivery.ConversationId is { } conversationId)
         {
             if (delivery.Parsed is { } parsed)
@@ -183,37 +210,33 @@ internal sealed partial class PostgresStorage
         return stored;
     }
 
-    /// <summary>Stores a delivery (its body compressed already) in <paramref name="transaction"/>, or finds its earlier copy.</summary>
-    private async Task<StoreResult> StoreAsync(Transaction transaction, NewDelivery delivery, byte[] body, CancellationToken cancellationToken)
+    /// <summary>Stores a delivery (its body compressed already) in one statement, or finds its earlier copy.</summary>
+    private async Task<StoreResult> StoreAsync(NpgsqlConnection connection, NewDelivery delivery, byte[] body, CancellationToken cancellationToken)
     {
         var conversationId = delivery.ConversationId;
         long? id, sequence, earlier;
-        await using (var store = transaction.Command(conversationId is null ? StoreWithoutConversation : StoreInConversation))
+        try
         {
+            await using var store = new NpgsqlCommand(conversationId is null ? StoreWithoutConversation : StoreInConversation, connection);
             store.Parameters.Integer("conversation", conversationId).Text("event", delivery.Event).Bytea("sha", delivery.BodySha256)
                 .Time("received", delivery.ReceivedAt).Bytea("body", body).Text("origin", _origin);
             await using var reader = await store.ExecuteReaderAsync(cancellationToken);
             await reader.ReadAsync(cancellationToken);
             (id, sequence, earlier) = (reader.BigintOrNull(0), reader.BigintOrNull(1), reader.BigintOrNull(2));
         }
-
-        if (id is { } stored)
+        catch (PostgresException ex) when (ex.SqlState == Refusals.CopyStored)
         {
-            return new StoreResult(stored, Duplicate: false, sequence);
-        }
-
-        if (earlier is null)
-        {
-            // A copy committed while this one waited: the unique index turned the insert away. Its sequence number goes back
-            // with the rollback; the copy is found now, as this statement sees what was committed before it.
-            transaction.RollBack = true;
-            await using var find = transaction.Command(conversationId is null ? FindWithoutConversation : FindInConversation);
+            // A copy committed while this one waited: the unique index turned the insert away, and the statement refused,
+            // taking its sequence number back with it. The copy is found now, as a new statement sees what was committed.
+            await using var find = new NpgsqlCommand(conversationId is null ? FindWithoutConversation : FindInConversation, connection);
             find.Parameters.Integer("conversation", conversationId).Text("event", delivery.Event).Bytea("sha", delivery.BodySha256);
             earlier = await find.ExecuteScalarAsync(cancellationToken) as long?
                 ?? throw new InvalidOperationException($"Delivery {delivery.Event} of conversation {conversationId} was turned away as a copy, and no copy was found.");
+            return new StoreResult(earlier.Value, Duplicate: true, null);
         }
 
-        return new StoreResult(earlier.Value, Duplicate: true, null);
+        return id is { } stored ? new StoreResult(stored, Duplicate: false, sequence)
+            : new StoreResult(earlier ?? throw new InvalidOperationException($"Delivery {delivery.Event} of conversation {conversationId} was neither stored nor found."), Duplicate: true, null);
     }
 
     public async Task<IReadOnlyList<ConversationClaim>> ClaimAsync(
@@ -232,19 +255,35 @@ internal sealed partial class PostgresStorage
         }
 
         var now = _time.GetUtcNow();
-        return await WriteAsync<IReadOnlyList<ConversationClaim>>(
-            async (transaction, ct) =>
+        return await SubmitAsync<IReadOnlyList<ConversationClaim>>(
+            async (connection, ct) =>
             {
-                await using var claim = transaction.Command(Claim);
-                claim.Parameters.Integers("conversations", candidates).Bigint("instance", holder.Id).Time("now", now).Integer("limit", limit);
-                var claims = new List<(long Order, ConversationClaim Claim)>();
+                await using var claim = new NpgsqlCommand(Claim, connection);
+                claim.Parameters.Integers("conversations", candidates).Bigint("instance", holder.Id).Time("now", now).Integer("limit", limit)
+                    .Integer("per", PrefetchedWork.PerClaim);
+                var claims = new List<(ConversationClaim Claim, bool New, List<StoredDelivery> Pending)>();
                 await using var reader = await claim.ExecuteReaderAsync(ct);
                 while (await reader.ReadAsync(ct))
                 {
-                    claims.Add((reader.GetInt64(2), new ConversationClaim(reader.GetInt32(0), holder.Id, reader.GetInt64(1))));
+                    var conversation = reader.GetInt32(10);
+                    if (claims.Count == 0 || claims[^1].Claim.ConversationId != conversation)
+                    {
+                        claims.Add((new ConversationClaim(conversation, holder.Id, reader.GetInt64(11)), reader.GetBoolean(13), []));
+                    }
+
+                    if (!reader.IsDBNull(0))
+                    {
+                        claims[^1].Pending.Add(ReadStored(reader));
+                    }
                 }
 
-                return [.. claims.OrderBy(c => c.Order).Select(c => c.Claim)];
+                // Kept once the claims are committed (here: the statement's answer came back).
+                foreach (var (claimed, isNew, pending) in claims.Where(c => c.New))
+                {
+                    _prefetched.Keep(claimed, pending);
+                }
+
+                return [.. claims.Select(c => c.Claim)];
             },
             cancellationToken);
     }
@@ -288,7 +327,7 @@ internal sealed partial class PostgresStorage
     public async Task<IReadOnlyList<StoredDelivery>> LoadPendingAsync(ConversationClaim claim, int limit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(claim);
-        var pending = await LoadStoredAsync(
+        var pending = _prefetched.Take(claim, limit) ?? await LoadStoredAsync(
             $"{StoredSelect} AND d.conversation_id = @conversation AND d.outcome = '{DeliveryOutcome.Pending}' ORDER BY d.seq LIMIT @limit",
             p => p.Integer("conversation", claim.ConversationId).Integer("limit", limit),
             cancellationToken);
@@ -298,20 +337,14 @@ internal sealed partial class PostgresStorage
     public Task<bool> ReleaseAsync(ConversationClaim claim, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(claim);
-        return WriteAsync(
-            async (transaction, ct) =>
+        _prefetched.Forget(claim.ConversationId);
+        return SubmitAsync(
+            async (connection, ct) =>
             {
-                await using var batch = transaction.Batch(Fence, ReleaseClaim);
-                batch.BatchCommands[0].Parameters.Integer("conversation", claim.ConversationId);
-                batch.BatchCommands[1].Parameters.Integer("conversation", claim.ConversationId).Bigint("instance", claim.InstanceId).Bigint("epoch", claim.Epoch);
-                await using (var reader = await batch.ExecuteReaderAsync(ct))
-                {
-                    await CheckFenceAsync(reader, claim, ct);
-                    while (await reader.NextResultAsync(ct))
-                    {
-                    }
-                }
-
+                await using var batch = NewBatch(connection, null, Fence, ReleaseClaim);
+                batch.BatchCommands[0].Parameters.Claim(claim);
+                batch.BatchCommands[1].Parameters.Claim(claim);
+                await ExecuteFencedAsync(batch, claim, ct);
                 return batch.BatchCommands[1].RecordsAffected == 1;
             },
             cancellationToken);
@@ -363,15 +396,16 @@ internal sealed partial class PostgresStorage
     public Task<bool> CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(commit);
+        _prefetched.Forget(commit.ConversationId);
         var result = commit.Result.ToJson();
         var destinations = Enumerable.Range(0, commit.Intents.Count).Select(commit.DestinationOf).ToList(); // checked before anything is sent
-        return WriteAsync(
-            async (transaction, ct) =>
+        return SubmitAsync(
+            async (connection, ct) =>
             {
-                // One round trip: the fence (under the row's lock) and the done mark first, then everything the evaluation
-                // produced. A refusal rolls all of it back: nothing is written.
+                // One round trip, one implicit transaction: the fence (under the row's lock) and the done mark first, then
+                // everything the evaluation produced. A refusal of either rolls all of it back: nothing is written.
                 var timers = commit.Timers ?? [];
-                await using var batch = transaction.Batch(
+                await using var batch = NewBatch(connection, null,
                 [
                     Fence, MarkDone, AdvanceState,
                     .. commit.StatusChanges.Select(_ => InsertStatusChange),
@@ -379,7 +413,7 @@ internal sealed partial class PostgresStorage
                     .. timers.Select(t => t.DueAt is null ? CancelTimer : ScheduleTimer),
                 ]);
                 var statements = batch.BatchCommands;
-                statements[0].Parameters.Integer("conversation", commit.ConversationId);
+                statements[0].Parameters.Claim(commit.Claim);
                 statements[1].Parameters.Bigint("delivery", commit.DeliveryId).Time("at", commit.ProcessedAt).Text("result", result)
                     .Text("generation", commit.RulesGeneration).Integer("failures", commit.Result.RuleFailures?.Count ?? 0);
                 statements[2].Parameters.Integer("conversation", commit.ConversationId).Bigint("seq", commit.Sequence).Text("status", commit.NextState?.Status)
@@ -409,28 +443,9 @@ internal sealed partial class PostgresStorage
                     }
                 }
 
-                var released = false;
-                await using (var reader = await batch.ExecuteReaderAsync(ct))
-                {
-                    await CheckFenceAsync(reader, commit.Claim, ct);
-                    // The next result set is the state's (Npgsql's results are those of statements that return rows: the done
-                    // mark has none; its count is read below).
-                    if (await reader.NextResultAsync(ct) && await reader.ReadAsync(ct))
-                    {
-                        released = commit.Release && reader.GetBoolean(0);
-                    }
-
-                    while (await reader.NextResultAsync(ct))
-                    {
-                    }
-                }
-
-                if (statements[1].RecordsAffected != 1)
-                {
-                    throw new DeliveryNotPendingException(commit.DeliveryId);
-                }
-
-                return released;
+                // The third result is the state's: whether the claim was released with the commit.
+                var results = await ExecuteFencedAsync(batch, commit.Claim, ct, commit.DeliveryId);
+                return commit.Release && results[2] is true;
             },
             cancellationToken);
     }
@@ -438,12 +453,13 @@ internal sealed partial class PostgresStorage
     public Task RecordFailureAsync(DeliveryFailure failure, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(failure);
+        _prefetched.Forget(failure.ConversationId);
         var result = failure.Result?.ToJson();
-        return WriteAsync(
-            async (transaction, ct) =>
+        return SubmitAsync(
+            async (connection, ct) =>
             {
-                await using var batch = failure.Park ? transaction.Batch(Fence, MarkFailed, PassParked) : transaction.Batch(Fence, MarkFailed);
-                batch.BatchCommands[0].Parameters.Integer("conversation", failure.ConversationId);
+                await using var batch = failure.Park ? NewBatch(connection, null, Fence, MarkFailed, PassParked) : NewBatch(connection, null, Fence, MarkFailed);
+                batch.BatchCommands[0].Parameters.Claim(failure.Claim);
                 batch.BatchCommands[1].Parameters.Bigint("delivery", failure.DeliveryId).Text("error", failure.Error)
                     .Text("outcome", failure.Park ? DeliveryOutcome.Parked : DeliveryOutcome.Pending).Text("result", result);
                 if (failure.Park)
@@ -452,12 +468,7 @@ internal sealed partial class PostgresStorage
                     batch.BatchCommands[2].Parameters.Integer("conversation", failure.ConversationId).Bigint("seq", failure.Sequence);
                 }
 
-                await using var reader = await batch.ExecuteReaderAsync(ct);
-                await CheckFenceAsync(reader, failure.Claim, ct);
-                while (await reader.NextResultAsync(ct))
-                {
-                }
-
+                await ExecuteFencedAsync(batch, failure.Claim, ct);
                 return true;
             },
             cancellationToken);
@@ -465,10 +476,10 @@ internal sealed partial class PostgresStorage
 
     public async Task<bool> RequeueAsync(long deliveryId, CancellationToken cancellationToken)
     {
-        var conversationId = await WriteAsync(
-            async (transaction, ct) =>
+        var conversationId = await SubmitAsync(
+            async (connection, ct) =>
             {
-                await using var requeue = transaction.Command(Requeue);
+                await using var requeue = new NpgsqlCommand(Requeue, connection);
                 requeue.Parameters.Bigint("delivery", deliveryId).Text("origin", _origin);
                 await using var reader = await requeue.ExecuteReaderAsync(ct);
                 return await reader.ReadAsync(ct) ? reader.GetInt32(0) : (int?)null;
@@ -476,6 +487,7 @@ internal sealed partial class PostgresStorage
             cancellationToken);
         if (conversationId is { } conversation)
         {
+            _prefetched.Forget(conversation);
             _hints?.Stored(new WorkHint(conversation, deliveryId));
             return true;
         }
@@ -484,25 +496,38 @@ internal sealed partial class PostgresStorage
     }
 
     /// <summary>
-    /// Reads the fence (the first result of a batch that starts with <see cref="Fence"/>) and refuses, with
-    /// <see cref="ClaimLostException"/>, unless <paramref name="claim"/> is the conversation's claim now; the transaction is
-    /// then rolled back, so nothing of the batch is written.
+    /// Executes a batch that starts with <see cref="Fence"/> (and, given <paramref name="delivery"/>, goes on with
+    /// <see cref="MarkDone"/>), and returns the first value of each result: Npgsql's results are those of the statements
+    /// that return rows, in order (the fence's, the done mark's, the state's; not the inserts'). A
+    /// refusal of the database's (the fence's, the done mark's) rolled the whole batch back: it is thrown as
+    /// <see cref="ClaimLostException"/> or <see cref="DeliveryNotPendingException"/>.
     /// </summary>
-    private static async Task CheckFenceAsync(NpgsqlDataReader reader, ConversationClaim claim, CancellationToken cancellationToken)
+    private static async Task<List<object?>> ExecuteFencedAsync(NpgsqlBatch batch, ConversationClaim claim, CancellationToken cancellationToken, long? delivery = null)
     {
-        long? holder = null;
-        long epoch = 0;
-        if (await reader.ReadAsync(cancellationToken))
+        var values = new List<object?>();
+        try
         {
-            (holder, epoch) = (reader.BigintOrNull(0), reader.GetInt64(1));
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            do
+            {
+                values.Add(await reader.ReadAsync(cancellationToken) ? reader.GetValue(0) : null);
+            }
+            while (await reader.NextResultAsync(cancellationToken));
         }
-
-        if (holder != claim.InstanceId || epoch != claim.Epoch)
+        catch (PostgresException ex) when (ex.SqlState == Refusals.ClaimLost)
         {
-            var now = holder is null ? $"nobody holds it (epoch {epoch})" : $"instance {holder} holds it at epoch {epoch}";
+            var now = ex.MessageText.Split(' ') is [var holder, var epoch] && holder.Length > 0
+                ? $"instance {holder} holds it at epoch {epoch}"
+                : $"nobody holds it (epoch {ex.MessageText.Split(' ')[^1]})";
             throw new ClaimLostException(
                 $"The claim of instance {claim.InstanceId} on conversation {claim.ConversationId} (epoch {claim.Epoch}) is lost: {now}. Nothing was written; the holder's writes stand.");
         }
+        catch (PostgresException ex) when (ex.SqlState == Refusals.NotPending && delivery is { } id)
+        {
+            throw new DeliveryNotPendingException(id);
+        }
+
+        return values;
     }
 
     private async Task<StoredDelivery?> FirstStoredAsync(string sql, Action<NpgsqlParameterCollection> bind, CancellationToken cancellationToken) =>
@@ -518,13 +543,17 @@ internal sealed partial class PostgresStorage
                 await using var reader = await command.ExecuteReaderAsync(ct);
                 while (await reader.ReadAsync(ct))
                 {
-                    stored.Add(new StoredDelivery(
-                        reader.GetInt64(0), reader.GetString(1), reader.IsDBNull(2) ? null : BodyEncoding.Decode((byte[])reader.GetValue(2), reader.TextOrNull(9)),
-                        reader.GetInt32(3), reader.GetInt64(4), reader.Time(5), reader.GetInt32(6), reader.GetString(7),
-                        DeliveryResult.FromJson(reader.TextOrNull(8))));
+                    stored.Add(ReadStored(reader));
                 }
 
                 return stored;
             },
             cancellationToken);
+
+    /// <summary>A conversation delivery from the columns of <see cref="StoredSelect"/>, first in the row.</summary>
+    private static StoredDelivery ReadStored(NpgsqlDataReader reader) =>
+        new(
+            reader.GetInt64(0), reader.GetString(1), reader.IsDBNull(2) ? null : BodyEncoding.Decode((byte[])reader.GetValue(2), reader.TextOrNull(9)),
+            reader.GetInt32(3), reader.GetInt64(4), reader.Time(5), reader.GetInt32(6), reader.GetString(7),
+            DeliveryResult.FromJson(reader.TextOrNull(8)));
 }

@@ -27,6 +27,7 @@ internal sealed partial class PostgresStorage
     private readonly WriteGate _writes = new();
     private readonly SweepCursor _sweep = new();
     private readonly RecentConversations _recent = new();
+    private readonly PrefetchedWork _prefetched = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly WorkListener? _listener;
 
@@ -185,9 +186,9 @@ internal sealed partial class PostgresStorage
     }
 
     /// <summary>
-    /// Runs <paramref name="work"/> in one READ COMMITTED transaction and commits it, unless the work asked for a rollback
-    /// (<see cref="Transaction.RollBack"/>) or threw (a refusal: <see cref="ClaimLostException"/>,
-    /// <see cref="DeliveryNotPendingException"/>; nothing is written). A transient failure before the commit (serialization,
+    /// Runs <paramref name="work"/> in one READ COMMITTED transaction and commits it, unless the work threw (a refusal:
+    /// <see cref="ClaimLostException"/>; nothing is written). Two round trips at least (the statements, then <c>COMMIT</c>):
+    /// for work whose statements can be sent at once, <see cref="SubmitAsync"/> takes one. A transient failure before the commit (serialization,
     /// deadlock, a connection broken or terminated) runs it again from the start, up to <see cref="MaxAttempts"/> times;
     /// a failure during the commit is not retried (whether it committed is unknown) and surfaces as a <see cref="StorageException"/>.
     /// </summary>
@@ -209,20 +210,56 @@ internal sealed partial class PostgresStorage
                     await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
                     var unit = new Transaction(connection, transaction);
                     var result = await work(unit, cancellationToken);
-                    if (unit.RollBack)
-                    {
-                        await transaction.RollbackAsync(cancellationToken);
-                    }
-                    else
-                    {
-                        committing = true;
-                        await transaction.CommitAsync(cancellationToken);
-                        Interlocked.Increment(ref _commits);
-                    }
-
+                    committing = true;
+                    await transaction.CommitAsync(cancellationToken);
+                    Interlocked.Increment(ref _commits);
                     return result;
                 }
                 catch (NpgsqlException ex) when (!committing && attempt < MaxAttempts && IsTransient(ex))
+                {
+                    await BeforeRetryAsync(ex, attempt, cancellationToken);
+                }
+                catch (NpgsqlException ex)
+                {
+                    throw Failed(ex);
+                }
+            }
+        }
+        finally
+        {
+            _writes.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/>: one statement, or one batch, on a pooled connection without an explicit transaction.
+    /// PostgreSQL runs it as one implicit transaction, committed as it ends: one round trip, where <see cref="WriteAsync"/>
+    /// takes two (the statements, then <c>COMMIT</c>). So the statements refuse by themselves (<c>fsr_refuse</c>, with a
+    /// SQLSTATE of <see cref="Refusals"/>: nothing of the batch is then written), and the work maps the refusal it expects to
+    /// its exception. Transient failures (<see cref="IsTransient"/>) are run again, up to <see cref="MaxAttempts"/> times,
+    /// even when the connection broke as the answer came back and the batch may have committed: every write sent this way
+    /// is safe to repeat after its own commit (a stored delivery is found as a copy; a claim its holder asks again keeps its
+    /// epoch; a commit or failure repeated finds the delivery no longer pending, or its claim released).
+    /// </summary>
+    private async Task<T> SubmitAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        if (!_writes.TryEnter())
+        {
+            throw new StorageException($"{Location}: the store is stopping and takes no more writes.", new OperationCanceledException(), stopping: true);
+        }
+
+        try
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    await using var connection = await _database.DataSource.OpenConnectionAsync(cancellationToken);
+                    var result = await work(connection, cancellationToken);
+                    Interlocked.Increment(ref _commits);
+                    return result;
+                }
+                catch (NpgsqlException ex) when (attempt < MaxAttempts && IsTransient(ex))
                 {
                     await BeforeRetryAsync(ex, attempt, cancellationToken);
                 }
@@ -287,24 +324,40 @@ internal sealed partial class PostgresStorage
 
     private StorageException Failed(NpgsqlException exception) => new($"{_database.Where}: {exception.Message}", exception);
 
+    /// <summary>
+    /// The SQLSTATEs the store's statements raise (<c>fsr_refuse</c>, migration 4) to refuse a write sent in one round trip
+    /// (<see cref="SubmitAsync"/>): the implicit transaction rolls back, and the work turns the error into its refusal.
+    /// </summary>
+    internal static class Refusals
+    {
+        /// <summary>The conversation's claim is not the writer's (detail: the holder, or empty, and the epoch).</summary>
+        public const string ClaimLost = "FSR01";
+
+        /// <summary>The delivery is no longer pending (detail: its id).</summary>
+        public const string NotPending = "FSR02";
+
+        /// <summary>A copy of the delivery was committed while this one waited for its conversation's row: it was turned away.</summary>
+        public const string CopyStored = "FSR03";
+    }
+
     /// <summary>One transaction of a write, as <see cref="WriteAsync"/> runs it.</summary>
     private sealed class Transaction(NpgsqlConnection connection, NpgsqlTransaction transaction)
     {
-        /// <summary>End the transaction without committing what it did (the work's result is returned all the same).</summary>
-        public bool RollBack { get; set; }
-
         public NpgsqlCommand Command(string sql) => new(sql, connection, transaction);
 
-        public NpgsqlBatch Batch(params string[] statements)
-        {
-            var batch = new NpgsqlBatch(connection, transaction);
-            foreach (var statement in statements)
-            {
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(statement));
-            }
+        public NpgsqlBatch Batch(params string[] statements) => NewBatch(connection, transaction, statements);
+    }
 
-            return batch;
+    /// <summary>A batch of <paramref name="statements"/>, in <paramref name="transaction"/> or, without one, as one implicit transaction (<see cref="SubmitAsync"/>).</summary>
+    private static NpgsqlBatch NewBatch(NpgsqlConnection connection, NpgsqlTransaction? transaction, params string[] statements)
+    {
+        var batch = new NpgsqlBatch(connection, transaction);
+        foreach (var statement in statements)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(statement));
         }
+
+        return batch;
     }
 
     /// <summary>Where the next sweep for pending work starts (after this conversation id), so that sweeps go round every conversation with a backlog.</summary>

@@ -84,6 +84,47 @@ public abstract class StoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AClaimsFirstRead_HasAsManyPendingDeliveriesAsAsked_AndALaterReadWhatWasStoredSince()
+    {
+        // A store may read a claim's first deliveries with the claim itself (PostgreSQL does): the first read still has as
+        // many as asked, in order, and what was stored after the claim is there by the read after the first commit.
+        var six = new List<StoreResult>();
+        for (var i = 0; i < 6; i++)
+        {
+            six.Add(await StoreAsync(1187));
+        }
+
+        var holder = await JoinAsync("a");
+        var claim = await ClaimAsync(holder, 1187);
+        Assert.Equal(six.Select(s => s.DeliveryId), (await Store.Inbox.LoadPendingAsync(claim, 32, default)).Select(d => d.Id));
+
+        var one = await StoreAsync(1188);
+        var other = await ClaimAsync(holder, 1188);
+        var later = await StoreAsync(1188);
+        Assert.Equal(one.DeliveryId, (await Store.Inbox.LoadPendingAsync(other, 32, default))[0].Id);
+        await Store.Inbox.CommitEvaluationAsync(Commit(other, one), default);
+        Assert.Equal([later.DeliveryId], (await Store.Inbox.LoadPendingAsync(other, 32, default)).Select(d => d.Id));
+        Assert.False(await Store.Inbox.ReleaseAsync(other, default)); // not while `later` is pending
+    }
+
+    [Fact]
+    public async Task CopiesOfOneDelivery_StoredAtOnce_AreStoredOnce_AndTakeNoSequenceNumber()
+    {
+        // Copies racing: most find the first in their snapshot; those that waited for the conversation's row while the first
+        // committed are turned away by the unique index, and must give the sequence number they took back.
+        const string Body = """{"id":1187,"copy":true}""";
+        var stored = await Task.WhenAll(Enumerable.Range(0, 24).Select(_ => StoreAsync(1187, Body)));
+        var customers = await Task.WhenAll(Enumerable.Range(0, 24).Select(_ => StoreAsync(null, Body, Events.CustomerCreated)));
+
+        var first = Assert.Single(stored, s => !s.Duplicate);
+        Assert.Equal(1, first.Sequence);
+        Assert.All(stored, s => Assert.Equal(first.DeliveryId, s.DeliveryId));
+        Assert.Single(customers.Select(c => c.DeliveryId).Distinct());
+        Assert.Single(customers, c => !c.Duplicate);
+        Assert.Equal(2, (await StoreAsync(1187)).Sequence);
+    }
+
+    [Fact]
     public async Task ADeliveryOfNoConversation_HasNoSequence_AndIsKeptButNeverPending()
     {
         var customer = await StoreAsync(null, eventName: Events.CustomerCreated);
