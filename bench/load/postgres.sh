@@ -12,7 +12,8 @@
 # Usage: bench/load/postgres.sh [seconds per run, default 15] [instance counts, default "1 3"]
 # Env: WARMUP seconds (default 5); CONNECTIONS in all (default 16); SQLITE=0 skips the baseline; PACED=0 skips the paced
 #      runs; PROFILE=1 loads pg_stat_statements and prints the statements by PostgreSQL time after each count's runs;
-#      PIN=1 keeps PostgreSQL on core 0 and everything else on the other cores.
+#      PIN=1 keeps PostgreSQL on core 0 and everything else on the other cores; PG_EXTRA is appended to the instances'
+#      connection string (";Multiplexing=true", say).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${1:-15}
@@ -50,7 +51,8 @@ cpu_ticks() { awk '{ s += $14 + $15 } END { print s + 0 }' "$@" 2>/dev/null; }
 # The cluster's postmaster (first line of its pid file) and its backends: PostgreSQL's CPU, this cluster's alone.
 postgres_pids() { local pm; pm=$(head -n 1 "$CLUSTER/data/postmaster.pid" 2>/dev/null) || return 0; echo "$pm $(pgrep -d ' ' -P "$pm" || true)"; }
 proc_stats() { for p in "$@"; do [ -e "/proc/$p/stat" ] && echo "/proc/$p/stat"; done; }
-wait_ready() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "not ready: $1" >&2; exit 1; }
+# wait_ready URL LOG: waits for the instance's /readyz; if it never is, prints the end of its log and stops.
+wait_ready() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "not ready: $1" >&2; grep -v "^   at " "$2" | tail -n 20 >&2; exit 1; }
 
 echo "machine: $(nproc) cores, $(dotnet --version), commit $(git rev-parse --short HEAD), $(psql --version | head -1); fsync on"
 hz=$(getconf CLK_TCK)
@@ -75,7 +77,7 @@ start_instances() {
     fi
     PIDS+=($!)
   done
-  for i in $(seq 1 "$n"); do wait_ready "http://127.0.0.1:$((5200 + i))/readyz"; done
+  for i in $(seq 1 "$n"); do wait_ready "http://127.0.0.1:$((5200 + i))/readyz" "$WORK/$name-$i/serve.log"; done
 }
 
 # measure LABEL N PACE: a warm-up, then DURATION seconds of load spread over the N instances (PACE: requests per second
@@ -124,7 +126,7 @@ for n in $COUNTS; do
   db=bench_$n
   psql_run "CREATE DATABASE $db"
   [ "$PROFILE" = 1 ] && psql_run "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" && DB=$db psql_db "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
-  connection=${SUPER/Database=postgres/Database=$db}
+  connection=${SUPER/Database=postgres/Database=$db}${PG_EXTRA:-}
   DB=$db
   start_instances "pg$n" "$n" "$connection"
   measure postgres "$n" 0

@@ -56,6 +56,7 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
         var listener = new NpgsqlDataSourceBuilder(connectionString);
         WithDefaults(listener.ConnectionStringBuilder, connectionString);
         listener.ConnectionStringBuilder.Pooling = false;
+        listener.ConnectionStringBuilder.Multiplexing = false; // a connection of its own, which Npgsql's multiplexing (pooled) cannot be
         listener.ConnectionStringBuilder.ApplicationName = ListenerName(listener.ConnectionStringBuilder.ApplicationName);
         listener.ConnectionStringBuilder.TcpKeepAlive = true;
         _listenerSource = listener.Build();

@@ -79,7 +79,11 @@ public sealed class PostgresInstancesTests(PostgresCluster cluster) : IAsyncLife
             await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
             {
                 var (store, holder) = i % 2 == 0 ? (_a, a) : (_b, b);
-                IReadOnlyCollection<int>? hinted = i % 4 < 2 ? null : [.. Enumerable.Range(1, 60)];
+                // Hinted, as the dispatcher asks: not for the conversations it holds already (their lanes take their hints).
+                // A claim's limit counts those it holds (a sweep returns them), so hints of every conversation stalled once
+                // each held its first 15 in order.
+                IReadOnlyCollection<int>? hinted = i % 4 < 2 ? null
+                    : [.. Enumerable.Range(1, 60).Except(claims.Where(c => c.InstanceId == holder.Id).Select(c => c.ConversationId))];
                 foreach (var claim in await store.Storage.ClaimAsync(holder, hinted, 15, default))
                 {
                     claims.Add(claim);
@@ -209,6 +213,19 @@ public sealed class PostgresInstancesTests(PostgresCluster cluster) : IAsyncLife
 
             await Task.Delay(TimeSpan.FromMilliseconds(50), deadline.Token);
         }
+    }
+
+    [Fact]
+    public async Task AStoreOnAMultiplexingConnectionString_Starts_StoresAndIsWokenByAnother()
+    {
+        // Npgsql's multiplexing needs pooling, which the listener's connection of its own turns off: the listener turns
+        // multiplexing off too (it refused to start before), and the pooled operations multiplex.
+        await using var multiplexing = await RunningPostgresStorage.StartAsync(_connectionString + ";Multiplexing=true", _time);
+        await Task.WhenAll(multiplexing.Storage.Listening!, _a.Storage.Listening!).WaitAsync(TimeSpan.FromSeconds(30));
+
+        var stored = await StoreAsync(_a, 1187);
+        Assert.Equal(stored.DeliveryId, (await NextHintAsync(multiplexing)).DeliveryId);
+        Assert.False((await StoreAsync(multiplexing, 1188)).Duplicate);
     }
 
     [Fact]
