@@ -78,7 +78,8 @@ internal sealed partial class PostgresStorage
     // (a store or a commit in flight; the next claim or sweep finds them): nobody waits for a lock here. With each claim
     // new to the asker, the first pending deliveries of its conversation (PrefetchedWork): its lane's first read. A row
     // per delivery (its columns first, as StoredSelect's), the claim's columns after them; one row without a delivery for
-    // a claim the asker held already.
+    // a claim the asker held already. The deliveries are read in the statement's snapshot, which may predate the row's
+    // lock (a holder that committed in between): the row's last_applied_seq, read under the lock, tells (below).
     private const string Claim = $"""
         WITH wanted AS (
             SELECT w.id, w.n FROM unnest(@conversations) WITH ORDINALITY AS w (id, n)
@@ -96,10 +97,10 @@ internal sealed partial class PostgresStorage
             UPDATE conversations c
             SET claim_epoch = CASE WHEN c.claim_instance = @instance THEN c.claim_epoch ELSE c.claim_epoch + 1 END, claim_instance = @instance
             FROM picked WHERE c.id = picked.id
-            RETURNING c.id, c.claim_epoch, picked.n, picked.holder IS DISTINCT FROM @instance AS new
+            RETURNING c.id, c.claim_epoch, picked.n, picked.holder IS DISTINCT FROM @instance AS new, c.last_applied_seq
         )
         SELECT d.id, d.event, b.body, d.conversation_id, d.seq, d.received_at, d.attempts, d.outcome, d.result, b.encoding,
-            k.id, k.claim_epoch, k.n, k.new
+            k.id, k.claim_epoch, k.n, k.new, k.last_applied_seq
         FROM claimed k
         LEFT JOIN LATERAL (
             SELECT p.id, p.event, p.conversation_id, p.seq, p.received_at, p.attempts, p.outcome, p.result FROM deliveries p
@@ -261,26 +262,33 @@ internal sealed partial class PostgresStorage
                 await using var claim = new NpgsqlCommand(Claim, connection);
                 claim.Parameters.Integers("conversations", candidates).Bigint("instance", holder.Id).Time("now", now).Integer("limit", limit)
                     .Integer("per", PrefetchedWork.PerClaim);
-                var claims = new List<(ConversationClaim Claim, bool New, List<StoredDelivery> Pending)>();
-                await using var reader = await claim.ExecuteReaderAsync(ct);
-                while (await reader.ReadAsync(ct))
+                var claims = new List<(ConversationClaim Claim, bool New, long Applied, List<StoredDelivery> Pending)>();
+                await using (var reader = await claim.ExecuteReaderAsync(ct))
                 {
-                    var conversation = reader.GetInt32(10);
-                    if (claims.Count == 0 || claims[^1].Claim.ConversationId != conversation)
+                    while (await reader.ReadAsync(ct))
                     {
-                        claims.Add((new ConversationClaim(conversation, holder.Id, reader.GetInt64(11)), reader.GetBoolean(13), []));
-                    }
+                        var conversation = reader.GetInt32(10);
+                        if (claims.Count == 0 || claims[^1].Claim.ConversationId != conversation)
+                        {
+                            claims.Add((new ConversationClaim(conversation, holder.Id, reader.GetInt64(11)), reader.GetBoolean(13), reader.GetInt64(14), []));
+                        }
 
-                    if (!reader.IsDBNull(0))
-                    {
-                        claims[^1].Pending.Add(ReadStored(reader));
+                        if (!reader.IsDBNull(0))
+                        {
+                            claims[^1].Pending.Add(ReadStored(reader));
+                        }
                     }
                 }
 
-                // Kept once the claims are committed (here: the statement's answer came back).
-                foreach (var (claimed, isNew, pending) in claims.Where(c => c.New))
+                // Kept once the statement has completed (committed). Not when a delivery read is at or below the sequence the
+                // conversation's row says was applied: another holder finished it (or parked it) after the statement's
+                // snapshot, or it was put back in line for a re-run; the lane then reads its work itself.
+                foreach (var (claimed, _, applied, pending) in claims.Where(c => c.New))
                 {
-                    _prefetched.Keep(claimed, pending);
+                    if (pending.TrueForAll(d => d.Sequence > applied))
+                    {
+                        _prefetched.Keep(claimed, pending);
+                    }
                 }
 
                 return [.. claims.Select(c => c.Claim)];

@@ -236,10 +236,11 @@ internal sealed partial class PostgresStorage
     /// PostgreSQL runs it as one implicit transaction, committed as it ends: one round trip, where <see cref="WriteAsync"/>
     /// takes two (the statements, then <c>COMMIT</c>). So the statements refuse by themselves (<c>fsr_refuse</c>, with a
     /// SQLSTATE of <see cref="Refusals"/>: nothing of the batch is then written), and the work maps the refusal it expects to
-    /// its exception. Transient failures (<see cref="IsTransient"/>) are run again, up to <see cref="MaxAttempts"/> times,
-    /// even when the connection broke as the answer came back and the batch may have committed: every write sent this way
-    /// is safe to repeat after its own commit (a stored delivery is found as a copy; a claim its holder asks again keeps its
-    /// epoch; a commit or failure repeated finds the delivery no longer pending, or its claim released).
+    /// its exception. Run again, up to <see cref="MaxAttempts"/> times, only when nothing was committed: the database said
+    /// so (a serialization failure, a deadlock, the session ended before it ran the batch), or no connection could be
+    /// opened. A connection that broke with the batch sent is not run again, as the batch may have committed with its
+    /// answer lost (a repeat would find the delivery done, the claim released, a failure counted twice): a
+    /// <see cref="StorageException"/>, whose caller's retry meets dedupe or a refusal, as after a failed <c>COMMIT</c>.
     /// </summary>
     private async Task<T> SubmitAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
     {
@@ -252,19 +253,26 @@ internal sealed partial class PostgresStorage
         {
             for (var attempt = 1; ; attempt++)
             {
+                var sent = false;
                 try
                 {
                     await using var connection = await _database.DataSource.OpenConnectionAsync(cancellationToken);
+                    sent = true;
                     var result = await work(connection, cancellationToken);
                     Interlocked.Increment(ref _commits);
                     return result;
                 }
-                catch (NpgsqlException ex) when (attempt < MaxAttempts && IsTransient(ex))
+                catch (NpgsqlException ex) when (attempt < MaxAttempts && IsTransient(ex) && (!sent || ex is PostgresException))
                 {
                     await BeforeRetryAsync(ex, attempt, cancellationToken);
                 }
                 catch (NpgsqlException ex)
                 {
+                    if (sent && ex is not PostgresException && IsTransient(ex))
+                    {
+                        _database.DataSource.Clear(); // broken: its idle siblings in the pool are probably gone too
+                    }
+
                     throw Failed(ex);
                 }
             }
