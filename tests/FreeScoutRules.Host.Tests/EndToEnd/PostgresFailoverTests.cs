@@ -98,7 +98,8 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
 
     /// <summary>
     /// A rule that takes its time on notes (FSR0004 made a warning for it): an instance working them holds their
-    /// conversations' claims for a while; and an assignment schedules a check 6 s later (no rule handles its firing).
+    /// conversations' claims for a while; and an assignment schedules a check 10 s later (no rule handles its firing): due after
+    /// the set-ups put an instance to work alone (a few seconds under load), so that it is pending when the instance dies.
     /// </summary>
     private const string SlowNotes = """
 
@@ -118,7 +119,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
             {
                 Delivery delivery = default!;
                 When().Match(() => delivery, d => d.Event == "convo.assigned");
-                Then().Do(ctx => ctx.Schedule("assignment-check", delivery.ConversationId, TimeSpan.FromSeconds(6)));
+                Then().Do(ctx => ctx.Schedule("assignment-check", delivery.ConversationId, TimeSpan.FromSeconds(10)));
             }
         }
         """;
@@ -152,7 +153,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
             others.ForEach(s => s.Pause());
             try
             {
-                await BusyAsync(instances, victim, victimId, first, "convo.created");
+                await BusyAsync(instances, victim, victimId, first);
             }
             finally
             {
@@ -164,7 +165,7 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
             var range = $"{first} AND {first}";
             var held = await HeldByAsync(instances, victimId, range);
             var takeover = await TakeoverAsync(instances, victimId, held, killedAt);
-            await Eventually.UntilAsync("the follow-up the victim scheduled to fire", async () =>
+            await Eventually.UntilAsync("the check the victim scheduled to fire", async () =>
                 await instances.ScalarAsync<long>($"SELECT count(*) FROM timers WHERE conversation_id = {first} AND state = 'fired'") == 1, TimeSpan.FromSeconds(70));
             var late = held.Timers.Length == 0 ? null : await instances.ScalarAsync<long?>(
                 $"SELECT max(fired_at - GREATEST(due_at, {killedAt.ToUnixTimeMilliseconds()})) FROM timers WHERE conversation_id IN ({string.Join(",", held.Timers)})");
@@ -402,15 +403,14 @@ public sealed class PostgresFailoverTests(PostgresCluster cluster, ITestOutputHe
 
     /// <summary>
     /// Puts <paramref name="server"/> in the middle of work, and returns once it holds some of each: conversation
-    /// <paramref name="first"/> assigned or created (its timer, due 6 or 5 s later, is the only one pending, scheduled
+    /// <paramref name="first"/> assigned (its check, due 10 s later, is the only timer pending, scheduled
     /// there), then twelve more, each closed (an intent for the slow receiver) and given three slow notes. The intents and
     /// the notes' conversations are claimed by whichever instance comes first: the callers stop the other instances meanwhile.
     /// </summary>
-    private static async Task BusyAsync(PostgresInstances instances, ServeProcess server, long serverId, int first, string timerEvent = "convo.assigned")
+    private static async Task BusyAsync(PostgresInstances instances, ServeProcess server, long serverId, int first)
     {
-        // First a conversation assigned (its check, due 6 s later) or created (its follow-up, 5 s): the only timer of
-        // these conversations, scheduled by the instance.
-        var lone = FreeScoutTraffic.One(timerEvent, first, "active", new DateTimeOffset(2026, 5, 1, 8, 0, 0, TimeSpan.Zero));
+        // First a conversation assigned (its check, due 10 s later): the only timer of these conversations, scheduled by the instance.
+        var lone = FreeScoutTraffic.One("convo.assigned", first, "active", new DateTimeOffset(2026, 5, 1, 8, 0, 0, TimeSpan.Zero));
         Assert.Equal(System.Net.HttpStatusCode.Accepted, (await server.PostAsync(lone.Event, lone.Body, lone.Signature)).StatusCode);
         await Eventually.UntilAsync("its check to be scheduled", async () => await instances.ScalarAsync<long>($"SELECT count(*) FROM timers WHERE conversation_id = {first}") == 1);
 
