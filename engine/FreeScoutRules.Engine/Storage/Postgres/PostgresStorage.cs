@@ -1,4 +1,5 @@
 using System.Data;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -188,48 +189,22 @@ internal sealed partial class PostgresStorage
     /// <summary>
     /// Runs <paramref name="work"/> in one READ COMMITTED transaction and commits it, unless the work threw (a refusal:
     /// <see cref="ClaimLostException"/>; nothing is written). Two round trips at least (the statements, then <c>COMMIT</c>):
-    /// for work whose statements can be sent at once, <see cref="SubmitAsync"/> takes one. A transient failure before the commit (serialization,
-    /// deadlock, a connection broken or terminated) runs it again from the start, up to <see cref="MaxAttempts"/> times;
-    /// a failure during the commit is not retried (whether it committed is unknown) and surfaces as a <see cref="StorageException"/>.
+    /// for work whose statements can be sent at once, <see cref="SubmitAsync"/> takes one. A transient failure before the
+    /// commit (serialization, deadlock, a connection broken or terminated) runs it again from the start, up to
+    /// <see cref="MaxAttempts"/> times; a broken connection during the commit is not (whether it committed is unknown) and
+    /// surfaces as a <see cref="StorageException"/>.
     /// </summary>
-    private async Task<T> WriteAsync<T>(Func<Transaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
-    {
-        if (!_writes.TryEnter())
-        {
-            throw new StorageException($"{Location}: the store is stopping and takes no more writes.", new OperationCanceledException(), stopping: true);
-        }
-
-        try
-        {
-            for (var attempt = 1; ; attempt++)
+    private Task<T> WriteAsync<T>(Func<Transaction, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
+        RunWriteAsync(
+            async (connection, sent, ct) =>
             {
-                var committing = false;
-                try
-                {
-                    await using var connection = await _database.DataSource.OpenConnectionAsync(cancellationToken);
-                    await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-                    var unit = new Transaction(connection, transaction);
-                    var result = await work(unit, cancellationToken);
-                    committing = true;
-                    await transaction.CommitAsync(cancellationToken);
-                    Interlocked.Increment(ref _commits);
-                    return result;
-                }
-                catch (NpgsqlException ex) when (!committing && attempt < MaxAttempts && IsTransient(ex))
-                {
-                    await BeforeRetryAsync(ex, attempt, cancellationToken);
-                }
-                catch (NpgsqlException ex)
-                {
-                    throw Failed(ex);
-                }
-            }
-        }
-        finally
-        {
-            _writes.Exit();
-        }
-    }
+                await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, ct);
+                var result = await work(new Transaction(connection, transaction), ct);
+                sent.Value = true;
+                await transaction.CommitAsync(ct);
+                return result;
+            },
+            cancellationToken);
 
     /// <summary>
     /// Runs <paramref name="work"/>: one statement, or one batch, on a pooled connection without an explicit transaction.
@@ -242,7 +217,21 @@ internal sealed partial class PostgresStorage
     /// answer lost (a repeat would find the delivery done, the claim released, a failure counted twice): a
     /// <see cref="StorageException"/>, whose caller's retry meets dedupe or a refusal, as after a failed <c>COMMIT</c>.
     /// </summary>
-    private async Task<T> SubmitAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    private Task<T> SubmitAsync<T>(Func<NpgsqlConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
+        RunWriteAsync(
+            (connection, sent, ct) =>
+            {
+                sent.Value = true;
+                return work(connection, ct);
+            },
+            cancellationToken);
+
+    /// <summary>
+    /// A write's attempts on pooled connections, while the store takes writes. An attempt sets its flag once what it sends
+    /// may commit; a transient failure is run again unless it came after that, from the connection rather than the
+    /// database (which says with its error that nothing was committed).
+    /// </summary>
+    private async Task<T> RunWriteAsync<T>(Func<NpgsqlConnection, StrongBox<bool>, CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
     {
         if (!_writes.TryEnter())
         {
@@ -251,24 +240,23 @@ internal sealed partial class PostgresStorage
 
         try
         {
-            for (var attempt = 1; ; attempt++)
+            for (var number = 1; ; number++)
             {
-                var sent = false;
+                var sent = new StrongBox<bool>();
                 try
                 {
                     await using var connection = await _database.DataSource.OpenConnectionAsync(cancellationToken);
-                    sent = true;
-                    var result = await work(connection, cancellationToken);
+                    var result = await attempt(connection, sent, cancellationToken);
                     Interlocked.Increment(ref _commits);
                     return result;
                 }
-                catch (NpgsqlException ex) when (attempt < MaxAttempts && IsTransient(ex) && (!sent || ex is PostgresException))
+                catch (NpgsqlException ex) when (number < MaxAttempts && IsTransient(ex) && (!sent.Value || ex is PostgresException))
                 {
-                    await BeforeRetryAsync(ex, attempt, cancellationToken);
+                    await BeforeRetryAsync(ex, number, cancellationToken);
                 }
                 catch (NpgsqlException ex)
                 {
-                    if (sent && ex is not PostgresException && IsTransient(ex))
+                    if (sent.Value && ex is not PostgresException && IsTransient(ex))
                     {
                         _database.DataSource.Clear(); // broken: its idle siblings in the pool are probably gone too
                     }
