@@ -100,7 +100,13 @@ internal sealed partial class RulesReloader(
         var current = holder.Current;
         if (hash == current.ContentHash)
         {
-            Volatile.Write(ref _lastFailure, null); // back to what runs: nothing is wrong any more
+            // Back to what runs (the change that did not compile undone): nothing is wrong any more, and the log says so,
+            // as it said what was wrong.
+            if (Interlocked.Exchange(ref _lastFailure, null) is { } undone)
+            {
+                LogBackToCurrent(logger, current.ContentHash[..12], undone.ContentHash[..12]);
+            }
+
             return;
         }
 
@@ -198,6 +204,9 @@ internal sealed partial class RulesReloader(
 
     [LoggerMessage(EventId = 1010, Level = LogLevel.Warning, Message = "The rules folder could not be read; the rules in force stay and it is read again at the next change or poll")]
     private static partial void LogUnreadable(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 1019, Level = LogLevel.Information, Message = "The rules folder is back to generation {Current}, which kept running; the change that did not compile ({Failed}) is gone")]
+    private static partial void LogBackToCurrent(ILogger logger, string current, string failed);
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Error, Message = "The changed rules do not compile ({Errors} errors); generation {Current} keeps running:\n{Diagnostics}")]
     private static partial void LogReloadFailed(ILogger logger, int errors, string current, string diagnostics);

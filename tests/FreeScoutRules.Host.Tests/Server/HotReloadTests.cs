@@ -123,6 +123,24 @@ public sealed class HotReloadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task BrokenChangeUndone_ClearsTheFailure_AndTheLogSaysTheRulesAreBackToTheGenerationThatKeptRunning()
+    {
+        var good = (await RulesAsync()).GetProperty("generation").GetString()!;
+        var broken = Path.Combine(RulesDirectory, "close.csx");
+        var staged = Path.Combine(_server.Root, "close.csx.tmp");
+        await File.WriteAllTextAsync(staged, CloseRule.Replace("ctx.Enqueue(", "ctx.Enqueu(", StringComparison.Ordinal));
+        File.Move(staged, broken);
+        await WaitForReloadFailureAsync();
+
+        File.Delete(broken); // the change undone: the folder is the generation in force again
+        var back = await WaitForRulesAsync("the failure to clear", r => r.GetProperty("lastFailure").ValueKind == JsonValueKind.Null);
+
+        Assert.Equal(good, back.GetProperty("generation").GetString());
+        await Eventually.UntilAsync("the log to say the rules are back", () => _server.Logs.Any(l =>
+            l.StartsWith("Information", StringComparison.Ordinal) && l.Contains($"The rules folder is back to generation {good[..12]}, which kept running", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task FileWrittenInSeveralSteps_IsCompiledOnceWhole()
     {
         var path = Path.Combine(RulesDirectory, "close.csx");
