@@ -34,7 +34,7 @@ internal static class CheckCommand
         }
 
         var rulesDirectory = settings.Rules.Directory;
-        var checks = new RuleChecks(Secrets: settings.SecretNames, Calendars: settings.Calendars.Names, BotUserIdSet: settings.Dispatch.BotUserId is not null);
+        var checks = settings.Checks();
         var pluginErrors = 0;
         if (pluginsDirectory is not null && !pluginsDirectory.Exists)
         {
@@ -46,7 +46,7 @@ internal static class CheckCommand
         if (pluginsDirectory is not null)
         {
             var plugins = PluginLoader.Load(PluginLoader.BuiltInDirectory, pluginsDirectory.ToString());
-            checks = plugins.Checks(settings.SecretNames, settings.Calendars.Names, settings.FreeScout.Connection(), settings.Dispatch.BotUserId is not null);
+            checks = settings.Checks(plugins);
             var actions = checks.Actions!;
             foreach (var problem in plugins.Problems)
             {

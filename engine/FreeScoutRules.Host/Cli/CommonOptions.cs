@@ -125,7 +125,7 @@ internal static class CommonOptions
         try
         {
             var generation = RuleSetCompiler.Compile(
-                settings.Rules.Directory, CompileCache(settings), settings.Severities, new RuleChecks(Secrets: settings.SecretNames, Calendars: settings.Calendars.Names, BotUserIdSet: settings.Dispatch.BotUserId is not null),
+                settings.Rules.Directory, CompileCache(settings), settings.Severities, settings.Checks(),
                 settings.Rules.DirectoryOptional);
             foreach (var warning in generation.Warnings)
             {

@@ -25,6 +25,14 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
 
     public RuleDiagnosticSeverities Severities => RuleDiagnosticSeverities.With(Rules.Severity!);
 
+    /// <summary>
+    /// What rules are checked against, as <c>serve</c> checks them: the configured secrets and calendars, whether the bot
+    /// user is set, and, given <paramref name="plugins"/>, their actions (without them, actions are not checked).
+    /// </summary>
+    public RuleChecks Checks(Engine.Plugins.PluginSet? plugins = null) =>
+        plugins?.Checks(SecretNames, Calendars.Names, FreeScout.Connection(), Dispatch.BotUserId is not null)
+        ?? new RuleChecks(Secrets: SecretNames, Calendars: Calendars.Names, BotUserIdSet: Dispatch.BotUserId is not null);
+
     /// <summary>The FreeScout connection (<c>FreeScout:*</c>), as <c>serve</c> has it.</summary>
     public Engine.FreeScoutApi.FreeScoutOptions FreeScout { get; init; } = new();
 
