@@ -94,6 +94,28 @@ public sealed class ConsolePagesTests
     }
 
     [Fact]
+    public async Task TheRulesPage_ShowsAConciseRulesMisuse_AtItsConciseCall_InTheRuleAuthorsTerms()
+    {
+        await using var server = await TestServerHost.StartAsync(extraRules: new Dictionary<string, string>
+        {
+            ["concise.csx"] = """
+                // a concise rule with a misspelt status and an action no plugin provides
+                public class TellChat() : OpsRule(On.StatusChange(to: "closd")
+                    .Do("slak", c => new { text = "closed" }));
+                """,
+        });
+        var cookie = await ConsoleClient.SignInAsync(server.Client);
+
+        var rules = await ConsoleClient.GetAsync(server.Client, "/rules", cookie);
+
+        Assert.Equal(HttpStatusCode.OK, rules.Status);
+        var listed = System.Text.RegularExpressions.Regex.Matches(rules.Html, @"<ul class=""diagnostics"">(.*?)</ul>", System.Text.RegularExpressions.RegexOptions.Singleline);
+        var diagnostics = Assert.Single(listed).Groups[1].Value;
+        Assert.Matches(@"concise\.csx\(2,\d+\): warning FSR0002: [^<]*&#x27;closd&#x27;[^<]*closed", diagnostics);
+        Assert.Matches(@"concise\.csx\(3,\d+\): warning FSR0003: [^<]*&#x27;slak&#x27;", diagnostics);
+    }
+
+    [Fact]
     public async Task TheOverview_ShowsThisInstance_AndWhoHoldsEachNamedLease()
     {
         await using var server = await TestServerHost.StartAsync();
