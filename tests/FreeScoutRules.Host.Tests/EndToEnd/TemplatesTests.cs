@@ -31,19 +31,22 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
     [Fact]
     public async Task RulesRepository_PassesItsOwnCi_AndFailsItOnABrokenRuleAtItsLine()
     {
-        var repository = await package.InstantiateAsync("fsr-rules", "ops-rules");
+        // Made without the bot user: its settings.json says where to set it, and check warns until it is set.
+        var unsetRepository = await package.InstantiateAsync("fsr-rules", "ops-rules-without-bot");
+        Assert.Contains("// \"BotUserId\": 7", await File.ReadAllTextAsync(Path.Combine(unsetRepository, "settings.json")), StringComparison.Ordinal);
+        var unset = await package.RunCiScriptAsync(unsetRepository);
+        Assert.True(unset.ExitCode == 0, unset.Output);
+        Assert.Contains("warning FSR0012: Rule 'NotifySupportOnClose' excludes our own writes", unset.Output, StringComparison.Ordinal); // .NotByBot() needs it
 
+        // Made with the bot user (an id no recorded delivery's thread has), which settings.json holds for check and test.
+        var repository = await package.InstantiateAsync("fsr-rules", "ops-rules", "--bot-user-id", "99999");
+        Assert.Contains("\"BotUserId\": 99999", await File.ReadAllTextAsync(Path.Combine(repository, "settings.json")), StringComparison.Ordinal);
         var workflow = await File.ReadAllTextAsync(Path.Combine(repository, ".github", "workflows", "rules.yml"));
         Assert.Contains($"dotnet tool install --global freescout-rules --version {HostVersion()} ", workflow, StringComparison.Ordinal);
         Assert.Contains("run: bash .ci/check.sh", workflow, StringComparison.Ordinal);
 
-        var unset = await package.RunCiScriptAsync(repository);
-        Assert.True(unset.ExitCode == 0, unset.Output);
-        Assert.Contains("warning FSR0012: Rule 'NotifySupportOnClose' excludes our own writes", unset.Output, StringComparison.Ordinal); // .NotByBot() needs it
-        Assert.Contains("Dispatch__BotUserId", workflow, StringComparison.Ordinal); // the workflow says where to set it
-
-        // As the workflow runs it, with the bot user set (an id no recorded delivery's thread has).
-        var ci = await package.RunCiScriptAsync(repository, new Dictionary<string, string> { ["Dispatch__BotUserId"] = "99999" });
+        // As the workflow runs it.
+        var ci = await package.RunCiScriptAsync(repository);
 
         Assert.True(ci.ExitCode == 0, ci.Output);
         Assert.Contains("rules: 8 rules in 3 files compiled, 0 warnings, 0 errors", ci.Output, StringComparison.Ordinal);
@@ -57,7 +60,7 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
         var source = await File.ReadAllTextAsync(rule);
         await File.WriteAllTextAsync(rule, source.Replace("https://hooks.example.com/support", "https://hooks.example.com/ops", StringComparison.Ordinal));
         var changed = await CliProcess.RunInAsync(repository, null, null,
-            "test", "--rules", "rules", "--events", "tests/send-and-close.jsonl", "--expect", "tests/send-and-close.expected.jsonl");
+            "test", "--config", "settings.json", "--rules", "rules", "--events", "tests/send-and-close.jsonl", "--expect", "tests/send-and-close.expected.jsonl");
 
         Assert.True(changed.ExitCode == 1, changed.Output + changed.Error);
         Assert.Contains("tests/send-and-close.expected.jsonl: the output differs (- expected, + actual):", changed.Output, StringComparison.Ordinal);
