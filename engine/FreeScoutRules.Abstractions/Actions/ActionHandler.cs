@@ -37,31 +37,42 @@ public abstract class ActionHandler<TArguments> : IActionHandler
     public async ValueTask<ActionResult> ExecuteAsync(ActionContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        var (arguments, problem) = await BindAsync(context.Arguments, context.CancellationToken);
+        return arguments is null ? ActionResult.Fail(problem!) : await ExecuteAsync(arguments, context);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<string?> ArgumentsProblemAsync(string arguments, CancellationToken cancellationToken) =>
+        (await BindAsync(arguments, cancellationToken)).Problem;
+
+    /// <summary>The arguments bound and validated, or why not (then a permanent failure): one path for running and checking them.</summary>
+    private async ValueTask<(TArguments? Arguments, string? Problem)> BindAsync(string json, CancellationToken cancellationToken)
+    {
         TArguments? arguments;
         try
         {
-            arguments = JsonSerializer.Deserialize<TArguments>(context.Arguments, _json);
+            arguments = JsonSerializer.Deserialize<TArguments>(json, _json);
         }
         catch (JsonException ex)
         {
-            return ActionResult.Fail($"The arguments of '{Name}' do not fit {typeof(TArguments).Name}: {ex.Message}");
+            return (null, $"The arguments of '{Name}' do not fit {typeof(TArguments).Name}: {ex.Message}");
         }
 
         if (arguments is null)
         {
-            return ActionResult.Fail($"The arguments of '{Name}' are missing.");
+            return (null, $"The arguments of '{Name}' are missing.");
         }
 
         if (Validator is { } validator)
         {
-            var validation = await validator.ValidateAsync(arguments, context.CancellationToken);
+            var validation = await validator.ValidateAsync(arguments, cancellationToken);
             if (!validation.IsValid)
             {
-                return ActionResult.Fail($"Invalid arguments for '{Name}': {string.Join("; ", validation.Errors.Select(e => e.ErrorMessage))}");
+                return (null, $"Invalid arguments for '{Name}': {string.Join("; ", validation.Errors.Select(e => e.ErrorMessage))}");
             }
         }
 
-        return await ExecuteAsync(arguments, context);
+        return (arguments, null);
     }
 
     /// <summary>Runs the action with validated arguments.</summary>

@@ -55,4 +55,13 @@ public interface IActionHandler
     /// configured), for actions that call FreeScout. The host calls this one; by default it asks the other.
     /// </summary>
     IReadOnlyList<string> ConfigurationProblems(FreeScout.FreeScoutConnection? freeScout) => ConfigurationProblems();
+
+    /// <summary>
+    /// Why this action would refuse <paramref name="arguments"/> (an intent's compact JSON, secrets' values in) without
+    /// trying, or <c>null</c> when it would run with them (the default: nothing checked). <c>test --plugins DIR</c> asks it
+    /// of every intent the recorded deliveries produce, so that arguments the plugin refuses fail the rule's test rather
+    /// than the intent's first real run. <see cref="ActionHandler{TArguments}"/> answers with the binding and the
+    /// validation its <see cref="ExecuteAsync"/> runs first. Must do no I/O and not throw.
+    /// </summary>
+    ValueTask<string?> ArgumentsProblemAsync(string arguments, CancellationToken cancellationToken) => ValueTask.FromResult<string?>(null);
 }

@@ -358,7 +358,7 @@ internal sealed partial class ActionRunner(
         var clock = Stopwatch.StartNew();
         ActionResult result;
         var store = secrets ?? NoSecrets;
-        var resolution = ResolveSecrets(store, intent);
+        var resolution = store.ResolveForAttempt(intent.Arguments, intent.SecretPlaces);
         var (snapshot, unreadable) = Snapshot(intent);
         if (!plugins.Current.Handlers.TryGetValue(intent.Action, out var handler))
         {
@@ -371,10 +371,7 @@ internal sealed partial class ActionRunner(
         else if (resolution.Arguments is not { } arguments)
         {
             // The rule put a secret there that the server does not have: the author's to fix, not worth retrying.
-            result = resolution.Unknown.Count > 0
-                ? ActionResult.Fail(
-                    $"Unknown secret {string.Join(", ", resolution.Unknown.Select(n => $"'{n}'"))}: configure it as Secrets:{resolution.Unknown[0]} (environment Secrets__{resolution.Unknown[0]}), then retry the intent.")
-                : ActionResult.Fail("The intent's secret places do not fit its arguments (was its row changed by hand?); record the intent again (re-run its delivery).");
+            result = ActionResult.Fail(resolution.Refusal!);
         }
         else
         {
@@ -449,19 +446,6 @@ internal sealed partial class ActionRunner(
         catch (InvalidDataException ex)
         {
             return (null, ex.Message);
-        }
-    }
-
-    /// <summary>The intent's arguments with its secrets' values where the rule put them; no arguments when that cannot be done.</summary>
-    private static SecretResolution ResolveSecrets(SecretStore store, DueIntent intent)
-    {
-        try
-        {
-            return store.Resolve(intent.Arguments, intent.SecretPlaces);
-        }
-        catch (Exception ex) when (ex is FormatException or System.Text.Json.JsonException)
-        {
-            return new SecretResolution(null, [], CarriesSecrets: true);
         }
     }
 

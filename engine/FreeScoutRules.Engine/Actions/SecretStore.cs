@@ -8,7 +8,15 @@ namespace FreeScoutRules.Engine.Actions;
 /// <param name="Arguments">The arguments with the values in; <c>null</c> when a secret is not configured.</param>
 /// <param name="Unknown">The names of the secrets referenced but not configured.</param>
 /// <param name="CarriesSecrets">True when the rule put a secret in (the arguments must not go to another origin).</param>
-internal sealed record SecretResolution(string? Arguments, IReadOnlyList<string> Unknown, bool CarriesSecrets);
+internal sealed record SecretResolution(string? Arguments, IReadOnlyList<string> Unknown, bool CarriesSecrets)
+{
+    /// <summary>Why the intent cannot run when <see cref="Arguments"/> is <c>null</c> (a permanent failure: the author's to fix); else <c>null</c>.</summary>
+    public string? Refusal => Arguments is not null
+        ? null
+        : Unknown.Count > 0
+            ? $"Unknown secret {string.Join(", ", Unknown.Select(n => $"'{n}'"))}: configure it as Secrets:{Unknown[0]} (environment Secrets__{Unknown[0]}), then retry the intent."
+            : "The intent's secret places do not fit its arguments (was its row changed by hand?); record the intent again (re-run its delivery).";
+}
 
 /// <summary>
 /// The secrets configured under <c>Secrets:NAME</c>. Puts their values into an intent's arguments for one
@@ -61,6 +69,22 @@ internal sealed partial class SecretStore
         return unknown.Count > 0
             ? new SecretResolution(null, unknown, CarriesSecrets: true)
             : new SecretResolution(resolved, [], CarriesSecrets: places != SecretPlaces.Legacy || !string.Equals(resolved, arguments, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// <see cref="Resolve"/> for an attempt: places that do not fit the arguments (a row changed by hand) are a resolution
+    /// without arguments (<see cref="SecretResolution.Refusal"/>), not an exception.
+    /// </summary>
+    public SecretResolution ResolveForAttempt(string arguments, string? places)
+    {
+        try
+        {
+            return Resolve(arguments, places);
+        }
+        catch (Exception ex) when (ex is FormatException or System.Text.Json.JsonException)
+        {
+            return new SecretResolution(null, [], CarriesSecrets: true);
+        }
     }
 
     /// <summary><paramref name="text"/> with every configured value replaced by its reference.</summary>

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Rules;
 
 namespace FreeScoutRules.Host.Cli;
@@ -14,10 +13,7 @@ internal static class CheckCommand
     {
         var rules = CommonOptions.RulesFolder();
         var severity = CommonOptions.Severity();
-        var plugins = new Option<DirectoryInfo>("--plugins")
-        {
-            Description = "The plugins folder: loads the plugins (reporting broken ones) and checks every action the rules enqueue exists (FSR0003).",
-        };
+        var plugins = CommonOptions.PluginsFolder("The plugins folder: loads the plugins (reporting broken ones) and checks every action the rules enqueue exists (FSR0003) and is configured (FSR0008).");
         var command = new Command("check", "Compile the rules (and plugins) and print their diagnostics; exit non-zero on an error.") { rules, plugins, severity };
         command.SetAction((result, _) => RunAsync(
             CommonOptions.Flags(result.GetValue(rules), null, result.GetValue(severity), result.InvocationConfiguration.Error),
@@ -36,24 +32,16 @@ internal static class CheckCommand
         var rulesDirectory = settings.Rules.Directory;
         var checks = settings.Checks();
         var pluginErrors = 0;
-        if (pluginsDirectory is not null && !pluginsDirectory.Exists)
-        {
-            // Loading nothing from it would check the rules against the built-in actions alone, and say nothing.
-            await error.WriteLineAsync($"--plugins {pluginsDirectory}: there is no such folder (give the folder the server loads its action plugins from).");
-            return ExitCodes.CannotRun;
-        }
-
         if (pluginsDirectory is not null)
         {
-            var plugins = PluginLoader.Load(PluginLoader.BuiltInDirectory, pluginsDirectory.ToString());
-            checks = settings.Checks(plugins);
-            var actions = checks.Actions!;
-            foreach (var problem in plugins.Problems)
+            if (await CommonOptions.LoadPluginsAsync(pluginsDirectory, error) is not { } plugins)
             {
-                pluginErrors++;
-                await error.WriteLineAsync($"{problem.Path}: error {EngineDiagnosticIds.PluginNotLoaded}: {problem.Reason}");
+                return ExitCodes.CannotRun;
             }
 
+            checks = settings.Checks(plugins);
+            var actions = checks.Actions!;
+            pluginErrors = plugins.Problems.Count;
             await output.WriteLineAsync($"{pluginsDirectory}: {actions.Count} actions ({string.Join(", ", actions.Order(StringComparer.Ordinal))}), {pluginErrors} plugins not loaded");
         }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FreeScoutRules.Engine.Pipeline;
+using FreeScoutRules.Engine.Plugins;
 using FreeScoutRules.Engine.Rules;
 using FreeScoutRules.Engine.Storage;
 using FreeScoutRules.Engine.Storage.Sqlite;
@@ -45,6 +46,33 @@ internal static class CommonOptions
     {
         Description = "The rules folder: every *.csx directly in it is a rule file; subfolders hold #load helpers. Default: Rules:Directory (./rules).",
     };
+
+    /// <summary><c>--plugins DIR</c>: the server's plugins folder, which the verb loads as the server does.</summary>
+    public static Option<DirectoryInfo> PluginsFolder(string description) => new("--plugins") { Description = description };
+
+    /// <summary>
+    /// Loads the built-in actions and the plugins in <paramref name="directory"/> as the server does, printing each plugin
+    /// that did not load on <paramref name="error"/> (<c>path: error FSR0100-style: reason</c>, see <see cref="PluginSet.Problems"/>);
+    /// <c>null</c> when the folder does not exist (loading nothing from it would check against the built-in actions alone,
+    /// and say nothing).
+    /// </summary>
+    public static async Task<PluginSet?> LoadPluginsAsync(DirectoryInfo directory, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (!directory.Exists)
+        {
+            await error.WriteLineAsync($"--plugins {directory}: there is no such folder (give the folder the server loads its action plugins from).");
+            return null;
+        }
+
+        var plugins = PluginLoader.Load(PluginLoader.BuiltInDirectory, directory.ToString());
+        foreach (var problem in plugins.Problems)
+        {
+            await error.WriteLineAsync($"{problem.Path}: error {EngineDiagnosticIds.PluginNotLoaded}: {problem.Reason}");
+        }
+
+        return plugins;
+    }
 
     /// <summary><c>--data-dir DIR</c>: a server's data directory (<c>Storage:DataDirectory</c>).</summary>
     public static Option<DirectoryInfo> DataDirectory(string description, bool required = false) => new("--data-dir")
@@ -115,7 +143,7 @@ internal static class CommonOptions
     /// (a bad setting; every compiler diagnostic as <c>file(line,col): error CODE: message</c>) and returns <c>null</c>.
     /// </summary>
     public static async Task<(EngineSettings Settings, RuleSetGeneration Rules, EvaluationPipeline Pipeline)?> LoadAsync(
-        Dictionary<string, string?>? flags, TextWriter error)
+        Dictionary<string, string?>? flags, TextWriter error, PluginSet? plugins = null)
     {
         if (flags is null || EngineSettings.Load(flags, error) is not { } settings)
         {
@@ -125,7 +153,7 @@ internal static class CommonOptions
         try
         {
             var generation = RuleSetCompiler.Compile(
-                settings.Rules.Directory, CompileCache(settings), settings.Severities, settings.Checks(),
+                settings.Rules.Directory, CompileCache(settings), settings.Severities, settings.Checks(plugins),
                 settings.Rules.DirectoryOptional);
             foreach (var warning in generation.Warnings)
             {

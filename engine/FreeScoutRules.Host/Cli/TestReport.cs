@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using FreeScoutRules.Actions;
 using FreeScoutRules.Engine.Pipeline;
 using FreeScoutRules.Facts;
 
@@ -24,6 +25,9 @@ internal sealed class TestCounts
 
     public int TimersFired { get; set; }
 
+    /// <summary>Intents whose plugin would refuse their arguments (<c>--plugins</c>).</summary>
+    public int Refused { get; set; }
+
     /// <summary>Timers still pending when the file ended (a <c>{"clock": …}</c> line fires them).</summary>
     public int TimersPending { get; set; }
 }
@@ -33,6 +37,12 @@ internal abstract class TestReport(TextWriter output)
 {
     /// <summary>The cancels of an evaluation that found no pending timer (the offline evaluator knows; set by <c>test</c>).</summary>
     public Func<EvaluationResult, IReadOnlySet<(int ConversationId, string Name)>> CancelledNothing { get; set; } = _ => new HashSet<(int, string)>();
+
+    /// <summary>Whether intents' arguments were put to their plugins (<c>--plugins</c>): the summary says so.</summary>
+    public bool ArgumentsChecked { get; set; }
+
+    /// <summary>Why the plugins would refuse intents of the evaluation about to be reported (set by <c>test --plugins</c> before each).</summary>
+    public IReadOnlyDictionary<ActionIntent, string> Refusals { get; set; } = new Dictionary<ActionIntent, string>();
 
     protected TextWriter Output { get; } = output;
 
@@ -92,6 +102,10 @@ internal sealed class TextTestReport(TextWriter output) : TestReport(output)
         foreach (var intent in evaluation.Intents)
         {
             await Output.WriteLineAsync($"{prefix}: action {intent.Action} {intent.Arguments} (rule {intent.Rule})");
+            if (Refusals.TryGetValue(intent, out var refusal))
+            {
+                await Output.WriteLineAsync($"{prefix}: REFUSED by its plugin: action {intent.Action} (rule {intent.Rule}): {refusal}");
+            }
         }
 
         foreach (var held in evaluation.Suppressed)
@@ -115,13 +129,15 @@ internal sealed class TextTestReport(TextWriter output) : TestReport(output)
     public override Task SummaryAsync(TestCounts counts) =>
         Output.WriteLineAsync(
             $"{counts.Deliveries} deliveries: {counts.StatusChanges} status changes, {counts.Intents} action intents, {counts.Skipped} skipped, {counts.RuleFailures} rule failures, {counts.Errors} bad lines"
-            + (counts.TimersFired + counts.TimersPending == 0 ? "" : $"; {counts.TimersFired} timers fired, {counts.TimersPending} still pending at the end"));
+            + (counts.TimersFired + counts.TimersPending == 0 ? "" : $"; {counts.TimersFired} timers fired, {counts.TimersPending} still pending at the end")
+            + (ArgumentsChecked ? $"; {counts.Refused} intents refused by their plugins" : ""));
 }
 
 /// <summary>
 /// One JSON object a line, for scripts:
 /// <c>{"kind":"statusChanged","line":6,"conversationId":1187,"from":"active","to":"closed","via":"convo.status","by":{"kind":"user","id":2}}</c>
-/// and <c>{"kind":"action","line":6,"rule":"…","action":"…","conversationId":1187,"arguments":{…}}</c>; a rule that threw prints
+/// and <c>{"kind":"action","line":6,"rule":"…","action":"…","conversationId":1187,"arguments":{…}}</c> (with <c>"refused":"…"</c>
+/// when <c>--plugins</c> was given and its plugin would refuse the arguments); a rule that threw prints
 /// <c>{"kind":"ruleFailed","line":6,"rule":"…","location":"file(line,col)","where":"…","message":"…"}</c>, an intent
 /// not queued <c>{"kind":"actionSuppressed","line":6,"rule":"…","action":"…","conversationId":1187,"reason":"…"}</c>,
 /// a timer scheduled or cancelled <c>{"kind":"timerScheduled","line":6,"rule":"…","name":"survey","conversationId":1187,"dueAt":"…"}</c>
@@ -205,6 +221,10 @@ internal sealed class JsonTestReport(TextWriter output, int? botUserId = null) :
                 w.WriteNumber("conversationId", intent.ConversationId);
                 w.WritePropertyName("arguments");
                 w.WriteRawValue(intent.Arguments); // secrets stay references: the arguments are never resolved here
+                if (Refusals.TryGetValue(intent, out var refusal))
+                {
+                    w.WriteString("refused", refusal); // test --plugins: what its plugin would answer (never a secret's value)
+                }
             }));
         }
 

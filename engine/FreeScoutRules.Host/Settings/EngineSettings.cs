@@ -10,7 +10,7 @@ namespace FreeScoutRules.Host.Settings;
 /// The settings a CLI verb evaluates with, read and validated as <c>serve</c> reads them
 /// (<see cref="AppConfiguration"/>, the same validators): storage, rules and the evaluation pipeline's.
 /// </summary>
-internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules, DispatchOptions Dispatch, AdminOptions Admin, IReadOnlySet<string> SecretNames)
+internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules, DispatchOptions Dispatch, AdminOptions Admin, Engine.Actions.SecretStore Secrets)
 {
     /// <summary>The SQLite store's own settings (the <c>Storage</c> section), to open a server's database for reading.</summary>
     public Engine.Storage.Sqlite.SqliteOptions Sqlite { get; init; } = new();
@@ -30,8 +30,8 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
     /// user is set, and, given <paramref name="plugins"/>, their actions (without them, actions are not checked).
     /// </summary>
     public RuleChecks Checks(Engine.Plugins.PluginSet? plugins = null) =>
-        plugins?.Checks(SecretNames, Calendars.Names, FreeScout.Connection(), Dispatch.BotUserId is not null)
-        ?? new RuleChecks(Secrets: SecretNames, Calendars: Calendars.Names, BotUserIdSet: Dispatch.BotUserId is not null);
+        plugins?.Checks(Secrets.Names, Calendars.Names, FreeScout.Connection(), Dispatch.BotUserId is not null)
+        ?? new RuleChecks(Secrets: Secrets.Names, Calendars: Calendars.Names, BotUserIdSet: Dispatch.BotUserId is not null);
 
     /// <summary>The FreeScout connection (<c>FreeScout:*</c>), as <c>serve</c> has it.</summary>
     public Engine.FreeScoutApi.FreeScoutOptions FreeScout { get; init; } = new();
@@ -68,7 +68,7 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
             rules,
             dispatch,
             Bind<AdminOptions, AdminOptionsValidator>(configuration, AdminOptions.Section, failures),
-            Secrets(configuration, failures))
+            ReadSecrets(configuration, failures))
         {
             Urls = configuration["urls"],
             Sqlite = Bind<Engine.Storage.Sqlite.SqliteOptions, SqliteOptionsValidator>(configuration, StorageOptions.Section, failures),
@@ -98,11 +98,12 @@ internal sealed record EngineSettings(StorageOptions Storage, RulesOptions Rules
         return calendars.ToCalendars();
     }
 
-    private static HashSet<string> Secrets(IConfiguration configuration, List<string> failures)
+    /// <summary>The secrets (<c>Secrets:NAME</c>), as <c>serve</c> has them: their names for FSR0007, their values for <c>test --plugins</c>.</summary>
+    private static Engine.Actions.SecretStore ReadSecrets(IConfiguration configuration, List<string> failures)
     {
         var secrets = SecretsOptions.From(configuration);
         failures.AddRange(new SecretsOptionsValidator().Validate(secrets).Errors.Select(e => $"{SecretsOptions.Section}: {e.ErrorMessage}"));
-        return secrets.Values.Keys.ToHashSet(StringComparer.Ordinal);
+        return new Engine.Actions.SecretStore(secrets.Values);
     }
 
     private static T Bind<T, TValidator>(IConfiguration configuration, string section, List<string> failures)

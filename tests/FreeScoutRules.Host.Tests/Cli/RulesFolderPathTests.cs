@@ -19,6 +19,10 @@ public sealed partial class RulesFolderPathTests : IDisposable
         Directory.CreateDirectory(Path.Combine(_repo, "rules", "lib"));
         Directory.CreateDirectory(Path.Combine(_repo, "plugins"));
         Directory.CreateDirectory(Path.Combine(_repo, "tests"));
+        File.WriteAllText(Path.Combine(_repo, "settings.json"), """
+            // the settings the rules depend on, as the server's
+            { "Dispatch": { "BotUserId": 99999 } }
+            """);
         File.WriteAllText(Path.Combine(_repo, "rules", "lib", "helpers.csx"), """
             #load "nested/hook.csx"
             public static class Helpers

@@ -133,6 +133,55 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
     }
 
     [Fact]
+    public async Task Test_Plugins_AnIntentWhoseArgumentsItsPluginWouldRefuse_IsReportedWithWhy_AndFailsTheRun()
+    {
+        File.WriteAllText(Path.Combine(RulesDirectory, "posts.csx"), """
+            public class PostsToFtp() : OpsRule(On.Close().Post("ftp://files.example.com/x", c => new { number = c.Number }));
+            public class PostsToASecretUrl() : OpsRule(On.Close().Post(Secret.Ref("chat_url"), c => new { number = c.Number }));
+            public class SetsNoCustomField() : OpsRule(On.Close().FreeScout("custom-fields", c => new { customFields = new Dictionary<string, string> { ["colour"] = "red" } }));
+            """);
+        var file = Events.Add("convo.created", "convo.created").Add("convo.status", "convo.status.closed.on-reply").Save();
+        var plugins = Directory.CreateDirectory(Path.Combine(RulesDirectory, "..", Path.GetFileName(RulesDirectory) + "-plugins")).FullName;
+        try
+        {
+            // CI's placeholder for the secret is not a URL: refused, and the message says the placeholder's value was used.
+            var environment = new Dictionary<string, string>(SampleRule.Environment) { ["Secrets__chat_url"] = "placeholder-4711" };
+            var text = await CliProcess.RunWithEnvironmentAsync(environment, null, "test", "--rules", RulesDirectory, "--events", file, "--plugins", plugins);
+            var json = await CliProcess.RunWithEnvironmentAsync(environment, null, "test", "--rules", RulesDirectory, "--events", file, "--plugins", plugins, "--json");
+            var withoutPlugins = await CliProcess.RunWithEnvironmentAsync(environment, null, "test", "--rules", RulesDirectory, "--events", file, "--json");
+            environment["Secrets__chat_url"] = "https://chat.example.com/hooks/4711";
+            var shaped = await CliProcess.RunWithEnvironmentAsync(environment, null, "test", "--rules", RulesDirectory, "--events", file, "--plugins", plugins, "--json");
+            var noFolder = await CliProcess.RunWithEnvironmentAsync(environment, null, "test", "--rules", RulesDirectory, "--events", file, "--plugins", plugins + "-missing");
+
+            Assert.Equal(1, text.ExitCode);
+            Assert.Contains("line 2: convo.status #1187 (id 1187): REFUSED by its plugin: action http (rule PostsToFtp): Invalid arguments for 'http': url must be an absolute http(s) URL", text.OutputLines);
+            Assert.Contains("line 2: convo.status #1187 (id 1187): REFUSED by its plugin: action http (rule PostsToASecretUrl): Invalid arguments for 'http': url must be an absolute http(s) URL (checked with this configuration's values of Secrets:chat_url; give placeholders the shape of the real values)", text.OutputLines);
+            Assert.Contains("line 2: convo.status #1187 (id 1187): REFUSED by its plugin: action freescout (rule SetsNoCustomField): Invalid arguments for 'freescout': customFields keys must be custom field ids", text.OutputLines);
+            Assert.DoesNotContain(text.OutputLines, l => l.Contains("REFUSED", StringComparison.Ordinal) && l.Contains("notify-support-on-close", StringComparison.Ordinal)); // its arguments are fine
+            Assert.EndsWith("; 3 intents refused by their plugins", text.OutputLines[^1], StringComparison.Ordinal);
+            Assert.Contains(json.OutputLines, l => l.StartsWith("""{"kind":"action","line":2,"rule":"PostsToFtp",""", StringComparison.Ordinal)
+                && l.EndsWith(""","refused":"Invalid arguments for 'http': url must be an absolute http(s) URL"}""", StringComparison.Ordinal));
+            Assert.Contains(json.OutputLines, l => l.StartsWith("""{"kind":"action","line":2,"rule":"PostsToASecretUrl",""", StringComparison.Ordinal) && l.Contains("\"url\":\"secret://chat_url\"", StringComparison.Ordinal));
+            Assert.Equal(1, json.ExitCode);
+            Assert.DoesNotContain("placeholder-4711", text.Output + text.Error + json.Output + json.Error, StringComparison.Ordinal);
+
+            // Without --plugins nothing is put to the plugins: the output is what it always was.
+            Assert.Equal(0, withoutPlugins.ExitCode);
+            Assert.DoesNotContain(withoutPlugins.OutputLines, l => l.Contains("\"refused\"", StringComparison.Ordinal));
+            Assert.Equal(json.OutputLines.Select(l => System.Text.RegularExpressions.Regex.Replace(l, ",\"refused\":\"[^\"]*\"}$", "}")), withoutPlugins.OutputLines);
+
+            // A placeholder of the real value's shape passes; the other two are still refused.
+            Assert.Equal(2, shaped.OutputLines.Count(l => l.Contains("\"refused\"", StringComparison.Ordinal)));
+            Assert.Equal(2, noFolder.ExitCode);
+            Assert.Contains("there is no such folder", noFolder.Error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(plugins, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Test_Json_FirstSeenCloseHasNullFrom()
     {
         var file = Events.Add("convo.status", "convo.status.closed").Save();

@@ -1,0 +1,51 @@
+using FreeScoutRules.Actions;
+using FreeScoutRules.Engine.Plugins;
+
+namespace FreeScoutRules.Engine.Actions;
+
+/// <summary>
+/// What the action runner's first steps would make of an intent, without running it (<c>test --plugins DIR</c>): the
+/// secrets put where the rule put their references (<see cref="SecretStore.ResolveForAttempt"/>, as an attempt does),
+/// then the plugin's own binding and validation of the arguments (<see cref="IActionHandler.ArgumentsProblemAsync"/>,
+/// what its <c>ExecuteAsync</c> checks first). An intent of an action no plugin provides is not refused here: it waits
+/// for one (warning FSR0003 says so when the rules compile).
+/// </summary>
+internal sealed class IntentArgumentsCheck(PluginSet plugins, SecretStore secrets)
+{
+    /// <summary>Why the intent's plugin would refuse it without trying (never a secret's value), or <c>null</c>.</summary>
+    public async ValueTask<string?> RefusalAsync(ActionIntent intent, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(intent);
+        if (!plugins.Handlers.TryGetValue(intent.Action, out var handler))
+        {
+            return null;
+        }
+
+        var resolution = secrets.ResolveForAttempt(intent.Arguments, intent.SecretPlaces);
+        if (resolution.Arguments is not { } arguments)
+        {
+            return resolution.Refusal;
+        }
+
+        string? problem;
+        try
+        {
+            problem = await handler.ArgumentsProblemAsync(arguments, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            problem = $"The plugin's check of the arguments threw {ex.GetType().Name}: {ex.Message}";
+        }
+
+        return problem is null ? null : secrets.Redact(problem) + WithSecrets(intent.SecretPlaces);
+    }
+
+    /// <summary>
+    /// Says which secrets' values the arguments were checked with: a placeholder value (as CI has) that is not of the
+    /// shape the plugin checks (a URL) is refused as the real one would not be.
+    /// </summary>
+    private static string WithSecrets(string? places) =>
+        SecretStore.Places(places) is { Count: > 0 } named
+            ? $" (checked with this configuration's values of {string.Join(", ", named.Select(p => p.Name).Distinct(StringComparer.Ordinal).Select(n => $"Secrets:{n}"))}; give placeholders the shape of the real values)"
+            : "";
+}
