@@ -250,7 +250,7 @@ internal sealed partial class EvaluationPipeline(PipelineSettings settings)
 
         var compiled = rules.Find(rule);
         var error = exception is System.Reflection.TargetInvocationException { InnerException: { } inner } ? inner : exception ?? new InvalidOperationException("(no exception given)");
-        var frame = RuleFrames.FirstOf(error);
+        var frame = RuleFrames.FirstOf(error) is { } thrown ? thrown with { File = thrown.File is { } file ? rules.Paths.Display(file) : null } : null;
         failures.Add(new RuleFailureRecord(
             rule,
             compiled?.Location ?? "(rules)",

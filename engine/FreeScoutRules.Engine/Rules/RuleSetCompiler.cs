@@ -47,6 +47,7 @@ internal static class RuleSetCompiler
         // Hash before reading: a file changed meanwhile then differs from this hash, and the
         // next reload compiles it, rather than being taken for what was compiled.
         var hash = HashDirectory(rulesDirectory);
+        var paths = new RulePaths(rulesDirectory);
         var diagnostics = new List<RuleDiagnostic>();
         var sources = ReadRuleFiles(rulesDirectory, diagnostics, severities, folderOptional);
         var images = new List<(string File, byte[] Image)>();
@@ -96,16 +97,17 @@ internal static class RuleSetCompiler
             diagnostics.AddRange(TimerNameAnalyzer.Check(timers, severities));
         }
 
-        ThrowIfErrors(diagnostics);
+        ThrowIfErrors(diagnostics, paths);
         var context = new RuleLoadContext($"rules-{hash[..12]}");
         try
         {
             var (definitions, rules) = Define(context, images, sources, diagnostics, defineTimeout ?? DefineTimeout, severities, checks ?? RuleChecks.None);
-            ThrowIfErrors(diagnostics);
+            ThrowIfErrors(diagnostics, paths);
             var factory = CompileSessionFactory(definitions, rules, diagnostics);
-            ThrowIfErrors(diagnostics);
+            ThrowIfErrors(diagnostics, paths);
             cache?.Retain(keys);
-            return new RuleSetGeneration(factory!, rules, diagnostics, hash, context) { CacheHits = cacheHits };
+            Show(diagnostics, paths);
+            return new RuleSetGeneration(factory!, rules, diagnostics, hash, context) { CacheHits = cacheHits, Paths = paths };
         }
         catch
         {
@@ -426,11 +428,21 @@ internal static class RuleSetCompiler
             diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
     }
 
-    private static void ThrowIfErrors(List<RuleDiagnostic> diagnostics)
+    private static void ThrowIfErrors(List<RuleDiagnostic> diagnostics, RulePaths paths)
     {
         if (diagnostics.Any(d => d.IsError))
         {
+            Show(diagnostics, paths);
             throw new RuleCompilationException(diagnostics);
+        }
+    }
+
+    /// <summary>Every diagnostic's file as the folder was named (<see cref="RulePaths"/>), in place.</summary>
+    private static void Show(List<RuleDiagnostic> diagnostics, RulePaths paths)
+    {
+        for (var i = 0; i < diagnostics.Count; i++)
+        {
+            diagnostics[i] = diagnostics[i] with { File = paths.Display(diagnostics[i].File) };
         }
     }
 

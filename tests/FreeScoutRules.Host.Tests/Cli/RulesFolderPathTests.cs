@@ -71,6 +71,26 @@ public sealed partial class RulesFolderPathTests : IDisposable
         Assert.Contains(test.OutputLines, l => l.Contains("\"text\":\"#1187 closed\"", StringComparison.Ordinal) && l.Contains("hooks.example.com/support", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("rules")]
+    [InlineData("./rules")]
+    public async Task AHelpersErrorAndAFailureInAHelper_AreShownUnderTheRulesFolderAsNamed(string rules)
+    {
+        var helper = Path.Combine(_repo, "rules", "lib", "helpers.csx");
+        var source = await File.ReadAllTextAsync(helper);
+        await File.WriteAllTextAsync(helper, source.Replace("$\"#{change.Number} closed\"", "$\"#{change.Number} closed {int.Parse(change.To)}\"", StringComparison.Ordinal));
+        var failing = await CliProcess.RunInAsync(_repo, null, null, "test", "--rules", rules, "--events", "tests/send-and-close.jsonl");
+        await File.WriteAllTextAsync(helper, source.Replace("closed\";", "closed\" + undefined;", StringComparison.Ordinal));
+        var broken = await CliProcess.RunInAsync(_repo, null, null, "check", "--rules", rules);
+
+        Assert.Equal(1, failing.ExitCode);
+        Assert.Contains(failing.OutputLines, l => l.Contains($"rule notify-on-close FAILED ({rules}/notify-on-close.csx(3,14))", StringComparison.Ordinal)
+            && l.Contains($", at {rules}/lib/helpers.csx(4,", StringComparison.Ordinal)); // not the full path the compiler resolved it to
+        Assert.Equal(2, broken.ExitCode);
+        Assert.StartsWith($"{rules}/lib/helpers.csx(4,", broken.Error, StringComparison.Ordinal);
+        Assert.Contains("error CS0103: The name 'undefined' does not exist", broken.Error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task TheDocsCiExample_RunsAsWritten_OnAnOpsRepository()
     {
