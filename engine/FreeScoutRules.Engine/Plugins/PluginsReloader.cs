@@ -15,6 +15,9 @@ internal sealed partial class PluginsReloader(
     private FileSystemWatcher? _watcher;
     private ITimer? _debounce;
 
+    /// <summary>Raised after the folder was loaded again (not at start): what the rules are checked against may have changed.</summary>
+    public event Action? Reloaded;
+
     /// <summary>Quiet time after the last file event before reloading. Default 500 ms.</summary>
     public TimeSpan Debounce { get; init; } = TimeSpan.FromMilliseconds(500);
 
@@ -56,6 +59,7 @@ internal sealed partial class PluginsReloader(
                     {
                         Load();
                         retry = false;
+                        Reloaded?.Invoke();
                     }
                     catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                     {

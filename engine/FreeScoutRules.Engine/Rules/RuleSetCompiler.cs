@@ -107,7 +107,7 @@ internal static class RuleSetCompiler
             ThrowIfErrors(diagnostics, paths);
             cache?.Retain(keys);
             Show(diagnostics, paths);
-            return new RuleSetGeneration(factory!, rules, diagnostics, hash, context) { CacheHits = cacheHits, Paths = paths };
+            return new RuleSetGeneration(factory!, rules, diagnostics, hash, context) { CacheHits = cacheHits, Paths = paths, ChecksKey = (checks ?? RuleChecks.None).Key };
         }
         catch
         {

@@ -34,6 +34,9 @@ internal sealed class RuleSetGeneration
     /// <summary>The rule named <paramref name="name"/>, or <c>null</c>.</summary>
     public CompiledRule? Find(string name) => _byName.GetValueOrDefault(name);
 
+    /// <summary>What the rules were checked against (<see cref="RuleChecks.Key"/>).</summary>
+    public string ChecksKey { get; init; } = RuleChecks.None.Key;
+
     /// <summary>How the paths of the rules folder's files are shown (as the folder was named).</summary>
     public RulePaths Paths { get; init; } = RulePaths.AsTheyAre;
 

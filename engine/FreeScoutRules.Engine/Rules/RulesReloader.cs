@@ -5,7 +5,12 @@ using Microsoft.Extensions.Logging;
 namespace FreeScoutRules.Engine.Rules;
 
 /// <summary>What the last reload attempt said: when, which sources, and its diagnostics when it failed.</summary>
-internal sealed record ReloadReport(DateTimeOffset At, string ContentHash, bool Loaded, IReadOnlyList<RuleDiagnostic> Diagnostics);
+/// <param name="At">When it was attempted.</param>
+/// <param name="ContentHash">The folder's content it compiled.</param>
+/// <param name="Loaded">Whether it was put in force.</param>
+/// <param name="Diagnostics">Its diagnostics, errors first.</param>
+/// <param name="ChecksKey">What the rules were checked against (<see cref="RuleChecks.Key"/>): the plugins' actions and their configuration.</param>
+internal sealed record ReloadReport(DateTimeOffset At, string ContentHash, bool Loaded, IReadOnlyList<RuleDiagnostic> Diagnostics, string ChecksKey = "");
 
 /// <summary>
 /// Hot reload of the rules folder. A <see cref="FileSystemWatcher"/> on the folder (helpers in
@@ -13,7 +18,9 @@ internal sealed record ReloadReport(DateTimeOffset At, string ContentHash, bool 
 /// causes one compile; a slow poll covers events the watcher misses (a folder deleted and created
 /// again). Compiles run one at a time in the background; a generation that compiles is put in force
 /// atomically and the old one unloaded; one that does not is reported (log, metrics, admin API,
-/// <c>rule_generations</c>) while the last good generation keeps running. Thread-safe.
+/// <c>rule_generations</c>) while the last good generation keeps running. The same rules are compiled again when what
+/// they are checked against changes (a plugin added or removed, so FSR0003 and FSR0008 say what is true now): the plugins'
+/// reloader asks (<see cref="Recheck"/>), and every poll compares. Thread-safe.
 /// </summary>
 internal sealed partial class RulesReloader(
     string directory,
@@ -93,12 +100,21 @@ internal sealed partial class RulesReloader(
         }
     }
 
-    /// <summary>Compiles the folder when its content differs from the generation in force (or from the last failure).</summary>
+    /// <summary>Asks for the rules to be checked again soon: what they are checked against may have changed (the plugins were reloaded).</summary>
+    public void Recheck() => Poke();
+
+    /// <summary>
+    /// Compiles the folder when its content differs from the generation in force (or from the last failure), or when what
+    /// the rules are checked against does.
+    /// </summary>
     internal async Task ReloadIfChangedAsync(CancellationToken cancellationToken)
     {
         var hash = RuleSetCompiler.HashDirectory(directory);
         var current = holder.Current;
-        if (hash == current.ContentHash)
+        var against = checks?.Invoke();
+        var checksKey = (against ?? RuleChecks.None).Key;
+        var recheck = hash == current.ContentHash && checksKey != current.ChecksKey;
+        if (hash == current.ContentHash && !recheck)
         {
             // Back to what runs (the change that did not compile undone): nothing is wrong any more, and the log says so,
             // as it said what was wrong.
@@ -110,7 +126,7 @@ internal sealed partial class RulesReloader(
             return;
         }
 
-        if (LastFailure is { } failed && failed.ContentHash == hash)
+        if (LastFailure is { } failed && failed.ContentHash == hash && failed.ChecksKey == checksKey)
         {
             return;
         }
@@ -118,25 +134,37 @@ internal sealed partial class RulesReloader(
         var at = time.GetUtcNow();
         try
         {
-            var generation = RuleSetCompiler.Compile(directory, cache, severities, checks?.Invoke(), folderOptional);
+            var generation = RuleSetCompiler.Compile(directory, cache, severities, against, folderOptional);
             var previous = holder.Set(generation);
             _loadedAt = at;
             Volatile.Write(ref _lastFailure, null);
             previous?.Unload();
             metrics.RulesReloaded(loaded: true);
             metrics.PrimeRules(generation.Rules.Select(r => r.Name));
-            LogReloaded(logger, generation.Rules.Count, generation.ContentHash[..12], current.ContentHash[..12]);
+            if (recheck)
+            {
+                LogRechecked(logger, generation.ContentHash[..12], generation.Warnings.Count);
+            }
+            else
+            {
+                LogReloaded(logger, generation.Rules.Count, generation.ContentHash[..12], current.ContentHash[..12]);
+            }
+
             foreach (var warning in generation.Warnings)
             {
                 LogWarning(logger, warning.ToString());
             }
 
-            await log.RecordAsync(generation.ContentHash, at, true, generation.Rules.Count, null, cancellationToken);
+            if (!recheck)
+            {
+                await log.RecordAsync(generation.ContentHash, at, true, generation.Rules.Count, null, cancellationToken); // the same generation: recorded once
+            }
         }
         catch (RuleCompilationException ex)
         {
-            var diagnostics = ex.Diagnostics;
-            Volatile.Write(ref _lastFailure, new ReloadReport(at, hash, false, diagnostics));
+            // Errors first: in the log line, the admin API and the console, what stopped the change leads.
+            var diagnostics = ex.Diagnostics.OrderBy(d => d.IsError ? 0 : 1).ToList();
+            Volatile.Write(ref _lastFailure, new ReloadReport(at, hash, false, diagnostics, checksKey));
             metrics.RulesReloaded(loaded: false);
             LogReloadFailed(logger, diagnostics.Count(d => d.IsError), current.ContentHash[..12], string.Join(Environment.NewLine, diagnostics));
             await log.RecordAsync(hash, at, false, 0, string.Join("\n", diagnostics), cancellationToken);
@@ -195,6 +223,9 @@ internal sealed partial class RulesReloader(
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Loaded {Count} rules from {Directory} (generation {Hash}, {CacheHits} files from the compile cache)")]
     private static partial void LogLoaded(ILogger logger, int count, string directory, string hash, int cacheHits);
+
+    [LoggerMessage(EventId = 1020, Level = LogLevel.Information, Message = "Rules checked again against the actions the plugins now provide (generation {Hash}, the same files): {Warnings} warnings")]
+    private static partial void LogRechecked(ILogger logger, string hash, int warnings);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "{Diagnostic}")]
     private static partial void LogWarning(ILogger logger, string diagnostic);

@@ -63,6 +63,7 @@ internal sealed partial class EngineService(
         _fatal = supervisor.Fatal.Register(lifetime.StopApplication);
         _writerLoop = supervisor.Run("writer", _ => storage.RunAsync(CancellationToken.None), LoopFailurePolicy.StopProcess, _stopping.Token);
         plugins.Load(); // first: the rules are checked against the actions the plugins provide (FSR0003)
+        plugins.Reloaded += reloader.Recheck; // and again when they change
         try
         {
             await reloader.LoadInitialAsync(cancellationToken);

@@ -123,6 +123,45 @@ public sealed class HotReloadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AFailedReload_ListsItsErrorsFirst_InTheAdminApiAndTheLog()
+    {
+        var broken = Path.Combine(RulesDirectory, "close.csx");
+        var staged = Path.Combine(_server.Root, "close.csx.tmp");
+        // A warning on the first line, the error further down: the error still leads.
+        await File.WriteAllTextAsync(staged, "#warning this rule is being rewritten\n" + CloseRule.Replace("ctx.Enqueue(", "ctx.Enqueu(", StringComparison.Ordinal));
+        File.Move(staged, broken);
+
+        var failed = await WaitForReloadFailureAsync();
+
+        var diagnostics = failed.GetProperty("lastFailure").GetProperty("diagnostics").EnumerateArray().Select(d => d.GetString()!).ToList();
+        Assert.Equal(2, diagnostics.Count);
+        Assert.Contains(": error CS1061:", diagnostics[0], StringComparison.Ordinal);
+        Assert.Contains(": warning CS1030:", diagnostics[1], StringComparison.Ordinal);
+        var logged = Assert.Single(_server.Logs, l => l.Contains("The changed rules do not compile", StringComparison.Ordinal));
+        Assert.True(logged.IndexOf("error CS1061", StringComparison.Ordinal) < logged.IndexOf("warning CS1030", StringComparison.Ordinal), logged);
+    }
+
+    [Fact]
+    public async Task APluginAddedToTheRunningServer_ClearsTheWarningThatNoPluginProvidedItsAction()
+    {
+        var rule = Path.Combine(RulesDirectory, "notify.csx");
+        await File.WriteAllTextAsync(rule, "public class NotifyOnClose() : OpsRule(On.Close().Do(\"sample-notify\", c => new { url = \"https://hooks.example.com/x\", text = \"closed\" }));\n");
+        var before = await WaitForRulesAsync("the rule to go live with FSR0003", r => HasRule(r, "NotifyOnClose")
+            && r.GetProperty("diagnostics").EnumerateArray().Any(d => d.GetProperty("id").GetString() == "FSR0003"));
+
+        Assert.Matches("freescout_rules_rules_diagnostics\\{[^}]*id=\"FSR0003\"[^}]*\\} 1", await _server.Admin.GetStringAsync("/metrics"));
+
+        SamplePlugin.DropInto(Path.Combine(_server.Root, "plugins"));
+        var after = await WaitForRulesAsync("the rules to be checked again without FSR0003", r =>
+            !r.GetProperty("diagnostics").EnumerateArray().Any(d => d.GetProperty("id").GetString() == "FSR0003"));
+
+        Assert.Equal(before.GetProperty("generation").GetString(), after.GetProperty("generation").GetString()); // the same files
+        Assert.True(HasRule(after, "NotifyOnClose"));
+        Assert.DoesNotMatch("freescout_rules_rules_diagnostics\\{[^}]*id=\"FSR0003\"[^}]*\\} [1-9]", await _server.Admin.GetStringAsync("/metrics")); // an alert on it stops
+        Assert.Contains(_server.Logs, l => l.StartsWith("Information", StringComparison.Ordinal) && l.Contains("Rules checked again against the actions the plugins now provide", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task BrokenChangeUndone_ClearsTheFailure_AndTheLogSaysTheRulesAreBackToTheGenerationThatKeptRunning()
     {
         var good = (await RulesAsync()).GetProperty("generation").GetString()!;
