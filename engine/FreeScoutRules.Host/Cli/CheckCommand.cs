@@ -34,11 +34,7 @@ internal static class CheckCommand
         var pluginErrors = 0;
         if (pluginsDirectory is not null)
         {
-            if (await CommonOptions.LoadPluginsAsync(pluginsDirectory, error) is not { } plugins)
-            {
-                return ExitCodes.CannotRun;
-            }
-
+            var plugins = await CommonOptions.LoadPluginsAsync(pluginsDirectory, error);
             checks = settings.Checks(plugins);
             var actions = checks.Actions!;
             pluginErrors = plugins.Problems.Count;

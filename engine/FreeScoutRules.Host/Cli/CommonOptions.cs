@@ -52,17 +52,17 @@ internal static class CommonOptions
 
     /// <summary>
     /// Loads the built-in actions and the plugins in <paramref name="directory"/> as the server does, printing each plugin
-    /// that did not load on <paramref name="error"/> (<c>path: error FSR0100-style: reason</c>, see <see cref="PluginSet.Problems"/>);
-    /// <c>null</c> when the folder does not exist (loading nothing from it would check against the built-in actions alone,
-    /// and say nothing).
+    /// that did not load on <paramref name="error"/> (<c>path: error FSR0200: reason</c>, see <see cref="PluginSet.Problems"/>).
+    /// A folder that does not exist leaves the built-in actions, as the server runs while its plugins folder does not
+    /// exist, and says so (a mistyped folder shows, and the actions of its plugins draw FSR0003).
     /// </summary>
-    public static async Task<PluginSet?> LoadPluginsAsync(DirectoryInfo directory, TextWriter error)
+    public static async Task<PluginSet> LoadPluginsAsync(DirectoryInfo directory, TextWriter error)
     {
         ArgumentNullException.ThrowIfNull(directory);
         if (!directory.Exists)
         {
-            await error.WriteLineAsync($"--plugins {directory}: there is no such folder (give the folder the server loads its action plugins from).");
-            return null;
+            await error.WriteLineAsync(
+                $"--plugins {directory}: there is no such folder: checked against the built-in actions alone, as the server runs while its plugins folder does not exist (give the folder the server loads its action plugins from).");
         }
 
         var plugins = PluginLoader.Load(PluginLoader.BuiltInDirectory, directory.ToString());

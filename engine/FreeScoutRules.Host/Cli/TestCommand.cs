@@ -81,7 +81,7 @@ internal static class TestCommand
         TextWriter output, TextWriter error, CancellationToken cancellationToken, DirectoryInfo? pluginsFolder = null)
     {
         PluginSet? plugins = null;
-        if (pluginsFolder is not null && (plugins = await CommonOptions.LoadPluginsAsync(pluginsFolder, error)) is not { Problems.Count: 0 })
+        if (pluginsFolder is not null && (plugins = await CommonOptions.LoadPluginsAsync(pluginsFolder, error)).Problems.Count > 0)
         {
             return ExitCodes.CannotRun; // a plugin that did not load would leave its action's intents unchecked, silently
         }
