@@ -67,7 +67,8 @@ public sealed class FreeScoutAction : ActionHandler<FreeScoutArguments>
             return
             [
                 "the FreeScout connection is not configured: set FREESCOUTRULES_FREESCOUT_URL (the address of your FreeScout, e.g. https://support.example.com) "
-                + "and FREESCOUTRULES_FREESCOUT_API_KEY (the key of its API & Webhooks module, Manage » API & Webhooks) in the server's environment, or FreeScout:Url and FreeScout:ApiKey",
+                + "and FREESCOUTRULES_FREESCOUT_API_KEY (the key of its API & Webhooks module, Manage » API & Webhooks) in the server's environment, or FreeScout:Url and FreeScout:ApiKey; "
+                + "it also needs FREESCOUTRULES_FREESCOUT_BOT_USER_ID (the id of the FreeScout user it writes as; FreeScout:BotUserId), if not set yet",
             ];
         }
 

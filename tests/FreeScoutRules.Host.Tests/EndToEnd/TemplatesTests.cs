@@ -185,6 +185,13 @@ public sealed partial class TemplatesTests(TemplatesTests.TemplatePackage packag
             var cache = (await RepositoryCommands.RunAsync("dotnet", Root, null, "nuget", "locals", "global-packages", "--list")).Output.Trim();
             cache = cache[(cache.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
             Assert.True(Directory.Exists(cache), cache);
+            // A FreeScoutRules.Abstractions of this version in that cache (restored by hand from an earlier build of the same
+            // version) would be taken before the one the test packs from this build: it is only a cache entry, so it goes.
+            var stale = Path.Combine(cache, "freescoutrules.abstractions", HostVersion());
+            if (Directory.Exists(stale))
+            {
+                Directory.Delete(stale, recursive: true);
+            }
             await File.WriteAllTextAsync(Path.Combine(Work, "nuget.config"), $"""
                 <?xml version="1.0" encoding="utf-8"?>
                 <configuration>

@@ -1,5 +1,5 @@
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
+using System.Text.Json;
 using FluentValidation;
 using FreeScoutRules.Actions;
 
@@ -64,12 +64,16 @@ public sealed class PagerAction : ActionHandler<PagerArguments>
         using var client = context.HttpClientFactory.CreateClient(Name);
         using var request = new HttpRequestMessage(HttpMethod.Post, _settings.Url)
         {
-            Content = JsonContent.Create(new
+            // Serialized whole, so the request has a Content-Length: some receivers read no chunked body.
+            Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(new
             {
                 text = arguments.Text,
                 severity = arguments.Severity ?? "info",
                 conversationId = context.Intent.ConversationId,
-            }),
+            }))
+            {
+                Headers = { ContentType = new MediaTypeHeaderValue("application/json") },
+            },
         };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _settings.Token);
         request.Headers.Add("Idempotency-Key", context.IdempotencyKey);

@@ -23,6 +23,7 @@ public sealed class PagerActionTests
         Assert.Equal("https://alerts.example.com/api/messages", request.Uri);
         Assert.Equal("Bearer a-token-for-the-tests", request.Authorization);
         Assert.Equal("fsr-test-42", request.IdempotencyKey);
+        Assert.Equal(System.Text.Encoding.UTF8.GetByteCount(request.Body), request.Length); // not chunked: every receiver reads it
         using var body = JsonDocument.Parse(request.Body);
         Assert.Equal("#1187 waits", body.RootElement.GetProperty("text").GetString());
         Assert.Equal("critical", body.RootElement.GetProperty("severity").GetString());
@@ -37,9 +38,12 @@ public sealed class PagerActionTests
         var service = new Service(HttpStatusCode.OK);
 
         var result = await new PagerAction(Configured).ExecuteAsync(Context(service, arguments));
+        // What freescout-rules test --plugins asks of each intent a rule records: the same answer, before any run.
+        var checkedBeforehand = await new PagerAction(Configured).ArgumentsProblemAsync(arguments, CancellationToken.None);
 
         Assert.Equal(ActionOutcome.PermanentFailure, result.Outcome);
         Assert.Contains(problem, result.Reason, StringComparison.Ordinal);
+        Assert.Equal(result.Reason, checkedBeforehand);
         Assert.Empty(service.Requests);
     }
 
@@ -103,7 +107,7 @@ public sealed class PagerActionTests
     /// <summary>The service the action posts to: records each request and answers with one status.</summary>
     private sealed class Service(HttpStatusCode status) : HttpMessageHandler, IHttpClientFactory
     {
-        public List<(HttpMethod Method, string Uri, string? Authorization, string? IdempotencyKey, string Body)> Requests { get; } = [];
+        public List<(HttpMethod Method, string Uri, string? Authorization, string? IdempotencyKey, string Body, long? Length)> Requests { get; } = [];
 
         public HttpClient CreateClient(string name) => new(this, disposeHandler: false);
 
@@ -114,7 +118,8 @@ public sealed class PagerActionTests
                 request.RequestUri!.ToString(),
                 request.Headers.Authorization?.ToString(),
                 request.Headers.TryGetValues("Idempotency-Key", out var keys) ? keys.Single() : null,
-                request.Content is null ? "" : await request.Content.ReadAsStringAsync(cancellationToken)));
+                request.Content is null ? "" : await request.Content.ReadAsStringAsync(cancellationToken),
+                request.Content?.Headers.ContentLength));
             return new HttpResponseMessage(status);
         }
     }
