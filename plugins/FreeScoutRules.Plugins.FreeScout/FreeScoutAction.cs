@@ -109,7 +109,10 @@ public sealed class FreeScoutAction : ActionHandler<FreeScoutArguments>
 
         // The host's FreeScout client: the connection's address, the API key header, the resilience pipeline.
         using var client = context.HttpClientFactory.CreateClient(FreeScoutConnection.HttpClientName);
-        using var request = new HttpRequestMessage(method, freeScout.Api(path)) { Content = JsonContent.Create(body) };
+        // Buffered, so it goes with its Content-Length: FreeScout is PHP behind a web server, some of which refuse or empty a chunked body.
+        var content = JsonContent.Create(body);
+        await content.LoadIntoBufferAsync(context.CancellationToken);
+        using var request = new HttpRequestMessage(method, freeScout.Api(path)) { Content = content };
         request.Headers.Add("Idempotency-Key", context.IdempotencyKey);
         try
         {

@@ -27,10 +27,10 @@ public sealed class NotifyAction : ActionHandler<NotifyArguments>
         ArgumentNullException.ThrowIfNull(arguments);
         ArgumentNullException.ThrowIfNull(context);
         using var client = context.HttpClientFactory.CreateClient(Name);
-        using var request = new HttpRequestMessage(HttpMethod.Post, arguments.Url)
-        {
-            Content = JsonContent.Create(new { text = arguments.Text, conversationId = context.Intent.ConversationId }),
-        };
+        // Buffered, so it goes with its Content-Length (JsonContent alone is sent chunked, which some receivers read as empty).
+        var content = JsonContent.Create(new { text = arguments.Text, conversationId = context.Intent.ConversationId });
+        await content.LoadIntoBufferAsync(context.CancellationToken);
+        using var request = new HttpRequestMessage(HttpMethod.Post, arguments.Url) { Content = content };
         request.Headers.Add("Idempotency-Key", context.IdempotencyKey);
         HttpResponseMessage response;
         try

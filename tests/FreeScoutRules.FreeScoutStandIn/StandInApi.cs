@@ -91,6 +91,14 @@ internal static class StandInApi
                     await MessageAsync(http, HttpStatusCode.Unauthorized, "Not Authorized");
                     return;
                 }
+
+                // FreeScout runs on PHP behind a web server, and some of those refuse a chunked request body (411) or hand
+                // PHP an empty one: a body must come with its length.
+                if (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0)
+                {
+                    await MessageAsync(http, HttpStatusCode.LengthRequired, "Length Required");
+                    return;
+                }
             }
 
             await next(http);

@@ -67,6 +67,9 @@ public sealed class FreeScoutActionTests : IAsyncLifetime
         Assert.Equal("POST", call.Method);
         Assert.Equal("/api/conversations/1187/threads", call.Path);
         Assert.Equal("test-api-key", call.Headers["X-FreeScout-API-Key"]);
+        // With its length, not chunked: FreeScout is PHP behind a web server, some of which refuse or empty a chunked body.
+        Assert.Equal(System.Text.Encoding.UTF8.GetByteCount(call.Body).ToString(System.Globalization.CultureInfo.InvariantCulture), call.Headers.GetValueOrDefault("Content-Length"));
+        Assert.False(call.Headers.ContainsKey("Transfer-Encoding"));
         var body = JsonDocument.Parse(call.Body).RootElement;
         Assert.Equal("note", body.GetProperty("type").GetString());
         Assert.Equal(5, body.GetProperty("user").GetInt32());

@@ -1,5 +1,5 @@
 using System.Net.Http.Headers;
-using System.Text.Json;
+using System.Net.Http.Json;
 using FluentValidation;
 using FreeScoutRules.Actions;
 
@@ -62,19 +62,15 @@ public sealed class PagerAction : ActionHandler<PagerArguments>
 
         var what = $"POST {_settings.Url}";
         using var client = context.HttpClientFactory.CreateClient(Name);
-        using var request = new HttpRequestMessage(HttpMethod.Post, _settings.Url)
+        var content = JsonContent.Create(new
         {
-            // Serialized whole, so the request has a Content-Length: some receivers read no chunked body.
-            Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(new
-            {
-                text = arguments.Text,
-                severity = arguments.Severity ?? "info",
-                conversationId = context.Intent.ConversationId,
-            }))
-            {
-                Headers = { ContentType = new MediaTypeHeaderValue("application/json") },
-            },
-        };
+            text = arguments.Text,
+            severity = arguments.Severity ?? "info",
+            conversationId = context.Intent.ConversationId,
+        });
+        // Buffered, so it goes with its Content-Length (JsonContent alone is sent chunked, which some receivers read as empty).
+        await content.LoadIntoBufferAsync(context.CancellationToken);
+        using var request = new HttpRequestMessage(HttpMethod.Post, _settings.Url) { Content = content };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _settings.Token);
         request.Headers.Add("Idempotency-Key", context.IdempotencyKey);
         try
