@@ -187,6 +187,8 @@ internal static class RuleSetCompiler
             .Select(ToRuleDiagnostic));
         if (!result.Success)
         {
+            // The engine's own checks too, as far as the file binds: every mistake in one pass, not the compiler's first.
+            diagnostics.AddRange(AnalyzeBroken(compilation, severities, checks ?? RuleChecks.None));
             return (null, TimerNameUses.None);
         }
 
@@ -194,6 +196,23 @@ internal static class RuleSetCompiler
         var own = RuleFileAnalyzer.Analyze(compilation, severities, checks ?? RuleChecks.None, timers);
         diagnostics.AddRange(own);
         return (own.Any(d => d.IsError) ? null : image.ToArray(), timers.Uses);
+    }
+
+    /// <summary>
+    /// The engine's per-file checks on a file that does not compile: what binds is checked (an unknown event or status, an
+    /// action no plugin provides, beside a misspelt method), what does not is the compiler's. Best effort: a check that
+    /// cannot cope with the broken code reports nothing rather than hiding the compiler's errors.
+    /// </summary>
+    private static List<RuleDiagnostic> AnalyzeBroken(Compilation compilation, RuleDiagnosticSeverities severities, RuleChecks checks)
+    {
+        try
+        {
+            return RuleFileAnalyzer.Analyze(compilation, severities, checks);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or NullReferenceException or ArgumentException or InvalidCastException)
+        {
+            return [];
+        }
     }
 
     /// <summary>

@@ -37,6 +37,34 @@ public sealed class CheckCommandTests() : CliTestBase(withSampleRule: false)
     }
 
     [Fact]
+    public async Task Check_AFileThatDoesNotCompile_AlsoGetsTheEnginesChecks_EveryMistakeInOnePass()
+    {
+        var broken = Path.Combine(RulesDirectory, "broken.csx");
+        await File.WriteAllTextAsync(broken, """
+            public class A() : OpsRule(On.Event("convo.stauts").Post("https://hooks.example.com/a", c => new { a = 1 }));
+            public class B() : OpsRule(On.StatusChange(to: "closd").SetTag("x"));
+            public class C() : OpsRule(On.Close().Do("pagr", c => new { a = 1 }));
+            public class D : Rule { public override void Define() { When().Match<Delivery>(d => d.Event == "convo.stauts" && ); Then().Do(ctx => ctx.Enqueue("http", new { })); } }
+            """);
+        var plugins = Directory.CreateDirectory(Path.Combine(RulesDirectory, "..", Path.GetFileName(RulesDirectory) + "-plugins")).FullName;
+        try
+        {
+            var result = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "check", "--rules", RulesDirectory, "--plugins", plugins);
+
+            Assert.Equal(2, result.ExitCode);
+            Assert.Contains(result.ErrorLines, l => l.StartsWith($"{broken}(2,", StringComparison.Ordinal) && l.Contains("error CS1061", StringComparison.Ordinal)); // the compiler's
+            Assert.Contains(result.ErrorLines, l => l.StartsWith($"{broken}(4,", StringComparison.Ordinal) && l.Contains("error CS1525", StringComparison.Ordinal)); // a syntax error
+            Assert.Contains(result.ErrorLines, l => l.StartsWith($"{broken}(1,", StringComparison.Ordinal) && l.Contains("error FSR0001", StringComparison.Ordinal) && l.Contains("did you mean 'convo.status'?", StringComparison.Ordinal));
+            Assert.Contains(result.ErrorLines, l => l.StartsWith($"{broken}(2,", StringComparison.Ordinal) && l.Contains("warning FSR0002", StringComparison.Ordinal));
+            Assert.Contains(result.ErrorLines, l => l.StartsWith($"{broken}(3,", StringComparison.Ordinal) && l.Contains("warning FSR0003: No plugin provides the action 'pagr'", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(plugins, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Check_BrokenRules_PrintsEveryDiagnosticAndExitsNonZero()
     {
         var broken = Path.Combine(RulesDirectory, "broken.csx");
