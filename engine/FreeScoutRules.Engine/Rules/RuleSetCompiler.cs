@@ -452,7 +452,8 @@ internal static class RuleSetCompiler
         if (diagnostics.Any(d => d.IsError))
         {
             Show(diagnostics, paths);
-            throw new RuleCompilationException(diagnostics);
+            // Errors first (each group in file order): what stopped the load leads, in the CLI, the log and the admin API.
+            throw new RuleCompilationException([.. diagnostics.OrderBy(d => d.IsError ? 0 : 1)]);
         }
     }
 

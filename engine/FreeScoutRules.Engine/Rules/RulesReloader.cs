@@ -162,8 +162,7 @@ internal sealed partial class RulesReloader(
         }
         catch (RuleCompilationException ex)
         {
-            // Errors first: in the log line, the admin API and the console, what stopped the change leads.
-            var diagnostics = ex.Diagnostics.OrderBy(d => d.IsError ? 0 : 1).ToList();
+            var diagnostics = ex.Diagnostics; // errors first
             Volatile.Write(ref _lastFailure, new ReloadReport(at, hash, false, diagnostics, checksKey));
             metrics.RulesReloaded(loaded: false);
             LogReloadFailed(logger, diagnostics.Count(d => d.IsError), current.ContentHash[..12], string.Join(Environment.NewLine, diagnostics));
