@@ -273,7 +273,10 @@ internal static class RuleFileAnalyzer
         found.Add(new RuleDiagnostic(span.Path, span.StartLinePosition.Line + 1, span.StartLinePosition.Character + 1, severity, id, message));
     }
 
-    /// <summary>"; did you mean 'x'?" for the closest known value within two edits, else nothing.</summary>
+    /// <summary>
+    /// "; did you mean 'x'?" for the closest known value within two edits, or a fifth of the shorter name's length for long
+    /// names (<c>pending-escalation</c> for <c>pending-escalate</c>: three edits), else nothing.
+    /// </summary>
     public static string Suggest(string text, IReadOnlyList<string> known)
     {
         if (known.Count == 0)
@@ -282,7 +285,7 @@ internal static class RuleFileAnalyzer
         }
 
         var best = known.Select(k => (Value: k, Distance: Distance(text, k))).MinBy(k => k.Distance);
-        return best.Distance <= 2 ? $"; did you mean '{best.Value}'?" : "";
+        return best.Distance <= Math.Max(2, Math.Min(text.Length, best.Value.Length) / 5) ? $"; did you mean '{best.Value}'?" : "";
     }
 
     private static int Distance(string a, string b)

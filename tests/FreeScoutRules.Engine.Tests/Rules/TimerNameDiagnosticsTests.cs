@@ -110,6 +110,20 @@ public sealed class TimerNameDiagnosticsTests : IDisposable
     }
 
     [Theory]
+    [InlineData("pending-escalation", "pending-escalate", true)] // three edits, in a long name
+    [InlineData("first-response", "first-reply", false)] // five edits: another name, not a typo
+    public void ALongNamesSuggestion_AllowsAFifthOfItsLengthInEdits(string handled, string scheduled, bool suggested)
+    {
+        _rules.Write("escalate.csx",
+            Scheduler($"ctx.Schedule(\"{scheduled}\", change.ConversationId, TimeSpan.FromDays(1))")
+            + Handler($"t.Name == \"{handled}\""));
+
+        var typo = Assert.Single(Diagnostics(), d => d.Id == "FSR0010");
+
+        Assert.Equal(suggested, typo.Message.EndsWith($"; did you mean '{scheduled}'?", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData("\"auto-close\" == t.Name")]
     [InlineData("string.Equals(t.Name, \"auto-close\")")]
     [InlineData("\"auto-close\".Equals(t.Name)")]
