@@ -68,17 +68,31 @@ internal static class TestCommand
             }
 
             using var actual = new StringWriter { NewLine = "\n" };
-            var exit = await RunAsync(flags, result.GetRequiredValue(events), json: true, parserOptions, actual, error, cancellationToken, pluginsFolder);
-            return exit == ExitCodes.CannotRun
-                ? exit
-                : await ExpectedOutput.CompareAsync(expected, actual.ToString(), result.GetValue(update), badInput: exit == ExitCodes.BadInput && actual.ToString().Length == 0, output, error);
+            var counts = new TestCounts();
+            var exit = await RunAsync(flags, result.GetRequiredValue(events), json: true, parserOptions, actual, error, cancellationToken, pluginsFolder, counts);
+            if (exit == ExitCodes.CannotRun)
+            {
+                return exit;
+            }
+
+            var compared = await ExpectedOutput.CompareAsync(expected, actual.ToString(), result.GetValue(update), badInput: exit == ExitCodes.BadInput && actual.ToString().Length == 0, output, error);
+            if (compared == ExitCodes.Ok && exit == ExitCodes.BadInput)
+            {
+                // An expected file records rule failures and refusals, so that a change in them shows; it does not make them pass.
+                await error.WriteLineAsync(
+                    $"{expected}: the run is not clean: {counts.RuleFailures} rule failures, {counts.Refused} intents refused by their plugins, {counts.Errors} bad lines. "
+                    + "Fix the rules (or the recorded deliveries): recording them in the expected file does not make them pass.");
+                return ExitCodes.BadInput;
+            }
+
+            return compared;
         });
         return command;
     }
 
     internal static async Task<int> RunAsync(
         Dictionary<string, string?>? flags, FileInfo eventsFile, bool json, DeliveryParserOptions parserOptions,
-        TextWriter output, TextWriter error, CancellationToken cancellationToken, DirectoryInfo? pluginsFolder = null)
+        TextWriter output, TextWriter error, CancellationToken cancellationToken, DirectoryInfo? pluginsFolder = null, TestCounts? counted = null)
     {
         PluginSet? plugins = null;
         if (pluginsFolder is not null && (plugins = await CommonOptions.LoadPluginsAsync(pluginsFolder, error)).Problems.Count > 0)
@@ -105,7 +119,7 @@ internal static class TestCommand
             var evaluator = new OfflineEvaluator(generation, pipeline);
             report.CancelledNothing = evaluator.CancelledNothing;
             var parser = new DeliveryParser(parserOptions);
-            var counts = new TestCounts();
+            var counts = counted ?? new TestCounts();
             DateTimeOffset? clock = null;
             await foreach (var line in DeliveryLineReader.ReadAsync(reader, parser, cancellationToken))
             {

@@ -64,6 +64,24 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
         Assert.Contains(text.OutputLines, l => l.StartsWith("line 1: convo.created", StringComparison.Ordinal) && l.Contains("rule ParsesTheSubject FAILED", StringComparison.Ordinal));
         Assert.Contains(text.OutputLines, l => l.StartsWith("line 2: convo.status", StringComparison.Ordinal) && l.EndsWith("status active -> closed via convo.status", StringComparison.Ordinal));
         Assert.Equal("2 deliveries: 1 status changes, 1 action intents, 0 skipped, 2 rule failures, 0 bad lines", text.OutputLines[^1]);
+
+        // Recorded in an expected file, the failures still fail the run: the file shows a change in them, it does not make them pass.
+        var golden = Path.Combine(RulesDirectory, "..", Path.GetFileName(RulesDirectory) + ".failing.expected.jsonl");
+        try
+        {
+            var written = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--expect", golden, "--update-expected");
+            var matched = await CliProcess.RunWithEnvironmentAsync(SampleRule.Environment, null, "test", "--rules", RulesDirectory, "--events", file, "--expect", golden);
+
+            Assert.Equal(1, written.ExitCode);
+            Assert.Contains("ruleFailed", File.ReadAllText(golden), StringComparison.Ordinal);
+            Assert.Equal(1, matched.ExitCode);
+            Assert.Contains("matches (", matched.Output, StringComparison.Ordinal);
+            Assert.Contains("the run is not clean: 2 rule failures, 0 intents refused by their plugins, 0 bad lines", matched.Error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(golden);
+        }
     }
 
     [Fact]
