@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Scripting;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using NRules.Fluent;
 using NRules.Fluent.Dsl;
 using NRules.RuleModel;
@@ -184,7 +185,7 @@ internal static class RuleSetCompiler
         var result = compilation.Emit(image, options: new Microsoft.CodeAnalysis.Emit.EmitOptions(debugInformationFormat: Microsoft.CodeAnalysis.Emit.DebugInformationFormat.Embedded));
         diagnostics.AddRange(result.Diagnostics
             .Where(d => d.Severity is DiagnosticSeverity.Error or DiagnosticSeverity.Warning && !d.IsSuppressed)
-            .Select(ToRuleDiagnostic));
+            .Select(d => ToRuleDiagnostic(d, MemberMeant(compilation, d))));
         if (!result.Success)
         {
             // The engine's own checks too, as far as the file binds: every mistake in one pass, not the compiler's first.
@@ -435,7 +436,7 @@ internal static class RuleSetCompiler
         typeof(Rule).IsAssignableFrom(type) && !type.IsAbstract && !type.IsGenericTypeDefinition
         && (type.IsPublic || type.IsNestedPublic);
 
-    private static RuleDiagnostic ToRuleDiagnostic(Diagnostic diagnostic)
+    private static RuleDiagnostic ToRuleDiagnostic(Diagnostic diagnostic, string suggestion = "")
     {
         var span = diagnostic.Location.GetMappedLineSpan();
         return new RuleDiagnostic(
@@ -444,7 +445,43 @@ internal static class RuleSetCompiler
             span.StartLinePosition.Character + 1,
             diagnostic.Severity == DiagnosticSeverity.Error ? RuleDiagnosticSeverity.Error : RuleDiagnosticSeverity.Warning,
             diagnostic.Id,
-            diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+            Shortened(diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture), suggestion) + suggestion);
+    }
+
+    /// <summary>With a suggestion, CS1061's "and no accessible extension method … (are you missing a using directive …?)" goes: it would mislead.</summary>
+    private static string Shortened(string message, string suggestion) =>
+        suggestion.Length > 0 && message.IndexOf(" and no accessible extension method", StringComparison.Ordinal) is > 0 and var cut ? message[..cut] : message;
+
+    /// <summary>
+    /// For a member the compiler does not find on one of the engine's types (CS1061 <c>.SetTag(</c> on a concise rule's
+    /// declaration, CS0117 <c>On.Clsoe()</c>): "; did you mean 'SetTags'?" for the closest member it has, as the engine's
+    /// own diagnostics suggest; else nothing.
+    /// </summary>
+    private static string MemberMeant(Compilation compilation, Diagnostic diagnostic)
+    {
+        if (diagnostic.Id is not ("CS1061" or "CS0117") || diagnostic.Location.SourceTree is not { } tree
+            || tree.GetRoot().FindNode(diagnostic.Location.SourceSpan) is not SimpleNameSyntax name
+            || name.Parent is not MemberAccessExpressionSyntax access || access.Name != name)
+        {
+            return "";
+        }
+
+        var model = compilation.GetSemanticModel(tree);
+        var type = model.GetTypeInfo(access.Expression).Type ?? model.GetSymbolInfo(access.Expression).Symbol as ITypeSymbol;
+        if (type?.ContainingNamespace?.ToDisplayString().StartsWith("FreeScoutRules", StringComparison.Ordinal) != true)
+        {
+            return "";
+        }
+
+        var members = new List<string>();
+        for (var t = type; t is not null; t = t.BaseType)
+        {
+            members.AddRange(t.GetMembers()
+                .Where(m => m.DeclaredAccessibility == Accessibility.Public && m.CanBeReferencedByName && m is IMethodSymbol or IPropertySymbol or IFieldSymbol)
+                .Select(m => m.Name));
+        }
+
+        return RuleFileAnalyzer.Suggest(name.Identifier.ValueText, [.. members.Distinct(StringComparer.Ordinal)]);
     }
 
     private static void ThrowIfErrors(List<RuleDiagnostic> diagnostics, RulePaths paths)

@@ -222,6 +222,11 @@ internal sealed class TimerNameCollector
         foreach (var (kind, value) in ConciseCalls.Arguments(model, invocation))
         {
             var name = Constant(model, value, prefix: false, ignoreCase: false);
+            if (name is { Name.Length: 0 })
+            {
+                continue; // no timer: the declaration throws at load (FSR0101 says so), not a name to compare
+            }
+
             switch (kind)
             {
                 case ConciseArgument.TimerScheduled when name is not null:

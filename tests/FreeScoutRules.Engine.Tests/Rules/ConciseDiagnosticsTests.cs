@@ -42,6 +42,35 @@ public sealed class ConciseDiagnosticsTests : IDisposable
     }
 
     [Fact]
+    public void AMisspeltMemberOfTheConciseApi_IsTheCompilersError_WithTheMemberMeant_AndTheEnginesChecksStillRun()
+    {
+        var (file, diagnostics) = Diagnostics("""
+            public class A() : OpsRule(On.Clsoe().Do("slack"));
+            public class B() : OpsRule(On.Close().SetTag("x"));
+            public class C() : OpsRule(On.Close().Where(c => c.Conversation.Subjct == "x").Do("slack"));
+            public class D() : OpsRule(On.Close().Frobnicate("x"));
+            public class E() : OpsRule(On.StatusChange(to: "closd").Do("slack"));
+            """);
+
+        Assert.Contains(diagnostics, d => d.Id == "CS0117" && (d.Line, d.Column) == At(file, "Clsoe") && d.Message == "'On' does not contain a definition for 'Clsoe'; did you mean 'Close'?");
+        Assert.Contains(diagnostics, d => d.Id == "CS1061" && (d.Line, d.Column) == At(file, "SetTag") && d.Message == "'OnStatusChange' does not contain a definition for 'SetTag'; did you mean 'SetTags'?");
+        Assert.Contains(diagnostics, d => d.Id == "CS1061" && d.Message.EndsWith("; did you mean 'Subject'?", StringComparison.Ordinal));
+        Assert.Contains(diagnostics, d => d.Id == "CS1061" && d.Message.Contains("'Frobnicate' and no accessible extension method", StringComparison.Ordinal) && !d.Message.Contains("did you mean", StringComparison.Ordinal));
+        Assert.Contains(diagnostics, d => d.Id == "FSR0002" && (d.Line, d.Column) == At(file, "\"closd\"")); // beside the compiler's errors, in one pass
+        Assert.True(diagnostics.FindIndex(d => !d.IsError) > diagnostics.FindLastIndex(d => d.IsError), "errors first");
+    }
+
+    [Fact]
+    public void AnEmptyTimerName_IsTheDeclarationsError_NotATimerNoRuleSchedules()
+    {
+        var (_, diagnostics) = Diagnostics("""
+            public class E() : OpsRule(On.Timer("").Do("slack"));
+            """);
+
+        Assert.Equal("FSR0101", Assert.Single(diagnostics).Id);
+    }
+
+    [Fact]
     public void AnUnknownStatus_IsAWarningAtTheArgument_ListingTheKnownOnes()
     {
         var (file, diagnostics) = Diagnostics("""
