@@ -261,6 +261,29 @@ public sealed class ConciseRuleTests : IDisposable
     }
 
     [Fact]
+    public void AnotherFilesError_DoesNotHideTheDeclarationsErrors_EveryErrorInOnePass()
+    {
+        var io = _rules.Write("io.csx", """
+            public class ReadsAFile() : OpsRule(On.Close().Where(c => System.IO.File.Exists("/tmp/x")).Do("x"));
+            """);
+        var declarations = _rules.Write("declarations.csx", """
+            public class EmptyTimer() : OpsRule(On.Timer("").Do("x"));
+
+            [Name("twice")]
+            public class One() : OpsRule(On.Close().Do("x"));
+
+            [Name("twice")]
+            public class Other() : OpsRule(On.Reopen().Do("x"));
+            """);
+
+        var diagnostics = CompileFails().Diagnostics;
+
+        Assert.Contains(diagnostics, d => d.Id == "FSR0004" && d.File == io);
+        Assert.Contains(diagnostics, d => d.Id == "FSR0101" && d.File == declarations && d.Message.Contains("'EmptyTimer'", StringComparison.Ordinal));
+        Assert.Contains(diagnostics, d => d.Id == "FSR0102" && d.File == declarations);
+    }
+
+    [Fact]
     public void ADeclarationThatNeverReturns_IsFSR0101_OnceTheTimeLimitPassed_AndTheLoadGoesOnWithoutIt()
     {
         var file = _rules.Write("hangs.csx", """
