@@ -7,8 +7,8 @@ namespace FreeScoutRules.Engine.Actions;
 /// What the action runner's first steps would make of an intent, without running it (<c>test --plugins DIR</c>): the
 /// secrets put where the rule put their references (<see cref="SecretStore.ResolveForAttempt"/>, as an attempt does),
 /// then the plugin's own binding and validation of the arguments (<see cref="IActionHandler.ArgumentsProblemAsync"/>,
-/// what its <c>ExecuteAsync</c> checks first). An intent of an action no plugin provides is not refused here: it waits
-/// for one (warning FSR0003 says so when the rules compile).
+/// what its <c>ExecuteAsync</c> checks first). An intent of an action none of the plugins provides is reported too: on
+/// the server it would wait for one (warning FSR0003), and a test is run with the plugins it is meant for.
 /// </summary>
 internal sealed class IntentArgumentsCheck(PluginSet plugins, SecretStore secrets)
 {
@@ -18,7 +18,7 @@ internal sealed class IntentArgumentsCheck(PluginSet plugins, SecretStore secret
         ArgumentNullException.ThrowIfNull(intent);
         if (!plugins.Handlers.TryGetValue(intent.Action, out var handler))
         {
-            return null;
+            return $"No plugin provides the action '{intent.Action}' (FSR0003): on the server its intents would wait for one.";
         }
 
         var resolution = secrets.ResolveForAttempt(intent.Arguments, intent.SecretPlaces);

@@ -104,7 +104,7 @@ internal sealed class TextTestReport(TextWriter output) : TestReport(output)
             await Output.WriteLineAsync($"{prefix}: action {intent.Action} {intent.Arguments} (rule {intent.Rule})");
             if (Refusals.TryGetValue(intent, out var refusal))
             {
-                await Output.WriteLineAsync($"{prefix}: REFUSED by its plugin: action {intent.Action} (rule {intent.Rule}): {refusal}");
+                await Output.WriteLineAsync($"{prefix}: REFUSED: action {intent.Action} (rule {intent.Rule}): {refusal}");
             }
         }
 

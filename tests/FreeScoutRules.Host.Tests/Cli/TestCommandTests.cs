@@ -157,6 +157,7 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
             public class PostsToFtp() : OpsRule(On.Close().Post("ftp://files.example.com/x", c => new { number = c.Number }));
             public class PostsToASecretUrl() : OpsRule(On.Close().Post(Secret.Ref("chat_url"), c => new { number = c.Number }));
             public class SetsNoCustomField() : OpsRule(On.Close().FreeScout("custom-fields", c => new { customFields = new Dictionary<string, string> { ["colour"] = "red" } }));
+            public class TellsSlak() : OpsRule(On.Close().Do("slak", c => new { text = "closed" }));
             """);
         var file = Events.Add("convo.created", "convo.created").Add("convo.status", "convo.status.closed.on-reply").Save();
         var plugins = Directory.CreateDirectory(Path.Combine(RulesDirectory, "..", Path.GetFileName(RulesDirectory) + "-plugins")).FullName;
@@ -172,11 +173,12 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
             var noFolder = await CliProcess.RunWithEnvironmentAsync(environment, null, "test", "--rules", RulesDirectory, "--events", file, "--plugins", plugins + "-missing");
 
             Assert.Equal(1, text.ExitCode);
-            Assert.Contains("line 2: convo.status #1187 (id 1187): REFUSED by its plugin: action http (rule PostsToFtp): Invalid arguments for 'http': url must be an absolute http(s) URL", text.OutputLines);
-            Assert.Contains("line 2: convo.status #1187 (id 1187): REFUSED by its plugin: action http (rule PostsToASecretUrl): Invalid arguments for 'http': url must be an absolute http(s) URL (checked with this configuration's values of Secrets:chat_url; give placeholders the shape of the real values)", text.OutputLines);
-            Assert.Contains("line 2: convo.status #1187 (id 1187): REFUSED by its plugin: action freescout (rule SetsNoCustomField): Invalid arguments for 'freescout': customFields keys must be custom field ids", text.OutputLines);
+            Assert.Contains("line 2: convo.status #1187 (id 1187): REFUSED: action http (rule PostsToFtp): Invalid arguments for 'http': url must be an absolute http(s) URL", text.OutputLines);
+            Assert.Contains("line 2: convo.status #1187 (id 1187): REFUSED: action http (rule PostsToASecretUrl): Invalid arguments for 'http': url must be an absolute http(s) URL (checked with this configuration's values of Secrets:chat_url; give placeholders the shape of the real values)", text.OutputLines);
+            Assert.Contains("line 2: convo.status #1187 (id 1187): REFUSED: action freescout (rule SetsNoCustomField): Invalid arguments for 'freescout': customFields keys must be custom field ids", text.OutputLines);
             Assert.DoesNotContain(text.OutputLines, l => l.Contains("REFUSED", StringComparison.Ordinal) && l.Contains("notify-support-on-close", StringComparison.Ordinal)); // its arguments are fine
-            Assert.EndsWith("; 3 intents refused by their plugins", text.OutputLines[^1], StringComparison.Ordinal);
+            Assert.Contains("line 2: convo.status #1187 (id 1187): REFUSED: action slak (rule TellsSlak): No plugin provides the action 'slak' (FSR0003): on the server its intents would wait for one.", text.OutputLines);
+            Assert.EndsWith("; 4 intents refused by their plugins", text.OutputLines[^1], StringComparison.Ordinal);
             Assert.Contains(json.OutputLines, l => l.StartsWith("""{"kind":"action","line":2,"rule":"PostsToFtp",""", StringComparison.Ordinal)
                 && l.EndsWith(""","refused":"Invalid arguments for 'http': url must be an absolute http(s) URL"}""", StringComparison.Ordinal));
             Assert.Contains(json.OutputLines, l => l.StartsWith("""{"kind":"action","line":2,"rule":"PostsToASecretUrl",""", StringComparison.Ordinal) && l.Contains("\"url\":\"secret://chat_url\"", StringComparison.Ordinal));
@@ -188,9 +190,9 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
             Assert.DoesNotContain(withoutPlugins.OutputLines, l => l.Contains("\"refused\"", StringComparison.Ordinal));
             Assert.Equal(json.OutputLines.Select(l => System.Text.RegularExpressions.Regex.Replace(l, ",\"refused\":\"[^\"]*\"}$", "}")), withoutPlugins.OutputLines);
 
-            // A placeholder of the real value's shape passes; the other two are still refused.
-            Assert.Equal(2, shaped.OutputLines.Count(l => l.Contains("\"refused\"", StringComparison.Ordinal)));
-            Assert.Equal(1, noFolder.ExitCode); // the built-in actions still refuse two
+            // A placeholder of the real value's shape passes; the other three are still refused.
+            Assert.Equal(3, shaped.OutputLines.Count(l => l.Contains("\"refused\"", StringComparison.Ordinal)));
+            Assert.Equal(1, noFolder.ExitCode); // the built-in actions still refuse three
             Assert.Contains("there is no such folder: checked against the built-in actions alone", noFolder.Error, StringComparison.Ordinal);
         }
         finally
