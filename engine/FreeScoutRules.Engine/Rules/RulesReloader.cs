@@ -20,7 +20,7 @@ internal sealed record ReloadReport(DateTimeOffset At, string ContentHash, bool 
 /// atomically and the old one unloaded; one that does not is reported (log, metrics, admin API,
 /// <c>rule_generations</c>) while the last good generation keeps running. The same rules are compiled again when what
 /// they are checked against changes (a plugin added or removed, so FSR0003 and FSR0008 say what is true now): the plugins'
-/// reloader asks (<see cref="Recheck"/>), and every poll compares. Thread-safe.
+/// reloader asks (<see cref="Recheck"/>). Thread-safe.
 /// </summary>
 internal sealed partial class RulesReloader(
     string directory,
@@ -39,6 +39,7 @@ internal sealed partial class RulesReloader(
     private FileSystemWatcher? _watcher;
     private ITimer? _debounce;
     private ReloadReport? _lastFailure;
+    private int _recheckAsked;
     private DateTimeOffset _loadedAt;
 
     /// <summary>Quiet time after the last file event before compiling. Default 200 ms.</summary>
@@ -100,22 +101,36 @@ internal sealed partial class RulesReloader(
         }
     }
 
-    /// <summary>Asks for the rules to be checked again soon: what they are checked against may have changed (the plugins were reloaded).</summary>
-    public void Recheck() => Poke();
+    /// <summary>
+    /// Asks for the rules to be checked again soon: what they are checked against may have changed (the plugins were
+    /// reloaded). Only then is it compared (not at every poll: a plugin whose problems' text changed by itself would
+    /// otherwise have the folder compiled again and again).
+    /// </summary>
+    public void Recheck()
+    {
+        Volatile.Write(ref _recheckAsked, 1);
+        Poke();
+    }
 
     /// <summary>
-    /// Compiles the folder when its content differs from the generation in force (or from the last failure), or when what
-    /// the rules are checked against does.
+    /// Compiles the folder when its content differs from the generation in force (or from the last failure), or, when
+    /// asked (<see cref="Recheck"/>), when what the rules are checked against does.
     /// </summary>
     internal async Task ReloadIfChangedAsync(CancellationToken cancellationToken)
     {
         var hash = RuleSetCompiler.HashDirectory(directory);
         var current = holder.Current;
-        var against = checks?.Invoke();
+        var asked = Interlocked.Exchange(ref _recheckAsked, 0) == 1;
+        var against = hash != current.ContentHash || asked ? checks?.Invoke() : null;
         var checksKey = (against ?? RuleChecks.None).Key;
-        var recheck = hash == current.ContentHash && checksKey != current.ChecksKey;
+        var recheck = asked && hash == current.ContentHash && checksKey != current.ChecksKey;
         if (hash == current.ContentHash && !recheck)
         {
+            if (!asked && LastFailure is { } standing && standing.ContentHash == current.ContentHash)
+            {
+                return; // the rules in force, checked again against the plugins, did not load: that stands until either changes
+            }
+
             // Back to what runs (the change that did not compile undone): nothing is wrong any more, and the log says so,
             // as it said what was wrong.
             if (Interlocked.Exchange(ref _lastFailure, null) is { } undone)

@@ -162,6 +162,33 @@ public sealed class HotReloadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ARecheckThatFails_KeepsTheRulesInForce_AndStandsUntilThePluginIsBack()
+    {
+        await using var server = await TestServerHost.StartAsync(
+            new() { ["Rules:Severity:FSR0003"] = "error" },
+            new Dictionary<string, string> { ["notify.csx"] = "public class NotifyOnClose() : OpsRule(On.Close().Do(\"sample-notify\", c => new { url = \"https://hooks.example.com/x\", text = \"closed\" }));\n" },
+            samplePlugin: true);
+        var rules = async () => await server.Admin.GetFromJsonAsync<JsonElement>("/api/rules");
+        var good = (await rules()).GetProperty("generation").GetString();
+        var plugin = Path.Combine(server.Root, "plugins", "FreeScoutRules.Plugins.Sample");
+        var aside = Path.Combine(server.Root, "sample-plugin-aside");
+
+        Directory.Move(plugin, aside); // the rule's action is gone: as an error, the rules cannot load as they are
+        JsonElement failed = default;
+        await Eventually.UntilAsync("the recheck to fail", async () => (failed = await rules()).GetProperty("lastFailure").ValueKind == JsonValueKind.Object, TimeSpan.FromSeconds(20));
+        await Task.Delay(TimeSpan.FromSeconds(6)); // a poll of the folder (every 5 s) in between: the failure stands
+        var standing = await rules();
+        Directory.Move(aside, plugin);
+        await Eventually.UntilAsync("the failure to clear once the plugin is back", async () => (await rules()).GetProperty("lastFailure").ValueKind == JsonValueKind.Null, TimeSpan.FromSeconds(20));
+
+        Assert.Equal(good, failed.GetProperty("generation").GetString());
+        Assert.True(HasRule(failed, "NotifyOnClose")); // still in force
+        Assert.Contains("error FSR0003: No plugin provides the action 'sample-notify'", failed.GetProperty("lastFailure").GetProperty("diagnostics")[0].GetString(), StringComparison.Ordinal);
+        Assert.Equal(JsonValueKind.Object, standing.GetProperty("lastFailure").ValueKind);
+        Assert.Equal(good, (await rules()).GetProperty("generation").GetString());
+    }
+
+    [Fact]
     public async Task BrokenChangeUndone_ClearsTheFailure_AndTheLogSaysTheRulesAreBackToTheGenerationThatKeptRunning()
     {
         var good = (await RulesAsync()).GetProperty("generation").GetString()!;
