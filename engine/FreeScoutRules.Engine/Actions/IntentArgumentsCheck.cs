@@ -12,6 +12,9 @@ namespace FreeScoutRules.Engine.Actions;
 /// </summary>
 internal sealed class IntentArgumentsCheck(PluginSet plugins, SecretStore secrets)
 {
+    /// <summary>How long a plugin's check may take: it does no I/O, so a check that takes longer is the plugin's bug.</summary>
+    private static readonly TimeSpan AnswerTime = TimeSpan.FromSeconds(10);
+
     /// <summary>Why the intent's plugin would refuse it without trying (never a secret's value), or <c>null</c>.</summary>
     public async ValueTask<string?> RefusalAsync(ActionIntent intent, CancellationToken cancellationToken)
     {
@@ -30,7 +33,11 @@ internal sealed class IntentArgumentsCheck(PluginSet plugins, SecretStore secret
         string? problem;
         try
         {
-            problem = await handler.ArgumentsProblemAsync(arguments, cancellationToken);
+            problem = await handler.ArgumentsProblemAsync(arguments, cancellationToken).AsTask().WaitAsync(AnswerTime, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            problem = $"The plugin's check of the arguments did not answer within {AnswerTime.TotalSeconds:0} s (it must do no I/O).";
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
