@@ -10,10 +10,14 @@ namespace FreeScoutRules.Engine.Actions;
 /// what its <c>ExecuteAsync</c> checks first). An intent of an action none of the plugins provides is reported too: on
 /// the server it would wait for one (warning FSR0003), and a test is run with the plugins it is meant for.
 /// </summary>
-internal sealed class IntentArgumentsCheck(PluginSet plugins, SecretStore secrets)
+/// <param name="plugins">The plugins loaded (built-in actions included).</param>
+/// <param name="secrets">The secrets of this configuration.</param>
+/// <param name="answerTime">
+/// How long a plugin's check may take (10 s when <c>null</c>): it does no I/O, so one that takes longer is the plugin's bug.
+/// </param>
+internal sealed class IntentArgumentsCheck(PluginSet plugins, SecretStore secrets, TimeSpan? answerTime = null)
 {
-    /// <summary>How long a plugin's check may take: it does no I/O, so a check that takes longer is the plugin's bug.</summary>
-    private static readonly TimeSpan AnswerTime = TimeSpan.FromSeconds(10);
+    private readonly TimeSpan _answerTime = answerTime ?? TimeSpan.FromSeconds(10);
 
     /// <summary>Why the intent's plugin would refuse it without trying (never a secret's value), or <c>null</c>.</summary>
     public async ValueTask<string?> RefusalAsync(ActionIntent intent, CancellationToken cancellationToken)
@@ -33,11 +37,11 @@ internal sealed class IntentArgumentsCheck(PluginSet plugins, SecretStore secret
         string? problem;
         try
         {
-            problem = await handler.ArgumentsProblemAsync(arguments, cancellationToken).AsTask().WaitAsync(AnswerTime, cancellationToken);
+            problem = await handler.ArgumentsProblemAsync(arguments, cancellationToken).AsTask().WaitAsync(_answerTime, cancellationToken);
         }
         catch (TimeoutException)
         {
-            problem = $"The plugin's check of the arguments did not answer within {AnswerTime.TotalSeconds:0} s (it must do no I/O).";
+            problem = $"The plugin's check of the arguments did not answer within {_answerTime.TotalSeconds:0.###} s (it must do no I/O).";
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
