@@ -41,7 +41,7 @@ internal sealed class IntentArgumentsCheck(PluginSet plugins, SecretStore secret
         }
         catch (TimeoutException)
         {
-            problem = $"The plugin's check of the arguments did not answer within {_answerTime.TotalSeconds:0.###} s (it must do no I/O).";
+            problem = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"The plugin's check of the arguments did not answer within {_answerTime.TotalSeconds:0.###} s (it must do no I/O).");
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
