@@ -171,6 +171,8 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
             environment["Secrets__chat_url"] = "https://chat.example.com/hooks/4711";
             var shaped = await CliProcess.RunWithEnvironmentAsync(environment, null, "test", "--rules", RulesDirectory, "--events", file, "--plugins", plugins, "--json");
             var noFolder = await CliProcess.RunWithEnvironmentAsync(environment, null, "test", "--rules", RulesDirectory, "--events", file, "--plugins", plugins + "-missing");
+            await File.WriteAllTextAsync(Path.Combine(plugins, "broken.dll"), "not a dll");
+            var brokenPlugin = await CliProcess.RunWithEnvironmentAsync(environment, null, "test", "--rules", RulesDirectory, "--events", file, "--plugins", plugins);
 
             Assert.Equal(1, text.ExitCode);
             Assert.Contains("line 2: convo.status #1187 (id 1187): REFUSED: action http (rule PostsToFtp): Invalid arguments for 'http': url must be an absolute http(s) URL", text.OutputLines);
@@ -194,6 +196,11 @@ public sealed class TestCommandTests() : CliTestBase(withSampleRule: true)
             Assert.Equal(3, shaped.OutputLines.Count(l => l.Contains("\"refused\"", StringComparison.Ordinal)));
             Assert.Equal(1, noFolder.ExitCode); // the built-in actions still refuse three
             Assert.Contains("there is no such folder: checked against the built-in actions alone", noFolder.Error, StringComparison.Ordinal);
+
+            // A plugin that does not load: its actions' intents could not be checked, so nothing runs, and it says why.
+            Assert.Equal(2, brokenPlugin.ExitCode);
+            Assert.Contains(brokenPlugin.ErrorLines, l => l.EndsWith("broken.dll: error FSR0200: not a .NET assembly (or built for another platform).", StringComparison.Ordinal));
+            Assert.Empty(brokenPlugin.OutputLines);
         }
         finally
         {
